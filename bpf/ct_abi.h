@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The event ABI shared by the BPF programs and user space.
+ *
+ * Every ring-buffer event starts with struct ct_event_header; the header's
+ * `type` says which struct follows and `size` says how many bytes of that
+ * struct this BPF build filled in (the fixed part, without the variable tail).
+ * The capture file stores these bytes exactly as BPF produced them, so this
+ * header is also part of the capture-file contract (schema/capture-format.md).
+ *
+ * Rules (WARNING: API-breaking if ignored):
+ *  - plain __u8/__u16/__u32/__u64 fields, little-endian, explicit padding,
+ *    no pointers, no bitfields; every struct a multiple of 8 bytes;
+ *  - enum values are fixed forever and never renumbered;
+ *  - new fields are appended at the end of a struct, before any variable
+ *    tail, and readers use `size` to tell versions apart;
+ *  - a change that old readers cannot cope with bumps CT_ABI_VERSION.
+ *
+ * The C++ twin, bpf/ct_abi.hpp, static_asserts every size and offset.
+ */
+#ifndef CT_ABI_H
+#define CT_ABI_H
+
+#define CT_ABI_VERSION 1
+
+#define CT_COMM_LEN 16
+#define CT_EXEC_FILENAME_MAX 256
+#define CT_EXEC_ARGS_MAX 2048
+
+/* Largest payload carried by one data event; longer calls are split. */
+#define CT_DATA_CHUNK_MAX 65536
+
+enum ct_event_type {
+	CT_EVENT_DATA = 1,      /* plaintext bytes of one TLS read or write call */
+	CT_EVENT_LOSS = 2,      /* bytes the probes saw but could not record */
+	CT_EVENT_CONN = 3,      /* TLS connection lifecycle (open, close, handshake) */
+	CT_EVENT_SOCKET = 4,    /* socket fd and addresses behind a connection */
+	CT_EVENT_FORK = 5,      /* a traced process created a new process */
+	CT_EVENT_EXEC = 6,      /* a traced process executed a new program */
+	CT_EVENT_EXIT = 7,      /* the last thread of a traced process exited */
+	CT_EVENT_MMAP_EXEC = 8, /* a traced process mapped a file executable */
+};
+
+/* Which hooked function produced an event. */
+enum ct_func {
+	CT_FUNC_NONE = 0,
+	CT_FUNC_SSL_WRITE = 1,
+	CT_FUNC_SSL_WRITE_EX = 2,
+	CT_FUNC_SSL_READ = 3,
+	CT_FUNC_SSL_READ_EX = 4,
+	CT_FUNC_SSL_DO_HANDSHAKE = 5,
+	CT_FUNC_SSL_CONNECT = 6,
+	CT_FUNC_SSL_ACCEPT = 7,
+	CT_FUNC_SSL_NEW = 8,
+	CT_FUNC_SSL_FREE = 9,
+	CT_FUNC_SSL_CLEAR = 10,
+	CT_FUNC_SYSCALL = 11, /* learned from a syscall tracepoint */
+};
+
+enum ct_direction {
+	CT_DIR_WRITE = 0, /* plaintext the process sent (egress) */
+	CT_DIR_READ = 1,  /* plaintext the process received (ingress) */
+};
+
+/* struct ct_data_event.flags */
+enum ct_data_flags {
+	CT_DATA_TRUNCATED = 1 << 0,  /* call_len exceeds the payload cap: bytes past it are absent */
+	CT_DATA_LAST_CHUNK = 1 << 1, /* the last recorded chunk of this call */
+};
+
+/* struct ct_loss_event.reason */
+enum ct_loss_reason {
+	CT_LOSS_RING_FULL = 1,  /* ring-buffer reservation failed */
+	CT_LOSS_READ_FAULT = 2, /* the payload could not be read from user memory */
+	CT_LOSS_TRUNCATED = 3,  /* beyond the per-call payload cap */
+};
+
+/* struct ct_conn_event.kind */
+enum ct_conn_kind {
+	CT_CONN_OPEN = 1,            /* first sight of (pid, ssl) in a new generation */
+	CT_CONN_CLOSE = 2,           /* SSL_free/SSL_clear, or a new handshake ends the generation */
+	CT_CONN_HANDSHAKE_START = 3, /* SSL_do_handshake/SSL_connect/SSL_accept entered */
+	CT_CONN_HANDSHAKE_DONE = 4,  /* ... returned; ret holds its return value */
+};
+
+/* struct ct_socket_event.origin: which syscall revealed the socket. */
+enum ct_socket_origin {
+	CT_SOCKET_FROM_IO = 1,      /* read/write/send/recv made inside a TLS call */
+	CT_SOCKET_FROM_CONNECT = 2, /* connect() returned (ssl and conn_gen are 0) */
+};
+
+struct ct_event_header {
+	__u16 type;  /* enum ct_event_type */
+	__u16 size;  /* bytes of the fixed struct for `type`, header included */
+	__u32 cpu;   /* CPU the event was produced on */
+	__u64 seq;   /* global sequence number; a gap means lost events */
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) when the event was produced */
+	__u32 pid;   /* process (tgid) */
+	__u32 tid;   /* thread */
+};
+
+/* Plaintext of one SSL read/write call, or one chunk of it, followed by data_len bytes. */
+struct ct_data_event {
+	struct ct_event_header hdr;
+	__u64 ssl;           /* SSL* address in the process */
+	__u64 conn_gen;      /* connection generation: unique per capture session */
+	__u64 stream_pos;    /* offset of data[0] in this connection+direction's stream */
+	__u64 call_start_ns; /* CLOCK_MONOTONIC at function entry */
+	__u64 call_len;      /* bytes the call transferred (the true length, even if truncated) */
+	__u64 chunk_offset;  /* offset of data[0] within the call */
+	__u32 data_len;      /* bytes that follow this struct */
+	__u16 flags;         /* enum ct_data_flags */
+	__u8 direction;      /* enum ct_direction */
+	__u8 func;           /* enum ct_func */
+	char comm[CT_COMM_LEN];
+	/* __u8 data[data_len] follows */
+};
+
+/* Bytes a call transferred that are not in any data event. */
+struct ct_loss_event {
+	struct ct_event_header hdr;
+	__u64 ssl;
+	__u64 conn_gen;
+	__u64 stream_pos; /* first lost byte in the stream */
+	__u64 lost_len;
+	__u32 reason; /* enum ct_loss_reason */
+	__u8 direction;
+	__u8 func;
+	__u16 pad;
+};
+
+struct ct_conn_event {
+	struct ct_event_header hdr;
+	__u64 ssl;
+	__u64 conn_gen;
+	__u64 bytes_written; /* stream positions at the time of the event */
+	__u64 bytes_read;
+	__s32 ret; /* return value for CT_CONN_HANDSHAKE_DONE, else 0 */
+	__u8 kind; /* enum ct_conn_kind */
+	__u8 func; /* enum ct_func that caused it */
+	__u16 pad;
+	char comm[CT_COMM_LEN];
+};
+
+/* IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d); ports in host order. */
+struct ct_socket_event {
+	struct ct_event_header hdr;
+	__u64 ssl; /* 0 when origin is CT_SOCKET_FROM_CONNECT */
+	__u64 conn_gen;
+	__s32 fd;
+	__s32 ret;     /* connect() return value, else 0 */
+	__u16 family;  /* AF_INET, AF_INET6, AF_UNIX, ... (0 if not a socket) */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 origin;   /* enum ct_socket_origin */
+	__u8 pad;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+/* hdr.pid/tid are the parent's. */
+struct ct_fork_event {
+	struct ct_event_header hdr;
+	__u32 child_pid;
+	__u32 child_tid;
+	__u64 start_ns; /* the child's start time, task->start_time (CLOCK_MONOTONIC) */
+};
+
+/* Followed by args_len bytes of NUL-separated argv (at most CT_EXEC_ARGS_MAX). */
+struct ct_exec_event {
+	struct ct_event_header hdr;
+	__u32 old_tid;      /* tid that called execve (may differ from the leader's) */
+	__u32 args_len;     /* bytes of argv that follow the struct */
+	__u32 args_truncated; /* 1 if argv was longer than CT_EXEC_ARGS_MAX */
+	__u32 pad;
+	char comm[CT_COMM_LEN];
+	char filename[CT_EXEC_FILENAME_MAX]; /* NUL-terminated path given to execve */
+};
+
+struct ct_exit_event {
+	struct ct_event_header hdr;
+	__s32 exit_code; /* wait(2) status format */
+	__u32 pad;
+};
+
+struct ct_mmap_exec_event {
+	struct ct_event_header hdr;
+	__u64 addr;
+	__u64 len;
+	__s32 fd;
+	__u32 prot;
+};
+
+/*
+ * Per-CPU loss and activity counters, summed by user space and written to the
+ * capture periodically. Appending fields is allowed; the map value grows.
+ */
+struct ct_counters {
+	__u64 events;            /* events submitted to the ring */
+	__u64 ring_full_events;  /* reservations that failed */
+	__u64 ring_full_bytes;   /* payload bytes lost to failed reservations */
+	__u64 read_fault_events; /* bpf_probe_read_user failures */
+	__u64 read_fault_bytes;
+	__u64 truncated_calls;   /* calls longer than the payload cap */
+	__u64 truncated_bytes;   /* bytes beyond the cap */
+	__u64 call_map_full;     /* entry probes that could not remember their arguments */
+	__u64 conn_map_full;     /* connections that could not be tracked */
+	__u64 orphan_returns;    /* return probes without a matching entry */
+	__u64 data_bytes;        /* payload bytes submitted to the ring */
+};
+
+#endif /* CT_ABI_H */

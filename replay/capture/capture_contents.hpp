@@ -1,0 +1,133 @@
+// A capture decoded into processes, probes and per-connection plaintext
+// streams, reassembled by byte position so that missing bytes show as gaps.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "capture/capture_reader.hpp"
+
+namespace ct::replay {
+
+struct ProcessInfo {
+    std::uint32_t pid = 0;
+    std::uint32_t ppid = 0;
+    std::string exe;
+    std::vector<std::string> cmdline;
+    std::string cwd;
+    std::string comm;
+    std::uint64_t start_monotonic_ns = 0;  // 0 if unknown
+    std::optional<std::int32_t> exit_status;  // wait(2) format
+    std::uint64_t exit_monotonic_ns = 0;
+};
+
+struct ProbeInfo {
+    std::string binary_path;
+    std::string build_id;  // hex
+    std::string function;
+    std::uint64_t file_offset = 0;
+    std::string how_found;
+    std::string kind;  // "entry" or "return"
+    bool attached = false;
+    std::string error;
+    std::uint32_t pid = 0;
+};
+
+struct SocketInfo {
+    std::int32_t fd = -1;
+    std::uint16_t family = 0;  // AF_INET/AF_INET6 as in <sys/socket.h>
+    std::string local_addr;    // textual, IPv4-mapped addresses shown as IPv4
+    std::uint16_t local_port = 0;
+    std::string remote_addr;
+    std::uint16_t remote_port = 0;
+};
+
+enum class GapReason { LostEvents, RingFull, ReadFault, Truncated };
+const char* gap_reason_name(GapReason reason);
+
+// A run of stream bytes: captured data, or a gap of bytes that flowed but are absent.
+struct StreamSegment {
+    std::uint64_t pos = 0;  // offset in the connection+direction stream
+    std::uint64_t len = 0;
+    bool is_gap = false;
+    GapReason gap_reason = GapReason::LostEvents;
+    std::uint64_t data_offset = 0;    // into DirectionStream::data (data segments only)
+    std::uint64_t monotonic_ns = 0;   // when the call that carried these bytes returned
+    std::uint64_t call_start_ns = 0;  // when that call was entered
+    std::uint32_t tid = 0;
+    std::uint64_t seq = 0;
+};
+
+struct DirectionStream {
+    std::vector<std::uint8_t> data;       // captured bytes, gaps left out
+    std::vector<StreamSegment> segments;  // ordered by pos, contiguous from pos 0
+    std::uint64_t end_pos = 0;            // total bytes that flowed, captured or not
+    std::uint64_t gap_bytes = 0;
+
+    std::span<const std::uint8_t> bytes(const StreamSegment& s) const {
+        return {data.data() + s.data_offset, static_cast<std::size_t>(s.len)};
+    }
+};
+
+struct Connection {
+    std::uint64_t conn_gen = 0;  // unique within the capture
+    std::uint32_t pid = 0;
+    std::uint64_t ssl = 0;
+    std::string comm;
+    std::uint64_t first_monotonic_ns = 0;
+    std::uint64_t last_monotonic_ns = 0;
+    std::optional<std::uint64_t> handshake_start_ns;
+    std::optional<std::uint64_t> handshake_done_ns;
+    bool closed = false;  // SSL_free/SSL_clear seen
+    std::optional<SocketInfo> socket;
+    std::array<DirectionStream, 2> streams;  // [CT_DIR_WRITE], [CT_DIR_READ]
+};
+
+struct CounterTotals {
+    std::uint64_t events = 0;
+    std::uint64_t ring_full_events = 0;
+    std::uint64_t ring_full_bytes = 0;
+    std::uint64_t read_fault_events = 0;
+    std::uint64_t read_fault_bytes = 0;
+    std::uint64_t truncated_calls = 0;
+    std::uint64_t truncated_bytes = 0;
+    bool final = false;  // the recorder's last snapshot was found
+};
+
+struct Note {
+    std::string level;
+    std::string message;
+    std::uint64_t monotonic_ns = 0;
+};
+
+struct CaptureContents {
+    CaptureHeader header;
+    ReadSummary summary;
+    std::vector<ProcessInfo> processes;  // by pid
+    std::vector<ProbeInfo> probes;
+    std::vector<Connection> connections;  // by first_monotonic_ns
+    std::vector<SocketInfo> connects;     // connect() calls seen (no TLS connection yet)
+    std::vector<Note> notes;
+    CounterTotals counters;
+    std::uint64_t events = 0;        // event records read
+    std::uint64_t lost_events = 0;   // sequence numbers never seen
+    std::uint64_t malformed_events = 0;
+    std::uint64_t first_monotonic_ns = 0;
+    std::uint64_t last_monotonic_ns = 0;
+};
+
+struct LoadOptions {
+    std::function<void(std::uint64_t, std::uint64_t)> progress;  // (bytes done, total)
+};
+
+// Reads and reassembles a whole capture. Fails only when the file cannot be read as
+// a capture at all; damage is reported in `summary`.
+Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace ct::replay

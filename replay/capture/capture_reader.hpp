@@ -1,0 +1,111 @@
+// Reads .ctz capture files (schema/capture-format.md), including damaged ones:
+// a corrupt frame is skipped and reading resumes at the next frame magic; a
+// truncated tail ends the read with everything before it intact.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ctz_format.hpp"
+#include "util/error.hpp"
+
+namespace ct::replay {
+
+struct CaptureHeader {
+    std::uint16_t major = 0;
+    std::uint16_t minor = 0;
+    std::uint64_t abi_version = 0;
+    std::string recorder_version;
+    std::string uuid;  // 32 lowercase hex digits, 8-4-4-4-12 dashed
+    std::string hostname;
+    std::string kernel_release;
+    std::string machine;
+    std::string boot_id;
+    std::int64_t realtime_minus_monotonic_ns = 0;
+    std::int64_t start_realtime_ns = 0;
+    std::uint64_t start_monotonic_ns = 0;
+    std::vector<std::string> recorder_cmdline;
+    std::vector<std::string> target_cmdline;
+    std::uint64_t target_pid = 0;
+    std::uint64_t ring_buffer_bytes = 0;
+    std::uint64_t payload_cap_bytes = 0;
+    ctz::ParsedFields raw;  // every field, known or not (spans into the reader's buffer)
+
+    // CLOCK_MONOTONIC ns (BPF time) to Unix ns UTC.
+    std::int64_t to_realtime(std::uint64_t monotonic_ns) const {
+        return static_cast<std::int64_t>(monotonic_ns) + realtime_minus_monotonic_ns;
+    }
+};
+
+struct CaptureTrailer {
+    std::string end_reason;
+    std::int64_t end_realtime_ns = 0;
+    std::uint64_t end_monotonic_ns = 0;
+    std::uint64_t frames = 0;
+    std::uint64_t records = 0;
+    std::uint64_t events = 0;
+    std::uint64_t data_bytes = 0;
+    std::uint64_t lost_events = 0;
+    std::uint64_t lost_bytes = 0;
+    std::optional<std::int64_t> exit_status;
+    std::uint64_t last_seq = 0;
+};
+
+// One stretch of the file that could not be read.
+struct Damage {
+    std::uint64_t file_offset = 0;
+    std::uint64_t length = 0;  // bytes skipped
+    std::string what;
+};
+
+struct ReadSummary {
+    std::uint64_t file_size = 0;
+    std::uint64_t frames = 0;        // data frames decoded
+    std::uint64_t records = 0;       // records delivered
+    std::uint64_t bad_frames = 0;    // frames skipped (checksum, decode or record damage)
+    std::uint64_t skipped_bytes = 0; // file bytes not used
+    std::uint64_t missing_frames = 0; // gaps in FRAME_BEGIN indexes
+    bool truncated_tail = false;     // the file ends inside a frame
+    std::optional<CaptureTrailer> trailer;  // set when the capture ended cleanly
+    std::vector<Damage> damage;
+
+    bool ended_cleanly() const { return trailer.has_value() && !truncated_tail; }
+};
+
+struct Record {
+    ctz::RecordType type;
+    std::span<const std::uint8_t> body;  // valid only during the callback
+    std::uint64_t frame_index = 0;       // from the frame's FRAME_BEGIN record
+    std::uint64_t frame_offset = 0;      // file offset of the frame holding it
+};
+
+class CaptureReader {
+public:
+    // Fails on: unreadable file, not a capture, unknown major version.
+    static Expected<CaptureReader> open(const std::string& path);
+
+    const CaptureHeader& header() const { return header_; }
+    std::uint64_t file_size() const { return data_.size(); }
+
+    // Visits every record in file order. `progress(done_bytes, total_bytes)` is
+    // called now and then if given. Never throws on damaged input.
+    ReadSummary for_each_record(const std::function<void(const Record&)>& visit,
+                                const std::function<void(std::uint64_t, std::uint64_t)>& progress =
+                                    {}) const;
+
+private:
+    CaptureReader() = default;
+    std::vector<std::uint8_t> data_;  // the whole file
+    CaptureHeader header_;
+    std::size_t header_end_ = 0;
+};
+
+// Parses a header/trailer skippable-frame content; exposed for tests.
+Expected<CaptureHeader> parse_header_content(std::span<const std::uint8_t> content);
+std::optional<CaptureTrailer> parse_trailer_content(std::span<const std::uint8_t> content);
+
+}  // namespace ct::replay
