@@ -14,3 +14,9 @@ find_package(Threads REQUIRED)
 if(CT_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# ---- ct-analyze (replay/analyze) ----------------------------------------------------------------
+# JSON of the LLM APIs, and HMAC-SHA256 for secret fingerprints.
+# Debian packages: nlohmann-json3-dev, libssl-dev.
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(OpenSSL 3 REQUIRED COMPONENTS Crypto)

@@ -1,0 +1,187 @@
+#include "connection_decoder.hpp"
+
+#include <algorithm>
+
+#include "content_decoding.hpp"
+#include "protocols/http1/parse.hpp"
+#include "protocols/http1/stream_decoder.hpp"
+
+namespace ct::analyze {
+namespace {
+
+using http1::Message;
+using http1::MessageKind;
+
+bool may_switch_protocols(const Message& request) {
+    return http1::iequals(request.method, "CONNECT") || request.find("Upgrade") != nullptr;
+}
+
+bool is_event_stream(const Message& message) {
+    std::string_view type = message.value_of("Content-Type");
+    std::size_t semi = type.find(';');
+    type = type.substr(0, semi);
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    return http1::iequals(type, "text/event-stream");
+}
+
+void time_message(const StreamView& view, Message& m) {
+    m.start_monotonic_ns = view.monotonic_at(m.stream_pos);
+    std::uint64_t last = m.stream_pos + (m.wire_size ? m.wire_size - 1 : 0);
+    m.end_monotonic_ns = view.monotonic_at(std::min(last, view.end_pos() ? view.end_pos() - 1 : 0));
+}
+
+// Stream position of the body byte at `offset`, through the body pieces.
+std::optional<std::uint64_t> body_offset_to_pos(const Message& m, std::uint64_t offset) {
+    auto it = std::upper_bound(m.body_pieces.begin(), m.body_pieces.end(), offset,
+                               [](std::uint64_t o, const http1::BodyPiece& p) { return o < p.body_offset; });
+    if (it == m.body_pieces.begin()) return std::nullopt;
+    --it;
+    if (offset >= it->body_offset + it->len) return std::nullopt;
+    return it->stream_pos + (offset - it->body_offset);
+}
+
+DecodedMessage finish_message(const StreamView& view, Message message) {
+    DecodedMessage out;
+    time_message(view, message);
+    out.body = decode_message_body(message);
+    out.is_sse = message.kind == MessageKind::Response && is_event_stream(message);
+    if (out.is_sse) {
+        const bool identity = out.body.encoding.empty();
+        // Gap offsets are in wire-body terms; they only carry over when nothing was encoded.
+        std::vector<std::uint64_t> gaps;
+        if (identity) gaps = message.body_gaps;
+        out.sse = sse::decode_body(out.body.bytes, gaps);
+        out.sse_monotonic_ns.reserve(out.sse.events.size());
+        for (const auto& event : out.sse.events) {
+            std::uint64_t t = message.end_monotonic_ns;
+            if (identity && event.end_offset > 0) {
+                if (auto pos = body_offset_to_pos(message, event.end_offset - 1)) {
+                    t = view.monotonic_at(*pos);
+                }
+            }
+            out.sse_monotonic_ns.push_back(t);
+        }
+    }
+    out.message = std::move(message);
+    return out;
+}
+
+void add_raw(DecodedConnection& dc, int direction, std::uint64_t from, const char* reason) {
+    const StreamView& view = dc.views[direction];
+    if (from >= view.end_pos()) return;
+    RawStretch raw;
+    raw.direction = direction;
+    raw.pos = from;
+    raw.reason = reason;
+    view.copy_range(from, view.end_pos(), raw.bytes);
+    raw.monotonic_ns = view.monotonic_at(from);
+    dc.raw.push_back(std::move(raw));
+}
+
+}  // namespace
+
+DecodedBody decode_message_body(const Message& message) {
+    DecodedBody body;
+    body.encoded_size = message.body.size();
+    body.encoding = std::string(message.value_of("Content-Encoding"));
+    if (body.encoding.empty() || http1::iequals(body.encoding, "identity")) {
+        body.bytes = message.body;
+        return body;
+    }
+    DecodedContent decoded = decode_content(body.encoding, message.body);
+    body.bytes = std::move(decoded.body);
+    body.decode_ok = decoded.ok;
+    body.decode_error = std::move(decoded.error);
+    return body;
+}
+
+DecodedConnection decode_connection(const replay::Connection& connection) {
+    DecodedConnection dc;
+    dc.source = &connection;
+    dc.views[kWrite] = StreamView(connection.streams[kWrite]);
+    dc.views[kRead] = StreamView(connection.streams[kRead]);
+    const StreamView& out_view = dc.views[kWrite];
+    const StreamView& in_view = dc.views[kRead];
+
+    if (out_view.runs().empty() && in_view.runs().empty()) {
+        dc.protocol = "none";
+        return dc;
+    }
+    if (!out_view.runs().empty() && out_view.runs().front().pos == 0 &&
+        http1::is_http2_preface(out_view.runs().front().bytes)) {
+        dc.protocol = "http2";
+        add_raw(dc, kWrite, 0, "http2");
+        add_raw(dc, kRead, 0, "http2");
+        return dc;
+    }
+
+    http1::StreamDecoder requests(MessageKind::Request, out_view, connection.closed);
+    http1::StreamDecoder responses(MessageKind::Response, in_view, connection.closed);
+    std::vector<Message> req_messages;
+    std::vector<Message> resp_messages;
+    bool requests_paused = false;
+    bool requests_done = false;
+    auto pull_requests = [&] {
+        while (!requests_paused && !requests_done) {
+            auto m = requests.next();
+            if (!m) {
+                requests_done = true;
+                break;
+            }
+            time_message(out_view, *m);
+            requests_paused = may_switch_protocols(*m);
+            req_messages.push_back(std::move(*m));
+        }
+    };
+    pull_requests();
+
+    std::size_t answered = 0;
+    bool tunnel = false;
+    while (true) {
+        std::string_view method =
+            answered < req_messages.size() ? std::string_view(req_messages[answered].method) : "";
+        auto m = responses.next(method);
+        if (!m) break;
+        time_message(in_view, *m);
+        const bool interim = m->is_interim();
+        const bool switched = m->framing == http1::BodyFraming::Tunnel;
+        resp_messages.push_back(std::move(*m));
+        if (interim) continue;
+        ++answered;
+        if (switched) {
+            tunnel = true;
+            break;
+        }
+        if (requests_paused && answered >= req_messages.size()) {
+            requests_paused = false;  // the upgrade was refused: keep decoding requests
+            pull_requests();
+        }
+    }
+    if (tunnel) {
+        add_raw(dc, kWrite, requests.position(), "tunnel");
+        add_raw(dc, kRead, responses.position(), "tunnel");
+    } else {
+        requests_paused = false;
+        pull_requests();
+    }
+    dc.skipped_bytes = {requests.skipped_bytes(), responses.skipped_bytes()};
+    dc.resyncs = {requests.resyncs(), responses.resyncs()};
+
+    if (req_messages.empty() && resp_messages.empty()) {
+        dc.protocol = "unknown";
+        add_raw(dc, kWrite, 0, "unrecognised");
+        add_raw(dc, kRead, 0, "unrecognised");
+        return dc;
+    }
+    const Message& first = req_messages.empty() ? resp_messages.front() : req_messages.front();
+    dc.protocol = first.version_minor == 0 ? "http/1.0" : "http/1.1";
+
+    dc.exchanges = http1::stitch(req_messages, resp_messages);
+    dc.requests.reserve(req_messages.size());
+    for (auto& m : req_messages) dc.requests.push_back(finish_message(out_view, std::move(m)));
+    dc.responses.reserve(resp_messages.size());
+    for (auto& m : resp_messages) dc.responses.push_back(finish_message(in_view, std::move(m)));
+    return dc;
+}
+
+}  // namespace ct::analyze

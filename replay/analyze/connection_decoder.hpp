@@ -1,0 +1,63 @@
+// Decodes one reassembled TLS connection: HTTP/1.x exchanges with decoded
+// bodies and SSE events, or raw bytes for tunnels and protocols not decoded.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capture/capture_contents.hpp"
+#include "protocols/http1/stitcher.hpp"
+#include "protocols/http1/types.hpp"
+#include "protocols/sse/parse.hpp"
+#include "stream/stream_view.hpp"
+
+namespace ct::analyze {
+
+inline constexpr int kWrite = 0;  // CT_DIR_WRITE: what the process sent
+inline constexpr int kRead = 1;   // CT_DIR_READ: what it received
+
+struct DecodedBody {
+    std::string bytes;  // after Content-Encoding was undone (as far as possible)
+    std::uint64_t encoded_size = 0;
+    std::string encoding;  // Content-Encoding as sent ("" for none)
+    bool decode_ok = true;
+    std::string decode_error;
+};
+
+struct DecodedMessage {
+    http1::Message message;
+    DecodedBody body;
+    bool is_sse = false;
+    sse::DecodedEvents sse;
+    std::vector<std::uint64_t> sse_monotonic_ns;  // per event: when its last byte arrived
+};
+
+struct RawStretch {
+    int direction = kWrite;
+    std::uint64_t pos = 0;
+    std::string bytes;  // captured bytes, gaps left out
+    std::string reason;  // "tunnel", "http2", "unrecognised"
+    std::uint64_t monotonic_ns = 0;
+};
+
+struct DecodedConnection {
+    const replay::Connection* source = nullptr;
+    std::array<StreamView, 2> views;
+    std::string protocol;  // "http/1.1", "http/1.0", "http2", "unknown", "none"
+    std::vector<DecodedMessage> requests;
+    std::vector<DecodedMessage> responses;
+    std::vector<http1::Pairing> exchanges;  // indexes into requests/responses
+    std::vector<RawStretch> raw;
+    std::array<std::uint64_t, 2> skipped_bytes{};  // captured bytes outside any message
+    std::array<std::uint64_t, 2> resyncs{};
+};
+
+DecodedConnection decode_connection(const replay::Connection& connection);
+
+// Undoes Content-Encoding for a message body (requests and responses alike).
+DecodedBody decode_message_body(const http1::Message& message);
+
+}  // namespace ct::analyze

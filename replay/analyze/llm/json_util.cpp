@@ -1,0 +1,38 @@
+#include "llm/json_util.hpp"
+
+namespace ct::analyze::llm {
+
+Json parse_json(std::string_view text) {
+    return Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+const Json* member(const Json& object, std::string_view key) {
+    if (!object.is_object()) return nullptr;
+    auto it = object.find(key);
+    return it == object.end() ? nullptr : &*it;
+}
+
+std::string string_member(const Json& object, std::string_view key) {
+    const Json* v = member(object, key);
+    return v && v->is_string() ? v->get_ref<const std::string&>() : std::string{};
+}
+
+std::optional<std::int64_t> int_member(const Json& object, std::string_view key) {
+    const Json* v = member(object, key);
+    if (!v) return std::nullopt;
+    if (v->is_number_integer()) return v->get<std::int64_t>();
+    if (v->is_number_unsigned()) return static_cast<std::int64_t>(v->get<std::uint64_t>());
+    return std::nullopt;
+}
+
+std::optional<bool> bool_member(const Json& object, std::string_view key) {
+    const Json* v = member(object, key);
+    if (!v || !v->is_boolean()) return std::nullopt;
+    return v->get<bool>();
+}
+
+std::string dump(const Json& value) {
+    return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace ct::analyze::llm

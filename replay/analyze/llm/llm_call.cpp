@@ -1,0 +1,74 @@
+#include "llm/llm_call.hpp"
+
+#include "llm/json_util.hpp"
+
+namespace ct::analyze::llm {
+namespace {
+
+std::string_view path_of(std::string_view target) {
+    // Absolute-form targets (through proxies) carry scheme and authority.
+    if (std::size_t scheme = target.find("://"); scheme != std::string_view::npos) {
+        std::size_t slash = target.find('/', scheme + 3);
+        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+    return target.substr(0, target.find_first_of("?#"));
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
+
+ToolCall make_tool_call(std::string id, std::string name, const std::string& arguments) {
+    ToolCall call{std::move(id), std::move(name), {}, true};
+    Json parsed = parse_json(arguments.empty() ? std::string_view("{}") : std::string_view(arguments));
+    if (parsed.is_discarded()) {
+        call.input_json = arguments;
+        call.input_valid = false;
+    } else {
+        call.input_json = dump(parsed);
+    }
+    return call;
+}
+
+std::string tool_calls_json(const std::vector<ToolCall>& calls) {
+    Json out = Json::array();
+    for (const auto& c : calls) {
+        Json item = {{"id", c.id}, {"name", c.name}};
+        Json input = parse_json(c.input_json);
+        item["input"] = input.is_discarded() ? Json(c.input_json) : std::move(input);
+        out.push_back(std::move(item));
+    }
+    return dump(out);
+}
+
+std::optional<LlmCall> decode_llm_call(const DecodedMessage& request, const DecodedMessage* response) {
+    const auto& m = request.message;
+    if (!http1::iequals(m.method, "POST")) return std::nullopt;
+    std::string_view path = path_of(m.target);
+    LlmCall call;
+    if (ends_with(path, "/v1/messages") ||
+        (ends_with(path, "/messages") && m.find("anthropic-version") != nullptr)) {
+        call.provider = "anthropic";
+        call.api = "messages";
+        decode_anthropic_request(request, call);
+        if (response) decode_anthropic_response(*response, call);
+    } else if (ends_with(path, "/chat/completions")) {
+        call.provider = "openai";
+        call.api = "chat.completions";
+        decode_openai_chat_request(request, call);
+        if (response) decode_openai_chat_response(*response, call);
+    } else if (ends_with(path, "/v1/responses") || ends_with(path, "/openai/responses")) {
+        call.provider = "openai";
+        call.api = "responses";
+        decode_openai_responses_request(request, call);
+        if (response) decode_openai_responses_response(*response, call);
+    } else {
+        return std::nullopt;
+    }
+    if (!response && call.error.empty()) call.error = "no response captured";
+    return call;
+}
+
+}  // namespace ct::analyze::llm

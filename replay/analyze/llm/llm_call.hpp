@@ -1,0 +1,69 @@
+// One call to an LLM API, rebuilt from its HTTP request and response.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "connection_decoder.hpp"
+
+namespace ct::analyze::llm {
+
+struct ToolCall {
+    std::string id;
+    std::string name;
+    std::string input_json;  // the arguments, re-serialised compactly when they parse
+    bool input_valid = true;  // false: the streamed JSON did not parse (kept verbatim)
+};
+
+struct Usage {
+    std::optional<std::int64_t> input_tokens;
+    std::optional<std::int64_t> output_tokens;
+    std::optional<std::int64_t> cache_creation_input_tokens;
+    std::optional<std::int64_t> cache_read_input_tokens;
+    std::optional<std::int64_t> reasoning_tokens;
+};
+
+struct LlmCall {
+    std::string provider;  // "anthropic", "openai"
+    std::string api;       // "messages", "chat.completions", "responses"
+    // Request.
+    std::string model;
+    bool streamed = false;
+    std::optional<std::int64_t> max_tokens;
+    std::string system_prompt;
+    std::string messages_json;  // the conversation as sent (messages / input)
+    std::string tools_json;
+    std::int64_t message_count = 0;
+    std::int64_t tool_count = 0;
+    // Response.
+    std::string response_model;
+    std::string response_id;
+    std::string stop_reason;
+    Usage usage;
+    std::string text;      // the answer's text blocks, joined
+    std::string thinking;  // thinking / reasoning text
+    std::vector<ToolCall> tool_calls;
+    std::string content_json;  // the rebuilt content blocks / output items
+    std::string error;         // an API error, or why the response could not be read
+    std::optional<std::uint64_t> first_token_monotonic_ns;
+    std::size_t events = 0;  // SSE events that made up the response
+};
+
+// nullopt unless the request is an LLM API call this analyzer knows.
+std::optional<LlmCall> decode_llm_call(const DecodedMessage& request, const DecodedMessage* response);
+
+// Per-provider decoders (used by decode_llm_call).
+void decode_anthropic_request(const DecodedMessage& request, LlmCall& call);
+void decode_anthropic_response(const DecodedMessage& response, LlmCall& call);
+void decode_openai_chat_request(const DecodedMessage& request, LlmCall& call);
+void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call);
+void decode_openai_responses_request(const DecodedMessage& request, LlmCall& call);
+void decode_openai_responses_response(const DecodedMessage& response, LlmCall& call);
+
+// Shared by the decoders: a tool call's argument text made canonical when it parses.
+ToolCall make_tool_call(std::string id, std::string name, const std::string& arguments);
+std::string tool_calls_json(const std::vector<ToolCall>& calls);
+
+}  // namespace ct::analyze::llm

@@ -1,0 +1,328 @@
+// OpenAI Chat Completions (POST .../chat/completions) and Responses
+// (POST /v1/responses), as JSON or as SSE streams.
+#include <map>
+
+#include "llm/json_util.hpp"
+#include "llm/llm_call.hpp"
+
+namespace ct::analyze::llm {
+namespace {
+
+void read_chat_usage(const Json& usage, Usage& out) {
+    if (!usage.is_object()) return;
+    if (auto v = int_member(usage, "prompt_tokens")) out.input_tokens = v;
+    if (auto v = int_member(usage, "completion_tokens")) out.output_tokens = v;
+    if (const Json* d = member(usage, "prompt_tokens_details")) {
+        if (auto v = int_member(*d, "cached_tokens")) out.cache_read_input_tokens = v;
+    }
+    if (const Json* d = member(usage, "completion_tokens_details")) {
+        if (auto v = int_member(*d, "reasoning_tokens")) out.reasoning_tokens = v;
+    }
+}
+
+void read_responses_usage(const Json& usage, Usage& out) {
+    if (!usage.is_object()) return;
+    if (auto v = int_member(usage, "input_tokens")) out.input_tokens = v;
+    if (auto v = int_member(usage, "output_tokens")) out.output_tokens = v;
+    if (const Json* d = member(usage, "input_tokens_details")) {
+        if (auto v = int_member(*d, "cached_tokens")) out.cache_read_input_tokens = v;
+    }
+    if (const Json* d = member(usage, "output_tokens_details")) {
+        if (auto v = int_member(*d, "reasoning_tokens")) out.reasoning_tokens = v;
+    }
+}
+
+void read_error(const Json& body, LlmCall& call) {
+    const Json* error = member(body, "error");
+    if (!error || !error->is_object()) return;
+    call.error = string_member(*error, "type");
+    if (call.error.empty()) call.error = string_member(*error, "code");
+    std::string message = string_member(*error, "message");
+    if (!message.empty()) call.error += ": " + message;
+}
+
+// Text of a message's content: a string or a list of parts with "text".
+std::string content_text(const Json& content) {
+    if (content.is_string()) return content.get<std::string>();
+    std::string out;
+    if (content.is_array()) {
+        for (const auto& part : content) {
+            std::string text = string_member(part, "text");
+            if (text.empty()) continue;
+            if (!out.empty()) out += "\n";
+            out += text;
+        }
+    }
+    return out;
+}
+
+struct PendingToolCall {
+    std::string id;
+    std::string name;
+    std::string arguments;
+};
+
+// A Responses API output item (message, function_call, reasoning) into the call.
+void add_output_item(const Json& item, LlmCall& call) {
+    std::string type = string_member(item, "type");
+    if (type == "message") {
+        if (const Json* content = member(item, "content")) {
+            std::string text = content_text(*content);
+            if (!text.empty()) {
+                if (!call.text.empty()) call.text += "\n";
+                call.text += text;
+            }
+        }
+    } else if (type == "function_call" || type == "custom_tool_call") {
+        std::string id = string_member(item, "call_id");
+        if (id.empty()) id = string_member(item, "id");
+        std::string args = type == "function_call" ? string_member(item, "arguments")
+                                                   : string_member(item, "input");
+        call.tool_calls.push_back(make_tool_call(id, string_member(item, "name"), args));
+    } else if (type == "reasoning") {
+        if (const Json* summary = member(item, "summary")) {
+            std::string text = content_text(*summary);
+            if (!text.empty()) {
+                if (!call.thinking.empty()) call.thinking += "\n";
+                call.thinking += text;
+            }
+        }
+    }
+}
+
+void read_response_object(const Json& response, LlmCall& call) {
+    call.response_id = string_member(response, "id");
+    call.response_model = string_member(response, "model");
+    call.stop_reason = string_member(response, "status");
+    if (const Json* details = member(response, "incomplete_details")) {
+        std::string reason = string_member(*details, "reason");
+        if (!reason.empty()) call.stop_reason = reason;
+    }
+    if (const Json* usage = member(response, "usage")) read_responses_usage(*usage, call.usage);
+    read_error(response, call);
+    call.text.clear();
+    call.thinking.clear();
+    call.tool_calls.clear();
+    if (const Json* output = member(response, "output"); output && output->is_array()) {
+        for (const auto& item : *output) add_output_item(item, call);
+        call.content_json = dump(*output);
+    }
+}
+
+}  // namespace
+
+void decode_openai_chat_request(const DecodedMessage& request, LlmCall& call) {
+    Json body = parse_json(request.body.bytes);
+    if (body.is_discarded() || !body.is_object()) {
+        call.error = "request body is not JSON";
+        return;
+    }
+    call.model = string_member(body, "model");
+    call.streamed = bool_member(body, "stream").value_or(false);
+    call.max_tokens = int_member(body, "max_completion_tokens");
+    if (!call.max_tokens) call.max_tokens = int_member(body, "max_tokens");
+    if (const Json* messages = member(body, "messages"); messages && messages->is_array()) {
+        call.messages_json = dump(*messages);
+        call.message_count = static_cast<std::int64_t>(messages->size());
+        for (const auto& m : *messages) {
+            std::string role = string_member(m, "role");
+            if (role != "system" && role != "developer") continue;
+            if (const Json* content = member(m, "content")) {
+                if (!call.system_prompt.empty()) call.system_prompt += "\n";
+                call.system_prompt += content_text(*content);
+            }
+        }
+    }
+    if (const Json* tools = member(body, "tools")) {
+        call.tools_json = dump(*tools);
+        if (tools->is_array()) call.tool_count = static_cast<std::int64_t>(tools->size());
+    }
+}
+
+void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) {
+    if (!response.is_sse) {
+        Json body = parse_json(response.body.bytes);
+        if (body.is_discarded() || !body.is_object()) {
+            if (call.error.empty()) call.error = "response body is not JSON";
+            return;
+        }
+        call.first_token_monotonic_ns = response.message.start_monotonic_ns;
+        read_error(body, call);
+        call.response_id = string_member(body, "id");
+        call.response_model = string_member(body, "model");
+        if (const Json* usage = member(body, "usage")) read_chat_usage(*usage, call.usage);
+        const Json* choices = member(body, "choices");
+        if (choices && choices->is_array() && !choices->empty()) {
+            const Json& choice = (*choices)[0];
+            call.stop_reason = string_member(choice, "finish_reason");
+            if (const Json* message = member(choice, "message")) {
+                if (const Json* content = member(*message, "content")) call.text = content_text(*content);
+                call.thinking = string_member(*message, "reasoning_content");
+                if (const Json* calls = member(*message, "tool_calls"); calls && calls->is_array()) {
+                    for (const auto& c : *calls) {
+                        const Json* fn = member(c, "function");
+                        call.tool_calls.push_back(make_tool_call(
+                            string_member(c, "id"), fn ? string_member(*fn, "name") : "",
+                            fn ? string_member(*fn, "arguments") : ""));
+                    }
+                }
+                call.content_json = dump(*message);
+            }
+        }
+        return;
+    }
+    call.streamed = true;
+    const auto& events = response.sse.events;
+    call.events = events.size();
+    std::map<std::int64_t, PendingToolCall> pending;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const auto& event = events[i];
+        if (event.data == "[DONE]") continue;
+        Json chunk = parse_json(event.data);
+        if (chunk.is_discarded()) {
+            if (call.error.empty()) call.error = "unparsable event data";
+            continue;
+        }
+        read_error(chunk, call);
+        if (call.response_id.empty()) call.response_id = string_member(chunk, "id");
+        if (call.response_model.empty()) call.response_model = string_member(chunk, "model");
+        if (const Json* usage = member(chunk, "usage")) read_chat_usage(*usage, call.usage);
+        const Json* choices = member(chunk, "choices");
+        if (!choices || !choices->is_array()) continue;
+        for (const auto& choice : *choices) {
+            if (int_member(choice, "index").value_or(0) != 0) continue;  // first choice only
+            std::string finish = string_member(choice, "finish_reason");
+            if (!finish.empty()) call.stop_reason = finish;
+            const Json* delta = member(choice, "delta");
+            if (!delta) continue;
+            bool token = false;
+            std::string text = string_member(*delta, "content");
+            if (!text.empty()) {
+                call.text += text;
+                token = true;
+            }
+            std::string reasoning = string_member(*delta, "reasoning_content");
+            if (!reasoning.empty()) {
+                call.thinking += reasoning;
+                token = true;
+            }
+            if (const Json* calls = member(*delta, "tool_calls"); calls && calls->is_array()) {
+                for (const auto& c : *calls) {
+                    auto index = int_member(c, "index").value_or(0);
+                    PendingToolCall& p = pending[index];
+                    std::string id = string_member(c, "id");
+                    if (!id.empty()) p.id = id;
+                    if (const Json* fn = member(c, "function")) {
+                        std::string name = string_member(*fn, "name");
+                        if (!name.empty()) p.name = name;
+                        p.arguments += string_member(*fn, "arguments");
+                    }
+                    token = true;
+                }
+            }
+            if (token && !call.first_token_monotonic_ns && i < response.sse_monotonic_ns.size()) {
+                call.first_token_monotonic_ns = response.sse_monotonic_ns[i];
+            }
+        }
+    }
+    for (auto& [index, p] : pending) call.tool_calls.push_back(make_tool_call(p.id, p.name, p.arguments));
+}
+
+void decode_openai_responses_request(const DecodedMessage& request, LlmCall& call) {
+    Json body = parse_json(request.body.bytes);
+    if (body.is_discarded() || !body.is_object()) {
+        call.error = "request body is not JSON";
+        return;
+    }
+    call.model = string_member(body, "model");
+    call.streamed = bool_member(body, "stream").value_or(false);
+    call.max_tokens = int_member(body, "max_output_tokens");
+    call.system_prompt = string_member(body, "instructions");
+    if (const Json* input = member(body, "input")) {
+        call.messages_json = dump(*input);
+        call.message_count = input->is_array() ? static_cast<std::int64_t>(input->size()) : 1;
+    }
+    if (const Json* tools = member(body, "tools")) {
+        call.tools_json = dump(*tools);
+        if (tools->is_array()) call.tool_count = static_cast<std::int64_t>(tools->size());
+    }
+}
+
+void decode_openai_responses_response(const DecodedMessage& response, LlmCall& call) {
+    if (!response.is_sse) {
+        Json body = parse_json(response.body.bytes);
+        if (body.is_discarded() || !body.is_object()) {
+            if (call.error.empty()) call.error = "response body is not JSON";
+            return;
+        }
+        call.first_token_monotonic_ns = response.message.start_monotonic_ns;
+        read_response_object(body, call);
+        return;
+    }
+    call.streamed = true;
+    const auto& events = response.sse.events;
+    call.events = events.size();
+    bool completed = false;
+    std::map<std::int64_t, Json> items;  // output_index -> finished item
+    std::string streamed_text;
+    std::string streamed_thinking;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        Json j = parse_json(events[i].data);
+        if (j.is_discarded()) {
+            if (call.error.empty()) call.error = "unparsable event data";
+            continue;
+        }
+        std::string type = string_member(j, "type");
+        if (type.empty()) type = events[i].type;
+        bool token = false;
+        if (type == "response.created" || type == "response.in_progress") {
+            if (const Json* r = member(j, "response")) {
+                call.response_id = string_member(*r, "id");
+                call.response_model = string_member(*r, "model");
+            }
+        } else if (type == "response.output_text.delta") {
+            streamed_text += string_member(j, "delta");
+            token = true;
+        } else if (type == "response.reasoning_summary_text.delta" ||
+                   type == "response.reasoning_text.delta") {
+            streamed_thinking += string_member(j, "delta");
+            token = true;
+        } else if (type == "response.function_call_arguments.delta") {
+            token = true;
+        } else if (type == "response.output_item.done") {
+            if (const Json* item = member(j, "item")) {
+                items[int_member(j, "output_index").value_or(static_cast<std::int64_t>(items.size()))] = *item;
+            }
+        } else if (type == "response.completed" || type == "response.incomplete" ||
+                   type == "response.failed") {
+            if (const Json* r = member(j, "response")) {
+                read_response_object(*r, call);
+                completed = true;
+            }
+        } else if (type == "error") {
+            call.error = string_member(j, "code");
+            std::string message = string_member(j, "message");
+            if (!message.empty()) call.error += ": " + message;
+        }
+        if (token && !call.first_token_monotonic_ns && i < response.sse_monotonic_ns.size()) {
+            call.first_token_monotonic_ns = response.sse_monotonic_ns[i];
+        }
+    }
+    if (completed && (!call.text.empty() || !call.tool_calls.empty() || !call.thinking.empty())) return;
+    // No final response object (cut stream, or it omitted output): rebuild from the pieces.
+    call.text.clear();
+    call.tool_calls.clear();
+    call.thinking.clear();
+    Json output = Json::array();
+    for (const auto& [index, item] : items) {
+        add_output_item(item, call);
+        output.push_back(item);
+    }
+    if (items.empty()) {
+        call.text = streamed_text;
+    }
+    if (call.thinking.empty()) call.thinking = streamed_thinking;
+    call.content_json = dump(output);
+}
+
+}  // namespace ct::analyze::llm

@@ -1,0 +1,37 @@
+// HTTP/1.x framing (RFC 9112) over a byte view that may end anywhere.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "protocols/http1/types.hpp"
+#include "protocols/parse_state.hpp"
+
+namespace ct::analyze::http1 {
+
+// A head bigger than this is not HTTP (or is hostile); it bounds the search for its end.
+inline constexpr std::size_t kMaxHeadSize = 256 * 1024;
+
+struct ParseContext {
+    std::uint64_t base_pos = 0;       // stream position of view[0]
+    std::string_view request_method;  // responses: the method answered ("" if unknown)
+    bool stream_ended = false;        // nothing follows the view: an until-close body ends here
+};
+
+// Parses one message from the front of `view` into `out` (which it resets).
+// On NeedsMoreData, `out` holds what was parsed so far (head_parsed tells if the
+// head is complete) and frame_size is set when the head fixed the message size.
+ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseContext& context,
+                        Message& out);
+
+// Offset of the first plausible message start at or after `from`, searching only at
+// line starts; nullopt if none.
+std::optional<std::size_t> find_frame_boundary(MessageKind kind, std::string_view view,
+                                               std::size_t from = 0);
+
+// True if the view starts with the HTTP/2 connection preface.
+bool is_http2_preface(std::string_view view);
+
+}  // namespace ct::analyze::http1

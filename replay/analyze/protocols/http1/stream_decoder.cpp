@@ -1,0 +1,135 @@
+#include "protocols/http1/stream_decoder.hpp"
+
+#include <algorithm>
+
+namespace ct::analyze::http1 {
+
+void StreamDecoder::start_resync() {
+    if (!resync_) ++resyncs_;
+    resync_ = true;
+}
+
+// Appends the captured bytes of runs after `run_index` up to stream position `end`
+// to the body; returns how many were appended.
+std::uint64_t StreamDecoder::collect_until(std::size_t run_index, std::uint64_t end,
+                                           Message& msg) const {
+    std::uint64_t added = 0;
+    const auto& runs = view_->runs();
+    std::uint64_t expected = runs[run_index].end();
+    for (std::size_t i = run_index + 1; i < runs.size() && runs[i].pos < end; ++i) {
+        if (runs[i].pos != expected) msg.body_gaps.push_back(msg.body.size());
+        expected = runs[i].end();
+        std::uint64_t len = std::min<std::uint64_t>(runs[i].bytes.size(), end - runs[i].pos);
+        msg.body_pieces.push_back({msg.body.size(), runs[i].pos, len});
+        msg.body.append(runs[i].bytes.substr(0, static_cast<std::size_t>(len)));
+        added += len;
+    }
+    return added;
+}
+
+// True if the last run touched by a message ending at `end` stops before it.
+bool StreamDecoder::run_end_in_message(std::size_t run_index, std::uint64_t end) const {
+    const auto& runs = view_->runs();
+    std::size_t i = run_index;
+    while (i + 1 < runs.size() && runs[i + 1].pos < end) ++i;
+    return runs[i].end() < end;
+}
+
+std::optional<Message> StreamDecoder::next(std::string_view request_method) {
+    const auto& runs = view_->runs();
+    while (true) {
+        std::size_t ri = view_->run_at_or_after(pos_);
+        if (ri >= runs.size()) {
+            pos_ = std::max(pos_, view_->end_pos());
+            return std::nullopt;
+        }
+        const ByteRun& run = runs[ri];
+        if (pos_ < run.pos) {  // stepped into a gap: what follows needs a boundary
+            pos_ = run.pos;
+            start_resync();
+        }
+        std::string_view view = run.bytes.substr(static_cast<std::size_t>(pos_ - run.pos));
+        const bool last_run = ri + 1 == runs.size() && run.end() >= view_->end_pos();
+
+        if (resync_) {
+            auto boundary = find_frame_boundary(kind_, view);
+            if (!boundary) {
+                skipped_ += view.size();
+                pos_ = run.end();
+                continue;
+            }
+            skipped_ += *boundary;
+            pos_ += *boundary;
+            view.remove_prefix(*boundary);
+            resync_ = false;
+            mark_next_ = true;
+        }
+
+        ParseContext context{pos_, request_method, last_run && closed_};
+        Message msg;
+        ParseResult result = parse_frame(kind_, view, context, msg);
+        msg.after_resync = mark_next_;
+        switch (result.state) {
+            case ParseState::Success:
+                mark_next_ = false;
+                pos_ += result.consumed;
+                return msg;
+            case ParseState::Invalid:
+                // Not a message here: search from the next byte on.
+                skipped_ += 1;
+                pos_ += 1;
+                start_resync();
+                continue;
+            case ParseState::NeedsMoreData:
+                break;
+        }
+        mark_next_ = false;
+        if (!msg.head_parsed) {
+            // A head cut by a gap or by the end of the capture is not a message.
+            skipped_ += view.size();
+            pos_ = run.end();
+            if (last_run) return std::nullopt;
+            start_resync();
+            continue;
+        }
+        msg.complete = false;
+        const std::uint64_t start = pos_;
+        if (result.frame_size) {
+            // The head said how long the message is: step over the gap to its end.
+            const std::uint64_t end = start + *result.frame_size;
+            collect_until(ri, end, msg);
+            if (run_end_in_message(ri, end)) msg.body_gaps.push_back(msg.body.size());
+            const std::uint64_t flowed = std::min(end, view_->end_pos()) - start;
+            const std::uint64_t captured = msg.head_size + msg.body.size();
+            msg.gap_bytes = flowed > captured ? flowed - captured : 0;
+            pos_ = end;
+            return msg;
+        }
+        if (msg.framing == BodyFraming::UntilClose) {
+            // Everything to the end of the stream belongs to this body.
+            collect_until(ri, view_->end_pos(), msg);
+            if (run_end_in_message(ri, view_->end_pos())) msg.body_gaps.push_back(msg.body.size());
+            const std::uint64_t flowed = view_->end_pos() - start;
+            msg.wire_size = flowed;
+            const std::uint64_t captured = msg.head_size + msg.body.size();
+            msg.gap_bytes = flowed > captured ? flowed - captured : 0;
+            msg.complete = msg.gap_bytes == 0 && closed_;
+            pos_ = view_->end_pos();
+            return msg;
+        }
+        // Chunked framing lost: the message ends somewhere in or after the gap.
+        msg.body_gaps.push_back(msg.body.size());
+        pos_ = run.end();
+        msg.wire_size = pos_ - start;
+        if (!last_run) {
+            std::size_t next_run = ri + 1;
+            msg.gap_bytes = runs[next_run].pos - run.end();
+            start_resync();
+        } else {
+            msg.gap_bytes = view_->end_pos() - run.end();
+        }
+        return msg;
+    }
+}
+
+}  // namespace ct::analyze::http1

@@ -1,0 +1,46 @@
+// Walks one direction of a connection message by message, across gaps: a gap
+// inside a body of known length is stepped over (the message is marked
+// incomplete); any other damage makes the decoder search for the next message
+// start.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "protocols/http1/parse.hpp"
+#include "stream/stream_view.hpp"
+
+namespace ct::analyze::http1 {
+
+class StreamDecoder {
+public:
+    // `closed`: the connection ended inside the capture, so a body that runs until
+    // close is complete when the stream ends.
+    StreamDecoder(MessageKind kind, const StreamView& view, bool closed)
+        : kind_(kind), view_(&view), closed_(closed) {}
+
+    // The next message, or nullopt when the stream holds no more. For responses,
+    // `request_method` is the method of the request being answered.
+    std::optional<Message> next(std::string_view request_method = {});
+
+    std::uint64_t position() const { return pos_; }
+    std::uint64_t skipped_bytes() const { return skipped_; }  // captured bytes in no message
+    std::uint64_t resyncs() const { return resyncs_; }
+
+private:
+    std::uint64_t collect_until(std::size_t run_index, std::uint64_t end, Message& msg) const;
+    bool run_end_in_message(std::size_t run_index, std::uint64_t end) const;
+    void start_resync();
+
+    MessageKind kind_;
+    const StreamView* view_;
+    bool closed_;
+    std::uint64_t pos_ = 0;
+    bool resync_ = false;
+    bool mark_next_ = false;
+    std::uint64_t skipped_ = 0;
+    std::uint64_t resyncs_ = 0;
+};
+
+}  // namespace ct::analyze::http1

@@ -1,0 +1,169 @@
+#include "protocols/sse/parse.hpp"
+
+#include <algorithm>
+
+namespace ct::analyze::sse {
+namespace {
+
+// Index of the first CR or LF at or after `from`, or npos.
+std::size_t find_line_end(std::string_view view, std::size_t from) {
+    for (std::size_t i = from; i < view.size(); ++i) {
+        char c = view[i];
+        if (c == '\n' || c == '\r') return i;
+    }
+    return std::string_view::npos;
+}
+
+bool all_digits(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& state, Event& out,
+                        bool& dispatched) {
+    dispatched = false;
+    std::size_t pos = 0;
+    if (state.after_cr && !view.empty() && view[0] == '\n') pos = 1;
+    if (!state.started) {
+        if (view.size() < 3 && std::string_view("\xEF\xBB\xBF").substr(0, view.size()) == view &&
+            !stream_ended) {
+            return parse_needs_more();
+        }
+        if (view.substr(0, 3) == "\xEF\xBB\xBF") pos = 3;
+    }
+
+    std::string type;
+    std::string data;
+    bool has_data = false;
+    std::string last_id = state.last_event_id;
+    bool has_id = false;
+    std::optional<std::uint64_t> retry;
+    const std::size_t start = pos;
+
+    while (true) {
+        std::size_t eol = find_line_end(view, pos);
+        if (eol == std::string_view::npos) return parse_needs_more();
+        std::size_t next = eol + 1;
+        bool lone_cr = false;
+        if (view[eol] == '\r') {
+            if (next < view.size() && view[next] == '\n') {
+                ++next;
+            } else {
+                lone_cr = true;
+            }
+        }
+        std::string_view line = view.substr(pos, eol - pos);
+        pos = next;
+        if (line.empty()) {
+            if (!has_data) {
+                // Nothing to fire (a comment block or an event without data): the
+                // frame ends here without an event, as the spec resets its buffers.
+                state.after_cr = lone_cr;
+                state.started = true;
+                state.last_event_id = last_id;
+                return parse_success(pos);
+            }
+            if (!data.empty() && data.back() == '\n') data.pop_back();
+            out.type = type.empty() ? "message" : std::move(type);
+            out.data = std::move(data);
+            out.last_event_id = last_id;
+            out.has_id = has_id;
+            out.retry_ms = retry;
+            out.start_offset = start;
+            out.end_offset = pos;
+            state.after_cr = lone_cr;
+            state.started = true;
+            state.last_event_id = last_id;
+            dispatched = true;
+            return parse_success(pos);
+        }
+        if (line.front() == ':') continue;  // comment
+        std::size_t colon = line.find(':');
+        std::string_view field = line.substr(0, colon);
+        std::string_view value;
+        if (colon != std::string_view::npos) {
+            value = line.substr(colon + 1);
+            if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        }
+        if (field == "event") {
+            type.assign(value);
+        } else if (field == "data") {
+            data.append(value);
+            data.push_back('\n');
+            has_data = true;
+        } else if (field == "id") {
+            if (value.find('\0') == std::string_view::npos) {
+                last_id.assign(value);
+                has_id = true;
+            }
+        } else if (field == "retry") {
+            if (all_digits(value) && value.size() <= 18) {
+                std::uint64_t ms = 0;
+                for (char c : value) ms = ms * 10 + static_cast<std::uint64_t>(c - '0');
+                retry = ms;
+            }
+        }
+        // Other field names are ignored, as the spec says.
+    }
+}
+
+std::optional<std::size_t> find_frame_boundary(std::string_view view) {
+    std::size_t pos = 0;
+    while (true) {
+        std::size_t eol = find_line_end(view, pos);
+        if (eol == std::string_view::npos) return std::nullopt;
+        std::size_t next = eol + 1;
+        if (view[eol] == '\r' && next < view.size() && view[next] == '\n') ++next;
+        if (next < view.size() && (view[next] == '\n' || view[next] == '\r')) {
+            std::size_t after = next + 1;
+            if (view[next] == '\r' && after < view.size() && view[after] == '\n') ++after;
+            return after;
+        }
+        pos = next;
+    }
+}
+
+DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t>& gaps) {
+    DecodedEvents result;
+    StreamState state;
+    std::size_t segment_start = 0;
+    std::size_t gap_index = 0;
+    bool resync = false;
+    while (segment_start <= body.size()) {
+        while (gap_index < gaps.size() && gaps[gap_index] < segment_start) ++gap_index;
+        const bool gap_follows = gap_index < gaps.size() && gaps[gap_index] <= body.size();
+        const std::size_t segment_end =
+            gap_follows ? static_cast<std::size_t>(gaps[gap_index]) : body.size();
+        std::string_view segment = body.substr(segment_start, segment_end - segment_start);
+        std::size_t pos = 0;
+        if (resync) {
+            auto boundary = find_frame_boundary(segment);
+            pos = boundary ? *boundary : segment.size();
+            resync = !boundary;
+            state.after_cr = false;
+        }
+        while (pos < segment.size()) {
+            Event event;
+            bool dispatched = false;
+            ParseResult r = parse_frame(segment.substr(pos), !gap_follows, state, event, dispatched);
+            if (r.state != ParseState::Success) {
+                ++result.dropped;  // an event cut by the gap or by the end of the body
+                break;
+            }
+            if (dispatched) {
+                event.start_offset += segment_start + pos;
+                event.end_offset += segment_start + pos;
+                result.events.push_back(std::move(event));
+            }
+            pos += r.consumed;
+        }
+        if (!gap_follows) break;
+        resync = true;
+        segment_start = segment_end;
+        ++gap_index;
+    }
+    return result;
+}
+
+}  // namespace ct::analyze::sse
