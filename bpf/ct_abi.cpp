@@ -4,51 +4,81 @@ namespace ct::abi {
 
 const char* event_type_name(std::uint16_t type) {
     switch (type) {
-        case CT_EVENT_DATA: return "data";
-        case CT_EVENT_LOSS: return "loss";
-        case CT_EVENT_CONN: return "conn";
-        case CT_EVENT_SOCKET: return "socket";
-        case CT_EVENT_FORK: return "fork";
-        case CT_EVENT_EXEC: return "exec";
-        case CT_EVENT_EXIT: return "exit";
-        case CT_EVENT_MMAP_EXEC: return "mmap-exec";
-        default: return "unknown";
+        case CT_EVENT_DATA:
+            return "data";
+        case CT_EVENT_LOSS:
+            return "loss";
+        case CT_EVENT_CONN:
+            return "conn";
+        case CT_EVENT_SOCKET:
+            return "socket";
+        case CT_EVENT_FORK:
+            return "fork";
+        case CT_EVENT_EXEC:
+            return "exec";
+        case CT_EVENT_EXIT:
+            return "exit";
+        case CT_EVENT_MMAP_EXEC:
+            return "mmap-exec";
+        default:
+            return "unknown";
     }
 }
 
 const char* func_name(std::uint8_t func) {
     switch (func) {
-        case CT_FUNC_SSL_WRITE: return "SSL_write";
-        case CT_FUNC_SSL_WRITE_EX: return "SSL_write_ex";
-        case CT_FUNC_SSL_READ: return "SSL_read";
-        case CT_FUNC_SSL_READ_EX: return "SSL_read_ex";
-        case CT_FUNC_SSL_DO_HANDSHAKE: return "SSL_do_handshake";
-        case CT_FUNC_SSL_CONNECT: return "SSL_connect";
-        case CT_FUNC_SSL_ACCEPT: return "SSL_accept";
-        case CT_FUNC_SSL_NEW: return "SSL_new";
-        case CT_FUNC_SSL_FREE: return "SSL_free";
-        case CT_FUNC_SSL_CLEAR: return "SSL_clear";
-        case CT_FUNC_SYSCALL: return "syscall";
-        default: return "unknown";
+        case CT_FUNC_SSL_WRITE:
+            return "SSL_write";
+        case CT_FUNC_SSL_WRITE_EX:
+            return "SSL_write_ex";
+        case CT_FUNC_SSL_READ:
+            return "SSL_read";
+        case CT_FUNC_SSL_READ_EX:
+            return "SSL_read_ex";
+        case CT_FUNC_SSL_DO_HANDSHAKE:
+            return "SSL_do_handshake";
+        case CT_FUNC_SSL_CONNECT:
+            return "SSL_connect";
+        case CT_FUNC_SSL_ACCEPT:
+            return "SSL_accept";
+        case CT_FUNC_SSL_NEW:
+            return "SSL_new";
+        case CT_FUNC_SSL_FREE:
+            return "SSL_free";
+        case CT_FUNC_SSL_CLEAR:
+            return "SSL_clear";
+        case CT_FUNC_SYSCALL:
+            return "syscall";
+        default:
+            return "unknown";
     }
 }
 
 const char* loss_reason_name(std::uint32_t reason) {
     switch (reason) {
-        case CT_LOSS_RING_FULL: return "ring-full";
-        case CT_LOSS_READ_FAULT: return "read-fault";
-        case CT_LOSS_TRUNCATED: return "truncated";
-        default: return "unknown";
+        case CT_LOSS_RING_FULL:
+            return "ring-full";
+        case CT_LOSS_READ_FAULT:
+            return "read-fault";
+        case CT_LOSS_TRUNCATED:
+            return "truncated";
+        default:
+            return "unknown";
     }
 }
 
 const char* conn_kind_name(std::uint8_t kind) {
     switch (kind) {
-        case CT_CONN_OPEN: return "open";
-        case CT_CONN_CLOSE: return "close";
-        case CT_CONN_HANDSHAKE_START: return "handshake-start";
-        case CT_CONN_HANDSHAKE_DONE: return "handshake-done";
-        default: return "unknown";
+        case CT_CONN_OPEN:
+            return "open";
+        case CT_CONN_CLOSE:
+            return "close";
+        case CT_CONN_HANDSHAKE_START:
+            return "handshake-start";
+        case CT_CONN_HANDSHAKE_DONE:
+            return "handshake-done";
+        default:
+            return "unknown";
     }
 }
 

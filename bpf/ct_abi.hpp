@@ -58,22 +58,32 @@ static_assert(sizeof(ct_counters) % 8 == 0);
 // A larger `hdr.size` is a newer writer with appended fields; a smaller one is damage.
 constexpr std::size_t min_event_size(std::uint16_t type) {
     switch (type) {
-        case CT_EVENT_DATA: return sizeof(ct_data_event);
-        case CT_EVENT_LOSS: return sizeof(ct_loss_event);
-        case CT_EVENT_CONN: return sizeof(ct_conn_event);
-        case CT_EVENT_SOCKET: return sizeof(ct_socket_event);
-        case CT_EVENT_FORK: return sizeof(ct_fork_event);
-        case CT_EVENT_EXEC: return sizeof(ct_exec_event);
-        case CT_EVENT_EXIT: return sizeof(ct_exit_event);
-        case CT_EVENT_MMAP_EXEC: return sizeof(ct_mmap_exec_event);
-        default: return sizeof(ct_event_header);
+        case CT_EVENT_DATA:
+            return sizeof(ct_data_event);
+        case CT_EVENT_LOSS:
+            return sizeof(ct_loss_event);
+        case CT_EVENT_CONN:
+            return sizeof(ct_conn_event);
+        case CT_EVENT_SOCKET:
+            return sizeof(ct_socket_event);
+        case CT_EVENT_FORK:
+            return sizeof(ct_fork_event);
+        case CT_EVENT_EXEC:
+            return sizeof(ct_exec_event);
+        case CT_EVENT_EXIT:
+            return sizeof(ct_exit_event);
+        case CT_EVENT_MMAP_EXEC:
+            return sizeof(ct_mmap_exec_event);
+        default:
+            return sizeof(ct_event_header);
     }
 }
 
 // Copies a T out of possibly unaligned bytes; nullopt if too short.
 template <typename T>
 std::optional<T> read_struct(std::span<const std::uint8_t> bytes) {
-    if (bytes.size() < sizeof(T)) return std::nullopt;
+    if (bytes.size() < sizeof(T))
+        return std::nullopt;
     T value;
     std::memcpy(&value, bytes.data(), sizeof(T));
     return value;
@@ -92,23 +102,27 @@ inline std::optional<ct_event_header> read_header(std::span<const std::uint8_t> 
 // Returns 0 if the event is malformed. `bytes` may be longer (ring slots are tiered).
 inline std::size_t stored_length(std::span<const std::uint8_t> bytes) {
     auto hdr = read_header(bytes);
-    if (!hdr) return 0;
+    if (!hdr)
+        return 0;
     std::size_t tail = 0;
     if (hdr->type == CT_EVENT_DATA) {
         tail = read_struct<ct_data_event>(bytes)->data_len;
     } else if (hdr->type == CT_EVENT_EXEC) {
         tail = read_struct<ct_exec_event>(bytes)->args_len;
     }
-    if (tail > bytes.size() - hdr->size) return 0;
+    if (tail > bytes.size() - hdr->size)
+        return 0;
     return hdr->size + tail;
 }
 
 // The variable tail of an event (payload of DATA, argv of EXEC).
 inline std::span<const std::uint8_t> tail(std::span<const std::uint8_t> bytes) {
     auto hdr = read_header(bytes);
-    if (!hdr) return {};
+    if (!hdr)
+        return {};
     std::size_t len = stored_length(bytes);
-    if (len < hdr->size) return {};
+    if (len < hdr->size)
+        return {};
     return bytes.subspan(hdr->size, len - hdr->size);
 }
 

@@ -167,10 +167,12 @@ inline void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) {
     out.push_back(static_cast<std::uint8_t>(v >> 8));
 }
 inline void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    for (int i = 0; i < 4; ++i)
+        out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 inline void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    for (int i = 0; i < 8; ++i)
+        out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 inline std::uint16_t get_u16(const std::uint8_t* p) {
     return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
@@ -180,14 +182,15 @@ inline std::uint32_t get_u32(const std::uint8_t* p) {
            (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
 }
 inline std::uint64_t get_u64(const std::uint8_t* p) {
-    return static_cast<std::uint64_t>(get_u32(p)) | (static_cast<std::uint64_t>(get_u32(p + 4)) << 32);
+    return static_cast<std::uint64_t>(get_u32(p)) |
+           (static_cast<std::uint64_t>(get_u32(p + 4)) << 32);
 }
 
 // ---- fields -------------------------------------------------------------------------------------
 
 // Builds a `fields` body. Ids are typed enums so a field cannot land in the wrong record.
 class FieldWriter {
-public:
+  public:
     template <typename Id>
     FieldWriter& u64(Id id, std::uint64_t v) {
         begin(id, FieldKind::U64, 8);
@@ -215,7 +218,8 @@ public:
     template <typename Id>
     FieldWriter& str_list(Id id, const std::vector<std::string>& v) {
         std::size_t len = 0;
-        for (const auto& s : v) len += s.size() + 1;
+        for (const auto& s : v)
+            len += s.size() + 1;
         begin(id, FieldKind::StringList, len);
         for (const auto& s : v) {
             out_.insert(out_.end(), s.begin(), s.end());
@@ -226,7 +230,7 @@ public:
     const std::vector<std::uint8_t>& bytes() const { return out_; }
     std::vector<std::uint8_t> take() { return std::move(out_); }
 
-private:
+  private:
     template <typename Id>
     void begin(Id id, FieldKind kind, std::size_t len) {
         put_u16(out_, static_cast<std::uint16_t>(id));
@@ -249,7 +253,8 @@ struct Field {
     }
     std::optional<std::int64_t> as_i64() const {
         auto v = as_u64();
-        if (!v) return std::nullopt;
+        if (!v)
+            return std::nullopt;
         return static_cast<std::int64_t>(*v);
     }
     std::string as_string() const { return {value.begin(), value.end()}; }
@@ -279,7 +284,8 @@ struct ParsedFields {
     template <typename Id>
     const Field* find(Id id) const {
         for (const auto& f : fields) {
-            if (f.id == static_cast<std::uint16_t>(id)) return &f;
+            if (f.id == static_cast<std::uint16_t>(id))
+                return &f;
         }
         return nullptr;
     }

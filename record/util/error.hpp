@@ -16,7 +16,8 @@ struct Error {
 
     // Appends ": strerror(errno)" when an errno is attached.
     std::string what() const {
-        if (errno_value == 0) return message;
+        if (errno_value == 0)
+            return message;
         return message + ": " + std::strerror(errno_value);
     }
 };

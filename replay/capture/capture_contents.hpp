@@ -22,7 +22,7 @@ struct ProcessInfo {
     std::vector<std::string> cmdline;
     std::string cwd;
     std::string comm;
-    std::uint64_t start_monotonic_ns = 0;  // 0 if unknown
+    std::uint64_t start_monotonic_ns = 0;     // 0 if unknown
     std::optional<std::int32_t> exit_status;  // wait(2) format
     std::uint64_t exit_monotonic_ns = 0;
 };
@@ -115,8 +115,8 @@ struct CaptureContents {
     std::vector<SocketInfo> connects;     // connect() calls seen (no TLS connection yet)
     std::vector<Note> notes;
     CounterTotals counters;
-    std::uint64_t events = 0;        // event records read
-    std::uint64_t lost_events = 0;   // sequence numbers never seen
+    std::uint64_t events = 0;       // event records read
+    std::uint64_t lost_events = 0;  // sequence numbers never seen
     std::uint64_t malformed_events = 0;
     std::uint64_t first_monotonic_ns = 0;
     std::uint64_t last_monotonic_ns = 0;

@@ -33,7 +33,9 @@ struct CaptureHeader {
     std::uint64_t target_pid = 0;
     std::uint64_t ring_buffer_bytes = 0;
     std::uint64_t payload_cap_bytes = 0;
-    ctz::ParsedFields raw;  // every field, known or not (spans into the reader's buffer)
+    std::vector<std::uint8_t> raw_fields;  // the header's `fields` bytes, for fields not named here
+
+    ctz::ParsedFields fields() const { return ctz::parse_fields(raw_fields); }
 
     // CLOCK_MONOTONIC ns (BPF time) to Unix ns UTC.
     std::int64_t to_realtime(std::uint64_t monotonic_ns) const {
@@ -64,12 +66,12 @@ struct Damage {
 
 struct ReadSummary {
     std::uint64_t file_size = 0;
-    std::uint64_t frames = 0;        // data frames decoded
-    std::uint64_t records = 0;       // records delivered
-    std::uint64_t bad_frames = 0;    // frames skipped (checksum, decode or record damage)
-    std::uint64_t skipped_bytes = 0; // file bytes not used
-    std::uint64_t missing_frames = 0; // gaps in FRAME_BEGIN indexes
-    bool truncated_tail = false;     // the file ends inside a frame
+    std::uint64_t frames = 0;               // data frames decoded
+    std::uint64_t records = 0;              // records delivered
+    std::uint64_t bad_frames = 0;           // frames skipped (checksum, decode or record damage)
+    std::uint64_t skipped_bytes = 0;        // file bytes not used
+    std::uint64_t missing_frames = 0;       // gaps in FRAME_BEGIN indexes
+    bool truncated_tail = false;            // the file ends inside a frame
     std::optional<CaptureTrailer> trailer;  // set when the capture ended cleanly
     std::vector<Damage> damage;
 
@@ -84,24 +86,25 @@ struct Record {
 };
 
 class CaptureReader {
-public:
+  public:
     // Fails on: unreadable file, not a capture, unknown major version.
     static Expected<CaptureReader> open(const std::string& path);
 
     const CaptureHeader& header() const { return header_; }
-    std::uint64_t file_size() const { return data_.size(); }
+    std::uint64_t file_size() const { return file_size_; }
 
     // Visits every record in file order. `progress(done_bytes, total_bytes)` is
     // called now and then if given. Never throws on damaged input.
-    ReadSummary for_each_record(const std::function<void(const Record&)>& visit,
-                                const std::function<void(std::uint64_t, std::uint64_t)>& progress =
-                                    {}) const;
+    ReadSummary for_each_record(
+        const std::function<void(const Record&)>& visit,
+        const std::function<void(std::uint64_t, std::uint64_t)>& progress = {}) const;
 
-private:
+  private:
     CaptureReader() = default;
-    std::vector<std::uint8_t> data_;  // the whole file
+    std::string path_;
+    std::uint64_t file_size_ = 0;
     CaptureHeader header_;
-    std::size_t header_end_ = 0;
+    std::uint64_t header_end_ = 0;
 };
 
 // Parses a header/trailer skippable-frame content; exposed for tests.

@@ -1,0 +1,452 @@
+#include "capture/capture_contents.hpp"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "ct_abi.hpp"
+
+namespace ct::replay {
+
+const char* gap_reason_name(GapReason reason) {
+    switch (reason) {
+        case GapReason::LostEvents:
+            return "lost-events";
+        case GapReason::RingFull:
+            return "ring-full";
+        case GapReason::ReadFault:
+            return "read-fault";
+        case GapReason::Truncated:
+            return "truncated";
+    }
+    return "unknown";
+}
+
+namespace {
+
+std::string format_address(std::uint16_t family, const std::uint8_t (&addr)[16]) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    static const std::uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == AF_INET || std::memcmp(addr, kV4Mapped, 12) == 0) {
+        inet_ntop(AF_INET, addr + 12, buf, sizeof buf);
+    } else if (family == AF_INET6) {
+        inet_ntop(AF_INET6, addr, buf, sizeof buf);
+    } else if (family == AF_UNIX) {
+        return "unix";
+    }
+    return buf;
+}
+
+SocketInfo socket_info(const ct_socket_event& ev) {
+    SocketInfo s;
+    s.fd = ev.fd;
+    s.family = ev.family;
+    s.local_addr = format_address(ev.family, ev.local_addr);
+    s.local_port = ev.local_port;
+    s.remote_addr = format_address(ev.family, ev.remote_addr);
+    s.remote_port = ev.remote_port;
+    return s;
+}
+
+GapReason gap_reason_of(std::uint32_t loss_reason) {
+    switch (loss_reason) {
+        case CT_LOSS_RING_FULL:
+            return GapReason::RingFull;
+        case CT_LOSS_READ_FAULT:
+            return GapReason::ReadFault;
+        case CT_LOSS_TRUNCATED:
+            return GapReason::Truncated;
+        default:
+            return GapReason::LostEvents;
+    }
+}
+
+struct Piece {
+    std::uint64_t pos, seq, monotonic_ns, call_start_ns;
+    std::uint32_t tid;
+    std::vector<std::uint8_t> bytes;
+};
+
+struct Loss {
+    std::uint64_t pos, len;
+    GapReason reason;
+};
+
+struct DirectionBuild {
+    std::vector<Piece> pieces;
+    std::vector<Loss> losses;
+    std::uint64_t known_end = 0;  // from close events and losses
+};
+
+struct ConnectionBuild {
+    Connection conn;
+    std::array<DirectionBuild, 2> dirs;
+};
+
+// Adds gap segments for [from, to), split by the recorded loss reasons.
+void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
+             const std::vector<Loss>& losses) {
+    std::uint64_t cur = from;
+    auto push = [&](std::uint64_t a, std::uint64_t b, GapReason r) {
+        if (b <= a)
+            return;
+        StreamSegment s;
+        s.pos = a;
+        s.len = b - a;
+        s.is_gap = true;
+        s.gap_reason = r;
+        out.segments.push_back(s);
+        out.gap_bytes += s.len;
+    };
+    for (const auto& l : losses) {  // sorted by pos
+        std::uint64_t a = std::max(l.pos, cur), b = std::min(l.pos + l.len, to);
+        if (b <= a)
+            continue;
+        push(cur, a, GapReason::LostEvents);
+        push(a, b, l.reason);
+        cur = b;
+    }
+    push(cur, to, GapReason::LostEvents);
+}
+
+DirectionStream assemble(DirectionBuild& d) {
+    DirectionStream out;
+    std::sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
+        return a.pos != b.pos ? a.pos < b.pos : a.seq < b.seq;
+    });
+    std::sort(d.losses.begin(), d.losses.end(),
+              [](const Loss& a, const Loss& b) { return a.pos < b.pos; });
+    std::size_t total = 0;
+    for (const auto& p : d.pieces)
+        total += p.bytes.size();
+    out.data.reserve(total);
+    std::uint64_t cur = 0;
+    for (const auto& p : d.pieces) {
+        if (p.pos > cur)
+            add_gap(out, cur, p.pos, d.losses);
+        std::uint64_t skip = p.pos < cur ? cur - p.pos : 0;  // overlap: keep the first copy
+        if (skip >= p.bytes.size())
+            continue;
+        StreamSegment s;
+        s.pos = p.pos + skip;
+        s.len = p.bytes.size() - skip;
+        s.data_offset = out.data.size();
+        s.monotonic_ns = p.monotonic_ns;
+        s.call_start_ns = p.call_start_ns;
+        s.tid = p.tid;
+        s.seq = p.seq;
+        out.data.insert(out.data.end(), p.bytes.begin() + static_cast<std::ptrdiff_t>(skip),
+                        p.bytes.end());
+        out.segments.push_back(s);
+        cur = s.pos + s.len;
+    }
+    std::uint64_t end = std::max(cur, d.known_end);
+    for (const auto& l : d.losses)
+        end = std::max(end, l.pos + l.len);
+    if (end > cur)
+        add_gap(out, cur, end, d.losses);
+    out.end_pos = end;
+    return out;
+}
+
+class ContentsBuilder {
+  public:
+    explicit ContentsBuilder(const CaptureHeader& header) { out_.header = header; }
+
+    void add(const Record& r) {
+        switch (r.type) {
+            case ctz::RecordType::Event:
+                event(r.body);
+                break;
+            case ctz::RecordType::Process:
+                process(ctz::parse_fields(r.body));
+                break;
+            case ctz::RecordType::Probe:
+                probe(ctz::parse_fields(r.body));
+                break;
+            case ctz::RecordType::Counters:
+                counters(ctz::parse_fields(r.body));
+                break;
+            case ctz::RecordType::Note:
+                note(ctz::parse_fields(r.body));
+                break;
+            default:
+                break;  // FrameBegin, Clock, and types newer than this reader
+        }
+    }
+
+    CaptureContents finish(ReadSummary summary) {
+        out_.summary = std::move(summary);
+        count_lost_sequence_numbers();
+        for (auto& [pid, p] : processes_)
+            out_.processes.push_back(std::move(p));
+        for (auto& [gen, cb] : conns_) {
+            for (int d = 0; d < 2; ++d)
+                cb.conn.streams[d] = assemble(cb.dirs[d]);
+            out_.connections.push_back(std::move(cb.conn));
+        }
+        std::sort(out_.connections.begin(), out_.connections.end(),
+                  [](const Connection& a, const Connection& b) {
+                      return a.first_monotonic_ns != b.first_monotonic_ns
+                                 ? a.first_monotonic_ns < b.first_monotonic_ns
+                                 : a.conn_gen < b.conn_gen;
+                  });
+        return std::move(out_);
+    }
+
+  private:
+    ConnectionBuild& conn(std::uint64_t gen, const ct_event_header& h, std::uint64_t ssl,
+                          std::string_view comm) {
+        auto [it, inserted] = conns_.try_emplace(gen);
+        auto& c = it->second.conn;
+        if (inserted) {
+            c.conn_gen = gen;
+            c.pid = h.pid;
+            c.ssl = ssl;
+            c.first_monotonic_ns = h.ts_ns;
+        }
+        if (c.comm.empty())
+            c.comm = comm;
+        c.first_monotonic_ns = std::min<std::uint64_t>(c.first_monotonic_ns, h.ts_ns);
+        c.last_monotonic_ns = std::max<std::uint64_t>(c.last_monotonic_ns, h.ts_ns);
+        return it->second;
+    }
+
+    ProcessInfo& proc(std::uint32_t pid) {
+        auto& p = processes_[pid];
+        p.pid = pid;
+        return p;
+    }
+
+    void event(std::span<const std::uint8_t> bytes) {
+        auto h = abi::read_header(bytes);
+        if (!h || abi::stored_length(bytes) == 0) {
+            ++out_.malformed_events;
+            return;
+        }
+        ++out_.events;
+        seqs_.push_back(h->seq);
+        if (out_.first_monotonic_ns == 0 || h->ts_ns < out_.first_monotonic_ns) {
+            out_.first_monotonic_ns = h->ts_ns;
+        }
+        out_.last_monotonic_ns = std::max<std::uint64_t>(out_.last_monotonic_ns, h->ts_ns);
+        switch (h->type) {
+            case CT_EVENT_DATA:
+                data(*abi::read_struct<ct_data_event>(bytes), abi::tail(bytes));
+                break;
+            case CT_EVENT_LOSS:
+                loss(*abi::read_struct<ct_loss_event>(bytes));
+                break;
+            case CT_EVENT_CONN:
+                conn_event(*abi::read_struct<ct_conn_event>(bytes));
+                break;
+            case CT_EVENT_SOCKET:
+                socket(*abi::read_struct<ct_socket_event>(bytes));
+                break;
+            case CT_EVENT_FORK:
+                fork(*abi::read_struct<ct_fork_event>(bytes));
+                break;
+            case CT_EVENT_EXEC:
+                exec(*abi::read_struct<ct_exec_event>(bytes), abi::tail(bytes));
+                break;
+            case CT_EVENT_EXIT:
+                exit(*abi::read_struct<ct_exit_event>(bytes));
+                break;
+            default:
+                break;
+        }
+    }
+
+    void data(const ct_data_event& ev, std::span<const std::uint8_t> payload) {
+        if (ev.direction > CT_DIR_READ) {
+            ++out_.malformed_events;
+            return;
+        }
+        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        auto& d = cb.dirs[ev.direction];
+        d.pieces.push_back(Piece{ev.stream_pos,
+                                 ev.hdr.seq,
+                                 ev.hdr.ts_ns,
+                                 ev.call_start_ns,
+                                 ev.hdr.tid,
+                                 {payload.begin(), payload.end()}});
+        // The event itself says how much of the call is missing past the cap.
+        if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&
+            ev.call_len > ev.chunk_offset + payload.size() && ev.stream_pos >= ev.chunk_offset) {
+            std::uint64_t call_pos = ev.stream_pos - ev.chunk_offset;
+            std::uint64_t recorded_end = ev.stream_pos + payload.size();
+            d.losses.push_back(
+                Loss{recorded_end, call_pos + ev.call_len - recorded_end, GapReason::Truncated});
+        }
+    }
+
+    void loss(const ct_loss_event& ev) {
+        if (ev.direction > CT_DIR_READ || ev.conn_gen == 0)
+            return;
+        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {});
+        cb.dirs[ev.direction].losses.push_back(
+            Loss{ev.stream_pos, ev.lost_len, gap_reason_of(ev.reason)});
+    }
+
+    void conn_event(const ct_conn_event& ev) {
+        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        auto& c = cb.conn;
+        switch (ev.kind) {
+            case CT_CONN_CLOSE:
+                c.closed = true;
+                cb.dirs[CT_DIR_WRITE].known_end =
+                    std::max<std::uint64_t>(cb.dirs[0].known_end, ev.bytes_written);
+                cb.dirs[CT_DIR_READ].known_end =
+                    std::max<std::uint64_t>(cb.dirs[1].known_end, ev.bytes_read);
+                break;
+            case CT_CONN_HANDSHAKE_START:
+                if (!c.handshake_start_ns)
+                    c.handshake_start_ns = ev.hdr.ts_ns;
+                break;
+            case CT_CONN_HANDSHAKE_DONE:
+                if (!c.handshake_done_ns && ev.ret == 1)
+                    c.handshake_done_ns = ev.hdr.ts_ns;
+                break;
+            default:
+                break;
+        }
+    }
+
+    void socket(const ct_socket_event& ev) {
+        if (ev.origin == CT_SOCKET_FROM_CONNECT || ev.conn_gen == 0) {
+            out_.connects.push_back(socket_info(ev));
+            return;
+        }
+        conn(ev.conn_gen, ev.hdr, ev.ssl, {}).conn.socket = socket_info(ev);
+    }
+
+    void fork(const ct_fork_event& ev) {
+        auto& p = proc(ev.child_pid);
+        p.ppid = ev.hdr.pid;
+        if (p.start_monotonic_ns == 0)
+            p.start_monotonic_ns = ev.start_ns;
+        auto& parent = proc(ev.hdr.pid);
+        if (p.exe.empty())
+            p.exe = parent.exe;
+        if (p.cmdline.empty())
+            p.cmdline = parent.cmdline;
+    }
+
+    void exec(const ct_exec_event& ev, std::span<const std::uint8_t> args) {
+        auto& p = proc(ev.hdr.pid);
+        p.exe.assign(ev.filename, strnlen(ev.filename, sizeof ev.filename));
+        p.comm = abi::comm_view(ev.comm);
+        auto list = ctz::Field{0, ctz::FieldKind::StringList, args}.as_string_list();
+        if (!list.empty())
+            p.cmdline = std::move(list);
+    }
+
+    void exit(const ct_exit_event& ev) {
+        auto& p = proc(ev.hdr.pid);
+        p.exit_status = ev.exit_code;
+        p.exit_monotonic_ns = ev.hdr.ts_ns;
+    }
+
+    void process(const ctz::ParsedFields& f) {
+        using F = ctz::ProcessField;
+        auto pid = f.u64(F::Pid);
+        if (!pid)
+            return;
+        auto& p = proc(static_cast<std::uint32_t>(*pid));
+        if (auto v = f.u64(F::Ppid); v && *v)
+            p.ppid = static_cast<std::uint32_t>(*v);
+        if (auto v = f.str(F::Exe); !v.empty())
+            p.exe = v;
+        if (auto v = f.str_list(F::Cmdline); !v.empty())
+            p.cmdline = v;
+        if (auto v = f.str(F::Cwd); !v.empty())
+            p.cwd = v;
+        if (auto v = f.str(F::Comm); !v.empty())
+            p.comm = v;
+        if (auto v = f.u64(F::StartMonotonicNs); v && *v)
+            p.start_monotonic_ns = *v;
+    }
+
+    void probe(const ctz::ParsedFields& f) {
+        using F = ctz::ProbeField;
+        ProbeInfo p;
+        p.binary_path = f.str(F::BinaryPath);
+        if (const auto* b = f.find(F::BuildId)) {
+            static const char* kHex = "0123456789abcdef";
+            for (auto byte : b->value) {
+                p.build_id += kHex[byte >> 4];
+                p.build_id += kHex[byte & 15];
+            }
+        }
+        p.function = f.str(F::Function);
+        p.file_offset = f.u64(F::FileOffset).value_or(0);
+        p.how_found = f.str(F::HowFound);
+        p.kind = f.str(F::Kind);
+        p.attached = f.u64(F::Attached).value_or(0) != 0;
+        p.error = f.str(F::Error);
+        p.pid = static_cast<std::uint32_t>(f.u64(F::Pid).value_or(0));
+        out_.probes.push_back(std::move(p));
+    }
+
+    void counters(const ctz::ParsedFields& f) {
+        using F = ctz::CounterField;
+        auto& c = out_.counters;
+        if (c.final)
+            return;  // later snapshots cannot exist; ignore duplicates
+        c.events = f.u64(F::Events).value_or(c.events);
+        c.ring_full_events = f.u64(F::RingFullEvents).value_or(c.ring_full_events);
+        c.ring_full_bytes = f.u64(F::RingFullBytes).value_or(c.ring_full_bytes);
+        c.read_fault_events = f.u64(F::ReadFaultEvents).value_or(c.read_fault_events);
+        c.read_fault_bytes = f.u64(F::ReadFaultBytes).value_or(c.read_fault_bytes);
+        c.truncated_calls = f.u64(F::TruncatedCalls).value_or(c.truncated_calls);
+        c.truncated_bytes = f.u64(F::TruncatedBytes).value_or(c.truncated_bytes);
+        c.final = f.u64(F::Final).value_or(0) != 0;
+    }
+
+    void note(const ctz::ParsedFields& f) {
+        using F = ctz::NoteField;
+        out_.notes.push_back(
+            Note{f.str(F::Level), f.str(F::Message), f.u64(F::MonotonicNs).value_or(0)});
+    }
+
+    // Sequence numbers are allocated before each ring reservation, so every
+    // number never seen is an event that was lost.
+    void count_lost_sequence_numbers() {
+        std::sort(seqs_.begin(), seqs_.end());
+        seqs_.erase(std::unique(seqs_.begin(), seqs_.end()), seqs_.end());
+        std::uint64_t lost = 0;
+        if (!seqs_.empty()) {
+            lost += seqs_.front();
+            for (std::size_t i = 1; i < seqs_.size(); ++i)
+                lost += seqs_[i] - seqs_[i - 1] - 1;
+        }
+        if (out_.summary.trailer) {
+            std::uint64_t allocated = out_.summary.trailer->last_seq;
+            std::uint64_t seen_end = seqs_.empty() ? 0 : seqs_.back() + 1;
+            if (allocated > seen_end)
+                lost += allocated - seen_end;
+        }
+        out_.lost_events = lost;
+    }
+
+    CaptureContents out_;
+    std::map<std::uint32_t, ProcessInfo> processes_;
+    std::map<std::uint64_t, ConnectionBuild> conns_;
+    std::vector<std::uint64_t> seqs_;
+};
+
+}  // namespace
+
+Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options) {
+    auto reader = CaptureReader::open(path);
+    if (!reader)
+        return std::unexpected(reader.error());
+    ContentsBuilder builder(reader->header());
+    auto summary =
+        reader->for_each_record([&](const Record& r) { builder.add(r); }, options.progress);
+    return builder.finish(std::move(summary));
+}
+
+}  // namespace ct::replay

@@ -1,0 +1,373 @@
+#include "capture/capture_reader.hpp"
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "capture/file_window.hpp"
+
+namespace ct::replay {
+
+namespace {
+
+using ctz::get_u16;
+using ctz::get_u32;
+
+// Largest compressed frame a valid writer can produce.
+const std::size_t kMaxCompressedFrame = ZSTD_compressBound(ctz::kFrameContentLimit) + 1024;
+
+struct DctxFree {
+    void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+using Dctx = std::unique_ptr<ZSTD_DCtx, DctxFree>;
+
+std::string format_uuid(std::span<const std::uint8_t> b) {
+    if (b.size() != 16)
+        return {};
+    std::string hex;
+    for (std::size_t i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            hex += '-';
+        hex += fmt::format("{:02x}", b[i]);
+    }
+    return hex;
+}
+
+bool is_frame_magic(std::uint32_t m) {
+    return m == ctz::kZstdFrameMagic || ctz::is_skippable_magic(m);
+}
+
+// Walks the file; owns the per-read state so for_each_record stays readable.
+class FrameWalker {
+  public:
+    FrameWalker(FileWindow& file, const std::function<void(const Record&)>& visit,
+                const std::function<void(std::uint64_t, std::uint64_t)>& progress)
+        : file_(file), visit_(visit), progress_(progress), dctx_(ZSTD_createDCtx()) {
+        summary_.file_size = file.size();
+    }
+
+    ReadSummary run(std::uint64_t start) {
+        std::uint64_t off = start;
+        std::uint64_t next_progress = 0;
+        while (off < file_.size()) {
+            if (progress_ && off >= next_progress) {
+                progress_(off, file_.size());
+                next_progress = off + (16u << 20);
+            }
+            auto head = file_.view(off, 8);
+            if (head.size() < 4) {
+                damage(off, head.size(), "trailing bytes too short to be a frame");
+                summary_.truncated_tail = true;
+                break;
+            }
+            std::uint32_t magic = get_u32(head.data());
+            // A trailer is only the end of a capture if nothing follows it.
+            if (magic != ctz::kSkippableMagic)
+                pending_trailer_.reset();
+            if (magic == ctz::kZstdFrameMagic) {
+                off = data_frame(off);
+            } else if (ctz::is_skippable_magic(magic)) {
+                off = skippable_frame(off);
+            } else {
+                off = resync(off, "bytes that are not a frame");
+            }
+        }
+        summary_.trailer = pending_trailer_;
+        if (progress_)
+            progress_(file_.size(), file_.size());
+        return std::move(summary_);
+    }
+
+  private:
+    void damage(std::uint64_t off, std::uint64_t len, std::string what) {
+        summary_.skipped_bytes += len;
+        summary_.damage.push_back(Damage{off, len, std::move(what)});
+    }
+
+    // Skips to the next plausible frame magic after `off`; returns its offset.
+    std::uint64_t resync(std::uint64_t off, const char* why) {
+        std::uint64_t pos = off + 1;
+        constexpr std::size_t kChunk = 1u << 20;
+        while (pos < file_.size()) {
+            auto v = file_.view(pos, kChunk + 3);
+            if (v.size() < 4) {
+                pos = file_.size();
+                break;
+            }
+            std::size_t i = 0;
+            for (; i + 4 <= v.size(); ++i) {
+                if (is_frame_magic(get_u32(v.data() + i)))
+                    break;
+            }
+            if (i + 4 <= v.size()) {
+                pos += i;
+                break;
+            }
+            pos += v.size() - 3;
+        }
+        damage(off, pos - off, fmt::format("{}; resynchronised at byte {}", why, pos));
+        return pos;
+    }
+
+    std::uint64_t skippable_frame(std::uint64_t off) {
+        auto head = file_.view(off, 8);
+        if (head.size() < 8) {
+            damage(off, head.size(), "truncated skippable frame header");
+            summary_.truncated_tail = true;
+            return file_.size();
+        }
+        std::uint32_t size = get_u32(head.data() + 4);
+        if (off + 8 + size > file_.size()) {
+            if (size <= ctz::kSkippableContentLimit) {
+                damage(off, file_.size() - off, "truncated skippable frame at the end of the file");
+                summary_.truncated_tail = true;
+                return file_.size();
+            }
+            return resync(off, "skippable frame larger than the file");
+        }
+        if (get_u32(head.data()) == ctz::kSkippableMagic && size >= 8 &&
+            size <= ctz::kSkippableContentLimit) {
+            auto content = file_.view(off + 8, size);
+            if (content.size() == size && get_u32(content.data()) == ctz::kTagTrailer) {
+                pending_trailer_ = parse_trailer_content(content);
+                if (!pending_trailer_)
+                    damage(off, 8 + size, "unreadable trailer");
+            }
+        }
+        return off + 8 + size;  // other skippable frames are not ours to read
+    }
+
+    std::uint64_t data_frame(std::uint64_t off) {
+        std::size_t want = 1u << 16;
+        std::size_t csize = 0;
+        std::span<const std::uint8_t> v;
+        for (;;) {
+            v = file_.view(off, want);
+            std::size_t r = ZSTD_findFrameCompressedSize(v.data(), v.size());
+            if (!ZSTD_isError(r)) {
+                csize = r;
+                break;
+            }
+            bool short_input = ZSTD_getErrorCode(r) == ZSTD_error_srcSize_wrong;
+            if (short_input && off + v.size() >= file_.size())
+                return truncated_frame(off);
+            if (!short_input || want >= kMaxCompressedFrame) {
+                return resync(
+                    off, fmt::format("undecodable zstd frame ({})", ZSTD_getErrorName(r)).c_str());
+            }
+            want = std::min(want * 4, kMaxCompressedFrame);
+        }
+        v = v.subspan(0, csize);
+        unsigned long long content = ZSTD_getFrameContentSize(v.data(), v.size());
+        if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR ||
+            content > ctz::kFrameContentLimit) {
+            ++summary_.bad_frames;
+            damage(off, csize, "frame without a valid content size (not written by ct-record)");
+            return off + csize;
+        }
+        content_.resize(static_cast<std::size_t>(content));
+        std::size_t n =
+            ZSTD_decompressDCtx(dctx_.get(), content_.data(), content_.size(), v.data(), v.size());
+        if (ZSTD_isError(n) || n != content) {
+            ++summary_.bad_frames;
+            damage(off, csize,
+                   fmt::format("corrupt frame ({}); skipped",
+                               ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
+            return off + csize;
+        }
+        ++summary_.frames;
+        records({content_.data(), n}, off, false);
+        return off + csize;
+    }
+
+    // The file ends inside a frame (recorder killed mid-write): keep what decodes.
+    std::uint64_t truncated_frame(std::uint64_t off) {
+        summary_.truncated_tail = true;
+        auto v = file_.view(off, file_.size() - off > kMaxCompressedFrame
+                                     ? kMaxCompressedFrame
+                                     : static_cast<std::size_t>(file_.size() - off));
+        ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+        // The frame header, if it survived, bounds the output; ct frames always carry it.
+        unsigned long long declared = ZSTD_getFrameContentSize(v.data(), v.size());
+        std::size_t limit = declared <= ctz::kFrameContentLimit ? static_cast<std::size_t>(declared)
+                                                                : ctz::kFrameContentLimit;
+        content_.resize(limit);
+        ZSTD_inBuffer in{v.data(), v.size(), 0};
+        ZSTD_outBuffer out{content_.data(), content_.size(), 0};
+        while (in.pos < in.size && out.pos < out.size) {
+            std::size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in);
+            if (ZSTD_isError(r) || r == 0)
+                break;
+            if (in.pos == in.size)
+                break;
+        }
+        std::size_t salvaged = records({content_.data(), out.pos}, off, true);
+        damage(off, file_.size() - off,
+               fmt::format("the file ends inside a frame; {} unverified record(s) salvaged from it",
+                           salvaged));
+        return file_.size();
+    }
+
+    // Delivers the records of one frame's content; returns how many.
+    std::size_t records(std::span<const std::uint8_t> content, std::uint64_t frame_offset,
+                        bool partial) {
+        std::size_t pos = 0, delivered = 0;
+        std::uint64_t frame_index = expected_index_;
+        bool first = true;
+        while (content.size() - pos >= ctz::kRecordHeaderSize) {
+            const std::uint8_t* p = content.data() + pos;
+            std::uint32_t len = get_u32(p);
+            auto type = static_cast<ctz::RecordType>(get_u16(p + 4));
+            if (len > content.size() - pos - ctz::kRecordHeaderSize) {
+                if (!partial) {
+                    damage(frame_offset, 0, "record overruns its frame; rest of frame skipped");
+                }
+                return delivered;
+            }
+            auto body = content.subspan(pos + ctz::kRecordHeaderSize, len);
+            if (first && type == ctz::RecordType::FrameBegin) {
+                auto fields = ctz::parse_fields(body);
+                if (auto idx = fields.u64(ctz::FrameField::Index)) {
+                    if (*idx > expected_index_)
+                        summary_.missing_frames += *idx - expected_index_;
+                    frame_index = *idx;
+                    expected_index_ = *idx + 1;
+                }
+            }
+            if (first && type != ctz::RecordType::FrameBegin)
+                expected_index_++;
+            first = false;
+            visit_(Record{type, body, frame_index, frame_offset});
+            ++summary_.records;
+            ++delivered;
+            pos += ctz::kRecordHeaderSize + len;
+        }
+        if (pos != content.size() && !partial) {
+            damage(frame_offset, 0, "frame ends inside a record header");
+        }
+        return delivered;
+    }
+
+    FileWindow& file_;
+    const std::function<void(const Record&)>& visit_;
+    const std::function<void(std::uint64_t, std::uint64_t)>& progress_;
+    Dctx dctx_;
+    std::vector<std::uint8_t> content_;
+    ReadSummary summary_;
+    std::optional<CaptureTrailer> pending_trailer_;
+    std::uint64_t expected_index_ = 0;
+};
+
+}  // namespace
+
+Expected<CaptureHeader> parse_header_content(std::span<const std::uint8_t> content) {
+    if (content.size() < 8 || get_u32(content.data()) != ctz::kTagHeader) {
+        return fail("no ct capture header");
+    }
+    CaptureHeader h;
+    h.major = get_u16(content.data() + 4);
+    h.minor = get_u16(content.data() + 6);
+    if (h.major != ctz::kFormatMajor) {
+        return fail(fmt::format(
+            "capture format version {}.{} is not supported (this build reads version {}.x)",
+            h.major, h.minor, ctz::kFormatMajor));
+    }
+    h.raw_fields.assign(content.begin() + 8, content.end());
+    auto f = h.fields();
+    using F = ctz::HeaderField;
+    h.abi_version = f.u64(F::AbiVersion).value_or(0);
+    h.recorder_version = f.str(F::RecorderVersion);
+    if (const auto* u = f.find(F::CaptureUuid))
+        h.uuid = format_uuid(u->value);
+    h.hostname = f.str(F::Hostname);
+    h.kernel_release = f.str(F::KernelRelease);
+    h.machine = f.str(F::Machine);
+    h.boot_id = f.str(F::BootId);
+    h.realtime_minus_monotonic_ns = f.i64(F::RealtimeMinusMonotonicNs).value_or(0);
+    h.start_realtime_ns = f.i64(F::StartRealtimeNs).value_or(0);
+    h.start_monotonic_ns = f.u64(F::StartMonotonicNs).value_or(0);
+    h.recorder_cmdline = f.str_list(F::RecorderCmdline);
+    h.target_cmdline = f.str_list(F::TargetCmdline);
+    h.target_pid = f.u64(F::TargetPid).value_or(0);
+    h.ring_buffer_bytes = f.u64(F::RingBufferBytes).value_or(0);
+    h.payload_cap_bytes = f.u64(F::PayloadCapBytes).value_or(0);
+    if (h.uuid.empty())
+        return fail("capture header has no capture UUID");
+    return h;
+}
+
+std::optional<CaptureTrailer> parse_trailer_content(std::span<const std::uint8_t> content) {
+    if (content.size() < 8 || get_u32(content.data()) != ctz::kTagTrailer)
+        return std::nullopt;
+    if (get_u16(content.data() + 4) != ctz::kFormatMajor)
+        return std::nullopt;
+    auto f = ctz::parse_fields(content.subspan(8));
+    using F = ctz::TrailerField;
+    CaptureTrailer t;
+    t.end_reason = f.str(F::EndReason);
+    t.end_realtime_ns = f.i64(F::EndRealtimeNs).value_or(0);
+    t.end_monotonic_ns = f.u64(F::EndMonotonicNs).value_or(0);
+    t.frames = f.u64(F::Frames).value_or(0);
+    t.records = f.u64(F::Records).value_or(0);
+    t.events = f.u64(F::Events).value_or(0);
+    t.data_bytes = f.u64(F::DataBytes).value_or(0);
+    t.lost_events = f.u64(F::LostEvents).value_or(0);
+    t.lost_bytes = f.u64(F::LostBytes).value_or(0);
+    t.exit_status = f.i64(F::ExitStatus);
+    t.last_seq = f.u64(F::LastSeq).value_or(0);
+    return t;
+}
+
+Expected<CaptureReader> CaptureReader::open(const std::string& path) {
+    auto file = FileWindow::open(path);
+    if (!file)
+        return std::unexpected(file.error());
+    auto head = file->view(0, 12);
+    auto not_capture = [&](const char* why) {
+        return fail(fmt::format("{} is not a ct capture file: {}", path, why));
+    };
+    if (head.size() < 12)
+        return not_capture("it is too short");
+    std::uint32_t magic = get_u32(head.data());
+    if (magic == ctz::kZstdFrameMagic) {
+        return not_capture("it is a plain zstd file without a ct header");
+    }
+    if (magic != ctz::kSkippableMagic || get_u32(head.data() + 8) != ctz::kTagHeader) {
+        return not_capture("no CTZH header frame at the start");
+    }
+    std::uint32_t size = get_u32(head.data() + 4);
+    if (size > ctz::kSkippableContentLimit)
+        return not_capture("header frame size is implausible");
+    auto content = file->view(8, size);
+    if (content.size() != size)
+        return not_capture("the header frame is truncated");
+    auto header = parse_header_content(content);
+    if (!header)
+        return fail(fmt::format("{}: {}", path, header.error().message));
+    CaptureReader reader;
+    reader.path_ = path;
+    reader.file_size_ = file->size();
+    reader.header_ = std::move(*header);
+    reader.header_end_ = 8ull + size;
+    return reader;
+}
+
+ReadSummary CaptureReader::for_each_record(
+    const std::function<void(const Record&)>& visit,
+    const std::function<void(std::uint64_t, std::uint64_t)>& progress) const {
+    auto file = FileWindow::open(path_);
+    if (!file) {
+        ReadSummary s;
+        s.damage.push_back(Damage{0, 0, file.error().what()});
+        return s;
+    }
+    FrameWalker walker(*file, visit, progress);
+    return walker.run(header_end_);
+}
+
+}  // namespace ct::replay

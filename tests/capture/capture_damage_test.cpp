@@ -1,0 +1,203 @@
+// Damaged, truncated and hostile capture files: readers keep every record that
+// can be kept, report the damage, and never crash.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "capture/capture_contents.hpp"
+#include "capture/capture_reader.hpp"
+#include "synthetic_capture.hpp"
+#include "test_files.hpp"
+
+namespace ct::testing {
+namespace {
+
+struct Walk {
+    replay::ReadSummary summary;
+    std::vector<std::string> payloads;  // DATA payloads in file order
+};
+
+Walk walk(const std::string& path) {
+    Walk w;
+    auto reader = replay::CaptureReader::open(path);
+    if (!reader)
+        return w;
+    w.summary = reader->for_each_record([&](const replay::Record& r) {
+        if (r.type != ctz::RecordType::Event)
+            return;
+        auto h = abi::read_header(r.body);
+        if (h && h->type == CT_EVENT_DATA) {
+            auto t = abi::tail(r.body);
+            w.payloads.emplace_back(t.begin(), t.end());
+        }
+    });
+    return w;
+}
+
+// A capture of 12 frames, each holding 5 writes "f<frame>-w<i>:" + filler.
+std::string make_capture(const TempDir& dir, std::vector<std::uint64_t>* frame_ends = nullptr) {
+    auto path = dir.file("src.ctz");
+    SyntheticCapture cap(path);
+    auto g = cap.open_connection(9, 0x99);
+    cap.flush_frame();
+    if (frame_ends)
+        frame_ends->push_back(read_file(path).size());
+    for (int f = 0; f < 12; ++f) {
+        for (int i = 0; i < 5; ++i) {
+            cap.write(g, "f" + std::to_string(f) + "-w" + std::to_string(i) + ":" +
+                             std::string(300 + f * 10 + i, static_cast<char>('a' + f)));
+        }
+        cap.flush_frame();
+        if (frame_ends)
+            frame_ends->push_back(read_file(path).size());
+    }
+    cap.finish();
+    return path;
+}
+
+TEST(CaptureDamage, TruncatedAtEveryByteKeepsEveryCompleteFrame) {
+    TempDir dir;
+    std::vector<std::uint64_t> frame_ends;
+    auto src = make_capture(dir, &frame_ends);
+    auto bytes = read_file(src);
+    auto cut_path = dir.file("cut.ctz");
+    std::size_t previous = 0;
+    for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
+        write_file(cut_path, {bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)});
+        auto reader = replay::CaptureReader::open(cut_path);
+        if (!reader)
+            continue;  // header itself cut: a clear error, tested below
+        Walk w = walk(cut_path);
+        // Every frame that ends at or before the cut is complete and fully read.
+        std::size_t complete_frames = 0;
+        for (std::size_t i = 1; i < frame_ends.size(); ++i) {
+            if (frame_ends[i] <= cut)
+                complete_frames = i;
+        }
+        ASSERT_GE(w.payloads.size(), complete_frames * 5) << "cut at " << cut;
+        ASSERT_GE(w.payloads.size(), previous) << "a longer file must not yield fewer records";
+        previous = w.payloads.size();
+        if (cut < bytes.size()) {
+            ASSERT_FALSE(w.summary.ended_cleanly()) << "cut at " << cut;
+        }
+        for (std::size_t i = 0; i < w.payloads.size(); ++i) {
+            std::string prefix = "f" + std::to_string(i / 5) + "-w" + std::to_string(i % 5) + ":";
+            ASSERT_EQ(w.payloads[i].rfind(prefix, 0), 0u) << "salvaged record out of order";
+        }
+    }
+    EXPECT_EQ(previous, 60u);
+}
+
+TEST(CaptureDamage, HeaderProblemsAreClearErrors) {
+    TempDir dir;
+    auto src = make_capture(dir);
+    auto bytes = read_file(src);
+    auto p = dir.file("h.ctz");
+
+    write_file(p, {});
+    auto r = replay::CaptureReader::open(p);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("not a ct capture"), std::string::npos);
+
+    write_file(p, {bytes.begin(), bytes.begin() + 20});
+    EXPECT_FALSE(replay::CaptureReader::open(p));
+
+    auto future = bytes;
+    future[12] = 2;  // major version 2
+    write_file(p, future);
+    r = replay::CaptureReader::open(p);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("version 2"), std::string::npos);
+
+    std::vector<std::uint8_t> text(bytes.size(), 'A');
+    write_file(p, text);
+    EXPECT_FALSE(replay::CaptureReader::open(p));
+
+    EXPECT_FALSE(replay::CaptureReader::open(dir.file("missing.ctz")));
+}
+
+TEST(CaptureDamage, CorruptFrameIsSkippedAndTheRestIsRead) {
+    TempDir dir;
+    std::vector<std::uint64_t> frame_ends;
+    auto src = make_capture(dir, &frame_ends);
+    auto bytes = read_file(src);
+    // Flip one byte in the middle of frame 5 (which holds writes f4-*).
+    std::size_t victim = (frame_ends[4] + frame_ends[5]) / 2;
+    bytes[victim] ^= 0x5a;
+    auto p = dir.file("flip.ctz");
+    write_file(p, bytes);
+    Walk w = walk(p);
+    EXPECT_GE(w.summary.bad_frames + w.summary.damage.size(), 1u);
+    EXPECT_FALSE(w.summary.damage.empty());
+    // At most the 5 records of the damaged frame are missing; nothing else.
+    EXPECT_GE(w.payloads.size(), 55u);
+    for (const auto& s : w.payloads)
+        EXPECT_NE(s.rfind("f4-", 0), 0u) << "corrupt data delivered";
+    EXPECT_TRUE(w.summary.trailer.has_value());
+}
+
+TEST(CaptureDamage, EveryBitFlipIsSurvived) {
+    TempDir dir;
+    auto src = make_capture(dir);
+    auto bytes = read_file(src);
+    auto p = dir.file("flip.ctz");
+    std::mt19937 rng(1234);
+    for (int round = 0; round < 400; ++round) {
+        auto damaged = bytes;
+        int flips = 1 + round % 4;
+        for (int i = 0; i < flips; ++i) {
+            std::size_t at = rng() % damaged.size();
+            damaged[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        }
+        write_file(p, damaged);
+        auto contents = replay::load_capture(p);  // must not crash, hang or throw
+        if (contents) {
+            EXPECT_LE(contents->events, 200u);
+        }
+    }
+}
+
+TEST(CaptureDamage, GarbageBetweenFramesIsSkippedWithResync) {
+    TempDir dir;
+    std::vector<std::uint64_t> frame_ends;
+    auto src = make_capture(dir, &frame_ends);
+    auto bytes = read_file(src);
+    std::vector<std::uint8_t> garbage(5000);
+    std::mt19937 rng(7);
+    for (auto& b : garbage)
+        b = static_cast<std::uint8_t>(rng());
+    bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(frame_ends[6]), garbage.begin(),
+                 garbage.end());
+    auto p = dir.file("garbage.ctz");
+    write_file(p, bytes);
+    Walk w = walk(p);
+    EXPECT_EQ(w.payloads.size(), 60u);
+    EXPECT_GE(w.summary.skipped_bytes, 5000u);
+    EXPECT_FALSE(w.summary.damage.empty());
+}
+
+TEST(CaptureDamage, HostileSizesDoNotExhaustMemory) {
+    TempDir dir;
+    auto src = make_capture(dir);
+    auto bytes = read_file(src);
+    auto header_len = 8 + ctz::get_u32(bytes.data() + 4);
+    std::vector<std::uint8_t> hostile(bytes.begin(), bytes.begin() + header_len);
+    // A zstd frame header claiming 1 TiB of content, then a skippable frame claiming 4 GiB.
+    std::vector<std::uint8_t> frame = {0x28, 0xB5, 0x2F, 0xFD, 0xE4, 0x00};
+    for (int i = 0; i < 8; ++i)
+        frame.push_back(i == 5 ? 1 : 0);
+    frame.insert(frame.end(), {1, 0, 0, 0, 0xff, 0xff});
+    hostile.insert(hostile.end(), frame.begin(), frame.end());
+    std::vector<std::uint8_t> skip = {0x5C, 0x2A, 0x4D, 0x18, 0xff, 0xff, 0xff, 0xff, 1, 2, 3};
+    hostile.insert(hostile.end(), skip.begin(), skip.end());
+    auto p = dir.file("hostile.ctz");
+    write_file(p, hostile);
+    auto contents = replay::load_capture(p);
+    ASSERT_TRUE(contents);
+    EXPECT_FALSE(contents->summary.ended_cleanly());
+    EXPECT_FALSE(contents->summary.damage.empty());
+    EXPECT_EQ(contents->events, 0u);
+}
+
+}  // namespace
+}  // namespace ct::testing

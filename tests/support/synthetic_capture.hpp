@@ -1,0 +1,86 @@
+// Builds capture files from scripted byte streams with the project's own writer,
+// so reader and analyzer tests run without root or BPF. Sequence numbers,
+// timestamps and stream positions are kept the way the BPF side keeps them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "capture/capture_writer.hpp"
+#include "ct_abi.hpp"
+
+namespace ct::testing {
+
+std::span<const std::uint8_t> as_bytes(std::string_view s);
+
+struct SyntheticOptions {
+    std::string uuid_seed = "synthetic";  // the capture UUID is derived from it
+    std::uint64_t payload_cap = 16u << 20;
+    std::uint32_t chunk_max = CT_DATA_CHUNK_MAX;
+    record::WriterOptions writer;
+};
+
+class SyntheticCapture {
+  public:
+    // Creates the file and writes its header (fails the test on error via exceptions).
+    SyntheticCapture(const std::string& path, SyntheticOptions options = {});
+
+    // A new TLS connection of process `pid`; returns its generation.
+    std::uint64_t open_connection(std::uint32_t pid, std::uint64_t ssl,
+                                  std::string_view comm = "client", bool with_handshake = true);
+    // A successful SSL_write (egress) or SSL_read (ingress) of `bytes`.
+    void write(std::uint64_t gen, std::string_view bytes) { call(gen, CT_DIR_WRITE, bytes); }
+    void read(std::uint64_t gen, std::string_view bytes) { call(gen, CT_DIR_READ, bytes); }
+    void call(std::uint64_t gen, int direction, std::string_view bytes);
+    // Bytes that flowed but were not recorded, with a LOSS event naming the reason.
+    void lose(std::uint64_t gen, int direction, std::uint64_t len, std::uint32_t reason);
+    // Bytes that flowed with no event at all (lost events: a sequence gap).
+    void vanish(std::uint64_t gen, int direction, std::uint64_t len, std::uint64_t events = 1);
+    void socket(std::uint64_t gen, int fd, std::string_view remote_ipv4, std::uint16_t remote_port,
+                std::uint16_t local_port);
+    void close(std::uint64_t gen);
+    void process(std::uint32_t pid, std::uint32_t ppid, std::string_view exe,
+                 const std::vector<std::string>& argv);
+    void exit(std::uint32_t pid, int status);
+    // Advances the clock (every event takes 1 µs unless told otherwise).
+    void advance_ns(std::uint64_t ns) { now_ns_ += ns; }
+    std::uint64_t now_ns() const { return now_ns_; }
+
+    void append_raw(ctz::RecordType type, std::span<const std::uint8_t> body);
+    void flush_frame();
+    // Writes the trailer (a clean end). Without it the capture looks killed.
+    void finish(std::string_view reason = "test finished");
+
+    std::uint64_t next_seq() const { return seq_; }
+
+  private:
+    ct_event_header header(std::uint16_t type, std::uint16_t size, std::uint32_t pid);
+    void emit(std::span<const std::uint8_t> event);
+    template <typename T>
+    void emit_struct(const T& ev) {
+        emit({reinterpret_cast<const std::uint8_t*>(&ev), sizeof ev});
+    }
+
+    struct Conn {
+        std::uint32_t pid;
+        std::uint64_t ssl;
+        std::string comm;
+        std::uint64_t pos[2] = {0, 0};
+    };
+
+    SyntheticOptions options_;
+    std::unique_ptr<record::CaptureWriter> writer_;
+    std::map<std::uint64_t, Conn> conns_;
+    std::uint64_t seq_ = 0;
+    std::uint64_t next_gen_ = 1;
+    std::uint64_t now_ns_ = 1'000'000'000;
+    std::uint64_t events_ = 0;
+    std::uint64_t data_bytes_ = 0;
+};
+
+}  // namespace ct::testing
