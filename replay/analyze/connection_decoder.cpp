@@ -52,14 +52,19 @@ DecodedMessage finish_message(const StreamView& view, Message message) {
         if (identity) gaps = message.body_gaps;
         out.sse = sse::decode_body(out.body.bytes, gaps);
         out.sse_monotonic_ns.reserve(out.sse.events.size());
+        out.sse_stream_pos.reserve(out.sse.events.size());
+        const std::uint64_t last_pos = message.stream_pos + (message.wire_size ? message.wire_size - 1 : 0);
         for (const auto& event : out.sse.events) {
             std::uint64_t t = message.end_monotonic_ns;
+            std::uint64_t p = last_pos;
             if (identity && event.end_offset > 0) {
                 if (auto pos = body_offset_to_pos(message, event.end_offset - 1)) {
                     t = view.monotonic_at(*pos);
+                    p = *pos;
                 }
             }
             out.sse_monotonic_ns.push_back(t);
+            out.sse_stream_pos.push_back(p);
         }
     }
     out.message = std::move(message);

@@ -33,6 +33,7 @@ struct DecodedMessage {
     bool is_sse = false;
     sse::DecodedEvents sse;
     std::vector<std::uint64_t> sse_monotonic_ns;  // per event: when its last byte arrived
+    std::vector<std::uint64_t> sse_stream_pos;    // per event: stream position of its last byte
 };
 
 struct RawStretch {

@@ -1,0 +1,28 @@
+// The steps behind `ct-analyze FILE...`: open and migrate the database, load a
+// capture, import it.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "importer.hpp"
+#include "sqlite/database.hpp"
+
+namespace ct::analyze {
+
+// Opens (creating it and its directory if needed) and migrates the database.
+Expected<sqlite::Database> open_session_database(const std::string& path);
+
+struct CaptureImport {
+    ImportResult result;
+    bool ended_cleanly = false;
+    std::uint64_t bad_frames = 0;
+};
+
+// progress(phase, done, total): phase "read" counts file bytes, "decode" connections.
+using ImportProgress = std::function<void(const char* phase, std::uint64_t done, std::uint64_t total)>;
+
+Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::string& capture_path,
+                                            bool keep_secrets, const ImportProgress& progress = {});
+
+}  // namespace ct::analyze

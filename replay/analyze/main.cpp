@@ -1,0 +1,176 @@
+// ct-analyze: command-line parsing only; the work lives in the libraries.
+#include <unistd.h>
+
+// GCC 12 reports a false null dereference inside vector<string> growth as
+// instantiated by CLI11 (a known GCC 12 -O2 false positive).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+
+#include "analyze_capture.hpp"
+#include "capture/capture_contents.hpp"
+#include "ct/version.hpp"
+#include "default_paths.hpp"
+#include "query_output.hpp"
+#include "summary.hpp"
+#include "timeline.hpp"
+
+namespace {
+
+constexpr const char* kExamples = R"(
+Examples:
+  ct-analyze session.ctz                      import into the default database, print a summary
+  ct-analyze --db work.db a.ctz b.ctz         import two captures into work.db
+  ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
+  ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
+
+Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
+  # Which tools did the agent call, and what did the calls that asked for them cost?
+  SELECT t.name AS tool, count(*) AS uses, sum(l.input_tokens) AS input_tokens,
+         sum(l.output_tokens) AS output_tokens, sum(l.cache_read_input_tokens) AS cache_read
+  FROM llm_tool_calls t JOIN llm_calls l ON l.id = t.llm_call_id
+  GROUP BY t.name ORDER BY uses DESC;
+
+  # Time to first token and duration per model
+  SELECT model, count(*) AS calls, round(avg(ttft_ns) / 1e6) AS avg_ttft_ms,
+         round(max(duration_ns) / 1e6) AS max_duration_ms, sum(output_tokens) AS output_tokens
+  FROM llm_calls GROUP BY model;
+
+  # Full-text search over bodies and LLM text
+  SELECT d.kind, d.ref_id FROM search_index JOIN search_documents d ON d.rowid = search_index.rowid
+  WHERE search_index MATCH 'timeout';
+
+Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
+)";
+
+// Progress on stderr, at most five times a second, only for a terminal.
+class Progress {
+public:
+    explicit Progress(bool enabled) : enabled_(enabled) {}
+    void update(const std::string& file, const char* phase, std::uint64_t done, std::uint64_t total) {
+        if (!enabled_ || total == 0) return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_ < std::chrono::milliseconds(200) && done < total) return;
+        last_ = now;
+        fmt::print(stderr, "\r{}: {} {:3}%\033[K", file, phase, done * 100 / total);
+        shown_ = true;
+    }
+    void clear() {
+        if (shown_) fmt::print(stderr, "\r\033[K");
+        shown_ = false;
+    }
+
+private:
+    bool enabled_;
+    bool shown_ = false;
+    std::chrono::steady_clock::time_point last_{};
+};
+
+int run(int argc, char** argv) {
+    CLI::App app{"ct-analyze: import ct captures (.ctz) into SQLite and query them"};
+    app.footer(kExamples);
+    std::vector<std::string> captures;
+    std::string db_path;
+    std::string sql;
+    bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
+    bool no_progress = false;
+    app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
+    app.add_option("--db", db_path, "database file (default: $CT_DB or ~/.local/share/ct/sessions.db)");
+    app.add_option("--sql", sql, "run this SQL and print the result (after any imports)");
+    auto* csv_flag = app.add_flag("--csv", csv, "print --sql results as CSV");
+    app.add_flag("--json", json, "print --sql results as JSON")->excludes(csv_flag);
+    app.add_flag("--timeline", timeline, "print each capture as a timeline; no database is touched");
+    app.add_flag("--keep-secrets", keep_secrets,
+                 "store Authorization, Cookie, API-key ... header values verbatim instead of keyed fingerprints");
+    app.add_flag("-q,--quiet", quiet, "print no import summary");
+    app.add_flag("--no-progress", no_progress, "no progress display on stderr");
+    app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    if (timeline) {
+        if (captures.empty()) {
+            fmt::print(stderr, "ct-analyze: --timeline needs capture files\n");
+            return 2;
+        }
+        int status = 0;
+        for (const auto& path : captures) {
+            auto contents = ct::replay::load_capture(path);
+            if (!contents) {
+                fmt::print(stderr, "ct-analyze: {}: {}\n", path, contents.error().what());
+                status = 1;
+                continue;
+            }
+            ct::analyze::print_timeline(*contents, {keep_secrets, true}, stdout);
+        }
+        return status;
+    }
+    if (captures.empty() && sql.empty()) {
+        fmt::print(stderr, "{}", app.help());
+        return 2;
+    }
+    if (db_path.empty()) db_path = ct::analyze::default_database_path();
+    auto db = ct::analyze::open_session_database(db_path);
+    if (!db) {
+        fmt::print(stderr, "ct-analyze: {}\n", db.error().what());
+        return 1;
+    }
+
+    int status = 0;
+    Progress progress(!no_progress && isatty(STDERR_FILENO));
+    for (const auto& path : captures) {
+        auto imported = ct::analyze::import_capture_file(
+            *db, path, keep_secrets,
+            [&](const char* phase, std::uint64_t done, std::uint64_t total) {
+                progress.update(path, phase, done, total);
+            });
+        progress.clear();
+        if (!imported) {
+            fmt::print(stderr, "ct-analyze: {}: {}\n", path, imported.error().what());
+            status = 1;
+            continue;
+        }
+        if (quiet) continue;
+        auto summary = ct::analyze::capture_summary(*db, imported->result.capture_id);
+        if (!summary) {
+            fmt::print(stderr, "ct-analyze: {}: {}\n", path, summary.error().what());
+            status = 1;
+            continue;
+        }
+        fmt::print("{}", *summary);
+        if (imported->result.already_present) {
+            fmt::print("Already in {} (capture id {}): nothing changed.\n\n", db_path,
+                       imported->result.capture_id);
+        } else {
+            fmt::print("Imported into {} as capture id {}.\n\n", db_path, imported->result.capture_id);
+        }
+    }
+    if (!sql.empty()) {
+        auto format = csv ? ct::analyze::OutputFormat::Csv
+                          : json ? ct::analyze::OutputFormat::Json : ct::analyze::OutputFormat::Table;
+        if (auto r = ct::analyze::run_query(*db, sql, format, stdout); !r) {
+            fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
+            return 1;
+        }
+    }
+    return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "ct-analyze: fatal: {}\n", e.what());
+        return 1;
+    }
+}
