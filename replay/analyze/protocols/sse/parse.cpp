@@ -55,6 +55,11 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
         }
         std::string_view line = view.substr(pos, eol - pos);
         pos = next;
+        if (line.empty() && lone_cr && next == view.size() && !stream_ended) {
+            // A CR ending the view may be half of a CRLF: wait, so the frame's end
+            // does not depend on where the bytes were cut.
+            return parse_needs_more();
+        }
         if (line.empty()) {
             if (!has_data) {
                 // Nothing to fire (a comment block or an event without data): the

@@ -1,0 +1,107 @@
+// Content-Encoding round trips against the real encoders, and damaged input.
+#include <brotli/encode.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <random>
+
+#include "content_decoding.hpp"
+
+namespace ct::analyze {
+namespace {
+
+std::string sample() {
+    std::string s;
+    for (int i = 0; i < 5000; ++i) s += "token " + std::to_string(i * 7919 % 1000) + " ";
+    return s;
+}
+
+std::string zlib_encode(const std::string& in, int window_bits) {
+    z_stream zs{};
+    EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
+
+std::string zstd_encode(const std::string& in) {
+    std::string out(ZSTD_compressBound(in.size()), '\0');
+    out.resize(ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3));
+    return out;
+}
+
+std::string brotli_encode(const std::string& in) {
+    std::size_t size = BrotliEncoderMaxCompressedSize(in.size());
+    std::string out(size, '\0');
+    EXPECT_TRUE(BrotliEncoderCompress(5, 22, BROTLI_MODE_TEXT, in.size(),
+                                      reinterpret_cast<const std::uint8_t*>(in.data()), &size,
+                                      reinterpret_cast<std::uint8_t*>(out.data())));
+    out.resize(size);
+    return out;
+}
+
+TEST(ContentDecoding, RoundTrips) {
+    const std::string text = sample();
+    struct Case {
+        const char* coding;
+        std::string encoded;
+    };
+    std::vector<Case> cases = {{"gzip", zlib_encode(text, 15 + 16)},
+                               {"x-gzip", zlib_encode(text, 15 + 16)},
+                               {"deflate", zlib_encode(text, 15)},
+                               {"deflate", zlib_encode(text, -15)},  // raw deflate, as some servers send
+                               {"br", brotli_encode(text)},
+                               {"zstd", zstd_encode(text)},
+                               {"identity", text}};
+    for (const auto& c : cases) {
+        DecodedContent d = decode_content(c.coding, c.encoded);
+        EXPECT_TRUE(d.ok) << c.coding << ": " << d.error;
+        EXPECT_EQ(d.body, text) << c.coding;
+    }
+    // Codings stack in the order listed.
+    DecodedContent stacked = decode_content("gzip, br", brotli_encode(zlib_encode(text, 15 + 16)));
+    EXPECT_TRUE(stacked.ok) << stacked.error;
+    EXPECT_EQ(stacked.body, text);
+}
+
+TEST(ContentDecoding, TruncatedInputKeepsThePrefix) {
+    const std::string text = sample();
+    for (const char* coding : {"gzip", "br", "zstd"}) {
+        std::string enc = std::string(coding) == "gzip" ? zlib_encode(text, 31)
+                          : std::string(coding) == "br" ? brotli_encode(text)
+                                                        : zstd_encode(text);
+        DecodedContent d = decode_content(coding, std::string_view(enc).substr(0, enc.size() / 2));
+        EXPECT_FALSE(d.ok) << coding;
+        EXPECT_EQ(text.substr(0, d.body.size()), d.body) << coding;
+    }
+}
+
+TEST(ContentDecoding, BombIsCut) {
+    std::string zeros(8u << 20, '\0');
+    DecodedContent d = decode_content("gzip", zlib_encode(zeros, 31), 1u << 20);
+    EXPECT_FALSE(d.ok);
+    EXPECT_EQ(d.body.size(), 1u << 20);
+}
+
+TEST(ContentDecoding, UnknownAndGarbage) {
+    EXPECT_FALSE(decode_content("compress", "abc").ok);
+    std::mt19937 rng(5);
+    for (int i = 0; i < 300; ++i) {
+        std::string junk(rng() % 200, '\0');
+        for (char& c : junk) c = static_cast<char>(rng());
+        for (const char* coding : {"gzip", "deflate", "br", "zstd"}) {
+            DecodedContent d = decode_content(coding, junk, 1u << 20);
+            EXPECT_LE(d.body.size(), 1u << 20);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ct::analyze

@@ -1,0 +1,185 @@
+// LLM calls rebuilt from HTTP exchanges: streams cut into arbitrary TLS
+// records decode to the same call.
+#include <gtest/gtest.h>
+
+#include "connection_decoder.hpp"
+#include "llm/json_util.hpp"
+#include "llm/llm_call.hpp"
+#include "llm_fixtures.hpp"
+#include "stream_builder.hpp"
+
+namespace ct::analyze::llm {
+namespace {
+
+using testing::chunk;
+
+struct Decoded {
+    DecodedConnection dc;
+    std::optional<LlmCall> call;
+};
+
+// One request, one response made of `pieces` (each one SSL_read, 1 ms apart).
+std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
+    auto d = std::make_unique<Decoded>();
+    d->dc = decode_connection(conn);
+    if (d->dc.requests.empty()) return d;
+    const DecodedMessage* response = d->dc.responses.empty() ? nullptr : &d->dc.responses.back();
+    d->call = decode_llm_call(d->dc.requests[0], response);
+    return d;
+}
+
+replay::Connection anthropic_stream_connection(std::size_t split) {
+    testing::StreamBuilder out, in;
+    out.data(testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody), 1'000'000'000);
+    std::string wire = testing::sse_response_head();
+    for (const auto& e : testing::anthropic_stream_events()) wire += chunk(e);
+    wire += "0\r\n\r\n";
+    in.time_ = 2'000'000'000;
+    for (std::size_t i = 0; i < wire.size(); i += split) in.data(wire.substr(i, split));
+    return testing::make_connection(out.stream(), in.stream());
+}
+
+TEST(LlmDecode, AnthropicStream) {
+    auto conn = anthropic_stream_connection(97);
+    auto d = decode(conn);
+    ASSERT_TRUE(d->call);
+    const LlmCall& c = *d->call;
+    EXPECT_EQ(c.provider, "anthropic");
+    EXPECT_EQ(c.model, "claude-sonnet-4-5");
+    EXPECT_TRUE(c.streamed);
+    EXPECT_EQ(c.max_tokens, 1024);
+    EXPECT_EQ(c.system_prompt, "You are terse.");
+    EXPECT_EQ(c.message_count, 1);
+    EXPECT_EQ(c.tool_count, 1);
+    EXPECT_EQ(c.response_id, "msg_1");
+    EXPECT_EQ(c.stop_reason, "tool_use");
+    EXPECT_EQ(c.usage.input_tokens, 120);
+    EXPECT_EQ(c.usage.output_tokens, 57);
+    EXPECT_EQ(c.usage.cache_creation_input_tokens, 30);
+    EXPECT_EQ(c.usage.cache_read_input_tokens, 400);
+    EXPECT_EQ(c.text, "Let me check.");
+    EXPECT_EQ(c.thinking, "Need ls.");
+    ASSERT_EQ(c.tool_calls.size(), 1u);
+    EXPECT_EQ(c.tool_calls[0].name, "bash");
+    EXPECT_EQ(c.tool_calls[0].id, "toolu_1");
+    EXPECT_EQ(c.tool_calls[0].input_json, R"({"command":"ls -la"})");
+    EXPECT_EQ(c.events, 15u);
+    // The first token is the first delta event; it arrived in a later read than the head.
+    ASSERT_TRUE(c.first_token_monotonic_ns);
+    EXPECT_GT(*c.first_token_monotonic_ns, d->dc.responses[0].message.start_monotonic_ns);
+    EXPECT_LE(*c.first_token_monotonic_ns, d->dc.responses[0].message.end_monotonic_ns);
+}
+
+TEST(LlmDecode, AnthropicStreamSameAtEverySplit) {
+    auto reference = decode(anthropic_stream_connection(100000));
+    ASSERT_TRUE(reference->call);
+    for (std::size_t split : {1u, 2u, 3u, 7u, 64u, 333u}) {
+        auto d = decode(anthropic_stream_connection(split));
+        ASSERT_TRUE(d->call) << split;
+        EXPECT_EQ(d->call->text, reference->call->text) << split;
+        EXPECT_EQ(d->call->tool_calls.size(), 1u) << split;
+        EXPECT_EQ(d->call->usage.output_tokens, 57) << split;
+        EXPECT_EQ(d->dc.responses[0].sse.events.size(), 15u) << split;
+    }
+}
+
+TEST(LlmDecode, EventTimesComeFromTheReadsThatCompletedThem) {
+    // One SSL_read per event, 10 ms apart: each event must get its own read's time.
+    testing::StreamBuilder out, in;
+    out.data(testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody), 1'000'000'000);
+    in.data(testing::sse_response_head(), 2'000'000'000);
+    auto events = testing::anthropic_stream_events();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        in.data(chunk(events[i]), 2'000'000'000 + (i + 1) * 10'000'000);
+    }
+    in.data("0\r\n\r\n", 3'000'000'000);
+    auto conn = testing::make_connection(out.stream(), in.stream());
+    auto d = decode(conn);
+    const auto& times = d->dc.responses[0].sse_monotonic_ns;
+    ASSERT_EQ(times.size(), events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(times[i], 2'000'000'000 + (i + 1) * 10'000'000);
+    EXPECT_EQ(d->call->first_token_monotonic_ns, 2'000'000'000 + 3 * 10'000'000);  // thinking_delta
+}
+
+TEST(LlmDecode, AnthropicJsonResponse) {
+    const std::string body = testing::kAnthropicJsonResponseBody;
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string request_body = R"({"model":"claude-haiku-4-5","max_tokens":5,"messages":[]})";
+    auto conn = testing::make_connection(
+        testing::cut_stream(testing::http_request("/v1/messages?beta=true", request_body), {}),
+        testing::cut_stream(response, {}));
+    auto d = decode(conn);
+    ASSERT_TRUE(d->call);
+    EXPECT_FALSE(d->call->streamed);
+    EXPECT_EQ(d->call->response_model, "claude-haiku-4-5");
+    EXPECT_EQ(d->call->text, "Done.");
+    ASSERT_EQ(d->call->tool_calls.size(), 1u);
+    EXPECT_EQ(d->call->tool_calls[0].input_json, R"({"path":"/etc/hosts"})");
+    EXPECT_EQ(d->call->usage.cache_read_input_tokens, 7);
+}
+
+TEST(LlmDecode, OpenAiChatStream) {
+    std::string request_body = R"({"model":"gpt-4o","stream":true,"messages":[{"role":"system","content":"Sys"},{"role":"user","content":"hi"}]})";
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+    for (const auto& e : testing::openai_chat_stream_events()) response += e;
+    auto conn = testing::make_connection(
+        testing::cut_stream(testing::http_request("/v1/chat/completions", request_body), {}),
+        testing::cut_stream(response, {50, 300, 301}));
+    auto d = decode(conn);
+    ASSERT_TRUE(d->call);
+    EXPECT_EQ(d->call->provider, "openai");
+    EXPECT_EQ(d->call->api, "chat.completions");
+    EXPECT_EQ(d->call->system_prompt, "Sys");
+    EXPECT_EQ(d->call->text, "Hello");
+    EXPECT_EQ(d->call->stop_reason, "tool_calls");
+    ASSERT_EQ(d->call->tool_calls.size(), 1u);
+    EXPECT_EQ(d->call->tool_calls[0].name, "get_weather");
+    EXPECT_EQ(d->call->tool_calls[0].input_json, R"({"city":"Paris"})");
+    EXPECT_EQ(d->call->usage.input_tokens, 50);
+    EXPECT_EQ(d->call->usage.output_tokens, 9);
+    EXPECT_EQ(d->call->usage.cache_read_input_tokens, 32);
+}
+
+TEST(LlmDecode, OpenAiResponsesStream) {
+    std::string request_body = R"({"model":"gpt-5","stream":true,"instructions":"Be brief","input":"hi"})";
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+    for (const auto& e : testing::openai_responses_stream_events()) response += e;
+    auto conn = testing::make_connection(testing::cut_stream(testing::http_request("/v1/responses", request_body), {}),
+                                         testing::cut_stream(response, {}));
+    auto d = decode(conn);
+    ASSERT_TRUE(d->call);
+    EXPECT_EQ(d->call->api, "responses");
+    EXPECT_EQ(d->call->system_prompt, "Be brief");
+    EXPECT_EQ(d->call->text, "Bonjour");
+    EXPECT_EQ(d->call->stop_reason, "completed");
+    ASSERT_EQ(d->call->tool_calls.size(), 1u);
+    EXPECT_EQ(d->call->tool_calls[0].name, "search");
+    EXPECT_EQ(d->call->usage.output_tokens, 22);
+}
+
+TEST(LlmDecode, NotAnLlmCall) {
+    auto conn = testing::make_connection(testing::cut_stream("GET /v1/models HTTP/1.1\r\n\r\n", {}),
+                                         testing::cut_stream("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", {}));
+    auto d = decode(conn);
+    EXPECT_FALSE(d->call);
+}
+
+TEST(LlmDecode, HostileJsonNeverThrows) {
+    for (const std::string& body : {std::string("{"), std::string("[1,2]"), std::string("{\"model\":5,\"messages\":7}"),
+                                   std::string("{\"stream\":\"yes\",\"max_tokens\":\"x\",\"system\":[1,{\"text\":3}]}")}) {
+        std::string sse = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+                          "event: content_block_delta\ndata: {\"index\":\"x\",\"delta\":5}\n\n"
+                          "event: message_start\ndata: {\"message\":[]}\n\n"
+                          "data: {\"choices\":[{\"delta\":{\"tool_calls\":[5]}}]}\n\n";
+        for (const char* path : {"/v1/messages", "/v1/chat/completions", "/v1/responses"}) {
+            auto conn = testing::make_connection(testing::cut_stream(testing::http_request(path, body), {}),
+                                                 testing::cut_stream(sse, {}));
+            auto d = decode(conn);
+            EXPECT_TRUE(d->call) << path;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ct::analyze::llm
