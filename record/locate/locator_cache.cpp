@@ -1,0 +1,243 @@
+#include "locate/locator_cache.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "util/unique_fd.hpp"
+
+namespace ct::locate {
+namespace {
+
+constexpr const char* kMagic = "ct-locator-cache 1";
+constexpr size_t kCheckBytes = 16;
+constexpr size_t kMaxCacheFile = 1u << 20;
+
+uint64_t fnv1a(std::string_view data) {
+    uint64_t hash = 0xcbf29ce484222325ull;
+    for (unsigned char c : data) {
+        hash ^= c;
+        hash *= 0x100000001b3ull;
+    }
+    return hash;
+}
+
+std::string escape(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string unescape(std::string_view text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\\' && i + 1 < text.size()) {
+            out += text[i + 1] == 'n' ? '\n' : text[i + 1];
+            ++i;
+        } else {
+            out += text[i];
+        }
+    }
+    return out;
+}
+
+std::string hex_bytes(std::span<const uint8_t> bytes) {
+    std::string out;
+    for (uint8_t b : bytes)
+        out += fmt::format("{:02x}", b);
+    return out;
+}
+
+std::optional<uint64_t> parse_hex(const std::string& text) {
+    if (text.empty() || text.size() > 16)
+        return std::nullopt;
+    uint64_t value = 0;
+    for (char c : text) {
+        int digit =
+            std::isxdigit(static_cast<unsigned char>(c))
+                ? (std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10)
+                : -1;
+        if (digit < 0)
+            return std::nullopt;
+        value = value * 16 + static_cast<uint64_t>(digit);
+    }
+    return value;
+}
+
+std::optional<std::string> read_small_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return std::nullopt;
+    std::string data;
+    data.resize(kMaxCacheFile + 1);
+    in.read(data.data(), static_cast<std::streamsize>(data.size()));
+    data.resize(static_cast<size_t>(in.gcount()));
+    if (data.size() > kMaxCacheFile)
+        return std::nullopt;
+    return data;
+}
+
+// Splits "keyword rest-of-line".
+std::pair<std::string, std::string> split_keyword(const std::string& line) {
+    const size_t space = line.find(' ');
+    if (space == std::string::npos)
+        return {line, ""};
+    return {line.substr(0, space), line.substr(space + 1)};
+}
+
+}  // namespace
+
+std::string cache_file_path(const std::string& cache_dir, const std::string& build_id_hex) {
+    return cache_dir + "/" + build_id_hex + ".locate";
+}
+
+std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, const ElfImage& image,
+                                               std::string& why_not) {
+    const std::string path = cache_file_path(cache_dir, image.build_id_hex());
+    auto data = read_small_file(path);
+    if (!data) {
+        why_not = "no cache file";
+        return std::nullopt;
+    }
+    const size_t end_at = data->rfind("end ");
+    if (end_at == std::string::npos || (end_at != 0 && (*data)[end_at - 1] != '\n')) {
+        why_not = "cache file has no end line";
+        return std::nullopt;
+    }
+    const std::string end_line = data->substr(end_at + 4, data->find('\n', end_at) - end_at - 4);
+    if (parse_hex(end_line) != fnv1a(std::string_view(*data).substr(0, end_at))) {
+        why_not = "cache file checksum mismatch";
+        return std::nullopt;
+    }
+    std::istringstream in(data->substr(0, end_at));
+    std::string line;
+    if (!std::getline(in, line) || line != kMagic) {
+        why_not = "not a cache file of this format";
+        return std::nullopt;
+    }
+    BinaryReport report;
+    bool version_ok = false, build_id_ok = false, size_ok = false, flavor_ok = false;
+    while (std::getline(in, line)) {
+        auto [key, rest] = split_keyword(line);
+        if (key == "locator") {
+            version_ok = rest == std::to_string(kLocatorVersion);
+            if (!version_ok) {
+                why_not = "written by locator version " + rest;
+                return std::nullopt;
+            }
+        } else if (key == "build-id") {
+            build_id_ok = rest == image.build_id_hex();
+        } else if (key == "file-size") {
+            size_ok = rest == std::to_string(image.file().size());
+        } else if (key == "flavor") {
+            auto [flavor, how] = split_keyword(rest);
+            if (flavor.size() != 1 || flavor[0] < '0' || flavor[0] > '3')
+                break;
+            report.flavor = static_cast<Flavor>(flavor[0] - '0');
+            report.how_found = how;
+            flavor_ok = true;
+        } else if (key == "refusal") {
+            report.refusal = unescape(rest);
+        } else if (key == "evidence") {
+            report.evidence.push_back(unescape(rest));
+        } else if (key == "target") {
+            std::istringstream fields(rest);
+            unsigned role = 0;
+            std::string vaddr, offset, bytes;
+            const bool parsed = static_cast<bool>(fields >> role >> vaddr >> offset >> bytes);
+            std::string evidence;
+            std::getline(fields, evidence);
+            auto va = parse_hex(vaddr), off = parse_hex(offset);
+            if (!parsed || role > static_cast<unsigned>(Role::SslShutdown) || !va || !off) {
+                why_not = "malformed target line";
+                return std::nullopt;
+            }
+            // The code must still be there: guards against a rebuilt binary that kept
+            // its build-id.
+            if (hex_bytes(image.file().slice(*off, kCheckBytes)) != bytes) {
+                why_not = fmt::format("code at offset {:#x} differs from the cached bytes", *off);
+                return std::nullopt;
+            }
+            report.targets.push_back(Target{static_cast<Role>(role), *va, *off,
+                                            unescape(evidence.empty() ? "" : evidence.substr(1))});
+        } else {
+            why_not = "unknown line \"" + key + "\"";
+            return std::nullopt;
+        }
+    }
+    if (!version_ok || !build_id_ok || !size_ok || !flavor_ok) {
+        why_not = "cache file is for another binary or incomplete";
+        return std::nullopt;
+    }
+    report.evidence.push_back("from cache file " + path);
+    report.from_cache = true;
+    return report;
+}
+
+Expected<void> store_cached_report(const std::string& cache_dir, const ElfImage& image,
+                                   const BinaryReport& report) {
+    if (image.build_id_hex().empty())
+        return fail("no build-id");
+    std::error_code ec;
+    std::filesystem::create_directories(cache_dir, ec);
+    if (ec)
+        return fail("cannot create " + cache_dir + ": " + ec.message());
+
+    std::string text = std::string(kMagic) + "\n";
+    text += fmt::format("locator {}\n", kLocatorVersion);
+    text += fmt::format("build-id {}\n", image.build_id_hex());
+    text += fmt::format("file-size {}\n", image.file().size());
+    text += fmt::format("flavor {} {}\n", static_cast<int>(report.flavor), report.how_found);
+    if (report.refusal)
+        text += "refusal " + escape(*report.refusal) + "\n";
+    for (const auto& line : report.evidence)
+        text += "evidence " + escape(line) + "\n";
+    for (const auto& t : report.targets) {
+        text += fmt::format(
+            "target {} {:x} {:x} {} {}\n", static_cast<int>(t.role), t.vaddr, t.file_offset,
+            hex_bytes(image.file().slice(t.file_offset, kCheckBytes)), escape(t.evidence));
+    }
+    text += fmt::format("end {:x}\n", fnv1a(text));
+
+    const std::string path = cache_file_path(cache_dir, image.build_id_hex());
+    std::string temp = path + ".XXXXXX";
+    UniqueFd fd(::mkstemp(temp.data()));
+    if (!fd)
+        return fail_errno("cannot create " + temp);
+    size_t written = 0;
+    while (written < text.size()) {
+        const ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            const int saved = errno;
+            ::unlink(temp.c_str());
+            return fail("cannot write " + temp, saved);
+        }
+        written += static_cast<size_t>(n);
+    }
+    ::fchmod(fd.get(), 0644);
+    fd.reset();
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        const int saved = errno;
+        ::unlink(temp.c_str());
+        return fail("cannot rename " + temp, saved);
+    }
+    return {};
+}
+
+}  // namespace ct::locate

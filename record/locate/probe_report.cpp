@@ -1,0 +1,100 @@
+// format_probe_report() and run_probe_report(): `ct-record --probe-report`.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ostream>
+
+#include "locate/tls_locator.hpp"
+
+namespace ct::locate {
+
+std::string format_probe_report(const BinaryReport& report) {
+    std::string out = report.path + "\n";
+    out += fmt::format("  build-id {}, {} bytes, device {:#x} inode {}\n",
+                       report.build_id_hex.empty() ? "(none)" : report.build_id_hex,
+                       report.file_size, report.device, report.inode);
+    out += fmt::format("  TLS: {} (found by {}){}\n", flavor_name(report.flavor),
+                       report.how_found.empty() ? "-" : report.how_found,
+                       report.from_cache ? ", from cache" : "");
+    if (report.refusal) {
+        out += "  REFUSED, nothing will be hooked: " + *report.refusal + "\n";
+    } else if (report.targets.empty()) {
+        out += "  no TLS functions to hook\n";
+    }
+    for (const auto& t : report.targets) {
+        out += fmt::format("  {:<17} file offset {:#10x}  vaddr {:#10x}\n", role_symbol(t.role),
+                           t.file_offset, t.vaddr);
+        out += "      " + t.evidence + "\n";
+    }
+    if (!report.evidence.empty()) {
+        out += "  evidence:\n";
+        for (const auto& line : report.evidence)
+            out += "    - " + line + "\n";
+    }
+    return out;
+}
+
+namespace {
+
+bool is_pid(const std::string& text) {
+    return !text.empty() && text.size() < 10 && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+    });
+}
+
+int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) {
+    auto binaries = read_mapped_binaries(pid);
+    if (!binaries) {
+        out << "cannot examine process " << pid << ": " << binaries.error().what() << "\n";
+        return 2;
+    }
+    size_t with_tls = 0, refused = 0, without_tls = 0, unreadable = 0;
+    for (const auto& binary : *binaries) {
+        const std::string label = binary.path_in_process + (binary.deleted ? " (deleted)" : "");
+        if (binary.access_path.empty()) {
+            ++unreadable;
+            out << label << "\n  cannot be opened from here (gone, or no access)\n";
+            continue;
+        }
+        auto report = locate_tls_functions(binary.access_path, options);
+        if (!report) {
+            ++unreadable;
+            out << label << "\n  cannot be examined: " << report.error().what() << "\n";
+            continue;
+        }
+        if (report->flavor == Flavor::None && !report->refusal) {
+            ++without_tls;
+            continue;
+        }
+        report->refusal ? ++refused : ++with_tls;
+        if (report->path != binary.path_in_process) {
+            out << label << " (opened as " << report->path << ")\n";
+            report->path = binary.path_in_process;
+        }
+        out << format_probe_report(*report);
+    }
+    out << fmt::format(
+        "process {}: examined {} mapped ELF files: {} with TLS functions, {} refused, {} without "
+        "TLS (not shown), {} unreadable\n",
+        pid, binaries->size(), with_tls, refused, without_tls, unreadable);
+    return refused > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int run_probe_report(const std::string& binary_or_pid, std::ostream& out,
+                     const LocatorOptions& options) {
+    if (is_pid(binary_or_pid)) {
+        return report_process(static_cast<pid_t>(std::stol(binary_or_pid)), out, options);
+    }
+    auto report = locate_tls_functions(binary_or_pid, options);
+    if (!report) {
+        out << "cannot examine " << binary_or_pid << ": " << report.error().what() << "\n";
+        return 2;
+    }
+    out << format_probe_report(*report);
+    return report->refusal ? 1 : 0;
+}
+
+}  // namespace ct::locate
