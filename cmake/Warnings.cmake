@@ -2,7 +2,7 @@
 add_library(ct_warnings INTERFACE)
 target_compile_options(ct_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wnon-virtual-dtor
-  -Wold-style-cast -Wcast-align -Wnull-dereference -Wdouble-promotion -Wformat=2
+  -Wold-style-cast -Wcast-align -Wdouble-promotion -Wformat=2
   -Wimplicit-fallthrough)
 if(CT_WERROR)
   target_compile_options(ct_warnings INTERFACE -Werror)

@@ -116,6 +116,7 @@ enum class ProcessField : std::uint16_t {
     Uid = 8,
     Source = 9,  // "scan", "fork", "exec", "command"
     ObservedMonotonicNs = 10,
+    StartBoottimeNs = 11,  // from /proc/PID/stat (CLOCK_BOOTTIME based)
 };
 
 enum class ProbeField : std::uint16_t {
@@ -131,6 +132,7 @@ enum class ProbeField : std::uint16_t {
     Inode = 10,
     Pid = 11,  // process whose mapping led to the binary (0: found before start)
     Address = 12,
+    Evidence = 13,  // why the locator believes this offset is that function
 };
 
 enum class CounterField : std::uint16_t {

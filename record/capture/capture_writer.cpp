@@ -248,6 +248,17 @@ void CaptureWriter::worker_loop() {
     }
 }
 
+Expected<void> CaptureWriter::drain() {
+    if (frame_records_ > 0) {
+        if (auto ok = seal_frame(); !ok) return ok;
+    }
+    if (options_.background) {
+        std::unique_lock lock(mutex_);
+        queue_changed_.wait(lock, [&] { return queue_.empty() && !worker_busy_; });
+    }
+    return check_failed();
+}
+
 Expected<void> CaptureWriter::finish(const ctz::FieldWriter& trailer_fields) {
     if (finished_)
         return fail("capture finished twice");

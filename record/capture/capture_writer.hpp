@@ -57,6 +57,8 @@ class CaptureWriter {
     Expected<void> append(ctz::RecordType type, std::span<const std::uint8_t> body);
     // Seals the open frame (no-op if it holds no record).
     Expected<void> flush_frame();
+    // Seals the open frame and waits until every frame is on disk (stats are exact after).
+    Expected<void> drain();
     // Seals the open frame, waits for the worker, writes the trailer and syncs.
     Expected<void> finish(const ctz::FieldWriter& trailer_fields);
 

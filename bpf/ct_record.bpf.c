@@ -1,0 +1,838 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * ct-record's probes: TLS plaintext at the SSL_read/SSL_write boundary, the
+ * connection lifecycle, the socket behind each connection, and the process
+ * tree of the target. Emits the events of ct_abi.h into one ring buffer.
+ *
+ * Uprobes attach to files, so every process that maps a probed library hits
+ * them; `traced` holds the process tree being recorded and everything else
+ * returns at the first map lookup.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "ct_abi.h"
+#include "ct_syscalls.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by user space before load. */
+const volatile __u64 payload_cap = 16 << 20; /* bytes recorded per call; the rest is truncation */
+
+#define AF_UNIX_ 1
+#define AF_INET_ 2
+#define AF_INET6_ 10
+#define S_IFMT_ 00170000
+#define S_IFSOCK_ 0140000
+#define PROT_EXEC_ 0x4
+
+/* Connection flags (struct conn_state.flags). */
+#define CONN_HAS_DATA (1u << 0)
+#define CONN_HS_STARTED (1u << 1)
+#define CONN_HS_DONE (1u << 2)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20); /* resized by user space */
+} events SEC(".maps");
+
+/* Processes being recorded (tgid -> 1). Seeded by user space, grown on fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} traced SEC(".maps");
+
+/* Arguments of a TLS read/write call in flight, per thread. */
+struct io_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 num;       /* requested length */
+	__u64 len_ptr;   /* size_t *written / *readbytes of the _ex variants, else 0 */
+	__u64 start_ns;
+	__u32 func;      /* enum ct_func */
+	__u32 depth;     /* nested hooked calls on the same SSL (only the outermost records) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct io_call);
+} active_io SEC(".maps");
+
+struct hs_call {
+	__u64 ssl;
+	__u32 func;
+	__u32 depth;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct hs_call);
+} active_hs SEC(".maps");
+
+struct conn_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+struct conn_state {
+	__u64 gen;
+	__u64 pos[2]; /* bytes that flowed so far, per direction */
+	__s32 fd;     /* last socket seen under this connection, -1 if none */
+	__u32 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+/* A syscall entered by a traced thread whose exit we want to see. */
+struct pending_syscall {
+	__u64 id;
+	__u64 arg[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct pending_syscall);
+} pending_syscalls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_counters);
+} counters SEC(".maps");
+
+__u64 next_seq = 0;
+__u64 next_gen = 0;
+
+static __always_inline struct ct_counters *counters_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline bool is_traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+}
+
+/* Sequence numbers are taken before the reservation, so a failed one leaves a gap. */
+static __always_inline __u64 take_seq(void)
+{
+	return __sync_fetch_and_add(&next_seq, 1);
+}
+
+static __always_inline void fill_header(struct ct_event_header *h, __u16 type, __u16 size,
+					__u64 seq, __u64 pid_tgid)
+{
+	h->type = type;
+	h->size = size;
+	h->cpu = bpf_get_smp_processor_id();
+	h->seq = seq;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+}
+
+static __always_inline void count_submit(__u64 data_bytes)
+{
+	struct ct_counters *c = counters_get();
+	if (c) {
+		c->events++;
+		c->data_bytes += data_bytes;
+	}
+}
+
+static __always_inline void count_ring_full(__u64 bytes)
+{
+	struct ct_counters *c = counters_get();
+	if (c) {
+		c->ring_full_events++;
+		c->ring_full_bytes += bytes;
+	}
+}
+
+/* Reserves a fixed-size event and fills its header; NULL (counted) if the ring is full. */
+#define RESERVE_EVENT(ptr, TYPE, pid_tgid)                                                        \
+	({                                                                                         \
+		__u64 __seq = take_seq();                                                          \
+		ptr = bpf_ringbuf_reserve(&events, sizeof(*ptr), 0);                               \
+		if (ptr)                                                                           \
+			fill_header(&ptr->hdr, TYPE, sizeof(*ptr), __seq, pid_tgid);              \
+		else                                                                               \
+			count_ring_full(0);                                                        \
+		ptr;                                                                               \
+	})
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+static __always_inline void emit_conn(__u64 pid_tgid, __u64 ssl, struct conn_state *st, __u8 kind,
+				      __u8 func, __s32 ret)
+{
+	struct ct_conn_event *e;
+	if (!RESERVE_EVENT(e, CT_EVENT_CONN, pid_tgid))
+		return;
+	e->ssl = ssl;
+	e->conn_gen = st->gen;
+	e->bytes_written = st->pos[CT_DIR_WRITE];
+	e->bytes_read = st->pos[CT_DIR_READ];
+	e->ret = ret;
+	e->kind = kind;
+	e->func = func;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	count_submit(0);
+}
+
+/* The state of (process, SSL*), created with a fresh generation on first sight. */
+static __always_inline struct conn_state *conn_get(__u64 pid_tgid, __u64 ssl, __u8 func)
+{
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (st)
+		return st;
+	struct conn_state init = {};
+	init.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
+	init.fd = -1;
+	if (bpf_map_update_elem(&conns, &key, &init, BPF_NOEXIST) != 0) {
+		st = bpf_map_lookup_elem(&conns, &key); /* another thread won the race */
+		if (!st) {
+			struct ct_counters *c = counters_get();
+			if (c)
+				c->conn_map_full++;
+		}
+		return st;
+	}
+	st = bpf_map_lookup_elem(&conns, &key);
+	if (st)
+		emit_conn(pid_tgid, ssl, st, CT_CONN_OPEN, func, 0);
+	return st;
+}
+
+/* Ends the current generation of (process, SSL*): the next use starts a new one. */
+static __always_inline void conn_end(__u64 pid_tgid, __u64 ssl, __u8 func)
+{
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (!st)
+		return;
+	emit_conn(pid_tgid, ssl, st, CT_CONN_CLOSE, func, 0);
+	bpf_map_delete_elem(&conns, &key);
+}
+
+/* ---- sockets -------------------------------------------------------------------------- */
+
+/* Fills family, ports and addresses from the socket behind `fd` of the current task. */
+static __always_inline int read_socket(int fd, struct ct_socket_event *e)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f)
+		return -1;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT_) != S_IFSOCK_)
+		return -1;
+	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return -1;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->family = family;
+	if (family == AF_INET_) {
+		__u32 src = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 dst = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		e->local_addr[10] = e->local_addr[11] = 0xff;
+		e->remote_addr[10] = e->remote_addr[11] = 0xff;
+		__builtin_memcpy(&e->local_addr[12], &src, 4);
+		__builtin_memcpy(&e->remote_addr[12], &dst, 4);
+	} else if (family == AF_INET6_) {
+		BPF_CORE_READ_INTO(&e->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&e->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	if (family == AF_INET_ || family == AF_INET6_) {
+		e->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
+	return 0;
+}
+
+static __always_inline void emit_socket(__u64 pid_tgid, __u64 ssl, __u64 gen, int fd, int ret,
+					__u8 origin)
+{
+	struct ct_socket_event *e;
+	if (!RESERVE_EVENT(e, CT_EVENT_SOCKET, pid_tgid))
+		return;
+	__builtin_memset(&e->fd, 0, sizeof(*e) - __builtin_offsetof(struct ct_socket_event, fd));
+	e->ssl = ssl;
+	e->conn_gen = gen;
+	e->fd = fd;
+	e->ret = ret;
+	e->origin = origin;
+	if (read_socket(fd, e) != 0 && origin == CT_SOCKET_FROM_IO) {
+		bpf_ringbuf_discard(e, 0); /* not a socket (a log file, a pipe): not ours */
+		return;
+	}
+	bpf_ringbuf_submit(e, 0);
+	count_submit(0);
+}
+
+/* A traced thread inside a TLS call touched `fd`: remember it as the connection's socket. */
+static __always_inline void learn_fd(__u64 pid_tgid, int fd)
+{
+	__u64 ssl = 0;
+	struct io_call *io = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (io) {
+		ssl = io->ssl;
+	} else {
+		struct hs_call *hs = bpf_map_lookup_elem(&active_hs, &pid_tgid);
+		if (!hs)
+			return;
+		ssl = hs->ssl;
+	}
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (!st || st->fd == fd)
+		return;
+	struct ct_socket_event probe = {};
+	if (read_socket(fd, &probe) != 0)
+		return;
+	st->fd = fd;
+	emit_socket(pid_tgid, ssl, st->gen, fd, 0, CT_SOCKET_FROM_IO);
+}
+
+/* ---- TLS read/write ------------------------------------------------------------------- */
+
+static __always_inline int io_entry(struct pt_regs *ctx, __u32 func, __u64 len_ptr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	__u64 ssl = PT_REGS_PARM1(ctx);
+	struct io_call *cur = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (cur && cur->ssl == ssl) {
+		cur->depth++; /* e.g. SSL_write_ex -> SSL_write: the outer call records */
+		return 0;
+	}
+	/* Anything else found here is stale (a thread that died inside a call). */
+	struct io_call call = {
+		.ssl = ssl,
+		.buf = PT_REGS_PARM2(ctx),
+		.num = PT_REGS_PARM3(ctx),
+		.len_ptr = len_ptr,
+		.start_ns = bpf_ktime_get_ns(),
+		.func = func,
+		.depth = 0,
+	};
+	if (bpf_map_update_elem(&active_io, &pid_tgid, &call, BPF_ANY) != 0) {
+		struct ct_counters *c = counters_get();
+		if (c)
+			c->call_map_full++;
+		return 0;
+	}
+	conn_get(pid_tgid, ssl, func); /* so that syscalls inside the call can find it */
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_write)
+{
+	return io_entry(ctx, CT_FUNC_SSL_WRITE, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_write_ex)
+{
+	return io_entry(ctx, CT_FUNC_SSL_WRITE_EX, PT_REGS_PARM4(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_read)
+{
+	return io_entry(ctx, CT_FUNC_SSL_READ, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_read_ex)
+{
+	return io_entry(ctx, CT_FUNC_SSL_READ_EX, PT_REGS_PARM4(ctx));
+}
+
+/* State for emitting one call's payload in chunks from a bpf_loop callback. */
+struct emit_ctx {
+	__u64 pid_tgid;
+	__u64 ssl;
+	__u64 gen;
+	__u64 buf;
+	__u64 start_ns;
+	__u64 call_len; /* bytes the call transferred */
+	__u64 recorded; /* bytes to record: min(call_len, payload_cap) */
+	__u64 pos0;     /* stream position of the call's first byte */
+	__u8 direction;
+	__u8 func;
+	__u16 truncated;
+};
+
+static __always_inline void emit_loss(struct emit_ctx *c, __u64 off, __u64 seq, __u64 len,
+				      __u32 reason)
+{
+	struct ct_loss_event *l = bpf_ringbuf_reserve(&events, sizeof(*l), 0);
+	if (!l)
+		return; /* the sequence gap still shows the loss */
+	fill_header(&l->hdr, CT_EVENT_LOSS, sizeof(*l), seq, c->pid_tgid);
+	l->ssl = c->ssl;
+	l->conn_gen = c->gen;
+	l->stream_pos = c->pos0 + off;
+	l->lost_len = len;
+	l->reason = reason;
+	l->direction = c->direction;
+	l->func = c->func;
+	l->pad = 0;
+	bpf_ringbuf_submit(l, 0);
+	count_submit(0);
+}
+
+/*
+ * One ring reservation per chunk. The verifier needs constant reservation
+ * sizes, so payloads go to the smallest of a few size tiers that fits.
+ */
+#define DEFINE_EMIT_TIER(CAP)                                                                     \
+	static __always_inline int emit_tier_##CAP(struct emit_ctx *c, __u64 off, __u64 n,       \
+						   __u64 seq)                                     \
+	{                                                                                          \
+		struct ct_data_event *e =                                                          \
+			bpf_ringbuf_reserve(&events, sizeof(struct ct_data_event) + (CAP), 0);     \
+		if (!e)                                                                            \
+			return 1;                                                                  \
+		__u32 len = n;                                                                     \
+		barrier_var(len); /* keep the clamp: the verifier needs it at this point */        \
+		if (len > (CAP))                                                                   \
+			len = (CAP);                                                               \
+		if (bpf_probe_read_user((void *)(e + 1), len, (const void *)(c->buf + off))) {     \
+			bpf_ringbuf_discard(e, 0);                                                 \
+			return 2;                                                                  \
+		}                                                                                  \
+		fill_header(&e->hdr, CT_EVENT_DATA, sizeof(*e), seq, c->pid_tgid);                \
+		e->ssl = c->ssl;                                                                   \
+		e->conn_gen = c->gen;                                                              \
+		e->stream_pos = c->pos0 + off;                                                     \
+		e->call_start_ns = c->start_ns;                                                    \
+		e->call_len = c->call_len;                                                         \
+		e->chunk_offset = off;                                                             \
+		e->data_len = len;                                                                 \
+		e->flags = (c->truncated ? CT_DATA_TRUNCATED : 0) |                               \
+			   (off + len >= c->recorded ? CT_DATA_LAST_CHUNK : 0);                    \
+		e->direction = c->direction;                                                       \
+		e->func = c->func;                                                                 \
+		bpf_get_current_comm(e->comm, sizeof(e->comm));                                    \
+		bpf_ringbuf_submit(e, 0);                                                          \
+		count_submit(len);                                                                 \
+		return 0;                                                                          \
+	}
+
+DEFINE_EMIT_TIER(256)
+DEFINE_EMIT_TIER(1024)
+DEFINE_EMIT_TIER(4096)
+DEFINE_EMIT_TIER(16384)
+DEFINE_EMIT_TIER(65536)
+
+/*
+ * bpf_loop callback for chunk `index` of a call. It derives everything from the
+ * index and never writes the shared context, so the verifier sees the same
+ * state on every iteration and converges at once.
+ */
+static long emit_chunk(__u32 index, void *data)
+{
+	struct emit_ctx *c = data;
+	__u64 off = (__u64)index * CT_DATA_CHUNK_MAX;
+	if (off >= c->recorded && index != 0)
+		return 1;
+	__u64 n = c->recorded - off;
+	if (n > CT_DATA_CHUNK_MAX)
+		n = CT_DATA_CHUNK_MAX;
+	__u64 seq = take_seq();
+	int err;
+	if (n <= 256)
+		err = emit_tier_256(c, off, n, seq);
+	else if (n <= 1024)
+		err = emit_tier_1024(c, off, n, seq);
+	else if (n <= 4096)
+		err = emit_tier_4096(c, off, n, seq);
+	else if (n <= 16384)
+		err = emit_tier_16384(c, off, n, seq);
+	else
+		err = emit_tier_65536(c, off, n, seq);
+	if (err) {
+		struct ct_counters *cnt = counters_get();
+		if (cnt) {
+			if (err == 1) {
+				cnt->ring_full_events++;
+				cnt->ring_full_bytes += n;
+			} else {
+				cnt->read_fault_events++;
+				cnt->read_fault_bytes += n;
+			}
+		}
+		emit_loss(c, off, seq, n, err == 1 ? CT_LOSS_RING_FULL : CT_LOSS_READ_FAULT);
+	}
+	return off + n >= c->recorded;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_return_SSL_io)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct io_call *cur = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (!cur) {
+		if (is_traced(pid_tgid >> 32)) {
+			struct ct_counters *c = counters_get();
+			if (c)
+				c->orphan_returns++;
+		}
+		return 0;
+	}
+	if (cur->depth > 0) {
+		cur->depth--;
+		return 0;
+	}
+	struct io_call call = *cur;
+	bpf_map_delete_elem(&active_io, &pid_tgid);
+
+	long ret = PT_REGS_RC(ctx);
+	__u64 n;
+	if (call.func == CT_FUNC_SSL_WRITE_EX || call.func == CT_FUNC_SSL_READ_EX) {
+		size_t done = 0;
+		if ((int)ret != 1 || !call.len_ptr ||
+		    bpf_probe_read_user(&done, sizeof(done), (const void *)call.len_ptr) != 0)
+			return 0;
+		n = done;
+	} else {
+		if ((int)ret <= 0)
+			return 0; /* WANT_READ/WANT_WRITE or error: retried calls record once */
+		n = (__u32)(int)ret;
+	}
+	if (n > call.num)
+		n = call.num; /* never trust a length beyond what the caller asked for */
+	if (n == 0)
+		return 0;
+
+	__u8 dir = (call.func == CT_FUNC_SSL_WRITE || call.func == CT_FUNC_SSL_WRITE_EX)
+			   ? CT_DIR_WRITE
+			   : CT_DIR_READ;
+	struct conn_state *st = conn_get(pid_tgid, call.ssl, call.func);
+	if (!st)
+		return 0;
+	st->flags |= CONN_HAS_DATA;
+	struct emit_ctx ec = {
+		.pid_tgid = pid_tgid,
+		.ssl = call.ssl,
+		.gen = st->gen,
+		.buf = call.buf,
+		.start_ns = call.start_ns,
+		.call_len = n,
+		.recorded = n > payload_cap ? payload_cap : n,
+		.pos0 = __sync_fetch_and_add(&st->pos[dir], n),
+		.direction = dir,
+		.func = call.func,
+		.truncated = n > payload_cap,
+	};
+	if (ec.truncated) {
+		struct ct_counters *c = counters_get();
+		if (c) {
+			c->truncated_calls++;
+			c->truncated_bytes += n - ec.recorded;
+		}
+	}
+	__u32 chunks = (ec.recorded + CT_DATA_CHUNK_MAX - 1) / CT_DATA_CHUNK_MAX;
+	bpf_loop(chunks ? chunks : 1, emit_chunk, &ec, 0);
+	return 0;
+}
+
+/* ---- handshakes and lifecycle ----------------------------------------------------------- */
+
+static __always_inline int handshake_entry(struct pt_regs *ctx, bool new_generation_after_data)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	__u64 ssl = PT_REGS_PARM1(ctx);
+	struct hs_call *cur = bpf_map_lookup_elem(&active_hs, &pid_tgid);
+	if (cur && cur->ssl == ssl) {
+		cur->depth++;
+		return 0;
+	}
+	struct hs_call call = {.ssl = ssl, .func = CT_FUNC_SSL_DO_HANDSHAKE, .depth = 0};
+	bpf_map_update_elem(&active_hs, &pid_tgid, &call, BPF_ANY);
+	if (new_generation_after_data) {
+		/* Without SSL_free to hook, a handshake on an SSL* that already carried
+		 * data means the address was reused for a new connection. */
+		struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+		struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
+		if (old && (old->flags & CONN_HAS_DATA))
+			conn_end(pid_tgid, ssl, CT_FUNC_SSL_DO_HANDSHAKE);
+	}
+	struct conn_state *st = conn_get(pid_tgid, ssl, CT_FUNC_SSL_DO_HANDSHAKE);
+	if (st && !(st->flags & CONN_HS_STARTED)) {
+		st->flags |= CONN_HS_STARTED;
+		emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_START, CT_FUNC_SSL_DO_HANDSHAKE, 0);
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_do_handshake)
+{
+	return handshake_entry(ctx, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_do_handshake_regen)
+{
+	return handshake_entry(ctx, true);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_return_SSL_do_handshake)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct hs_call *cur = bpf_map_lookup_elem(&active_hs, &pid_tgid);
+	if (!cur)
+		return 0;
+	if (cur->depth > 0) {
+		cur->depth--;
+		return 0;
+	}
+	__u64 ssl = cur->ssl;
+	bpf_map_delete_elem(&active_hs, &pid_tgid);
+	int ret = (int)PT_REGS_RC(ctx);
+	if (ret < 0)
+		return 0; /* WANT_READ/WANT_WRITE: the handshake goes on */
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (!st || (st->flags & CONN_HS_DONE))
+		return 0;
+	st->flags |= CONN_HS_DONE;
+	emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_DONE, CT_FUNC_SSL_DO_HANDSHAKE, ret);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_free)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (is_traced(pid_tgid >> 32))
+		conn_end(pid_tgid, PT_REGS_PARM1(ctx), CT_FUNC_SSL_FREE);
+	return 0;
+}
+
+/* OpenSSL calls SSL_clear itself at the start of a handshake; only a clear
+ * after application data means the SSL* is being reused for a new connection. */
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_SSL_clear)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	__u64 ssl = PT_REGS_PARM1(ctx);
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (st && (st->flags & CONN_HAS_DATA))
+		conn_end(pid_tgid, ssl, CT_FUNC_SSL_CLEAR);
+	return 0;
+}
+
+/* A new SSL* may reuse a freed address whose SSL_free we did not see. */
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_return_SSL_new)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 ssl = PT_REGS_RC(ctx);
+	if (ssl && is_traced(pid_tgid >> 32))
+		conn_end(pid_tgid, ssl, CT_FUNC_SSL_NEW);
+	return 0;
+}
+
+/* ---- syscalls --------------------------------------------------------------------------- */
+
+SEC("raw_tp/sys_enter")
+int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long id = (long)ctx->args[1];
+	switch (id) {
+	case CT_NR_read:
+	case CT_NR_write:
+	case CT_NR_readv:
+	case CT_NR_writev:
+	case CT_NR_sendto:
+	case CT_NR_recvfrom:
+	case CT_NR_sendmsg:
+	case CT_NR_recvmsg:
+	case CT_NR_sendmmsg:
+	case CT_NR_recvmmsg:
+		learn_fd(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs));
+		break;
+	case CT_NR_connect: {
+		struct pending_syscall p = {.id = id};
+		p.arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		bpf_map_update_elem(&pending_syscalls, &pid_tgid, &p, BPF_ANY);
+		break;
+	}
+	case CT_NR_mmap: {
+		__u64 prot = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		int fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
+		if ((prot & PROT_EXEC_) && fd >= 0) {
+			struct pending_syscall p = {.id = id};
+			p.arg[0] = fd;
+			p.arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+			p.arg[2] = prot;
+			bpf_map_update_elem(&pending_syscalls, &pid_tgid, &p, BPF_ANY);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	struct pending_syscall *p = bpf_map_lookup_elem(&pending_syscalls, &pid_tgid);
+	if (!p)
+		return 0;
+	struct pending_syscall call = *p;
+	bpf_map_delete_elem(&pending_syscalls, &pid_tgid);
+	long ret = (long)ctx->args[1];
+	if (call.id == CT_NR_connect) {
+		emit_socket(pid_tgid, 0, 0, (int)call.arg[0], (int)ret, CT_SOCKET_FROM_CONNECT);
+	} else if (call.id == CT_NR_mmap && ret >= 0) {
+		struct ct_mmap_exec_event *e;
+		if (!RESERVE_EVENT(e, CT_EVENT_MMAP_EXEC, pid_tgid))
+			return 0;
+		e->addr = ret;
+		e->len = call.arg[1];
+		e->fd = (int)call.arg[0];
+		e->prot = (__u32)call.arg[2];
+		bpf_ringbuf_submit(e, 0);
+		count_submit(0);
+	}
+	return 0;
+}
+
+/* ---- process tree ----------------------------------------------------------------------- */
+
+SEC("raw_tp/sched_process_fork")
+int handle_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	if (!is_traced(parent_tgid))
+		return 0;
+	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+	if (child_tgid == parent_tgid)
+		return 0; /* a new thread of a traced process is traced already */
+	__u32 one = 1;
+	bpf_map_update_elem(&traced, &child_tgid, &one, BPF_ANY);
+	struct ct_fork_event *e;
+	if (!RESERVE_EVENT(e, CT_EVENT_FORK, bpf_get_current_pid_tgid()))
+		return 0;
+	e->child_pid = child_tgid;
+	e->child_tid = BPF_CORE_READ(child, pid);
+	e->start_ns = BPF_CORE_READ(child, start_time);
+	bpf_ringbuf_submit(e, 0);
+	count_submit(0);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int handle_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	__u64 seq = take_seq();
+	struct ct_exec_event *e =
+		bpf_ringbuf_reserve(&events, sizeof(struct ct_exec_event) + CT_EXEC_ARGS_MAX, 0);
+	if (!e) {
+		count_ring_full(0);
+		return 0;
+	}
+	fill_header(&e->hdr, CT_EVENT_EXEC, sizeof(*e), seq, pid_tgid);
+	e->old_tid = (__u32)ctx->args[1];
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename) < 0)
+		e->filename[0] = 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 start = BPF_CORE_READ(task, mm, arg_start);
+	__u64 end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 len = end > start ? end - start : 0;
+	e->args_truncated = len > CT_EXEC_ARGS_MAX;
+	__u32 n = len > CT_EXEC_ARGS_MAX ? CT_EXEC_ARGS_MAX : len;
+	barrier_var(n);
+	if (n > CT_EXEC_ARGS_MAX)
+		n = CT_EXEC_ARGS_MAX;
+	if (n == 0 || bpf_probe_read_user((void *)(e + 1), n, (const void *)start) != 0)
+		n = 0;
+	e->args_len = n;
+	bpf_ringbuf_submit(e, 0);
+	count_submit(0);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int handle_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (!is_traced(tgid))
+		return 0;
+	/* A thread that dies inside a TLS call never returns from it. */
+	bpf_map_delete_elem(&active_io, &pid_tgid);
+	bpf_map_delete_elem(&active_hs, &pid_tgid);
+	bpf_map_delete_elem(&pending_syscalls, &pid_tgid);
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; /* other threads live on */
+	bpf_map_delete_elem(&traced, &tgid);
+	struct ct_exit_event *e;
+	if (!RESERVE_EVENT(e, CT_EVENT_EXIT, pid_tgid))
+		return 0;
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	count_submit(0);
+	return 0;
+}

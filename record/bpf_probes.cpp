@@ -1,0 +1,289 @@
+#include "bpf_probes.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "ct_record.skel.h"
+#include "util/unique_fd.hpp"
+
+namespace ct::record {
+
+namespace {
+
+// libbpf prints through this; stay quiet unless CT_DEBUG_LIBBPF is set.
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+    static const bool verbose = std::getenv("CT_DEBUG_LIBBPF") != nullptr;
+    if (!verbose && level != LIBBPF_WARN)
+        return 0;
+    if (!verbose)
+        return 0;
+    return std::vfprintf(stderr, format, args);
+}
+
+std::string load_error_hint(int err) {
+    switch (err) {
+        case EPERM:
+        case EACCES:
+            return "permission denied: run ct-record as root (it needs CAP_BPF, CAP_PERFMON and "
+                   "CAP_SYS_ADMIN for uprobes)";
+        case ENOSYS:
+            return "this kernel has no BPF support (CONFIG_BPF_SYSCALL)";
+        case EINVAL:
+        case E2BIG:
+            return "the kernel rejected the BPF program; ct needs Linux 5.17 or newer with BTF "
+                   "(set CT_DEBUG_LIBBPF=1 to see the verifier log)";
+        default:
+            return std::strerror(err);
+    }
+}
+
+}  // namespace
+
+void BpfProbes::SkeletonDeleter::operator()(ct_record* skel) const {
+    ct_record__destroy(skel);
+}
+void BpfProbes::LinkDeleter::operator()(bpf_link* link) const {
+    bpf_link__destroy(link);
+}
+void BpfProbes::RingDeleter::operator()(ring_buffer* rb) const {
+    ring_buffer__free(rb);
+}
+
+BpfProbes::BpfProbes(PrivateTag, const ProbeSettings& settings) : settings_(settings) {}
+
+BpfProbes::~BpfProbes() {
+    ring_.reset();
+    detach_all();
+    skel_.reset();
+}
+
+Expected<std::unique_ptr<BpfProbes>> BpfProbes::load(const ProbeSettings& settings) {
+    libbpf_set_print(libbpf_print);
+    auto probes = std::make_unique<BpfProbes>(PrivateTag{}, settings);
+    probes->num_cpus_ = libbpf_num_possible_cpus();
+    if (probes->num_cpus_ <= 0)
+        return fail("cannot count the possible CPUs");
+    probes->skel_.reset(ct_record__open());
+    if (!probes->skel_) {
+        int err = errno;
+        return fail(fmt::format("cannot open the BPF program: {}", load_error_hint(err)));
+    }
+    auto* skel = probes->skel_.get();
+    skel->rodata->payload_cap = settings.payload_cap;
+    if (int err =
+            bpf_map__set_max_entries(skel->maps.events, static_cast<__u32>(settings.ring_bytes));
+        err != 0) {
+        return fail(fmt::format("invalid ring buffer size {}", settings.ring_bytes), -err);
+    }
+    if (int err = ct_record__load(skel); err != 0) {
+        return fail(fmt::format("cannot load the BPF program: {}", load_error_hint(-err)));
+    }
+    return probes;
+}
+
+Expected<void> BpfProbes::attach_tracepoints() {
+    bpf_program* programs[] = {skel_->progs.handle_sys_enter, skel_->progs.handle_sys_exit,
+                               skel_->progs.handle_fork, skel_->progs.handle_exec,
+                               skel_->progs.handle_exit};
+    for (auto* prog : programs) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link) {
+            int err = errno;
+            return fail(fmt::format("cannot attach raw tracepoint {}: {}",
+                                    bpf_program__section_name(prog), load_error_hint(err)));
+        }
+        links_.emplace_back(link);
+    }
+    return {};
+}
+
+std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_path,
+                                                      const locate::Target& target,
+                                                      bool regen_handshake) {
+    struct Plan {
+        bpf_program* entry = nullptr;
+        bpf_program* ret = nullptr;
+    } plan;
+    auto& p = skel_->progs;
+    switch (target.role) {
+        case locate::Role::SslWrite:
+            plan = {p.probe_entry_SSL_write, p.probe_return_SSL_io};
+            break;
+        case locate::Role::SslWriteEx:
+            plan = {p.probe_entry_SSL_write_ex, p.probe_return_SSL_io};
+            break;
+        case locate::Role::SslRead:
+            plan = {p.probe_entry_SSL_read, p.probe_return_SSL_io};
+            break;
+        case locate::Role::SslReadEx:
+            plan = {p.probe_entry_SSL_read_ex, p.probe_return_SSL_io};
+            break;
+        case locate::Role::SslDoHandshake:
+            plan = {regen_handshake ? p.probe_entry_SSL_do_handshake_regen
+                                    : p.probe_entry_SSL_do_handshake,
+                    p.probe_return_SSL_do_handshake};
+            break;
+        case locate::Role::SslNew:
+            plan = {nullptr, p.probe_return_SSL_new};
+            break;
+        case locate::Role::SslFree:
+            plan = {p.probe_entry_SSL_free, nullptr};
+            break;
+        case locate::Role::SslClear:
+            plan = {p.probe_entry_SSL_clear, nullptr};
+            break;
+        default:
+            return {};  // located but not needed for recording
+    }
+    std::vector<AttachedProbe> out;
+    for (bool retprobe : {false, true}) {
+        bpf_program* prog = retprobe ? plan.ret : plan.entry;
+        if (!prog)
+            continue;
+        AttachedProbe a;
+        a.function = locate::role_symbol(target.role);
+        a.kind = retprobe ? "return" : "entry";
+        LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
+        bpf_link* link = bpf_program__attach_uprobe_opts(
+            prog, -1, binary_path.c_str(), static_cast<std::size_t>(target.file_offset), &opts);
+        if (link) {
+            std::lock_guard lock(links_mutex_);
+            links_.emplace_back(link);
+            a.attached = true;
+        } else {
+            a.error = load_error_hint(errno);
+        }
+        out.push_back(std::move(a));
+    }
+    return out;
+}
+
+void BpfProbes::detach_all() {
+    std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+    {
+        std::lock_guard lock(links_mutex_);
+        links.swap(links_);
+    }
+    // Each uprobe detach waits for an RCU grace period (~0.1 s here); closing them
+    // concurrently lets the waits overlap instead of adding up.
+    std::vector<std::thread> closers;
+    for (auto& link : links)
+        closers.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+    for (auto& t : closers)
+        t.join();
+}
+
+void BpfProbes::untrace_all() {
+    __u32 key = 0, next = 0;
+    std::vector<__u32> keys;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.traced, prev, &next, sizeof next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (__u32 k : keys)
+        bpf_map__delete_elem(skel_->maps.traced, &k, sizeof k, 0);
+}
+
+void BpfProbes::release_in_background() {
+    untrace_all();
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        return detach_all();
+    UniqueFd read_end(fds[0]), write_end(fds[1]);
+    pid_t pid = ::fork();
+    if (pid < 0)
+        return detach_all();
+    if (pid == 0) {
+        // Holds a reference to every probe until the parent has dropped its own, then
+        // exits; the kernel detaches the probes during this exit.
+        write_end.reset();
+        char c;
+        while (::read(read_end.get(), &c, 1) < 0 && errno == EINTR) {
+        }
+        ::_exit(0);
+    }
+    read_end.reset();
+    {
+        std::lock_guard lock(links_mutex_);
+        links_.clear();  // fast: the child still holds the links open
+    }
+    write_end.reset();
+}
+
+Expected<void> BpfProbes::trace_pid(pid_t pid) {
+    __u32 key = static_cast<__u32>(pid), one = 1;
+    if (bpf_map__update_elem(skel_->maps.traced, &key, sizeof key, &one, sizeof one, BPF_ANY) !=
+        0) {
+        return fail_errno(fmt::format("cannot add pid {} to the traced set", pid));
+    }
+    return {};
+}
+
+void BpfProbes::untrace_pid(pid_t pid) {
+    __u32 key = static_cast<__u32>(pid);
+    bpf_map__delete_elem(skel_->maps.traced, &key, sizeof key, 0);
+}
+
+bool BpfProbes::is_traced(pid_t pid) const {
+    __u32 key = static_cast<__u32>(pid), value = 0;
+    return bpf_map__lookup_elem(skel_->maps.traced, &key, sizeof key, &value, sizeof value, 0) == 0;
+}
+
+ct_counters BpfProbes::counters() const {
+    std::vector<ct_counters> per_cpu(static_cast<std::size_t>(num_cpus_));
+    __u32 zero = 0;
+    ct_counters sum{};
+    if (bpf_map__lookup_elem(skel_->maps.counters, &zero, sizeof zero, per_cpu.data(),
+                             per_cpu.size() * sizeof(ct_counters), 0) != 0) {
+        return sum;
+    }
+    constexpr std::size_t kFields = sizeof(ct_counters) / sizeof(__u64);
+    for (const auto& c : per_cpu) {
+        __u64 src[kFields], dst[kFields];
+        std::memcpy(src, &c, sizeof c);
+        std::memcpy(dst, &sum, sizeof sum);
+        for (std::size_t i = 0; i < kFields; ++i)
+            dst[i] += src[i];
+        std::memcpy(&sum, dst, sizeof sum);
+    }
+    return sum;
+}
+
+std::uint64_t BpfProbes::next_seq() const {
+    return skel_->bss->next_seq;
+}
+
+int BpfProbes::on_ring_event(void* ctx, void* data, std::size_t size) {
+    auto* self = static_cast<BpfProbes*>(ctx);
+    return self->handler_({static_cast<const std::uint8_t*>(data), size});
+}
+
+Expected<void> BpfProbes::open_ring(EventHandler handler) {
+    handler_ = std::move(handler);
+    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_event, this, nullptr));
+    if (!ring_)
+        return fail_errno("cannot open the BPF ring buffer");
+    return {};
+}
+
+int BpfProbes::ring_epoll_fd() const {
+    return ring_buffer__epoll_fd(ring_.get());
+}
+
+Expected<int> BpfProbes::consume() {
+    int n = ring_buffer__consume(ring_.get());
+    if (n < 0 && n != -EINTR)
+        return fail("reading the ring buffer failed", -n);
+    return n < 0 ? 0 : n;
+}
+
+}  // namespace ct::record

@@ -1,0 +1,102 @@
+// Owns the loaded BPF program (ct_record.bpf.c): its maps, the links of every
+// attached probe, and the ring buffer the events arrive on.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ct_abi.hpp"
+#include "locate/tls_locator.hpp"
+#include "util/error.hpp"
+
+struct ct_record;
+struct bpf_link;
+struct ring_buffer;
+
+namespace ct::record {
+
+struct ProbeSettings {
+    std::uint64_t ring_bytes = 64u << 20;   // power of two, >= page size
+    std::uint64_t payload_cap = 16u << 20;  // bytes recorded per TLS call
+};
+
+// One uprobe or uretprobe placed on a function.
+struct AttachedProbe {
+    std::string function;  // "SSL_write"
+    std::string kind;      // "entry" or "return"
+    bool attached = false;
+    std::string error;
+};
+
+class BpfProbes {
+  public:
+    using EventHandler = std::function<int(std::span<const std::uint8_t>)>;
+
+    // Opens and loads the program; errors explain what the machine lacks.
+    static Expected<std::unique_ptr<BpfProbes>> load(const ProbeSettings& settings);
+    ~BpfProbes();
+    BpfProbes(const BpfProbes&) = delete;
+    BpfProbes& operator=(const BpfProbes&) = delete;
+
+    // Syscall and scheduler raw tracepoints (no tracefs needed).
+    Expected<void> attach_tracepoints();
+    // Uprobes for one located function of `binary_path` (a path we can open).
+    // `regen_handshake`: the binary has no SSL_free to hook, so a handshake on an
+    // SSL* that already carried data starts a new connection generation.
+    std::vector<AttachedProbe> attach_function(const std::string& binary_path,
+                                               const locate::Target& target, bool regen_handshake);
+    // Detaches every uprobe and tracepoint (the ring stays readable). Slow: each
+    // uretprobe detach waits for the kernel (~0.1 s each on this VM).
+    void detach_all();
+    // Stops recording at once: empties the traced set, then leaves the slow detach
+    // to a short-lived child process so that ct-record can exit without waiting.
+    void release_in_background();
+    void untrace_all();
+
+    Expected<void> trace_pid(pid_t pid);
+    void untrace_pid(pid_t pid);
+    bool is_traced(pid_t pid) const;
+
+    // Sum of the per-CPU counters.
+    ct_counters counters() const;
+    // Sequence numbers handed out so far (the next one to be used).
+    std::uint64_t next_seq() const;
+
+    // Events are delivered to `handler` from consume(); a negative return stops it.
+    Expected<void> open_ring(EventHandler handler);
+    int ring_epoll_fd() const;
+    // Reads every event available now. Returns events consumed or an error.
+    Expected<int> consume();
+
+    struct PrivateTag {};
+    BpfProbes(PrivateTag, const ProbeSettings& settings);
+
+  private:
+    static int on_ring_event(void* ctx, void* data, std::size_t size);
+
+    ProbeSettings settings_;
+    struct SkeletonDeleter {
+        void operator()(ct_record* skel) const;
+    };
+    std::unique_ptr<ct_record, SkeletonDeleter> skel_;
+    struct LinkDeleter {
+        void operator()(bpf_link* link) const;
+    };
+    std::mutex links_mutex_;  // attach_function() may run on the attacher thread
+    std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+    struct RingDeleter {
+        void operator()(ring_buffer* rb) const;
+    };
+    std::unique_ptr<ring_buffer, RingDeleter> ring_;
+    EventHandler handler_;
+    int num_cpus_ = 1;
+};
+
+}  // namespace ct::record

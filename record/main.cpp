@@ -1,0 +1,140 @@
+// ct-record: command-line parsing only; the work is in recorder.cpp.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ct/version.hpp"
+#include "locate/tls_locator.hpp"
+#include "recorder.hpp"
+#include "size_argument.hpp"
+
+namespace {
+
+const char* kDescription =
+    R"(ct-record: record every TLS plaintext byte a process tree sends and receives.
+
+  ct-record -p PID -w FILE [OPTIONS]
+  ct-record -w FILE [OPTIONS] -- CMD [ARGS...]
+  ct-record --probe-report BINARY_OR_PID
+
+Attaches eBPF uprobes to SSL_write/SSL_read (and friends) in the target's TLS
+library (libssl.so, OpenSSL linked into node, BoringSSL inside Bun executables
+such as the native Claude Code), follows the target's children, and writes the
+raw events into a zstd-compressed, append-only capture file. Decode it later
+with ct-analyze.
+
+Examples:
+  sudo ct-record -w session.ctz -- curl -s https://example.com/
+  sudo ct-record -p $(pgrep -n claude) -w claude.ctz      # Ctrl-C to stop
+  sudo ct-record -w s.ctz -- claude -p "explain this repo"
+  sudo ct-record --probe-report /usr/bin/node             # where would probes go?
+  zstd -dc session.ctz | strings | less                   # raw look without ct-analyze
+
+Exit status: 0 recorded and finished cleanly; with -- CMD, the command's own
+status (128+N if killed by signal N); 1 nothing recorded (setup failed);
+2 bad command line; 3 recording failed midway (disk full, I/O error): the
+capture is readable up to the failure.)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> recorder_cmdline(argv, argv + argc);
+    // Everything after the first "--" is the command to run, untouched by the parser.
+    std::vector<std::string> command;
+    int parse_argc = argc;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--") {
+            command.assign(argv + i + 1, argv + argc);
+            parse_argc = i;
+            break;
+        }
+    }
+
+    CLI::App app{kDescription, "ct-record"};
+    app.set_version_flag("--version", std::string("ct-record ") + ct::kVersion);
+    ct::record::RecorderOptions o;
+    std::string ring = "64M", cap = "16M", frame_max = "4M", probe_report;
+    bool no_system_libs = false, status = false, no_status = false;
+    app.add_option("-p,--pid", o.pid, "Record this running process and its descendants")
+        ->check(CLI::PositiveNumber);
+    app.add_option("-w,--write", o.output, "Capture file to write (created with mode 0600)");
+    app.add_flag("-f,--force", o.force, "Overwrite FILE if it exists");
+    app.add_flag("--wait", o.wait_for_tls,
+                 "With -p: record even if the process has not loaded a TLS library yet");
+    app.add_option("--binary", o.binaries,
+                   "Also probe this file (a TLS library in an unusual place); repeatable");
+    app.add_flag("--no-system-libs", no_system_libs,
+                 "Do not probe the system's libssl.so.* before the target loads it");
+    app.add_option("--ring-size", ring, "BPF ring buffer size (power of two)")->default_str("64M");
+    app.add_option("--payload-cap", cap,
+                   "Bytes recorded per TLS call; longer calls are recorded as truncated with "
+                   "their true length")
+        ->default_str("16M");
+    app.add_option("--zstd-level", o.zstd_level, "zstd compression level (1-19)")
+        ->default_val(3)
+        ->check(CLI::Range(1, 19));
+    app.add_option("--frame-interval", o.frame_interval_ms,
+                   "Close a compressed frame at least this often (ms); a crash loses at most one")
+        ->default_val(1000)
+        ->check(CLI::Range(50, 60000));
+    app.add_option("--frame-max", frame_max, "Close a frame when it holds this much data")
+        ->default_str("4M");
+    app.add_flag("--status", status,
+                 "Show a live status line (default: when stderr is a terminal)");
+    app.add_flag("--no-status", no_status, "Never show the status line");
+    app.add_flag("-q,--quiet", o.quiet, "Print only errors and warnings");
+    app.add_option("--probe-report", probe_report,
+                   "Print where probes would go in BINARY (or every binary of PID) and the "
+                   "evidence, then exit (non-zero if a TLS library would be refused)");
+
+    try {
+        app.parse(parse_argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? 0 : ct::record::kExitUsage;
+    }
+
+    if (!probe_report.empty())
+        return ct::locate::run_probe_report(probe_report, std::cout);
+
+    auto usage_error = [](const std::string& msg) {
+        std::cerr << "ct-record: " << msg << "\nRun ct-record --help for usage.\n";
+        return ct::record::kExitUsage;
+    };
+    if (o.output.empty())
+        return usage_error("-w FILE is required");
+    if ((o.pid > 0) == !command.empty()) {
+        return usage_error("give either -p PID or -- CMD ARGS... (exactly one of them)");
+    }
+    auto ring_bytes = ct::record::parse_size(ring);
+    auto cap_bytes = ct::record::parse_size(cap);
+    auto frame_bytes = ct::record::parse_size(frame_max);
+    if (!ring_bytes)
+        return usage_error("--ring-size: " + ring_bytes.error().message);
+    if (!cap_bytes)
+        return usage_error("--payload-cap: " + cap_bytes.error().message);
+    if (!frame_bytes)
+        return usage_error("--frame-max: " + frame_bytes.error().message);
+    long page = ::sysconf(_SC_PAGESIZE);
+    if ((*ring_bytes & (*ring_bytes - 1)) != 0 || *ring_bytes < static_cast<std::uint64_t>(page)) {
+        return usage_error("--ring-size must be a power of two of at least one page (e.g. 64M)");
+    }
+    if (*cap_bytes < 1 || *cap_bytes > (1ull << 30)) {
+        return usage_error("--payload-cap must be between 1 byte and 1G");
+    }
+    if (*frame_bytes < 4096 || *frame_bytes > (32ull << 20)) {
+        return usage_error("--frame-max must be between 4K and 32M");
+    }
+    o.ring_bytes = *ring_bytes;
+    o.payload_cap = *cap_bytes;
+    o.frame_max_bytes = *frame_bytes;
+    o.system_libraries = !no_system_libs;
+    o.status = no_status ? 0 : status ? 1 : -1;
+    o.command = std::move(command);
+    o.recorder_cmdline = std::move(recorder_cmdline);
+    return ct::record::run_recorder(o);
+}

@@ -1,0 +1,621 @@
+#include "recorder.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "bpf_probes.hpp"
+#include "capture/capture_writer.hpp"
+#include "capture_header.hpp"
+#include "capture_records.hpp"
+#include "command_launcher.hpp"
+#include "proc_reader.hpp"
+#include "status_line.hpp"
+#include "tls_attacher.hpp"
+
+namespace ct::record {
+
+namespace {
+
+// Returned by the ring handler to break out of a long consume() for periodic work.
+constexpr int kTimeToTick = -EAGAIN;
+constexpr std::uint64_t kTickNs = 250'000'000;
+constexpr std::uint64_t kCountersEveryNs = 1'000'000'000;
+constexpr std::uint64_t kClockEveryNs = 60'000'000'000;
+
+void say(const std::string& line) {
+    std::fprintf(stderr, "ct-record: %s\n", line.c_str());
+}
+
+// Capabilities the probes need when not running as root.
+bool has_bpf_capabilities() {
+    if (::geteuid() == 0)
+        return true;
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("CapEff:", 0) == 0) {
+            unsigned long long caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+            const int kSysAdmin = 21, kPerfmon = 38, kBpf = 39;
+            return (caps >> kSysAdmin & 1) && (caps >> kPerfmon & 1) && (caps >> kBpf & 1);
+        }
+    }
+    return false;
+}
+
+int wait_status_to_exit_code(int status) {
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 1;
+}
+
+class Recording {
+  public:
+    explicit Recording(const RecorderOptions& o)
+        : o_(o), status_line_(o.status == 1 || (o.status == -1 && ::isatty(2))) {}
+
+    int run() {
+        if (auto ok = setup(); !ok) {
+            status_line_.clear();
+            say(ok.error().what());
+            if (launcher_)
+                launcher_->abort();
+            attacher_.reset();
+            writer_.reset();
+            if (created_output_)
+                ::unlink(o_.output.c_str());  // holds no data yet
+            return kExitSetupFailed;
+        }
+        loop();
+        return finish();
+    }
+
+  private:
+    // ---- setup -------------------------------------------------------------------------
+
+    Expected<void> setup() {
+        if (auto ok = block_signals(); !ok)
+            return ok;
+        if (!has_bpf_capabilities()) {
+            return fail(
+                "ct-record needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF "
+                "probes; run it with sudo");
+        }
+        if (o_.pid > 0) {
+            if (o_.pid == ::getpid())
+                return fail("ct-record cannot record itself");
+            if (!process_alive(o_.pid)) {
+                return fail(fmt::format("no such process: {} (check the PID with ps)", o_.pid));
+            }
+        } else {
+            // Fork before any thread exists; the child waits until the probes are attached.
+            auto launcher = CommandLauncher::fork_waiting(o_.command);
+            if (!launcher)
+                return std::unexpected(launcher.error());
+            launcher_.emplace(std::move(*launcher));
+            // Orphaned descendants are re-parented to us, so we can reap them.
+            ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+        }
+
+        WriterOptions wo;
+        wo.zstd_level = o_.zstd_level;
+        wo.frame_max_bytes = o_.frame_max_bytes;
+        wo.overwrite = o_.force;
+        wo.background = true;
+        auto writer = CaptureWriter::create(o_.output, wo);
+        if (!writer)
+            return std::unexpected(writer.error());
+        writer_ = std::move(*writer);
+        created_output_ = true;
+
+        ProbeSettings ps;
+        ps.ring_bytes = o_.ring_bytes;
+        ps.payload_cap = o_.payload_cap;
+        auto probes = BpfProbes::load(ps);
+        if (!probes)
+            return std::unexpected(probes.error());
+        probes_ = std::move(*probes);
+        if (auto ok = probes_->open_ring([this](auto bytes) { return on_event(bytes); }); !ok) {
+            return ok;
+        }
+        if (auto ok = probes_->attach_tracepoints(); !ok)
+            return ok;
+
+        if (auto ok = trace_targets(); !ok)
+            return ok;
+        attacher_ = std::make_unique<TlsAttacher>(*probes_, locate::LocatorOptions{});
+        if (auto ok = attach_initial(); !ok)
+            return ok;
+
+        clock_ = sample_clocks();
+        start_ns_ = clock_.monotonic_ns;
+        HeaderInputs hi;
+        hi.recorder_cmdline = o_.recorder_cmdline;
+        hi.target_cmdline = o_.command;
+        hi.target_pid = o_.pid;
+        hi.ring_bytes = o_.ring_bytes;
+        hi.payload_cap = o_.payload_cap;
+        hi.frame_interval_ms = o_.frame_interval_ms;
+        hi.frame_max_bytes = o_.frame_max_bytes;
+        hi.zstd_level = o_.zstd_level;
+        if (auto ok = writer_->write_header(build_capture_header(hi, clock_, random_uuid())); !ok) {
+            return ok;
+        }
+        for (auto& [fields] : pending_records_)
+            append(ctz::RecordType::Process, fields);
+        pending_records_.clear();
+        write_attach_reports(initial_reports_);
+        initial_reports_.clear();
+
+        if (launcher_) {
+            launcher_->release();
+            if (!o_.quiet) {
+                say(fmt::format("recording `{}` (pid {}) into {}", fmt::join(o_.command, " "),
+                                launcher_->pid(), o_.output));
+            }
+        } else if (!o_.quiet) {
+            say(fmt::format("recording pid {} and its children into {}; Ctrl-C to stop", o_.pid,
+                            o_.output));
+        }
+        return {};
+    }
+
+    Expected<void> block_signals() {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD})
+            sigaddset(&set, s);
+        if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0)
+            return fail("cannot block signals");
+        ::signal(SIGPIPE, SIG_IGN);
+        signal_fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!signal_fd_)
+            return fail_errno("cannot create a signalfd");
+        return {};
+    }
+
+    // Seeds the traced set: the command's child, or the PID and its descendants.
+    Expected<void> trace_targets() {
+        pid_t root = launcher_ ? launcher_->pid() : o_.pid;
+        if (auto ok = probes_->trace_pid(root); !ok)
+            return ok;
+        live_.insert(root);
+        if (launcher_) {
+            ProcessSnapshot s;
+            s.pid = root;
+            s.ppid = ::getpid();
+            s.exe = resolve_in_path(o_.command[0]);
+            s.cmdline = o_.command;
+            char cwd[4096];
+            if (::getcwd(cwd, sizeof cwd))
+                s.cwd = cwd;
+            s.comm = o_.command[0];
+            pending_records_.push_back({process_record(s, "command")});
+            return {};
+        }
+        // Fork tracking is live now; two passes catch children forked during the scan.
+        for (int pass = 0; pass < 2; ++pass) {
+            for (pid_t pid : list_descendants(root)) {
+                if (live_.insert(pid).second) {
+                    if (auto ok = probes_->trace_pid(pid); !ok)
+                        return ok;
+                }
+            }
+        }
+        for (pid_t pid : live_) {
+            if (auto snap = read_process(pid)) {
+                pending_records_.push_back({process_record(*snap, "scan")});
+            }
+        }
+        processes_seen_ = live_.size();
+        return {};
+    }
+
+    Expected<void> attach_initial() {
+        auto keep = [&](std::optional<AttachReport> r) {
+            if (r)
+                initial_reports_.push_back(std::move(*r));
+        };
+        for (const auto& path : o_.binaries) {
+            auto r = attacher_->attach_file(path);
+            if (!r) {
+                return fail(
+                    fmt::format("--binary {}: no TLS functions found there (see "
+                                "ct-record --probe-report {})",
+                                path, path));
+            }
+            keep(std::move(r));
+        }
+        if (o_.system_libraries) {
+            for (const auto& lib : system_tls_libraries())
+                keep(attacher_->attach_file(lib));
+        }
+        if (launcher_) {
+            std::string exe = resolve_in_path(o_.command[0]);
+            if (exe.empty()) {
+                return fail(fmt::format("command not found: {} (not in PATH)", o_.command[0]));
+            }
+            for (const auto& file : executables_behind(exe))
+                keep(attacher_->attach_file(file));
+            return {};
+        }
+        for (pid_t pid : live_) {
+            for (auto& r : attacher_->attach_process(pid))
+                initial_reports_.push_back(std::move(r));
+        }
+        bool target_has_tls = false;
+        for (pid_t pid : live_)
+            target_has_tls = target_has_tls || attacher_->probes_any_mapping_of(pid);
+        if (!target_has_tls && !o_.wait_for_tls) {
+            return fail(fmt::format(
+                "no TLS library found in process {} or its children; examined: {}. If it loads "
+                "one later (python imports ssl on first use), add --wait; for a TLS library in "
+                "an unusual file, add --binary FILE (check it with --probe-report FILE)",
+                o_.pid, fmt::join(attacher_->examined_paths(), ", ")));
+        }
+        return {};
+    }
+
+    // ---- records -----------------------------------------------------------------------
+
+    void append(ctz::RecordType type, const ctz::FieldWriter& fields) {
+        if (failed_)
+            return;
+        if (auto ok = writer_->append(type, fields.bytes()); !ok)
+            on_write_failure(ok.error());
+    }
+
+    void note(std::string_view level, const std::string& message) {
+        append(ctz::RecordType::Note, note_record(level, message));
+    }
+
+    void write_attach_reports(const std::vector<AttachReport>& reports) {
+        for (const auto& r : reports) {
+            if (r.error) {
+                std::string msg = fmt::format("cannot examine {}: {}", r.path, *r.error);
+                if (!o_.quiet)
+                    say(msg);
+                note("warning", msg);
+                continue;
+            }
+            if (r.located.refusal) {
+                std::string msg = fmt::format("NOT probing {}: {}", r.path, *r.located.refusal);
+                say(msg);
+                note("warning", msg);
+                continue;
+            }
+            std::vector<std::string> parts;
+            for (const auto& [target, probe] : r.probes) {
+                append(ctz::RecordType::Probe, probe_record(r, target, probe));
+                if (probe.kind == "entry" || target.role == locate::Role::SslNew) {
+                    parts.push_back(
+                        fmt::format("{}@{:#x}{}", probe.function, target.file_offset,
+                                    probe.attached ? "" : " (FAILED: " + probe.error + ")"));
+                }
+                if (!probe.attached) {
+                    note("error", fmt::format("cannot attach {} {} in {}: {}", probe.kind,
+                                              probe.function, r.path, probe.error));
+                }
+            }
+            if (!o_.quiet) {
+                say(fmt::format("probing {} [{}{}]: {}", r.path, r.located.how_found,
+                                r.pid ? fmt::format(", mapped by pid {}", r.pid) : "",
+                                fmt::join(parts, " ")));
+            }
+        }
+    }
+
+    // ---- the ring ----------------------------------------------------------------------
+
+    int on_event(std::span<const std::uint8_t> bytes) {
+        std::size_t len = abi::stored_length(bytes);
+        if (len == 0) {
+            ++stats_.malformed_events;
+            return 0;
+        }
+        auto ev = bytes.first(len);
+        if (!failed_) {
+            if (auto ok = writer_->append(ctz::RecordType::Event, ev); !ok) {
+                on_write_failure(ok.error());
+                return -EIO;
+            }
+        }
+        ++stats_.events;
+        auto h = *abi::read_header(ev);
+        switch (h.type) {
+            case CT_EVENT_DATA: {
+                auto d = *abi::read_struct<ct_data_event>(ev);
+                ++stats_.data_events;
+                (d.direction == CT_DIR_WRITE ? stats_.bytes_written : stats_.bytes_read) +=
+                    d.data_len;
+                break;
+            }
+            case CT_EVENT_CONN:
+                if (abi::read_struct<ct_conn_event>(ev)->kind == CT_CONN_OPEN)
+                    ++stats_.connections;
+                break;
+            case CT_EVENT_FORK: {
+                pid_t child = static_cast<pid_t>(abi::read_struct<ct_fork_event>(ev)->child_pid);
+                if (live_.insert(child).second)
+                    ++processes_seen_;
+                new_processes_.push_back({child, "fork"});
+                break;
+            }
+            case CT_EVENT_EXEC:
+                new_processes_.push_back({static_cast<pid_t>(h.pid), "exec"});
+                attacher_->request_scan(static_cast<pid_t>(h.pid));
+                break;
+            case CT_EVENT_EXIT:
+                live_.erase(static_cast<pid_t>(h.pid));
+                break;
+            case CT_EVENT_MMAP_EXEC:
+                attacher_->request_scan(static_cast<pid_t>(h.pid));
+                break;
+            default:
+                break;
+        }
+        if ((stats_.events & 63) == 0 && monotonic_now_ns() >= next_tick_ns_)
+            return kTimeToTick;
+        return 0;
+    }
+
+    void consume_ring() {
+        for (;;) {
+            auto n = probes_->consume();
+            if (n)
+                return;
+            if (n.error().errno_value == -kTimeToTick)
+                return;  // periodic work first
+            if (!failed_) {
+                say(n.error().what());
+                on_write_failure(n.error());
+            }
+            return;
+        }
+    }
+
+    // ---- main loop -----------------------------------------------------------------------
+
+    void loop() {
+        UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = probes_->ring_epoll_fd();
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, probes_->ring_epoll_fd(), &ev);
+        ev.data.fd = signal_fd_.get();
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev);
+        std::uint64_t now = monotonic_now_ns();
+        next_tick_ns_ = now + kTickNs;
+        next_frame_ns_ = now + o_.frame_interval_ms * 1'000'000;
+        next_counters_ns_ = now + kCountersEveryNs;
+        next_clock_ns_ = now + kClockEveryNs;
+        while (!stop_) {
+            now = monotonic_now_ns();
+            int timeout_ms =
+                next_tick_ns_ > now ? static_cast<int>((next_tick_ns_ - now) / 1'000'000) + 1 : 0;
+            epoll_event events[4];
+            int n = ::epoll_wait(ep.get(), events, 4, timeout_ms);
+            (void)n;
+            consume_ring();
+            handle_signals();
+            after_events();
+            if (monotonic_now_ns() >= next_tick_ns_)
+                tick();
+        }
+    }
+
+    void after_events() {
+        for (auto& [pid, source] : new_processes_) {
+            if (auto snap = read_process(pid)) {
+                append(ctz::RecordType::Process, process_record(*snap, source));
+            }
+        }
+        new_processes_.clear();
+        write_attach_reports(attacher_->take_reports());
+    }
+
+    void tick() {
+        std::uint64_t now = monotonic_now_ns();
+        next_tick_ns_ = now + kTickNs;
+        if (now >= next_counters_ns_) {
+            next_counters_ns_ = now + kCountersEveryNs;
+            counters_ = probes_->counters();
+            append(ctz::RecordType::Counters, counters_record(counters_, false));
+        }
+        if (now >= next_clock_ns_) {
+            next_clock_ns_ = now + kClockEveryNs;
+            append(ctz::RecordType::Clock, clock_record(sample_clocks()));
+        }
+        if (now >= next_frame_ns_) {
+            next_frame_ns_ = now + o_.frame_interval_ms * 1'000'000;
+            if (!failed_) {
+                if (auto ok = writer_->flush_frame(); !ok)
+                    on_write_failure(ok.error());
+            }
+        }
+        // Exit events can be lost when the ring is full; /proc has the last word.
+        for (auto it = live_.begin(); it != live_.end();) {
+            it = process_alive(*it) ? std::next(it) : live_.erase(it);
+        }
+        if (live_.empty()) {
+            stop_ = true;
+            end_reason_ = launcher_ ? "command exited" : "target exited";
+        }
+        update_stats_from_counters();
+        status_line_.update(stats_, static_cast<double>(now - start_ns_) / 1e9);
+    }
+
+    void update_stats_from_counters() {
+        stats_.lost_events = counters_.ring_full_events;
+        stats_.lost_bytes = counters_.ring_full_bytes + counters_.read_fault_bytes;
+        stats_.truncated_calls = counters_.truncated_calls;
+        stats_.processes = processes_seen_;
+    }
+
+    void handle_signals() {
+        signalfd_siginfo si{};
+        while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+            int sig = static_cast<int>(si.ssi_signo);
+            if (sig == SIGCHLD) {
+                reap_children();
+                continue;
+            }
+            const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+            if (!launcher_) {
+                stop_ = true;
+                end_reason_ = fmt::format("stopped by {}", name);
+                continue;
+            }
+            // Command mode: a terminal's Ctrl-C reaches the command too, which decides.
+            bool from_terminal = si.ssi_code == SI_KERNEL;
+            if (from_terminal)
+                continue;
+            if (!forwarded_signal_ && !child_status_) {
+                forwarded_signal_ = true;
+                ::kill(launcher_->pid(), sig);
+                say(fmt::format("{} forwarded to the command; send it again to stop recording now",
+                                name));
+            } else {
+                stop_ = true;
+                end_reason_ = fmt::format("stopped by {}", name);
+            }
+        }
+    }
+
+    void reap_children() {
+        int status = 0;
+        pid_t pid;
+        while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+            if (launcher_ && pid == launcher_->pid())
+                child_status_ = status;
+            live_.erase(pid);
+        }
+    }
+
+    void on_write_failure(const Error& e) {
+        if (failed_)
+            return;
+        failed_ = true;
+        status_line_.clear();
+        say(fmt::format("recording stopped: {}", e.what()));
+        write_error_ = e.what();
+        probes_->untrace_all();
+        if (!launcher_)
+            stop_ = true;  // command mode: wait for the command, then exit non-zero
+    }
+
+    // ---- the end -----------------------------------------------------------------------
+
+    int finish() {
+        status_line_.clear();
+        consume_ring();
+        probes_->untrace_all();  // nothing new from here on
+        consume_ring();
+        after_events();
+        counters_ = probes_->counters();
+        update_stats_from_counters();
+        if (launcher_ && !child_status_) {
+            // The command may still run if we were told to stop; do not wait for it then.
+            int status = 0;
+            if (::waitpid(launcher_->pid(), &status,
+                          stop_ && !end_reason_.starts_with("command") ? WNOHANG : 0) ==
+                launcher_->pid()) {
+                child_status_ = status;
+            }
+        }
+        append(ctz::RecordType::Counters, counters_record(counters_, true));
+        std::uint64_t end_mono = monotonic_now_ns();
+        if (!failed_) {
+            if (auto ok = writer_->drain(); !ok)
+                on_write_failure(ok.error());
+        }
+        auto ws = writer_->stats();
+        if (!failed_) {
+            using F = ctz::TrailerField;
+            ctz::FieldWriter t;
+            t.str(F::EndReason, end_reason_)
+                .i64(F::EndRealtimeNs, static_cast<std::int64_t>(end_mono) + clock_.offset())
+                .u64(F::EndMonotonicNs, end_mono)
+                .u64(F::Frames, ws.frames)
+                .u64(F::Records, ws.records)
+                .u64(F::Events, stats_.events)
+                .u64(F::DataBytes, stats_.bytes_written + stats_.bytes_read)
+                .u64(F::LostEvents, stats_.lost_events)
+                .u64(F::LostBytes, stats_.lost_bytes)
+                .u64(F::LastSeq, probes_->next_seq());
+            if (child_status_)
+                t.i64(F::ExitStatus, *child_status_);
+            if (auto ok = writer_->finish(t); !ok)
+                on_write_failure(ok.error());
+            ws = writer_->stats();
+        }
+        probes_->release_in_background();
+        stats_.file_bytes = ws.file_bytes;
+        stats_.frames = ws.frames;
+        double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
+        if (!o_.quiet || failed_)
+            std::fputs(format_summary(stats_, o_.output, elapsed).c_str(), stderr);
+        if (failed_) {
+            say(
+                fmt::format("the capture is incomplete ({}); everything before the failure is "
+                            "readable",
+                            write_error_));
+            return kExitRecordingFailed;
+        }
+        if (launcher_) {
+            if (!child_status_)
+                return 128 + SIGTERM;  // stopped before the command ended
+            return wait_status_to_exit_code(*child_status_);
+        }
+        return kExitOk;
+    }
+
+    const RecorderOptions& o_;
+    StatusLine status_line_;
+    UniqueFd signal_fd_;
+    std::optional<CommandLauncher> launcher_;
+    std::unique_ptr<CaptureWriter> writer_;
+    bool created_output_ = false;
+    std::unique_ptr<BpfProbes> probes_;
+    std::unique_ptr<TlsAttacher> attacher_;
+    std::vector<AttachReport> initial_reports_;
+    struct PendingRecord {
+        ctz::FieldWriter fields;
+    };
+    std::vector<PendingRecord> pending_records_;
+    std::vector<std::pair<pid_t, const char*>> new_processes_;
+    std::set<pid_t> live_;
+    std::uint64_t processes_seen_ = 1;
+    ClockSample clock_;
+    std::uint64_t start_ns_ = 0;
+    std::uint64_t next_tick_ns_ = 0, next_frame_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
+    ct_counters counters_{};
+    RecordingStats stats_;
+    bool stop_ = false;
+    bool failed_ = false;
+    bool forwarded_signal_ = false;
+    std::string write_error_;
+    std::string end_reason_ = "stopped";
+    std::optional<int> child_status_;
+};
+
+}  // namespace
+
+int run_recorder(const RecorderOptions& options) {
+    Recording recording(options);
+    return recording.run();
+}
+
+}  // namespace ct::record

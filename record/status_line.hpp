@@ -1,0 +1,41 @@
+// The one-line live status on a terminal and the summary at the end.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ct::record {
+
+struct RecordingStats {
+    std::uint64_t events = 0;
+    std::uint64_t data_events = 0;
+    std::uint64_t bytes_written = 0;  // plaintext the target sent
+    std::uint64_t bytes_read = 0;     // plaintext the target received
+    std::uint64_t connections = 0;
+    std::uint64_t processes = 0;
+    std::uint64_t lost_events = 0;
+    std::uint64_t lost_bytes = 0;
+    std::uint64_t truncated_calls = 0;
+    std::uint64_t malformed_events = 0;
+    std::uint64_t file_bytes = 0;
+    std::uint64_t frames = 0;
+};
+
+std::string human_bytes(std::uint64_t bytes);
+
+class StatusLine {
+  public:
+    explicit StatusLine(bool enabled) : enabled_(enabled) {}
+    // Redraws at most once a second.
+    void update(const RecordingStats& s, double elapsed_s);
+    void clear();
+
+  private:
+    bool enabled_;
+    bool drawn_ = false;
+    double last_s_ = -1;
+};
+
+std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s);
+
+}  // namespace ct::record

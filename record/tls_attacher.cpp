@@ -1,0 +1,158 @@
+#include "tls_attacher.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace ct::record {
+
+bool AttachReport::attached_any() const {
+    return std::any_of(probes.begin(), probes.end(),
+                       [](const auto& p) { return p.second.attached; });
+}
+
+TlsAttacher::TlsAttacher(BpfProbes& probes, locate::LocatorOptions options)
+    : probes_(probes), options_(std::move(options)) {
+    worker_ = std::thread([this] { worker_loop(); });
+}
+
+TlsAttacher::~TlsAttacher() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    worker_.join();
+}
+
+std::optional<AttachReport> TlsAttacher::examine(const std::string& access_path,
+                                                 const std::string& shown_path, pid_t pid) {
+    struct stat st {};
+    if (::stat(access_path.c_str(), &st) != 0)
+        return std::nullopt;  // gone meanwhile
+    {
+        std::lock_guard lock(mutex_);
+        if (!seen_.insert({st.st_dev, st.st_ino}).second)
+            return std::nullopt;
+        examined_.push_back(shown_path);
+    }
+    AttachReport report;
+    report.pid = pid;
+    report.path = shown_path;
+    auto located = locate::locate_tls_functions(access_path, options_);
+    if (!located) {
+        report.error = located.error().what();
+        return report;
+    }
+    report.located = std::move(*located);
+    if (report.located.flavor == locate::Flavor::None)
+        return std::nullopt;
+    // Without SSL_free the handshake is the only sign that an SSL* was reused.
+    bool regen = report.located.find(locate::Role::SslFree) == nullptr;
+    for (const auto& target : report.located.targets) {
+        for (auto& probe : probes_.attach_function(access_path, target, regen)) {
+            report.probes.emplace_back(target, std::move(probe));
+        }
+    }
+    if (report.attached_any()) {
+        std::lock_guard lock(mutex_);
+        attached_files_.insert({st.st_dev, st.st_ino});
+    }
+    return report;
+}
+
+std::optional<AttachReport> TlsAttacher::attach_file(const std::string& path, pid_t pid) {
+    return examine(path, path, pid);
+}
+
+std::vector<AttachReport> TlsAttacher::attach_process(pid_t pid) {
+    std::vector<AttachReport> out;
+    for (const auto& bin : locate::mapped_binaries(pid)) {
+        if (auto r = examine(bin.access_path, bin.path_in_process, pid))
+            out.push_back(std::move(*r));
+    }
+    return out;
+}
+
+void TlsAttacher::request_scan(pid_t pid) {
+    {
+        std::lock_guard lock(mutex_);
+        if (std::find(queue_.begin(), queue_.end(), pid) != queue_.end())
+            return;
+        queue_.push_back(pid);
+    }
+    wake_.notify_all();
+}
+
+void TlsAttacher::worker_loop() {
+    for (;;) {
+        pid_t pid;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_)
+                return;
+            pid = queue_.front();
+            queue_.pop_front();
+        }
+        auto reports = attach_process(pid);
+        std::lock_guard lock(mutex_);
+        for (auto& r : reports)
+            reports_.push_back(std::move(r));
+    }
+}
+
+std::vector<AttachReport> TlsAttacher::take_reports() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(reports_, {});
+}
+
+std::vector<std::string> TlsAttacher::examined_paths() const {
+    std::lock_guard lock(mutex_);
+    return examined_;
+}
+
+std::size_t TlsAttacher::attached_binaries() const {
+    std::lock_guard lock(mutex_);
+    return attached_files_.size();
+}
+
+bool TlsAttacher::probes_any_mapping_of(pid_t pid) const {
+    auto mapped = locate::mapped_binaries(pid);
+    std::lock_guard lock(mutex_);
+    return std::any_of(mapped.begin(), mapped.end(), [&](const locate::MappedBinary& b) {
+        return attached_files_.count({b.device, b.inode}) > 0;
+    });
+}
+
+std::vector<std::string> system_tls_libraries() {
+    static const char* kDirs[] = {"/lib/x86_64-linux-gnu",
+                                  "/usr/lib/x86_64-linux-gnu",
+                                  "/lib/aarch64-linux-gnu",
+                                  "/usr/lib/aarch64-linux-gnu",
+                                  "/lib64",
+                                  "/usr/lib64",
+                                  "/lib",
+                                  "/usr/lib",
+                                  "/usr/local/lib"};
+    std::vector<std::string> out;
+    std::set<std::pair<std::uint64_t, std::uint64_t>> seen;
+    for (const char* dir : kDirs) {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+            std::string name = entry.path().filename().string();
+            if (name.rfind("libssl.so", 0) != 0)
+                continue;
+            struct stat st {};
+            if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (!seen.insert({st.st_dev, st.st_ino}).second)
+                continue;
+            out.push_back(std::filesystem::canonical(entry.path(), ec).string());
+        }
+    }
+    return out;
+}
+
+}  // namespace ct::record
