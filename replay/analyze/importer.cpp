@@ -3,6 +3,9 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <unordered_map>
+
+#include <openssl/sha.h>
 
 #include "connection_decoder.hpp"
 #include "ct/version.hpp"
@@ -32,6 +35,9 @@ struct Importer::Statements {
     Statement tool_call;
     Statement search_document;
     Statement search_text;
+    Statement find_blob;
+    Statement blob;
+    Statement call_message;
 };
 
 namespace {
@@ -168,9 +174,9 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
     CT_TRY(prep(st->request,
                 "INSERT INTO http_requests (capture_id, connection_id, seq, start_ns, end_ns, method,"
                 " target, path, http_version, host, headers, content_type, content_encoding, body,"
-                " body_size, encoded_size, framing, trailers, decode_error, stream_pos, wire_size,"
-                " gap_bytes, after_resync, complete)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                " body_size, encoded_size, body_prefix_id, body_suffix_id, framing, trailers, decode_error,"
+                " stream_pos, wire_size, gap_bytes, after_resync, complete)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(prep(st->response,
                 "INSERT INTO http_responses (capture_id, connection_id, request_id, interim, start_ns,"
                 " end_ns, status, reason, http_version, headers, content_type, content_encoding, body,"
@@ -182,18 +188,22 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
                 " VALUES (?,?,?,?,?,?,?)"));
     CT_TRY(prep(st->llm_call,
                 "INSERT INTO llm_calls (capture_id, request_id, response_id, provider, api, model,"
-                " response_model, streamed, max_tokens, system_prompt, messages, message_count, tools,"
+                " response_model, streamed, max_tokens, system_blob_id, message_count, tools_blob_id,"
                 " tool_count, message_id, stop_reason, input_tokens, output_tokens,"
                 " cache_creation_input_tokens, cache_read_input_tokens, reasoning_tokens, start_ns,"
                 " first_token_ns, end_ns, ttft_ns, duration_ns, response_text, thinking_text,"
                 " tool_calls, content, sse_event_count, error, complete)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(prep(st->tool_call,
                 "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid)"
                 " VALUES (?,?,?,?,?,?)"));
     CT_TRY(prep(st->search_document,
                 "INSERT INTO search_documents (capture_id, kind, ref_id) VALUES (?,?,?)"));
     CT_TRY(prep(st->search_text, "INSERT INTO search_index (rowid, text) VALUES (?,?)"));
+    CT_TRY(prep(st->find_blob, "SELECT id FROM llm_blobs WHERE sha256 = ?"));
+    CT_TRY(prep(st->blob, "INSERT INTO llm_blobs (sha256, kind, size, text) VALUES (?,?,?,?)"));
+    CT_TRY(prep(st->call_message,
+                "INSERT INTO llm_call_messages (llm_call_id, idx, blob_id, sep) VALUES (?,?,?,?)"));
     return std::make_unique<Importer>(db, fingerprinter, std::move(options), std::move(st));
 }
 
@@ -209,6 +219,7 @@ struct ImportRun {
     std::int64_t capture_id = 0;
     std::map<std::uint32_t, std::int64_t> process_ids;
     ImportResult result;
+    std::unordered_map<std::string, std::int64_t> blob_ids;  // sha256 -> llm_blobs.id
 
     std::optional<std::int64_t> rt(std::uint64_t mono) const { return realtime(contents.header, mono); }
 
@@ -231,8 +242,56 @@ struct ImportRun {
         return {};
     }
 
+    // Stores a request part once per distinct content (by SHA-256) and indexes
+    // it for full-text search the first time it is seen.
+    Expected<std::int64_t> intern(const char* kind, std::string_view json) {
+        std::string digest(SHA256_DIGEST_LENGTH, '\0');
+        SHA256(reinterpret_cast<const unsigned char*>(json.data()), json.size(),
+               reinterpret_cast<unsigned char*>(digest.data()));
+        if (auto it = blob_ids.find(digest); it != blob_ids.end()) return it->second;
+        st.find_blob.bind(1, Blob{digest});
+        auto found = st.find_blob.step();
+        std::optional<std::int64_t> existing;
+        if (found && *found) existing = st.find_blob.column_int64(0);
+        st.find_blob.reset();
+        if (!found) return std::unexpected(found.error());
+        if (!existing) {
+            CT_TRY(st.blob.execute(Blob{digest}, kind, json.size(), json));
+            existing = db.last_insert_rowid();
+            // Request frames hold the system prompt and tools, indexed on their own.
+            if (kind != std::string_view("request_frame")) {
+                CT_TRY(index_text(kind == std::string_view("message") ? "llm_message" : "llm_request_part",
+                                  *existing, json));
+            }
+        }
+        blob_ids.emplace(std::move(digest), *existing);
+        return *existing;
+    }
+
+    // With `call` set and its messages found in the body, the body is stored as
+    // the bytes around the messages; the messages go to llm_blobs once each.
     Expected<std::int64_t> insert_request(std::int64_t connection_id, std::int64_t seq,
-                                          const DecodedMessage& d) {
+                                          const DecodedMessage& d, const llm::LlmCall* call) {
+        const bool index_body = call == nullptr;
+        std::optional<Blob> body = Blob{d.body.bytes};
+        std::optional<std::int64_t> prefix, suffix;
+        if (call && !call->messages.empty()) {
+            const char* base = d.body.bytes.data();
+            const char* first = call->messages.front().data();
+            const char* last_end = call->messages.back().data() + call->messages.back().size();
+            if (first >= base && last_end <= base + d.body.bytes.size()) {
+                std::string_view all = d.body.bytes;
+                // The bytes around the messages hold model, system prompt and tools:
+                // they repeat too, so they are interned like the messages.
+                auto p = intern("request_frame", all.substr(0, static_cast<std::size_t>(first - base)));
+                if (!p) return std::unexpected(p.error());
+                auto q = intern("request_frame", all.substr(static_cast<std::size_t>(last_end - base)));
+                if (!q) return std::unexpected(q.error());
+                prefix = *p;
+                suffix = *q;
+                body.reset();
+            }
+        }
         const auto& m = d.message;
         std::optional<std::string> trailers;
         if (!m.trailers.empty()) trailers = headers_json(m.trailers);
@@ -246,12 +305,14 @@ struct ImportRun {
             host.empty() ? std::optional<std::string_view>() : host, headers_json(m.headers),
             content_type.empty() ? std::optional<std::string_view>() : content_type,
             d.body.encoding.empty() ? std::optional<std::string_view>() : std::string_view(d.body.encoding),
-            Blob{d.body.bytes}, d.body.bytes.size(), d.body.encoded_size,
+            body, d.body.bytes.size(), d.body.encoded_size, prefix, suffix,
             http1::framing_name(m.framing), trailers, error, m.stream_pos, m.wire_size, m.gap_bytes,
             m.after_resync, m.complete));
         std::int64_t id = db.last_insert_rowid();
         ++result.requests;
-        if (is_textual(content_type, d.body.bytes)) CT_TRY(index_text("request_body", id, d.body.bytes));
+        if (index_body && is_textual(content_type, d.body.bytes)) {
+            CT_TRY(index_text("request_body", id, d.body.bytes));
+        }
         return id;
     }
 
@@ -309,10 +370,21 @@ struct ImportRun {
             return s.empty() ? std::optional<std::string_view>() : std::optional<std::string_view>(s);
         };
         const bool complete = q.complete && response && response->message.complete;
+        std::optional<std::int64_t> system_id, tools_id;
+        if (!call.system_json.empty()) {
+            auto id = intern("system", call.system_json);
+            if (!id) return std::unexpected(id.error());
+            system_id = *id;
+        }
+        if (!call.tools_json.empty()) {
+            auto id = intern("tools", call.tools_json);
+            if (!id) return std::unexpected(id.error());
+            tools_id = *id;
+        }
         CT_TRY(st.llm_call.execute(
             capture_id, request_id, response_id, call.provider, call.api, opt(call.model),
-            opt(call.response_model), call.streamed, call.max_tokens, opt(call.system_prompt),
-            opt(call.messages_json), call.message_count, opt(call.tools_json), call.tool_count,
+            opt(call.response_model), call.streamed, call.max_tokens, system_id, call.message_count,
+            tools_id, call.tool_count,
             opt(call.response_id), opt(call.stop_reason), call.usage.input_tokens,
             call.usage.output_tokens, call.usage.cache_creation_input_tokens,
             call.usage.cache_read_input_tokens, call.usage.reasoning_tokens, rt(q.start_monotonic_ns),
@@ -321,6 +393,17 @@ struct ImportRun {
             complete));
         std::int64_t id = db.last_insert_rowid();
         ++result.llm_calls;
+        for (std::size_t i = 0; i < call.messages.size(); ++i) {
+            auto blob_id = intern("message", call.messages[i]);
+            if (!blob_id) return std::unexpected(blob_id.error());
+            // The bytes between this message and the previous one (usually ",").
+            std::optional<Blob> sep;
+            if (i > 0) {
+                const char* prev_end = call.messages[i - 1].data() + call.messages[i - 1].size();
+                sep = Blob{std::string_view(prev_end, static_cast<std::size_t>(call.messages[i].data() - prev_end))};
+            }
+            CT_TRY(st.call_message.execute(id, i, *blob_id, sep));
+        }
         for (std::size_t i = 0; i < call.tool_calls.size(); ++i) {
             const auto& t = call.tool_calls[i];
             CT_TRY(st.tool_call.execute(id, i, t.id, t.name, t.input_json, t.input_valid));
@@ -379,9 +462,13 @@ struct ImportRun {
         for (const auto& pairing : dc.exchanges) {
             std::optional<std::int64_t> request_id;
             const DecodedMessage* request = nullptr;
+            const DecodedMessage* response = pairing.response ? &dc.responses[*pairing.response] : nullptr;
+            std::optional<llm::LlmCall> call;
             if (pairing.request) {
                 request = &dc.requests[*pairing.request];
-                auto id = insert_request(connection_id, seq++, *request);
+                call = llm::decode_llm_call(*request, response);
+                // An LLM request's parts are indexed once each through llm_blobs.
+                auto id = insert_request(connection_id, seq++, *request, call ? &*call : nullptr);
                 if (!id) return std::unexpected(id.error());
                 request_id = *id;
             }
@@ -389,9 +476,6 @@ struct ImportRun {
                 auto id = insert_response(connection_id, request_id, dc.responses[i], false);
                 if (!id) return std::unexpected(id.error());
             }
-            const DecodedMessage* response = pairing.response ? &dc.responses[*pairing.response] : nullptr;
-            std::optional<llm::LlmCall> call;
-            if (request) call = llm::decode_llm_call(*request, response);
             std::optional<std::int64_t> response_id;
             if (response) {
                 // An LLM stream's text is indexed through llm_calls; skip the raw events.
@@ -414,7 +498,7 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     auto tx = sqlite::Transaction::begin(db_);
     if (!tx) return std::unexpected(tx.error());
 
-    ImportRun run{db_, *st_, contents, fingerprinter_, options_.keep_secrets, 0, {}, {}};
+    ImportRun run{db_, *st_, contents, fingerprinter_, options_.keep_secrets, 0, {}, {}, {}};
     st_->find_capture.bind(1, std::string_view(h.uuid));
     auto found = st_->find_capture.step();
     std::optional<std::int64_t> existing;

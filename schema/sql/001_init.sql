@@ -151,6 +151,8 @@ CREATE TABLE http_requests (
     body BLOB,
     body_size INTEGER NOT NULL,
     encoded_size INTEGER NOT NULL,
+    body_prefix_id INTEGER REFERENCES llm_blobs(id),
+    body_suffix_id INTEGER REFERENCES llm_blobs(id),
     framing TEXT NOT NULL,
     trailers TEXT,
     decode_error TEXT,
@@ -193,16 +195,25 @@ CREATE INDEX http_responses_request ON http_responses(request_id);
 CREATE INDEX http_responses_capture ON http_responses(capture_id);
 
 CREATE TABLE sse_events (
-    id INTEGER PRIMARY KEY,
     response_id INTEGER NOT NULL REFERENCES http_responses(id),
     idx INTEGER NOT NULL,
     time_ns INTEGER,
     event TEXT NOT NULL,
     data TEXT NOT NULL,
     event_id TEXT,
-    retry_ms INTEGER
+    retry_ms INTEGER,
+    PRIMARY KEY (response_id, idx)
+) WITHOUT ROWID;
+
+-- Request parts of LLM calls, stored once per distinct content: an agent sends
+-- the whole conversation again with every call.
+CREATE TABLE llm_blobs (
+    id INTEGER PRIMARY KEY,
+    sha256 BLOB NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    text TEXT NOT NULL
 );
-CREATE INDEX sse_events_response ON sse_events(response_id, idx);
 
 CREATE TABLE llm_calls (
     id INTEGER PRIMARY KEY,
@@ -215,10 +226,9 @@ CREATE TABLE llm_calls (
     response_model TEXT,
     streamed INTEGER NOT NULL,
     max_tokens INTEGER,
-    system_prompt TEXT,
-    messages TEXT,
+    system_blob_id INTEGER REFERENCES llm_blobs(id),
     message_count INTEGER NOT NULL,
-    tools TEXT,
+    tools_blob_id INTEGER REFERENCES llm_blobs(id),
     tool_count INTEGER NOT NULL,
     message_id TEXT,
     stop_reason TEXT,
@@ -242,6 +252,15 @@ CREATE TABLE llm_calls (
 );
 CREATE INDEX llm_calls_capture ON llm_calls(capture_id);
 CREATE INDEX llm_calls_model ON llm_calls(model);
+
+CREATE TABLE llm_call_messages (
+    llm_call_id INTEGER NOT NULL REFERENCES llm_calls(id),
+    idx INTEGER NOT NULL,
+    blob_id INTEGER NOT NULL REFERENCES llm_blobs(id),
+    sep BLOB,
+    PRIMARY KEY (llm_call_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX llm_call_messages_blob ON llm_call_messages(blob_id);
 
 CREATE TABLE llm_tool_calls (
     id INTEGER PRIMARY KEY,
@@ -293,7 +312,7 @@ FROM http_requests q
 LEFT JOIN http_responses r ON r.request_id = q.id AND r.interim = 0;
 
 CREATE VIEW v_sse_events AS
-SELECT e.id, e.response_id, e.idx,
+SELECT e.response_id, e.idx,
        strftime('%Y-%m-%d %H:%M:%f', e.time_ns / 1e9, 'unixepoch') AS time_utc,
        e.event, e.data, e.event_id
 FROM sse_events e;
@@ -313,3 +332,34 @@ SELECT t.id, l.capture_id, t.llm_call_id, l.model,
        strftime('%Y-%m-%d %H:%M:%f', l.start_ns / 1e9, 'unixepoch') AS call_start_utc,
        t.idx, t.tool_use_id, t.name, t.input
 FROM llm_tool_calls t JOIN llm_calls l ON l.id = t.llm_call_id;
+
+-- Each LLM call's request put back together: system prompt, messages, tools.
+CREATE VIEW v_llm_requests AS
+SELECT l.id AS llm_call_id, l.capture_id, l.provider, l.api, l.model, l.streamed, l.max_tokens,
+       s.text AS system,
+       CASE WHEN json_valid(s.text) AND json_type(s.text) = 'text' THEN json_extract(s.text, '$')
+            ELSE (SELECT group_concat(json_extract(value, '$.text'), char(10))
+                  FROM json_each(CASE WHEN json_valid(s.text) THEN s.text ELSE '[]' END)) END AS system_text,
+       (SELECT json_group_array(json(j)) FROM
+          (SELECT b.text AS j FROM llm_call_messages m JOIN llm_blobs b ON b.id = m.blob_id
+           WHERE m.llm_call_id = l.id ORDER BY m.idx)) AS messages,
+       l.message_count, t.text AS tools, l.tool_count
+FROM llm_calls l
+LEFT JOIN llm_blobs s ON s.id = l.system_blob_id
+LEFT JOIN llm_blobs t ON t.id = l.tools_blob_id;
+
+-- Every request body, byte-exact. An LLM request's body is stored once as its
+-- distinct messages (llm_call_messages) plus the bytes around them, since each
+-- call repeats the whole conversation; this view puts it back together.
+CREATE VIEW http_request_bodies AS
+SELECT q.id AS request_id,
+       CASE WHEN q.body_prefix_id IS NULL THEN q.body
+            ELSE CAST((SELECT text FROM llm_blobs WHERE id = q.body_prefix_id) || coalesce(
+                   (SELECT group_concat(part, '') FROM
+                      (SELECT coalesce(CAST(m.sep AS TEXT), '') || b.text AS part
+                       FROM llm_calls l JOIN llm_call_messages m ON m.llm_call_id = l.id
+                       JOIN llm_blobs b ON b.id = m.blob_id
+                       WHERE l.request_id = q.id ORDER BY m.idx)), '')
+                 || (SELECT text FROM llm_blobs WHERE id = q.body_suffix_id) AS BLOB)
+       END AS body
+FROM http_requests q;

@@ -159,6 +159,19 @@ TEST(Import, SessionToRows) {
                       " WHERE a.response_id = (SELECT min(response_id) FROM sse_events)"),
               10'000'000);
 
+    // Request bodies are byte-exact through http_request_bodies, also the LLM
+    // requests stored as their messages.
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE body IS NULL AND body_prefix_id IS NOT NULL"), 2);
+    EXPECT_EQ(d.text("SELECT CAST(b.body AS TEXT) FROM http_request_bodies b JOIN http_requests q ON q.id = b.request_id"
+                     " ORDER BY q.id LIMIT 1"),
+              testing::kAnthropicStreamRequestBody);
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_request_bodies b JOIN http_requests q ON q.id = b.request_id"
+                      " WHERE length(b.body) = q.body_size"),
+              6);
+    EXPECT_EQ(d.text("SELECT system_text FROM v_llm_requests WHERE llm_call_id = 1"), "You are terse.");
+    EXPECT_EQ(d.text("SELECT json_extract(messages, '$[0].content') FROM v_llm_requests WHERE llm_call_id = 1"),
+              "List files");
+
     // LLM calls.
     EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls"), 3);
     EXPECT_EQ(d.count("SELECT input_tokens FROM llm_calls WHERE message_id = 'msg_1'"), 120);

@@ -48,7 +48,7 @@ TEST(LlmDecode, AnthropicStream) {
     EXPECT_EQ(c.model, "claude-sonnet-4-5");
     EXPECT_TRUE(c.streamed);
     EXPECT_EQ(c.max_tokens, 1024);
-    EXPECT_EQ(c.system_prompt, "You are terse.");
+    EXPECT_EQ(system_text(c.system_json), "You are terse.");
     EXPECT_EQ(c.message_count, 1);
     EXPECT_EQ(c.tool_count, 1);
     EXPECT_EQ(c.response_id, "msg_1");
@@ -130,7 +130,7 @@ TEST(LlmDecode, OpenAiChatStream) {
     ASSERT_TRUE(d->call);
     EXPECT_EQ(d->call->provider, "openai");
     EXPECT_EQ(d->call->api, "chat.completions");
-    EXPECT_EQ(d->call->system_prompt, "Sys");
+    EXPECT_EQ(system_text(d->call->system_json), "Sys");
     EXPECT_EQ(d->call->text, "Hello");
     EXPECT_EQ(d->call->stop_reason, "tool_calls");
     ASSERT_EQ(d->call->tool_calls.size(), 1u);
@@ -150,7 +150,7 @@ TEST(LlmDecode, OpenAiResponsesStream) {
     auto d = decode(conn);
     ASSERT_TRUE(d->call);
     EXPECT_EQ(d->call->api, "responses");
-    EXPECT_EQ(d->call->system_prompt, "Be brief");
+    EXPECT_EQ(system_text(d->call->system_json), "Be brief");
     EXPECT_EQ(d->call->text, "Bonjour");
     EXPECT_EQ(d->call->stop_reason, "completed");
     ASSERT_EQ(d->call->tool_calls.size(), 1u);

@@ -2,26 +2,12 @@
 // message_start, content_block_start/delta/stop, message_delta, message_stop.
 #include <map>
 
+#include "llm/json_scan.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
 
 namespace ct::analyze::llm {
 namespace {
-
-// The system prompt is a string or a list of text blocks.
-std::string system_text(const Json& system) {
-    if (system.is_string()) return system.get<std::string>();
-    std::string out;
-    if (system.is_array()) {
-        for (const auto& block : system) {
-            std::string text = string_member(block, "text");
-            if (text.empty()) continue;
-            if (!out.empty()) out += "\n";
-            out += text;
-        }
-    }
-    return out;
-}
 
 void read_usage(const Json& usage, Usage& out) {
     if (auto v = int_member(usage, "input_tokens")) out.input_tokens = v;
@@ -85,6 +71,36 @@ void read_error(const Json& body, LlmCall& call) {
     }
 }
 
+// content_block_delta events are most of a stream: read them with the raw
+// scanner instead of building a document. false: leave it to the full parser.
+bool apply_delta_fast(std::string_view data, std::map<std::int64_t, Block>& blocks) {
+    auto members = object_members(data);
+    if (!members) return false;
+    std::optional<std::int64_t> index;
+    std::string_view delta;
+    for (const auto& [key, value] : *members) {
+        if (key == "index") index = json_int_value(value);
+        if (key == "delta") delta = value;
+    }
+    auto fields = object_members(delta);
+    if (!index || !fields) return false;
+    std::string_view type, text;
+    for (const auto& [key, value] : *fields) {
+        if (key == "type") type = value;
+        if (key == "text" || key == "thinking" || key == "partial_json") text = value;
+    }
+    if (text.empty() || text.front() != '"') return false;
+    Block& b = blocks[*index];
+    if (type == "\"text_delta\"" || type == "\"thinking_delta\"") {
+        b.text += json_string_value(text);
+    } else if (type == "\"input_json_delta\"") {
+        b.input += json_string_value(text);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 void decode_stream(const DecodedMessage& response, LlmCall& call) {
     std::map<std::int64_t, Block> blocks;
     const auto& events = response.sse.events;
@@ -92,6 +108,12 @@ void decode_stream(const DecodedMessage& response, LlmCall& call) {
     for (std::size_t i = 0; i < events.size(); ++i) {
         const auto& event = events[i];
         if (event.type == "ping") continue;
+        if (event.type == "content_block_delta" && apply_delta_fast(event.data, blocks)) {
+            if (!call.first_token_monotonic_ns && i < response.sse_monotonic_ns.size()) {
+                call.first_token_monotonic_ns = response.sse_monotonic_ns[i];
+            }
+            continue;
+        }
         Json j = parse_json(event.data);
         if (j.is_discarded()) {
             if (call.error.empty()) call.error = "unparsable event data: " + event.type;
@@ -140,22 +162,27 @@ void decode_stream(const DecodedMessage& response, LlmCall& call) {
 }  // namespace
 
 void decode_anthropic_request(const DecodedMessage& request, LlmCall& call) {
-    Json body = parse_json(request.body.bytes);
-    if (body.is_discarded() || !body.is_object()) {
+    auto members = object_members(request.body.bytes);
+    if (!members) {
         call.error = "request body is not JSON";
         return;
     }
-    call.model = string_member(body, "model");
-    call.streamed = bool_member(body, "stream").value_or(false);
-    call.max_tokens = int_member(body, "max_tokens");
-    if (const Json* system = member(body, "system")) call.system_prompt = system_text(*system);
-    if (const Json* messages = member(body, "messages")) {
-        call.messages_json = dump(*messages);
-        if (messages->is_array()) call.message_count = static_cast<std::int64_t>(messages->size());
-    }
-    if (const Json* tools = member(body, "tools")) {
-        call.tools_json = dump(*tools);
-        if (tools->is_array()) call.tool_count = static_cast<std::int64_t>(tools->size());
+    for (const auto& [key, value] : *members) {
+        if (key == "model") {
+            call.model = json_string_value(value);
+        } else if (key == "stream") {
+            call.streamed = value == "true";
+        } else if (key == "max_tokens") {
+            call.max_tokens = json_int_value(value);
+        } else if (key == "system") {
+            call.system_json = value;
+        } else if (key == "messages") {
+            if (auto items = array_elements(value)) call.messages = std::move(*items);
+            call.message_count = static_cast<std::int64_t>(call.messages.size());
+        } else if (key == "tools") {
+            call.tools_json = value;
+            if (auto items = array_elements(value)) call.tool_count = static_cast<std::int64_t>(items->size());
+        }
     }
 }
 

@@ -31,6 +31,28 @@ std::optional<bool> bool_member(const Json& object, std::string_view key) {
     return v->get<bool>();
 }
 
+std::string json_string_value(std::string_view raw) {
+    if (raw.size() < 2 || raw.front() != '"') return {};
+    // Most values need no unescaping.
+    std::string_view inner = raw.substr(1, raw.size() - 2);
+    if (inner.find('\\') == std::string_view::npos) return std::string(inner);
+    Json j = parse_json(raw);
+    return j.is_string() ? j.get<std::string>() : std::string{};
+}
+
+std::optional<std::int64_t> json_int_value(std::string_view raw) {
+    if (raw.empty() || raw.size() > 19) return std::nullopt;
+    std::int64_t v = 0;
+    bool negative = raw.front() == '-';
+    std::size_t i = negative ? 1 : 0;
+    if (i >= raw.size()) return std::nullopt;
+    for (; i < raw.size(); ++i) {
+        if (raw[i] < '0' || raw[i] > '9') return std::nullopt;
+        v = v * 10 + (raw[i] - '0');
+    }
+    return negative ? -v : v;
+}
+
 std::string dump(const Json& value) {
     return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -19,6 +19,9 @@ const Json* member(const Json& object, std::string_view key);
 std::string string_member(const Json& object, std::string_view key);
 std::optional<std::int64_t> int_member(const Json& object, std::string_view key);
 std::optional<bool> bool_member(const Json& object, std::string_view key);
+// A small raw JSON value (from the scanner) as a string / integer, if it is one.
+std::string json_string_value(std::string_view raw);
+std::optional<std::int64_t> json_int_value(std::string_view raw);
 // Compact JSON text; replaces invalid UTF-8 instead of throwing.
 std::string dump(const Json& value);
 

@@ -32,6 +32,22 @@ ToolCall make_tool_call(std::string id, std::string name, const std::string& arg
     return call;
 }
 
+std::string system_text(std::string_view system_json) {
+    if (system_json.empty()) return {};
+    Json system = parse_json(system_json);
+    if (system.is_string()) return system.get<std::string>();
+    std::string out;
+    if (system.is_array()) {
+        for (const auto& block : system) {
+            std::string text = string_member(block, "text");
+            if (text.empty()) continue;
+            if (!out.empty()) out += "\n";
+            out += text;
+        }
+    }
+    return out;
+}
+
 std::string tool_calls_json(const std::vector<ToolCall>& calls) {
     Json out = Json::array();
     for (const auto& c : calls) {

@@ -32,9 +32,12 @@ struct LlmCall {
     std::string model;
     bool streamed = false;
     std::optional<std::int64_t> max_tokens;
-    std::string system_prompt;
-    std::string messages_json;  // the conversation as sent (messages / input)
-    std::string tools_json;
+    // Raw JSON spans into the request body (valid while the request lives): an
+    // agent resends the whole conversation with every call, so the importer stores
+    // each distinct message once instead of parsing and copying it every time.
+    std::string_view system_json;          // system prompt / instructions as sent
+    std::string_view tools_json;           // the tool list as sent
+    std::vector<std::string_view> messages;  // each message (or input item) as sent
     std::int64_t message_count = 0;
     std::int64_t tool_count = 0;
     // Response.
@@ -50,6 +53,9 @@ struct LlmCall {
     std::optional<std::uint64_t> first_token_monotonic_ns;
     std::size_t events = 0;  // SSE events that made up the response
 };
+
+// Plain text of a system prompt given as a JSON string or a list of text blocks.
+std::string system_text(std::string_view system_json);
 
 // nullopt unless the request is an LLM API call this analyzer knows.
 std::optional<LlmCall> decode_llm_call(const DecodedMessage& request, const DecodedMessage* response);

@@ -2,6 +2,7 @@
 // (POST /v1/responses), as JSON or as SSE streams.
 #include <map>
 
+#include "llm/json_scan.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
 
@@ -112,30 +113,36 @@ void read_response_object(const Json& response, LlmCall& call) {
 }  // namespace
 
 void decode_openai_chat_request(const DecodedMessage& request, LlmCall& call) {
-    Json body = parse_json(request.body.bytes);
-    if (body.is_discarded() || !body.is_object()) {
+    auto members = object_members(request.body.bytes);
+    if (!members) {
         call.error = "request body is not JSON";
         return;
     }
-    call.model = string_member(body, "model");
-    call.streamed = bool_member(body, "stream").value_or(false);
-    call.max_tokens = int_member(body, "max_completion_tokens");
-    if (!call.max_tokens) call.max_tokens = int_member(body, "max_tokens");
-    if (const Json* messages = member(body, "messages"); messages && messages->is_array()) {
-        call.messages_json = dump(*messages);
-        call.message_count = static_cast<std::int64_t>(messages->size());
-        for (const auto& m : *messages) {
-            std::string role = string_member(m, "role");
-            if (role != "system" && role != "developer") continue;
-            if (const Json* content = member(m, "content")) {
-                if (!call.system_prompt.empty()) call.system_prompt += "\n";
-                call.system_prompt += content_text(*content);
-            }
+    std::optional<std::int64_t> max_completion;
+    for (const auto& [key, value] : *members) {
+        if (key == "model") {
+            call.model = json_string_value(value);
+        } else if (key == "stream") {
+            call.streamed = value == "true";
+        } else if (key == "max_completion_tokens") {
+            max_completion = json_int_value(value);
+        } else if (key == "max_tokens") {
+            call.max_tokens = json_int_value(value);
+        } else if (key == "messages") {
+            if (auto items = array_elements(value)) call.messages = std::move(*items);
+            call.message_count = static_cast<std::int64_t>(call.messages.size());
+        } else if (key == "tools") {
+            call.tools_json = value;
+            if (auto items = array_elements(value)) call.tool_count = static_cast<std::int64_t>(items->size());
         }
     }
-    if (const Json* tools = member(body, "tools")) {
-        call.tools_json = dump(*tools);
-        if (tools->is_array()) call.tool_count = static_cast<std::int64_t>(tools->size());
+    if (max_completion) call.max_tokens = max_completion;
+    for (std::string_view m : call.messages) {
+        std::string_view role = member_raw(m, "role");
+        if (role == "\"system\"" || role == "\"developer\"") {
+            call.system_json = member_raw(m, "content");
+            break;
+        }
     }
 }
 
@@ -229,22 +236,31 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
 }
 
 void decode_openai_responses_request(const DecodedMessage& request, LlmCall& call) {
-    Json body = parse_json(request.body.bytes);
-    if (body.is_discarded() || !body.is_object()) {
+    auto members = object_members(request.body.bytes);
+    if (!members) {
         call.error = "request body is not JSON";
         return;
     }
-    call.model = string_member(body, "model");
-    call.streamed = bool_member(body, "stream").value_or(false);
-    call.max_tokens = int_member(body, "max_output_tokens");
-    call.system_prompt = string_member(body, "instructions");
-    if (const Json* input = member(body, "input")) {
-        call.messages_json = dump(*input);
-        call.message_count = input->is_array() ? static_cast<std::int64_t>(input->size()) : 1;
-    }
-    if (const Json* tools = member(body, "tools")) {
-        call.tools_json = dump(*tools);
-        if (tools->is_array()) call.tool_count = static_cast<std::int64_t>(tools->size());
+    for (const auto& [key, value] : *members) {
+        if (key == "model") {
+            call.model = json_string_value(value);
+        } else if (key == "stream") {
+            call.streamed = value == "true";
+        } else if (key == "max_output_tokens") {
+            call.max_tokens = json_int_value(value);
+        } else if (key == "instructions") {
+            call.system_json = value;
+        } else if (key == "input") {
+            if (auto items = array_elements(value)) {
+                call.messages = std::move(*items);
+            } else {
+                call.messages = {value};  // a plain string input
+            }
+            call.message_count = static_cast<std::int64_t>(call.messages.size());
+        } else if (key == "tools") {
+            call.tools_json = value;
+            if (auto items = array_elements(value)) call.tool_count = static_cast<std::int64_t>(items->size());
+        }
     }
 }
 

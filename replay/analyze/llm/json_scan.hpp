@@ -1,0 +1,30 @@
+// A raw JSON scanner: finds the extent of values without building a document.
+// LLM requests carry the whole conversation every time, so the analyzer reads
+// their top-level fields and splits the message list as raw text, and parses
+// only the small pieces it needs.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ct::analyze::llm {
+
+// End (exclusive) of the JSON value starting at or after `pos` (leading
+// whitespace skipped), or nullopt when the text is malformed or cut.
+std::optional<std::size_t> skip_value(std::string_view text, std::size_t pos);
+
+// The members of a JSON object as (key without quotes, raw value) pairs; keys
+// are compared raw (an escaped key is kept escaped). nullopt if not an object.
+std::optional<std::vector<std::pair<std::string_view, std::string_view>>> object_members(
+    std::string_view object);
+
+// The raw elements of a JSON array; nullopt if not an array.
+std::optional<std::vector<std::string_view>> array_elements(std::string_view array);
+
+// The raw value of `key` in an object, or empty.
+std::string_view member_raw(std::string_view object, std::string_view key);
+
+}  // namespace ct::analyze::llm
