@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Drives tests/servers/mock_llm_server.py with curl over real TLS on loopback and
+checks that its logs hold exactly what crossed the wire."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SERVER = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(__file__), "..", "servers", "mock_llm_server.py")
+
+
+class MockServerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.cert, cls.key, cls.logs = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"), os.path.join(d, "logs")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cls.key, "-out", cls.cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        cls.server = subprocess.Popen(["/usr/bin/python3", SERVER, "--cert", cls.cert, "--key", cls.key, "--port", "0",
+                                       "--log-dir", cls.logs, "--event-delay-ms", "1"],
+                                      stdout=subprocess.PIPE, text=True)
+        cls.port = int(cls.server.stdout.readline())
+        cls.base = "https://127.0.0.1:%d" % cls.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        cls.server.wait(10)
+        cls.tmp.cleanup()
+
+    def curl(self, *args):
+        out = subprocess.run(["curl", "-sS", "--cacert", self.cert, "--max-time", "20", *args],
+                             check=True, capture_output=True)
+        return out.stdout
+
+    def index(self):
+        with open(os.path.join(self.logs, "index.json")) as f:
+            return json.load(f)
+
+    def connection_by_port(self, port):
+        for c in self.index()["connections"]:
+            if c["peer_port"] == port:
+                return c
+        self.fail("no connection from port %d" % port)
+
+    def read_log(self, name):
+        with open(os.path.join(self.logs, name), "rb") as f:
+            return f.read()
+
+    def test_anthropic_stream_then_tool_result_keep_alive(self):
+        first = json.dumps({"model": "claude-test", "max_tokens": 100, "stream": True, "thinking": {"type": "enabled"},
+                            "messages": [{"role": "user", "content": "list files"}]})
+        second = json.dumps({"model": "claude-test", "max_tokens": 100, "stream": True,
+                             "messages": [{"role": "user", "content": "list files"},
+                                          {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "Bash", "input": {}}]},
+                                          {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "a b"}]}]})
+        out_dir = self.tmp.name
+        # Two requests on one keep-alive connection; -w prints the local port of each.
+        ports = self.curl("-w", "%{local_port}\n", "-H", "content-type: application/json", "-d", first,
+                          "-o", os.path.join(out_dir, "r1"), self.base + "/v1/messages", "--next",
+                          "--cacert", self.cert, "-w", "%{local_port}\n", "-H", "content-type: application/json",
+                          "-d", second, "-o", os.path.join(out_dir, "r2"), self.base + "/v1/messages").decode().split()
+        self.assertEqual(ports[0], ports[1])  # kept alive
+        conn = self.connection_by_port(int(ports[0]))
+        self.assertEqual(len(conn["exchanges"]), 2)
+        x1, x2 = conn["exchanges"]
+        self.assertEqual(x1["llm"]["tool_calls"][0]["name"], "Bash")
+        self.assertEqual(x1["llm"]["stop_reason"], "tool_use")
+        self.assertEqual(x2["llm"]["tool_calls"], [])
+        self.assertEqual(x2["llm"]["stop_reason"], "end_turn")
+        # The logged bodies are what curl received, byte for byte.
+        with open(os.path.join(out_dir, "r1"), "rb") as f:
+            self.assertEqual(f.read(), self.read_log(x1["response_body_file"]))
+        r1 = self.read_log(x1["response_body_file"]).decode()
+        self.assertIn("thinking_delta", r1)
+        self.assertIn("input_json_delta", r1)
+        self.assertEqual(r1.count("event: "), x1["sse_events"])
+        # The raw logs hold the requests and the responses at the recorded offsets.
+        recv = self.read_log(conn["recv_file"])
+        sent = self.read_log(conn["sent_file"])
+        self.assertEqual(len(recv), x2["request_offset"] + x2["request_length"])
+        self.assertTrue(recv[x1["request_offset"]:].startswith(b"POST /v1/messages HTTP/1.1\r\n"))
+        self.assertTrue(recv[x1["request_offset"]:x1["request_offset"] + x1["request_length"]].endswith(first.encode()))
+        self.assertTrue(sent[x2["response_offset"]:].startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertEqual(len(sent), x2["response_offset"] + x2["response_length"])
+
+    def test_gzip_and_json(self):
+        raw = self.curl("-H", "Accept-Encoding: gzip", self.base + "/gzip?size=5000")
+        self.assertEqual(len(gzip.decompress(raw)), 5000)
+        decoded = self.curl("--compressed", self.base + "/v1/models")
+        self.assertEqual(json.loads(decoded)["data"][0]["id"], "claude-sonnet-4-5")
+        body = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})
+        answer = json.loads(self.curl("--compressed", "-d", body, self.base + "/v1/chat/completions"))
+        self.assertEqual(answer["choices"][0]["finish_reason"], "tool_calls")
+        self.assertEqual(answer["usage"]["prompt_tokens"] > 0, True)
+
+    def test_openai_streams(self):
+        body = json.dumps({"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        out = self.curl("-d", body, self.base + "/v1/chat/completions").decode()
+        self.assertTrue(out.rstrip().endswith("data: [DONE]"))
+        self.assertIn('"tool_calls"', out)
+        body = json.dumps({"model": "gpt-test", "stream": True, "input": "hi"})
+        out = self.curl("-d", body, self.base + "/v1/responses").decode()
+        self.assertIn("event: response.completed", out)
+
+    def test_unknown_path(self):
+        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", self.cert,
+                              self.base + "/nope"], capture_output=True, text=True)
+        self.assertEqual(out.stdout, "404")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
