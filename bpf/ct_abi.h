@@ -87,6 +87,10 @@ enum ct_conn_kind {
 enum ct_socket_origin {
 	CT_SOCKET_FROM_IO = 1,      /* read/write/send/recv made inside a TLS call */
 	CT_SOCKET_FROM_CONNECT = 2, /* connect() returned (ssl and conn_gen are 0) */
+	/* Libraries that feed TLS through memory BIOs (node, Bun) do their socket I/O
+	 * outside the TLS calls; these are the nearest socket I/O on the same thread. */
+	CT_SOCKET_FROM_NEXT_SEND = 3, /* first send on the thread after a TLS call returned */
+	CT_SOCKET_FROM_LAST_RECV = 4, /* last receive on the thread before SSL_read */
 };
 
 struct ct_event_header {

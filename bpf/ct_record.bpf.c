@@ -112,6 +112,36 @@ struct {
 	__type(value, struct pending_syscall);
 } pending_syscalls SEC(".maps");
 
+/* Per thread: a connection without a known socket whose TLS call just returned
+ * (its ciphertext goes out with the next send), and the last receive. */
+struct fd_hint {
+	__u64 ssl;
+	__u64 ts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct fd_hint);
+} pending_send SEC(".maps");
+
+struct last_recv {
+	__s64 fd;
+	__u64 ts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct last_recv);
+} last_recvs SEC(".maps");
+
+/* How close in time the nearby socket I/O must be to count. */
+#define NEXT_SEND_WINDOW_NS (100ull * 1000 * 1000)
+#define LAST_RECV_WINDOW_NS (2000ull * 1000 * 1000)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -298,28 +328,71 @@ static __always_inline void emit_socket(__u64 pid_tgid, __u64 ssl, __u64 gen, in
 	count_submit(0);
 }
 
-/* A traced thread inside a TLS call touched `fd`: remember it as the connection's socket. */
-static __always_inline void learn_fd(__u64 pid_tgid, int fd)
+/* Remembers `fd` as the socket of (process, ssl) if it is a socket and new. */
+static __always_inline void learn_fd_for(__u64 pid_tgid, __u64 ssl, int fd, __u8 origin)
 {
-	__u64 ssl = 0;
-	struct io_call *io = bpf_map_lookup_elem(&active_io, &pid_tgid);
-	if (io) {
-		ssl = io->ssl;
-	} else {
-		struct hs_call *hs = bpf_map_lookup_elem(&active_hs, &pid_tgid);
-		if (!hs)
-			return;
-		ssl = hs->ssl;
-	}
 	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
 	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
 	if (!st || st->fd == fd)
 		return;
 	struct ct_socket_event probe = {};
-	if (read_socket(fd, &probe) != 0)
+	if (read_socket(fd, &probe) != 0 ||
+	    (probe.family != AF_INET_ && probe.family != AF_INET6_ && origin != CT_SOCKET_FROM_IO))
 		return;
 	st->fd = fd;
-	emit_socket(pid_tgid, ssl, st->gen, fd, 0, CT_SOCKET_FROM_IO);
+	emit_socket(pid_tgid, ssl, st->gen, fd, 0, origin);
+}
+
+/* The TLS call this thread is inside, if any. */
+static __always_inline __u64 current_ssl(__u64 pid_tgid)
+{
+	struct io_call *io = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (io)
+		return io->ssl;
+	struct hs_call *hs = bpf_map_lookup_elem(&active_hs, &pid_tgid);
+	return hs ? hs->ssl : 0;
+}
+
+/* After a TLS call on a connection with no known socket, the thread's next send is
+ * probably its ciphertext (memory-BIO libraries write after the call returns). */
+static __always_inline void expect_send(__u64 pid_tgid, __u64 ssl, struct conn_state *st)
+{
+	if (st->fd >= 0)
+		return;
+	struct fd_hint hint = {.ssl = ssl, .ts = bpf_ktime_get_ns()};
+	bpf_map_update_elem(&pending_send, &pid_tgid, &hint, BPF_ANY);
+}
+
+/* Socket I/O by a traced thread. */
+static __always_inline void on_socket_io(__u64 pid_tgid, int fd, bool is_send)
+{
+	__u64 ssl = current_ssl(pid_tgid);
+	if (ssl) {
+		learn_fd_for(pid_tgid, ssl, fd, CT_SOCKET_FROM_IO);
+		return;
+	}
+	if (!is_send) {
+		struct last_recv r = {.fd = fd, .ts = bpf_ktime_get_ns()};
+		bpf_map_update_elem(&last_recvs, &pid_tgid, &r, BPF_ANY);
+		return;
+	}
+	struct fd_hint *hint = bpf_map_lookup_elem(&pending_send, &pid_tgid);
+	if (!hint)
+		return;
+	__u64 hint_ssl = hint->ssl, age = bpf_ktime_get_ns() - hint->ts;
+	bpf_map_delete_elem(&pending_send, &pid_tgid);
+	if (age < NEXT_SEND_WINDOW_NS)
+		learn_fd_for(pid_tgid, hint_ssl, fd, CT_SOCKET_FROM_NEXT_SEND);
+}
+
+/* Before SSL_read on a connection with no known socket: the thread's last receive. */
+static __always_inline void use_last_recv(__u64 pid_tgid, __u64 ssl, struct conn_state *st)
+{
+	if (!st || st->fd >= 0)
+		return;
+	struct last_recv *r = bpf_map_lookup_elem(&last_recvs, &pid_tgid);
+	if (r && bpf_ktime_get_ns() - r->ts < LAST_RECV_WINDOW_NS)
+		learn_fd_for(pid_tgid, ssl, (int)r->fd, CT_SOCKET_FROM_LAST_RECV);
 }
 
 /* ---- TLS read/write ------------------------------------------------------------------- */
@@ -351,7 +424,9 @@ static __always_inline int io_entry(struct pt_regs *ctx, __u32 func, __u64 len_p
 			c->call_map_full++;
 		return 0;
 	}
-	conn_get(pid_tgid, ssl, func); /* so that syscalls inside the call can find it */
+	struct conn_state *st = conn_get(pid_tgid, ssl, func); /* syscalls inside find it */
+	if (func == CT_FUNC_SSL_READ || func == CT_FUNC_SSL_READ_EX)
+		use_last_recv(pid_tgid, ssl, st);
 	return 0;
 }
 
@@ -520,6 +595,13 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 	bpf_map_delete_elem(&active_io, &pid_tgid);
 
 	long ret = PT_REGS_RC(ctx);
+	{
+		/* Even a call that moved no plaintext may have produced handshake records. */
+		struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = call.ssl};
+		struct conn_state *cst = bpf_map_lookup_elem(&conns, &key);
+		if (cst)
+			expect_send(pid_tgid, call.ssl, cst);
+	}
 	__u64 n;
 	if (call.func == CT_FUNC_SSL_WRITE_EX || call.func == CT_FUNC_SSL_READ_EX) {
 		size_t done = 0;
@@ -626,12 +708,13 @@ int BPF_KRETPROBE(probe_return_SSL_do_handshake)
 	__u64 ssl = cur->ssl;
 	bpf_map_delete_elem(&active_hs, &pid_tgid);
 	int ret = (int)PT_REGS_RC(ctx);
-	if (ret < 0)
-		return 0; /* WANT_READ/WANT_WRITE: the handshake goes on */
 	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
 	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
-	if (!st || (st->flags & CONN_HS_DONE))
+	if (!st)
 		return 0;
+	expect_send(pid_tgid, ssl, st);
+	if (ret < 0 || (st->flags & CONN_HS_DONE))
+		return 0; /* WANT_READ/WANT_WRITE: the handshake goes on */
 	st->flags |= CONN_HS_DONE;
 	emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_DONE, CT_FUNC_SSL_DO_HANDSHAKE, ret);
 	return 0;
@@ -668,8 +751,10 @@ int BPF_KRETPROBE(probe_return_SSL_new)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 ssl = PT_REGS_RC(ctx);
-	if (ssl && is_traced(pid_tgid >> 32))
+	if (ssl && is_traced(pid_tgid >> 32)) {
 		conn_end(pid_tgid, ssl, CT_FUNC_SSL_NEW);
+		conn_get(pid_tgid, ssl, CT_FUNC_SSL_NEW); /* its OPEN says: from the very start */
+	}
 	return 0;
 }
 
@@ -684,17 +769,19 @@ int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	long id = (long)ctx->args[1];
 	switch (id) {
-	case CT_NR_read:
 	case CT_NR_write:
-	case CT_NR_readv:
 	case CT_NR_writev:
 	case CT_NR_sendto:
-	case CT_NR_recvfrom:
 	case CT_NR_sendmsg:
-	case CT_NR_recvmsg:
 	case CT_NR_sendmmsg:
+		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), true);
+		break;
+	case CT_NR_read:
+	case CT_NR_readv:
+	case CT_NR_recvfrom:
+	case CT_NR_recvmsg:
 	case CT_NR_recvmmsg:
-		learn_fd(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs));
+		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), false);
 		break;
 	case CT_NR_connect: {
 		struct pending_syscall p = {.id = id};
@@ -823,6 +910,8 @@ int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_delete_elem(&active_io, &pid_tgid);
 	bpf_map_delete_elem(&active_hs, &pid_tgid);
 	bpf_map_delete_elem(&pending_syscalls, &pid_tgid);
+	bpf_map_delete_elem(&pending_send, &pid_tgid);
+	bpf_map_delete_elem(&last_recvs, &pid_tgid);
 	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */

@@ -63,15 +63,21 @@ void scan_segment(const ElfImage& image, const LoadSegment& segment, TlsSourceSt
 
 TlsSourceStrings find_tls_source_strings(const ElfImage& image) {
     TlsSourceStrings found;
+    // Linkers that give constants a read-only segment (ld -z separate-code, lld) never
+    // put them in the code segment; older layouts (gold, ld -z noseparate-code) have no
+    // such segment and keep .rodata next to .text.
+    bool has_read_only_data = false;
     for (const auto& segment : image.loads()) {
         if (segment.readable && !segment.writable && !segment.executable) {
+            has_read_only_data = true;
             scan_segment(image, segment, found);
         }
     }
-    if (found.boringssl_ssl_lib.empty() && found.openssl_ssl_lib.empty()) {
+    if (!has_read_only_data) {
         for (const auto& segment : image.loads()) {
-            if (!segment.writable && segment.executable)
+            if (!segment.writable && segment.executable) {
                 scan_segment(image, segment, found);
+            }
         }
     }
     return found;

@@ -22,8 +22,8 @@ struct TlsSourceStrings {
     std::vector<SourcePathString> openssl_ssl_lib;    // ends in "ssl/ssl_lib.c"
 };
 
-// Searches the read-only loaded data (read-only segments first, executable ones only
-// when those hold nothing).
+// Searches the read-only loaded data: the read-only segments, or the code segment
+// when the binary has none.
 TlsSourceStrings find_tls_source_strings(const ElfImage& image);
 
 }  // namespace ct::locate

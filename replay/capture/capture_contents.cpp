@@ -47,6 +47,13 @@ SocketInfo socket_info(const ct_socket_event& ev) {
     s.local_port = ev.local_port;
     s.remote_addr = format_address(ev.family, ev.remote_addr);
     s.remote_port = ev.remote_port;
+    switch (ev.origin) {
+        case CT_SOCKET_FROM_IO: s.origin = "in-call"; break;
+        case CT_SOCKET_FROM_CONNECT: s.origin = "connect"; break;
+        case CT_SOCKET_FROM_NEXT_SEND: s.origin = "next-send"; break;
+        case CT_SOCKET_FROM_LAST_RECV: s.origin = "last-recv"; break;
+        default: s.origin = "unknown"; break;
+    }
     return s;
 }
 
@@ -294,6 +301,11 @@ class ContentsBuilder {
         auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
         auto& c = cb.conn;
         switch (ev.kind) {
+            case CT_CONN_OPEN:
+                if (ev.func == CT_FUNC_SSL_NEW || ev.func == CT_FUNC_SSL_DO_HANDSHAKE) {
+                    c.from_start = true;
+                }
+                break;
             case CT_CONN_CLOSE:
                 c.closed = true;
                 cb.dirs[CT_DIR_WRITE].known_end =

@@ -46,6 +46,10 @@ struct SocketInfo {
     std::uint16_t local_port = 0;
     std::string remote_addr;
     std::uint16_t remote_port = 0;
+    // How the socket was tied to the connection: "in-call" (I/O inside a TLS call,
+    // certain), "next-send"/"last-recv" (nearest I/O on the thread, for memory-BIO
+    // libraries such as node and Bun), or "connect".
+    std::string origin;
 };
 
 enum class GapReason { LostEvents, RingFull, ReadFault, Truncated };
@@ -85,6 +89,9 @@ struct Connection {
     std::optional<std::uint64_t> handshake_start_ns;
     std::optional<std::uint64_t> handshake_done_ns;
     bool closed = false;  // SSL_free/SSL_clear seen
+    // The capture saw the connection begin (SSL_new or its handshake), so stream
+    // position 0 is its first byte; false for connections already open at attach time.
+    bool from_start = false;
     std::optional<SocketInfo> socket;
     std::array<DirectionStream, 2> streams;  // [CT_DIR_WRITE], [CT_DIR_READ]
 };

@@ -162,11 +162,13 @@ int extract_streams(const std::string& path, const std::string& dir) {
         }
         index << fmt::format(
             "{{\"gen\":{},\"pid\":{},\"comm\":\"{}\",\"ssl\":{},\"local_port\":{},"
-            "\"remote_port\":{},\"remote_addr\":\"{}\",\"fd\":{},\"handshake\":{},\"closed\":{},"
+            "\"remote_port\":{},\"remote_addr\":\"{}\",\"fd\":{},\"socket_origin\":\"{}\","
+            "\"from_start\":{},\"closed\":{},"
             "\"write_end\":{},\"write_gaps\":{},\"read_end\":{},\"read_gaps\":{}}}\n",
             c.conn_gen, c.pid, json_escape(c.comm), c.ssl, c.socket ? c.socket->local_port : 0,
             c.socket ? c.socket->remote_port : 0, c.socket ? c.socket->remote_addr : "",
-            c.socket ? c.socket->fd : -1, c.handshake_start_ns ? "true" : "false",
+            c.socket ? c.socket->fd : -1, c.socket ? c.socket->origin : "",
+            c.from_start ? "true" : "false",
             c.closed ? "true" : "false", c.streams[0].end_pos, c.streams[0].gap_bytes,
             c.streams[1].end_pos, c.streams[1].gap_bytes);
     }
