@@ -19,6 +19,7 @@ always text.
 It logs every byte it received and sent, per connection, to --log-dir:
   conn-NNNN.recv / conn-NNNN.sent   the raw plaintext, as read and written
   conn-NNNN-xM.body                 the decoded response body of exchange M
+  conn-NNNN-xM.req                  the request body of exchange M (de-chunked)
   index.json                        per connection: peer port, files, and per
                                     exchange the request and response offsets
                                     in those files, status, SSE events, usage,
@@ -67,8 +68,8 @@ class Logger:
         with open(os.path.join(self.directory, entry[which + "_file"]), "ab") as f:
             f.write(data)
 
-    def write_body(self, entry, index, body):
-        name = "conn-%04d-x%d.body" % (entry["id"], index)
+    def write_body(self, entry, index, body, suffix="body"):
+        name = "conn-%04d-x%d.%s" % (entry["id"], index, suffix)
         if self.directory:
             with open(os.path.join(self.directory, name), "wb") as f:
                 f.write(body)
@@ -461,6 +462,7 @@ class Server:
                 record["response_length"] = entry["sent_bytes"] - record["response_offset"]
                 index = len(entry["exchanges"]) + 1
                 record["response_body_file"] = self.logger.write_body(entry, index, record.pop("response_body"))
+                record["request_body_file"] = self.logger.write_body(entry, index, body, "req")
                 entry["exchanges"].append(record)
                 self.logger.save()
                 if version == "HTTP/1.0" or header(headers, "Connection").lower() == "close":

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""End to end, as root: ct-record records curl, python3 and node talking to the
+mock LLM server; ct-analyze imports the capture; the database must equal what
+the server logged: request and response bodies byte-exact, every SSE event,
+exact token counts.
+
+  e2e_record_test.py CT_RECORD CT_ANALYZE MOCK_SERVER
+"""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import unittest
+
+CT_RECORD, CT_ANALYZE, SERVER = sys.argv[1:4]
+del sys.argv[1:4]
+
+STREAM_BODY = json.dumps({"model": "claude-e2e", "max_tokens": 64, "stream": True, "thinking": {"type": "enabled"},
+                          "system": "Be brief.", "messages": [{"role": "user", "content": "list the files"}],
+                          "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]})
+RESULT_BODY = json.dumps({"model": "claude-e2e", "max_tokens": 64, "stream": True, "messages": [
+    {"role": "user", "content": "list the files"},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_mock_1", "name": "Bash", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_mock_1", "content": "a b c"}]}]})
+JSON_BODY = json.dumps({"model": "claude-e2e", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]})
+CHAT_BODY = json.dumps({"model": "gpt-e2e", "stream": True, "stream_options": {"include_usage": True},
+                        "messages": [{"role": "user", "content": "hi"}]})
+
+PYTHON_CLIENT = r'''
+import http.client, json, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+bodies = json.loads(sys.argv[3])
+ctx = ssl.create_default_context(cafile=cafile)
+conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)   # one keep-alive connection
+for path, body in bodies:
+    headers = {"content-type": "application/json", "x-api-key": "sk-e2e-secret", "accept-encoding": "gzip"}
+    conn.request("POST" if body else "GET", path, body=body or None, headers=headers)
+    conn.getresponse().read()
+conn.close()
+'''
+
+NODE_CLIENT = r'''
+const https = require("https"), fs = require("fs");
+const [port, cafile, bodiesJson] = process.argv.slice(1);
+const agent = new https.Agent({keepAlive: true, maxSockets: 1, ca: fs.readFileSync(cafile)});
+const bodies = JSON.parse(bodiesJson);
+(async () => {
+  for (const [path, body] of bodies) {
+    await new Promise((resolve, reject) => {
+      const req = https.request({host: "127.0.0.1", port: Number(port), path, agent, method: body ? "POST" : "GET",
+        headers: {"content-type": "application/json", "x-api-key": "sk-e2e-secret", "accept-encoding": "gzip"}},
+        res => { res.on("data", () => {}); res.on("end", resolve); });
+      req.on("error", reject);
+      if (body) req.write(body);
+      req.end();
+    });
+  }
+  agent.destroy();
+})();
+'''
+
+
+def client_bodies():
+    return [["/v1/messages", STREAM_BODY], ["/v1/messages", RESULT_BODY], ["/v1/messages", JSON_BODY],
+            ["/v1/chat/completions", CHAT_BODY], ["/v1/models", ""]]
+
+
+class RecordAndAnalyze(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cls.cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        cls.logs = os.path.join(d, "logs")
+        cls.server = subprocess.Popen(["/usr/bin/python3", SERVER, "--cert", cls.cert, "--key", key,
+                                       "--log-dir", cls.logs, "--event-delay-ms", "2"], stdout=subprocess.PIPE, text=True)
+        cls.port = int(cls.server.stdout.readline())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        cls.server.wait(10)
+        cls.tmp.cleanup()
+
+    def record(self, name, command):
+        capture = os.path.join(self.tmp.name, name + ".ctz")
+        db = os.path.join(self.tmp.name, name + ".db")
+        rec = subprocess.run([CT_RECORD, "-f", "-w", capture, "--", *command], capture_output=True, text=True,
+                             timeout=120)
+        self.assertEqual(rec.returncode, 0, rec.stderr)
+        imp = subprocess.run([CT_ANALYZE, "--quiet", "--no-progress", "--db", db, capture], capture_output=True,
+                             text=True, timeout=120)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        return sqlite3.connect(db)
+
+    def server_connections(self):
+        with open(os.path.join(self.logs, "index.json")) as f:
+            return {c["peer_port"]: c for c in json.load(f)["connections"]}
+
+    def log(self, name):
+        with open(os.path.join(self.logs, name), "rb") as f:
+            return f.read()
+
+    def check(self, db, expected_exchanges):
+        conns = self.server_connections()
+        rows = db.execute("SELECT id, local_port FROM connections WHERE remote_port = ?", (self.port,)).fetchall()
+        self.assertTrue(rows, "no connection to the mock server in the capture")
+        checked = 0
+        for conn_id, local_port in rows:
+            logged = conns[local_port]
+            recv = self.log(logged["recv_file"])
+            # What the client sent, byte for byte, is the concatenation of the requests.
+            total = db.execute("SELECT bytes_sent, bytes_received, gaps FROM connections WHERE id = ?",
+                               (conn_id,)).fetchone()
+            self.assertEqual(total, (logged["recv_bytes"], logged["sent_bytes"], 0))
+            requests = db.execute(
+                "SELECT q.id, q.method, q.target, q.stream_pos, q.wire_size, b.body, q.complete FROM http_requests q"
+                " JOIN http_request_bodies b ON b.request_id = q.id WHERE q.connection_id = ? ORDER BY q.seq",
+                (conn_id,)).fetchall()
+            self.assertEqual(len(requests), len(logged["exchanges"]))
+            for (qid, method, target, pos, wire, body, complete), x in zip(requests, logged["exchanges"]):
+                self.assertEqual((method, target, pos, wire, complete), (x["method"], x["target"],
+                                                                         x["request_offset"], x["request_length"], 1))
+                raw = recv[x["request_offset"]:x["request_offset"] + x["request_length"]]
+                self.assertTrue(raw.startswith(("%s %s HTTP/1.1\r\n" % (method, target)).encode()))
+                self.assertEqual(bytes(body or b""), self.log(x["request_body_file"]))
+                resp = db.execute("SELECT id, status, body, encoded_size, complete FROM http_responses"
+                                  " WHERE request_id = ? AND interim = 0", (qid,)).fetchone()
+                self.assertIsNotNone(resp, target)
+                rid, status, rbody, encoded, rcomplete = resp
+                self.assertEqual((status, rcomplete, encoded), (x["status"], 1, x["response_encoded_size"]))
+                self.assertEqual(bytes(rbody), self.log(x["response_body_file"]))
+                events = db.execute("SELECT count(*) FROM sse_events WHERE response_id = ?", (rid,)).fetchone()[0]
+                self.assertEqual(events, x.get("sse_events", 0))
+                if "llm" in x:
+                    llm = x["llm"]
+                    call = db.execute("SELECT model, input_tokens, output_tokens, cache_creation_input_tokens,"
+                                      " cache_read_input_tokens, stop_reason, response_text, tool_calls, streamed"
+                                      " FROM llm_calls WHERE request_id = ?", (qid,)).fetchone()
+                    self.assertIsNotNone(call, target)
+                    model, inp, out, cw, cr, stop, text, tools, streamed = call
+                    self.assertEqual((model, inp, out, stop, bool(streamed)),
+                                     (llm["model"], llm["input_tokens"], llm["output_tokens"], llm["stop_reason"],
+                                      llm["streamed"]))
+                    if "/v1/messages" in target:
+                        self.assertEqual((cw, cr), (llm["cache_creation_input_tokens"], llm["cache_read_input_tokens"]))
+                    self.assertEqual(text, llm["text"])
+                    self.assertEqual([t["name"] for t in json.loads(tools)], [t["name"] for t in llm["tool_calls"]])
+                    self.assertEqual([t["input"] for t in json.loads(tools)], [t["input"] for t in llm["tool_calls"]])
+                checked += 1
+        self.assertEqual(checked, expected_exchanges)
+        # Secrets are fingerprinted.
+        self.assertEqual(db.execute("SELECT count(*) FROM http_requests WHERE headers LIKE '%sk-e2e-secret%'").fetchone()[0], 0)
+
+    def test_curl(self):
+        args = ["curl", "-sS", "--cacert", self.cert]
+        base = "https://127.0.0.1:%d" % self.port
+        command = []
+        for path, body in client_bodies():
+            if command:
+                command += ["--next"] + args[1:]
+            else:
+                command += args
+            command += ["-H", "content-type: application/json", "-H", "x-api-key: sk-e2e-secret", "--compressed",
+                        "-o", "/dev/null"]
+            if body:
+                command += ["-d", body]
+            command.append(base + path)
+        db = self.record("curl", command)
+        self.check(db, len(client_bodies()))
+
+    def test_python(self):
+        db = self.record("python", ["/usr/bin/python3", "-c", PYTHON_CLIENT, str(self.port), self.cert,
+                                    json.dumps(client_bodies())])
+        self.check(db, len(client_bodies()))
+
+    def test_node(self):
+        if not os.path.exists("/usr/bin/node"):
+            self.skipTest("node is not installed")
+        db = self.record("node", ["/usr/bin/node", "-e", NODE_CLIENT, str(self.port), self.cert,
+                                  json.dumps(client_bodies())])
+        self.check(db, len(client_bodies()))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
