@@ -67,6 +67,14 @@ class Recording {
         : o_(o), status_line_(o.status == 1 || (o.status == -1 && ::isatty(2))) {}
 
     int run() {
+        if (!o_.command.empty()) {
+            // As shells and env(1) do: 127 when the command cannot be found or run.
+            std::string exe = resolve_in_path(o_.command[0]);
+            if (exe.empty() || ::access(exe.c_str(), X_OK) != 0) {
+                say(fmt::format("command not found or not executable: {}", o_.command[0]));
+                return 127;
+            }
+        }
         if (auto ok = setup(); !ok) {
             status_line_.clear();
             say(ok.error().what());
