@@ -1,6 +1,8 @@
 #include "importer.hpp"
 
 #include <chrono>
+#include <deque>
+#include <future>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -209,6 +211,26 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
 
 namespace {
 
+// Decoding needs no database, so it runs ahead of the inserts on other threads.
+struct PreparedConnection {
+    DecodedConnection dc;
+    std::vector<std::optional<llm::LlmCall>> calls;  // per exchange; views into dc's bodies
+};
+
+// On the heap and never moved afterwards: the calls point into dc's strings.
+std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection& c) {
+    auto p = std::make_unique<PreparedConnection>();
+    p->dc = decode_connection(c);
+    p->calls.resize(p->dc.exchanges.size());
+    for (std::size_t x = 0; x < p->dc.exchanges.size(); ++x) {
+        const auto& pairing = p->dc.exchanges[x];
+        if (!pairing.request) continue;
+        const DecodedMessage* response = pairing.response ? &p->dc.responses[*pairing.response] : nullptr;
+        p->calls[x] = llm::decode_llm_call(p->dc.requests[*pairing.request], response);
+    }
+    return p;
+}
+
 // Everything one import needs while it walks the capture.
 struct ImportRun {
     sqlite::Database& db;
@@ -414,8 +436,8 @@ struct ImportRun {
         return {};
     }
 
-    Expected<void> insert_connection(const replay::Connection& c) {
-        DecodedConnection dc = decode_connection(c);
+    Expected<void> insert_connection(const replay::Connection& c, const PreparedConnection& prepared) {
+        const DecodedConnection& dc = prepared.dc;
         std::string host;
         for (const auto& r : dc.requests) {
             host = std::string(r.message.value_of("Host"));
@@ -459,14 +481,14 @@ struct ImportRun {
         }
 
         std::int64_t seq = 0;
-        for (const auto& pairing : dc.exchanges) {
+        for (std::size_t x = 0; x < dc.exchanges.size(); ++x) {
+            const auto& pairing = dc.exchanges[x];
             std::optional<std::int64_t> request_id;
             const DecodedMessage* request = nullptr;
             const DecodedMessage* response = pairing.response ? &dc.responses[*pairing.response] : nullptr;
-            std::optional<llm::LlmCall> call;
+            const std::optional<llm::LlmCall>& call = prepared.calls[x];
             if (pairing.request) {
                 request = &dc.requests[*pairing.request];
-                call = llm::decode_llm_call(*request, response);
                 // An LLM request's parts are indexed once each through llm_blobs.
                 auto id = insert_request(connection_id, seq++, *request, call ? &*call : nullptr);
                 if (!id) return std::unexpected(id.error());
@@ -558,11 +580,23 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
         CT_TRY(st_->probe.execute(run.capture_id, p.binary_path, p.build_id, p.function, p.file_offset,
                                   p.how_found, p.kind, p.attached, p.error, p.pid));
     }
-    std::size_t done = 0;
-    for (const auto& c : contents.connections) {
-        CT_TRY(run.insert_connection(c));
-        ++done;
-        if (options_.progress) options_.progress(done, contents.connections.size());
+    // Connections decode a few ahead of the inserts (bounded, to bound memory).
+    constexpr std::size_t kDecodeAhead = 2;
+    const auto& connections = contents.connections;
+    std::deque<std::future<std::unique_ptr<PreparedConnection>>> ahead;
+    std::size_t launched = 0;
+    auto launch = [&] {
+        while (ahead.size() < kDecodeAhead && launched < connections.size()) {
+            ahead.push_back(std::async(std::launch::async, prepare_connection, std::cref(connections[launched++])));
+        }
+    };
+    launch();
+    for (std::size_t done = 0; done < connections.size(); ++done) {
+        std::unique_ptr<PreparedConnection> prepared = ahead.front().get();
+        ahead.pop_front();
+        launch();
+        CT_TRY(run.insert_connection(connections[done], *prepared));
+        if (options_.progress) options_.progress(done + 1, connections.size());
     }
     CT_TRY(tx->commit());
     return run.result;
