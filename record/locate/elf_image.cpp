@@ -59,6 +59,43 @@ std::unordered_map<uint16_t, std::string_view> version_names(Elf* elf) {
     return names;
 }
 
+// libelf tolerates header tables that run past the end of the file (it drops them);
+// a binary like that is damaged and gets an error instead.
+Expected<void> check_header_tables(const MappedFile& file) {
+    Elf64_Ehdr ehdr;
+    const auto head = file.slice(0, sizeof ehdr);
+    if (head.size() < sizeof ehdr)
+        return fail("truncated: shorter than an ELF header");
+    std::memcpy(&ehdr, head.data(), sizeof ehdr);
+    const uint64_t size = file.size();
+    auto fits = [&](uint64_t offset, uint64_t count, uint64_t entry) {
+        return offset <= size && count <= (size - offset) / entry;
+    };
+    if (ehdr.e_phnum > 0 && (ehdr.e_phentsize != sizeof(Elf64_Phdr) ||
+                             !fits(ehdr.e_phoff, ehdr.e_phnum, sizeof(Elf64_Phdr)))) {
+        return fail(fmt::format("program header table ({} entries at {:#x}) lies outside the file",
+                                ehdr.e_phnum, ehdr.e_phoff));
+    }
+    if (ehdr.e_shoff != 0) {
+        if (ehdr.e_shentsize != sizeof(Elf64_Shdr) || !fits(ehdr.e_shoff, 1, sizeof(Elf64_Shdr))) {
+            return fail(
+                fmt::format("section header table at {:#x} lies outside the file", ehdr.e_shoff));
+        }
+        uint64_t count = ehdr.e_shnum;
+        if (count == 0) {  // extended numbering: the count is in section 0
+            Elf64_Shdr first;
+            std::memcpy(&first, file.slice(ehdr.e_shoff, sizeof first).data(), sizeof first);
+            count = first.sh_size;
+        }
+        if (!fits(ehdr.e_shoff, count, sizeof(Elf64_Shdr))) {
+            return fail(
+                fmt::format("section header table ({} entries at {:#x}) lies outside the file",
+                            count, ehdr.e_shoff));
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 Expected<ElfImage> ElfImage::open(const std::string& path) {
@@ -72,6 +109,8 @@ Expected<ElfImage> ElfImage::open(const std::string& path) {
     if (head[EI_CLASS] != ELFCLASS64 || head[EI_DATA] != ELFDATA2LSB) {
         return fail(path + " is not a 64-bit little-endian ELF file");
     }
+    if (auto ok = check_header_tables(*file); !ok)
+        return fail(path + ": " + ok.error().message);
     if (!libelf_ready())
         return fail("libelf: " + elf_problem());
 

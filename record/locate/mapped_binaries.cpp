@@ -1,4 +1,5 @@
 // mapped_binaries(): which ELF files a process runs code from, and how to open them.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -8,14 +9,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <sstream>
 #include <set>
 #include <string>
 
 #include "locate/tls_locator.hpp"
 #include "util/unique_fd.hpp"
-
-#include <fcntl.h>
 
 namespace ct::locate {
 namespace {
@@ -91,13 +90,25 @@ std::string choose_access_path(pid_t pid, const MappedBinary& binary, const std:
 
 Expected<std::vector<MappedBinary>> read_mapped_binaries(pid_t pid) {
     const std::string maps_path = fmt::format("/proc/{}/maps", pid);
-    std::ifstream maps(maps_path);
-    if (!maps) {
+    UniqueFd maps_fd(::open(maps_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!maps_fd) {
         if (errno == ENOENT || errno == ESRCH) {
             return fail(fmt::format("process {} does not exist (or has exited)", pid), errno);
         }
         return fail_errno("cannot read " + maps_path);
     }
+    // Read it whole and early: the process may exit or remap while we work.
+    std::string text;
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(maps_fd.get(), buffer, sizeof buffer)) != 0;) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return fail_errno("cannot read " + maps_path);
+        }
+        text.append(buffer, static_cast<size_t>(n));
+    }
+    std::istringstream maps(text);
     struct Found {
         MappedBinary binary;
         std::string map_file;

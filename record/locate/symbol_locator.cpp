@@ -47,8 +47,12 @@ void scan_table(const ElfImage& image, SymbolTable which, Scan& scan,
             return;
         }
         std::string stored(sym.name);
-        if (!sym.version.empty() && sym.name.find('@') == std::string_view::npos) {
-            stored += fmt::format("{}{}", sym.version_hidden ? "@" : "@@", sym.version);
+        bool hidden = sym.version_hidden;
+        if (const size_t at = sym.name.find('@'); at != std::string_view::npos) {
+            // A .symtab spells the version into the name: "@@" default, "@" hidden.
+            hidden = sym.name.compare(at, 2, "@@") != 0;
+        } else if (!sym.version.empty()) {
+            stored += fmt::format("{}{}", hidden ? "@" : "@@", sym.version);
         }
         if (sym.type == STT_GNU_IFUNC) {
             // The symbol's address is a resolver, not the function.
@@ -58,7 +62,7 @@ void scan_table(const ElfImage& image, SymbolTable which, Scan& scan,
         if (sym.type != STT_FUNC || sym.value == 0)
             return;
         scan.candidates[*role].push_back(
-            Candidate{sym.value, sym.size, table, std::move(stored), sym.version_hidden});
+            Candidate{sym.value, sym.size, table, std::move(stored), hidden});
     });
     if (!ok)
         evidence.push_back(fmt::format("{} unreadable: {}", table, ok.error().message));

@@ -2,10 +2,11 @@
 # Downloads native Claude Code builds (npm package @anthropic-ai/claude-code-linux-x64)
 # into a cache outside the repository, for the locator tests.
 #
-#   fetch_claude_builds.sh [VERSION...]
+#   fetch_claude_builds.sh [--latest] [VERSION...]
 #
 # Cache layout: ${CT_TEST_CACHE:-/var/cache/ct-test}/claude-code-linux-x64/VERSION/claude
-# A build already in the cache is not downloaded again.
+# A build already in the cache is not downloaded again. --latest also fetches the
+# newest published version and records it in the cache root's "latest-version" file.
 #
 # Exit status: 0 when every requested build is in the cache; 3 when the npm registry
 # cannot be reached (the file "registry-unreachable" is then left in the cache root so
@@ -16,8 +17,13 @@ readonly package="@anthropic-ai/claude-code-linux-x64"
 readonly cache_root="${CT_TEST_CACHE:-/var/cache/ct-test}/claude-code-linux-x64"
 readonly unreachable_marker="${cache_root}/registry-unreachable"
 
-if [[ $# -eq 0 ]]; then
-    echo "usage: $0 VERSION..." >&2
+want_latest=0
+if [[ "${1:-}" == "--latest" ]]; then
+    want_latest=1
+    shift
+fi
+if [[ $# -eq 0 && ${want_latest} -eq 0 ]]; then
+    echo "usage: $0 [--latest] VERSION..." >&2
     exit 1
 fi
 
@@ -51,8 +57,22 @@ fetch_one() {
     echo "fetched ${package}@${version} -> ${dest}/claude"
 }
 
+versions=("$@")
+if [[ ${want_latest} -eq 1 ]]; then
+    if latest="$(timeout 60 npm view "${package}" version 2>/dev/null)" && [[ -n "${latest}" ]]; then
+        echo "${latest}" >"${cache_root}/latest-version"
+        versions+=("${latest}")
+    elif [[ ! -f "${cache_root}/latest-version" ]]; then
+        echo "npm registry unreachable: cannot resolve the latest version" >"${unreachable_marker}"
+        cat "${unreachable_marker}" >&2
+        exit 3
+    else
+        versions+=("$(cat "${cache_root}/latest-version")")
+    fi
+fi
+
 missing=()
-for v in "$@"; do
+for v in "${versions[@]}"; do
     if [[ ! -s "${cache_root}/${v}/claude" || ! -f "${cache_root}/${v}/.complete" ]]; then
         missing+=("$v")
     fi

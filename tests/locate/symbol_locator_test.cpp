@@ -1,0 +1,164 @@
+// Binaries with symbols: libssl, node, and small libraries built for edge cases. The
+// expected offsets come from readelf, computed through section headers as libbpf does.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "locate/tls_locator.hpp"
+#include "test_support.hpp"
+
+namespace ct::locate {
+namespace {
+
+constexpr const char* kLibSsl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+constexpr const char* kNode = "/usr/bin/node";
+constexpr const char* kLibc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+
+LocatorOptions no_cache() {
+    LocatorOptions options;
+    options.use_cache = false;
+    return options;
+}
+
+std::string fixture(const char* name) {
+    return std::string(CT_LOCATE_FIXTURE_DIR) + "/" + name;
+}
+
+// Every role the binary defines must be found at the offset readelf implies.
+void expect_matches_readelf(const std::string& path) {
+    if (!std::filesystem::exists(path))
+        GTEST_SKIP() << path << " is not installed";
+    auto report = locate_tls_functions(path, no_cache());
+    ASSERT_TRUE(report) << report.error().what();
+    EXPECT_EQ(report->flavor, Flavor::OpenSslSymbols);
+    EXPECT_FALSE(report->refusal) << *report->refusal;
+    EXPECT_EQ(report->build_id_hex, test::readelf_build_id(path));
+
+    const auto sections = test::readelf_sections(path);
+    const auto symbols = test::readelf_dynamic_symbols(path);
+    size_t checked = 0;
+    for (Role role : kAllRoles) {
+        // "SSL_write" (unversioned) or "SSL_write@@OPENSSL_3.0.0" (default version).
+        const std::string name = role_symbol(role);
+        auto sym = std::find_if(symbols.begin(), symbols.end(), [&](const auto& s) {
+            return (s.name == name || s.name.starts_with(name + "@@")) && s.type == "FUNC" &&
+                   s.ndx != "UND";
+        });
+        ASSERT_NE(sym, symbols.end()) << role_symbol(role) << " not in readelf output";
+        const Target* target = report->find(role);
+        ASSERT_NE(target, nullptr) << role_symbol(role) << " not located in " << path;
+        const auto offset = test::offset_through_section(sections, sym->value);
+        ASSERT_TRUE(offset);
+        EXPECT_EQ(target->vaddr, sym->value) << role_symbol(role);
+        EXPECT_EQ(target->file_offset, *offset) << role_symbol(role);
+        EXPECT_NE(target->evidence.find(sym->name), std::string::npos) << target->evidence;
+        ++checked;
+    }
+    EXPECT_EQ(checked, std::size(kAllRoles));
+    EXPECT_EQ(report->targets.size(), std::size(kAllRoles));
+}
+
+TEST(SymbolLocator, LibSslEveryRoleAtReadelfOffsets) {
+    expect_matches_readelf(kLibSsl);
+}
+
+TEST(SymbolLocator, NodeEveryRoleAtReadelfOffsets) {
+    expect_matches_readelf(kNode);
+}
+
+TEST(SymbolLocator, NodeIsQuick) {
+    if (!std::filesystem::exists(kNode))
+        GTEST_SKIP() << kNode << " is not installed";
+    ASSERT_TRUE(locate_tls_functions(kNode, no_cache()));  // warm the page cache
+    const auto start = std::chrono::steady_clock::now();
+    auto report = locate_tls_functions(kNode, no_cache());
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(report);
+    EXPECT_LT(elapsed, std::chrono::milliseconds(100));
+}
+
+// The recorder calls the locator on every library of every process.
+TEST(SymbolLocator, BinariesWithoutTlsAreRejectedWellUnderAMillisecond) {
+    for (const char* path : {kLibc, "/bin/ls", "/usr/lib/x86_64-linux-gnu/libm.so.6"}) {
+        auto first = locate_tls_functions(path, no_cache());
+        ASSERT_TRUE(first) << first.error().what();
+        EXPECT_EQ(first->flavor, Flavor::None) << path;
+        EXPECT_TRUE(first->targets.empty());
+        EXPECT_FALSE(first->refusal);
+        EXPECT_EQ(first->how_found, "none");
+        auto best = std::chrono::steady_clock::duration::max();
+        for (int i = 0; i < 20; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            auto report = locate_tls_functions(path, no_cache());
+            best = std::min(best, std::chrono::steady_clock::now() - start);
+            ASSERT_TRUE(report);
+        }
+        EXPECT_LT(best, std::chrono::microseconds(1000)) << path;
+    }
+}
+
+TEST(SymbolLocator, PicksTheDefaultVersionOfAVersionedSymbol) {
+    const std::string path = fixture("libct_locate_versioned_ssl.so");
+    auto report = locate_tls_functions(path, no_cache());
+    ASSERT_TRUE(report) << report.error().what();
+    ASSERT_FALSE(report->refusal) << *report->refusal;
+    const auto symbols = test::readelf_dynamic_symbols(path);
+    auto by_name = [&](const std::string& name) {
+        auto it = std::find_if(symbols.begin(), symbols.end(),
+                               [&](const auto& s) { return s.name == name; });
+        EXPECT_NE(it, symbols.end()) << name;
+        return it == symbols.end() ? 0 : it->value;
+    };
+    const uint64_t default_version = by_name("SSL_write@@FAKESSL_2");
+    const uint64_t old_version = by_name("SSL_write@FAKESSL_1");
+    ASSERT_NE(default_version, old_version);
+    const Target* write = report->find(Role::SslWrite);
+    ASSERT_NE(write, nullptr);
+    EXPECT_EQ(write->vaddr, default_version);
+    EXPECT_NE(write->evidence.find("SSL_write@@FAKESSL_2"), std::string::npos) << write->evidence;
+    ASSERT_NE(report->find(Role::SslRead), nullptr);
+    EXPECT_EQ(report->find(Role::SslRead)->vaddr, by_name("SSL_read@@FAKESSL_1"));
+}
+
+TEST(SymbolLocator, RefusesSslWriteWithoutSslRead) {
+    auto report = locate_tls_functions(fixture("libct_locate_write_only_ssl.so"), no_cache());
+    ASSERT_TRUE(report);
+    EXPECT_EQ(report->flavor, Flavor::OpenSslSymbols);
+    ASSERT_TRUE(report->refusal);
+    EXPECT_NE(report->refusal->find("SSL_read"), std::string::npos) << *report->refusal;
+    EXPECT_TRUE(report->targets.empty());
+}
+
+TEST(SymbolLocator, RefusesAnIfuncSslWrite) {
+    auto report = locate_tls_functions(fixture("libct_locate_ifunc_ssl.so"), no_cache());
+    ASSERT_TRUE(report);
+    ASSERT_TRUE(report->refusal);
+    EXPECT_NE(report->refusal->find("IFUNC"), std::string::npos) << *report->refusal;
+    EXPECT_TRUE(report->targets.empty());
+}
+
+TEST(SymbolLocator, ImportedSslWriteIsNotTlsHere) {
+    auto report = locate_tls_functions(fixture("libct_locate_imports_ssl.so"), no_cache());
+    ASSERT_TRUE(report);
+    EXPECT_EQ(report->flavor, Flavor::None);
+    EXPECT_FALSE(report->refusal);
+    EXPECT_TRUE(report->targets.empty());
+    const bool mentioned = std::any_of(
+        report->evidence.begin(), report->evidence.end(),
+        [](const std::string& e) { return e.find("imports SSL_write") != std::string::npos; });
+    EXPECT_TRUE(mentioned);
+}
+
+TEST(Roles, SymbolNamesRoundTrip) {
+    for (Role role : kAllRoles) {
+        EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
+    }
+    EXPECT_STREQ(role_symbol(Role::SslWrite), "SSL_write");
+    EXPECT_STREQ(role_symbol(Role::SslReadEx), "SSL_read_ex");
+    EXPECT_FALSE(role_from_symbol("SSL_peek"));
+}
+
+}  // namespace
+}  // namespace ct::locate
