@@ -85,12 +85,13 @@ void add_raw(DecodedConnection& dc, int direction, std::uint64_t from, const cha
 
 }  // namespace
 
-DecodedBody decode_message_body(const Message& message) {
+DecodedBody decode_message_body(Message& message) {
     DecodedBody body;
     body.encoded_size = message.body.size();
     body.encoding = std::string(message.value_of("Content-Encoding"));
     if (body.encoding.empty() || http1::iequals(body.encoding, "identity")) {
-        body.bytes = message.body;
+        body.bytes = std::move(message.body);  // the body lives on in decoded form only
+        message.body.clear();
         return body;
     }
     DecodedContent decoded = decode_content(body.encoding, message.body);

@@ -28,7 +28,7 @@ struct DecodedBody {
 };
 
 struct DecodedMessage {
-    http1::Message message;
+    http1::Message message;  // its body moved to `body` when it needed no decoding
     DecodedBody body;
     bool is_sse = false;
     sse::DecodedEvents sse;
@@ -58,7 +58,8 @@ struct DecodedConnection {
 
 DecodedConnection decode_connection(const replay::Connection& connection);
 
-// Undoes Content-Encoding for a message body (requests and responses alike).
-DecodedBody decode_message_body(const http1::Message& message);
+// Undoes Content-Encoding for a message body (requests and responses alike). An
+// unencoded body is moved out of `message` rather than copied.
+DecodedBody decode_message_body(http1::Message& message);
 
 }  // namespace ct::analyze

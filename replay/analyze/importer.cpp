@@ -242,6 +242,8 @@ struct ImportRun {
     std::map<std::uint32_t, std::int64_t> process_ids;
     ImportResult result;
     std::unordered_map<std::string, std::int64_t> blob_ids;  // sha256 -> llm_blobs.id
+    // Content -> llm_blobs.id for the connection being inserted (views into its bodies).
+    std::unordered_map<std::string_view, std::int64_t> connection_blobs;
 
     std::optional<std::int64_t> rt(std::uint64_t mono) const { return realtime(contents.header, mono); }
 
@@ -267,6 +269,15 @@ struct ImportRun {
     // Stores a request part once per distinct content (by SHA-256) and indexes
     // it for full-text search the first time it is seen.
     Expected<std::int64_t> intern(const char* kind, std::string_view json) {
+        // Calls on one connection resend the same messages: compare bytes first,
+        // and hash only what this connection has not sent before.
+        if (auto it = connection_blobs.find(json); it != connection_blobs.end()) return it->second;
+        auto id = intern_by_digest(kind, json);
+        if (id) connection_blobs.emplace(json, *id);
+        return id;
+    }
+
+    Expected<std::int64_t> intern_by_digest(const char* kind, std::string_view json) {
         std::string digest(SHA256_DIGEST_LENGTH, '\0');
         SHA256(reinterpret_cast<const unsigned char*>(json.data()), json.size(),
                reinterpret_cast<unsigned char*>(digest.data()));
@@ -438,6 +449,7 @@ struct ImportRun {
 
     Expected<void> insert_connection(const replay::Connection& c, const PreparedConnection& prepared) {
         const DecodedConnection& dc = prepared.dc;
+        connection_blobs.clear();
         std::string host;
         for (const auto& r : dc.requests) {
             host = std::string(r.message.value_of("Host"));
@@ -520,7 +532,7 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     auto tx = sqlite::Transaction::begin(db_);
     if (!tx) return std::unexpected(tx.error());
 
-    ImportRun run{db_, *st_, contents, fingerprinter_, options_.keep_secrets, 0, {}, {}, {}};
+    ImportRun run{db_, *st_, contents, fingerprinter_, options_.keep_secrets, 0, {}, {}, {}, {}};
     st_->find_capture.bind(1, std::string_view(h.uuid));
     auto found = st_->find_capture.step();
     std::optional<std::int64_t> existing;
