@@ -2,6 +2,8 @@
 // records decode to the same call.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "connection_decoder.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
@@ -99,6 +101,54 @@ TEST(LlmDecode, EventTimesComeFromTheReadsThatCompletedThem) {
     ASSERT_EQ(times.size(), events.size());
     for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(times[i], 2'000'000'000 + (i + 1) * 10'000'000);
     EXPECT_EQ(d->call->first_token_monotonic_ns, 2'000'000'000 + 3 * 10'000'000);  // thinking_delta
+}
+
+TEST(LlmDecode, GapInsideAStreamLosesOnlyWhatItTouches) {
+    // The stream's chunks, each one event; a gap removes [g, g + 25) of the wire.
+    const std::string head = testing::sse_response_head();
+    std::vector<std::string> chunks;
+    for (const auto& e : testing::anthropic_stream_events()) chunks.push_back(chunk(e));
+    std::string wire = head;
+    std::vector<std::pair<std::size_t, std::size_t>> ranges;  // each event chunk's wire range
+    for (const auto& c : chunks) {
+        ranges.emplace_back(wire.size(), wire.size() + c.size());
+        wire += c;
+    }
+    wire += "0\r\n\r\n";
+    const std::string request = testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody);
+    for (std::size_t gap : {1u, 2u, 25u, 90u, 300u})
+    for (std::size_t g = head.size(); g + gap < ranges.back().second; g += 5) {
+        testing::StreamBuilder out, in;
+        out.data(request);
+        in.data(wire.substr(0, g)).gap(gap).data(wire.substr(g + gap));
+        auto conn = testing::make_connection(out.stream(), in.stream());
+        auto d = decode(conn);
+        ASSERT_EQ(d->dc.responses.size(), 1u) << g;
+        const auto& r = d->dc.responses[0];
+        EXPECT_FALSE(r.message.complete) << g;
+        EXPECT_EQ(r.message.gap_bytes, gap) << g;
+        std::set<std::string> got;
+        for (const auto& e : r.sse.events) got.insert(e.data);
+        // Every event the gap did not touch survives, except possibly the first one
+        // after the gap (decoding resumes at the next event boundary it can see).
+        bool first_after = true;
+        for (std::size_t i = 0; i < ranges.size(); ++i) {
+            const bool touched = ranges[i].first < g + gap && ranges[i].second > g;
+            if (touched) continue;
+            if (ranges[i].first >= g + gap && first_after) {
+                first_after = false;
+                continue;
+            }
+            std::string data = chunks[i].substr(chunks[i].find("data: ") + 6);
+            data = data.substr(0, data.find('\n'));
+            EXPECT_TRUE(got.count(data)) << "gap at " << g << " lost event " << i << " (gap " << gap << ")";
+        }
+        ASSERT_TRUE(d->call) << g;
+        const bool delta_touched = ranges[13].first < g + gap && ranges[13].second > g;
+        if (!delta_touched && ranges[12].second <= g) {
+            EXPECT_EQ(d->call->usage.output_tokens, 57) << g;
+        }
+    }
 }
 
 TEST(LlmDecode, AnthropicJsonResponse) {

@@ -183,10 +183,17 @@ bool decide_framing(MessageKind kind, const ParseContext& context, Message& out)
     return true;
 }
 
-// Parses chunked body data starting at view[pos]. Advances pos past the final
-// CRLF of the trailers on success.
-ParseState parse_chunked(std::string_view view, std::size_t& pos, const ParseContext& context,
-                         Message& out) {
+bool line_is_message_start(MessageKind kind, std::string_view line) {
+    line = strip_cr(line);
+    Message scratch;
+    return kind == MessageKind::Request ? parse_request_line(line, scratch)
+                                        : parse_status_line(line, scratch);
+}
+
+}  // namespace
+
+ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t base_pos, Message& out,
+                        std::optional<std::uint64_t>* data_end_pos) {
     while (true) {
         std::size_t nl = view.find('\n', pos);
         if (nl == std::string_view::npos) {
@@ -208,6 +215,7 @@ ParseState parse_chunked(std::string_view view, std::size_t& pos, const ParseCon
             size = size * 16 + static_cast<std::uint64_t>(d);
         }
         std::size_t data_start = nl + 1;
+        if (data_end_pos) data_end_pos->reset();
         if (size == 0) {
             // Trailer section: header lines up to a blank line.
             std::size_t end;
@@ -231,8 +239,9 @@ ParseState parse_chunked(std::string_view view, std::size_t& pos, const ParseCon
         if (view.size() - data_start < size) {
             // Keep what is there so a truncated message still shows its body.
             std::size_t have = view.size() - data_start;
-            out.body_pieces.push_back({out.body.size(), context.base_pos + data_start, have});
+            out.body_pieces.push_back({out.body.size(), base_pos + data_start, have});
             out.body.append(view.substr(data_start, have));
+            if (data_end_pos) *data_end_pos = base_pos + data_start + size;
             pos = view.size();
             return ParseState::NeedsMoreData;
         }
@@ -244,24 +253,58 @@ ParseState parse_chunked(std::string_view view, std::size_t& pos, const ParseCon
         } else if (!after.empty() && after[0] == '\n') {
             crlf = 1;
         } else if (after.empty() || after == "\r") {
+            out.body_pieces.push_back({out.body.size(), base_pos + data_start, size});
+            out.body.append(view.substr(data_start, static_cast<std::size_t>(size)));
+            if (data_end_pos) *data_end_pos = base_pos + data_end;
+            pos = view.size();
             return ParseState::NeedsMoreData;
         } else {
             return ParseState::Invalid;
         }
-        out.body_pieces.push_back({out.body.size(), context.base_pos + data_start, size});
+        out.body_pieces.push_back({out.body.size(), base_pos + data_start, size});
         out.body.append(view.substr(data_start, static_cast<std::size_t>(size)));
         pos = data_end + crlf;
     }
 }
 
-bool line_is_message_start(MessageKind kind, std::string_view line) {
-    line = strip_cr(line);
-    Message scratch;
-    return kind == MessageKind::Request ? parse_request_line(line, scratch)
-                                        : parse_status_line(line, scratch);
+std::optional<std::size_t> find_chunk_boundary(std::string_view view) {
+    std::size_t pos = 0;
+    bool first = true;  // the view itself may start with a size line (a gap ended there)
+    while (pos < view.size()) {
+        std::size_t start = 0;
+        if (!first) {
+            std::size_t nl = view.find('\n', pos);
+            if (nl == std::string_view::npos) return std::nullopt;
+            start = nl + 1;  // a candidate chunk-size line starts after a line end
+            pos = start;
+            if (nl > 0 && view[nl - 1] != '\r') continue;  // at 0 the CR may be in the gap
+        }
+        first = false;
+        std::size_t eol = view.find('\n', start);
+        if (eol == std::string_view::npos || eol - start > 20) continue;
+        std::string_view line = strip_cr(view.substr(start, eol - start));
+        std::string_view digits = line.substr(0, line.find(';'));
+        if (digits.empty() || digits.size() > 8) continue;
+        std::uint64_t size = 0;
+        bool hex = true;
+        for (char c : digits) {
+            int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                                      : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+            if (d < 0) {
+                hex = false;
+                break;
+            }
+            size = size * 16 + static_cast<std::uint64_t>(d);
+        }
+        if (!hex) continue;
+        // The chunk must end where its size says, with CRLF; a size that points past
+        // the view cannot be checked, and a wrong one would swallow what follows.
+        if (size > view.size()) continue;
+        std::size_t data_end = eol + 1 + static_cast<std::size_t>(size);
+        if (data_end + 2 <= view.size() && view.substr(data_end, 2) == "\r\n") return start;
+    }
+    return std::nullopt;
 }
-
-}  // namespace
 
 ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseContext& context,
                         Message& out) {
@@ -344,7 +387,7 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
         }
         case BodyFraming::Chunked: {
             std::size_t pos = head_end;
-            ParseState s = parse_chunked(view, pos, context, out);
+            ParseState s = parse_chunks(view, pos, context.base_pos, out, nullptr);
             if (s == ParseState::Invalid) return parse_invalid();
             if (s == ParseState::NeedsMoreData) {
                 out.wire_size = view.size() - start;

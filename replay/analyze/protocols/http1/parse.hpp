@@ -26,6 +26,17 @@ struct ParseContext {
 ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseContext& context,
                         Message& out);
 
+// Chunked body data from view[pos] (a chunk-size line expected); on Success pos
+// is past the trailers. With NeedsMoreData inside or right after a chunk's data,
+// *data_end_pos (if given) is the stream position where that chunk's data ends,
+// so a reader can continue after a gap.
+ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t base_pos, Message& out,
+                        std::optional<std::uint64_t>* data_end_pos);
+
+// Offset of the first plausible chunk-size line (at the start of the view or
+// after a CRLF; a hex size whose data ends in CRLF inside the view), or nullopt.
+std::optional<std::size_t> find_chunk_boundary(std::string_view view);
+
 // Offset of the first plausible message start at or after `from`, searching only at
 // line starts; nullopt if none.
 std::optional<std::size_t> find_frame_boundary(MessageKind kind, std::string_view view,

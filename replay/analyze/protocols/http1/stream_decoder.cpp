@@ -117,18 +117,90 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
             pos_ = view_->end_pos();
             return msg;
         }
-        // Chunked framing lost: the message ends somewhere in or after the gap.
-        msg.body_gaps.push_back(msg.body.size());
-        pos_ = run.end();
-        msg.wire_size = pos_ - start;
-        if (!last_run) {
-            std::size_t next_run = ri + 1;
-            msg.gap_bytes = runs[next_run].pos - run.end();
-            start_resync();
-        } else {
-            msg.gap_bytes = view_->end_pos() - run.end();
+        // A chunked body cut by a gap (or by the end of the capture).
+        return continue_chunked(ri, view, start, std::move(msg));
+    }
+}
+
+// Continues a chunked body across gaps: where the cut chunk's size says its data
+// ends, or else at the next plausible chunk-size line, so that the rest of a
+// long body (an SSE stream) survives a lost record. Gives up and resynchronises
+// on the next message when neither works.
+Message StreamDecoder::continue_chunked(std::size_t ri, std::string_view view, std::uint64_t start,
+                                        Message msg) {
+    const auto& runs = view_->runs();
+    // Parse the chunks again to learn where the cut chunk's data ends.
+    msg.body.clear();
+    msg.body_pieces.clear();
+    msg.trailers.clear();
+    std::size_t p = static_cast<std::size_t>(msg.stream_pos - pos_) + static_cast<std::size_t>(msg.head_size);
+    std::optional<std::uint64_t> resume;
+    parse_chunks(view, p, pos_, msg, &resume);
+    msg.complete = false;
+    std::size_t cur = ri;
+    while (true) {
+        if (cur + 1 >= runs.size()) {  // the capture ends inside the body
+            msg.gap_bytes += view_->end_pos() - runs[cur].end();
+            if (view_->end_pos() > runs[cur].end()) msg.body_gaps.push_back(msg.body.size());
+            pos_ = view_->end_pos();
+            msg.wire_size = pos_ - start;
+            return msg;
         }
-        return msg;
+        const ByteRun& next = runs[cur + 1];
+        msg.gap_bytes += next.pos - runs[cur].end();
+        msg.body_gaps.push_back(msg.body.size());
+        std::optional<std::size_t> at;  // where chunk parsing resumes in next.bytes
+        if (resume && *resume >= next.end() && *resume > next.pos) {
+            // The cut chunk's data covers this whole run.
+            msg.body_pieces.push_back({msg.body.size(), next.pos, next.bytes.size()});
+            msg.body.append(next.bytes);
+            ++cur;
+            continue;
+        }
+        if (resume && *resume >= next.pos) {
+            std::size_t data = static_cast<std::size_t>(*resume - next.pos);
+            msg.body_pieces.push_back({msg.body.size(), next.pos, data});
+            msg.body.append(next.bytes.substr(0, data));
+            std::string_view rest = next.bytes.substr(data);
+            if (rest.substr(0, 2) == "\r\n") {
+                at = data + 2;
+            } else if (rest.substr(0, 1) == "\n") {
+                at = data + 1;
+            }
+        }
+        if (!at && resume && *resume < next.pos && next.pos - *resume <= 2) {
+            // The gap took (part of) the CRLF after the chunk: a size line follows.
+            std::size_t skip = static_cast<std::size_t>(*resume + 2 - next.pos);
+            if (skip == 0 || next.bytes.substr(0, 1) == "\n") at = skip;
+        }
+        if (!at) {
+            auto boundary = find_chunk_boundary(next.bytes);
+            // A message start before it means this body ended in the gap.
+            auto message = find_frame_boundary(kind_, next.bytes);
+            if (boundary && (!message || *message > *boundary)) at = *boundary;
+        }
+        if (!at) {
+            pos_ = next.pos;
+            msg.wire_size = pos_ - start;
+            start_resync();
+            return msg;
+        }
+        std::string_view rest = next.bytes.substr(*at);
+        std::size_t q = 0;
+        resume.reset();
+        ParseState state = parse_chunks(rest, q, next.pos + *at, msg, &resume);
+        if (state == ParseState::Success) {
+            pos_ = next.pos + *at + q;
+            msg.wire_size = pos_ - start;
+            return msg;
+        }
+        if (state == ParseState::Invalid) {
+            pos_ = next.pos + *at;
+            msg.wire_size = pos_ - start;
+            start_resync();
+            return msg;
+        }
+        ++cur;
     }
 }
 

@@ -31,6 +31,7 @@ public:
 private:
     std::uint64_t collect_until(std::size_t run_index, std::uint64_t end, Message& msg) const;
     bool run_end_in_message(std::size_t run_index, std::uint64_t end) const;
+    Message continue_chunked(std::size_t run_index, std::string_view view, std::uint64_t start, Message msg);
     void start_resync();
 
     MessageKind kind_;

@@ -18,6 +18,15 @@ bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// A line that can start an event: a known field name and a colon, or a comment.
+bool starts_with_field(std::string_view s) {
+    if (!s.empty() && s.front() == ':') return true;
+    for (std::string_view f : {"event:", "data:", "id:", "retry:"}) {
+        if (s.substr(0, f.size()) == f) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& state, Event& out,
@@ -135,6 +144,7 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
     std::size_t segment_start = 0;
     std::size_t gap_index = 0;
     bool resync = false;
+    bool clean_end = false;  // the segment before the gap ended right after an event
     while (segment_start <= body.size()) {
         while (gap_index < gaps.size() && gaps[gap_index] < segment_start) ++gap_index;
         const bool gap_follows = gap_index < gaps.size() && gaps[gap_index] <= body.size();
@@ -142,12 +152,21 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
             gap_follows ? static_cast<std::size_t>(gaps[gap_index]) : body.size();
         std::string_view segment = body.substr(segment_start, segment_end - segment_start);
         std::size_t pos = 0;
-        if (resync) {
+        // After a gap, decoding goes on at once if the gap fell between events (the
+        // one before it had ended and a field follows) or an "event:" line follows,
+        // which in practice starts an event; otherwise it skips to the next boundary.
+        const bool at_event = (clean_end && starts_with_field(segment)) ||
+                              segment.substr(0, 6) == "event:";
+        if (resync && !at_event) {
             auto boundary = find_frame_boundary(segment);
             pos = boundary ? *boundary : segment.size();
             resync = !boundary;
             state.after_cr = false;
+        } else if (resync) {
+            resync = false;
+            state.after_cr = false;
         }
+        clean_end = false;
         while (pos < segment.size()) {
             Event event;
             bool dispatched = false;
@@ -156,6 +175,7 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
                 ++result.dropped;  // an event cut by the gap or by the end of the body
                 break;
             }
+            clean_end = pos + r.consumed == segment.size();
             if (dispatched) {
                 event.start_offset += segment_start + pos;
                 event.end_offset += segment_start + pos;
