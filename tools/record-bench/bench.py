@@ -1,0 +1,606 @@
+#!/usr/bin/python3
+"""record-bench: what ct-record costs, measured side by side in one run.
+
+Run it as root through run.sh, which builds what it needs first:
+
+  sudo tools/record-bench/run.sh [--quick] [options]
+
+  1. per-call cost: ns per SSL_write(SIZE)+SSL_read pair of a client and a
+     server in one thread over a BIO pair, untraced / under empty
+     uprobe+uretprobe programs / under ct-record, modes interleaved in rounds;
+  2. losses: a TLS client writes 16 KiB calls as fast as it can over TCP
+     loopback under ct-record with the default ring; events, lost events and a
+     byte-by-byte comparison of the capture with what was written;
+  3. the recorder's CPU seconds per captured GB in that run (wait4 rusage);
+  4. capture size over plaintext size for an agent-like LLM conversation
+     against tests/servers/mock_llm_server.py;
+  5. the recorder's RSS outside the BPF ring mapping during run 2 (smaps).
+
+Not a test: nothing here asserts on timings. Figures are medians over rounds
+with [min-max]; ratios are taken within a round, then summarised.
+"""
+
+import argparse
+import ctypes
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PYTHON = "/usr/bin/python3"
+PR_SET_CHILD_SUBREAPER = 36
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+
+AIMS = {
+    "ratio_100": 1.10,
+    "ratio_1m": 1.5,
+    "size_ratio": 0.2,
+    "rss_mib": 32.0,
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    log("record-bench: " + msg)
+    sys.exit(1)
+
+
+# ---- processes ---------------------------------------------------------------------------------
+
+def children_of_me():
+    """(pid, comm) of the processes whose parent is this one."""
+    me = os.getpid()
+    out = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                text = f.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == me:
+            out.append((int(stat.split("/")[2]), comm))
+    return out
+
+
+def reap_orphaned_recorders(timeout=30.0):
+    """ct-record hands the detach of its probes to a child that outlives it. We are a
+    subreaper, so that child becomes ours: wait for it, so that no probe is left
+    attached when the next mode is measured. Returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        pending = [pid for pid, comm in children_of_me() if comm.startswith("ct-record")]
+        if not pending:
+            break
+        for pid in pending:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return time.monotonic() - start
+
+
+def wait4(popen):
+    """Waits for a Popen child with wait4; returns (exit code, rusage)."""
+    _, status, usage = os.wait4(popen.pid, 0)
+    popen.returncode = os.waitstatus_to_exitcode(status)
+    return popen.returncode, usage
+
+
+class Workload:
+    """record-bench-workload: commands on stdin, one answer line each."""
+
+    def __init__(self, cfg, lib_dir):
+        env = dict(os.environ, LD_LIBRARY_PATH=lib_dir) if lib_dir else None
+        self.p = subprocess.Popen([cfg.bin("record-bench-workload")], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env=env)
+        line = self.p.stdout.readline()
+        if not line.startswith("ready"):
+            die("the workload did not start: " + line)
+        self.pid = self.p.pid
+
+    def cmd(self, text):
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline().strip()
+        if not line.startswith("ok"):
+            die("workload: %s -> %s" % (text, line or "(no answer)"))
+        return dict(kv.split("=", 1) for kv in line.split()[1:])
+
+    def run(self, pairs, size):
+        return float(self.cmd("run %d %d" % (pairs, size))["ns_per_pair"])
+
+    def close(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait()
+
+
+class EmptyProbe:
+    """record-bench-empty-probe attached for the duration of a `with` block."""
+
+    def __init__(self, cfg, lib):
+        self.cfg, self.lib = cfg, lib
+
+    def __enter__(self):
+        self.p = subprocess.Popen([self.cfg.bin("record-bench-empty-probe"), self.lib],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("attached"):
+            die("the empty probe did not attach")
+        return self
+
+    def __exit__(self, *exc):
+        self.p.stdin.close()  # it detaches, then exits
+        self.p.wait()
+
+
+class CtRecord:
+    """ct-record -p PID, started and stopped around a `with` block."""
+
+    def __init__(self, cfg, pid, out, extra=()):
+        self.cmdline = [cfg.ct_record, "-p", str(pid), "-w", out, "-f", "--no-status"] + list(extra)
+        self.stderr = []
+        self.usage = None
+        self.detach_wait = 0.0
+
+    def __enter__(self):
+        self.p = subprocess.Popen(self.cmdline, stderr=subprocess.PIPE, text=True)
+        ready = threading.Event()
+
+        def pump():
+            for line in self.p.stderr:
+                self.stderr.append(line.rstrip("\n"))
+                if line.startswith("ct-record: recording"):
+                    ready.set()
+            ready.set()
+
+        self.pump = threading.Thread(target=pump, daemon=True)
+        self.pump.start()
+        ready.wait(60)
+        if self.p.poll() is not None:
+            die("ct-record failed:\n  " + "\n  ".join(self.stderr))
+        self.pid = self.p.pid
+        return self
+
+    def __exit__(self, *exc):
+        self.p.send_signal(signal.SIGINT)
+        code, self.usage = wait4(self.p)
+        self.pump.join()
+        self.detach_wait = reap_orphaned_recorders()
+        if code != 0:
+            die("ct-record exited with %d:\n  %s" % (code, "\n  ".join(self.stderr)))
+
+
+def check_capture(cfg, path, pattern_pid=None):
+    cmd = [cfg.bin("record-bench-check"), path]
+    if pattern_pid is not None:
+        cmd += ["--pattern-pid", str(pattern_pid)]
+    return json.loads(subprocess.check_output(cmd, text=True))
+
+
+# ---- formatting --------------------------------------------------------------------------------
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values, fmt):
+    if not values:
+        return "-"
+    return "%s [%s-%s]" % (fmt(med(values)), fmt(min(values)), fmt(max(values)))
+
+
+def us(ns):
+    return "%.1f" % (ns / 1000.0) if ns < 100000 else "%.0f" % (ns / 1000.0)
+
+
+def x2(v):
+    return "%.2f" % v
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def table(rows, indent="  "):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append(indent + "  ".join(cells).rstrip())
+        if n == 0:
+            lines.append(indent + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# ---- 1. per-call cost --------------------------------------------------------------------------
+
+def per_call(cfg):
+    log("[1] per-call cost: %d rounds" % cfg.rounds)
+    sizes = [(100, cfg.pairs_small), (MIB, cfg.pairs_big)]
+    res = {s: {k: [] for k in ("untraced", "empty", "ct", "ratio", "over", "lost", "events",
+                               "detach")} for s, _ in sizes}
+    w = Workload(cfg, cfg.lib_traced)
+    modes = ["untraced", "empty", "ct"]
+    try:
+        for rnd in range(cfg.rounds):
+            for size, pairs in sizes:
+                warm = max(pairs // 20, 2)
+                order = modes[rnd % 3:] + modes[:rnd % 3]
+                got = {}
+                for mode in order:
+                    if mode == "untraced":
+                        w.run(warm, size)
+                        # Cheap: more pairs for the same precision.
+                        got[mode] = w.run(pairs * 10 if size < KIB else pairs, size)
+                    elif mode == "empty":
+                        with EmptyProbe(cfg, cfg.lib_probed):
+                            w.run(warm, size)
+                            got[mode] = w.run(pairs, size)
+                    else:
+                        out = os.path.join(cfg.work, "percall.ctz")
+                        with CtRecord(cfg, w.pid, out, cfg.ct_args) as ct:
+                            w.run(warm, size)
+                            got[mode] = w.run(pairs, size)
+                        c = check_capture(cfg, out)
+                        res[size]["lost"].append(c["trailer"]["lost_events"] if c["trailer"] else -1)
+                        res[size]["events"].append(c["events"])
+                        res[size]["detach"].append(ct.detach_wait)
+                        os.unlink(out)
+                r = res[size]
+                for mode in modes:
+                    r[mode].append(got[mode])
+                r["ratio"].append(got["ct"] / got["empty"])
+                r["over"].append((got["ct"] - got["untraced"]) / (got["empty"] - got["untraced"]))
+                log("    round %d, %7d B: untraced %s us, empty %s us, ct-record %s us per pair"
+                    ", ct/empty %.2f" % (rnd + 1, size, us(got["untraced"]), us(got["empty"]),
+                                         us(got["ct"]), got["ct"] / got["empty"]))
+    finally:
+        w.close()
+    return res
+
+
+# ---- 2, 3, 5. sustained writes -----------------------------------------------------------------
+
+def smaps_rss(pid):
+    """(total RSS, RSS of the BPF map mappings) in bytes, from /proc/PID/smaps."""
+    total = bpf = 0
+    name = ""
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+                    parts = line.split()
+                    name = parts[5] if len(parts) > 5 else ""
+                elif line.startswith("Rss:"):
+                    kb = int(line.split()[1]) * KIB
+                    total += kb
+                    if name.startswith("anon_inode:bpf-map"):
+                        bpf += kb
+    except (OSError, ValueError):
+        return None
+    return total, bpf
+
+
+def sustained(cfg):
+    log("[2] sustained 16 KiB writes for %g s under ct-record" % cfg.blast_seconds)
+    env = dict(os.environ, LD_LIBRARY_PATH=cfg.lib_sink) if cfg.lib_sink else None
+    sink = subprocess.Popen([cfg.bin("record-bench-workload"), "--sink"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    port = int(sink.stdout.readline().split()[1])
+    w = Workload(cfg, cfg.lib_traced)
+    out = os.path.join(cfg.work, "sustained.ctz")
+    samples = []
+    try:
+        w.cmd("connect %d" % port)
+        with CtRecord(cfg, w.pid, out, cfg.ct_args) as ct:
+            stop = threading.Event()
+
+            def sample():
+                while not stop.is_set():
+                    s = smaps_rss(ct.pid)
+                    if s:
+                        samples.append(s)
+                    stop.wait(0.2)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            blast = w.cmd("blast %g %d" % (cfg.blast_seconds, 16 * KIB))
+            w.cmd("close")
+            time.sleep(0.3)  # the close events
+            stop.set()
+            sampler.join()
+        sink_line = sink.stdout.readline().split()
+        sink_bytes = int(sink_line[1]) if sink_line and sink_line[0] == "closed" else -1
+    finally:
+        w.close()
+        sink.kill()
+        sink.wait()
+    log("    checking the capture")
+    c = check_capture(cfg, out, pattern_pid=w.pid)
+    file_bytes = os.path.getsize(out)
+    os.unlink(out)
+    return {"blast": {k: float(v) for k, v in blast.items()}, "sink_bytes": sink_bytes,
+            "check": c, "usage": ct.usage, "samples": samples, "file_bytes": file_bytes,
+            "stderr": ct.stderr}
+
+
+# ---- 4. capture size on agent traffic ----------------------------------------------------------
+
+def agent(cfg, turns, event_delay_ms, label):
+    log("[4] agent conversation (%s): %d turns, %g ms between SSE events" % (label, turns,
+                                                                          event_delay_ms))
+    d = os.path.join(cfg.work, "llm-" + label)
+    os.makedirs(d)
+    cert, key = os.path.join(cfg.work, "cert.pem"), os.path.join(cfg.work, "key.pem")
+    if not os.path.exists(cert):
+        subprocess.check_call(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                               "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                               "-days", "2", "-subj", "/CN=localhost"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([PYTHON, os.path.join(REPO, "tests/servers/mock_llm_server.py"),
+                               "--cert", cert, "--key", key, "--log-dir", os.path.join(d, "log"),
+                               "--scenario", "text", "--event-delay-ms", str(event_delay_ms)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        out = os.path.join(d, "agent.ctz")
+        rec = subprocess.Popen([cfg.ct_record, "-w", out, "-f", "--no-status", "-q", "--", PYTHON,
+                                os.path.join(HERE, "agent_client.py"), "--port", str(port),
+                                "--repo", REPO, "--turns", str(turns)],
+                               stdout=subprocess.PIPE, text=True)
+        client_out = rec.stdout.read()
+        code, _ = wait4(rec)
+        reap_orphaned_recorders()
+        if code != 0:
+            die("the agent client under ct-record exited with %d" % code)
+        client = json.loads(client_out.strip().splitlines()[-1])
+        time.sleep(0.2)  # the server's last index write
+    finally:
+        server.terminate()
+        server.wait()
+    with open(os.path.join(d, "log", "index.json")) as f:
+        conns = json.load(f)["connections"]
+    plain = sum(c["recv_bytes"] + c["sent_bytes"] for c in conns)
+    c = check_capture(cfg, out)
+    # For reference: the same plaintext as one zstd stream at the recorder's default level.
+    logs = sorted(glob.glob(os.path.join(d, "log", "conn-*.recv")) +
+                  glob.glob(os.path.join(d, "log", "conn-*.sent")))
+    blob = b"".join(open(p, "rb").read() for p in logs)
+    one_stream = len(subprocess.run(["zstd", "-3", "-c", "-q"], input=blob,
+                                    capture_output=True).stdout)
+    long_stream = len(subprocess.run(["zstd", "-3", "--long=27", "-c", "-q"], input=blob,
+                                     capture_output=True).stdout)
+    return {"label": label, "turns": turns, "delay": event_delay_ms, "client": client,
+            "plain": plain, "file_bytes": os.path.getsize(out), "check": c,
+            "one_stream": one_stream, "long_stream": long_stream}
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+def report(cfg, pc, su, ag, started):
+    p = print
+    libssl = os.path.realpath(cfg.system_libssl)
+    p("ct record-bench (%s run, %s)" % ("quick" if cfg.quick else "full",
+                                        time.strftime("%Y-%m-%d %H:%M")))
+    p("  kernel %s, %d CPUs, %s, ct-record %s" % (platform.release(), os.cpu_count(),
+                                                   os.path.basename(libssl), cfg.ct_record))
+    p("  traced workload uses %s" % (cfg.lib_probed))
+    p("")
+    aims = []
+    if pc:
+        p("1. Per-call cost: SSL_write(SIZE) + SSL_read until SIZE bytes, client and server in one")
+        p("   thread over a BIO pair (no syscalls). us per pair, median [min-max] of %d rounds;"
+          % cfg.rounds)
+        p("   ratios are per round. 'overheads' = (ct - untraced) / (empty - untraced).")
+        rows = [("size", "calls/pair", "untraced", "empty probe", "ct-record", "ct/empty",
+                 "overheads", "aim", "lost ev.")]
+        for size, name, aim in ((100, "100 B", AIMS["ratio_100"]), (MIB, "1 MiB", AIMS["ratio_1m"])):
+            r = pc[size]
+            calls = "2" if size == 100 else "1 + 64"
+            ratio = med(r["ratio"])
+            rows.append((name, calls, spread(r["untraced"], us), spread(r["empty"], us),
+                         spread(r["ct"], us), spread(r["ratio"], x2), spread(r["over"], x2),
+                         "<= %.2f %s" % (aim, verdict(ratio <= aim)), "%d" % sum(r["lost"])))
+            aims.append(("ct/empty per-call time, %s calls" % name, "%.2f" % ratio,
+                         "<= %.2f" % aim, ratio <= aim))
+        p(table(rows))
+        p("   (an SSL_read returns one TLS record, <= 16 KiB: a 1 MiB pair is 1 write and 64 reads;")
+        p("   ct-record records both sides, 2 x SIZE bytes per pair; 'lost ev.' = events ct-record")
+        p("   lost in those runs, summed over rounds)")
+        p("")
+    if su:
+        b, c, u = su["blast"], su["check"], su["usage"]
+        secs = b["seconds"]
+        captured = c["data_bytes_write"] + c["data_bytes_read"]
+        tr = c["trailer"] or {}
+        lost = tr.get("lost_events", -1)
+        bytes_equal = (c["data_bytes_write"] == b["bytes"] and c["pattern_mismatch_bytes"] == 0
+                       and c["pattern_bytes"] == b["bytes"])
+        p("2. Sustained writes: one TLS client, SSL_write(16 KiB) as fast as it can for %g s over"
+          % cfg.blast_seconds)
+        p("   TCP loopback to an unprobed sink, under ct-record with the default ring (64 MiB).")
+        rows = [("figure", "value")]
+        rows += [("calls/s", "%.0f" % (b["calls"] / secs)),
+                 ("MB/s written (1e6 B)", "%.1f" % (b["bytes"] / secs / 1e6)),
+                 ("calls / bytes written", "%d / %d" % (b["calls"], b["bytes"])),
+                 ("bytes the sink read", "%d" % su["sink_bytes"]),
+                 ("events in the capture", "%d" % c["events"]),
+                 ("data events / payload bytes", "%d / %d" % (c["data_events"], captured)),
+                 ("lost events (trailer)", "%d" % lost),
+                 ("ring-full events (counters)", "%d" % c["counters_ring_full_events"]),
+                 ("loss events / sequence gaps", "%d / %d" % (c["loss_events"], c["seq_gaps"])),
+                 ("captured == written", "%s (%d bytes compared, %d differ)" % (
+                     "yes" if bytes_equal else "NO", c["pattern_bytes"],
+                     c["pattern_mismatch_bytes"])),
+                 ("capture file", "%.1f MiB, ended cleanly: %s" % (su["file_bytes"] / MIB,
+                                                                  c["ended_cleanly"]))]
+        p(table(rows))
+        aims.append(("lost events at full speed, 16 KiB calls", "%d" % lost, "0", lost == 0))
+        aims.append(("captured bytes == written bytes", "yes" if bytes_equal else "no", "yes",
+                     bytes_equal))
+        p("")
+        cpu = u.ru_utime + u.ru_stime
+        gb = captured / 1e9
+        p("3. Recorder CPU in that run (wait4 rusage of ct-record)")
+        rows = [("figure", "value"),
+                ("user + system CPU s", "%.2f + %.2f = %.2f" % (u.ru_utime, u.ru_stime, cpu)),
+                ("captured payload GB", "%.3f" % gb),
+                ("CPU s per captured GB", "%.2f" % (cpu / gb if gb else float("nan"))),
+                ("share of one core", "%.0f %%" % (100 * cpu / secs))]
+        p(table(rows))
+        p("")
+        s = su["samples"]
+        outside = [t - r for t, r in s]
+        peak_out = max(outside) / MIB if s else float("nan")
+        p("5. Recorder RSS outside the ring during run 2 (/proc/PID/smaps every 0.2 s, %d samples)"
+          % len(s))
+        rows = [("figure", "MiB"),
+                ("peak total RSS", "%.1f" % (max(t for t, _ in s) / MIB)),
+                ("BPF map mappings (ring, mapped twice)", "%.1f" % (max(r for _, r in s) / MIB)),
+                ("outside the ring: median", "%.1f" % (med(outside) / MIB)),
+                ("outside the ring: peak", "%.1f" % peak_out),
+                ("ru_maxrss (includes the ring)", "%.1f" % (u.ru_maxrss * KIB / MIB))]
+        p(table(rows))
+        aims.append(("recorder RSS outside the ring (peak)", "%.1f MiB" % peak_out,
+                     "<= %g MiB" % AIMS["rss_mib"], peak_out <= AIMS["rss_mib"]))
+        p("")
+    if ag:
+        p("4. Capture size over plaintext (both directions) for an agent conversation against")
+        p("   mock_llm_server.py: one keep-alive connection, each request resends the whole")
+        p("   conversation, SSE answers; plaintext counted by the server's raw logs.")
+        rows = [("pacing", "turns", "s", "last req. KB", "plaintext MB", "capture MB",
+                 "capture/plain", "aim", "zstd -3 one stream", "--long")]
+        for a in ag:
+            ratio = a["file_bytes"] / a["plain"]
+            rows.append(("%s (%g ms/event)" % (a["label"], a["delay"]), a["turns"],
+                         "%.1f" % a["client"]["seconds"],
+                         "%.0f" % (a["client"]["last_request_bytes"] / 1e3),
+                         "%.2f" % (a["plain"] / 1e6), "%.3f" % (a["file_bytes"] / 1e6),
+                         "%.3f" % ratio, "<= %.1f %s" % (AIMS["size_ratio"],
+                                                         verdict(ratio <= AIMS["size_ratio"])),
+                         "%.3f" % (a["one_stream"] / a["plain"]),
+                         "%.3f" % (a["long_stream"] / a["plain"])))
+            aims.append(("capture/plaintext, agent traffic, %s" % a["label"], "%.3f" % ratio,
+                         "<= %.1f" % AIMS["size_ratio"], ratio <= AIMS["size_ratio"]))
+            cap = a["check"]["data_bytes_write"] + a["check"]["data_bytes_read"]
+            if cap != a["plain"]:
+                p("   NOTE: %s: the capture holds %d payload bytes, the server logged %d"
+                  % (a["label"], cap, a["plain"]))
+        p(table(rows))
+        p("   (zstd columns: the same plaintext compressed as one stream, for reference)")
+        p("")
+    p("Aims")
+    p(table([("figure", "measured", "aim", "")] +
+            [(n, m, a, verdict(ok)) for n, m, a, ok in aims]))
+    p("")
+    p("total time %.0f s" % (time.monotonic() - started))
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+class Config:
+    def bin(self, name):
+        return os.path.join(self.build, "tools", "record-bench", name)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.environ.get("CT_BUILD_DIR", os.path.join(REPO, "build")))
+    ap.add_argument("--quick", action="store_true", help="about a minute")
+    ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
+    ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
+    ap.add_argument("--turns", type=int, help="turns of the agent conversation")
+    ap.add_argument("--only", default="1,2,4", help="parts to run: 1 (per-call), 2 (sustained: "
+                    "also 3 and 5), 4 (capture size)")
+    ap.add_argument("--system-libssl", action="store_true",
+                    help="trace the system libssl instead of a private copy")
+    ap.add_argument("--ct-arg", action="append", default=[],
+                    help="extra ct-record argument for parts 1 and 2 (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        die("run as root (ct-record and the empty probe load BPF programs)")
+    cfg = Config()
+    cfg.quick = a.quick
+    cfg.build = os.path.abspath(a.build)
+    cfg.ct_record = os.path.join(cfg.build, "record", "ct-record")
+    cfg.rounds = a.rounds or (3 if a.quick else 9)
+    cfg.pairs_small = 2000 if a.quick else 5000
+    cfg.pairs_big = 40 if a.quick else 100
+    cfg.blast_seconds = a.blast_seconds or (8 if a.quick else 30)
+    turns = a.turns or (20 if a.quick else 50)
+    parts = set(a.only.split(","))
+    for exe in (cfg.ct_record, cfg.bin("record-bench-workload"), cfg.bin("record-bench-check"),
+                cfg.bin("record-bench-empty-probe")):
+        if not os.access(exe, os.X_OK):
+            die("%s is missing: build the record-bench target in %s" % (exe, cfg.build))
+    others = [l for l in subprocess.run(["pgrep", "-a", "-x", "ct-record"], capture_output=True,
+                                        text=True).stdout.splitlines()]
+    if others:
+        log("record-bench: WARNING: other ct-record processes are running; they add probes to "
+            "libraries that may be ours:\n  " + "\n  ".join(others))
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    cfg.work = tempfile.mkdtemp(prefix="record-bench-")
+    started = time.monotonic()
+    try:
+        ldd = subprocess.check_output(["ldd", cfg.bin("record-bench-workload")], text=True)
+        m = re.search(r"libssl\.so\.3 => (\S+)", ldd)
+        if not m:
+            die("the workload does not link libssl.so.3")
+        cfg.system_libssl = m.group(1)
+        if a.system_libssl:
+            cfg.lib_traced = cfg.lib_sink = None
+            cfg.lib_probed = cfg.system_libssl
+            cfg.ct_args = list(a.ct_arg)
+        else:
+            # Private copies: probes that other ct-record runs put on the system libssl do
+            # not reach the workload, and ct-record's probes on the workload's copy do not
+            # reach the sink. ct-record finds the copy through the workload's mappings;
+            # --no-system-libs keeps it off the system libssl that the rest of the machine
+            # uses.
+            cfg.lib_traced = os.path.join(cfg.work, "lib-traced")
+            cfg.lib_sink = os.path.join(cfg.work, "lib-sink")
+            for d in (cfg.lib_traced, cfg.lib_sink):
+                os.makedirs(d)
+                shutil.copy2(cfg.system_libssl, os.path.join(d, "libssl.so.3"))
+            cfg.lib_probed = os.path.join(cfg.lib_traced, "libssl.so.3")
+            cfg.ct_args = ["--no-system-libs"] + list(a.ct_arg)
+        pc = per_call(cfg) if "1" in parts else None
+        su = sustained(cfg) if "2" in parts else None
+        ag = []
+        if "4" in parts:
+            ag.append(agent(cfg, turns, 5, "fast"))
+            if not a.quick:
+                # Real agents wait seconds for each answer: about one turn per capture frame.
+                ag.append(agent(cfg, max(turns // 2, 10), 80, "paced"))
+        report(cfg, pc, su, ag, started)
+    finally:
+        if a.keep:
+            log("work directory kept: " + cfg.work)
+        else:
+            shutil.rmtree(cfg.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

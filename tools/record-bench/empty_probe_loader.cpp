@@ -1,0 +1,67 @@
+// record-bench-empty-probe: attaches the empty programs of empty_probe.bpf.c as
+// uprobe and uretprobe to the functions ct-record hooks for TLS I/O, prints
+// "attached N", and detaches when its standard input closes (or says "quit").
+//
+//   record-bench-empty-probe [LIBSSL]   (default /usr/lib/x86_64-linux-gnu/libssl.so.3)
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "empty_probe.skel.h"
+
+namespace {
+
+struct SkelDestroy {
+    void operator()(empty_probe* s) const { empty_probe__destroy(s); }
+};
+struct LinkDestroy {
+    void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDestroy>;
+
+int quiet_libbpf(enum libbpf_print_level, const char*, va_list) {
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string lib = argc > 1 ? argv[1] : "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+    libbpf_set_print(quiet_libbpf);
+    std::unique_ptr<empty_probe, SkelDestroy> skel(empty_probe__open_and_load());
+    if (!skel) {
+        std::cerr << "record-bench-empty-probe: cannot load: " << std::strerror(errno) << "\n";
+        return 1;
+    }
+    std::vector<LinkPtr> links;
+    for (const char* fn : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}) {
+        for (bool ret : {false, true}) {
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn);
+            bpf_program* prog = ret ? skel->progs.empty_return : skel->progs.empty_entry;
+            LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, lib.c_str(), 0, &opts));
+            if (!link) {
+                std::cerr << "record-bench-empty-probe: cannot attach to " << fn << " in " << lib
+                          << ": " << std::strerror(errno) << "\n";
+                return 1;
+            }
+            links.push_back(std::move(link));
+        }
+    }
+    std::cout << "attached " << links.size() << std::endl;
+    for (std::string line; std::getline(std::cin, line) && line != "quit";) {
+    }
+    // Each uprobe detach waits for an RCU grace period; overlap the waits.
+    std::vector<std::thread> closers;
+    for (auto& link : links)
+        closers.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+    for (auto& t : closers)
+        t.join();
+    std::cout << "detached" << std::endl;
+    return 0;
+}
