@@ -89,38 +89,44 @@ std::string describe_elf(const ElfImage& image) {
                        image.build_id_hex().empty() ? "none" : image.build_id_hex());
 }
 
-void locate_stripped(const ElfImage& image, const TlsSourceStrings& strings,
-                     const LocatorOptions& options, BinaryReport& report) {
-    report.flavor = Flavor::BoringSslStripped;
-    report.how_found = "boringssl-structure";
-    const bool cacheable = options.use_cache && !image.build_id_hex().empty();
-    const std::string cache_dir =
-        options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
-    std::string cache_note;
-    if (cacheable) {
-        if (auto cached = load_cached_report(cache_dir, image, cache_note)) {
-            cached->path = report.path;
-            cached->build_id_hex = report.build_id_hex;
-            cached->device = report.device;
-            cached->inode = report.inode;
-            cached->file_size = report.file_size;
-            report = std::move(*cached);
+// The structural analysis reads hundreds of MB; its result is cached per build-id.
+class ResultCache {
+  public:
+    ResultCache(const ElfImage& image, const LocatorOptions& options)
+        : image_(image),
+          enabled_(options.use_cache && !image.build_id_hex().empty()),
+          dir_(options.cache_dir.empty() ? default_cache_dir() : options.cache_dir) {}
+
+    std::optional<BinaryReport> load(const BinaryReport& identity) {
+        if (!enabled_)
+            return std::nullopt;
+        auto cached = load_cached_report(dir_, image_, miss_reason_);
+        if (!cached)
+            return std::nullopt;
+        cached->path = identity.path;
+        cached->build_id_hex = identity.build_id_hex;
+        cached->device = identity.device;
+        cached->inode = identity.inode;
+        cached->file_size = identity.file_size;
+        return cached;
+    }
+
+    void store(BinaryReport& report) {
+        if (!enabled_)
             return;
-        }
-    }
-    auto result = boringssl::locate_stripped_boringssl(image, strings.boringssl_ssl_lib);
-    for (auto& line : result.evidence)
-        report.evidence.push_back(std::move(line));
-    report.targets = std::move(result.targets);
-    report.refusal = std::move(result.refusal);
-    if (cacheable) {
-        if (auto stored = store_cached_report(cache_dir, image, report); !stored) {
+        if (auto stored = store_cached_report(dir_, image_, report); !stored) {
             report.evidence.push_back("cache not written: " + stored.error().what());
-        } else if (cache_note != "no cache file") {
-            report.evidence.push_back("cache rewritten (" + cache_note + ")");
+        } else if (miss_reason_ != "no cache file") {
+            report.evidence.push_back("cache rewritten (" + miss_reason_ + ")");
         }
     }
-}
+
+  private:
+    const ElfImage& image_;
+    bool enabled_;
+    std::string dir_;
+    std::string miss_reason_;
+};
 
 }  // namespace
 
@@ -149,10 +155,23 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
         return report;
     }
 
-    // 2. No symbols: TLS code still leaves its source paths behind.
+    // 2. A cached structural analysis of this very build.
+    ResultCache cache(*image, options);
+    if (auto cached = cache.load(report))
+        return std::move(*cached);
+
+    // 3. No symbols: TLS code still leaves its source paths behind.
     const TlsSourceStrings strings = find_tls_source_strings(*image);
     if (!strings.boringssl_ssl_lib.empty()) {
-        locate_stripped(*image, strings, options, report);
+        report.flavor = Flavor::BoringSslStripped;
+        report.how_found = "boringssl-structure";
+        auto result = boringssl::locate_stripped_boringssl(*image, strings.boringssl_ssl_lib);
+        for (auto& line : result.evidence) {
+            report.evidence.push_back(std::move(line));
+        }
+        report.targets = std::move(result.targets);
+        report.refusal = std::move(result.refusal);
+        cache.store(report);
         return report;
     }
     if (!strings.openssl_ssl_lib.empty()) {

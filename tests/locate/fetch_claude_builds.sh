@@ -31,7 +31,7 @@ mkdir -p "${cache_root}"
 
 registry_reachable() {
     # "npm view" of a single field is the cheapest registry round trip.
-    timeout 60 npm view "${package}@$1" version >/dev/null 2>&1
+    timeout 60 npm view --fetch-retries=1 --fetch-timeout=20000 "${package}@$1" version >/dev/null 2>&1
 }
 
 fetch_one() {
@@ -59,7 +59,7 @@ fetch_one() {
 
 versions=("$@")
 if [[ ${want_latest} -eq 1 ]]; then
-    if latest="$(timeout 60 npm view "${package}" version 2>/dev/null)" && [[ -n "${latest}" ]]; then
+    if latest="$(timeout 60 npm view --fetch-retries=1 --fetch-timeout=20000 "${package}" version 2>/dev/null)" && [[ -n "${latest}" ]]; then
         echo "${latest}" >"${cache_root}/latest-version"
         versions+=("${latest}")
     elif [[ ! -f "${cache_root}/latest-version" ]]; then

@@ -21,6 +21,9 @@ void expect_same_answer(const BinaryReport& a, const BinaryReport& b) {
     EXPECT_EQ(a.refusal, b.refusal);
     EXPECT_EQ(a.build_id_hex, b.build_id_hex);
     EXPECT_EQ(a.path, b.path);
+    EXPECT_EQ(a.file_size, b.file_size);
+    EXPECT_EQ(a.device, b.device);
+    EXPECT_EQ(a.inode, b.inode);
     ASSERT_EQ(a.targets.size(), b.targets.size());
     for (size_t i = 0; i < a.targets.size(); ++i) {
         EXPECT_EQ(a.targets[i].role, b.targets[i].role);

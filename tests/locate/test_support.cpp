@@ -101,18 +101,30 @@ std::vector<SectionHeader> readelf_sections(const std::string& path) {
     return sections;
 }
 
-std::vector<DynamicSymbol> readelf_dynamic_symbols(const std::string& path) {
+namespace {
+
+std::vector<DynamicSymbol> parse_readelf_symbols(const std::string& output) {
     // "   564: 0000000000035980   131 FUNC    GLOBAL DEFAULT   13 SSL_write@@OPENSSL_3.0.0"
     static const std::regex line(
         R"(^\s+\d+:\s+([0-9a-f]+)\s+\S+\s+(\w+)\s+\w+\s+\w+\s+(\w+)\s+(\S+).*$)");
     std::vector<DynamicSymbol> symbols;
-    for (const auto& l : lines_of(run_command("readelf -W --dyn-syms " + quote(path)))) {
+    for (const auto& l : lines_of(output)) {
         std::smatch m;
         if (std::regex_match(l, m, line)) {
             symbols.push_back(DynamicSymbol{m[4], hex(m[1]), m[2], m[3]});
         }
     }
     return symbols;
+}
+
+}  // namespace
+
+std::vector<DynamicSymbol> readelf_all_symbols(const std::string& path) {
+    return parse_readelf_symbols(run_command("readelf -sW " + quote(path)));
+}
+
+std::vector<DynamicSymbol> readelf_dynamic_symbols(const std::string& path) {
+    return parse_readelf_symbols(run_command("readelf -W --dyn-syms " + quote(path)));
 }
 
 std::optional<uint64_t> offset_through_section(const std::vector<SectionHeader>& sections,

@@ -36,6 +36,8 @@ struct DynamicSymbol {
     std::string ndx;
 };
 std::vector<DynamicSymbol> readelf_dynamic_symbols(const std::string& path);
+// .dynsym and .symtab.
+std::vector<DynamicSymbol> readelf_all_symbols(const std::string& path);
 
 // File offset of a symbol value the way libbpf computes it: through its section.
 std::optional<uint64_t> offset_through_section(const std::vector<SectionHeader>& sections,

@@ -123,15 +123,15 @@ int main(int argc, char** argv) {
     int status =
         in_child([&] { return run_phase(settings, "cold", cold, settings.drop_page_cache); });
     if (status == 0) {
-        // Fill the cache, then time reads from it.
-        status = in_child([&] {
-            auto filled = ct::locate::locate_tls_functions(settings.binary, cached);
-            if (!filled)
-                return 2;
-            Settings quiet = settings;
-            quiet.report = false;
-            return run_phase(quiet, "cached", cached, false);
-        });
+        // Fill the cache in a process of its own, so that the cached phase's peak RSS is
+        // its own too.
+        status = in_child(
+            [&] { return ct::locate::locate_tls_functions(settings.binary, cached) ? 0 : 2; });
+    }
+    if (status == 0) {
+        Settings quiet = settings;
+        quiet.report = false;
+        status = in_child([&] { return run_phase(quiet, "cached", cached, false); });
     }
     std::error_code ec;
     std::filesystem::remove_all(cache_dir, ec);

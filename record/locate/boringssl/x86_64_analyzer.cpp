@@ -460,20 +460,22 @@ std::vector<AddressLoad> X86_64Analyzer::find_address_loads(uint64_t target_va) 
                         p = static_cast<const uint8_t*>(hit) + 1;
                     }
                 }
-                // PC-relative form: REX.W 8D /r with a RIP-relative disp32.
-                for (size_t i = 1; i < owned; ++i) {
-                    const void* hit = std::memchr(piece.data() + i, 0x8d, owned - i);
+                // PC-relative form: REX.W 8D /r with a RIP-relative disp32. Indexes are
+                // into the whole segment: the REX byte may sit in the previous piece.
+                const size_t end = start + owned;
+                for (size_t i = std::max<size_t>(start, 1); i < end; ++i) {
+                    const void* hit = std::memchr(code.data() + i, 0x8d, end - i);
                     if (hit == nullptr)
                         break;
-                    i = static_cast<size_t>(static_cast<const uint8_t*>(hit) - piece.data());
-                    if (i + 6 > piece.size())
+                    i = static_cast<size_t>(static_cast<const uint8_t*>(hit) - code.data());
+                    if (i + 6 > code.size())
                         break;
-                    const uint8_t rex = piece[i - 1];
-                    if ((rex & 0xf8) != 0x48 || (piece[i + 1] & 0xc7) != 0x05)
+                    const uint8_t rex = code[i - 1];
+                    if ((rex & 0xf8) != 0x48 || (code[i + 1] & 0xc7) != 0x05)
                         continue;
                     int32_t disp = 0;
-                    std::memcpy(&disp, piece.data() + i + 2, sizeof disp);
-                    const uint64_t insn_va = segment.vaddr + start + i - 1;
+                    std::memcpy(&disp, code.data() + i + 2, sizeof disp);
+                    const uint64_t insn_va = segment.vaddr + i - 1;
                     if (insn_va + 7 + static_cast<uint64_t>(static_cast<int64_t>(disp)) ==
                         target_va) {
                         lea_hits.push_back(insn_va);
@@ -484,7 +486,7 @@ std::vector<AddressLoad> X86_64Analyzer::find_address_loads(uint64_t target_va) 
         // "register := target". Which register is right is settled by the call it feeds.
         for (uint64_t at : imm_hits) {
             add_verified_load(at - 1, target_va, "mov r32, imm32", loads);
-            add_verified_load(at - 2, target_va, "mov r32, imm32 (REX)", loads);
+            add_verified_load(at - 2, target_va, "mov r32, imm32 (with prefix)", loads);
             add_verified_load(at - 2, target_va, "movabs r64, imm64", loads);
             add_verified_load(at - 3, target_va, "mov r64, simm32", loads);
         }
