@@ -5,6 +5,7 @@
 #include "content_decoding.hpp"
 #include "protocols/http1/parse.hpp"
 #include "protocols/http1/stream_decoder.hpp"
+#include "protocols/http2/connection.hpp"
 
 namespace ct::analyze {
 namespace {
@@ -116,8 +117,19 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
     if (!out_view.runs().empty() && out_view.runs().front().pos == 0 &&
         http1::is_http2_preface(out_view.runs().front().bytes)) {
         dc.protocol = "http2";
-        add_raw(dc, kWrite, 0, "http2");
-        add_raw(dc, kRead, 0, "http2");
+        http2::DecodedStreams h2 = http2::decode_connection(out_view, in_view, connection.closed);
+        if (h2.requests.empty() && h2.responses.empty()) {
+            add_raw(dc, kWrite, 0, "http2");
+            add_raw(dc, kRead, 0, "http2");
+            return dc;
+        }
+        for (auto& m : h2.requests) time_message(out_view, m);
+        for (auto& m : h2.responses) time_message(in_view, m);
+        dc.exchanges = std::move(h2.pairings);
+        dc.requests.reserve(h2.requests.size());
+        for (auto& m : h2.requests) dc.requests.push_back(finish_message(out_view, std::move(m)));
+        dc.responses.reserve(h2.responses.size());
+        for (auto& m : h2.responses) dc.responses.push_back(finish_message(in_view, std::move(m)));
         return dc;
     }
 

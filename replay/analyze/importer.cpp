@@ -91,6 +91,12 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find_first_of("?#"));
 }
 
+// Host header, or the HTTP/2 :authority pseudo-header.
+std::string_view request_host(const http1::Message& m) {
+    std::string_view host = m.value_of("Host");
+    return host.empty() ? m.value_of(":authority") : host;
+}
+
 // A body worth full-text indexing: text-like content, or plain UTF-8-looking bytes.
 bool is_textual(std::string_view content_type, std::string_view body) {
     if (body.empty()) return false;
@@ -330,11 +336,11 @@ struct ImportRun {
         if (!m.trailers.empty()) trailers = headers_json(m.trailers);
         std::optional<std::string_view> error;
         if (!d.body.decode_ok) error = d.body.decode_error;
-        std::string_view host = m.value_of("Host");
+        std::string_view host = request_host(m);
         std::string_view content_type = m.value_of("Content-Type");
         CT_TRY(st.request.execute(
             capture_id, connection_id, seq, rt(m.start_monotonic_ns), rt(m.end_monotonic_ns),
-            m.method, m.target, path_of(m.target), "HTTP/1." + std::to_string(m.version_minor),
+            m.method, m.target, path_of(m.target), m.version(),
             host.empty() ? std::optional<std::string_view>() : host, headers_json(m.headers),
             content_type.empty() ? std::optional<std::string_view>() : content_type,
             d.body.encoding.empty() ? std::optional<std::string_view>() : std::string_view(d.body.encoding),
@@ -360,7 +366,7 @@ struct ImportRun {
         std::string_view content_type = m.value_of("Content-Type");
         CT_TRY(st.response.execute(
             capture_id, connection_id, request_id, m.is_interim(), rt(m.start_monotonic_ns),
-            rt(m.end_monotonic_ns), m.status, m.reason, "HTTP/1." + std::to_string(m.version_minor),
+            rt(m.end_monotonic_ns), m.status, m.reason, m.version(),
             headers_json(m.headers),
             content_type.empty() ? std::optional<std::string_view>() : content_type,
             d.body.encoding.empty() ? std::optional<std::string_view>() : std::string_view(d.body.encoding),
@@ -452,7 +458,7 @@ struct ImportRun {
         connection_blobs.clear();
         std::string host;
         for (const auto& r : dc.requests) {
-            host = std::string(r.message.value_of("Host"));
+            host = std::string(request_host(r.message));
             if (!host.empty()) break;
         }
         std::optional<std::int64_t> process_id;

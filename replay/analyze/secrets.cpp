@@ -84,6 +84,7 @@ Expected<SecretFingerprinter> SecretFingerprinter::for_database(const std::strin
 }
 
 bool SecretFingerprinter::is_secret_header(std::string_view name) {
+    if (!name.empty() && name.front() == ':') return false;  // HTTP/2 pseudo-headers (":authority")
     std::string lower = http1::to_lower(name);
     static constexpr std::array<std::string_view, 11> exact = {
         "authorization", "proxy-authorization", "x-api-key",  "api-key",

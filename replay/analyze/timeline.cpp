@@ -96,8 +96,8 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
         auto add_head = [&](int dir, const DecodedMessage& d) {
             const auto& m = d.message;
             std::string text = m.kind == http1::MessageKind::Request
-                                   ? fmt::format("    {} {} HTTP/1.{}", m.method, m.target, m.version_minor)
-                                   : fmt::format("    HTTP/1.{} {} {}", m.version_minor, m.status, m.reason);
+                                   ? fmt::format("    {} {} {}", m.method, m.target, m.version())
+                                   : fmt::format("    {} {} {}", m.version(), m.status, m.reason);
             if (!m.complete) text += "   [incomplete]";
             if (options.show_headers) {
                 for (const auto& h : m.headers) {

@@ -93,8 +93,11 @@ bool apply_delta_fast(std::string_view data, std::map<std::int64_t, Block>& bloc
     Block& b = blocks[*index];
     if (type == "\"text_delta\"" || type == "\"thinking_delta\"") {
         b.text += json_string_value(text);
+        // A block whose start was lost (a gap) is known by its deltas.
+        if (b.type.empty()) b.type = type == "\"text_delta\"" ? "text" : "thinking";
     } else if (type == "\"input_json_delta\"") {
         b.input += json_string_value(text);
+        if (b.type.empty()) b.type = "tool_use";
     } else {
         return false;
     }
@@ -138,10 +141,13 @@ void decode_stream(const DecodedMessage& response, LlmCall& call) {
             std::string delta_type = string_member(*delta, "type");
             if (delta_type == "text_delta") {
                 b.text += string_member(*delta, "text");
+                if (b.type.empty()) b.type = "text";
             } else if (delta_type == "thinking_delta") {
                 b.text += string_member(*delta, "thinking");
+                if (b.type.empty()) b.type = "thinking";
             } else if (delta_type == "input_json_delta") {
                 b.input += string_member(*delta, "partial_json");
+                if (b.type.empty()) b.type = "tool_use";
             }
             if (!call.first_token_monotonic_ns && i < response.sse_monotonic_ns.size()) {
                 call.first_token_monotonic_ns = response.sse_monotonic_ns[i];

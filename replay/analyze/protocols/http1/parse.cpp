@@ -366,6 +366,7 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
     switch (out.framing) {
         case BodyFraming::None:
         case BodyFraming::Tunnel:
+        case BodyFraming::Http2:  // never decided by this parser
             out.wire_size = out.head_size;
             out.complete = true;
             return parse_success(head_end);

@@ -11,6 +11,7 @@ const char* framing_name(BodyFraming framing) {
         case BodyFraming::Chunked: return "chunked";
         case BodyFraming::UntilClose: return "until-close";
         case BodyFraming::Tunnel: return "tunnel";
+        case BodyFraming::Http2: return "http2";
     }
     return "?";
 }

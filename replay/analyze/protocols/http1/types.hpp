@@ -18,6 +18,7 @@ enum class BodyFraming {
     Chunked,        // Transfer-Encoding: chunked, with optional trailers
     UntilClose,     // a response body that ends when the connection closes
     Tunnel,         // 101 Switching Protocols or 2xx to CONNECT: raw bytes follow
+    Http2,          // an HTTP/2 stream: DATA frames up to END_STREAM
 };
 
 const char* framing_name(BodyFraming framing);
@@ -42,7 +43,9 @@ struct Message {
     std::string target;  // requests
     int status = 0;      // responses
     std::string reason;  // responses
+    int version_major = 1;
     int version_minor = 1;
+    std::uint32_t stream_id = 0;  // HTTP/2 stream
     std::vector<Header> headers;
     std::vector<Header> trailers;
     BodyFraming framing = BodyFraming::None;
@@ -67,6 +70,9 @@ struct Message {
     std::string_view value_of(std::string_view name) const;
     // True if a comma-separated header (e.g. Connection) lists `token`.
     bool has_token(std::string_view name, std::string_view token) const;
+    std::string version() const {
+        return version_major == 2 ? "HTTP/2" : "HTTP/1." + std::to_string(version_minor);
+    }
     bool is_interim() const { return kind == MessageKind::Response && status >= 100 && status < 200 && status != 101; }
 };
 
