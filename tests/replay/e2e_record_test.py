@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """End to end, as root: ct-record records curl, python3 and node talking to the
-mock LLM server; ct-analyze imports the capture; the database must equal what
+mock LLM server (and curl over HTTP/2 to a small node server); ct-analyze imports the capture; the database must equal what
 the server logged: request and response bodies byte-exact, every SSE event,
 exact token counts.
 
@@ -63,6 +63,36 @@ const bodies = JSON.parse(bodiesJson);
 '''
 
 
+# A small HTTP/2 server (node's http2 module): an Anthropic-like SSE stream and a gzip JSON answer.
+H2_SERVER = r'''
+const http2 = require("http2"), fs = require("fs"), zlib = require("zlib");
+const [key, cert] = process.argv.slice(1);
+const server = http2.createSecureServer({key: fs.readFileSync(key), cert: fs.readFileSync(cert)});
+server.on("stream", (stream, headers) => {
+  stream.on("data", () => {});
+  stream.on("end", async () => {
+    if (headers[":path"] === "/v1/messages") {
+      stream.respond({":status": 200, "content-type": "text/event-stream"});
+      const ev = (t, d) => `event: ${t}\ndata: ${JSON.stringify(d)}\n\n`;
+      stream.write(ev("message_start", {type: "message_start", message: {id: "msg_h2", model: "claude-h2",
+                                        usage: {input_tokens: 11, output_tokens: 1}}}));
+      stream.write(ev("content_block_start", {type: "content_block_start", index: 0, content_block: {type: "text", text: ""}}));
+      for (const t of ["Hello ", "over ", "h2"]) {
+        await new Promise(r => setTimeout(r, 5));
+        stream.write(ev("content_block_delta", {type: "content_block_delta", index: 0, delta: {type: "text_delta", text: t}}));
+      }
+      stream.write(ev("message_delta", {type: "message_delta", delta: {stop_reason: "end_turn"}, usage: {output_tokens: 3}}));
+      stream.end(ev("message_stop", {type: "message_stop"}));
+    } else {
+      stream.respond({":status": 200, "content-type": "application/json", "content-encoding": "gzip"});
+      stream.end(zlib.gzipSync(JSON.stringify({ok: true, path: headers[":path"]})));
+    }
+  });
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+'''
+
+
 def client_bodies():
     return [["/v1/messages", STREAM_BODY], ["/v1/messages", RESULT_BODY], ["/v1/messages", JSON_BODY],
             ["/v1/chat/completions", CHAT_BODY], ["/v1/models", ""]]
@@ -86,6 +116,7 @@ class RecordAndAnalyze(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.terminate()
         cls.server.wait(10)
+        cls.server.stdout.close()
         cls.tmp.cleanup()
 
     def record(self, name, command):
@@ -179,6 +210,34 @@ class RecordAndAnalyze(unittest.TestCase):
         db = self.record("python", ["/usr/bin/python3", "-c", PYTHON_CLIENT, str(self.port), self.cert,
                                     json.dumps(client_bodies())])
         self.check(db, len(client_bodies()))
+
+    def test_curl_http2(self):
+        if not os.path.exists("/usr/bin/node"):
+            self.skipTest("node is not installed")
+        key = os.path.join(self.tmp.name, "key.pem")
+        server = subprocess.Popen(["/usr/bin/node", "-e", H2_SERVER, key, self.cert], stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(server.stdout.readline())
+            base = "https://127.0.0.1:%d" % port
+            r1, r2 = os.path.join(self.tmp.name, "h2r1"), os.path.join(self.tmp.name, "h2r2")
+            db = self.record("curl-h2", ["curl", "-sS", "--http2", "--cacert", self.cert, "-H", "x-api-key: sk-e2e-secret",
+                                         "-d", STREAM_BODY, "-o", r1, base + "/v1/messages", "--next", "--http2",
+                                         "--cacert", self.cert, "--compressed", "-o", r2, base + "/other"])
+        finally:
+            server.terminate()
+            server.wait(10)
+            server.stdout.close()
+        rows = db.execute("SELECT q.method, q.path, q.http_version, r.status, r.body, r.complete FROM http_requests q"
+                          " JOIN http_responses r ON r.request_id = q.id ORDER BY q.path").fetchall()
+        self.assertEqual([r[:4] for r in rows], [("GET", "/other", "HTTP/2", 200), ("POST", "/v1/messages", "HTTP/2", 200)])
+        with open(r2, "rb") as f:
+            self.assertEqual(bytes(rows[0][4]), f.read())
+        with open(r1, "rb") as f:
+            self.assertEqual(bytes(rows[1][4]), f.read())
+        self.assertEqual(db.execute("SELECT body FROM http_request_bodies").fetchall()[0][0], STREAM_BODY.encode())
+        call = db.execute("SELECT response_text, input_tokens, output_tokens, stop_reason FROM llm_calls").fetchone()
+        self.assertEqual(call, ("Hello over h2", 11, 3, "end_turn"))
+        self.assertEqual(db.execute("SELECT count(*) FROM sse_events").fetchone()[0], 7)
 
     def test_node(self):
         if not os.path.exists("/usr/bin/node"):
