@@ -72,6 +72,10 @@ class CodeAnalyzer {
     // the code there is not such a call.
     virtual std::optional<ErrorCall> decode_error_call(uint64_t site_va, uint64_t file_va) = 0;
 
+    // Once known, a jump to the error function counts as a (tail) call to it when
+    // decoding error calls.
+    virtual void set_error_function(uint64_t va) = 0;
+
     // Direct call targets that fall inside `windows`, with how many call sites reach each.
     virtual std::map<uint64_t, unsigned> direct_call_targets(
         const std::vector<AddressRange>& windows) = 0;

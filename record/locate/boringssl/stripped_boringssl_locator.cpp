@@ -19,13 +19,13 @@ namespace {
 // many, before we believe it is ERR_put_error.
 constexpr size_t kMinErrorFunctionVotes = 3;
 
-Expected<std::unique_ptr<CodeAnalyzer>> analyzer_for(const ElfImage& image, X86_64Analyzer** x86) {
+// The instruction-set specific half of the analysis.
+Expected<std::unique_ptr<CodeAnalyzer>> analyzer_for(const ElfImage& image) {
     switch (image.machine()) {
         case EM_X86_64: {
             auto analyzer = X86_64Analyzer::create(image);
             if (!analyzer)
                 return std::unexpected(analyzer.error());
-            *x86 = analyzer->get();
             return std::unique_ptr<CodeAnalyzer>(std::move(*analyzer));
         }
         default:
@@ -49,8 +49,7 @@ StructuralResult locate_stripped_boringssl(const ElfImage& image,
         result.evidence.push_back(
             fmt::format("BoringSSL source path \"{}\" at vaddr {:#x}", path.text, path.vaddr));
     }
-    X86_64Analyzer* x86 = nullptr;
-    auto analyzer = analyzer_for(image, &x86);
+    auto analyzer = analyzer_for(image);
     if (!analyzer)
         return refuse(std::move(result), analyzer.error().message);
     CodeAnalyzer& code = **analyzer;
@@ -97,8 +96,7 @@ StructuralResult locate_stripped_boringssl(const ElfImage& image,
                                   decoded, loads.size(), best == votes.end() ? 0 : best->second));
     }
     const uint64_t error_function = best->first;
-    if (x86 != nullptr)
-        x86->set_known_callee(error_function);
+    code.set_error_function(error_function);
 
     std::map<uint64_t, ErrorCall> calls;
     std::map<unsigned, size_t> layouts;

@@ -26,9 +26,7 @@ class X86_64Analyzer final : public CodeAnalyzer {
     FunctionFacts explore_function(uint64_t entry, const std::set<uint64_t>& other_entries,
                                    const std::set<uint64_t>& sites) override;
 
-    // A call reached through `jmp known_callee` counts as a call to it (shared tails
-    // and tail calls). Set once the error function is known.
-    void set_known_callee(uint64_t va) { known_callee_ = va; }
+    void set_error_function(uint64_t va) override { error_function_ = va; }
 
   private:
     X86_64Analyzer(const ElfImage& image, CapstoneHandle capstone)
@@ -43,7 +41,7 @@ class X86_64Analyzer final : public CodeAnalyzer {
 
     const ElfImage& image_;
     CapstoneHandle capstone_;
-    std::optional<uint64_t> known_callee_;
+    std::optional<uint64_t> error_function_;
 };
 
 }  // namespace ct::locate::boringssl
