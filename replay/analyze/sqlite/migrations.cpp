@@ -24,6 +24,12 @@ Expected<int> migrate(sqlite::Database& db) {
         if (m.version <= current) continue;
         auto tx = sqlite::Transaction::begin(db);
         if (!tx) return std::unexpected(tx.error());
+        // Another process may have migrated while this one waited for the lock.
+        auto again = version_stmt->step();
+        if (!again) return std::unexpected(again.error());
+        current = *again ? static_cast<int>(version_stmt->column_int64(0)) : 0;
+        version_stmt->reset();
+        if (m.version <= current) continue;
         if (auto r = db.exec(m.sql); !r) {
             return fail(std::string(m.name) + ": " + r.error().message);
         }
