@@ -48,23 +48,42 @@ struct {
 	__type(value, __u32);
 } traced SEC(".maps");
 
-/* Arguments of a TLS read/write call in flight, per thread. */
-struct io_call {
+/*
+ * TLS read/write calls in flight, per thread, as a stack: an application may
+ * call SSL_write from a callback that runs inside SSL_read (node does, from
+ * its session callback), and each such call must be recorded. A call on the
+ * same SSL* in the same direction as the frame below it is the library calling
+ * itself (SSL_write_ex -> SSL_write): only the outer one records.
+ */
+#define IO_STACK_DEPTH 4 /* power of two */
+
+struct io_frame {
 	__u64 ssl;
 	__u64 buf;
-	__u64 num;       /* requested length */
-	__u64 len_ptr;   /* size_t *written / *readbytes of the _ex variants, else 0 */
+	__u64 num;      /* requested length */
+	__u64 len_ptr;  /* size_t *written / *readbytes of the _ex variants, else 0 */
 	__u64 start_ns;
-	__u32 func;      /* enum ct_func */
-	__u32 depth;     /* nested hooked calls on the same SSL (only the outermost records) */
+	__u32 func;     /* enum ct_func */
+	__u32 nested;   /* library-internal calls below this frame still open */
+};
+
+struct io_stack {
+	__u32 top;      /* frames in use */
+	__u32 overflow; /* calls that found the stack full (not recorded) */
+	struct io_frame frames[IO_STACK_DEPTH];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_call);
+	__type(value, struct io_stack);
 } active_io SEC(".maps");
+
+static __always_inline bool is_write_func(__u32 func)
+{
+	return func == CT_FUNC_SSL_WRITE || func == CT_FUNC_SSL_WRITE_EX;
+}
 
 struct hs_call {
 	__u64 ssl;
@@ -346,9 +365,9 @@ static __always_inline void learn_fd_for(__u64 pid_tgid, __u64 ssl, int fd, __u8
 /* The TLS call this thread is inside, if any. */
 static __always_inline __u64 current_ssl(__u64 pid_tgid)
 {
-	struct io_call *io = bpf_map_lookup_elem(&active_io, &pid_tgid);
-	if (io)
-		return io->ssl;
+	struct io_stack *io = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (io && io->top > 0)
+		return io->frames[(io->top - 1) & (IO_STACK_DEPTH - 1)].ssl;
 	struct hs_call *hs = bpf_map_lookup_elem(&active_hs, &pid_tgid);
 	return hs ? hs->ssl : 0;
 }
@@ -403,29 +422,44 @@ static __always_inline int io_entry(struct pt_regs *ctx, __u32 func, __u64 len_p
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
 	__u64 ssl = PT_REGS_PARM1(ctx);
-	struct io_call *cur = bpf_map_lookup_elem(&active_io, &pid_tgid);
-	if (cur && cur->ssl == ssl) {
-		cur->depth++; /* e.g. SSL_write_ex -> SSL_write: the outer call records */
-		return 0;
+	struct io_stack *stack = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (!stack) {
+		static const struct io_stack empty = {};
+		bpf_map_update_elem(&active_io, &pid_tgid, &empty, BPF_NOEXIST);
+		stack = bpf_map_lookup_elem(&active_io, &pid_tgid);
+		if (!stack) {
+			struct ct_counters *c = counters_get();
+			if (c)
+				c->call_map_full++;
+			return 0;
+		}
 	}
-	/* Anything else found here is stale (a thread that died inside a call). */
-	struct io_call call = {
-		.ssl = ssl,
-		.buf = PT_REGS_PARM2(ctx),
-		.num = PT_REGS_PARM3(ctx),
-		.len_ptr = len_ptr,
-		.start_ns = bpf_ktime_get_ns(),
-		.func = func,
-		.depth = 0,
-	};
-	if (bpf_map_update_elem(&active_io, &pid_tgid, &call, BPF_ANY) != 0) {
+	__u32 top = stack->top;
+	if (top > 0 && top <= IO_STACK_DEPTH) {
+		struct io_frame *below = &stack->frames[(top - 1) & (IO_STACK_DEPTH - 1)];
+		if (below->ssl == ssl && is_write_func(below->func) == is_write_func(func)) {
+			below->nested++; /* e.g. SSL_write_ex -> SSL_write: the outer call records */
+			return 0;
+		}
+	}
+	if (top >= IO_STACK_DEPTH) {
+		stack->overflow++;
 		struct ct_counters *c = counters_get();
 		if (c)
 			c->call_map_full++;
 		return 0;
 	}
+	struct io_frame *f = &stack->frames[top & (IO_STACK_DEPTH - 1)];
+	f->ssl = ssl;
+	f->buf = PT_REGS_PARM2(ctx);
+	f->num = PT_REGS_PARM3(ctx);
+	f->len_ptr = len_ptr;
+	f->start_ns = bpf_ktime_get_ns();
+	f->func = func;
+	f->nested = 0;
+	stack->top = top + 1;
 	struct conn_state *st = conn_get(pid_tgid, ssl, func); /* syscalls inside find it */
-	if (func == CT_FUNC_SSL_READ || func == CT_FUNC_SSL_READ_EX)
+	if (!is_write_func(func))
 		use_last_recv(pid_tgid, ssl, st);
 	return 0;
 }
@@ -578,8 +612,8 @@ SEC("uretprobe")
 int BPF_KRETPROBE(probe_return_SSL_io)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct io_call *cur = bpf_map_lookup_elem(&active_io, &pid_tgid);
-	if (!cur) {
+	struct io_stack *stack = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	if (!stack || (stack->top == 0 && stack->overflow == 0)) {
 		if (is_traced(pid_tgid >> 32)) {
 			struct ct_counters *c = counters_get();
 			if (c)
@@ -587,12 +621,18 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 		}
 		return 0;
 	}
-	if (cur->depth > 0) {
-		cur->depth--;
+	if (stack->overflow > 0) {
+		stack->overflow--;
 		return 0;
 	}
-	struct io_call call = *cur;
-	bpf_map_delete_elem(&active_io, &pid_tgid);
+	__u32 top = stack->top;
+	struct io_frame *f = &stack->frames[(top - 1) & (IO_STACK_DEPTH - 1)];
+	if (f->nested > 0) {
+		f->nested--;
+		return 0;
+	}
+	struct io_frame call = *f;
+	stack->top = top - 1;
 
 	long ret = PT_REGS_RC(ctx);
 	{
@@ -619,9 +659,7 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 	if (n == 0)
 		return 0;
 
-	__u8 dir = (call.func == CT_FUNC_SSL_WRITE || call.func == CT_FUNC_SSL_WRITE_EX)
-			   ? CT_DIR_WRITE
-			   : CT_DIR_READ;
+	__u8 dir = is_write_func(call.func) ? CT_DIR_WRITE : CT_DIR_READ;
 	struct conn_state *st = conn_get(pid_tgid, call.ssl, call.func);
 	if (!st)
 		return 0;

@@ -126,3 +126,16 @@ conn.request("POST", "/echo", body=b"attached by pid")
 conn.getresponse().read()
 conn.close()
 '''
+
+# node's fetch (undici) writes from inside SSL_read's session callback on a new
+# connection: the write must still be recorded. argv: port size; CA via NODE_EXTRA_CA_CERTS.
+NODE_FETCH = r'''
+const [port, size] = process.argv.slice(1);
+(async () => {
+  const body = JSON.stringify({ text: 'y'.repeat(Number(size)) });
+  const res = await fetch(`https://127.0.0.1:${port}/echo`,
+                          { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const text = await res.text();
+  if (text !== body) throw new Error('bad echo');
+})();
+'''

@@ -3,7 +3,7 @@ ct-record records them: the capture must equal what the server logged."""
 import os
 import unittest
 
-from clients import (NODE_REQUESTS, PYTHON_BIG, PYTHON_MANY_CONNECTIONS, PYTHON_REQUESTS,
+from clients import (NODE_FETCH, NODE_REQUESTS, PYTHON_BIG, PYTHON_MANY_CONNECTIONS, PYTHON_REQUESTS,
                      PYTHON_RETRY_WRITE)
 from harness import PYTHON, RecordTest
 
@@ -40,6 +40,13 @@ class Clients(RecordTest):
         self.assertTrue(conn["from_start"])
         # node feeds OpenSSL through memory BIOs: its socket I/O is outside the TLS calls.
         self.assertIn(conn["socket_origin"], ("next-send", "last-recv"))
+
+    def test_node_fetch_writes_from_a_read_callback(self):
+        env = dict(os.environ, NODE_EXTRA_CA_CERTS=self.server.cert)
+        cap, _ = self.record(["/usr/bin/node", "-e", NODE_FETCH, str(self.server.port), "60000"],
+                             env=env)
+        self.assert_matches_server(cap, 1)
+        self.assertGreater(len(cap.with_data()[0]["write"]), 60000)
 
     def test_2mib_request_and_8mib_response(self):
         cap, _ = self.record([PYTHON, "-c", PYTHON_BIG, self.server.cert, str(self.server.port),
