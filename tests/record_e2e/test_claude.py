@@ -1,0 +1,185 @@
+"""Claude Code end to end: the native Bun build (stripped BoringSSL) and the
+node-based 1.0.x, recorded by ct-record while talking to the project's mock
+Anthropic server over HTTPS, then imported by ct-analyze.
+
+Builds come from npm and are cached outside the repository
+(${CT_TEST_CACHE:-/var/cache/ct-test}); the tests skip only when the npm
+registry cannot be reached.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import CT_RECORD, PYTHON, SERVERS, Capture, make_cert, require_root
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
+CACHE = os.environ.get("CT_TEST_CACHE", "/var/cache/ct-test")
+FETCH_NATIVE = os.path.join(HERE, "..", "locate", "fetch_claude_builds.sh")
+# An early, a middle, the documented and the newest release we test; the locator
+# tests cover the same set.
+NATIVE_VERSIONS = ["2.1.110", "2.1.220", "2.1.328", "latest"]
+NODE_VERSION = "1.0.128"
+
+
+def native_claude(version):
+    args = ["--latest"] if version == "latest" else [version]
+    proc = subprocess.run(["bash", FETCH_NATIVE, *args], capture_output=True, text=True)
+    if proc.returncode == 3:
+        raise unittest.SkipTest("npm registry unreachable: cannot download Claude Code")
+    if proc.returncode != 0:
+        raise RuntimeError(f"fetching Claude Code {version} failed: {proc.stderr}")
+    root = os.path.join(CACHE, "claude-code-linux-x64")
+    if version == "latest":
+        with open(os.path.join(root, "latest-version")) as f:
+            version = f.read().strip()
+    return version, os.path.join(root, version, "claude")
+
+
+def node_claude():
+    dest = os.path.join(CACHE, "claude-code-node", NODE_VERSION)
+    cli = os.path.join(dest, "package", "cli.js")
+    if os.path.exists(cli):
+        return cli
+    os.makedirs(dest, exist_ok=True)
+    proc = subprocess.run(["npm", "pack", f"@anthropic-ai/claude-code@{NODE_VERSION}",
+                           "--fetch-retries=1", "--fetch-timeout=60000"],
+                          cwd=dest, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise unittest.SkipTest(f"npm registry unreachable: {proc.stderr.strip()[:200]}")
+    tarball = proc.stdout.strip().splitlines()[-1]
+    subprocess.run(["tar", "xzf", tarball], cwd=dest, check=True)
+    return cli
+
+
+class MockAnthropic:
+    def __init__(self, directory, scenario):
+        os.makedirs(directory, exist_ok=True)
+        self.cert, self.key = make_cert(directory)
+        self.log_dir = os.path.join(directory, "mock-log")
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(SERVERS, "mock_llm_server.py"), "--cert", self.cert,
+             "--key", self.key, "--log-dir", self.log_dir, "--scenario", scenario],
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[-1])
+
+    def connections(self):
+        with open(os.path.join(self.log_dir, "index.json")) as f:
+            return json.load(f)["connections"]
+
+    def read(self, name):
+        with open(os.path.join(self.log_dir, name), "rb") as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class ClaudeCode(unittest.TestCase):
+    maxDiff = 2000
+
+    def setUp(self):
+        require_root(self)
+        self.tmp = tempfile.mkdtemp(prefix="ct-claude-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_claude(self, argv, scenario, name):
+        mock = MockAnthropic(os.path.join(self.tmp, name), scenario)
+        self.addCleanup(mock.stop)
+        home = os.path.join(self.tmp, name, "home")
+        os.makedirs(home, exist_ok=True)
+        env = dict(os.environ, HOME=home, ANTHROPIC_BASE_URL=f"https://127.0.0.1:{mock.port}",
+                   ANTHROPIC_API_KEY="sk-test-not-a-key", NODE_EXTRA_CA_CERTS=mock.cert,
+                   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
+        path = os.path.join(self.tmp, name, "claude.ctz")
+        proc = subprocess.run([CT_RECORD, "--no-status", "-w", path, "--", *argv,
+                               "-p", "list the files in this directory"],
+                              capture_output=True, text=True, env=env, timeout=300,
+                              cwd=home)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return mock, path, proc
+
+    def check_capture_equals_mock(self, mock, path):
+        cap = Capture(path, os.path.dirname(path))
+        logged = {c["peer_port"]: c for c in mock.connections()}
+        api_calls = 0
+        for port, c in logged.items():
+            matches = [k for k in cap.connections if k["local_port"] == port]
+            self.assertEqual(len(matches), 1, f"no captured connection for port {port}")
+            k = matches[0]
+            self.assertEqual(k["write"], mock.read(c["recv_file"]), "request bytes differ")
+            self.assertEqual(k["read"], mock.read(c["sent_file"]), "response bytes differ")
+            self.assertEqual(k["write_gaps"] + k["read_gaps"], 0)
+            api_calls += sum(1 for x in c["exchanges"] if x.get("llm"))
+        self.assertEqual(cap.summary["lost_events"], 0)
+        return api_calls
+
+    def check_database(self, mock, path, expect_calls):
+        db = path + ".db"
+        imp = subprocess.run([CT_ANALYZE, "--no-progress", "--db", db, path],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        out = subprocess.run(
+            [CT_ANALYZE, "--db", db, "--json", "--sql",
+             "SELECT l.model, l.streamed, l.stop_reason, l.input_tokens, l.output_tokens, "
+             "l.cache_creation_input_tokens, l.cache_read_input_tokens, l.response_text, "
+             "l.tool_calls, r.body_size FROM llm_calls l "
+             "JOIN http_requests r ON r.id = l.request_id ORDER BY l.start_ns"],
+            capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rows = json.loads(out.stdout)
+        sent = [x["llm"] | {"request_body_length": x["request_body_length"]}
+                for c in mock.connections() for x in c["exchanges"] if x.get("llm")]
+        sent.sort(key=lambda x: x["call"])
+        self.assertEqual(len(rows), expect_calls)
+        self.assertEqual(len(rows), len(sent))
+        for row, llm in zip(rows, sent):
+            self.assertEqual(row["model"], llm["model"])
+            self.assertEqual(row["stop_reason"], llm["stop_reason"])
+            for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                      "cache_read_input_tokens"):
+                self.assertEqual(row[k], llm[k], k)
+            self.assertEqual(row["response_text"], llm["text"])
+            self.assertEqual(row["body_size"], llm["request_body_length"])
+            tools = json.loads(row["tool_calls"])
+            self.assertEqual([t["name"] for t in tools], [t["name"] for t in llm["tool_calls"]])
+        return rows
+
+    def test_native_builds_text_reply(self):
+        for version in NATIVE_VERSIONS:
+            with self.subTest(version=version):
+                version, claude = native_claude(version)
+                mock, path, proc = self.run_claude([claude], "text", f"native-{version}")
+                self.assertIn("boringssl-structure", proc.stderr)
+                self.assertEqual(self.check_capture_equals_mock(mock, path), 1)
+                rows = self.check_database(mock, path, 1)
+                self.assertGreater(rows[0]["body_size"], 20000, "the full request body")
+
+    def test_native_tool_call_makes_two_api_calls(self):
+        _, claude = native_claude("2.1.328")
+        mock, path, _ = self.run_claude([claude], "tool-then-text", "native-tool")
+        self.assertEqual(self.check_capture_equals_mock(mock, path), 2)
+        rows = self.check_database(mock, path, 2)
+        self.assertEqual(json.loads(rows[0]["tool_calls"])[0]["name"], "Bash")
+        second_request = [x for c in mock.connections() for x in c["exchanges"]
+                          if x.get("llm", {}).get("call") == 2][0]
+        body = mock.read(second_request["request_body_file"])
+        self.assertIn(b"tool_result", body)
+
+    def test_node_based_claude_code_1_0(self):
+        cli = node_claude()
+        mock, path, proc = self.run_claude(["/usr/bin/node", cli], "tool-then-text", "node")
+        self.assertIn("/usr/bin/node", proc.stderr)
+        calls = self.check_capture_equals_mock(mock, path)
+        self.assertGreaterEqual(calls, 2)
+        self.check_database(mock, path, calls)
+
+
+if __name__ == "__main__":
+    unittest.main()
