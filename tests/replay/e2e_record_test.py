@@ -15,7 +15,7 @@ import sys
 import tempfile
 import unittest
 
-CT_RECORD, CT_ANALYZE, SERVER = sys.argv[1:4]
+CT_RECORD, CT_ANALYZE, SERVER = (os.path.abspath(a) for a in sys.argv[1:4])
 del sys.argv[1:4]
 
 STREAM_BODY = json.dumps({"model": "claude-e2e", "max_tokens": 64, "stream": True, "thinking": {"type": "enabled"},
@@ -238,6 +238,33 @@ class RecordAndAnalyze(unittest.TestCase):
         call = db.execute("SELECT response_text, input_tokens, output_tokens, stop_reason FROM llm_calls").fetchone()
         self.assertEqual(call, ("Hello over h2", 11, 3, "end_turn"))
         self.assertEqual(db.execute("SELECT count(*) FROM sse_events").fetchone()[0], 7)
+
+    def test_claude_code(self):
+        """A real agent: set CT_CLAUDE_BIN to a Claude Code binary (e.g. from the npm package
+        @anthropic-ai/claude-code-linux-x64). The scripted server makes it call twice: a
+        Bash tool call, then the answer."""
+        claude = os.environ.get("CT_CLAUDE_BIN")
+        if not claude:
+            self.skipTest("CT_CLAUDE_BIN is not set")
+        work = os.path.join(self.tmp.name, "claude-work")
+        os.makedirs(work, exist_ok=True)
+        env = dict(os.environ, HOME=os.path.join(self.tmp.name, "claude-home"),
+                   ANTHROPIC_BASE_URL="https://127.0.0.1:%d" % self.port, ANTHROPIC_API_KEY="sk-e2e-secret",
+                   NODE_EXTRA_CA_CERTS=self.cert, DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
+        capture = os.path.join(self.tmp.name, "claude.ctz")
+        rec = subprocess.run([CT_RECORD, "-f", "-w", capture, "--", claude, "-p", "list the files", "--allowedTools",
+                              "Bash", "--model", "claude-sonnet-4-5"], capture_output=True, text=True, timeout=300,
+                             cwd=work, env=env)
+        self.assertEqual(rec.returncode, 0, rec.stderr)
+        db_path = os.path.join(self.tmp.name, "claude.db")
+        imp = subprocess.run([CT_ANALYZE, "--quiet", "--no-progress", "--db", db_path, capture], capture_output=True,
+                             text=True, timeout=120)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        db = sqlite3.connect(db_path)
+        calls = db.execute("SELECT stop_reason FROM llm_calls ORDER BY id").fetchall()
+        self.assertEqual(calls, [("tool_use",), ("end_turn",)])
+        self.assertEqual(db.execute("SELECT name FROM llm_tool_calls").fetchall(), [("Bash",)])
+        self.check(db, db.execute("SELECT count(*) FROM http_requests").fetchone()[0])
 
     def test_node(self):
         if not os.path.exists("/usr/bin/node"):
