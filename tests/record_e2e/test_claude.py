@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import CT_RECORD, PYTHON, SERVERS, Capture, make_cert, require_root
@@ -56,13 +57,14 @@ def node_claude():
 
 
 class MockAnthropic:
-    def __init__(self, directory, scenario):
+    def __init__(self, directory, scenario, event_delay_ms=5):
         os.makedirs(directory, exist_ok=True)
         self.cert, self.key = make_cert(directory)
         self.log_dir = os.path.join(directory, "mock-log")
         self.proc = subprocess.Popen(
             [PYTHON, os.path.join(SERVERS, "mock_llm_server.py"), "--cert", self.cert,
-             "--key", self.key, "--log-dir", self.log_dir, "--scenario", scenario],
+             "--key", self.key, "--log-dir", self.log_dir, "--scenario", scenario,
+             "--event-delay-ms", str(event_delay_ms)],
             stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline().split()[-1])
 
@@ -87,16 +89,21 @@ class ClaudeCode(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="ct-claude-")
 
     def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("CT_KEEP_TEST_FILES"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def claude_env(self, mock, name):
+        home = os.path.join(self.tmp, name, "home")
+        os.makedirs(home, exist_ok=True)
+        return home, dict(os.environ, HOME=home,
+                          ANTHROPIC_BASE_URL=f"https://127.0.0.1:{mock.port}",
+                          ANTHROPIC_API_KEY="sk-test-not-a-key", NODE_EXTRA_CA_CERTS=mock.cert,
+                          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
 
     def run_claude(self, argv, scenario, name):
         mock = MockAnthropic(os.path.join(self.tmp, name), scenario)
         self.addCleanup(mock.stop)
-        home = os.path.join(self.tmp, name, "home")
-        os.makedirs(home, exist_ok=True)
-        env = dict(os.environ, HOME=home, ANTHROPIC_BASE_URL=f"https://127.0.0.1:{mock.port}",
-                   ANTHROPIC_API_KEY="sk-test-not-a-key", NODE_EXTRA_CA_CERTS=mock.cert,
-                   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
+        home, env = self.claude_env(mock, name)
         path = os.path.join(self.tmp, name, "claude.ctz")
         proc = subprocess.run([CT_RECORD, "--no-status", "-w", path, "--", *argv,
                                "-p", "list the files in this directory"],
@@ -171,6 +178,56 @@ class ClaudeCode(unittest.TestCase):
                           if x.get("llm", {}).get("call") == 2][0]
         body = mock.read(second_request["request_body_file"])
         self.assertIn(b"tool_result", body)
+
+    def test_native_recorded_by_pid(self):
+        # Claude is already running when ct-record attaches: the first answer is
+        # streaming slowly; the second API call (with the tool result) is recorded whole.
+        _, claude = native_claude("2.1.328")
+        mock = MockAnthropic(os.path.join(self.tmp, "pid"), "tool-then-text", event_delay_ms=250)
+        self.addCleanup(mock.stop)
+        home, env = self.claude_env(mock, "pid")
+        target = subprocess.Popen([claude, "-p", "list the files"], env=env, cwd=home,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Attach once the first request is in and its answer is streaming (~5 s).
+        first_request = os.path.join(mock.log_dir, "conn-0001.recv")
+        deadline = time.time() + 60
+        while time.time() < deadline and not (os.path.exists(first_request) and
+                                              os.path.getsize(first_request) > 20000):
+            time.sleep(0.05)
+        path = os.path.join(self.tmp, "pid", "claude.ctz")
+        rec = subprocess.run([CT_RECORD, "--no-status", "-p", str(target.pid), "-w", path],
+                             capture_output=True, text=True, timeout=300)
+        target.wait(timeout=60)
+        self.assertEqual(rec.returncode, 0, rec.stderr)
+        self.assertIn("boringssl-structure", rec.stderr)
+        cap = Capture(path, os.path.dirname(path))
+        self.assertEqual(cap.summary["end_reason"], "target exited")
+        exchanges = [(c, x) for c in mock.connections() for x in c["exchanges"]
+                     if x.get("llm")]
+        self.assertEqual(len(exchanges), 2)
+        conn, second = exchanges[1]
+        request = mock.read(conn["recv_file"])[second["request_offset"]:]
+        captured = [k for k in cap.connections if k["local_port"] == conn["peer_port"]]
+        self.assertEqual(len(captured), 1)
+        # Joined mid-connection: its stream starts at the second request.
+        self.assertFalse(captured[0]["from_start"])
+        self.assertTrue(captured[0]["write"].endswith(request),
+                        f"captured {len(captured[0]['write'])} bytes, request {len(request)}: "
+                        f"{captured[0]['write'][:80]!r} vs {request[:80]!r}")
+        self.assertIn(b"tool_result", captured[0]["write"])
+        response = mock.read(conn["sent_file"])[second["response_offset"]:]
+        self.assertTrue(captured[0]["read"].endswith(response))
+        # The analyzer resynchronises on the joined stream and finds the second call whole.
+        db = path + ".db"
+        imp = subprocess.run([CT_ANALYZE, "--no-progress", "--db", db, path],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        out = subprocess.run([CT_ANALYZE, "--db", db, "--json", "--sql",
+                              "SELECT response_text, output_tokens FROM llm_calls"],
+                             capture_output=True, text=True, timeout=120)
+        rows = json.loads(out.stdout)
+        self.assertEqual([r["response_text"] for r in rows], [second["llm"]["text"]])
+        self.assertEqual(rows[0]["output_tokens"], second["llm"]["output_tokens"])
 
     def test_node_based_claude_code_1_0(self):
         cli = node_claude()
