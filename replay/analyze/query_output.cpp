@@ -169,6 +169,7 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
     };
     std::string line;
     for (std::size_t i = 0; i < names.size(); ++i) line += (i ? "  " : "") + pad(names[i], widths[i], false);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     fmt::print(out, "{}\n", line);
     line.clear();
     for (std::size_t i = 0; i < names.size(); ++i) line += (i ? "  " : "") + std::string(widths[i], '-');
