@@ -190,6 +190,65 @@ class CtRecord:
             die("ct-record exited with %d:\n  %s" % (code, "\n  ".join(self.stderr)))
 
 
+def bpf_prog_stats(pid):
+    """{program name: (run_time_ns, run_cnt)} of the BPF programs process `pid` holds open
+    (kernel.bpf_stats_enabled must be 1 for the numbers to move)."""
+    ids = set()
+    for info in glob.glob("/proc/%d/fdinfo/*" % pid):
+        try:
+            with open(info) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    progs = json.loads(subprocess.check_output(["bpftool", "prog", "show", "-j"], text=True))
+    return {p["name"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0))
+            for p in progs if p["id"] in ids}
+
+
+class BpfStats:
+    """kernel.bpf_stats_enabled=1 for the duration of a `with` block (restored after)."""
+    PATH = "/proc/sys/kernel/bpf_stats_enabled"
+
+    def __enter__(self):
+        with open(self.PATH) as f:
+            self.old = f.read().strip()
+        with open(self.PATH, "w") as f:
+            f.write("1")
+        return self
+
+    def __exit__(self, *exc):
+        with open(self.PATH, "w") as f:
+            f.write(self.old)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def pid_cpu(pid):
+    """utime + stime of a process (all threads) in seconds, None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_busy():
+    """CPU seconds spent busy by the whole machine so far (all CPUs)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def check_capture(cfg, path, pattern_pid=None):
     cmd = [cfg.bin("record-bench-check"), path]
     if pattern_pid is not None:
@@ -225,7 +284,8 @@ def table(rows, indent="  "):
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, r in enumerate(rows):
-        cells = [str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [str(c).rjust(w) if i else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
         lines.append(indent + "  ".join(cells).rstrip())
         if n == 0:
             lines.append(indent + "  ".join("-" * w for w in widths))
@@ -239,8 +299,12 @@ def per_call(cfg):
     sizes = [(100, cfg.pairs_small), (MIB, cfg.pairs_big)]
     res = {s: {k: [] for k in ("untraced", "empty", "ct", "ratio", "over", "lost", "events",
                                "detach")} for s, _ in sizes}
+    for s, _ in sizes:
+        res[s]["bpf"] = {}
+        res[s]["ct_cpu"] = []
     w = Workload(cfg, cfg.lib_traced)
     modes = ["untraced", "empty", "ct"]
+    load_start = loadavg()
     try:
         for rnd in range(cfg.rounds):
             for size, pairs in sizes:
@@ -260,9 +324,24 @@ def per_call(cfg):
                         out = os.path.join(cfg.work, "percall.ctz")
                         with CtRecord(cfg, w.pid, out, cfg.ct_args) as ct:
                             w.run(warm, size)
-                            got[mode] = w.run(pairs, size)
+                            cpu0 = pid_cpu(ct.pid)
+                            if cfg.bpf_stats:
+                                with BpfStats():
+                                    before = bpf_prog_stats(ct.pid)
+                                    got[mode] = w.run(pairs, size)
+                                    after = bpf_prog_stats(ct.pid)
+                                for name, (ns, cnt) in after.items():
+                                    d_ns, d_cnt = ns - before[name][0], cnt - before[name][1]
+                                    if d_cnt:
+                                        res[size]["bpf"].setdefault(name, []).append(
+                                            (d_cnt / pairs, d_ns / d_cnt, d_ns / pairs))
+                            else:
+                                got[mode] = w.run(pairs, size)
+                            cpu = pid_cpu(ct.pid) - cpu0
+                            res[size]["ct_cpu"].append(cpu * 1e9 / pairs)
                         c = check_capture(cfg, out)
-                        res[size]["lost"].append(c["trailer"]["lost_events"] if c["trailer"] else -1)
+                        tr = c["trailer"]
+                        res[size]["lost"].append(tr["lost_events"] if tr else -1)
                         res[size]["events"].append(c["events"])
                         res[size]["detach"].append(ct.detach_wait)
                         os.unlink(out)
@@ -276,6 +355,7 @@ def per_call(cfg):
                                          us(got["ct"]), got["ct"] / got["empty"]))
     finally:
         w.close()
+    res["load"] = (load_start, loadavg())
     return res
 
 
@@ -324,7 +404,13 @@ def sustained(cfg):
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+            pids = {"client": w.pid, "sink": sink.pid, "ct-record": ct.pid}
+            cpu0 = {k: pid_cpu(v) for k, v in pids.items()}
+            busy0, t0 = machine_busy(), time.monotonic()
             blast = w.cmd("blast %g %d" % (cfg.blast_seconds, 16 * KIB))
+            wall = time.monotonic() - t0
+            cpu = {k: (pid_cpu(v) - cpu0[k]) / wall for k, v in pids.items()}
+            cpu["rest of the machine"] = (machine_busy() - busy0) / wall - sum(cpu.values())
             w.cmd("close")
             time.sleep(0.3)  # the close events
             stop.set()
@@ -341,7 +427,7 @@ def sustained(cfg):
     os.unlink(out)
     return {"blast": {k: float(v) for k, v in blast.items()}, "sink_bytes": sink_bytes,
             "check": c, "usage": ct.usage, "samples": samples, "file_bytes": file_bytes,
-            "stderr": ct.stderr}
+            "stderr": ct.stderr, "cpu": cpu}
 
 
 # ---- 4. capture size on agent traffic ----------------------------------------------------------
@@ -364,7 +450,8 @@ def agent(cfg, turns, event_delay_ms, label):
     try:
         port = int(server.stdout.readline())
         out = os.path.join(d, "agent.ctz")
-        rec = subprocess.Popen([cfg.ct_record, "-w", out, "-f", "--no-status", "-q", "--", PYTHON,
+        rec = subprocess.Popen([cfg.ct_record, "-w", out, "-f", "--no-status", "-q"] +
+                               cfg.ct_extra + ["--", PYTHON,
                                 os.path.join(HERE, "agent_client.py"), "--port", str(port),
                                 "--repo", REPO, "--turns", str(turns)],
                                stdout=subprocess.PIPE, text=True)
@@ -382,17 +469,17 @@ def agent(cfg, turns, event_delay_ms, label):
         conns = json.load(f)["connections"]
     plain = sum(c["recv_bytes"] + c["sent_bytes"] for c in conns)
     c = check_capture(cfg, out)
+    reframed = json.loads(subprocess.check_output([cfg.bin("record-bench-reframe"), out],
+                                                  text=True))
     # For reference: the same plaintext as one zstd stream at the recorder's default level.
     logs = sorted(glob.glob(os.path.join(d, "log", "conn-*.recv")) +
                   glob.glob(os.path.join(d, "log", "conn-*.sent")))
     blob = b"".join(open(p, "rb").read() for p in logs)
     one_stream = len(subprocess.run(["zstd", "-3", "-c", "-q"], input=blob,
                                     capture_output=True).stdout)
-    long_stream = len(subprocess.run(["zstd", "-3", "--long=27", "-c", "-q"], input=blob,
-                                     capture_output=True).stdout)
     return {"label": label, "turns": turns, "delay": event_delay_ms, "client": client,
             "plain": plain, "file_bytes": os.path.getsize(out), "check": c,
-            "one_stream": one_stream, "long_stream": long_stream}
+            "one_stream": one_stream, "reframed": reframed}
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -413,20 +500,37 @@ def report(cfg, pc, su, ag, started):
           % cfg.rounds)
         p("   ratios are per round. 'overheads' = (ct - untraced) / (empty - untraced).")
         rows = [("size", "calls/pair", "untraced", "empty probe", "ct-record", "ct/empty",
-                 "overheads", "aim", "lost ev.")]
-        for size, name, aim in ((100, "100 B", AIMS["ratio_100"]), (MIB, "1 MiB", AIMS["ratio_1m"])):
+                 "overheads", "aim", "lost ev.", "recorder CPU")]
+        for size, name, aim in ((100, "100 B", AIMS["ratio_100"]),
+                                (MIB, "1 MiB", AIMS["ratio_1m"])):
             r = pc[size]
             calls = "2" if size == 100 else "1 + 64"
             ratio = med(r["ratio"])
             rows.append((name, calls, spread(r["untraced"], us), spread(r["empty"], us),
                          spread(r["ct"], us), spread(r["ratio"], x2), spread(r["over"], x2),
-                         "<= %.2f %s" % (aim, verdict(ratio <= aim)), "%d" % sum(r["lost"])))
+                         "<= %.2f %s" % (aim, verdict(ratio <= aim)), "%d" % sum(r["lost"]),
+                         spread(r["ct_cpu"], us)))
             aims.append(("ct/empty per-call time, %s calls" % name, "%.2f" % ratio,
                          "<= %.2f" % aim, ratio <= aim))
         p(table(rows))
-        p("   (an SSL_read returns one TLS record, <= 16 KiB: a 1 MiB pair is 1 write and 64 reads;")
-        p("   ct-record records both sides, 2 x SIZE bytes per pair; 'lost ev.' = events ct-record")
-        p("   lost in those runs, summed over rounds)")
+        p("   An SSL_read returns one TLS record (<= 16 KiB): a 1 MiB pair is 1 write and 64")
+        p("   reads. ct-record records both sides, 2 x SIZE bytes per pair. 'lost ev.': events")
+        p("   ct-record lost in those runs, summed over rounds. 'recorder CPU': us of CPU the")
+        p("   ct-record process (drain, zstd, write) used per pair; it runs beside the workload")
+        p("   if a core is free, and slows it down if not. Load average during part 1: %s -> %s."
+          % (pc["load"][0], pc["load"][1]))
+        if cfg.bpf_stats:
+            p("")
+            p("   --bpf-stats: time inside ct-record's BPF programs during the ct-record runs")
+            p("   (kernel.bpf_stats_enabled; medians over rounds; the syscall tracepoints fire for")
+            p("   every process on the machine, so their count per pair is not the workload's)")
+            rows = [("size", "program", "runs/pair", "ns/run", "us/pair")]
+            for size, name in ((100, "100 B"), (MIB, "1 MiB")):
+                for prog, vals in sorted(pc[size]["bpf"].items()):
+                    rows.append((name, prog, "%.2f" % med([v[0] for v in vals]),
+                                 "%.0f" % med([v[1] for v in vals]),
+                                 "%.2f" % (med([v[2] for v in vals]) / 1000)))
+            p(table(rows))
         p("")
     if su:
         b, c, u = su["blast"], su["check"], su["usage"]
@@ -453,7 +557,9 @@ def report(cfg, pc, su, ag, started):
                      "yes" if bytes_equal else "NO", c["pattern_bytes"],
                      c["pattern_mismatch_bytes"])),
                  ("capture file", "%.1f MiB, ended cleanly: %s" % (su["file_bytes"] / MIB,
-                                                                  c["ended_cleanly"]))]
+                                                                  c["ended_cleanly"])),
+                 ("CPU cores used during the run", ", ".join(
+                     "%s %.2f" % kv for kv in su["cpu"].items()) + " (of %d)" % os.cpu_count())]
         p(table(rows))
         aims.append(("lost events at full speed, 16 KiB calls", "%d" % lost, "0", lost == 0))
         aims.append(("captured bytes == written bytes", "yes" if bytes_equal else "no", "yes",
@@ -488,18 +594,20 @@ def report(cfg, pc, su, ag, started):
         p("4. Capture size over plaintext (both directions) for an agent conversation against")
         p("   mock_llm_server.py: one keep-alive connection, each request resends the whole")
         p("   conversation, SSE answers; plaintext counted by the server's raw logs.")
-        rows = [("pacing", "turns", "s", "last req. KB", "plaintext MB", "capture MB",
-                 "capture/plain", "aim", "zstd -3 one stream", "--long")]
+        rows = [("pacing", "turns", "s", "frames", "last req. KB", "plaintext MB", "capture MB",
+                 "capture/plain", "aim", "stream", "prefix", "plain zstd")]
         for a in ag:
             ratio = a["file_bytes"] / a["plain"]
+            rf = a["reframed"]
             rows.append(("%s (%g ms/event)" % (a["label"], a["delay"]), a["turns"],
-                         "%.1f" % a["client"]["seconds"],
+                         "%.1f" % a["client"]["seconds"], rf["frames"],
                          "%.0f" % (a["client"]["last_request_bytes"] / 1e3),
                          "%.2f" % (a["plain"] / 1e6), "%.3f" % (a["file_bytes"] / 1e6),
                          "%.3f" % ratio, "<= %.1f %s" % (AIMS["size_ratio"],
                                                          verdict(ratio <= AIMS["size_ratio"])),
-                         "%.3f" % (a["one_stream"] / a["plain"]),
-                         "%.3f" % (a["long_stream"] / a["plain"])))
+                         "%.3f" % (rf["stream"] / a["plain"]),
+                         "%.3f" % (rf["prefix"] / a["plain"]),
+                         "%.3f" % (a["one_stream"] / a["plain"])))
             aims.append(("capture/plaintext, agent traffic, %s" % a["label"], "%.3f" % ratio,
                          "<= %.1f" % AIMS["size_ratio"], ratio <= AIMS["size_ratio"]))
             cap = a["check"]["data_bytes_write"] + a["check"]["data_bytes_read"]
@@ -507,7 +615,11 @@ def report(cfg, pc, su, ag, started):
                 p("   NOTE: %s: the capture holds %d payload bytes, the server logged %d"
                   % (a["label"], cap, a["plain"]))
         p(table(rows))
-        p("   (zstd columns: the same plaintext compressed as one stream, for reference)")
+        p("   Same records, other framings (record-bench-reframe), over plaintext: 'stream' = one")
+        p("   zstd stream flushed at each of the recorder's frame boundaries (history kept across")
+        p("   frames);")
+        p("   'prefix' = each frame compressed with the previous one as prefix; 'plain zstd' = the")
+        p("   plaintext alone (no event headers) as one zstd -3 stream.")
         p("")
     p("Aims")
     p(table([("figure", "measured", "aim", "")] +
@@ -534,16 +646,23 @@ def main():
                     "also 3 and 5), 4 (capture size)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
+    ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
+                    "ct-record), e.g. an experimental build")
     ap.add_argument("--ct-arg", action="append", default=[],
-                    help="extra ct-record argument for parts 1 and 2 (repeatable)")
+                    help="extra ct-record argument, e.g. --ct-arg=--frame-max=1M (repeatable)")
+    ap.add_argument("--bpf-stats", action="store_true",
+                    help="also report the run time of ct-record's BPF programs in part 1 "
+                    "(sets kernel.bpf_stats_enabled during those runs; adds a little overhead)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     if os.geteuid() != 0:
         die("run as root (ct-record and the empty probe load BPF programs)")
     cfg = Config()
     cfg.quick = a.quick
+    cfg.bpf_stats = a.bpf_stats
+    cfg.ct_extra = list(a.ct_arg)
     cfg.build = os.path.abspath(a.build)
-    cfg.ct_record = os.path.join(cfg.build, "record", "ct-record")
+    cfg.ct_record = a.ct_record or os.path.join(cfg.build, "record", "ct-record")
     cfg.rounds = a.rounds or (3 if a.quick else 9)
     cfg.pairs_small = 2000 if a.quick else 5000
     cfg.pairs_big = 40 if a.quick else 100
@@ -551,7 +670,7 @@ def main():
     turns = a.turns or (20 if a.quick else 50)
     parts = set(a.only.split(","))
     for exe in (cfg.ct_record, cfg.bin("record-bench-workload"), cfg.bin("record-bench-check"),
-                cfg.bin("record-bench-empty-probe")):
+                cfg.bin("record-bench-empty-probe"), cfg.bin("record-bench-reframe")):
         if not os.access(exe, os.X_OK):
             die("%s is missing: build the record-bench target in %s" % (exe, cfg.build))
     others = [l for l in subprocess.run(["pgrep", "-a", "-x", "ct-record"], capture_output=True,
@@ -572,7 +691,7 @@ def main():
         if a.system_libssl:
             cfg.lib_traced = cfg.lib_sink = None
             cfg.lib_probed = cfg.system_libssl
-            cfg.ct_args = list(a.ct_arg)
+            cfg.ct_args = cfg.ct_extra
         else:
             # Private copies: probes that other ct-record runs put on the system libssl do
             # not reach the workload, and ct-record's probes on the workload's copy do not
@@ -585,15 +704,14 @@ def main():
                 os.makedirs(d)
                 shutil.copy2(cfg.system_libssl, os.path.join(d, "libssl.so.3"))
             cfg.lib_probed = os.path.join(cfg.lib_traced, "libssl.so.3")
-            cfg.ct_args = ["--no-system-libs"] + list(a.ct_arg)
+            cfg.ct_args = ["--no-system-libs"] + cfg.ct_extra
         pc = per_call(cfg) if "1" in parts else None
         su = sustained(cfg) if "2" in parts else None
         ag = []
         if "4" in parts:
             ag.append(agent(cfg, turns, 5, "fast"))
-            if not a.quick:
-                # Real agents wait seconds for each answer: about one turn per capture frame.
-                ag.append(agent(cfg, max(turns // 2, 10), 80, "paced"))
+            # Real agents wait seconds for each answer: about one turn per capture frame.
+            ag.append(agent(cfg, max(turns // 2, 5), 80, "paced"))
         report(cfg, pc, su, ag, started)
     finally:
         if a.keep:

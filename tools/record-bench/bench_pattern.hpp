@@ -23,9 +23,9 @@ inline constexpr std::size_t kMaxCallBytes = 4u << 20;
 // kPatternBytes of pattern followed by a copy of its first kMaxCallBytes.
 inline std::vector<std::uint8_t> make_pattern() {
     static constexpr std::array<std::string_view, 24> kWords = {
-        "the",    "file",   "returns", "value", "request", "model",  "stream", "token",
+        "the",    "file",   "returns", "value", "request", "model",     "stream",   "token",
         "error",  "tool",   "result",  "user",  "content", "assistant", "function", "list",
-        "config", "server", "build",   "test",  "message", "input",  "output", "cache"};
+        "config", "server", "build",   "test",  "message", "input",     "output",   "cache"};
     std::vector<std::uint8_t> out;
     out.reserve(kPatternBytes + kMaxCallBytes);
     std::uint64_t state = 0x9e3779b97f4a7c15ull;

@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
                     std::size_t done = 0;
                     while (done < payload.size()) {
                         std::size_t at = (e.stream_pos + done) % record_bench::kPatternBytes;
-                        std::size_t n = std::min(payload.size() - done,
-                                                 record_bench::kPatternBytes - at);
+                        std::size_t n =
+                            std::min(payload.size() - done, record_bench::kPatternBytes - at);
                         if (std::memcmp(payload.data() + done, pattern.data() + at, n) != 0)
                             t.pattern_mismatch += n;
                         done += n;
