@@ -69,6 +69,8 @@ TEST(SymbolLocator, NodeEveryRoleAtReadelfOffsets) {
 }
 
 TEST(SymbolLocator, NodeIsQuick) {
+    if (!test::kTimingIsMeaningful)
+        GTEST_SKIP() << "timing is meaningless under sanitizers";
     if (!std::filesystem::exists(kNode))
         GTEST_SKIP() << kNode << " is not installed";
     ASSERT_TRUE(locate_tls_functions(kNode, no_cache()));  // warm the page cache
@@ -95,7 +97,9 @@ TEST(SymbolLocator, BinariesWithoutTlsAreRejectedWellUnderAMillisecond) {
             best = std::min(best, std::chrono::steady_clock::now() - start);
             ASSERT_TRUE(report);
         }
-        EXPECT_LT(best, std::chrono::microseconds(1000)) << path;
+        if (test::kTimingIsMeaningful) {
+            EXPECT_LT(best, std::chrono::microseconds(1000)) << path;
+        }
     }
 }
 

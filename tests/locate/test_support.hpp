@@ -11,6 +11,13 @@
 
 namespace ct::locate::test {
 
+// Wall-clock limits mean nothing under AddressSanitizer: timing tests skip there.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kTimingIsMeaningful = false;
+#else
+inline constexpr bool kTimingIsMeaningful = true;
+#endif
+
 // Runs a shell command; returns its standard output (exit status must be 0).
 std::string run_command(const std::string& command);
 
