@@ -20,7 +20,8 @@ struct CaptureImport {
 };
 
 // progress(phase, done, total): phase "read" counts file bytes, "decode" connections.
-using ImportProgress = std::function<void(const char* phase, std::uint64_t done, std::uint64_t total)>;
+using ImportProgress =
+    std::function<void(const char* phase, std::uint64_t done, std::uint64_t total)>;
 
 Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::string& capture_path,
                                             bool keep_secrets, const ImportProgress& progress = {});

@@ -21,7 +21,8 @@ bool is_event_stream(const Message& message) {
     std::string_view type = message.value_of("Content-Type");
     std::size_t semi = type.find(';');
     type = type.substr(0, semi);
-    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    while (!type.empty() && type.back() == ' ')
+        type.remove_suffix(1);
     return http1::iequals(type, "text/event-stream");
 }
 
@@ -33,11 +34,14 @@ void time_message(const StreamView& view, Message& m) {
 
 // Stream position of the body byte at `offset`, through the body pieces.
 std::optional<std::uint64_t> body_offset_to_pos(const Message& m, std::uint64_t offset) {
-    auto it = std::upper_bound(m.body_pieces.begin(), m.body_pieces.end(), offset,
-                               [](std::uint64_t o, const http1::BodyPiece& p) { return o < p.body_offset; });
-    if (it == m.body_pieces.begin()) return std::nullopt;
+    auto it = std::upper_bound(
+        m.body_pieces.begin(), m.body_pieces.end(), offset,
+        [](std::uint64_t o, const http1::BodyPiece& p) { return o < p.body_offset; });
+    if (it == m.body_pieces.begin())
+        return std::nullopt;
     --it;
-    if (offset >= it->body_offset + it->len) return std::nullopt;
+    if (offset >= it->body_offset + it->len)
+        return std::nullopt;
     return it->stream_pos + (offset - it->body_offset);
 }
 
@@ -50,11 +54,13 @@ DecodedMessage finish_message(const StreamView& view, Message message) {
         const bool identity = out.body.encoding.empty();
         // Gap offsets are in wire-body terms; they only carry over when nothing was encoded.
         std::vector<std::uint64_t> gaps;
-        if (identity) gaps = message.body_gaps;
+        if (identity)
+            gaps = message.body_gaps;
         out.sse = sse::decode_body(out.body.bytes, gaps);
         out.sse_monotonic_ns.reserve(out.sse.events.size());
         out.sse_stream_pos.reserve(out.sse.events.size());
-        const std::uint64_t last_pos = message.stream_pos + (message.wire_size ? message.wire_size - 1 : 0);
+        const std::uint64_t last_pos =
+            message.stream_pos + (message.wire_size ? message.wire_size - 1 : 0);
         for (const auto& event : out.sse.events) {
             std::uint64_t t = message.end_monotonic_ns;
             std::uint64_t p = last_pos;
@@ -74,7 +80,8 @@ DecodedMessage finish_message(const StreamView& view, Message message) {
 
 void add_raw(DecodedConnection& dc, int direction, std::uint64_t from, const char* reason) {
     const StreamView& view = dc.views[direction];
-    if (from >= view.end_pos()) return;
+    if (from >= view.end_pos())
+        return;
     RawStretch raw;
     raw.direction = direction;
     raw.pos = from;
@@ -123,13 +130,17 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
             add_raw(dc, kRead, 0, "http2");
             return dc;
         }
-        for (auto& m : h2.requests) time_message(out_view, m);
-        for (auto& m : h2.responses) time_message(in_view, m);
+        for (auto& m : h2.requests)
+            time_message(out_view, m);
+        for (auto& m : h2.responses)
+            time_message(in_view, m);
         dc.exchanges = std::move(h2.pairings);
         dc.requests.reserve(h2.requests.size());
-        for (auto& m : h2.requests) dc.requests.push_back(finish_message(out_view, std::move(m)));
+        for (auto& m : h2.requests)
+            dc.requests.push_back(finish_message(out_view, std::move(m)));
         dc.responses.reserve(h2.responses.size());
-        for (auto& m : h2.responses) dc.responses.push_back(finish_message(in_view, std::move(m)));
+        for (auto& m : h2.responses)
+            dc.responses.push_back(finish_message(in_view, std::move(m)));
         return dc;
     }
 
@@ -159,12 +170,14 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
         std::string_view method =
             answered < req_messages.size() ? std::string_view(req_messages[answered].method) : "";
         auto m = responses.next(method);
-        if (!m) break;
+        if (!m)
+            break;
         time_message(in_view, *m);
         const bool interim = m->is_interim();
         const bool switched = m->framing == http1::BodyFraming::Tunnel;
         resp_messages.push_back(std::move(*m));
-        if (interim) continue;
+        if (interim)
+            continue;
         ++answered;
         if (switched) {
             tunnel = true;
@@ -196,9 +209,11 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
 
     dc.exchanges = http1::stitch(req_messages, resp_messages);
     dc.requests.reserve(req_messages.size());
-    for (auto& m : req_messages) dc.requests.push_back(finish_message(out_view, std::move(m)));
+    for (auto& m : req_messages)
+        dc.requests.push_back(finish_message(out_view, std::move(m)));
     dc.responses.reserve(resp_messages.size());
-    for (auto& m : resp_messages) dc.responses.push_back(finish_message(in_view, std::move(m)));
+    for (auto& m : resp_messages)
+        dc.responses.push_back(finish_message(in_view, std::move(m)));
     return dc;
 }
 

@@ -39,7 +39,7 @@ struct DecodedMessage {
 struct RawStretch {
     int direction = kWrite;
     std::uint64_t pos = 0;
-    std::string bytes;  // captured bytes, gaps left out
+    std::string bytes;   // captured bytes, gaps left out
     std::string reason;  // "tunnel", "http2", "unrecognised"
     std::uint64_t monotonic_ns = 0;
 };

@@ -24,7 +24,8 @@ DecodedContent inflate_body(std::string_view in, int window_bits, std::size_t li
     std::size_t offset = 0;
     while (offset < in.size()) {
         z_stream zs{};
-        if (inflateInit2(&zs, window_bits) != Z_OK) return failure(std::move(out), "inflateInit2 failed");
+        if (inflateInit2(&zs, window_bits) != Z_OK)
+            return failure(std::move(out), "inflateInit2 failed");
         auto end = [](z_stream* s) { inflateEnd(s); };
         std::unique_ptr<z_stream, decltype(end)> guard(&zs, end);
         zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + offset));
@@ -50,8 +51,10 @@ DecodedContent inflate_body(std::string_view in, int window_bits, std::size_t li
         }
         offset = in.size() - zs.avail_in;
         // Only gzip allows several members; anything else after the end is ignored.
-        if (window_bits != 15 + 16) break;
-        while (offset < in.size() && in[offset] == '\0') ++offset;  // padding some servers add
+        if (window_bits != 15 + 16)
+            break;
+        while (offset < in.size() && in[offset] == '\0')
+            ++offset;  // padding some servers add
     }
     return DecodedContent{std::move(out), true, {}};
 }
@@ -60,7 +63,8 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
     auto destroy = [](BrotliDecoderState* s) { BrotliDecoderDestroyInstance(s); };
     std::unique_ptr<BrotliDecoderState, decltype(destroy)> state(
         BrotliDecoderCreateInstance(nullptr, nullptr, nullptr), destroy);
-    if (!state) return failure({}, "brotli: out of memory");
+    if (!state)
+        return failure({}, "brotli: out of memory");
     std::string out;
     std::size_t avail_in = in.size();
     const auto* next_in = reinterpret_cast<const std::uint8_t*>(in.data());
@@ -72,7 +76,8 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
         BrotliDecoderResult rc = BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in,
                                                                &avail_out, &next_out, nullptr);
         out.resize(old + kOutChunk - avail_out);
-        if (rc == BROTLI_DECODER_RESULT_SUCCESS) return DecodedContent{std::move(out), true, {}};
+        if (rc == BROTLI_DECODER_RESULT_SUCCESS)
+            return DecodedContent{std::move(out), true, {}};
         if (rc == BROTLI_DECODER_RESULT_ERROR) {
             return failure(std::move(out),
                            std::string("brotli: ") +
@@ -90,7 +95,8 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
 
 DecodedContent zstd_body(std::string_view in, std::size_t limit) {
     std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-    if (!ctx) return failure({}, "zstd: out of memory");
+    if (!ctx)
+        return failure({}, "zstd: out of memory");
     // Cap the window so hostile frame headers cannot ask for huge buffers.
     ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 27);
     std::string out;
@@ -120,7 +126,8 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
         if (ZSTD_isError(last_rc)) {
             return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc));
         }
-        if (output.pos == 0) return failure(std::move(out), "truncated compressed body");
+        if (output.pos == 0)
+            return failure(std::move(out), "truncated compressed body");
         if (out.size() > limit) {
             out.resize(limit);
             return failure(std::move(out), "decoded body over the size limit");
@@ -130,8 +137,10 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
 }
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -139,34 +148,43 @@ std::string_view trim(std::string_view s) {
 
 DecodedContent decode_one(std::string_view coding, std::string_view body, std::size_t limit) {
     using http1::iequals;
-    if (coding.empty() || iequals(coding, "identity")) return DecodedContent{std::string(body), true, {}};
-    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) return inflate_body(body, 15 + 16, limit);
+    if (coding.empty() || iequals(coding, "identity"))
+        return DecodedContent{std::string(body), true, {}};
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip"))
+        return inflate_body(body, 15 + 16, limit);
     if (iequals(coding, "deflate")) {
         // "deflate" means zlib-wrapped, but some servers send raw deflate.
         DecodedContent zlib = inflate_body(body, 15, limit);
-        if (zlib.ok) return zlib;
+        if (zlib.ok)
+            return zlib;
         DecodedContent raw = inflate_body(body, -15, limit);
         return raw.ok || raw.body.size() > zlib.body.size() ? raw : zlib;
     }
-    if (iequals(coding, "br")) return brotli_body(body, limit);
-    if (iequals(coding, "zstd")) return zstd_body(body, limit);
+    if (iequals(coding, "br"))
+        return brotli_body(body, limit);
+    if (iequals(coding, "zstd"))
+        return zstd_body(body, limit);
     return failure(std::string(body), "unknown content coding: " + std::string(coding));
 }
 
-DecodedContent decode_content(std::string_view encodings, std::string_view body, std::size_t limit) {
+DecodedContent decode_content(std::string_view encodings, std::string_view body,
+                              std::size_t limit) {
     std::vector<std::string_view> codings;
     while (!encodings.empty()) {
         std::size_t comma = encodings.find(',');
         std::string_view c = trim(encodings.substr(0, comma));
-        if (!c.empty()) codings.push_back(c);
-        if (comma == std::string_view::npos) break;
+        if (!c.empty())
+            codings.push_back(c);
+        if (comma == std::string_view::npos)
+            break;
         encodings.remove_prefix(comma + 1);
     }
     DecodedContent current{std::string(body), true, {}};
     // Codings were applied in the listed order, so undo them from the last.
     for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
         DecodedContent next = decode_one(*it, current.body, limit);
-        if (!next.ok) return next;
+        if (!next.ok)
+            return next;
         current = std::move(next);
     }
     return current;

@@ -12,9 +12,9 @@ namespace ct::analyze {
 inline constexpr std::size_t kMaxDecodedBody = 512u << 20;
 
 struct DecodedContent {
-    std::string body;    // as far as it could be decoded
-    bool ok = true;      // false: unknown coding, corrupt or truncated input, or over the limit
-    std::string error;   // why not ok
+    std::string body;   // as far as it could be decoded
+    bool ok = true;     // false: unknown coding, corrupt or truncated input, or over the limit
+    std::string error;  // why not ok
 };
 
 // `encodings` is the Content-Encoding header value ("gzip", "br", "deflate, gzip", ...).

@@ -10,7 +10,8 @@
 namespace ct::analyze {
 
 std::string default_database_path() {
-    if (const char* db = std::getenv("CT_DB"); db && *db) return db;
+    if (const char* db = std::getenv("CT_DB"); db && *db)
+        return db;
     if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
         return std::string(xdg) + "/ct/sessions.db";
     }
@@ -25,11 +26,14 @@ std::string default_database_path() {
 
 Expected<void> ensure_parent_directory(const std::string& path) {
     std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    if (parent.empty()) return {};
+    if (parent.empty())
+        return {};
     std::error_code ec;
-    if (std::filesystem::exists(parent, ec)) return {};
+    if (std::filesystem::exists(parent, ec))
+        return {};
     std::filesystem::create_directories(parent, ec);
-    if (ec) return fail("cannot create " + parent.string() + ": " + ec.message());
+    if (ec)
+        return fail("cannot create " + parent.string() + ": " + ec.message());
     std::filesystem::permissions(parent, std::filesystem::perms::owner_all,
                                  std::filesystem::perm_options::replace, ec);
     return {};

@@ -44,22 +44,24 @@ struct Importer::Statements {
 
 namespace {
 
-#define CT_TRY(expr)                                            \
-    do {                                                        \
-        if (auto ct_try_result = (expr); !ct_try_result) {      \
-            return std::unexpected(ct_try_result.error());      \
-        }                                                       \
+#define CT_TRY(expr)                                       \
+    do {                                                   \
+        if (auto ct_try_result = (expr); !ct_try_result) { \
+            return std::unexpected(ct_try_result.error()); \
+        }                                                  \
     } while (false)
 
 std::optional<std::int64_t> realtime(const replay::CaptureHeader& header, std::uint64_t mono) {
-    if (mono == 0) return std::nullopt;
+    if (mono == 0)
+        return std::nullopt;
     return header.to_realtime(mono);
 }
 
 std::string join_argv(const std::vector<std::string>& argv) {
     std::string out;
     for (const auto& a : argv) {
-        if (!out.empty()) out += ' ';
+        if (!out.empty())
+            out += ' ';
         out += a;
     }
     return out;
@@ -67,18 +69,25 @@ std::string join_argv(const std::vector<std::string>& argv) {
 
 std::string json_array(const std::vector<std::string>& items) {
     llm::Json j = llm::Json::array();
-    for (const auto& s : items) j.push_back(s);
+    for (const auto& s : items)
+        j.push_back(s);
     return llm::dump(j);
 }
 
-const char* direction_name(int direction) { return direction == kWrite ? "sent" : "received"; }
+const char* direction_name(int direction) {
+    return direction == kWrite ? "sent" : "received";
+}
 
 const char* gap_reason(replay::GapReason reason) {
     switch (reason) {
-        case replay::GapReason::LostEvents: return "lost_events";
-        case replay::GapReason::RingFull: return "ring_full";
-        case replay::GapReason::ReadFault: return "read_fault";
-        case replay::GapReason::Truncated: return "truncated";
+        case replay::GapReason::LostEvents:
+            return "lost_events";
+        case replay::GapReason::RingFull:
+            return "ring_full";
+        case replay::GapReason::ReadFault:
+            return "read_fault";
+        case replay::GapReason::Truncated:
+            return "truncated";
     }
     return "unknown";
 }
@@ -99,16 +108,21 @@ std::string_view request_host(const http1::Message& m) {
 
 // A body worth full-text indexing: text-like content, or plain UTF-8-looking bytes.
 bool is_textual(std::string_view content_type, std::string_view body) {
-    if (body.empty()) return false;
+    if (body.empty())
+        return false;
     std::string type = http1::to_lower(content_type);
-    for (std::string_view t : {"text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml"}) {
-        if (type.find(t) != std::string::npos) return true;
+    for (std::string_view t :
+         {"text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml"}) {
+        if (type.find(t) != std::string::npos)
+            return true;
     }
-    if (!type.empty()) return false;
+    if (!type.empty())
+        return false;
     std::size_t n = std::min<std::size_t>(body.size(), 512);
     for (std::size_t i = 0; i < n; ++i) {
         unsigned char c = static_cast<unsigned char>(body[i]);
-        if (c < 0x09 || (c > 0x0d && c < 0x20)) return false;
+        if (c < 0x09 || (c > 0x0d && c < 0x20))
+            return false;
     }
     return true;
 }
@@ -118,14 +132,18 @@ std::string tls_library_for(const replay::CaptureContents& contents, std::uint32
     std::set<std::string> for_pid;
     std::set<std::string> global;
     for (const auto& p : contents.probes) {
-        if (!p.attached || p.binary_path.empty()) continue;
-        if (p.pid == pid) for_pid.insert(p.binary_path);
-        if (p.pid == 0) global.insert(p.binary_path);
+        if (!p.attached || p.binary_path.empty())
+            continue;
+        if (p.pid == pid)
+            for_pid.insert(p.binary_path);
+        if (p.pid == 0)
+            global.insert(p.binary_path);
     }
     const auto& chosen = for_pid.empty() ? global : for_pid;
     std::string out;
     for (const auto& b : chosen) {
-        if (!out.empty()) out += ",";
+        if (!out.empty())
+            out += ",";
         out += b.substr(b.rfind('/') + 1);
     }
     return out;
@@ -135,7 +153,10 @@ std::string tls_library_for(const replay::CaptureContents& contents, std::uint32
 
 Importer::Importer(sqlite::Database& db, const SecretFingerprinter* fingerprinter,
                    ImportOptions options, std::unique_ptr<Statements> statements)
-    : db_(db), fingerprinter_(fingerprinter), options_(std::move(options)), st_(std::move(statements)) {}
+    : db_(db),
+      fingerprinter_(fingerprinter),
+      options_(std::move(options)),
+      st_(std::move(statements)) {}
 
 Importer::~Importer() = default;
 
@@ -145,66 +166,78 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
     auto st = std::make_unique<Statements>();
     auto prep = [&](Statement& target, std::string_view sql) -> Expected<void> {
         auto s = db.prepare(sql);
-        if (!s) return std::unexpected(s.error());
+        if (!s)
+            return std::unexpected(s.error());
         target = std::move(*s);
         return {};
     };
     CT_TRY(prep(st->find_capture, "SELECT id FROM captures WHERE uuid = ?"));
-    CT_TRY(prep(st->capture,
-                "INSERT INTO captures (uuid, file, file_size, format_version, recorder_version, hostname,"
-                " kernel_release, machine, boot_id, recorder_cmdline, target_cmdline, target_pid,"
-                " start_ns, end_ns, ended_cleanly, end_reason, exit_status, events, lost_events,"
-                " lost_bytes, malformed_events, frames, bad_frames, missing_frames, skipped_file_bytes,"
-                " truncated_tail, imported_ns, analyzer_version)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->damage,
-                "INSERT INTO capture_damage (capture_id, file_offset, length, what) VALUES (?,?,?,?)"));
-    CT_TRY(prep(st->note,
-                "INSERT INTO notes (capture_id, time_ns, level, source, message) VALUES (?,?,?,?,?)"));
+    CT_TRY(prep(
+        st->capture,
+        "INSERT INTO captures (uuid, file, file_size, format_version, recorder_version, hostname,"
+        " kernel_release, machine, boot_id, recorder_cmdline, target_cmdline, target_pid,"
+        " start_ns, end_ns, ended_cleanly, end_reason, exit_status, events, lost_events,"
+        " lost_bytes, malformed_events, frames, bad_frames, missing_frames, skipped_file_bytes,"
+        " truncated_tail, imported_ns, analyzer_version)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(prep(
+        st->damage,
+        "INSERT INTO capture_damage (capture_id, file_offset, length, what) VALUES (?,?,?,?)"));
+    CT_TRY(
+        prep(st->note,
+             "INSERT INTO notes (capture_id, time_ns, level, source, message) VALUES (?,?,?,?,?)"));
     CT_TRY(prep(st->process,
                 "INSERT INTO processes (capture_id, pid, ppid, exe, cmdline, argv_json, cwd, comm,"
                 " start_ns, exit_ns, exit_status) VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(prep(st->probe,
                 "INSERT INTO probes (capture_id, binary_path, build_id, function, file_offset,"
                 " how_found, kind, attached, error, pid) VALUES (?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->connection,
-                "INSERT INTO connections (capture_id, process_id, pid, comm, conn_gen, ssl_ptr,"
-                " tls_library, protocol, local_addr, local_port, remote_addr, remote_port, host,"
-                " start_ns, end_ns, handshake_ns, closed, bytes_sent, bytes_received, gap_bytes_sent,"
-                " gap_bytes_received, gaps, undecoded_bytes_sent, undecoded_bytes_received)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->gap,
-                "INSERT INTO stream_gaps (connection_id, direction, stream_pos, length, reason, time_ns)"
-                " VALUES (?,?,?,?,?,?)"));
-    CT_TRY(prep(st->raw,
-                "INSERT INTO raw_streams (connection_id, direction, stream_pos, reason, time_ns, size,"
-                " bytes) VALUES (?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->request,
-                "INSERT INTO http_requests (capture_id, connection_id, seq, start_ns, end_ns, method,"
-                " target, path, http_version, host, headers, content_type, content_encoding, body,"
-                " body_size, encoded_size, body_prefix_id, body_suffix_id, framing, trailers, decode_error,"
-                " stream_pos, wire_size, gap_bytes, after_resync, complete)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->response,
-                "INSERT INTO http_responses (capture_id, connection_id, request_id, interim, start_ns,"
-                " end_ns, status, reason, http_version, headers, content_type, content_encoding, body,"
-                " encoded_size, decoded_size, framing, trailers, decode_error, stream_pos, wire_size,"
-                " gap_bytes, after_resync, complete)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->sse_event,
-                "INSERT INTO sse_events (response_id, idx, time_ns, event, data, event_id, retry_ms)"
-                " VALUES (?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->llm_call,
-                "INSERT INTO llm_calls (capture_id, request_id, response_id, provider, api, model,"
-                " response_model, streamed, max_tokens, system_blob_id, message_count, tools_blob_id,"
-                " tool_count, message_id, stop_reason, input_tokens, output_tokens,"
-                " cache_creation_input_tokens, cache_read_input_tokens, reasoning_tokens, start_ns,"
-                " first_token_ns, end_ns, ttft_ns, duration_ns, response_text, thinking_text,"
-                " tool_calls, content, sse_event_count, error, complete)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(prep(st->tool_call,
-                "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid)"
-                " VALUES (?,?,?,?,?,?)"));
+    CT_TRY(
+        prep(st->connection,
+             "INSERT INTO connections (capture_id, process_id, pid, comm, conn_gen, ssl_ptr,"
+             " tls_library, protocol, local_addr, local_port, remote_addr, remote_port, host,"
+             " start_ns, end_ns, handshake_ns, closed, bytes_sent, bytes_received, gap_bytes_sent,"
+             " gap_bytes_received, gaps, undecoded_bytes_sent, undecoded_bytes_received)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(prep(
+        st->gap,
+        "INSERT INTO stream_gaps (connection_id, direction, stream_pos, length, reason, time_ns)"
+        " VALUES (?,?,?,?,?,?)"));
+    CT_TRY(
+        prep(st->raw,
+             "INSERT INTO raw_streams (connection_id, direction, stream_pos, reason, time_ns, size,"
+             " bytes) VALUES (?,?,?,?,?,?,?)"));
+    CT_TRY(prep(
+        st->request,
+        "INSERT INTO http_requests (capture_id, connection_id, seq, start_ns, end_ns, method,"
+        " target, path, http_version, host, headers, content_type, content_encoding, body,"
+        " body_size, encoded_size, body_prefix_id, body_suffix_id, framing, trailers, decode_error,"
+        " stream_pos, wire_size, gap_bytes, after_resync, complete)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(
+        prep(st->response,
+             "INSERT INTO http_responses (capture_id, connection_id, request_id, interim, start_ns,"
+             " end_ns, status, reason, http_version, headers, content_type, content_encoding, body,"
+             " encoded_size, decoded_size, framing, trailers, decode_error, stream_pos, wire_size,"
+             " gap_bytes, after_resync, complete)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(
+        prep(st->sse_event,
+             "INSERT INTO sse_events (response_id, idx, time_ns, event, data, event_id, retry_ms)"
+             " VALUES (?,?,?,?,?,?,?)"));
+    CT_TRY(
+        prep(st->llm_call,
+             "INSERT INTO llm_calls (capture_id, request_id, response_id, provider, api, model,"
+             " response_model, streamed, max_tokens, system_blob_id, message_count, tools_blob_id,"
+             " tool_count, message_id, stop_reason, input_tokens, output_tokens,"
+             " cache_creation_input_tokens, cache_read_input_tokens, reasoning_tokens, start_ns,"
+             " first_token_ns, end_ns, ttft_ns, duration_ns, response_text, thinking_text,"
+             " tool_calls, content, sse_event_count, error, complete)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(
+        prep(st->tool_call,
+             "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid)"
+             " VALUES (?,?,?,?,?,?)"));
     CT_TRY(prep(st->search_document,
                 "INSERT INTO search_documents (capture_id, kind, ref_id) VALUES (?,?,?)"));
     CT_TRY(prep(st->search_text, "INSERT INTO search_index (rowid, text) VALUES (?,?)"));
@@ -230,8 +263,10 @@ std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection&
     p->calls.resize(p->dc.exchanges.size());
     for (std::size_t x = 0; x < p->dc.exchanges.size(); ++x) {
         const auto& pairing = p->dc.exchanges[x];
-        if (!pairing.request) continue;
-        const DecodedMessage* response = pairing.response ? &p->dc.responses[*pairing.response] : nullptr;
+        if (!pairing.request)
+            continue;
+        const DecodedMessage* response =
+            pairing.response ? &p->dc.responses[*pairing.response] : nullptr;
         p->calls[x] = llm::decode_llm_call(p->dc.requests[*pairing.request], response);
     }
     return p;
@@ -251,7 +286,9 @@ struct ImportRun {
     // Content -> llm_blobs.id for the connection being inserted (views into its bodies).
     std::unordered_map<std::string_view, std::int64_t> connection_blobs;
 
-    std::optional<std::int64_t> rt(std::uint64_t mono) const { return realtime(contents.header, mono); }
+    std::optional<std::int64_t> rt(std::uint64_t mono) const {
+        return realtime(contents.header, mono);
+    }
 
     std::string headers_json(const std::vector<http1::Header>& headers) const {
         llm::Json out = llm::Json::array();
@@ -266,7 +303,8 @@ struct ImportRun {
     }
 
     Expected<void> index_text(const char* kind, std::int64_t ref_id, std::string_view text) {
-        if (text.empty()) return {};
+        if (text.empty())
+            return {};
         CT_TRY(st.search_document.execute(capture_id, kind, ref_id));
         CT_TRY(st.search_text.execute(db.last_insert_rowid(), text));
         return {};
@@ -277,9 +315,11 @@ struct ImportRun {
     Expected<std::int64_t> intern(const char* kind, std::string_view json) {
         // Calls on one connection resend the same messages: compare bytes first,
         // and hash only what this connection has not sent before.
-        if (auto it = connection_blobs.find(json); it != connection_blobs.end()) return it->second;
+        if (auto it = connection_blobs.find(json); it != connection_blobs.end())
+            return it->second;
         auto id = intern_by_digest(kind, json);
-        if (id) connection_blobs.emplace(json, *id);
+        if (id)
+            connection_blobs.emplace(json, *id);
         return id;
     }
 
@@ -287,20 +327,24 @@ struct ImportRun {
         std::string digest(SHA256_DIGEST_LENGTH, '\0');
         SHA256(reinterpret_cast<const unsigned char*>(json.data()), json.size(),
                reinterpret_cast<unsigned char*>(digest.data()));
-        if (auto it = blob_ids.find(digest); it != blob_ids.end()) return it->second;
+        if (auto it = blob_ids.find(digest); it != blob_ids.end())
+            return it->second;
         st.find_blob.bind(1, Blob{digest});
         auto found = st.find_blob.step();
         std::optional<std::int64_t> existing;
-        if (found && *found) existing = st.find_blob.column_int64(0);
+        if (found && *found)
+            existing = st.find_blob.column_int64(0);
         st.find_blob.reset();
-        if (!found) return std::unexpected(found.error());
+        if (!found)
+            return std::unexpected(found.error());
         if (!existing) {
             CT_TRY(st.blob.execute(Blob{digest}, kind, json.size(), json));
             existing = db.last_insert_rowid();
             // Request frames hold the system prompt and tools, indexed on their own.
             if (kind != std::string_view("request_frame")) {
-                CT_TRY(index_text(kind == std::string_view("message") ? "llm_message" : "llm_request_part",
-                                  *existing, json));
+                CT_TRY(index_text(
+                    kind == std::string_view("message") ? "llm_message" : "llm_request_part",
+                    *existing, json));
             }
         }
         blob_ids.emplace(std::move(digest), *existing);
@@ -322,10 +366,14 @@ struct ImportRun {
                 std::string_view all = d.body.bytes;
                 // The bytes around the messages hold model, system prompt and tools:
                 // they repeat too, so they are interned like the messages.
-                auto p = intern("request_frame", all.substr(0, static_cast<std::size_t>(first - base)));
-                if (!p) return std::unexpected(p.error());
-                auto q = intern("request_frame", all.substr(static_cast<std::size_t>(last_end - base)));
-                if (!q) return std::unexpected(q.error());
+                auto p =
+                    intern("request_frame", all.substr(0, static_cast<std::size_t>(first - base)));
+                if (!p)
+                    return std::unexpected(p.error());
+                auto q =
+                    intern("request_frame", all.substr(static_cast<std::size_t>(last_end - base)));
+                if (!q)
+                    return std::unexpected(q.error());
                 prefix = *p;
                 suffix = *q;
                 body.reset();
@@ -333,9 +381,11 @@ struct ImportRun {
         }
         const auto& m = d.message;
         std::optional<std::string> trailers;
-        if (!m.trailers.empty()) trailers = headers_json(m.trailers);
+        if (!m.trailers.empty())
+            trailers = headers_json(m.trailers);
         std::optional<std::string_view> error;
-        if (!d.body.decode_ok) error = d.body.decode_error;
+        if (!d.body.decode_ok)
+            error = d.body.decode_error;
         std::string_view host = request_host(m);
         std::string_view content_type = m.value_of("Content-Type");
         CT_TRY(st.request.execute(
@@ -343,7 +393,8 @@ struct ImportRun {
             m.method, m.target, path_of(m.target), m.version(),
             host.empty() ? std::optional<std::string_view>() : host, headers_json(m.headers),
             content_type.empty() ? std::optional<std::string_view>() : content_type,
-            d.body.encoding.empty() ? std::optional<std::string_view>() : std::string_view(d.body.encoding),
+            d.body.encoding.empty() ? std::optional<std::string_view>()
+                                    : std::string_view(d.body.encoding),
             body, d.body.bytes.size(), d.body.encoded_size, prefix, suffix,
             http1::framing_name(m.framing), trailers, error, m.stream_pos, m.wire_size, m.gap_bytes,
             m.after_resync, m.complete));
@@ -360,16 +411,18 @@ struct ImportRun {
                                            const DecodedMessage& d, bool index_body) {
         const auto& m = d.message;
         std::optional<std::string> trailers;
-        if (!m.trailers.empty()) trailers = headers_json(m.trailers);
+        if (!m.trailers.empty())
+            trailers = headers_json(m.trailers);
         std::optional<std::string_view> error;
-        if (!d.body.decode_ok) error = d.body.decode_error;
+        if (!d.body.decode_ok)
+            error = d.body.decode_error;
         std::string_view content_type = m.value_of("Content-Type");
         CT_TRY(st.response.execute(
             capture_id, connection_id, request_id, m.is_interim(), rt(m.start_monotonic_ns),
-            rt(m.end_monotonic_ns), m.status, m.reason, m.version(),
-            headers_json(m.headers),
+            rt(m.end_monotonic_ns), m.status, m.reason, m.version(), headers_json(m.headers),
             content_type.empty() ? std::optional<std::string_view>() : content_type,
-            d.body.encoding.empty() ? std::optional<std::string_view>() : std::string_view(d.body.encoding),
+            d.body.encoding.empty() ? std::optional<std::string_view>()
+                                    : std::string_view(d.body.encoding),
             Blob{d.body.bytes}, d.body.encoded_size, d.body.bytes.size(),
             http1::framing_name(m.framing), trailers, error, m.stream_pos, m.wire_size, m.gap_bytes,
             m.after_resync, m.complete));
@@ -378,10 +431,13 @@ struct ImportRun {
         for (std::size_t i = 0; i < d.sse.events.size(); ++i) {
             const auto& e = d.sse.events[i];
             std::optional<std::string_view> event_id;
-            if (!e.last_event_id.empty()) event_id = e.last_event_id;
+            if (!e.last_event_id.empty())
+                event_id = e.last_event_id;
             std::optional<std::int64_t> retry;
-            if (e.retry_ms) retry = static_cast<std::int64_t>(*e.retry_ms);
-            CT_TRY(st.sse_event.execute(id, i, rt(d.sse_monotonic_ns[i]), e.type, e.data, event_id, retry));
+            if (e.retry_ms)
+                retry = static_cast<std::int64_t>(*e.retry_ms);
+            CT_TRY(st.sse_event.execute(id, i, rt(d.sse_monotonic_ns[i]), e.type, e.data, event_id,
+                                        retry));
             ++result.sse_events;
         }
         if (index_body && is_textual(content_type, d.body.bytes)) {
@@ -395,51 +451,59 @@ struct ImportRun {
                                    const llm::LlmCall& call) {
         const auto& q = request.message;
         std::optional<std::int64_t> end, ttft, duration, first;
-        if (response) end = rt(response->message.end_monotonic_ns);
+        if (response)
+            end = rt(response->message.end_monotonic_ns);
         if (call.first_token_monotonic_ns) {
             first = rt(*call.first_token_monotonic_ns);
             if (q.end_monotonic_ns && *call.first_token_monotonic_ns >= q.end_monotonic_ns) {
-                ttft = static_cast<std::int64_t>(*call.first_token_monotonic_ns - q.end_monotonic_ns);
+                ttft =
+                    static_cast<std::int64_t>(*call.first_token_monotonic_ns - q.end_monotonic_ns);
             }
         }
-        if (response && q.start_monotonic_ns && response->message.end_monotonic_ns >= q.start_monotonic_ns) {
-            duration = static_cast<std::int64_t>(response->message.end_monotonic_ns - q.start_monotonic_ns);
+        if (response && q.start_monotonic_ns &&
+            response->message.end_monotonic_ns >= q.start_monotonic_ns) {
+            duration = static_cast<std::int64_t>(response->message.end_monotonic_ns -
+                                                 q.start_monotonic_ns);
         }
         auto opt = [](const std::string& s) {
-            return s.empty() ? std::optional<std::string_view>() : std::optional<std::string_view>(s);
+            return s.empty() ? std::optional<std::string_view>()
+                             : std::optional<std::string_view>(s);
         };
         const bool complete = q.complete && response && response->message.complete;
         std::optional<std::int64_t> system_id, tools_id;
         if (!call.system_json.empty()) {
             auto id = intern("system", call.system_json);
-            if (!id) return std::unexpected(id.error());
+            if (!id)
+                return std::unexpected(id.error());
             system_id = *id;
         }
         if (!call.tools_json.empty()) {
             auto id = intern("tools", call.tools_json);
-            if (!id) return std::unexpected(id.error());
+            if (!id)
+                return std::unexpected(id.error());
             tools_id = *id;
         }
         CT_TRY(st.llm_call.execute(
             capture_id, request_id, response_id, call.provider, call.api, opt(call.model),
             opt(call.response_model), call.streamed, call.max_tokens, system_id, call.message_count,
-            tools_id, call.tool_count,
-            opt(call.response_id), opt(call.stop_reason), call.usage.input_tokens,
-            call.usage.output_tokens, call.usage.cache_creation_input_tokens,
-            call.usage.cache_read_input_tokens, call.usage.reasoning_tokens, rt(q.start_monotonic_ns),
-            first, end, ttft, duration, opt(call.text), opt(call.thinking),
-            llm::tool_calls_json(call.tool_calls), opt(call.content_json), call.events, opt(call.error),
-            complete));
+            tools_id, call.tool_count, opt(call.response_id), opt(call.stop_reason),
+            call.usage.input_tokens, call.usage.output_tokens,
+            call.usage.cache_creation_input_tokens, call.usage.cache_read_input_tokens,
+            call.usage.reasoning_tokens, rt(q.start_monotonic_ns), first, end, ttft, duration,
+            opt(call.text), opt(call.thinking), llm::tool_calls_json(call.tool_calls),
+            opt(call.content_json), call.events, opt(call.error), complete));
         std::int64_t id = db.last_insert_rowid();
         ++result.llm_calls;
         for (std::size_t i = 0; i < call.messages.size(); ++i) {
             auto blob_id = intern("message", call.messages[i]);
-            if (!blob_id) return std::unexpected(blob_id.error());
+            if (!blob_id)
+                return std::unexpected(blob_id.error());
             // The bytes between this message and the previous one (usually ",").
             std::optional<Blob> sep;
             if (i > 0) {
                 const char* prev_end = call.messages[i - 1].data() + call.messages[i - 1].size();
-                sep = Blob{std::string_view(prev_end, static_cast<std::size_t>(call.messages[i].data() - prev_end))};
+                sep = Blob{std::string_view(
+                    prev_end, static_cast<std::size_t>(call.messages[i].data() - prev_end))};
             }
             CT_TRY(st.call_message.execute(id, i, *blob_id, sep));
         }
@@ -448,32 +512,42 @@ struct ImportRun {
             CT_TRY(st.tool_call.execute(id, i, t.id, t.name, t.input_json, t.input_valid));
         }
         std::string text = call.thinking.empty() ? call.text : call.thinking + "\n" + call.text;
-        for (const auto& t : call.tool_calls) text += "\n" + t.name + " " + t.input_json;
+        for (const auto& t : call.tool_calls)
+            text += "\n" + t.name + " " + t.input_json;
         CT_TRY(index_text("llm_response", id, text));
         return {};
     }
 
-    Expected<void> insert_connection(const replay::Connection& c, const PreparedConnection& prepared) {
+    Expected<void> insert_connection(const replay::Connection& c,
+                                     const PreparedConnection& prepared) {
         const DecodedConnection& dc = prepared.dc;
         connection_blobs.clear();
         std::string host;
         for (const auto& r : dc.requests) {
             host = std::string(request_host(r.message));
-            if (!host.empty()) break;
+            if (!host.empty())
+                break;
         }
         std::optional<std::int64_t> process_id;
-        if (auto it = process_ids.find(c.pid); it != process_ids.end()) process_id = it->second;
+        if (auto it = process_ids.find(c.pid); it != process_ids.end())
+            process_id = it->second;
         std::optional<std::string_view> local_addr, remote_addr;
         std::optional<std::int64_t> local_port, remote_port;
         if (c.socket) {
-            if (!c.socket->local_addr.empty()) local_addr = c.socket->local_addr;
-            if (!c.socket->remote_addr.empty()) remote_addr = c.socket->remote_addr;
-            if (c.socket->local_port) local_port = c.socket->local_port;
-            if (c.socket->remote_port) remote_port = c.socket->remote_port;
+            if (!c.socket->local_addr.empty())
+                local_addr = c.socket->local_addr;
+            if (!c.socket->remote_addr.empty())
+                remote_addr = c.socket->remote_addr;
+            if (c.socket->local_port)
+                local_port = c.socket->local_port;
+            if (c.socket->remote_port)
+                remote_port = c.socket->remote_port;
         }
         std::optional<std::int64_t> handshake;
-        if (c.handshake_done_ns) handshake = rt(*c.handshake_done_ns);
-        std::int64_t gaps = static_cast<std::int64_t>(dc.views[kWrite].gaps().size() + dc.views[kRead].gaps().size());
+        if (c.handshake_done_ns)
+            handshake = rt(*c.handshake_done_ns);
+        std::int64_t gaps = static_cast<std::int64_t>(dc.views[kWrite].gaps().size() +
+                                                      dc.views[kRead].gaps().size());
         std::string tls = tls_library_for(contents, c.pid);
         CT_TRY(st.connection.execute(
             capture_id, process_id, c.pid, c.comm, c.conn_gen, c.ssl,
@@ -488,7 +562,8 @@ struct ImportRun {
 
         for (int dir : {kWrite, kRead}) {
             for (const auto* g : dc.views[dir].gaps()) {
-                std::uint64_t t = g->monotonic_ns ? g->monotonic_ns : dc.views[dir].monotonic_at(g->pos);
+                std::uint64_t t =
+                    g->monotonic_ns ? g->monotonic_ns : dc.views[dir].monotonic_at(g->pos);
                 CT_TRY(st.gap.execute(connection_id, direction_name(dir), g->pos, g->len,
                                       gap_reason(g->gap_reason), rt(t)));
             }
@@ -503,28 +578,33 @@ struct ImportRun {
             const auto& pairing = dc.exchanges[x];
             std::optional<std::int64_t> request_id;
             const DecodedMessage* request = nullptr;
-            const DecodedMessage* response = pairing.response ? &dc.responses[*pairing.response] : nullptr;
+            const DecodedMessage* response =
+                pairing.response ? &dc.responses[*pairing.response] : nullptr;
             const std::optional<llm::LlmCall>& call = prepared.calls[x];
             if (pairing.request) {
                 request = &dc.requests[*pairing.request];
                 // An LLM request's parts are indexed once each through llm_blobs.
                 auto id = insert_request(connection_id, seq++, *request, call ? &*call : nullptr);
-                if (!id) return std::unexpected(id.error());
+                if (!id)
+                    return std::unexpected(id.error());
                 request_id = *id;
             }
             for (std::size_t i : pairing.interim) {
                 auto id = insert_response(connection_id, request_id, dc.responses[i], false);
-                if (!id) return std::unexpected(id.error());
+                if (!id)
+                    return std::unexpected(id.error());
             }
             std::optional<std::int64_t> response_id;
             if (response) {
                 // An LLM stream's text is indexed through llm_calls; skip the raw events.
                 bool index_body = !(call && response->is_sse);
                 auto id = insert_response(connection_id, request_id, *response, index_body);
-                if (!id) return std::unexpected(id.error());
+                if (!id)
+                    return std::unexpected(id.error());
                 response_id = *id;
             }
-            if (call && request_id) CT_TRY(insert_llm_call(*request_id, response_id, *request, response, *call));
+            if (call && request_id)
+                CT_TRY(insert_llm_call(*request_id, response_id, *request, response, *call));
         }
         return {};
     }
@@ -532,19 +612,23 @@ struct ImportRun {
 
 }  // namespace
 
-Expected<ImportResult> Importer::import(const replay::CaptureContents& contents, const std::string& file) {
+Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
+                                        const std::string& file) {
     const auto& h = contents.header;
     const auto& s = contents.summary;
     auto tx = sqlite::Transaction::begin(db_);
-    if (!tx) return std::unexpected(tx.error());
+    if (!tx)
+        return std::unexpected(tx.error());
 
     ImportRun run{db_, *st_, contents, fingerprinter_, options_.keep_secrets, 0, {}, {}, {}, {}};
     st_->find_capture.bind(1, std::string_view(h.uuid));
     auto found = st_->find_capture.step();
     std::optional<std::int64_t> existing;
-    if (found && *found) existing = st_->find_capture.column_int64(0);
+    if (found && *found)
+        existing = st_->find_capture.column_int64(0);
     st_->find_capture.reset();
-    if (!found) return std::unexpected(found.error());
+    if (!found)
+        return std::unexpected(found.error());
     if (existing) {
         run.result.capture_id = *existing;
         run.result.already_present = true;
@@ -552,18 +636,22 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     }
 
     std::uint64_t lost_bytes = 0;
-    for (const auto& c : contents.connections) lost_bytes += c.streams[0].gap_bytes + c.streams[1].gap_bytes;
-    std::optional<std::int64_t> start = h.start_realtime_ns ? std::optional<std::int64_t>(h.start_realtime_ns)
-                                                            : run.rt(contents.first_monotonic_ns);
+    for (const auto& c : contents.connections)
+        lost_bytes += c.streams[0].gap_bytes + c.streams[1].gap_bytes;
+    std::optional<std::int64_t> start = h.start_realtime_ns
+                                            ? std::optional<std::int64_t>(h.start_realtime_ns)
+                                            : run.rt(contents.first_monotonic_ns);
     std::optional<std::int64_t> end;
     std::optional<std::string_view> end_reason;
     std::optional<std::int64_t> exit_status;
     if (s.trailer) {
-        if (s.trailer->end_realtime_ns) end = s.trailer->end_realtime_ns;
+        if (s.trailer->end_realtime_ns)
+            end = s.trailer->end_realtime_ns;
         end_reason = s.trailer->end_reason;
         exit_status = s.trailer->exit_status;
     }
-    if (!end) end = run.rt(contents.last_monotonic_ns);
+    if (!end)
+        end = run.rt(contents.last_monotonic_ns);
     const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
@@ -571,32 +659,37 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
         h.uuid, file, s.file_size, std::to_string(h.major) + "." + std::to_string(h.minor),
         h.recorder_version, h.hostname, h.kernel_release, h.machine, h.boot_id,
         json_array(h.recorder_cmdline), json_array(h.target_cmdline), h.target_pid, start, end,
-        s.ended_cleanly(), end_reason, exit_status, contents.events, contents.lost_events, lost_bytes,
-        contents.malformed_events, s.frames, s.bad_frames, s.missing_frames, s.skipped_bytes,
-        s.truncated_tail, now, std::string_view(ct::kVersion)));
+        s.ended_cleanly(), end_reason, exit_status, contents.events, contents.lost_events,
+        lost_bytes, contents.malformed_events, s.frames, s.bad_frames, s.missing_frames,
+        s.skipped_bytes, s.truncated_tail, now, std::string_view(ct::kVersion)));
     run.capture_id = db_.last_insert_rowid();
     run.result.capture_id = run.capture_id;
 
-    for (const auto& d : s.damage) CT_TRY(st_->damage.execute(run.capture_id, d.file_offset, d.length, d.what));
+    for (const auto& d : s.damage)
+        CT_TRY(st_->damage.execute(run.capture_id, d.file_offset, d.length, d.what));
     for (const auto& n : contents.notes) {
-        CT_TRY(st_->note.execute(run.capture_id, run.rt(n.monotonic_ns), n.level, "recorder", n.message));
+        CT_TRY(st_->note.execute(run.capture_id, run.rt(n.monotonic_ns), n.level, "recorder",
+                                 n.message));
     }
     if (!s.ended_cleanly()) {
         CT_TRY(st_->note.execute(run.capture_id, end, "warning", "analyzer",
-                                 s.truncated_tail ? "the capture did not end cleanly: its tail is truncated"
-                                                  : "the capture did not end cleanly: no trailer"));
+                                 s.truncated_tail
+                                     ? "the capture did not end cleanly: its tail is truncated"
+                                     : "the capture did not end cleanly: no trailer"));
     }
     for (const auto& p : contents.processes) {
         std::optional<std::int64_t> exit_status_p;
-        if (p.exit_status) exit_status_p = *p.exit_status;
+        if (p.exit_status)
+            exit_status_p = *p.exit_status;
         CT_TRY(st_->process.execute(run.capture_id, p.pid, p.ppid, p.exe, join_argv(p.cmdline),
-                                    json_array(p.cmdline), p.cwd, p.comm, run.rt(p.start_monotonic_ns),
-                                    run.rt(p.exit_monotonic_ns), exit_status_p));
+                                    json_array(p.cmdline), p.cwd, p.comm,
+                                    run.rt(p.start_monotonic_ns), run.rt(p.exit_monotonic_ns),
+                                    exit_status_p));
         run.process_ids[p.pid] = db_.last_insert_rowid();
     }
     for (const auto& p : contents.probes) {
-        CT_TRY(st_->probe.execute(run.capture_id, p.binary_path, p.build_id, p.function, p.file_offset,
-                                  p.how_found, p.kind, p.attached, p.error, p.pid));
+        CT_TRY(st_->probe.execute(run.capture_id, p.binary_path, p.build_id, p.function,
+                                  p.file_offset, p.how_found, p.kind, p.attached, p.error, p.pid));
     }
     // Connections decode a few ahead of the inserts (bounded, to bound memory).
     constexpr std::size_t kDecodeAhead = 2;
@@ -605,7 +698,8 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     std::size_t launched = 0;
     auto launch = [&] {
         while (ahead.size() < kDecodeAhead && launched < connections.size()) {
-            ahead.push_back(std::async(std::launch::async, prepare_connection, std::cref(connections[launched++])));
+            ahead.push_back(std::async(std::launch::async, prepare_connection,
+                                       std::cref(connections[launched++])));
         }
     };
     launch();
@@ -614,7 +708,8 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
         ahead.pop_front();
         launch();
         CT_TRY(run.insert_connection(connections[done], *prepared));
-        if (options_.progress) options_.progress(done + 1, connections.size());
+        if (options_.progress)
+            options_.progress(done + 1, connections.size());
     }
     CT_TRY(tx->commit());
     return run.result;

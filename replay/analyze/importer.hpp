@@ -29,7 +29,7 @@ struct ImportResult {
 };
 
 class Importer {
-public:
+  public:
     // Prepares the statements; the database must already be migrated.
     static Expected<std::unique_ptr<Importer>> create(sqlite::Database& db,
                                                       const SecretFingerprinter* fingerprinter,
@@ -44,7 +44,7 @@ public:
     Importer(sqlite::Database& db, const SecretFingerprinter* fingerprinter, ImportOptions options,
              std::unique_ptr<Statements> statements);
 
-private:
+  private:
     sqlite::Database& db_;
     const SecretFingerprinter* fingerprinter_;
     ImportOptions options_;

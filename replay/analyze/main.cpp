@@ -50,22 +50,26 @@ Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/
 
 // Progress on stderr, at most five times a second, only for a terminal.
 class Progress {
-public:
+  public:
     explicit Progress(bool enabled) : enabled_(enabled) {}
-    void update(const std::string& file, const char* phase, std::uint64_t done, std::uint64_t total) {
-        if (!enabled_ || total == 0) return;
+    void update(const std::string& file, const char* phase, std::uint64_t done,
+                std::uint64_t total) {
+        if (!enabled_ || total == 0)
+            return;
         auto now = std::chrono::steady_clock::now();
-        if (now - last_ < std::chrono::milliseconds(200) && done < total) return;
+        if (now - last_ < std::chrono::milliseconds(200) && done < total)
+            return;
         last_ = now;
         fmt::print(stderr, "\r{}: {} {:3}%\033[K", file, phase, done * 100 / total);
         shown_ = true;
     }
     void clear() {
-        if (shown_) fmt::print(stderr, "\r\033[K");
+        if (shown_)
+            fmt::print(stderr, "\r\033[K");
         shown_ = false;
     }
 
-private:
+  private:
     bool enabled_;
     bool shown_ = false;
     std::chrono::steady_clock::time_point last_{};
@@ -80,13 +84,16 @@ int run(int argc, char** argv) {
     bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
     bool no_progress = false;
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
-    app.add_option("--db", db_path, "database file (default: $CT_DB or ~/.local/share/ct/sessions.db)");
+    app.add_option("--db", db_path,
+                   "database file (default: $CT_DB or ~/.local/share/ct/sessions.db)");
     app.add_option("--sql", sql, "run this SQL and print the result (after any imports)");
     auto* csv_flag = app.add_flag("--csv", csv, "print --sql results as CSV");
     app.add_flag("--json", json, "print --sql results as JSON")->excludes(csv_flag);
-    app.add_flag("--timeline", timeline, "print each capture as a timeline; no database is touched");
+    app.add_flag("--timeline", timeline,
+                 "print each capture as a timeline; no database is touched");
     app.add_flag("--keep-secrets", keep_secrets,
-                 "store Authorization, Cookie, API-key ... header values verbatim instead of keyed fingerprints");
+                 "store Authorization, Cookie, API-key ... header values verbatim instead of keyed "
+                 "fingerprints");
     app.add_flag("-q,--quiet", quiet, "print no import summary");
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
@@ -117,7 +124,8 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "{}", app.help());
         return 2;
     }
-    if (db_path.empty()) db_path = ct::analyze::default_database_path();
+    if (db_path.empty())
+        db_path = ct::analyze::default_database_path();
     auto db = ct::analyze::open_session_database(db_path);
     if (!db) {
         fmt::print(stderr, "ct-analyze: {}\n", db.error().what());
@@ -138,7 +146,8 @@ int run(int argc, char** argv) {
             status = 1;
             continue;
         }
-        if (quiet) continue;
+        if (quiet)
+            continue;
         auto summary = ct::analyze::capture_summary(*db, imported->result.capture_id);
         if (!summary) {
             fmt::print(stderr, "ct-analyze: {}: {}\n", path, summary.error().what());
@@ -150,12 +159,14 @@ int run(int argc, char** argv) {
             fmt::print("Already in {} (capture id {}): nothing changed.\n\n", db_path,
                        imported->result.capture_id);
         } else {
-            fmt::print("Imported into {} as capture id {}.\n\n", db_path, imported->result.capture_id);
+            fmt::print("Imported into {} as capture id {}.\n\n", db_path,
+                       imported->result.capture_id);
         }
     }
     if (!sql.empty()) {
-        auto format = csv ? ct::analyze::OutputFormat::Csv
-                          : json ? ct::analyze::OutputFormat::Json : ct::analyze::OutputFormat::Table;
+        auto format = csv    ? ct::analyze::OutputFormat::Csv
+                      : json ? ct::analyze::OutputFormat::Json
+                             : ct::analyze::OutputFormat::Table;
         if (auto r = ct::analyze::run_query(*db, sql, format, stdout); !r) {
             fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
             return 1;

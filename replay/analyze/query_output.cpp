@@ -23,10 +23,16 @@ bool valid_utf8(std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
         unsigned char c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return false;
+        std::size_t n = c < 0x80         ? 1
+                        : (c >> 5) == 6  ? 2
+                        : (c >> 4) == 14 ? 3
+                        : (c >> 3) == 30 ? 4
+                                         : 0;
+        if (n == 0 || i + n > s.size())
+            return false;
         for (std::size_t k = 1; k < n; ++k) {
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2)
+                return false;
         }
         i += n;
     }
@@ -46,21 +52,25 @@ std::string hex_blob(std::string_view bytes) {
 // Display width in code points (close enough for aligned output).
 std::size_t width(std::string_view s) {
     std::size_t n = 0;
-    for (unsigned char c : s) n += (c >> 6) != 2;
+    for (unsigned char c : s)
+        n += (c >> 6) != 2;
     return n;
 }
 
 std::string table_text(const Cell& c) {
-    if (c.type == SQLITE_NULL) return "NULL";
+    if (c.type == SQLITE_NULL)
+        return "NULL";
     std::string t = c.text;
     for (char& ch : t) {
-        if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+        if (ch == '\n' || ch == '\r' || ch == '\t')
+            ch = ' ';
     }
     if (width(t) > kMaxTableCell) {
         std::size_t cut = 0, seen = 0;
         while (cut < t.size() && seen < kMaxTableCell - 1) {
             ++cut;
-            while (cut < t.size() && (static_cast<unsigned char>(t[cut]) >> 6) == 2) ++cut;
+            while (cut < t.size() && (static_cast<unsigned char>(t[cut]) >> 6) == 2)
+                ++cut;
             ++seen;
         }
         t = t.substr(0, cut) + "…";
@@ -69,11 +79,14 @@ std::string table_text(const Cell& c) {
 }
 
 std::string csv_field(const Cell& c) {
-    if (c.type == SQLITE_NULL) return "";
-    if (c.text.find_first_of(",\"\r\n") == std::string::npos) return c.text;
+    if (c.type == SQLITE_NULL)
+        return "";
+    if (c.text.find_first_of(",\"\r\n") == std::string::npos)
+        return c.text;
     std::string out = "\"";
     for (char ch : c.text) {
-        if (ch == '"') out += '"';
+        if (ch == '"')
+            out += '"';
         out += ch;
     }
     return out + "\"";
@@ -94,28 +107,35 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
             return fail("SQL error: " + db.error_message());
         }
         rest = tail;
-        if (!raw) continue;  // whitespace or a comment
+        if (!raw)
+            continue;  // whitespace or a comment
         sqlite::Statement stmt(db.handle(), raw);
         const int n = stmt.column_count();
         std::vector<std::vector<Cell>> these;
         while (true) {
             auto step = stmt.step();
-            if (!step) return fail("SQL error: " + step.error().message.substr(8));
-            if (!*step) break;
+            if (!step)
+                return fail("SQL error: " + step.error().message.substr(8));
+            if (!*step)
+                break;
             std::vector<Cell> row(static_cast<std::size_t>(n));
             for (int i = 0; i < n; ++i) {
                 Cell& c = row[static_cast<std::size_t>(i)];
                 c.type = stmt.column_type(i);
-                if (c.type == SQLITE_INTEGER) c.integer = stmt.column_int64(i);
-                if (c.type == SQLITE_FLOAT) c.real = stmt.column_double(i);
+                if (c.type == SQLITE_INTEGER)
+                    c.integer = stmt.column_int64(i);
+                if (c.type == SQLITE_FLOAT)
+                    c.real = stmt.column_double(i);
                 c.text = std::string(stmt.column_text(i));
-                if (c.type == SQLITE_BLOB && !valid_utf8(c.text)) c.text = hex_blob(c.text);
+                if (c.type == SQLITE_BLOB && !valid_utf8(c.text))
+                    c.text = hex_blob(c.text);
             }
             these.push_back(std::move(row));
         }
         if (n > 0) {
             names.clear();
-            for (int i = 0; i < n; ++i) names.push_back(stmt.column_name(i));
+            for (int i = 0; i < n; ++i)
+                names.push_back(stmt.column_name(i));
             rows = std::move(these);
         }
     }
@@ -128,7 +148,8 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
         fmt::print(out, "{}\n", line);
         for (const auto& row : rows) {
             line.clear();
-            for (std::size_t i = 0; i < row.size(); ++i) line += (i ? "," : "") + csv_field(row[i]);
+            for (std::size_t i = 0; i < row.size(); ++i)
+                line += (i ? "," : "") + csv_field(row[i]);
             fmt::print(out, "{}\n", line);
         }
         return {};
@@ -140,10 +161,18 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
             for (std::size_t i = 0; i < row.size(); ++i) {
                 const Cell& c = row[i];
                 switch (c.type) {
-                    case SQLITE_NULL: object[names[i]] = nullptr; break;
-                    case SQLITE_INTEGER: object[names[i]] = c.integer; break;
-                    case SQLITE_FLOAT: object[names[i]] = c.real; break;
-                    default: object[names[i]] = c.text; break;
+                    case SQLITE_NULL:
+                        object[names[i]] = nullptr;
+                        break;
+                    case SQLITE_INTEGER:
+                        object[names[i]] = c.integer;
+                        break;
+                    case SQLITE_FLOAT:
+                        object[names[i]] = c.real;
+                        break;
+                    default:
+                        object[names[i]] = c.text;
+                        break;
                 }
             }
             array.push_back(std::move(object));
@@ -154,7 +183,8 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
     // Aligned table: numbers right-aligned, text left-aligned.
     std::vector<std::size_t> widths(names.size());
     std::vector<std::vector<std::string>> texts;
-    for (std::size_t i = 0; i < names.size(); ++i) widths[i] = width(names[i]);
+    for (std::size_t i = 0; i < names.size(); ++i)
+        widths[i] = width(names[i]);
     for (const auto& row : rows) {
         std::vector<std::string> t;
         for (std::size_t i = 0; i < row.size(); ++i) {
@@ -168,11 +198,14 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
         return right ? fill + s : s + fill;
     };
     std::string line;
-    for (std::size_t i = 0; i < names.size(); ++i) line += (i ? "  " : "") + pad(names[i], widths[i], false);
-    while (!line.empty() && line.back() == ' ') line.pop_back();
+    for (std::size_t i = 0; i < names.size(); ++i)
+        line += (i ? "  " : "") + pad(names[i], widths[i], false);
+    while (!line.empty() && line.back() == ' ')
+        line.pop_back();
     fmt::print(out, "{}\n", line);
     line.clear();
-    for (std::size_t i = 0; i < names.size(); ++i) line += (i ? "  " : "") + std::string(widths[i], '-');
+    for (std::size_t i = 0; i < names.size(); ++i)
+        line += (i ? "  " : "") + std::string(widths[i], '-');
     fmt::print(out, "{}\n", line);
     for (std::size_t r = 0; r < rows.size(); ++r) {
         line.clear();
@@ -180,7 +213,8 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
             bool numeric = rows[r][i].type == SQLITE_INTEGER || rows[r][i].type == SQLITE_FLOAT;
             line += (i ? "  " : "") + pad(texts[r][i], widths[i], numeric);
         }
-        while (!line.empty() && line.back() == ' ') line.pop_back();
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
         fmt::print(out, "{}\n", line);
     }
     fmt::print(out, "({} row{})\n", rows.size(), rows.size() == 1 ? "" : "s");

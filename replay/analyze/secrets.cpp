@@ -18,8 +18,10 @@ namespace {
 constexpr std::size_t kKeySize = 32;
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -28,9 +30,12 @@ Expected<std::string> read_key(int fd, const std::string& path) {
     std::size_t got = 0;
     while (got < kKeySize) {
         ssize_t n = ::read(fd, key.data() + got, kKeySize - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("cannot read " + path);
-        if (n == 0) return fail(path + " is too short to be a ct key file");
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fail_errno("cannot read " + path);
+        if (n == 0)
+            return fail(path + " is too short to be a ct key file");
         got += static_cast<std::size_t>(n);
     }
     return key;
@@ -66,10 +71,12 @@ Expected<SecretFingerprinter> SecretFingerprinter::for_database(const std::strin
         }
         return SecretFingerprinter(std::move(key));
     }
-    if (errno != EEXIST) return fail_errno("cannot create " + path);
+    if (errno != EEXIST)
+        return fail_errno("cannot create " + path);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_errno("cannot open " + path);
-    struct stat st{};
+    if (!fd)
+        return fail_errno("cannot open " + path);
+    struct stat st {};
     if (::fstat(fd.get(), &st) == 0 && (st.st_mode & 077) != 0) {
         ::fchmod(fd.get(), 0600);  // keep the key private even if someone loosened it
     }
@@ -77,24 +84,30 @@ Expected<SecretFingerprinter> SecretFingerprinter::for_database(const std::strin
     for (int attempt = 0;; ++attempt) {
         ::lseek(fd.get(), 0, SEEK_SET);
         auto key = read_key(fd.get(), path);
-        if (key) return SecretFingerprinter(std::move(*key));
-        if (attempt == 20) return std::unexpected(key.error());
+        if (key)
+            return SecretFingerprinter(std::move(*key));
+        if (attempt == 20)
+            return std::unexpected(key.error());
         ::usleep(50000);
     }
 }
 
 bool SecretFingerprinter::is_secret_header(std::string_view name) {
-    if (!name.empty() && name.front() == ':') return false;  // HTTP/2 pseudo-headers (":authority")
+    if (!name.empty() && name.front() == ':')
+        return false;  // HTTP/2 pseudo-headers (":authority")
     std::string lower = http1::to_lower(name);
     static constexpr std::array<std::string_view, 11> exact = {
-        "authorization", "proxy-authorization", "x-api-key",  "api-key",
-        "x-goog-api-key", "cookie",             "set-cookie", "x-auth-token",
-        "x-amz-security-token", "x-csrf-token", "x-xsrf-token"};
+        "authorization", "proxy-authorization", "x-api-key",
+        "api-key",       "x-goog-api-key",      "cookie",
+        "set-cookie",    "x-auth-token",        "x-amz-security-token",
+        "x-csrf-token",  "x-xsrf-token"};
     for (auto e : exact) {
-        if (lower == e) return true;
+        if (lower == e)
+            return true;
     }
     for (std::string_view part : {"token", "secret", "password", "api-key", "apikey", "auth"}) {
-        if (lower.find(part) != std::string::npos) return true;
+        if (lower.find(part) != std::string::npos)
+            return true;
     }
     return false;
 }
@@ -130,7 +143,8 @@ std::string SecretFingerprinter::redact(std::string_view name, std::string_view 
         while (true) {
             std::size_t semi = value.find(';');
             std::string_view item = trim(value.substr(0, semi));
-            if (!first) out += "; ";
+            if (!first)
+                out += "; ";
             if (first || all) {
                 std::size_t eq = item.find('=');
                 if (eq == std::string_view::npos) {
@@ -143,7 +157,8 @@ std::string SecretFingerprinter::redact(std::string_view name, std::string_view 
                 out.append(item);
             }
             first = false;
-            if (semi == std::string_view::npos) break;
+            if (semi == std::string_view::npos)
+                break;
             value.remove_prefix(semi + 1);
         }
         return out;

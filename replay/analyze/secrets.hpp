@@ -11,10 +11,12 @@
 namespace ct::analyze {
 
 class SecretFingerprinter {
-public:
+  public:
     // The key lives beside the database (`<db>.key`, mode 0600), created on first use.
     static Expected<SecretFingerprinter> for_database(const std::string& database_path);
-    static SecretFingerprinter with_key(std::string key) { return SecretFingerprinter(std::move(key)); }
+    static SecretFingerprinter with_key(std::string key) {
+        return SecretFingerprinter(std::move(key));
+    }
 
     static std::string key_path_for(const std::string& database_path);
     static bool is_secret_header(std::string_view name);
@@ -25,7 +27,7 @@ public:
     // scheme and cookie names stay readable).
     std::string redact(std::string_view name, std::string_view value) const;
 
-private:
+  private:
     explicit SecretFingerprinter(std::string key) : key_(std::move(key)) {}
     std::string key_;
 };

@@ -42,7 +42,8 @@ std::string printable(std::string_view s, std::size_t max) {
             out += c;
         }
     }
-    if (s.size() > max) out += "…";
+    if (s.size() > max)
+        out += "…";
     return out;
 }
 
@@ -51,16 +52,20 @@ std::string event_text(const sse::Event& e) {
     llm::Json j = llm::parse_json(e.data);
     if (!j.is_discarded() && j.is_object()) {
         if (const llm::Json* delta = llm::member(j, "delta")) {
-            if (delta->is_string()) return delta->get<std::string>();  // Responses API
+            if (delta->is_string())
+                return delta->get<std::string>();  // Responses API
             for (const char* key : {"text", "thinking", "partial_json"}) {
                 std::string v = llm::string_member(*delta, key);
-                if (!v.empty()) return v;
+                if (!v.empty())
+                    return v;
             }
         }
-        if (const llm::Json* choices = llm::member(j, "choices"); choices && choices->is_array() && !choices->empty()) {
+        if (const llm::Json* choices = llm::member(j, "choices");
+            choices && choices->is_array() && !choices->empty()) {
             if (const llm::Json* delta = llm::member((*choices)[0], "delta")) {
                 std::string v = llm::string_member(*delta, "content");
-                if (!v.empty()) return v;
+                if (!v.empty())
+                    return v;
             }
         }
     }
@@ -69,18 +74,20 @@ std::string event_text(const sse::Event& e) {
 
 }  // namespace
 
-void print_timeline(const replay::CaptureContents& contents, const TimelineOptions& options, std::FILE* out) {
+void print_timeline(const replay::CaptureContents& contents, const TimelineOptions& options,
+                    std::FILE* out) {
     const auto& header = contents.header;
     std::vector<Line> lines;
     std::uint64_t order = 0;
     {
-        std::int64_t start = header.start_realtime_ns ? header.start_realtime_ns
-                                                      : header.to_realtime(contents.first_monotonic_ns);
+        std::int64_t start = header.start_realtime_ns
+                                 ? header.start_realtime_ns
+                                 : header.to_realtime(contents.first_monotonic_ns);
         std::time_t secs = static_cast<std::time_t>(start / 1'000'000'000);
         std::tm tm{};
         gmtime_r(&secs, &tm);
-        fmt::print(out, "# capture {} on {}, {:04}-{:02}-{:02} (times UTC)\n", header.uuid, header.hostname,
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        fmt::print(out, "# capture {} on {}, {:04}-{:02}-{:02} (times UTC)\n", header.uuid,
+                   header.hostname, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     }
     for (std::size_t ci = 0; ci < contents.connections.size(); ++ci) {
         const auto& c = contents.connections[ci];
@@ -90,7 +97,8 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
             peer = fmt::format(" {}:{}", c.socket->remote_addr, c.socket->remote_port);
         }
         lines.push_back({c.first_monotonic_ns, 0, order++,
-                         fmt::format("conn#{} open pid {} {}{} ({})", ci + 1, c.pid, c.comm, peer, dc.protocol)});
+                         fmt::format("conn#{} open pid {} {}{} ({})", ci + 1, c.pid, c.comm, peer,
+                                     dc.protocol)});
         // Annotations keyed by the stream position whose call carried them.
         std::array<std::multimap<std::uint64_t, std::string>, 2> notes;
         auto add_head = [&](int dir, const DecodedMessage& d) {
@@ -98,23 +106,27 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
             std::string text = m.kind == http1::MessageKind::Request
                                    ? fmt::format("    {} {} {}", m.method, m.target, m.version())
                                    : fmt::format("    {} {} {}", m.version(), m.status, m.reason);
-            if (!m.complete) text += "   [incomplete]";
+            if (!m.complete)
+                text += "   [incomplete]";
             if (options.show_headers) {
                 for (const auto& h : m.headers) {
                     std::string value = h.value;
-                    if (!options.keep_secrets && SecretFingerprinter::is_secret_header(h.name)) value = "<redacted>";
+                    if (!options.keep_secrets && SecretFingerprinter::is_secret_header(h.name))
+                        value = "<redacted>";
                     text += fmt::format("\n      {}: {}", h.name, printable(value, 200));
                 }
             }
             notes[dir].emplace(m.stream_pos, std::move(text));
             for (std::size_t i = 0; i < d.sse.events.size(); ++i) {
                 const auto& e = d.sse.events[i];
-                notes[dir].emplace(d.sse_stream_pos[i],
-                                   fmt::format("    sse {}: {}", e.type, printable(event_text(e), 160)));
+                notes[dir].emplace(d.sse_stream_pos[i], fmt::format("    sse {}: {}", e.type,
+                                                                    printable(event_text(e), 160)));
             }
         };
-        for (const auto& d : dc.requests) add_head(kWrite, d);
-        for (const auto& d : dc.responses) add_head(kRead, d);
+        for (const auto& d : dc.requests)
+            add_head(kWrite, d);
+        for (const auto& d : dc.responses)
+            add_head(kRead, d);
 
         for (int dir : {kWrite, kRead}) {
             for (const auto& seg : c.streams[dir].segments) {
@@ -124,24 +136,33 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
                                        dir == kWrite ? "sent" : "received", seg.len, seg.pos);
                 } else {
                     text = fmt::format("conn#{} {} pid {} tid {} len {}", ci + 1,
-                                       dir == kWrite ? "SSL_write" : "SSL_read ", c.pid, seg.tid, seg.len);
+                                       dir == kWrite ? "SSL_write" : "SSL_read ", c.pid, seg.tid,
+                                       seg.len);
                 }
                 auto first = notes[dir].lower_bound(seg.pos);
                 auto last = notes[dir].lower_bound(seg.pos + std::max<std::uint64_t>(seg.len, 1));
-                for (auto it = first; it != last; ++it) text += "\n" + it->second;
-                std::uint64_t t = seg.monotonic_ns ? seg.monotonic_ns : dc.views[dir].monotonic_at(seg.pos);
+                for (auto it = first; it != last; ++it)
+                    text += "\n" + it->second;
+                std::uint64_t t =
+                    seg.monotonic_ns ? seg.monotonic_ns : dc.views[dir].monotonic_at(seg.pos);
                 lines.push_back({t, seg.seq, order++, std::move(text)});
             }
         }
-        if (c.closed) lines.push_back({c.last_monotonic_ns, UINT64_MAX, order++, fmt::format("conn#{} close", ci + 1)});
+        if (c.closed)
+            lines.push_back(
+                {c.last_monotonic_ns, UINT64_MAX, order++, fmt::format("conn#{} close", ci + 1)});
     }
     std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
-        if (a.monotonic_ns != b.monotonic_ns) return a.monotonic_ns < b.monotonic_ns;
-        if (a.seq != b.seq) return a.seq < b.seq;
+        if (a.monotonic_ns != b.monotonic_ns)
+            return a.monotonic_ns < b.monotonic_ns;
+        if (a.seq != b.seq)
+            return a.seq < b.seq;
         return a.order < b.order;
     });
-    for (const auto& l : lines) fmt::print(out, "{}  {}\n", clock_text(header, l.monotonic_ns), l.text);
-    if (!contents.summary.ended_cleanly()) fmt::print(out, "# the capture did not end cleanly\n");
+    for (const auto& l : lines)
+        fmt::print(out, "{}  {}\n", clock_text(header, l.monotonic_ns), l.text);
+    if (!contents.summary.ended_cleanly())
+        fmt::print(out, "# the capture did not end cleanly\n");
 }
 
 }  // namespace ct::analyze

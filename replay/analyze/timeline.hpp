@@ -15,6 +15,7 @@ struct TimelineOptions {
     bool show_headers = true;
 };
 
-void print_timeline(const replay::CaptureContents& contents, const TimelineOptions& options, std::FILE* out);
+void print_timeline(const replay::CaptureContents& contents, const TimelineOptions& options,
+                    std::FILE* out);
 
 }  // namespace ct::analyze

@@ -13,7 +13,8 @@ namespace {
 
 std::string sample() {
     std::string s;
-    for (int i = 0; i < 5000; ++i) s += "token " + std::to_string(i * 7919 % 1000) + " ";
+    for (int i = 0; i < 5000; ++i)
+        s += "token " + std::to_string(i * 7919 % 1000) + " ";
     return s;
 }
 
@@ -53,13 +54,14 @@ TEST(ContentDecoding, RoundTrips) {
         const char* coding;
         std::string encoded;
     };
-    std::vector<Case> cases = {{"gzip", zlib_encode(text, 15 + 16)},
-                               {"x-gzip", zlib_encode(text, 15 + 16)},
-                               {"deflate", zlib_encode(text, 15)},
-                               {"deflate", zlib_encode(text, -15)},  // raw deflate, as some servers send
-                               {"br", brotli_encode(text)},
-                               {"zstd", zstd_encode(text)},
-                               {"identity", text}};
+    std::vector<Case> cases = {
+        {"gzip", zlib_encode(text, 15 + 16)},
+        {"x-gzip", zlib_encode(text, 15 + 16)},
+        {"deflate", zlib_encode(text, 15)},
+        {"deflate", zlib_encode(text, -15)},  // raw deflate, as some servers send
+        {"br", brotli_encode(text)},
+        {"zstd", zstd_encode(text)},
+        {"identity", text}};
     for (const auto& c : cases) {
         DecodedContent d = decode_content(c.coding, c.encoded);
         EXPECT_TRUE(d.ok) << c.coding << ": " << d.error;
@@ -95,7 +97,8 @@ TEST(ContentDecoding, UnknownAndGarbage) {
     std::mt19937 rng(5);
     for (int i = 0; i < 300; ++i) {
         std::string junk(rng() % 200, '\0');
-        for (char& c : junk) c = static_cast<char>(rng());
+        for (char& c : junk)
+            c = static_cast<char>(rng());
         for (const char* coding : {"gzip", "deflate", "br", "zstd"}) {
             DecodedContent d = decode_content(coding, junk, 1u << 20);
             EXPECT_LE(d.body.size(), 1u << 20);

@@ -23,7 +23,8 @@ void write_small_session(const std::string& path) {
     auto g = cap.open_connection(7, 0x10);
     cap.write(g, testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody));
     cap.read(g, testing::sse_response_head());
-    for (const auto& e : testing::anthropic_stream_events()) cap.read(g, testing::chunk(e));
+    for (const auto& e : testing::anthropic_stream_events())
+        cap.read(g, testing::chunk(e));
     cap.read(g, "0\r\n\r\n");
     cap.close(g);
     cap.finish();
@@ -42,7 +43,8 @@ TEST(HostileCapture, RandomBytesAreNotACapture) {
     std::mt19937 rng(7);
     for (int i = 0; i < 50; ++i) {
         std::vector<std::uint8_t> junk(rng() % 5000);
-        for (auto& b : junk) b = static_cast<std::uint8_t>(rng());
+        for (auto& b : junk)
+            b = static_cast<std::uint8_t>(rng());
         testing::write_file(dir.file("junk.ctz"), junk);
         EXPECT_FALSE(try_import(dir.file("junk.ctz")));
     }
@@ -54,7 +56,8 @@ TEST(HostileCapture, TruncatedAnywhere) {
     auto bytes = testing::read_file(dir.file("s.ctz"));
     std::size_t step = std::max<std::size_t>(1, bytes.size() / 150);
     for (std::size_t len = 0; len < bytes.size(); len += step) {
-        testing::write_file(dir.file("t.ctz"), std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + len));
+        testing::write_file(dir.file("t.ctz"),
+                            std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + len));
         try_import(dir.file("t.ctz"));  // either outcome, but no crash and no hang
     }
 }
@@ -67,7 +70,8 @@ TEST(HostileCapture, FlippedBits) {
     int imported = 0;
     for (int round = 0; round < 200; ++round) {
         auto damaged = bytes;
-        for (int k = 0; k < 1 + round % 4; ++k) damaged[rng() % damaged.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        for (int k = 0; k < 1 + round % 4; ++k)
+            damaged[rng() % damaged.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
         testing::write_file(dir.file("f.ctz"), damaged);
         imported += try_import(dir.file("f.ctz"));
     }
@@ -82,15 +86,18 @@ TEST(HostileCapture, HostileStreamsInsideAValidCapture) {
         for (int c = 0; c < 30; ++c) {
             auto g = cap.open_connection(9, 0x100 + c);
             for (int k = 0; k < 5; ++k) {
-                std::string s = (k == 0) ? "POST /v1/messages HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"
-                                         : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\n";
-                for (std::size_t i = rng() % 300; i > 0; --i) s += static_cast<char>(rng());
+                std::string s =
+                    (k == 0) ? "POST /v1/messages HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"
+                             : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\n";
+                for (std::size_t i = rng() % 300; i > 0; --i)
+                    s += static_cast<char>(rng());
                 if (rng() % 2) {
                     cap.write(g, s);
                 } else {
                     cap.read(g, s);
                 }
-                if (rng() % 3 == 0) cap.vanish(g, static_cast<int>(rng() % 2), rng() % 100000);
+                if (rng() % 3 == 0)
+                    cap.vanish(g, static_cast<int>(rng() % 2), rng() % 100000);
             }
         }
         cap.finish();

@@ -45,8 +45,10 @@ Summary summarise(const Message& m) {
     Summary s;
     s.start = m.kind == MessageKind::Request ? m.method + " " + m.target
                                              : std::to_string(m.status) + " " + m.reason;
-    for (const auto& h : m.headers) s.headers.emplace_back(h.name, h.value);
-    for (const auto& h : m.trailers) s.trailers.emplace_back(h.name, h.value);
+    for (const auto& h : m.headers)
+        s.headers.emplace_back(h.name, h.value);
+    for (const auto& h : m.trailers)
+        s.trailers.emplace_back(h.name, h.value);
     s.body = m.body;
     s.complete = m.complete;
     return s;
@@ -74,7 +76,8 @@ std::vector<Summary> parse_in_pieces(MessageKind kind, const std::string& input,
                 EXPECT_NE(r.state, ParseState::Invalid) << "cut " << (cuts.empty() ? 0 : cuts[0]);
                 break;
             }
-            if (kind == MessageKind::Response && !m.is_interim() && !methods.empty()) methods.pop_front();
+            if (kind == MessageKind::Response && !m.is_interim() && !methods.empty())
+                methods.pop_front();
             out.push_back(summarise(m));
             buffer.erase(0, r.consumed);
         }
@@ -116,7 +119,8 @@ TEST(Http1Parse, EveryCutGivesTheSameMessages) {
         }
         // Byte by byte.
         std::vector<std::size_t> every;
-        for (std::size_t i = 1; i < input.size(); ++i) every.push_back(i);
+        for (std::size_t i = 1; i < input.size(); ++i)
+            every.push_back(i);
         ASSERT_EQ(parse_in_pieces(kind, input, every), whole);
     }
 }
@@ -128,7 +132,8 @@ TEST(Http1Parse, StreamDecoderAcrossSegmentsMatchesWholeParse) {
         StreamView view(stream);
         StreamDecoder decoder(MessageKind::Request, view, true);
         std::vector<Summary> got;
-        while (auto m = decoder.next()) got.push_back(summarise(*m));
+        while (auto m = decoder.next())
+            got.push_back(summarise(*m));
         ASSERT_EQ(got, whole) << "cut at " << cut;
         EXPECT_EQ(decoder.skipped_bytes(), 0u);
     }
@@ -158,18 +163,21 @@ TEST(Http1Parse, GapInsideContentLengthBodyIsSteppedOver) {
 
 TEST(Http1Parse, GapInEveryPositionResumesAtNextMessage) {
     // Three requests; a gap replaces bytes [g, g+len) somewhere in the first two.
-    const std::string a = "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n";
+    const std::string a =
+        "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n";
     const std::string b = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
     const std::string c = "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
     const std::string all = a + b + c;
     for (std::size_t g = 0; g + 3 <= a.size() + b.size(); ++g) {
         testing::StreamBuilder sb;
-        if (g > 0) sb.data(all.substr(0, g));
+        if (g > 0)
+            sb.data(all.substr(0, g));
         sb.gap(3).data(all.substr(g + 3));
         StreamView view(sb.stream());
         StreamDecoder decoder(MessageKind::Request, view, true);
         std::vector<Message> got;
-        while (auto m = decoder.next()) got.push_back(std::move(*m));
+        while (auto m = decoder.next())
+            got.push_back(std::move(*m));
         ASSERT_FALSE(got.empty()) << g;
         // The last request is never touched and must come out intact.
         EXPECT_EQ(got.back().target, "/c") << "gap at " << g;
@@ -213,15 +221,20 @@ TEST(Http1Parse, UntilCloseBodyCompleteOnlyWhenClosed) {
 
 TEST(Http1Parse, InvalidInputIsRejectedNotCrashed) {
     Message m;
-    EXPECT_EQ(parse_frame(MessageKind::Request, "\x16\x03\x01\x02\x00", {}, m).state, ParseState::Invalid);
-    EXPECT_EQ(parse_frame(MessageKind::Response, "SSH-2.0-OpenSSH\r\n", {}, m).state, ParseState::Invalid);
-    EXPECT_EQ(parse_frame(MessageKind::Request, "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-                          {}, m).state,
+    EXPECT_EQ(parse_frame(MessageKind::Request, "\x16\x03\x01\x02\x00", {}, m).state,
               ParseState::Invalid);
-    EXPECT_EQ(parse_frame(MessageKind::Request, "GET / HTTP/1.1\r\nBad Header\r\n\r\n", {}, m).state,
+    EXPECT_EQ(parse_frame(MessageKind::Response, "SSH-2.0-OpenSSH\r\n", {}, m).state,
               ParseState::Invalid);
-    EXPECT_EQ(parse_frame(MessageKind::Response, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                          {}, m).state,
+    EXPECT_EQ(parse_frame(MessageKind::Request,
+                          "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", {}, m)
+                  .state,
+              ParseState::Invalid);
+    EXPECT_EQ(
+        parse_frame(MessageKind::Request, "GET / HTTP/1.1\r\nBad Header\r\n\r\n", {}, m).state,
+        ParseState::Invalid);
+    EXPECT_EQ(parse_frame(MessageKind::Response,
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", {}, m)
+                  .state,
               ParseState::Invalid);
     // A head that never ends is given up at the size limit.
     std::string endless = "GET / HTTP/1.1\r\n" + std::string(kMaxHeadSize + 10, 'a');
@@ -230,19 +243,23 @@ TEST(Http1Parse, InvalidInputIsRejectedNotCrashed) {
 
 TEST(Http1Parse, RandomBytesNeverCrash) {
     std::mt19937 rng(1234);
-    const std::string alphabet = "GET POST HTTP/1.1 200\r\n:;0123456789abcdefContent-Length Transfer-Encoding chunked";
+    const std::string alphabet =
+        "GET POST HTTP/1.1 200\r\n:;0123456789abcdefContent-Length Transfer-Encoding chunked";
     for (int round = 0; round < 2000; ++round) {
         std::string s;
         std::size_t n = rng() % 400;
         for (std::size_t i = 0; i < n; ++i) {
-            s += (rng() % 3 == 0) ? static_cast<char>(rng() & 0xff) : alphabet[rng() % alphabet.size()];
+            s += (rng() % 3 == 0) ? static_cast<char>(rng() & 0xff)
+                                  : alphabet[rng() % alphabet.size()];
         }
-        if (round % 2) s = "HTTP/1.1 200 OK\r\n" + s;
+        if (round % 2)
+            s = "HTTP/1.1 200 OK\r\n" + s;
         testing::StreamBuilder b;
         b.data(s.substr(0, s.size() / 2)).gap(rng() % 10 + 1).data(s.substr(s.size() / 2));
         auto conn = testing::make_connection(b.stream(), b.stream());
         DecodedConnection dc = decode_connection(conn);
-        for (const auto& r : dc.requests) EXPECT_LE(r.body.bytes.size(), s.size());
+        for (const auto& r : dc.requests)
+            EXPECT_LE(r.body.bytes.size(), s.size());
     }
 }
 
@@ -275,8 +292,10 @@ TEST(Http1Connection, RefusedUpgradeKeepsDecoding) {
     const std::string requests =
         "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /two HTTP/1.1\r\n\r\n";
     const std::string responses =
-        "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    auto conn = testing::make_connection(testing::cut_stream(requests, {}), testing::cut_stream(responses, {}));
+        "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 "
+        "OK\r\nContent-Length: 0\r\n\r\n";
+    auto conn = testing::make_connection(testing::cut_stream(requests, {}),
+                                         testing::cut_stream(responses, {}));
     DecodedConnection dc = decode_connection(conn);
     ASSERT_EQ(dc.requests.size(), 2u);
     EXPECT_EQ(dc.requests[1].message.target, "/two");

@@ -24,12 +24,12 @@ struct Deflater {
         std::vector<nghttp2_nv> nva;
         for (const auto& [n, v] : headers) {
             nva.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                           reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                           NGHTTP2_NV_FLAG_NONE});
+                           reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(),
+                           v.size(), NGHTTP2_NV_FLAG_NONE});
         }
         std::string out(nghttp2_hd_deflate_bound(raw, nva.data(), nva.size()), '\0');
-        auto n = nghttp2_hd_deflate_hd(raw, reinterpret_cast<std::uint8_t*>(out.data()), out.size(), nva.data(),
-                                       nva.size());
+        auto n = nghttp2_hd_deflate_hd(raw, reinterpret_cast<std::uint8_t*>(out.data()), out.size(),
+                                       nva.data(), nva.size());
         EXPECT_GE(n, 0);
         out.resize(static_cast<std::size_t>(n));
         return out;
@@ -37,14 +37,16 @@ struct Deflater {
     nghttp2_hd_deflater* raw = nullptr;
 };
 
-std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, const std::string& payload) {
+std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
+                  const std::string& payload) {
     std::string f;
     f += static_cast<char>(payload.size() >> 16);
     f += static_cast<char>(payload.size() >> 8);
     f += static_cast<char>(payload.size());
     f += static_cast<char>(type);
     f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0}) f += static_cast<char>(stream >> shift);
+    for (int shift : {24, 16, 8, 0})
+        f += static_cast<char>(stream >> shift);
     return f + payload;
 }
 
@@ -54,21 +56,31 @@ TEST(Http2Decode, StreamsWithSseHeadersSplitAndPadding) {
     std::string body = testing::kAnthropicStreamRequestBody;
     std::string out = std::string(kClientPreface) + frame(kSettings, 0, 0, "");
     // Stream 1: POST with the header block split into HEADERS + CONTINUATION.
-    std::string block = client.block({{":method", "POST"}, {":path", "/v1/messages"}, {":scheme", "https"},
-                                      {":authority", "api.anthropic.com"}, {"x-api-key", "sk-secret"},
+    std::string block = client.block({{":method", "POST"},
+                                      {":path", "/v1/messages"},
+                                      {":scheme", "https"},
+                                      {":authority", "api.anthropic.com"},
+                                      {"x-api-key", "sk-secret"},
                                       {"content-type", "application/json"}});
-    out += frame(kHeaders, 0, 1, block.substr(0, 5)) + frame(kContinuation, kEndHeaders, 1, block.substr(5));
+    out += frame(kHeaders, 0, 1, block.substr(0, 5)) +
+           frame(kContinuation, kEndHeaders, 1, block.substr(5));
     out += frame(kData, 0, 1, body.substr(0, 40)) + frame(kData, kEndStream, 1, body.substr(40));
     // Stream 3: GET, headers only.
     out += frame(kHeaders, kEndHeaders | kEndStream, 3,
-                 client.block({{":method", "GET"}, {":path", "/v1/models"}, {":scheme", "https"},
+                 client.block({{":method", "GET"},
+                               {":path", "/v1/models"},
+                               {":scheme", "https"},
                                {":authority", "api.anthropic.com"}}));
 
-    std::string in = frame(kSettings, 0, 0, std::string("\x00\x01\x00\x00\x10\x00", 6)) + frame(kSettings, kAck, 0, "");
+    std::string in = frame(kSettings, 0, 0, std::string("\x00\x01\x00\x00\x10\x00", 6)) +
+                     frame(kSettings, kAck, 0, "");
     // Stream 3 is answered first (streams interleave), with a padded DATA frame.
-    in += frame(kHeaders, kEndHeaders, 3, server.block({{":status", "200"}, {"content-type", "application/json"}}));
-    in += frame(kData, kEndStream | kPadded, 3, std::string(1, '\x03') + "{\"data\":[]}" + std::string(3, '\0'));
-    in += frame(kHeaders, kEndHeaders, 1, server.block({{":status", "200"}, {"content-type", "text/event-stream"}}));
+    in += frame(kHeaders, kEndHeaders, 3,
+                server.block({{":status", "200"}, {"content-type", "application/json"}}));
+    in += frame(kData, kEndStream | kPadded, 3,
+                std::string(1, '\x03') + "{\"data\":[]}" + std::string(3, '\0'));
+    in += frame(kHeaders, kEndHeaders, 1,
+                server.block({{":status", "200"}, {"content-type", "text/event-stream"}}));
     testing::StreamBuilder sent, received;
     sent.data(out, 1'000'000'000);
     received.data(in, 2'000'000'000);
@@ -105,10 +117,12 @@ TEST(Http2Decode, StreamsWithSseHeadersSplitAndPadding) {
 TEST(Http2Decode, GapStopsTheDirectionAndMarksOpenStreams) {
     using namespace http2;
     Deflater client, server;
-    std::string out = std::string(kClientPreface) +
-                      frame(kHeaders, kEndHeaders | kEndStream, 1,
-                            client.block({{":method", "GET"}, {":path", "/a"}, {":authority", "h"}}));
-    std::string in = frame(kHeaders, kEndHeaders, 1, server.block({{":status", "200"}})) + frame(kData, 0, 1, "part");
+    std::string out =
+        std::string(kClientPreface) +
+        frame(kHeaders, kEndHeaders | kEndStream, 1,
+              client.block({{":method", "GET"}, {":path", "/a"}, {":authority", "h"}}));
+    std::string in = frame(kHeaders, kEndHeaders, 1, server.block({{":status", "200"}})) +
+                     frame(kData, 0, 1, "part");
     testing::StreamBuilder sent, received;
     sent.data(out);
     received.data(in).gap(100).data("garbage after the gap");
@@ -126,11 +140,15 @@ TEST(Http2Decode, HostileFramesNeverCrash) {
         std::string in;
         for (int k = 0; k < 5; ++k) {
             std::string payload(rng() % 40, '\0');
-            for (char& c : payload) c = static_cast<char>(rng());
-            out += frame(static_cast<std::uint8_t>(rng() % 11), static_cast<std::uint8_t>(rng()), rng() % 4, payload);
-            in += frame(static_cast<std::uint8_t>(rng() % 11), static_cast<std::uint8_t>(rng()), rng() % 4, payload);
+            for (char& c : payload)
+                c = static_cast<char>(rng());
+            out += frame(static_cast<std::uint8_t>(rng() % 11), static_cast<std::uint8_t>(rng()),
+                         rng() % 4, payload);
+            in += frame(static_cast<std::uint8_t>(rng() % 11), static_cast<std::uint8_t>(rng()),
+                        rng() % 4, payload);
         }
-        auto conn = testing::make_connection(testing::cut_stream(out, {}), testing::cut_stream(in, {}));
+        auto conn =
+            testing::make_connection(testing::cut_stream(out, {}), testing::cut_stream(in, {}));
         DecodedConnection dc = decode_connection(conn);
         EXPECT_EQ(dc.protocol, "http2");
     }

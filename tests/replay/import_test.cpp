@@ -35,7 +35,8 @@ std::string gzip(const std::string& in) {
     return out;
 }
 
-const std::string kGzipBody = R"({"data":[{"id":"claude-sonnet-4-5"},{"id":"claude-haiku-4-5"}],"has_more":false})";
+const std::string kGzipBody =
+    R"({"data":[{"id":"claude-sonnet-4-5"},{"id":"claude-haiku-4-5"}],"has_more":false})";
 
 // Process 100 runs an agent: one keep-alive connection with a streamed Anthropic
 // call (tool_use), a gzip JSON response and a second, non-streamed call; a second
@@ -57,12 +58,16 @@ void write_session(const std::string& path, bool finish, const std::string& seed
         cap.read(g1, chunk(e));
     }
     cap.read(g1, "0\r\n\r\n");
-    cap.write(g1, "GET /v1/models HTTP/1.1\r\nHost: api.anthropic.com\r\nAccept-Encoding: gzip\r\n"
-                  "x-api-key: sk-ant-secret-123\r\n\r\n");
+    cap.write(g1,
+              "GET /v1/models HTTP/1.1\r\nHost: api.anthropic.com\r\nAccept-Encoding: gzip\r\n"
+              "x-api-key: sk-ant-secret-123\r\n\r\n");
     std::string gz = gzip(kGzipBody);
-    cap.read(g1, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-                 "Content-Length: " + std::to_string(gz.size()) + "\r\n\r\n" + gz);
-    std::string request_body = R"({"model":"claude-haiku-4-5","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"a b"}]}]})";
+    cap.read(g1,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+             "Content-Length: " +
+                 std::to_string(gz.size()) + "\r\n\r\n" + gz);
+    std::string request_body =
+        R"({"model":"claude-haiku-4-5","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"a b"}]}]})";
     cap.write(g1, testing::http_request("/v1/messages", request_body));
     const std::string body = testing::kAnthropicJsonResponseBody;
     cap.read(g1, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -70,17 +75,23 @@ void write_session(const std::string& path, bool finish, const std::string& seed
     cap.close(g1);
 
     auto g2 = cap.open_connection(100, 0x2000, "agent");
-    cap.write(g2, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-openai-9\r\n"
-                  "Content-Type: application/json\r\nContent-Length: 30\r\n\r\n{\"model\":\"gpt-4o\",\"stream\":1}");
-    std::string wire = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    cap.write(g2,
+              "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer "
+              "sk-openai-9\r\n"
+              "Content-Type: application/json\r\nContent-Length: "
+              "30\r\n\r\n{\"model\":\"gpt-4o\",\"stream\":1}");
+    std::string wire =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
     cap.read(g2, wire);
-    for (const auto& e : testing::openai_chat_stream_events()) cap.read(g2, chunk(e));
+    for (const auto& e : testing::openai_chat_stream_events())
+        cap.read(g2, chunk(e));
     cap.read(g2, "0\r\n\r\n");
     cap.close(g2);
 
     auto g3 = cap.open_connection(100, 0x3000, "agent");
     cap.write(g3, "GET /big HTTP/1.1\r\nHost: files.example\r\n\r\n");
-    cap.read(g3, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 30\r\n\r\n0123456789");
+    cap.read(g3,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 30\r\n\r\n0123456789");
     cap.vanish(g3, CT_DIR_READ, 10, 3);  // three events lost: ten bytes of the body
     cap.read(g3, "abcdefghij");
     cap.write(g3, "GET /after HTTP/1.1\r\nHost: files.example\r\n\r\n");
@@ -131,27 +142,34 @@ TEST(Import, SessionToRows) {
     EXPECT_EQ(d.count("SELECT count(*) FROM captures"), 1);
     EXPECT_EQ(d.count("SELECT ended_cleanly FROM captures"), 1);
     EXPECT_EQ(d.text("SELECT hostname FROM captures"), "testhost");
-    EXPECT_EQ(d.count("SELECT count(*) FROM processes WHERE pid = 100 AND exe = '/usr/bin/agent'"), 1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM processes WHERE pid = 100 AND exe = '/usr/bin/agent'"),
+              1);
     EXPECT_EQ(d.count("SELECT count(*) FROM connections"), 3);
-    EXPECT_EQ(d.text("SELECT remote_addr || ':' || remote_port FROM connections WHERE ssl_ptr = 4096"),
-              "160.79.104.10:443");
+    EXPECT_EQ(
+        d.text("SELECT remote_addr || ':' || remote_port FROM connections WHERE ssl_ptr = 4096"),
+        "160.79.104.10:443");
     EXPECT_EQ(d.text("SELECT host FROM connections WHERE ssl_ptr = 4096"), "api.anthropic.com");
     EXPECT_EQ(d.count("SELECT count(*) FROM http_requests"), 6);
     EXPECT_EQ(d.count("SELECT count(*) FROM http_responses"), 6);
     EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE request_id IS NULL"), 0);
 
     // gzip decoded, encoded size kept.
-    EXPECT_EQ(d.text("SELECT CAST(r.body AS TEXT) FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
+    EXPECT_EQ(d.text("SELECT CAST(r.body AS TEXT) FROM http_responses r JOIN http_requests q ON "
+                     "q.id = r.request_id"
                      " WHERE q.path = '/v1/models'"),
               kGzipBody);
-    EXPECT_EQ(d.count("SELECT r.encoded_size FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
+    EXPECT_EQ(d.count("SELECT r.encoded_size FROM http_responses r JOIN http_requests q ON q.id = "
+                      "r.request_id"
                       " WHERE q.path = '/v1/models'"),
               static_cast<std::int64_t>(gzip(kGzipBody).size()));
-    EXPECT_EQ(d.text("SELECT content_encoding FROM http_responses WHERE content_encoding IS NOT NULL"), "gzip");
+    EXPECT_EQ(
+        d.text("SELECT content_encoding FROM http_responses WHERE content_encoding IS NOT NULL"),
+        "gzip");
 
     // SSE events: every one, with the time of the read that completed it (10 ms apart).
     EXPECT_EQ(d.count("SELECT count(*) FROM sse_events"), 15 + 7);
-    EXPECT_EQ(d.count("SELECT count(DISTINCT time_ns) FROM sse_events e JOIN http_responses r ON r.id = e.response_id"
+    EXPECT_EQ(d.count("SELECT count(DISTINCT time_ns) FROM sse_events e JOIN http_responses r ON "
+                      "r.id = e.response_id"
                       " WHERE r.connection_id = (SELECT id FROM connections WHERE ssl_ptr = 4096)"),
               15);
     EXPECT_GE(d.count("SELECT min(b.time_ns - a.time_ns) FROM sse_events a JOIN sse_events b"
@@ -161,73 +179,106 @@ TEST(Import, SessionToRows) {
 
     // Request bodies are byte-exact through http_request_bodies, also the LLM
     // requests stored as their messages.
-    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE body IS NULL AND body_prefix_id IS NOT NULL"), 2);
-    EXPECT_EQ(d.text("SELECT CAST(b.body AS TEXT) FROM http_request_bodies b JOIN http_requests q ON q.id = b.request_id"
+    EXPECT_EQ(
+        d.count(
+            "SELECT count(*) FROM http_requests WHERE body IS NULL AND body_prefix_id IS NOT NULL"),
+        2);
+    EXPECT_EQ(d.text("SELECT CAST(b.body AS TEXT) FROM http_request_bodies b JOIN http_requests q "
+                     "ON q.id = b.request_id"
                      " ORDER BY q.id LIMIT 1"),
               testing::kAnthropicStreamRequestBody);
-    EXPECT_EQ(d.count("SELECT count(*) FROM http_request_bodies b JOIN http_requests q ON q.id = b.request_id"
-                      " WHERE length(b.body) = q.body_size"),
-              6);
-    EXPECT_EQ(d.text("SELECT system_text FROM v_llm_requests WHERE llm_call_id = 1"), "You are terse.");
-    EXPECT_EQ(d.text("SELECT json_extract(messages, '$[0].content') FROM v_llm_requests WHERE llm_call_id = 1"),
+    EXPECT_EQ(
+        d.count(
+            "SELECT count(*) FROM http_request_bodies b JOIN http_requests q ON q.id = b.request_id"
+            " WHERE length(b.body) = q.body_size"),
+        6);
+    EXPECT_EQ(d.text("SELECT system_text FROM v_llm_requests WHERE llm_call_id = 1"),
+              "You are terse.");
+    EXPECT_EQ(d.text("SELECT json_extract(messages, '$[0].content') FROM v_llm_requests WHERE "
+                     "llm_call_id = 1"),
               "List files");
 
     // LLM calls.
     EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls"), 3);
     EXPECT_EQ(d.count("SELECT input_tokens FROM llm_calls WHERE message_id = 'msg_1'"), 120);
     EXPECT_EQ(d.count("SELECT output_tokens FROM llm_calls WHERE message_id = 'msg_1'"), 57);
-    EXPECT_EQ(d.count("SELECT cache_creation_input_tokens FROM llm_calls WHERE message_id = 'msg_1'"), 30);
-    EXPECT_EQ(d.count("SELECT cache_read_input_tokens FROM llm_calls WHERE message_id = 'msg_1'"), 400);
-    EXPECT_EQ(d.text("SELECT response_text FROM llm_calls WHERE message_id = 'msg_1'"), "Let me check.");
+    EXPECT_EQ(
+        d.count("SELECT cache_creation_input_tokens FROM llm_calls WHERE message_id = 'msg_1'"),
+        30);
+    EXPECT_EQ(d.count("SELECT cache_read_input_tokens FROM llm_calls WHERE message_id = 'msg_1'"),
+              400);
+    EXPECT_EQ(d.text("SELECT response_text FROM llm_calls WHERE message_id = 'msg_1'"),
+              "Let me check.");
     EXPECT_EQ(d.text("SELECT stop_reason FROM llm_calls WHERE message_id = 'msg_1'"), "tool_use");
-    // TTFT: request sent, 200 ms to the head, then 10 ms per event; the first delta is the 3rd event.
+    // TTFT: request sent, 200 ms to the head, then 10 ms per event; the first delta is the 3rd
+    // event.
     EXPECT_EQ(d.count("SELECT ttft_ns FROM llm_calls WHERE message_id = 'msg_1'") / 1'000'000, 230);
-    EXPECT_EQ(d.text("SELECT group_concat(name, ',') FROM (SELECT t.name FROM llm_tool_calls t ORDER BY t.id)"),
+    EXPECT_EQ(d.text("SELECT group_concat(name, ',') FROM (SELECT t.name FROM llm_tool_calls t "
+                     "ORDER BY t.id)"),
               "bash,read_file,get_weather");
-    EXPECT_EQ(d.text("SELECT input FROM llm_tool_calls WHERE name = 'bash'"), R"({"command":"ls -la"})");
-    EXPECT_EQ(d.text("SELECT json_extract(tool_calls, '$[0].input.command') FROM llm_calls WHERE message_id = 'msg_1'"),
+    EXPECT_EQ(d.text("SELECT input FROM llm_tool_calls WHERE name = 'bash'"),
+              R"({"command":"ls -la"})");
+    EXPECT_EQ(d.text("SELECT json_extract(tool_calls, '$[0].input.command') FROM llm_calls WHERE "
+                     "message_id = 'msg_1'"),
               "ls -la");
-    EXPECT_EQ(d.count("SELECT usage FROM (SELECT input_tokens AS usage FROM llm_calls WHERE api = 'chat.completions')"),
+    EXPECT_EQ(d.count("SELECT usage FROM (SELECT input_tokens AS usage FROM llm_calls WHERE api = "
+                      "'chat.completions')"),
               50);
 
     // The lost bytes: gap recorded, the response incomplete, the next exchange intact.
     EXPECT_EQ(d.count("SELECT lost_events FROM captures"), 3);
     EXPECT_EQ(d.count("SELECT lost_bytes FROM captures"), 10);
-    EXPECT_EQ(d.count("SELECT count(*) FROM stream_gaps WHERE length = 10 AND direction = 'received'"), 1);
-    EXPECT_EQ(d.count("SELECT r.complete FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
-                      " WHERE q.path = '/big'"),
-              0);
-    EXPECT_EQ(d.count("SELECT r.status FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
-                      " WHERE q.path = '/after'"),
-              404);
-    EXPECT_EQ(d.count("SELECT r.complete FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
-                      " WHERE q.path = '/after'"),
-              1);
+    EXPECT_EQ(
+        d.count("SELECT count(*) FROM stream_gaps WHERE length = 10 AND direction = 'received'"),
+        1);
+    EXPECT_EQ(
+        d.count(
+            "SELECT r.complete FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
+            " WHERE q.path = '/big'"),
+        0);
+    EXPECT_EQ(
+        d.count("SELECT r.status FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
+                " WHERE q.path = '/after'"),
+        404);
+    EXPECT_EQ(
+        d.count(
+            "SELECT r.complete FROM http_responses r JOIN http_requests q ON q.id = r.request_id"
+            " WHERE q.path = '/after'"),
+        1);
 
     // Secrets: fingerprints, equal values equal, the key file private.
-    std::string fp = d.text("SELECT json_extract(headers, '$[2][1]') FROM http_requests WHERE path = '/v1/models'");
+    std::string fp = d.text(
+        "SELECT json_extract(headers, '$[2][1]') FROM http_requests WHERE path = '/v1/models'");
     EXPECT_EQ(fp.rfind("ct-hmac:", 0), 0u) << fp;
-    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%sk-ant-secret%'"), 0);
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%sk-ant-secret%'"),
+              0);
     EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%" + fp + "%'"), 3);
-    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%Bearer ct-hmac:%'"), 1);
-    EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE headers LIKE '%session=ct-hmac:%Path=/; HttpOnly%'"), 1);
-    struct stat st{};
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%Bearer ct-hmac:%'"),
+              1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE headers LIKE "
+                      "'%session=ct-hmac:%Path=/; HttpOnly%'"),
+              1);
+    struct stat st {};
     ASSERT_EQ(::stat(SecretFingerprinter::key_path_for(dir.file("db.sqlite")).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
 
     // Full-text search finds request bodies and LLM text.
     EXPECT_EQ(d.count("SELECT count(*) FROM search_index WHERE search_index MATCH 'terse'"), 1);
-    EXPECT_EQ(d.count("SELECT count(*) FROM search_index JOIN search_documents d ON d.rowid = search_index.rowid"
+    EXPECT_EQ(d.count("SELECT count(*) FROM search_index JOIN search_documents d ON d.rowid = "
+                      "search_index.rowid"
                       " WHERE search_index MATCH 'check' AND d.kind = 'llm_response'"),
               1);
 
     // Importing again changes nothing.
-    std::int64_t before = d.count("SELECT (SELECT count(*) FROM http_requests) + (SELECT count(*) FROM sse_events)");
+    std::int64_t before =
+        d.count("SELECT (SELECT count(*) FROM http_requests) + (SELECT count(*) FROM sse_events)");
     auto again = import_capture_file(d.db, capture, false);
     ASSERT_TRUE(again);
     EXPECT_TRUE(again->result.already_present);
     EXPECT_EQ(d.count("SELECT count(*) FROM captures"), 1);
-    EXPECT_EQ(d.count("SELECT (SELECT count(*) FROM http_requests) + (SELECT count(*) FROM sse_events)"), before);
+    EXPECT_EQ(
+        d.count("SELECT (SELECT count(*) FROM http_requests) + (SELECT count(*) FROM sse_events)"),
+        before);
 
     // A second capture goes into the same database.
     write_session(dir.file("t.ctz"), true, "other");
@@ -241,7 +292,8 @@ TEST(Import, KeepSecrets) {
     write_session(dir.file("s.ctz"), true);
     Db d = open_db(dir.file("db.sqlite"));
     ASSERT_TRUE(import_capture_file(d.db, dir.file("s.ctz"), true));
-    EXPECT_EQ(d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%sk-ant-secret-123%'"), 3);
+    EXPECT_EQ(
+        d.count("SELECT count(*) FROM http_requests WHERE headers LIKE '%sk-ant-secret-123%'"), 3);
 }
 
 TEST(Import, UncleanEndImportsEverythingBeforeIt) {
@@ -282,7 +334,8 @@ std::string run(const std::string& command, int* status) {
     std::string out;
     std::FILE* p = ::popen(command.c_str(), "r");
     char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+        out.append(buf, n);
     *status = ::pclose(p);
     return out;
 }
@@ -300,16 +353,20 @@ TEST(Import, CommandLine) {
     EXPECT_NE(summary.find("Imported into " + db), std::string::npos) << summary;
 
     std::string json = run(bin + " --db " + db +
-                               " --json --sql \"SELECT name, count(*) AS n FROM llm_tool_calls GROUP BY name ORDER BY name\"",
+                               " --json --sql \"SELECT name, count(*) AS n FROM llm_tool_calls "
+                               "GROUP BY name ORDER BY name\"",
                            &status);
     EXPECT_EQ(WEXITSTATUS(status), 0);
     EXPECT_NE(json.find("\"name\": \"bash\""), std::string::npos) << json;
 
-    std::string csv = run(bin + " --db " + db + " --csv --sql \"SELECT method, path FROM http_requests ORDER BY id LIMIT 1\"",
-                          &status);
+    std::string csv =
+        run(bin + " --db " + db +
+                " --csv --sql \"SELECT method, path FROM http_requests ORDER BY id LIMIT 1\"",
+            &status);
     EXPECT_EQ(csv, "method,path\nPOST,/v1/messages\n");
 
-    std::string table = run(bin + " --db " + db + " --sql \"SELECT 1 AS one, 'x' AS two\"", &status);
+    std::string table =
+        run(bin + " --db " + db + " --sql \"SELECT 1 AS one, 'x' AS two\"", &status);
     EXPECT_NE(table.find("one  two"), std::string::npos) << table;
     EXPECT_NE(table.find("(1 row)"), std::string::npos) << table;
 
@@ -322,7 +379,8 @@ TEST(Import, CommandLine) {
     EXPECT_NE(WEXITSTATUS(status), 0);
     EXPECT_NE(err.find("junk.ctz"), std::string::npos) << err;
 
-    std::string bad_sql = run(bin + " --db " + db + " --sql \"SELECT nope FROM nowhere\" 2>&1", &status);
+    std::string bad_sql =
+        run(bin + " --db " + db + " --sql \"SELECT nope FROM nowhere\" 2>&1", &status);
     EXPECT_NE(WEXITSTATUS(status), 0);
     EXPECT_NE(bad_sql.find("no such table"), std::string::npos) << bad_sql;
 

@@ -24,7 +24,8 @@ struct Decoded {
 std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
     auto d = std::make_unique<Decoded>();
     d->dc = decode_connection(conn);
-    if (d->dc.requests.empty()) return d;
+    if (d->dc.requests.empty())
+        return d;
     const DecodedMessage* response = d->dc.responses.empty() ? nullptr : &d->dc.responses.back();
     d->call = decode_llm_call(d->dc.requests[0], response);
     return d;
@@ -32,12 +33,15 @@ std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
 
 replay::Connection anthropic_stream_connection(std::size_t split) {
     testing::StreamBuilder out, in;
-    out.data(testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody), 1'000'000'000);
+    out.data(testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody),
+             1'000'000'000);
     std::string wire = testing::sse_response_head();
-    for (const auto& e : testing::anthropic_stream_events()) wire += chunk(e);
+    for (const auto& e : testing::anthropic_stream_events())
+        wire += chunk(e);
     wire += "0\r\n\r\n";
     in.time_ = 2'000'000'000;
-    for (std::size_t i = 0; i < wire.size(); i += split) in.data(wire.substr(i, split));
+    for (std::size_t i = 0; i < wire.size(); i += split)
+        in.data(wire.substr(i, split));
     return testing::make_connection(out.stream(), in.stream());
 }
 
@@ -88,7 +92,8 @@ TEST(LlmDecode, AnthropicStreamSameAtEverySplit) {
 TEST(LlmDecode, EventTimesComeFromTheReadsThatCompletedThem) {
     // One SSL_read per event, 10 ms apart: each event must get its own read's time.
     testing::StreamBuilder out, in;
-    out.data(testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody), 1'000'000'000);
+    out.data(testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody),
+             1'000'000'000);
     in.data(testing::sse_response_head(), 2'000'000'000);
     auto events = testing::anthropic_stream_events();
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -99,7 +104,8 @@ TEST(LlmDecode, EventTimesComeFromTheReadsThatCompletedThem) {
     auto d = decode(conn);
     const auto& times = d->dc.responses[0].sse_monotonic_ns;
     ASSERT_EQ(times.size(), events.size());
-    for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(times[i], 2'000'000'000 + (i + 1) * 10'000'000);
+    for (std::size_t i = 0; i < events.size(); ++i)
+        EXPECT_EQ(times[i], 2'000'000'000 + (i + 1) * 10'000'000);
     EXPECT_EQ(d->call->first_token_monotonic_ns, 2'000'000'000 + 3 * 10'000'000);  // thinking_delta
 }
 
@@ -107,7 +113,8 @@ TEST(LlmDecode, GapInsideAStreamLosesOnlyWhatItTouches) {
     // The stream's chunks, each one event; a gap removes [g, g + 25) of the wire.
     const std::string head = testing::sse_response_head();
     std::vector<std::string> chunks;
-    for (const auto& e : testing::anthropic_stream_events()) chunks.push_back(chunk(e));
+    for (const auto& e : testing::anthropic_stream_events())
+        chunks.push_back(chunk(e));
     std::string wire = head;
     std::vector<std::pair<std::size_t, std::size_t>> ranges;  // each event chunk's wire range
     for (const auto& c : chunks) {
@@ -115,40 +122,44 @@ TEST(LlmDecode, GapInsideAStreamLosesOnlyWhatItTouches) {
         wire += c;
     }
     wire += "0\r\n\r\n";
-    const std::string request = testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody);
+    const std::string request =
+        testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody);
     for (std::size_t gap : {1u, 2u, 25u, 90u, 300u})
-    for (std::size_t g = head.size(); g + gap < ranges.back().second; g += 5) {
-        testing::StreamBuilder out, in;
-        out.data(request);
-        in.data(wire.substr(0, g)).gap(gap).data(wire.substr(g + gap));
-        auto conn = testing::make_connection(out.stream(), in.stream());
-        auto d = decode(conn);
-        ASSERT_EQ(d->dc.responses.size(), 1u) << g;
-        const auto& r = d->dc.responses[0];
-        EXPECT_FALSE(r.message.complete) << g;
-        EXPECT_EQ(r.message.gap_bytes, gap) << g;
-        std::set<std::string> got;
-        for (const auto& e : r.sse.events) got.insert(e.data);
-        // Every event the gap did not touch survives, except possibly the first one
-        // after the gap (decoding resumes at the next event boundary it can see).
-        bool first_after = true;
-        for (std::size_t i = 0; i < ranges.size(); ++i) {
-            const bool touched = ranges[i].first < g + gap && ranges[i].second > g;
-            if (touched) continue;
-            if (ranges[i].first >= g + gap && first_after) {
-                first_after = false;
-                continue;
+        for (std::size_t g = head.size(); g + gap < ranges.back().second; g += 5) {
+            testing::StreamBuilder out, in;
+            out.data(request);
+            in.data(wire.substr(0, g)).gap(gap).data(wire.substr(g + gap));
+            auto conn = testing::make_connection(out.stream(), in.stream());
+            auto d = decode(conn);
+            ASSERT_EQ(d->dc.responses.size(), 1u) << g;
+            const auto& r = d->dc.responses[0];
+            EXPECT_FALSE(r.message.complete) << g;
+            EXPECT_EQ(r.message.gap_bytes, gap) << g;
+            std::set<std::string> got;
+            for (const auto& e : r.sse.events)
+                got.insert(e.data);
+            // Every event the gap did not touch survives, except possibly the first one
+            // after the gap (decoding resumes at the next event boundary it can see).
+            bool first_after = true;
+            for (std::size_t i = 0; i < ranges.size(); ++i) {
+                const bool touched = ranges[i].first < g + gap && ranges[i].second > g;
+                if (touched)
+                    continue;
+                if (ranges[i].first >= g + gap && first_after) {
+                    first_after = false;
+                    continue;
+                }
+                std::string data = chunks[i].substr(chunks[i].find("data: ") + 6);
+                data = data.substr(0, data.find('\n'));
+                EXPECT_TRUE(got.count(data))
+                    << "gap at " << g << " lost event " << i << " (gap " << gap << ")";
             }
-            std::string data = chunks[i].substr(chunks[i].find("data: ") + 6);
-            data = data.substr(0, data.find('\n'));
-            EXPECT_TRUE(got.count(data)) << "gap at " << g << " lost event " << i << " (gap " << gap << ")";
+            ASSERT_TRUE(d->call) << g;
+            const bool delta_touched = ranges[13].first < g + gap && ranges[13].second > g;
+            if (!delta_touched && ranges[12].second <= g) {
+                EXPECT_EQ(d->call->usage.output_tokens, 57) << g;
+            }
         }
-        ASSERT_TRUE(d->call) << g;
-        const bool delta_touched = ranges[13].first < g + gap && ranges[13].second > g;
-        if (!delta_touched && ranges[12].second <= g) {
-            EXPECT_EQ(d->call->usage.output_tokens, 57) << g;
-        }
-    }
 }
 
 TEST(LlmDecode, AnthropicJsonResponse) {
@@ -170,9 +181,11 @@ TEST(LlmDecode, AnthropicJsonResponse) {
 }
 
 TEST(LlmDecode, OpenAiChatStream) {
-    std::string request_body = R"({"model":"gpt-4o","stream":true,"messages":[{"role":"system","content":"Sys"},{"role":"user","content":"hi"}]})";
+    std::string request_body =
+        R"({"model":"gpt-4o","stream":true,"messages":[{"role":"system","content":"Sys"},{"role":"user","content":"hi"}]})";
     std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
-    for (const auto& e : testing::openai_chat_stream_events()) response += e;
+    for (const auto& e : testing::openai_chat_stream_events())
+        response += e;
     auto conn = testing::make_connection(
         testing::cut_stream(testing::http_request("/v1/chat/completions", request_body), {}),
         testing::cut_stream(response, {50, 300, 301}));
@@ -192,11 +205,14 @@ TEST(LlmDecode, OpenAiChatStream) {
 }
 
 TEST(LlmDecode, OpenAiResponsesStream) {
-    std::string request_body = R"({"model":"gpt-5","stream":true,"instructions":"Be brief","input":"hi"})";
+    std::string request_body =
+        R"({"model":"gpt-5","stream":true,"instructions":"Be brief","input":"hi"})";
     std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
-    for (const auto& e : testing::openai_responses_stream_events()) response += e;
-    auto conn = testing::make_connection(testing::cut_stream(testing::http_request("/v1/responses", request_body), {}),
-                                         testing::cut_stream(response, {}));
+    for (const auto& e : testing::openai_responses_stream_events())
+        response += e;
+    auto conn = testing::make_connection(
+        testing::cut_stream(testing::http_request("/v1/responses", request_body), {}),
+        testing::cut_stream(response, {}));
     auto d = decode(conn);
     ASSERT_TRUE(d->call);
     EXPECT_EQ(d->call->api, "responses");
@@ -209,22 +225,26 @@ TEST(LlmDecode, OpenAiResponsesStream) {
 }
 
 TEST(LlmDecode, NotAnLlmCall) {
-    auto conn = testing::make_connection(testing::cut_stream("GET /v1/models HTTP/1.1\r\n\r\n", {}),
-                                         testing::cut_stream("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", {}));
+    auto conn = testing::make_connection(
+        testing::cut_stream("GET /v1/models HTTP/1.1\r\n\r\n", {}),
+        testing::cut_stream("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", {}));
     auto d = decode(conn);
     EXPECT_FALSE(d->call);
 }
 
 TEST(LlmDecode, HostileJsonNeverThrows) {
-    for (const std::string& body : {std::string("{"), std::string("[1,2]"), std::string("{\"model\":5,\"messages\":7}"),
-                                   std::string("{\"stream\":\"yes\",\"max_tokens\":\"x\",\"system\":[1,{\"text\":3}]}")}) {
-        std::string sse = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
-                          "event: content_block_delta\ndata: {\"index\":\"x\",\"delta\":5}\n\n"
-                          "event: message_start\ndata: {\"message\":[]}\n\n"
-                          "data: {\"choices\":[{\"delta\":{\"tool_calls\":[5]}}]}\n\n";
+    for (const std::string& body :
+         {std::string("{"), std::string("[1,2]"), std::string("{\"model\":5,\"messages\":7}"),
+          std::string("{\"stream\":\"yes\",\"max_tokens\":\"x\",\"system\":[1,{\"text\":3}]}")}) {
+        std::string sse =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+            "event: content_block_delta\ndata: {\"index\":\"x\",\"delta\":5}\n\n"
+            "event: message_start\ndata: {\"message\":[]}\n\n"
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[5]}}]}\n\n";
         for (const char* path : {"/v1/messages", "/v1/chat/completions", "/v1/responses"}) {
-            auto conn = testing::make_connection(testing::cut_stream(testing::http_request(path, body), {}),
-                                                 testing::cut_stream(sse, {}));
+            auto conn =
+                testing::make_connection(testing::cut_stream(testing::http_request(path, body), {}),
+                                         testing::cut_stream(sse, {}));
             auto d = decode(conn);
             EXPECT_TRUE(d->call) << path;
         }

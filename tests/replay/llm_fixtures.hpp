@@ -12,9 +12,10 @@ inline std::string sse_event(const std::string& type, const std::string& data) {
 
 inline std::string http_request(const std::string& path, const std::string& body,
                                 const std::string& extra_headers = "") {
-    return "POST " + path + " HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Type: application/json\r\n"
-           "x-api-key: sk-ant-secret-123\r\nanthropic-version: 2023-06-01\r\n" + extra_headers +
-           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return "POST " + path +
+           " HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Type: application/json\r\n"
+           "x-api-key: sk-ant-secret-123\r\nanthropic-version: 2023-06-01\r\n" +
+           extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 inline std::string chunk(const std::string& data) {
@@ -31,32 +32,42 @@ inline const std::string kAnthropicStreamRequestBody =
 // The SSE events of an Anthropic stream with thinking, text and tool_use blocks.
 inline std::vector<std::string> anthropic_stream_events() {
     return {
-        sse_event("message_start",
-                  R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",)"
-                  R"("model":"claude-sonnet-4-5","content":[],"stop_reason":null,)"
-                  R"("usage":{"input_tokens":120,"cache_creation_input_tokens":30,"cache_read_input_tokens":400,"output_tokens":1}}})"),
-        sse_event("content_block_start",
-                  R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})"),
-        sse_event("content_block_delta",
-                  R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Need ls."}})"),
+        sse_event(
+            "message_start",
+            R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",)"
+            R"("model":"claude-sonnet-4-5","content":[],"stop_reason":null,)"
+            R"("usage":{"input_tokens":120,"cache_creation_input_tokens":30,"cache_read_input_tokens":400,"output_tokens":1}}})"),
+        sse_event(
+            "content_block_start",
+            R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})"),
+        sse_event(
+            "content_block_delta",
+            R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Need ls."}})"),
         sse_event("content_block_stop", R"({"type":"content_block_stop","index":0})"),
         sse_event("ping", R"({"type":"ping"})"),
-        sse_event("content_block_start",
-                  R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})"),
-        sse_event("content_block_delta",
-                  R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Let me "}})"),
-        sse_event("content_block_delta",
-                  R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"check."}})"),
+        sse_event(
+            "content_block_start",
+            R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})"),
+        sse_event(
+            "content_block_delta",
+            R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Let me "}})"),
+        sse_event(
+            "content_block_delta",
+            R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"check."}})"),
         sse_event("content_block_stop", R"({"type":"content_block_stop","index":1})"),
-        sse_event("content_block_start",
-                  R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"bash","input":{}}})"),
-        sse_event("content_block_delta",
-                  R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"command\": \"l"}})"),
-        sse_event("content_block_delta",
-                  R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"s -la\"}"}})"),
+        sse_event(
+            "content_block_start",
+            R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"bash","input":{}}})"),
+        sse_event(
+            "content_block_delta",
+            R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"command\": \"l"}})"),
+        sse_event(
+            "content_block_delta",
+            R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"s -la\"}"}})"),
         sse_event("content_block_stop", R"({"type":"content_block_stop","index":2})"),
-        sse_event("message_delta",
-                  R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":57}})"),
+        sse_event(
+            "message_delta",
+            R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":57}})"),
         sse_event("message_stop", R"({"type":"message_stop"})"),
     };
 }
@@ -73,27 +84,47 @@ inline const std::string kAnthropicJsonResponseBody =
 
 inline std::vector<std::string> openai_chat_stream_events() {
     return {
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"}}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\"}}]}}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]}}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
-        "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":32}}}\n\n",
+        "data: "
+        "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{"
+        "\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"}}]}\n\n",
+        "data: "
+        "{\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+        "\"lo\"}}]}\n\n",
+        "data: "
+        "{\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+        "\"index\":0,\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"get_"
+        "weather\",\"arguments\":\"{\\\"city\\\":\"}}]}}]}\n\n",
+        "data: "
+        "{\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+        "\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]}}]}\n\n",
+        "data: "
+        "{\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_"
+        "reason\":\"tool_calls\"}]}\n\n",
+        "data: "
+        "{\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":50,"
+        "\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":32}}}\n\n",
         "data: [DONE]\n\n",
     };
 }
 
 inline std::vector<std::string> openai_responses_stream_events() {
     return {
-        sse_event("response.created", R"({"type":"response.created","response":{"id":"resp_1","model":"gpt-5","status":"in_progress"}})"),
-        sse_event("response.output_text.delta", R"({"type":"response.output_text.delta","output_index":0,"delta":"Bon"})"),
-        sse_event("response.output_text.delta", R"({"type":"response.output_text.delta","output_index":0,"delta":"jour"})"),
-        sse_event("response.function_call_arguments.delta", R"({"type":"response.function_call_arguments.delta","output_index":1,"delta":"{\"q\":1}"})"),
-        sse_event("response.completed",
-                  R"({"type":"response.completed","response":{"id":"resp_1","model":"gpt-5","status":"completed",)"
-                  R"("output":[{"type":"message","content":[{"type":"output_text","text":"Bonjour"}]},)"
-                  R"({"type":"function_call","call_id":"fc_1","name":"search","arguments":"{\"q\":1}"}],)"
-                  R"("usage":{"input_tokens":11,"output_tokens":22,"input_tokens_details":{"cached_tokens":3}}}})"),
+        sse_event(
+            "response.created",
+            R"({"type":"response.created","response":{"id":"resp_1","model":"gpt-5","status":"in_progress"}})"),
+        sse_event("response.output_text.delta",
+                  R"({"type":"response.output_text.delta","output_index":0,"delta":"Bon"})"),
+        sse_event("response.output_text.delta",
+                  R"({"type":"response.output_text.delta","output_index":0,"delta":"jour"})"),
+        sse_event(
+            "response.function_call_arguments.delta",
+            R"({"type":"response.function_call_arguments.delta","output_index":1,"delta":"{\"q\":1}"})"),
+        sse_event(
+            "response.completed",
+            R"({"type":"response.completed","response":{"id":"resp_1","model":"gpt-5","status":"completed",)"
+            R"("output":[{"type":"message","content":[{"type":"output_text","text":"Bonjour"}]},)"
+            R"({"type":"function_call","call_id":"fc_1","name":"search","arguments":"{\"q\":1}"}],)"
+            R"("usage":{"input_tokens":11,"output_tokens":22,"input_tokens_details":{"cached_tokens":3}}}})"),
     };
 }
 

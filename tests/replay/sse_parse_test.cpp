@@ -18,9 +18,9 @@ const std::string kGolden =
     "id: 7\r\n\r\n"
     "retry: 1500\rdata:no-space\r\r"
     "event: empty-data-only\n\n"  // no data: not dispatched
-    "data\n\n"                     // field without colon: empty data, dispatched
+    "data\n\n"                    // field without colon: empty data, dispatched
     "id: 8\nevent: ping\ndata: {}\n\n"
-    "data: tail without end";      // never completed: dropped
+    "data: tail without end";  // never completed: dropped
 
 struct Seen {
     std::string type, data, id;
@@ -44,8 +44,10 @@ std::vector<Seen> parse_in_pieces(const std::string& input, const std::vector<st
             Event e;
             bool dispatched = false;
             ParseResult r = parse_frame(buffer, end == input.size(), state, e, dispatched);
-            if (r.state != ParseState::Success) break;
-            if (dispatched) out.push_back({e.type, e.data, e.last_event_id, e.retry_ms, base + e.end_offset});
+            if (r.state != ParseState::Success)
+                break;
+            if (dispatched)
+                out.push_back({e.type, e.data, e.last_event_id, e.retry_ms, base + e.end_offset});
             buffer.erase(0, r.consumed);
             base += r.consumed;
         }
@@ -77,7 +79,8 @@ TEST(SseParse, EveryCutGivesTheSameEvents) {
         ASSERT_EQ(parse_in_pieces(kGolden, {cut}), whole) << "cut at " << cut;
     }
     std::vector<std::size_t> every;
-    for (std::size_t i = 1; i < kGolden.size(); ++i) every.push_back(i);
+    for (std::size_t i = 1; i < kGolden.size(); ++i)
+        every.push_back(i);
     ASSERT_EQ(parse_in_pieces(kGolden, every), whole);
 }
 
@@ -102,13 +105,15 @@ TEST(SseParse, DecodeBodyMatchesIncremental) {
 
 TEST(SseParse, GapDropsOnlyTheEventItTouches) {
     std::string body;
-    for (int i = 0; i < 10; ++i) body += "event: e\ndata: " + std::to_string(i) + "\n\n";
+    for (int i = 0; i < 10; ++i)
+        body += "event: e\ndata: " + std::to_string(i) + "\n\n";
     // The body has a hole where event 4's bytes were (a gap in the middle of it).
     const std::size_t start4 = body.find("data: 4");
     std::string holed = body.substr(0, start4) + body.substr(start4 + 3);
     DecodedEvents d = decode_body(holed, {start4});
     std::vector<std::string> data;
-    for (const auto& e : d.events) data.push_back(e.data);
+    for (const auto& e : d.events)
+        data.push_back(e.data);
     EXPECT_EQ(data, (std::vector<std::string>{"0", "1", "2", "3", "5", "6", "7", "8", "9"}));
     EXPECT_GE(d.dropped, 1u);
 }
@@ -120,10 +125,12 @@ TEST(SseParse, RandomBytesNeverCrash) {
         std::string s;
         std::size_t n = rng() % 300;
         for (std::size_t i = 0; i < n; ++i) {
-            s += (rng() % 4 == 0) ? static_cast<char>(rng() & 0xff) : alphabet[rng() % alphabet.size()];
+            s += (rng() % 4 == 0) ? static_cast<char>(rng() & 0xff)
+                                  : alphabet[rng() % alphabet.size()];
         }
         std::vector<std::uint64_t> gaps;
-        if (n > 2) gaps.push_back(rng() % n);
+        if (n > 2)
+            gaps.push_back(rng() % n);
         DecodedEvents d = decode_body(s, gaps);
         for (const auto& e : d.events) {
             EXPECT_LE(e.end_offset, s.size());

@@ -13,11 +13,13 @@ namespace ct::analyze {
 namespace {
 
 TEST(Secrets, WhichHeaders) {
-    for (const char* name : {"Authorization", "proxy-authorization", "X-Api-Key", "Cookie", "set-cookie",
-                             "x-goog-api-key", "X-Auth-Token", "x-amz-security-token", "my-client-secret"}) {
+    for (const char* name :
+         {"Authorization", "proxy-authorization", "X-Api-Key", "Cookie", "set-cookie",
+          "x-goog-api-key", "X-Auth-Token", "x-amz-security-token", "my-client-secret"}) {
         EXPECT_TRUE(SecretFingerprinter::is_secret_header(name)) << name;
     }
-    for (const char* name : {"Host", "Content-Type", ":authority", "anthropic-version", "x-request-id", "User-Agent"}) {
+    for (const char* name : {"Host", "Content-Type", ":authority", "anthropic-version",
+                             "x-request-id", "User-Agent"}) {
         EXPECT_FALSE(SecretFingerprinter::is_secret_header(name)) << name;
     }
 }
@@ -31,8 +33,10 @@ TEST(Secrets, RedactionKeepsStructureAndCorrelates) {
     EXPECT_EQ(fp.fingerprint("x").size(), 8u + 32u);
     EXPECT_EQ(fp.redact("Authorization", "Bearer sk-1"), "Bearer " + fp.fingerprint("sk-1"));
     EXPECT_EQ(fp.redact("x-api-key", "sk-1"), fp.fingerprint("sk-1"));
-    EXPECT_EQ(fp.redact("Cookie", "a=1; b=2"), "a=" + fp.fingerprint("1") + "; b=" + fp.fingerprint("2"));
-    EXPECT_EQ(fp.redact("Set-Cookie", "sid=abc; Path=/; HttpOnly"), "sid=" + fp.fingerprint("abc") + "; Path=/; HttpOnly");
+    EXPECT_EQ(fp.redact("Cookie", "a=1; b=2"),
+              "a=" + fp.fingerprint("1") + "; b=" + fp.fingerprint("2"));
+    EXPECT_EQ(fp.redact("Set-Cookie", "sid=abc; Path=/; HttpOnly"),
+              "sid=" + fp.fingerprint("abc") + "; Path=/; HttpOnly");
     EXPECT_EQ(fp.redact("Authorization", "Bearer sk-1").find("sk-1"), std::string::npos);
 }
 
@@ -41,7 +45,7 @@ TEST(Secrets, KeyFileIsPrivateAndReused) {
     const std::string db = dir.file("x.db");
     auto a = SecretFingerprinter::for_database(db);
     ASSERT_TRUE(a) << a.error().what();
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat(SecretFingerprinter::key_path_for(db).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     auto b = SecretFingerprinter::for_database(db);
@@ -83,12 +87,15 @@ TEST(QueryOutput, Formats) {
     const std::string sql = "SELECT 7 AS n, 'a,\"b\"' AS s, NULL AS z, x'00ff' AS bin, 'é' AS u";
     EXPECT_EQ(query(*db, sql, OutputFormat::Csv), "n,s,z,bin,u\n7,\"a,\"\"b\"\"\",,x'00ff',é\n");
     EXPECT_EQ(query(*db, sql, OutputFormat::Json),
-              "[\n  {\n    \"bin\": \"x'00ff'\",\n    \"n\": 7,\n    \"s\": \"a,\\\"b\\\"\",\n    \"u\": \"é\",\n"
+              "[\n  {\n    \"bin\": \"x'00ff'\",\n    \"n\": 7,\n    \"s\": \"a,\\\"b\\\"\",\n    "
+              "\"u\": \"é\",\n"
               "    \"z\": null\n  }\n]\n");
-    std::string table = query(*db, "SELECT 5 AS number, 'x' AS t UNION ALL SELECT 123, 'yy'", OutputFormat::Table);
+    std::string table =
+        query(*db, "SELECT 5 AS number, 'x' AS t UNION ALL SELECT 123, 'yy'", OutputFormat::Table);
     EXPECT_EQ(table, "number  t\n------  --\n     5  x\n   123  yy\n(2 rows)\n");
     // Several statements: the last one with columns is shown.
-    EXPECT_EQ(query(*db, "CREATE TABLE t(a); INSERT INTO t VALUES (1); SELECT a FROM t;", OutputFormat::Csv),
+    EXPECT_EQ(query(*db, "CREATE TABLE t(a); INSERT INTO t VALUES (1); SELECT a FROM t;",
+                    OutputFormat::Csv),
               "a\n1\n");
 }
 

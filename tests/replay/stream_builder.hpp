@@ -12,7 +12,7 @@
 namespace ct::testing {
 
 class StreamBuilder {
-public:
+  public:
     // Captured bytes from one call, returning at `monotonic_ns` (0: 1 ms after the last).
     StreamBuilder& data(std::string_view bytes, std::uint64_t monotonic_ns = 0) {
         replay::StreamSegment s;
@@ -44,7 +44,7 @@ public:
 
     std::uint64_t time_ = 1'000'000'000;
 
-private:
+  private:
     std::uint64_t next_time(std::uint64_t t) {
         time_ = t ? t : time_ + 1'000'000;
         return time_;
@@ -54,7 +54,8 @@ private:
 };
 
 // Splits `bytes` into data segments at the given cut offsets.
-inline replay::DirectionStream cut_stream(std::string_view bytes, const std::vector<std::size_t>& cuts) {
+inline replay::DirectionStream cut_stream(std::string_view bytes,
+                                          const std::vector<std::size_t>& cuts) {
     StreamBuilder b;
     std::size_t prev = 0;
     for (std::size_t c : cuts) {
@@ -67,8 +68,8 @@ inline replay::DirectionStream cut_stream(std::string_view bytes, const std::vec
     return b.stream();
 }
 
-inline replay::Connection make_connection(replay::DirectionStream sent, replay::DirectionStream received,
-                                          bool closed = true) {
+inline replay::Connection make_connection(replay::DirectionStream sent,
+                                          replay::DirectionStream received, bool closed = true) {
     replay::Connection c;
     c.conn_gen = 1;
     c.pid = 42;

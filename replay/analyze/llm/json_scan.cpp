@@ -8,7 +8,8 @@ namespace {
 constexpr std::size_t kMaxDepth = 512;
 
 std::size_t skip_ws(std::string_view s, std::size_t pos) {
-    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\t')) ++pos;
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\t'))
+        ++pos;
     return pos;
 }
 
@@ -17,12 +18,15 @@ std::optional<std::size_t> skip_string(std::string_view s, std::size_t pos) {
     ++pos;
     while (pos < s.size()) {
         const void* hit = std::memchr(s.data() + pos, '"', s.size() - pos);
-        if (!hit) return std::nullopt;
+        if (!hit)
+            return std::nullopt;
         std::size_t quote = static_cast<std::size_t>(static_cast<const char*>(hit) - s.data());
         // The quote is escaped if an odd number of backslashes precede it.
         std::size_t backslashes = 0;
-        while (quote - backslashes > pos && s[quote - backslashes - 1] == '\\') ++backslashes;
-        if (backslashes % 2 == 0) return quote + 1;
+        while (quote - backslashes > pos && s[quote - backslashes - 1] == '\\')
+            ++backslashes;
+        if (backslashes % 2 == 0)
+            return quote + 1;
         pos = quote + 1;
     }
     return std::nullopt;
@@ -32,13 +36,16 @@ std::optional<std::size_t> skip_string(std::string_view s, std::size_t pos) {
 
 std::optional<std::size_t> skip_value(std::string_view s, std::size_t pos) {
     pos = skip_ws(s, pos);
-    if (pos >= s.size()) return std::nullopt;
+    if (pos >= s.size())
+        return std::nullopt;
     char c = s[pos];
-    if (c == '"') return skip_string(s, pos);
+    if (c == '"')
+        return skip_string(s, pos);
     if (c != '{' && c != '[') {
         // Scalar: number, true, false, null.
         std::size_t end = pos;
-        while (end < s.size() && std::strchr(",}] \n\r\t", s[end]) == nullptr) ++end;
+        while (end < s.size() && std::strchr(",}] \n\r\t", s[end]) == nullptr)
+            ++end;
         return end > pos ? std::optional<std::size_t>(end) : std::nullopt;
     }
     // Containers: track nesting, skipping strings whole.
@@ -47,15 +54,19 @@ std::optional<std::size_t> skip_value(std::string_view s, std::size_t pos) {
         char ch = s[pos];
         if (ch == '"') {
             auto end = skip_string(s, pos);
-            if (!end) return std::nullopt;
+            if (!end)
+                return std::nullopt;
             pos = *end;
             continue;
         }
         if (ch == '{' || ch == '[') {
-            if (++depth > kMaxDepth) return std::nullopt;
+            if (++depth > kMaxDepth)
+                return std::nullopt;
         } else if (ch == '}' || ch == ']') {
-            if (depth == 0) return std::nullopt;
-            if (--depth == 0) return pos + 1;
+            if (depth == 0)
+                return std::nullopt;
+            if (--depth == 0)
+                return pos + 1;
         }
         ++pos;
     }
@@ -65,27 +76,34 @@ std::optional<std::size_t> skip_value(std::string_view s, std::size_t pos) {
 std::optional<std::vector<std::pair<std::string_view, std::string_view>>> object_members(
     std::string_view s) {
     std::size_t pos = skip_ws(s, 0);
-    if (pos >= s.size() || s[pos] != '{') return std::nullopt;
+    if (pos >= s.size() || s[pos] != '{')
+        return std::nullopt;
     std::vector<std::pair<std::string_view, std::string_view>> out;
     pos = skip_ws(s, pos + 1);
-    if (pos < s.size() && s[pos] == '}') return out;
+    if (pos < s.size() && s[pos] == '}')
+        return out;
     while (pos < s.size()) {
-        if (s[pos] != '"') return std::nullopt;
+        if (s[pos] != '"')
+            return std::nullopt;
         auto key_end = skip_string(s, pos);
-        if (!key_end) return std::nullopt;
+        if (!key_end)
+            return std::nullopt;
         std::string_view key = s.substr(pos + 1, *key_end - pos - 2);
         pos = skip_ws(s, *key_end);
-        if (pos >= s.size() || s[pos] != ':') return std::nullopt;
+        if (pos >= s.size() || s[pos] != ':')
+            return std::nullopt;
         std::size_t value_start = skip_ws(s, pos + 1);
         auto value_end = skip_value(s, value_start);
-        if (!value_end) return std::nullopt;
+        if (!value_end)
+            return std::nullopt;
         out.emplace_back(key, s.substr(value_start, *value_end - value_start));
         pos = skip_ws(s, *value_end);
         if (pos < s.size() && s[pos] == ',') {
             pos = skip_ws(s, pos + 1);
             continue;
         }
-        if (pos < s.size() && s[pos] == '}') return out;
+        if (pos < s.size() && s[pos] == '}')
+            return out;
         return std::nullopt;
     }
     return std::nullopt;
@@ -93,20 +111,24 @@ std::optional<std::vector<std::pair<std::string_view, std::string_view>>> object
 
 std::optional<std::vector<std::string_view>> array_elements(std::string_view s) {
     std::size_t pos = skip_ws(s, 0);
-    if (pos >= s.size() || s[pos] != '[') return std::nullopt;
+    if (pos >= s.size() || s[pos] != '[')
+        return std::nullopt;
     std::vector<std::string_view> out;
     pos = skip_ws(s, pos + 1);
-    if (pos < s.size() && s[pos] == ']') return out;
+    if (pos < s.size() && s[pos] == ']')
+        return out;
     while (pos < s.size()) {
         auto end = skip_value(s, pos);
-        if (!end) return std::nullopt;
+        if (!end)
+            return std::nullopt;
         out.push_back(s.substr(pos, *end - pos));
         pos = skip_ws(s, *end);
         if (pos < s.size() && s[pos] == ',') {
             pos = skip_ws(s, pos + 1);
             continue;
         }
-        if (pos < s.size() && s[pos] == ']') return out;
+        if (pos < s.size() && s[pos] == ']')
+            return out;
         return std::nullopt;
     }
     return std::nullopt;
@@ -114,9 +136,11 @@ std::optional<std::vector<std::string_view>> array_elements(std::string_view s) 
 
 std::string_view member_raw(std::string_view object, std::string_view key) {
     auto members = object_members(object);
-    if (!members) return {};
+    if (!members)
+        return {};
     for (const auto& [k, v] : *members) {
-        if (k == key) return v;
+        if (k == key)
+            return v;
     }
     return {};
 }

@@ -7,7 +7,8 @@ Json parse_json(std::string_view text) {
 }
 
 const Json* member(const Json& object, std::string_view key) {
-    if (!object.is_object()) return nullptr;
+    if (!object.is_object())
+        return nullptr;
     auto it = object.find(key);
     return it == object.end() ? nullptr : &*it;
 }
@@ -19,35 +20,44 @@ std::string string_member(const Json& object, std::string_view key) {
 
 std::optional<std::int64_t> int_member(const Json& object, std::string_view key) {
     const Json* v = member(object, key);
-    if (!v) return std::nullopt;
-    if (v->is_number_integer()) return v->get<std::int64_t>();
-    if (v->is_number_unsigned()) return static_cast<std::int64_t>(v->get<std::uint64_t>());
+    if (!v)
+        return std::nullopt;
+    if (v->is_number_integer())
+        return v->get<std::int64_t>();
+    if (v->is_number_unsigned())
+        return static_cast<std::int64_t>(v->get<std::uint64_t>());
     return std::nullopt;
 }
 
 std::optional<bool> bool_member(const Json& object, std::string_view key) {
     const Json* v = member(object, key);
-    if (!v || !v->is_boolean()) return std::nullopt;
+    if (!v || !v->is_boolean())
+        return std::nullopt;
     return v->get<bool>();
 }
 
 std::string json_string_value(std::string_view raw) {
-    if (raw.size() < 2 || raw.front() != '"') return {};
+    if (raw.size() < 2 || raw.front() != '"')
+        return {};
     // Most values need no unescaping.
     std::string_view inner = raw.substr(1, raw.size() - 2);
-    if (inner.find('\\') == std::string_view::npos) return std::string(inner);
+    if (inner.find('\\') == std::string_view::npos)
+        return std::string(inner);
     Json j = parse_json(raw);
     return j.is_string() ? j.get<std::string>() : std::string{};
 }
 
 std::optional<std::int64_t> json_int_value(std::string_view raw) {
-    if (raw.empty() || raw.size() > 19) return std::nullopt;
+    if (raw.empty() || raw.size() > 19)
+        return std::nullopt;
     std::int64_t v = 0;
     bool negative = raw.front() == '-';
     std::size_t i = negative ? 1 : 0;
-    if (i >= raw.size()) return std::nullopt;
+    if (i >= raw.size())
+        return std::nullopt;
     for (; i < raw.size(); ++i) {
-        if (raw[i] < '0' || raw[i] > '9') return std::nullopt;
+        if (raw[i] < '0' || raw[i] > '9')
+            return std::nullopt;
         v = v * 10 + (raw[i] - '0');
     }
     return negative ? -v : v;

@@ -22,7 +22,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 ToolCall make_tool_call(std::string id, std::string name, const std::string& arguments) {
     ToolCall call{std::move(id), std::move(name), {}, true};
-    Json parsed = parse_json(arguments.empty() ? std::string_view("{}") : std::string_view(arguments));
+    Json parsed =
+        parse_json(arguments.empty() ? std::string_view("{}") : std::string_view(arguments));
     if (parsed.is_discarded()) {
         call.input_json = arguments;
         call.input_valid = false;
@@ -33,15 +34,19 @@ ToolCall make_tool_call(std::string id, std::string name, const std::string& arg
 }
 
 std::string system_text(std::string_view system_json) {
-    if (system_json.empty()) return {};
+    if (system_json.empty())
+        return {};
     Json system = parse_json(system_json);
-    if (system.is_string()) return system.get<std::string>();
+    if (system.is_string())
+        return system.get<std::string>();
     std::string out;
     if (system.is_array()) {
         for (const auto& block : system) {
             std::string text = string_member(block, "text");
-            if (text.empty()) continue;
-            if (!out.empty()) out += "\n";
+            if (text.empty())
+                continue;
+            if (!out.empty())
+                out += "\n";
             out += text;
         }
     }
@@ -59,9 +64,11 @@ std::string tool_calls_json(const std::vector<ToolCall>& calls) {
     return dump(out);
 }
 
-std::optional<LlmCall> decode_llm_call(const DecodedMessage& request, const DecodedMessage* response) {
+std::optional<LlmCall> decode_llm_call(const DecodedMessage& request,
+                                       const DecodedMessage* response) {
     const auto& m = request.message;
-    if (!http1::iequals(m.method, "POST")) return std::nullopt;
+    if (!http1::iequals(m.method, "POST"))
+        return std::nullopt;
     std::string_view path = path_of(m.target);
     LlmCall call;
     if (ends_with(path, "/v1/messages") ||
@@ -69,21 +76,25 @@ std::optional<LlmCall> decode_llm_call(const DecodedMessage& request, const Deco
         call.provider = "anthropic";
         call.api = "messages";
         decode_anthropic_request(request, call);
-        if (response) decode_anthropic_response(*response, call);
+        if (response)
+            decode_anthropic_response(*response, call);
     } else if (ends_with(path, "/chat/completions")) {
         call.provider = "openai";
         call.api = "chat.completions";
         decode_openai_chat_request(request, call);
-        if (response) decode_openai_chat_response(*response, call);
+        if (response)
+            decode_openai_chat_response(*response, call);
     } else if (ends_with(path, "/v1/responses") || ends_with(path, "/openai/responses")) {
         call.provider = "openai";
         call.api = "responses";
         decode_openai_responses_request(request, call);
-        if (response) decode_openai_responses_response(*response, call);
+        if (response)
+            decode_openai_responses_response(*response, call);
     } else {
         return std::nullopt;
     }
-    if (!response && call.error.empty()) call.error = "no response captured";
+    if (!response && call.error.empty())
+        call.error = "no response captured";
     return call;
 }
 

@@ -13,7 +13,7 @@ namespace ct::analyze::llm {
 struct ToolCall {
     std::string id;
     std::string name;
-    std::string input_json;  // the arguments, re-serialised compactly when they parse
+    std::string input_json;   // the arguments, re-serialised compactly when they parse
     bool input_valid = true;  // false: the streamed JSON did not parse (kept verbatim)
 };
 
@@ -35,8 +35,8 @@ struct LlmCall {
     // Raw JSON spans into the request body (valid while the request lives): an
     // agent resends the whole conversation with every call, so the importer stores
     // each distinct message once instead of parsing and copying it every time.
-    std::string_view system_json;          // system prompt / instructions as sent
-    std::string_view tools_json;           // the tool list as sent
+    std::string_view system_json;            // system prompt / instructions as sent
+    std::string_view tools_json;             // the tool list as sent
     std::vector<std::string_view> messages;  // each message (or input item) as sent
     std::int64_t message_count = 0;
     std::int64_t tool_count = 0;
@@ -58,7 +58,8 @@ struct LlmCall {
 std::string system_text(std::string_view system_json);
 
 // nullopt unless the request is an LLM API call this analyzer knows.
-std::optional<LlmCall> decode_llm_call(const DecodedMessage& request, const DecodedMessage* response);
+std::optional<LlmCall> decode_llm_call(const DecodedMessage& request,
+                                       const DecodedMessage* response);
 
 // Per-provider decoders (used by decode_llm_call).
 void decode_anthropic_request(const DecodedMessage& request, LlmCall& call);

@@ -10,47 +10,63 @@ namespace ct::analyze::llm {
 namespace {
 
 void read_chat_usage(const Json& usage, Usage& out) {
-    if (!usage.is_object()) return;
-    if (auto v = int_member(usage, "prompt_tokens")) out.input_tokens = v;
-    if (auto v = int_member(usage, "completion_tokens")) out.output_tokens = v;
+    if (!usage.is_object())
+        return;
+    if (auto v = int_member(usage, "prompt_tokens"))
+        out.input_tokens = v;
+    if (auto v = int_member(usage, "completion_tokens"))
+        out.output_tokens = v;
     if (const Json* d = member(usage, "prompt_tokens_details")) {
-        if (auto v = int_member(*d, "cached_tokens")) out.cache_read_input_tokens = v;
+        if (auto v = int_member(*d, "cached_tokens"))
+            out.cache_read_input_tokens = v;
     }
     if (const Json* d = member(usage, "completion_tokens_details")) {
-        if (auto v = int_member(*d, "reasoning_tokens")) out.reasoning_tokens = v;
+        if (auto v = int_member(*d, "reasoning_tokens"))
+            out.reasoning_tokens = v;
     }
 }
 
 void read_responses_usage(const Json& usage, Usage& out) {
-    if (!usage.is_object()) return;
-    if (auto v = int_member(usage, "input_tokens")) out.input_tokens = v;
-    if (auto v = int_member(usage, "output_tokens")) out.output_tokens = v;
+    if (!usage.is_object())
+        return;
+    if (auto v = int_member(usage, "input_tokens"))
+        out.input_tokens = v;
+    if (auto v = int_member(usage, "output_tokens"))
+        out.output_tokens = v;
     if (const Json* d = member(usage, "input_tokens_details")) {
-        if (auto v = int_member(*d, "cached_tokens")) out.cache_read_input_tokens = v;
+        if (auto v = int_member(*d, "cached_tokens"))
+            out.cache_read_input_tokens = v;
     }
     if (const Json* d = member(usage, "output_tokens_details")) {
-        if (auto v = int_member(*d, "reasoning_tokens")) out.reasoning_tokens = v;
+        if (auto v = int_member(*d, "reasoning_tokens"))
+            out.reasoning_tokens = v;
     }
 }
 
 void read_error(const Json& body, LlmCall& call) {
     const Json* error = member(body, "error");
-    if (!error || !error->is_object()) return;
+    if (!error || !error->is_object())
+        return;
     call.error = string_member(*error, "type");
-    if (call.error.empty()) call.error = string_member(*error, "code");
+    if (call.error.empty())
+        call.error = string_member(*error, "code");
     std::string message = string_member(*error, "message");
-    if (!message.empty()) call.error += ": " + message;
+    if (!message.empty())
+        call.error += ": " + message;
 }
 
 // Text of a message's content: a string or a list of parts with "text".
 std::string content_text(const Json& content) {
-    if (content.is_string()) return content.get<std::string>();
+    if (content.is_string())
+        return content.get<std::string>();
     std::string out;
     if (content.is_array()) {
         for (const auto& part : content) {
             std::string text = string_member(part, "text");
-            if (text.empty()) continue;
-            if (!out.empty()) out += "\n";
+            if (text.empty())
+                continue;
+            if (!out.empty())
+                out += "\n";
             out += text;
         }
     }
@@ -70,13 +86,15 @@ void add_output_item(const Json& item, LlmCall& call) {
         if (const Json* content = member(item, "content")) {
             std::string text = content_text(*content);
             if (!text.empty()) {
-                if (!call.text.empty()) call.text += "\n";
+                if (!call.text.empty())
+                    call.text += "\n";
                 call.text += text;
             }
         }
     } else if (type == "function_call" || type == "custom_tool_call") {
         std::string id = string_member(item, "call_id");
-        if (id.empty()) id = string_member(item, "id");
+        if (id.empty())
+            id = string_member(item, "id");
         std::string args = type == "function_call" ? string_member(item, "arguments")
                                                    : string_member(item, "input");
         call.tool_calls.push_back(make_tool_call(id, string_member(item, "name"), args));
@@ -84,7 +102,8 @@ void add_output_item(const Json& item, LlmCall& call) {
         if (const Json* summary = member(item, "summary")) {
             std::string text = content_text(*summary);
             if (!text.empty()) {
-                if (!call.thinking.empty()) call.thinking += "\n";
+                if (!call.thinking.empty())
+                    call.thinking += "\n";
                 call.thinking += text;
             }
         }
@@ -97,15 +116,18 @@ void read_response_object(const Json& response, LlmCall& call) {
     call.stop_reason = string_member(response, "status");
     if (const Json* details = member(response, "incomplete_details")) {
         std::string reason = string_member(*details, "reason");
-        if (!reason.empty()) call.stop_reason = reason;
+        if (!reason.empty())
+            call.stop_reason = reason;
     }
-    if (const Json* usage = member(response, "usage")) read_responses_usage(*usage, call.usage);
+    if (const Json* usage = member(response, "usage"))
+        read_responses_usage(*usage, call.usage);
     read_error(response, call);
     call.text.clear();
     call.thinking.clear();
     call.tool_calls.clear();
     if (const Json* output = member(response, "output"); output && output->is_array()) {
-        for (const auto& item : *output) add_output_item(item, call);
+        for (const auto& item : *output)
+            add_output_item(item, call);
         call.content_json = dump(*output);
     }
 }
@@ -129,14 +151,17 @@ void decode_openai_chat_request(const DecodedMessage& request, LlmCall& call) {
         } else if (key == "max_tokens") {
             call.max_tokens = json_int_value(value);
         } else if (key == "messages") {
-            if (auto items = array_elements(value)) call.messages = std::move(*items);
+            if (auto items = array_elements(value))
+                call.messages = std::move(*items);
             call.message_count = static_cast<std::int64_t>(call.messages.size());
         } else if (key == "tools") {
             call.tools_json = value;
-            if (auto items = array_elements(value)) call.tool_count = static_cast<std::int64_t>(items->size());
+            if (auto items = array_elements(value))
+                call.tool_count = static_cast<std::int64_t>(items->size());
         }
     }
-    if (max_completion) call.max_tokens = max_completion;
+    if (max_completion)
+        call.max_tokens = max_completion;
     for (std::string_view m : call.messages) {
         std::string_view role = member_raw(m, "role");
         if (role == "\"system\"" || role == "\"developer\"") {
@@ -150,22 +175,26 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
     if (!response.is_sse) {
         Json body = parse_json(response.body.bytes);
         if (body.is_discarded() || !body.is_object()) {
-            if (call.error.empty()) call.error = "response body is not JSON";
+            if (call.error.empty())
+                call.error = "response body is not JSON";
             return;
         }
         call.first_token_monotonic_ns = response.message.start_monotonic_ns;
         read_error(body, call);
         call.response_id = string_member(body, "id");
         call.response_model = string_member(body, "model");
-        if (const Json* usage = member(body, "usage")) read_chat_usage(*usage, call.usage);
+        if (const Json* usage = member(body, "usage"))
+            read_chat_usage(*usage, call.usage);
         const Json* choices = member(body, "choices");
         if (choices && choices->is_array() && !choices->empty()) {
             const Json& choice = (*choices)[0];
             call.stop_reason = string_member(choice, "finish_reason");
             if (const Json* message = member(choice, "message")) {
-                if (const Json* content = member(*message, "content")) call.text = content_text(*content);
+                if (const Json* content = member(*message, "content"))
+                    call.text = content_text(*content);
                 call.thinking = string_member(*message, "reasoning_content");
-                if (const Json* calls = member(*message, "tool_calls"); calls && calls->is_array()) {
+                if (const Json* calls = member(*message, "tool_calls");
+                    calls && calls->is_array()) {
                     for (const auto& c : *calls) {
                         const Json* fn = member(c, "function");
                         call.tool_calls.push_back(make_tool_call(
@@ -184,24 +213,33 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
     std::map<std::int64_t, PendingToolCall> pending;
     for (std::size_t i = 0; i < events.size(); ++i) {
         const auto& event = events[i];
-        if (event.data == "[DONE]") continue;
+        if (event.data == "[DONE]")
+            continue;
         Json chunk = parse_json(event.data);
         if (chunk.is_discarded()) {
-            if (call.error.empty()) call.error = "unparsable event data";
+            if (call.error.empty())
+                call.error = "unparsable event data";
             continue;
         }
         read_error(chunk, call);
-        if (call.response_id.empty()) call.response_id = string_member(chunk, "id");
-        if (call.response_model.empty()) call.response_model = string_member(chunk, "model");
-        if (const Json* usage = member(chunk, "usage")) read_chat_usage(*usage, call.usage);
+        if (call.response_id.empty())
+            call.response_id = string_member(chunk, "id");
+        if (call.response_model.empty())
+            call.response_model = string_member(chunk, "model");
+        if (const Json* usage = member(chunk, "usage"))
+            read_chat_usage(*usage, call.usage);
         const Json* choices = member(chunk, "choices");
-        if (!choices || !choices->is_array()) continue;
+        if (!choices || !choices->is_array())
+            continue;
         for (const auto& choice : *choices) {
-            if (int_member(choice, "index").value_or(0) != 0) continue;  // first choice only
+            if (int_member(choice, "index").value_or(0) != 0)
+                continue;  // first choice only
             std::string finish = string_member(choice, "finish_reason");
-            if (!finish.empty()) call.stop_reason = finish;
+            if (!finish.empty())
+                call.stop_reason = finish;
             const Json* delta = member(choice, "delta");
-            if (!delta) continue;
+            if (!delta)
+                continue;
             bool token = false;
             std::string text = string_member(*delta, "content");
             if (!text.empty()) {
@@ -218,10 +256,12 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
                     auto index = int_member(c, "index").value_or(0);
                     PendingToolCall& p = pending[index];
                     std::string id = string_member(c, "id");
-                    if (!id.empty()) p.id = id;
+                    if (!id.empty())
+                        p.id = id;
                     if (const Json* fn = member(c, "function")) {
                         std::string name = string_member(*fn, "name");
-                        if (!name.empty()) p.name = name;
+                        if (!name.empty())
+                            p.name = name;
                         p.arguments += string_member(*fn, "arguments");
                     }
                     token = true;
@@ -232,7 +272,8 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
             }
         }
     }
-    for (auto& [index, p] : pending) call.tool_calls.push_back(make_tool_call(p.id, p.name, p.arguments));
+    for (auto& [index, p] : pending)
+        call.tool_calls.push_back(make_tool_call(p.id, p.name, p.arguments));
 }
 
 void decode_openai_responses_request(const DecodedMessage& request, LlmCall& call) {
@@ -259,7 +300,8 @@ void decode_openai_responses_request(const DecodedMessage& request, LlmCall& cal
             call.message_count = static_cast<std::int64_t>(call.messages.size());
         } else if (key == "tools") {
             call.tools_json = value;
-            if (auto items = array_elements(value)) call.tool_count = static_cast<std::int64_t>(items->size());
+            if (auto items = array_elements(value))
+                call.tool_count = static_cast<std::int64_t>(items->size());
         }
     }
 }
@@ -268,7 +310,8 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
     if (!response.is_sse) {
         Json body = parse_json(response.body.bytes);
         if (body.is_discarded() || !body.is_object()) {
-            if (call.error.empty()) call.error = "response body is not JSON";
+            if (call.error.empty())
+                call.error = "response body is not JSON";
             return;
         }
         call.first_token_monotonic_ns = response.message.start_monotonic_ns;
@@ -285,11 +328,13 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
     for (std::size_t i = 0; i < events.size(); ++i) {
         Json j = parse_json(events[i].data);
         if (j.is_discarded()) {
-            if (call.error.empty()) call.error = "unparsable event data";
+            if (call.error.empty())
+                call.error = "unparsable event data";
             continue;
         }
         std::string type = string_member(j, "type");
-        if (type.empty()) type = events[i].type;
+        if (type.empty())
+            type = events[i].type;
         bool token = false;
         if (type == "response.created" || type == "response.in_progress") {
             if (const Json* r = member(j, "response")) {
@@ -307,7 +352,8 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
             token = true;
         } else if (type == "response.output_item.done") {
             if (const Json* item = member(j, "item")) {
-                items[int_member(j, "output_index").value_or(static_cast<std::int64_t>(items.size()))] = *item;
+                items[int_member(j, "output_index")
+                          .value_or(static_cast<std::int64_t>(items.size()))] = *item;
             }
         } else if (type == "response.completed" || type == "response.incomplete" ||
                    type == "response.failed") {
@@ -318,13 +364,15 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
         } else if (type == "error") {
             call.error = string_member(j, "code");
             std::string message = string_member(j, "message");
-            if (!message.empty()) call.error += ": " + message;
+            if (!message.empty())
+                call.error += ": " + message;
         }
         if (token && !call.first_token_monotonic_ns && i < response.sse_monotonic_ns.size()) {
             call.first_token_monotonic_ns = response.sse_monotonic_ns[i];
         }
     }
-    if (completed && (!call.text.empty() || !call.tool_calls.empty() || !call.thinking.empty())) return;
+    if (completed && (!call.text.empty() || !call.tool_calls.empty() || !call.thinking.empty()))
+        return;
     // No final response object (cut stream, or it omitted output): rebuild from the pieces.
     call.text.clear();
     call.tool_calls.clear();
@@ -337,7 +385,8 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
     if (items.empty()) {
         call.text = streamed_text;
     }
-    if (call.thinking.empty()) call.thinking = streamed_thinking;
+    if (call.thinking.empty())
+        call.thinking = streamed_thinking;
     call.content_json = dump(output);
 }
 

@@ -11,9 +11,9 @@
 namespace ct::analyze {
 
 enum class ParseState {
-    Success,         // a whole frame was parsed; `consumed` bytes belong to it
-    NeedsMoreData,   // the view ends inside a frame
-    Invalid,         // the view does not start with a frame of this protocol
+    Success,        // a whole frame was parsed; `consumed` bytes belong to it
+    NeedsMoreData,  // the view ends inside a frame
+    Invalid,        // the view does not start with a frame of this protocol
 };
 
 struct ParseResult {
@@ -30,6 +30,8 @@ inline ParseResult parse_success(std::size_t consumed) {
 inline ParseResult parse_needs_more(std::optional<std::uint64_t> frame_size = std::nullopt) {
     return {ParseState::NeedsMoreData, 0, frame_size};
 }
-inline ParseResult parse_invalid() { return {ParseState::Invalid, 0, std::nullopt}; }
+inline ParseResult parse_invalid() {
+    return {ParseState::Invalid, 0, std::nullopt};
+}
 
 }  // namespace ct::analyze

@@ -4,8 +4,8 @@ namespace ct::analyze::sqlite {
 
 Expected<Database> Database::open(const std::string& path, Mode mode) {
     sqlite3* raw = nullptr;
-    int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY
-                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int flags =
+        mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     Database db;
     db.db_.reset(raw);  // sqlite3_open_v2 may hand out a handle even on failure
@@ -18,8 +18,9 @@ Expected<Database> Database::open(const std::string& path, Mode mode) {
     if (mode == Mode::ReadWriteCreate) {
         // Large pages suit a database of bodies and cut the write calls per import;
         // page_size only takes effect on a new database, before WAL is set.
-        if (auto r = db.exec("PRAGMA page_size=65536; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                             " PRAGMA cache_size=-65536;");
+        if (auto r = db.exec(
+                "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                " PRAGMA cache_size=-65536;");
             !r) {
             return std::unexpected(r.error());
         }
@@ -50,12 +51,17 @@ Expected<Statement> Database::prepare(std::string_view sql) {
         sqlite3_finalize(stmt);
         return fail(std::string("sqlite: ") + sqlite3_errmsg(db_.get()));
     }
-    if (!stmt) return fail("sqlite: empty statement");
+    if (!stmt)
+        return fail("sqlite: empty statement");
     return Statement(db_.get(), stmt);
 }
 
-std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_.get()); }
+std::int64_t Database::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_.get());
+}
 
-std::string Database::error_message() const { return sqlite3_errmsg(db_.get()); }
+std::string Database::error_message() const {
+    return sqlite3_errmsg(db_.get());
+}
 
 }  // namespace ct::analyze::sqlite

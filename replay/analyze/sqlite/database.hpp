@@ -14,7 +14,7 @@
 namespace ct::analyze::sqlite {
 
 class Database {
-public:
+  public:
     enum class Mode { ReadWriteCreate, ReadOnly };
 
     // Opens (and with ReadWriteCreate creates) the file; sets WAL, foreign keys
@@ -28,7 +28,7 @@ public:
     sqlite3* handle() const { return db_.get(); }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     struct Closer {
         void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
     };

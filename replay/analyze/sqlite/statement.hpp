@@ -21,7 +21,7 @@ struct Blob {
 };
 
 class Statement {
-public:
+  public:
     Statement() = default;
     Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
 
@@ -33,10 +33,8 @@ public:
     void bind(int index, Blob blob);
     void bind(int index, double value);
     template <typename T>
-        requires std::is_integral_v<T>
-    void bind(int index, T value) {
-        bind(index, static_cast<std::int64_t>(value));
-    }
+    requires std::is_integral_v<T>
+    void bind(int index, T value) { bind(index, static_cast<std::int64_t>(value)); }
     void bind(int index, const std::string& text) { bind(index, std::string_view(text)); }
     void bind(int index, const char* text) { bind(index, std::string_view(text)); }
     template <typename T>
@@ -59,13 +57,15 @@ public:
         (bind(index++, args), ...);
         auto r = step();
         reset();
-        if (!r) return std::unexpected(r.error());
+        if (!r)
+            return std::unexpected(r.error());
         return {};
     }
 
     int column_count() const;
     std::string column_name(int i) const;
-    int column_type(int i) const;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL
+    int column_type(
+        int i) const;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL
     std::int64_t column_int64(int i) const;
     double column_double(int i) const;
     std::string_view column_text(int i) const;  // also the bytes of a BLOB
@@ -73,7 +73,7 @@ public:
 
     sqlite3_stmt* handle() const { return stmt_.get(); }
 
-private:
+  private:
     struct Finalizer {
         void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
     };

@@ -6,17 +6,19 @@
 namespace ct::analyze::sqlite {
 
 class Transaction {
-public:
+  public:
     // BEGIN IMMEDIATE: take the write lock now rather than fail halfway.
     static Expected<Transaction> begin(Database& db) {
-        if (auto r = db.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+        if (auto r = db.exec("BEGIN IMMEDIATE"); !r)
+            return std::unexpected(r.error());
         return Transaction(db);
     }
     Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
     Transaction& operator=(Transaction&&) = delete;
     Transaction(const Transaction&) = delete;
     ~Transaction() {
-        if (db_) (void)db_->exec("ROLLBACK");
+        if (db_)
+            (void)db_->exec("ROLLBACK");
     }
 
     Expected<void> commit() {
@@ -25,7 +27,7 @@ public:
         return db->exec("COMMIT");
     }
 
-private:
+  private:
     explicit Transaction(Database& db) : db_(&db) {}
     Database* db_;
 };

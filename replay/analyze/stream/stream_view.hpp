@@ -17,7 +17,7 @@ struct ByteRun {
 };
 
 class StreamView {
-public:
+  public:
     StreamView() = default;
     explicit StreamView(const replay::DirectionStream& stream);
 
@@ -34,7 +34,7 @@ public:
     // Bytes captured in [from, to), appended to `out`; returns the captured count.
     std::uint64_t copy_range(std::uint64_t from, std::uint64_t to, std::string& out) const;
 
-private:
+  private:
     std::vector<ByteRun> runs_;
     std::vector<const replay::StreamSegment*> timed_;  // data segments, by pos
     std::vector<const replay::StreamSegment*> gaps_;

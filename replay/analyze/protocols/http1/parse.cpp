@@ -11,7 +11,8 @@ constexpr std::size_t kMaxStartLine = 64 * 1024;
 constexpr std::uint64_t kMaxContentLength = std::uint64_t{1} << 50;
 
 bool is_tchar(char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
     return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
 }
 
@@ -20,35 +21,44 @@ bool is_token(std::string_view s) {
 }
 
 std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
 // Removes a trailing CR: lines end in CRLF, a bare LF is tolerated.
 std::string_view strip_cr(std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r')
+        line.remove_suffix(1);
     return line;
 }
 
 // "HTTP/1.x" -> x, or -1.
 int parse_version(std::string_view s) {
-    if (s.size() != 8 || s.substr(0, 7) != "HTTP/1.") return -1;
-    if (s[7] < '0' || s[7] > '9') return -1;
+    if (s.size() != 8 || s.substr(0, 7) != "HTTP/1.")
+        return -1;
+    if (s[7] < '0' || s[7] > '9')
+        return -1;
     return s[7] - '0';
 }
 
 bool parse_request_line(std::string_view line, Message& out) {
     std::size_t sp1 = line.find(' ');
-    if (sp1 == std::string_view::npos) return false;
+    if (sp1 == std::string_view::npos)
+        return false;
     std::size_t sp2 = line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1)
+        return false;
     std::string_view method = line.substr(0, sp1);
     std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     int minor = parse_version(line.substr(sp2 + 1));
-    if (!is_token(method) || minor < 0) return false;
+    if (!is_token(method) || minor < 0)
+        return false;
     for (char c : target) {
-        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+            return false;
     }
     out.method.assign(method);
     out.target.assign(target);
@@ -57,17 +67,22 @@ bool parse_request_line(std::string_view line, Message& out) {
 }
 
 bool parse_status_line(std::string_view line, Message& out) {
-    if (line.size() < 12) return false;
+    if (line.size() < 12)
+        return false;
     int minor = parse_version(line.substr(0, 8));
-    if (minor < 0 || line[8] != ' ') return false;
+    if (minor < 0 || line[8] != ' ')
+        return false;
     int status = 0;
     for (std::size_t i = 9; i < 12; ++i) {
-        if (line[i] < '0' || line[i] > '9') return false;
+        if (line[i] < '0' || line[i] > '9')
+            return false;
         status = status * 10 + (line[i] - '0');
     }
-    if (status < 100) return false;
+    if (status < 100)
+        return false;
     if (line.size() > 12) {
-        if (line[12] != ' ') return false;
+        if (line[12] != ' ')
+            return false;
         out.reason.assign(line.substr(13));
     }
     out.status = status;
@@ -81,18 +96,23 @@ std::optional<std::uint64_t> parse_content_length(std::string_view value) {
     while (true) {
         std::size_t comma = value.find(',');
         std::string_view item = trim_ows(value.substr(0, comma));
-        if (item.empty() || item.size() > 18) return std::nullopt;
+        if (item.empty() || item.size() > 18)
+            return std::nullopt;
         std::uint64_t n = 0;
         for (char c : item) {
-            if (c < '0' || c > '9') return std::nullopt;
+            if (c < '0' || c > '9')
+                return std::nullopt;
             n = n * 10 + static_cast<std::uint64_t>(c - '0');
         }
-        if (result && *result != n) return std::nullopt;
+        if (result && *result != n)
+            return std::nullopt;
         result = n;
-        if (comma == std::string_view::npos) break;
+        if (comma == std::string_view::npos)
+            break;
         value.remove_prefix(comma + 1);
     }
-    if (result && *result > kMaxContentLength) return std::nullopt;
+    if (result && *result > kMaxContentLength)
+        return std::nullopt;
     return result;
 }
 
@@ -102,15 +122,18 @@ bool parse_header_lines(std::string_view block, std::vector<Header>& headers) {
         std::size_t nl = block.find('\n');
         std::string_view line = strip_cr(block.substr(0, nl));
         block.remove_prefix(nl == std::string_view::npos ? block.size() : nl + 1);
-        if (line.empty()) continue;
+        if (line.empty())
+            continue;
         if (line.front() == ' ' || line.front() == '\t') {  // obsolete line folding
-            if (headers.empty()) return false;
+            if (headers.empty())
+                return false;
             headers.back().value += ' ';
             headers.back().value.append(trim_ows(line));
             continue;
         }
         std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return false;
+        if (colon == std::string_view::npos || !is_token(line.substr(0, colon)))
+            return false;
         headers.push_back(Header{std::string(line.substr(0, colon)),
                                  std::string(trim_ows(line.substr(colon + 1)))});
     }
@@ -122,10 +145,13 @@ std::size_t find_head_end(std::string_view view, std::size_t from) {
     std::size_t pos = from;
     while (true) {
         std::size_t nl = view.find('\n', pos);
-        if (nl == std::string_view::npos) return std::string_view::npos;
+        if (nl == std::string_view::npos)
+            return std::string_view::npos;
         // The line after this LF is blank if it is "\n" or "\r\n".
-        if (nl + 1 < view.size() && view[nl + 1] == '\n') return nl + 2;
-        if (nl + 2 < view.size() && view[nl + 1] == '\r' && view[nl + 2] == '\n') return nl + 3;
+        if (nl + 1 < view.size() && view[nl + 1] == '\n')
+            return nl + 2;
+        if (nl + 2 < view.size() && view[nl + 1] == '\r' && view[nl + 2] == '\n')
+            return nl + 3;
         if (nl + 1 >= view.size() || (nl + 2 >= view.size() && view[nl + 1] == '\r')) {
             return std::string_view::npos;  // cannot tell yet
         }
@@ -137,7 +163,8 @@ bool decide_framing(MessageKind kind, const ParseContext& context, Message& out)
     bool chunked = false;
     bool has_te = false;
     for (const auto& h : out.headers) {
-        if (!iequals(h.name, "Transfer-Encoding")) continue;
+        if (!iequals(h.name, "Transfer-Encoding"))
+            continue;
         has_te = true;
         std::string_view v = trim_ows(h.value);
         std::size_t comma = v.rfind(',');
@@ -147,9 +174,11 @@ bool decide_framing(MessageKind kind, const ParseContext& context, Message& out)
     std::optional<std::uint64_t> length;
     bool has_length = false;
     for (const auto& h : out.headers) {
-        if (!iequals(h.name, "Content-Length")) continue;
+        if (!iequals(h.name, "Content-Length"))
+            continue;
         auto v = parse_content_length(h.value);
-        if (!v || (length && *length != *v)) return false;
+        if (!v || (length && *length != *v))
+            return false;
         has_length = true;
         length = v;
     }
@@ -173,7 +202,8 @@ bool decide_framing(MessageKind kind, const ParseContext& context, Message& out)
         return true;
     }
     if (has_te) {
-        if (!chunked) return false;  // a request body without a knowable end
+        if (!chunked)
+            return false;  // a request body without a knowable end
         out.framing = BodyFraming::Chunked;
     } else if (has_length && *length > 0) {
         out.framing = BodyFraming::ContentLength;
@@ -192,30 +222,34 @@ bool line_is_message_start(MessageKind kind, std::string_view line) {
 
 }  // namespace
 
-ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t base_pos, Message& out,
-                        std::optional<std::uint64_t>* data_end_pos) {
+ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t base_pos,
+                        Message& out, std::optional<std::uint64_t>* data_end_pos) {
     while (true) {
         std::size_t nl = view.find('\n', pos);
         if (nl == std::string_view::npos) {
             return view.size() - pos > kMaxChunkLine ? ParseState::Invalid
                                                      : ParseState::NeedsMoreData;
         }
-        if (nl - pos > kMaxChunkLine) return ParseState::Invalid;
+        if (nl - pos > kMaxChunkLine)
+            return ParseState::Invalid;
         std::string_view line = strip_cr(view.substr(pos, nl - pos));
         std::size_t semi = line.find(';');
         std::string_view digits = trim_ows(line.substr(0, semi));
-        if (digits.empty() || digits.size() > 15) return ParseState::Invalid;
+        if (digits.empty() || digits.size() > 15)
+            return ParseState::Invalid;
         std::uint64_t size = 0;
         for (char c : digits) {
             int d = (c >= '0' && c <= '9')   ? c - '0'
                     : (c >= 'a' && c <= 'f') ? c - 'a' + 10
                     : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                              : -1;
-            if (d < 0) return ParseState::Invalid;
+            if (d < 0)
+                return ParseState::Invalid;
             size = size * 16 + static_cast<std::uint64_t>(d);
         }
         std::size_t data_start = nl + 1;
-        if (data_end_pos) data_end_pos->reset();
+        if (data_end_pos)
+            data_end_pos->reset();
         if (size == 0) {
             // Trailer section: header lines up to a blank line.
             std::size_t end;
@@ -226,7 +260,8 @@ ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t b
             } else {
                 end = find_head_end(view, data_start);
                 if (end == std::string_view::npos) {
-                    if (view.size() - data_start > kMaxHeadSize) return ParseState::Invalid;
+                    if (view.size() - data_start > kMaxHeadSize)
+                        return ParseState::Invalid;
                     return ParseState::NeedsMoreData;
                 }
                 if (!parse_header_lines(view.substr(data_start, end - data_start), out.trailers)) {
@@ -241,7 +276,8 @@ ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t b
             std::size_t have = view.size() - data_start;
             out.body_pieces.push_back({out.body.size(), base_pos + data_start, have});
             out.body.append(view.substr(data_start, have));
-            if (data_end_pos) *data_end_pos = base_pos + data_start + size;
+            if (data_end_pos)
+                *data_end_pos = base_pos + data_start + size;
             pos = view.size();
             return ParseState::NeedsMoreData;
         }
@@ -255,7 +291,8 @@ ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t b
         } else if (after.empty() || after == "\r") {
             out.body_pieces.push_back({out.body.size(), base_pos + data_start, size});
             out.body.append(view.substr(data_start, static_cast<std::size_t>(size)));
-            if (data_end_pos) *data_end_pos = base_pos + data_end;
+            if (data_end_pos)
+                *data_end_pos = base_pos + data_end;
             pos = view.size();
             return ParseState::NeedsMoreData;
         } else {
@@ -274,34 +311,43 @@ std::optional<std::size_t> find_chunk_boundary(std::string_view view) {
         std::size_t start = 0;
         if (!first) {
             std::size_t nl = view.find('\n', pos);
-            if (nl == std::string_view::npos) return std::nullopt;
+            if (nl == std::string_view::npos)
+                return std::nullopt;
             start = nl + 1;  // a candidate chunk-size line starts after a line end
             pos = start;
-            if (nl > 0 && view[nl - 1] != '\r') continue;  // at 0 the CR may be in the gap
+            if (nl > 0 && view[nl - 1] != '\r')
+                continue;  // at 0 the CR may be in the gap
         }
         first = false;
         std::size_t eol = view.find('\n', start);
-        if (eol == std::string_view::npos || eol - start > 20) continue;
+        if (eol == std::string_view::npos || eol - start > 20)
+            continue;
         std::string_view line = strip_cr(view.substr(start, eol - start));
         std::string_view digits = line.substr(0, line.find(';'));
-        if (digits.empty() || digits.size() > 8) continue;
+        if (digits.empty() || digits.size() > 8)
+            continue;
         std::uint64_t size = 0;
         bool hex = true;
         for (char c : digits) {
-            int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                                                      : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+            int d = (c >= '0' && c <= '9')   ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                             : -1;
             if (d < 0) {
                 hex = false;
                 break;
             }
             size = size * 16 + static_cast<std::uint64_t>(d);
         }
-        if (!hex) continue;
+        if (!hex)
+            continue;
         // The chunk must end where its size says, with CRLF; a size that points past
         // the view cannot be checked, and a wrong one would swallow what follows.
-        if (size > view.size()) continue;
+        if (size > view.size())
+            continue;
         std::size_t data_end = eol + 1 + static_cast<std::size_t>(size);
-        if (data_end + 2 <= view.size() && view.substr(data_end, 2) == "\r\n") return start;
+        if (data_end + 2 <= view.size() && view.substr(data_end, 2) == "\r\n")
+            return start;
     }
     return std::nullopt;
 }
@@ -322,7 +368,8 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
     }
     std::size_t first_nl = view.find('\n', start);
     if (first_nl == std::string_view::npos) {
-        if (view.size() - start > kMaxStartLine) return parse_invalid();
+        if (view.size() - start > kMaxStartLine)
+            return parse_invalid();
         // Reject early what can never become a start line, so resync is quick.
         std::string_view prefix = view.substr(start, 8);
         std::string_view expect = "HTTP/1.";
@@ -333,8 +380,10 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
         }
         if (kind == MessageKind::Request) {
             for (char c : view.substr(start, std::min<std::size_t>(view.size() - start, 32))) {
-                if (c == ' ') break;
-                if (!is_tchar(c)) return parse_invalid();
+                if (c == ' ')
+                    break;
+                if (!is_tchar(c))
+                    return parse_invalid();
             }
         }
         return parse_needs_more();
@@ -342,7 +391,8 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
     std::string_view start_line = strip_cr(view.substr(start, first_nl - start));
     bool ok = kind == MessageKind::Request ? parse_request_line(start_line, out)
                                            : parse_status_line(start_line, out);
-    if (!ok) return parse_invalid();
+    if (!ok)
+        return parse_invalid();
 
     std::size_t head_end = find_head_end(view, first_nl);
     if (first_nl + 1 < view.size() && view[first_nl + 1] == '\n') {
@@ -352,14 +402,17 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
         head_end = first_nl + 3;
     }
     if (head_end == std::string_view::npos) {
-        if (view.size() - start > kMaxHeadSize) return parse_invalid();
+        if (view.size() - start > kMaxHeadSize)
+            return parse_invalid();
         return parse_needs_more();
     }
-    if (head_end - start > kMaxHeadSize) return parse_invalid();
+    if (head_end - start > kMaxHeadSize)
+        return parse_invalid();
     if (!parse_header_lines(view.substr(first_nl + 1, head_end - first_nl - 1), out.headers)) {
         return parse_invalid();
     }
-    if (!decide_framing(kind, context, out)) return parse_invalid();
+    if (!decide_framing(kind, context, out))
+        return parse_invalid();
     out.head_parsed = true;
     out.head_size = head_end - start;
 
@@ -389,7 +442,8 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
         case BodyFraming::Chunked: {
             std::size_t pos = head_end;
             ParseState s = parse_chunks(view, pos, context.base_pos, out, nullptr);
-            if (s == ParseState::Invalid) return parse_invalid();
+            if (s == ParseState::Invalid)
+                return parse_invalid();
             if (s == ParseState::NeedsMoreData) {
                 out.wire_size = view.size() - start;
                 return parse_needs_more();
@@ -402,7 +456,8 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
             out.body_pieces.push_back({0, context.base_pos + head_end, view.size() - head_end});
             out.body.assign(view.substr(head_end));
             out.wire_size = view.size() - start;
-            if (!context.stream_ended) return parse_needs_more();
+            if (!context.stream_ended)
+                return parse_needs_more();
             out.complete = true;
             return parse_success(view.size());
         }
@@ -421,12 +476,14 @@ std::optional<std::size_t> find_frame_boundary(MessageKind kind, std::string_vie
                 line_is_message_start(kind, view.substr(pos, limit - pos))) {
                 return pos;
             }
-            if (nl == std::string_view::npos) return std::nullopt;
+            if (nl == std::string_view::npos)
+                return std::nullopt;
             pos = nl + 1;
             continue;
         }
         std::size_t nl = view.find('\n', pos);
-        if (nl == std::string_view::npos) return std::nullopt;
+        if (nl == std::string_view::npos)
+            return std::nullopt;
         pos = nl + 1;
     }
     return std::nullopt;

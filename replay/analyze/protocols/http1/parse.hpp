@@ -30,8 +30,8 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
 // is past the trailers. With NeedsMoreData inside or right after a chunk's data,
 // *data_end_pos (if given) is the stream position where that chunk's data ends,
 // so a reader can continue after a gap.
-ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t base_pos, Message& out,
-                        std::optional<std::uint64_t>* data_end_pos);
+ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t base_pos,
+                        Message& out, std::optional<std::uint64_t>* data_end_pos);
 
 // Offset of the first plausible chunk-size line (at the start of the view or
 // after a CRLF; a hex size whose data ends in CRLF inside the view), or nullopt.

@@ -7,7 +7,8 @@ namespace ct::analyze::http1 {
 std::vector<Pairing> stitch(const std::vector<Message>& requests,
                             const std::vector<Message>& responses) {
     std::vector<Pairing> pairings(requests.size());
-    for (std::size_t i = 0; i < requests.size(); ++i) pairings[i].request = i;
+    for (std::size_t i = 0; i < requests.size(); ++i)
+        pairings[i].request = i;
     std::vector<Pairing> orphans;  // responses without a request
 
     std::size_t next_request = 0;  // oldest request not yet answered or skipped
@@ -26,7 +27,8 @@ std::vector<Pairing> stitch(const std::vector<Message>& requests,
         }
         if (response.is_interim()) {
             pending_interim.push_back(r);
-            if (!chosen) continue;
+            if (!chosen)
+                continue;
             // Interim responses attach to the request they precede.
             continue;
         }
@@ -56,8 +58,10 @@ std::vector<Pairing> stitch(const std::vector<Message>& requests,
     // Orphan responses go where their time puts them.
     for (auto& orphan : orphans) {
         std::uint64_t t = 0;
-        if (orphan.response) t = responses[*orphan.response].start_monotonic_ns;
-        else if (!orphan.interim.empty()) t = responses[orphan.interim.front()].start_monotonic_ns;
+        if (orphan.response)
+            t = responses[*orphan.response].start_monotonic_ns;
+        else if (!orphan.interim.empty())
+            t = responses[orphan.interim.front()].start_monotonic_ns;
         auto pos = std::find_if(pairings.begin(), pairings.end(), [&](const Pairing& p) {
             return p.request && requests[*p.request].start_monotonic_ns > t;
         });

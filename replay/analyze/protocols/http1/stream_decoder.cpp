@@ -5,7 +5,8 @@
 namespace ct::analyze::http1 {
 
 void StreamDecoder::start_resync() {
-    if (!resync_) ++resyncs_;
+    if (!resync_)
+        ++resyncs_;
     resync_ = true;
 }
 
@@ -17,7 +18,8 @@ std::uint64_t StreamDecoder::collect_until(std::size_t run_index, std::uint64_t 
     const auto& runs = view_->runs();
     std::uint64_t expected = runs[run_index].end();
     for (std::size_t i = run_index + 1; i < runs.size() && runs[i].pos < end; ++i) {
-        if (runs[i].pos != expected) msg.body_gaps.push_back(msg.body.size());
+        if (runs[i].pos != expected)
+            msg.body_gaps.push_back(msg.body.size());
         expected = runs[i].end();
         std::uint64_t len = std::min<std::uint64_t>(runs[i].bytes.size(), end - runs[i].pos);
         msg.body_pieces.push_back({msg.body.size(), runs[i].pos, len});
@@ -31,7 +33,8 @@ std::uint64_t StreamDecoder::collect_until(std::size_t run_index, std::uint64_t 
 bool StreamDecoder::run_end_in_message(std::size_t run_index, std::uint64_t end) const {
     const auto& runs = view_->runs();
     std::size_t i = run_index;
-    while (i + 1 < runs.size() && runs[i + 1].pos < end) ++i;
+    while (i + 1 < runs.size() && runs[i + 1].pos < end)
+        ++i;
     return runs[i].end() < end;
 }
 
@@ -88,7 +91,8 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
             // A head cut by a gap or by the end of the capture is not a message.
             skipped_ += view.size();
             pos_ = run.end();
-            if (last_run) return std::nullopt;
+            if (last_run)
+                return std::nullopt;
             start_resync();
             continue;
         }
@@ -98,7 +102,8 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
             // The head said how long the message is: step over the gap to its end.
             const std::uint64_t end = start + *result.frame_size;
             collect_until(ri, end, msg);
-            if (run_end_in_message(ri, end)) msg.body_gaps.push_back(msg.body.size());
+            if (run_end_in_message(ri, end))
+                msg.body_gaps.push_back(msg.body.size());
             const std::uint64_t flowed = std::min(end, view_->end_pos()) - start;
             const std::uint64_t captured = msg.head_size + msg.body.size();
             msg.gap_bytes = flowed > captured ? flowed - captured : 0;
@@ -108,7 +113,8 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
         if (msg.framing == BodyFraming::UntilClose) {
             // Everything to the end of the stream belongs to this body.
             collect_until(ri, view_->end_pos(), msg);
-            if (run_end_in_message(ri, view_->end_pos())) msg.body_gaps.push_back(msg.body.size());
+            if (run_end_in_message(ri, view_->end_pos()))
+                msg.body_gaps.push_back(msg.body.size());
             const std::uint64_t flowed = view_->end_pos() - start;
             msg.wire_size = flowed;
             const std::uint64_t captured = msg.head_size + msg.body.size();
@@ -133,7 +139,8 @@ Message StreamDecoder::continue_chunked(std::size_t ri, std::string_view view, s
     msg.body.clear();
     msg.body_pieces.clear();
     msg.trailers.clear();
-    std::size_t p = static_cast<std::size_t>(msg.stream_pos - pos_) + static_cast<std::size_t>(msg.head_size);
+    std::size_t p =
+        static_cast<std::size_t>(msg.stream_pos - pos_) + static_cast<std::size_t>(msg.head_size);
     std::optional<std::uint64_t> resume;
     parse_chunks(view, p, pos_, msg, &resume);
     msg.complete = false;
@@ -141,7 +148,8 @@ Message StreamDecoder::continue_chunked(std::size_t ri, std::string_view view, s
     while (true) {
         if (cur + 1 >= runs.size()) {  // the capture ends inside the body
             msg.gap_bytes += view_->end_pos() - runs[cur].end();
-            if (view_->end_pos() > runs[cur].end()) msg.body_gaps.push_back(msg.body.size());
+            if (view_->end_pos() > runs[cur].end())
+                msg.body_gaps.push_back(msg.body.size());
             pos_ = view_->end_pos();
             msg.wire_size = pos_ - start;
             return msg;
@@ -171,13 +179,15 @@ Message StreamDecoder::continue_chunked(std::size_t ri, std::string_view view, s
         if (!at && resume && *resume < next.pos && next.pos - *resume <= 2) {
             // The gap took (part of) the CRLF after the chunk: a size line follows.
             std::size_t skip = static_cast<std::size_t>(*resume + 2 - next.pos);
-            if (skip == 0 || next.bytes.substr(0, 1) == "\n") at = skip;
+            if (skip == 0 || next.bytes.substr(0, 1) == "\n")
+                at = skip;
         }
         if (!at) {
             auto boundary = find_chunk_boundary(next.bytes);
             // A message start before it means this body ended in the gap.
             auto message = find_frame_boundary(kind_, next.bytes);
-            if (boundary && (!message || *message > *boundary)) at = *boundary;
+            if (boundary && (!message || *message > *boundary))
+                at = *boundary;
         }
         if (!at) {
             pos_ = next.pos;

@@ -14,7 +14,7 @@
 namespace ct::analyze::http1 {
 
 class StreamDecoder {
-public:
+  public:
     // `closed`: the connection ended inside the capture, so a body that runs until
     // close is complete when the stream ends.
     StreamDecoder(MessageKind kind, const StreamView& view, bool closed)
@@ -28,10 +28,11 @@ public:
     std::uint64_t skipped_bytes() const { return skipped_; }  // captured bytes in no message
     std::uint64_t resyncs() const { return resyncs_; }
 
-private:
+  private:
     std::uint64_t collect_until(std::size_t run_index, std::uint64_t end, Message& msg) const;
     bool run_end_in_message(std::size_t run_index, std::uint64_t end) const;
-    Message continue_chunked(std::size_t run_index, std::string_view view, std::uint64_t start, Message msg);
+    Message continue_chunked(std::size_t run_index, std::string_view view, std::uint64_t start,
+                             Message msg);
     void start_resync();
 
     MessageKind kind_;

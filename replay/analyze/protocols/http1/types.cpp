@@ -6,18 +6,25 @@ namespace ct::analyze::http1 {
 
 const char* framing_name(BodyFraming framing) {
     switch (framing) {
-        case BodyFraming::None: return "none";
-        case BodyFraming::ContentLength: return "content-length";
-        case BodyFraming::Chunked: return "chunked";
-        case BodyFraming::UntilClose: return "until-close";
-        case BodyFraming::Tunnel: return "tunnel";
-        case BodyFraming::Http2: return "http2";
+        case BodyFraming::None:
+            return "none";
+        case BodyFraming::ContentLength:
+            return "content-length";
+        case BodyFraming::Chunked:
+            return "chunked";
+        case BodyFraming::UntilClose:
+            return "until-close";
+        case BodyFraming::Tunnel:
+            return "tunnel";
+        case BodyFraming::Http2:
+            return "http2";
     }
     return "?";
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
+    if (a.size() != b.size())
+        return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
         if (std::tolower(static_cast<unsigned char>(a[i])) !=
             std::tolower(static_cast<unsigned char>(b[i]))) {
@@ -29,13 +36,15 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string to_lower(std::string_view s) {
     std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
 const Header* Message::find(std::string_view name) const {
     for (const auto& h : headers) {
-        if (iequals(h.name, name)) return &h;
+        if (iequals(h.name, name))
+            return &h;
     }
     return nullptr;
 }
@@ -47,15 +56,20 @@ std::string_view Message::value_of(std::string_view name) const {
 
 bool Message::has_token(std::string_view name, std::string_view token) const {
     for (const auto& h : headers) {
-        if (!iequals(h.name, name)) continue;
+        if (!iequals(h.name, name))
+            continue;
         std::string_view v = h.value;
         while (!v.empty()) {
             std::size_t comma = v.find(',');
             std::string_view item = v.substr(0, comma);
-            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-            if (iequals(item, token)) return true;
-            if (comma == std::string_view::npos) break;
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+                item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+                item.remove_suffix(1);
+            if (iequals(item, token))
+                return true;
+            if (comma == std::string_view::npos)
+                break;
             v.remove_prefix(comma + 1);
         }
     }

@@ -60,7 +60,7 @@ struct Message {
     std::uint64_t wire_size = 0;  // head + framed body as it flowed, gaps included
     std::uint64_t gap_bytes = 0;  // bytes of this message that were not captured
     bool head_parsed = false;
-    bool complete = false;  // false: cut by a gap, truncated, or the capture ended first
+    bool complete = false;      // false: cut by a gap, truncated, or the capture ended first
     bool after_resync = false;  // decoding had to search for this message after damage
     std::uint64_t start_monotonic_ns = 0;  // set by the connection decoder
     std::uint64_t end_monotonic_ns = 0;
@@ -73,7 +73,9 @@ struct Message {
     std::string version() const {
         return version_major == 2 ? "HTTP/2" : "HTTP/1." + std::to_string(version_minor);
     }
-    bool is_interim() const { return kind == MessageKind::Response && status >= 100 && status < 200 && status != 101; }
+    bool is_interim() const {
+        return kind == MessageKind::Response && status >= 100 && status < 200 && status != 101;
+    }
 };
 
 bool iequals(std::string_view a, std::string_view b);

@@ -31,18 +31,21 @@ bool inflate(nghttp2_hd_inflater* inflater, std::string_view block, std::vector<
         nghttp2_nv nv;
         int flags = 0;
         auto rv = nghttp2_hd_inflate_hd2(inflater, &nv, &flags, in, left, 1);
-        if (rv < 0) return false;
+        if (rv < 0)
+            return false;
         in += rv;
         left -= static_cast<std::size_t>(rv);
         if (flags & NGHTTP2_HD_INFLATE_EMIT) {
-            out.push_back(Header{std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
-                                 std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen)});
+            out.push_back(
+                Header{std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
+                       std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen)});
         }
         if (flags & NGHTTP2_HD_INFLATE_FINAL) {
             nghttp2_hd_inflate_end_headers(inflater);
             return true;
         }
-        if (!(flags & NGHTTP2_HD_INFLATE_EMIT) && left == 0) return false;
+        if (!(flags & NGHTTP2_HD_INFLATE_EMIT) && left == 0)
+            return false;
     }
 }
 
@@ -50,23 +53,27 @@ bool inflate(nghttp2_hd_inflater* inflater, std::string_view block, std::vector<
 // encoder may use up to that much).
 std::uint32_t announced_table_size(const StreamView& view, bool client) {
     std::uint32_t best = 4096;
-    if (view.runs().empty() || view.runs().front().pos != 0) return best;
+    if (view.runs().empty() || view.runs().front().pos != 0)
+        return best;
     std::string_view bytes = view.runs().front().bytes;
     if (client) {
-        if (bytes.substr(0, kClientPreface.size()) != kClientPreface) return best;
+        if (bytes.substr(0, kClientPreface.size()) != kClientPreface)
+            return best;
         bytes.remove_prefix(kClientPreface.size());
     }
     Frame f;
     while (true) {
         ParseResult r = parse_frame(bytes, f);
-        if (r.state != ParseState::Success) return best;
+        if (r.state != ParseState::Success)
+            return best;
         if (f.type == kSettings && !(f.flags & kAck)) {
             for (std::size_t i = 0; i + 6 <= f.payload.size(); i += 6) {
                 const auto* p = reinterpret_cast<const unsigned char*>(f.payload.data() + i);
                 std::uint16_t id = static_cast<std::uint16_t>((p[0] << 8) | p[1]);
                 std::uint32_t value = (std::uint32_t{p[2]} << 24) | (std::uint32_t{p[3]} << 16) |
                                       (std::uint32_t{p[4]} << 8) | p[5];
-                if (id == kSettingsHeaderTableSize && value > best) best = value;
+                if (id == kSettingsHeaderTableSize && value > best)
+                    best = value;
             }
         }
         bytes.remove_prefix(r.consumed);
@@ -82,8 +89,8 @@ struct Direction {
     bool damaged = false;
 };
 
-void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> headers, bool end_stream,
-                     std::uint64_t start_pos, std::uint64_t end_pos) {
+void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> headers,
+                     bool end_stream, std::uint64_t start_pos, std::uint64_t end_pos) {
     auto& messages = *d.messages;
     auto it = d.open.find(stream);
     if (it != d.open.end() && d.kind == MessageKind::Request) {
@@ -100,18 +107,22 @@ void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> hea
         m.head_parsed = true;
         m.stream_id = stream;
         for (const auto& h : headers) {
-            if (h.name == ":method") m.method = h.value;
-            if (h.name == ":path") m.target = h.value;
+            if (h.name == ":method")
+                m.method = h.value;
+            if (h.name == ":path")
+                m.target = h.value;
             if (h.name == ":status") {
                 int status = 0;
-                for (char c : h.value) status = c >= '0' && c <= '9' ? status * 10 + (c - '0') : status;
+                for (char c : h.value)
+                    status = c >= '0' && c <= '9' ? status * 10 + (c - '0') : status;
                 m.status = status;
             }
         }
         if (d.kind == MessageKind::Request && m.target.empty()) {
             // CONNECT has no :path; show its authority like HTTP/1.1 does.
             for (const auto& h : headers) {
-                if (h.name == ":authority") m.target = h.value;
+                if (h.name == ":authority")
+                    m.target = h.value;
             }
         }
         m.headers = std::move(headers);
@@ -135,10 +146,11 @@ void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> hea
     }
 }
 
-void on_data(Direction& d, std::uint32_t stream, std::string_view data, std::uint64_t data_pos, bool end_stream,
-             std::uint64_t end_pos) {
+void on_data(Direction& d, std::uint32_t stream, std::string_view data, std::uint64_t data_pos,
+             bool end_stream, std::uint64_t end_pos) {
     auto it = d.open.find(stream);
-    if (it == d.open.end()) return;  // data for a stream we never saw open
+    if (it == d.open.end())
+        return;  // data for a stream we never saw open
     Message& m = (*d.messages)[it->second];
     if (!data.empty()) {
         m.body_pieces.push_back({m.body.size(), data_pos, data.size()});
@@ -215,7 +227,8 @@ void decode_direction(Direction& d, std::uint32_t table_size) {
                 in_block = true;
                 break;
             case kContinuation:
-                if (!in_block || f.stream_id != block_stream || block.size() + f.payload.size() > kMaxHeaderBlock) {
+                if (!in_block || f.stream_id != block_stream ||
+                    block.size() + f.payload.size() > kMaxHeaderBlock) {
                     d.damaged = true;
                     return;
                 }
@@ -235,8 +248,8 @@ void decode_direction(Direction& d, std::uint32_t table_size) {
             default:
                 break;  // SETTINGS, PING, GOAWAY, WINDOW_UPDATE, PRIORITY, extensions
         }
-        if (in_block && (f.flags & kEndHeaders) && (f.type == kHeaders || f.type == kPushPromise ||
-                                                    f.type == kContinuation)) {
+        if (in_block && (f.flags & kEndHeaders) &&
+            (f.type == kHeaders || f.type == kPushPromise || f.type == kContinuation)) {
             in_block = false;
             std::vector<Header> headers;
             // Every block goes through the inflater, pushed ones too, to keep its table right.
@@ -245,12 +258,14 @@ void decode_direction(Direction& d, std::uint32_t table_size) {
                 return;
             }
             if (!block_is_push) {
-                on_header_block(d, block_stream, std::move(headers), block_end_stream, block_start, frame_end);
+                on_header_block(d, block_stream, std::move(headers), block_end_stream, block_start,
+                                frame_end);
             }
         }
         offset += r.consumed;
     }
-    if (runs.size() > 1 || runs.front().end() < d.view->end_pos()) d.damaged = true;
+    if (runs.size() > 1 || runs.front().end() < d.view->end_pos())
+        d.damaged = true;
 }
 
 }  // namespace
@@ -267,7 +282,8 @@ DecodedStreams decode_connection(const StreamView& client, const StreamView& ser
 
     std::map<std::uint32_t, std::vector<std::size_t>> interim;
     for (std::size_t i = 0; i < out.responses.size(); ++i) {
-        if (out.responses[i].is_interim()) interim[out.responses[i].stream_id].push_back(i);
+        if (out.responses[i].is_interim())
+            interim[out.responses[i].stream_id].push_back(i);
     }
     std::map<std::uint32_t, bool> paired;
     for (std::size_t i = 0; i < out.requests.size(); ++i) {
@@ -278,11 +294,13 @@ DecodedStreams decode_connection(const StreamView& client, const StreamView& ser
             p.response = it->second;
             paired[id] = true;
         }
-        if (auto it = interim.find(id); it != interim.end()) p.interim = it->second;
+        if (auto it = interim.find(id); it != interim.end())
+            p.interim = it->second;
         out.pairings.push_back(std::move(p));
     }
     for (const auto& [id, index] : responses.final_message) {
-        if (paired.count(id)) continue;
+        if (paired.count(id))
+            continue;
         http1::Pairing p;
         p.response = index;
         out.pairings.push_back(std::move(p));

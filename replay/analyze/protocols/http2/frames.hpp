@@ -40,7 +40,7 @@ struct Frame {
     std::uint8_t type = 0;
     std::uint8_t flags = 0;
     std::uint32_t stream_id = 0;
-    std::string_view payload;  // the whole payload, padding included
+    std::string_view payload;                       // the whole payload, padding included
     std::size_t payload_offset = kFrameHeaderSize;  // in the parsed view
 
     // DATA/HEADERS payload without padding (and HEADERS without the priority

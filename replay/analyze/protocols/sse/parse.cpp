@@ -9,20 +9,24 @@ namespace {
 std::size_t find_line_end(std::string_view view, std::size_t from) {
     for (std::size_t i = from; i < view.size(); ++i) {
         char c = view[i];
-        if (c == '\n' || c == '\r') return i;
+        if (c == '\n' || c == '\r')
+            return i;
     }
     return std::string_view::npos;
 }
 
 bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // A line that can start an event: a known field name and a colon, or a comment.
 bool starts_with_field(std::string_view s) {
-    if (!s.empty() && s.front() == ':') return true;
+    if (!s.empty() && s.front() == ':')
+        return true;
     for (std::string_view f : {"event:", "data:", "id:", "retry:"}) {
-        if (s.substr(0, f.size()) == f) return true;
+        if (s.substr(0, f.size()) == f)
+            return true;
     }
     return false;
 }
@@ -33,13 +37,15 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
                         bool& dispatched) {
     dispatched = false;
     std::size_t pos = 0;
-    if (state.after_cr && !view.empty() && view[0] == '\n') pos = 1;
+    if (state.after_cr && !view.empty() && view[0] == '\n')
+        pos = 1;
     if (!state.started) {
         if (view.size() < 3 && std::string_view("\xEF\xBB\xBF").substr(0, view.size()) == view &&
             !stream_ended) {
             return parse_needs_more();
         }
-        if (view.substr(0, 3) == "\xEF\xBB\xBF") pos = 3;
+        if (view.substr(0, 3) == "\xEF\xBB\xBF")
+            pos = 3;
     }
 
     std::string type;
@@ -52,7 +58,8 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
 
     while (true) {
         std::size_t eol = find_line_end(view, pos);
-        if (eol == std::string_view::npos) return parse_needs_more();
+        if (eol == std::string_view::npos)
+            return parse_needs_more();
         std::size_t next = eol + 1;
         bool lone_cr = false;
         if (view[eol] == '\r') {
@@ -78,7 +85,8 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
                 state.last_event_id = last_id;
                 return parse_success(pos);
             }
-            if (!data.empty() && data.back() == '\n') data.pop_back();
+            if (!data.empty() && data.back() == '\n')
+                data.pop_back();
             out.type = type.empty() ? "message" : std::move(type);
             out.data = std::move(data);
             out.last_event_id = last_id;
@@ -92,13 +100,15 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
             dispatched = true;
             return parse_success(pos);
         }
-        if (line.front() == ':') continue;  // comment
+        if (line.front() == ':')
+            continue;  // comment
         std::size_t colon = line.find(':');
         std::string_view field = line.substr(0, colon);
         std::string_view value;
         if (colon != std::string_view::npos) {
             value = line.substr(colon + 1);
-            if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+            if (!value.empty() && value.front() == ' ')
+                value.remove_prefix(1);
         }
         if (field == "event") {
             type.assign(value);
@@ -114,7 +124,8 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
         } else if (field == "retry") {
             if (all_digits(value) && value.size() <= 18) {
                 std::uint64_t ms = 0;
-                for (char c : value) ms = ms * 10 + static_cast<std::uint64_t>(c - '0');
+                for (char c : value)
+                    ms = ms * 10 + static_cast<std::uint64_t>(c - '0');
                 retry = ms;
             }
         }
@@ -126,12 +137,15 @@ std::optional<std::size_t> find_frame_boundary(std::string_view view) {
     std::size_t pos = 0;
     while (true) {
         std::size_t eol = find_line_end(view, pos);
-        if (eol == std::string_view::npos) return std::nullopt;
+        if (eol == std::string_view::npos)
+            return std::nullopt;
         std::size_t next = eol + 1;
-        if (view[eol] == '\r' && next < view.size() && view[next] == '\n') ++next;
+        if (view[eol] == '\r' && next < view.size() && view[next] == '\n')
+            ++next;
         if (next < view.size() && (view[next] == '\n' || view[next] == '\r')) {
             std::size_t after = next + 1;
-            if (view[next] == '\r' && after < view.size() && view[after] == '\n') ++after;
+            if (view[next] == '\r' && after < view.size() && view[after] == '\n')
+                ++after;
             return after;
         }
         pos = next;
@@ -146,7 +160,8 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
     bool resync = false;
     bool clean_end = false;  // the segment before the gap ended right after an event
     while (segment_start <= body.size()) {
-        while (gap_index < gaps.size() && gaps[gap_index] < segment_start) ++gap_index;
+        while (gap_index < gaps.size() && gaps[gap_index] < segment_start)
+            ++gap_index;
         const bool gap_follows = gap_index < gaps.size() && gaps[gap_index] <= body.size();
         const std::size_t segment_end =
             gap_follows ? static_cast<std::size_t>(gaps[gap_index]) : body.size();
@@ -155,8 +170,8 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
         // After a gap, decoding goes on at once if the gap fell between events (the
         // one before it had ended and a field follows) or an "event:" line follows,
         // which in practice starts an event; otherwise it skips to the next boundary.
-        const bool at_event = (clean_end && starts_with_field(segment)) ||
-                              segment.substr(0, 6) == "event:";
+        const bool at_event =
+            (clean_end && starts_with_field(segment)) || segment.substr(0, 6) == "event:";
         if (resync && !at_event) {
             auto boundary = find_frame_boundary(segment);
             pos = boundary ? *boundary : segment.size();
@@ -170,7 +185,8 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
         while (pos < segment.size()) {
             Event event;
             bool dispatched = false;
-            ParseResult r = parse_frame(segment.substr(pos), !gap_follows, state, event, dispatched);
+            ParseResult r =
+                parse_frame(segment.substr(pos), !gap_follows, state, event, dispatched);
             if (r.state != ParseState::Success) {
                 ++result.dropped;  // an event cut by the gap or by the end of the body
                 break;
@@ -183,7 +199,8 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
             }
             pos += r.consumed;
         }
-        if (!gap_follows) break;
+        if (!gap_follows)
+            break;
         resync = true;
         segment_start = segment_end;
         ++gap_index;
