@@ -4,9 +4,9 @@
 //   locator-bench BINARY [-n RUNS] [--drop-page-cache] [--report]
 //
 // Each phase runs in its own child process so that its peak RSS (getrusage ru_maxrss)
-// is its own. "cold" disables the cache; with --drop-page-cache the binary's pages are
-// also evicted from the page cache before every cold run (posix_fadvise DONTNEED), so
-// the file is read from disk.
+// and CPU time are its own. "cold" disables the cache; with --drop-page-cache the binary's pages
+// are also evicted from the page cache before every cold run (posix_fadvise DONTNEED), so the file
+// is read from disk.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -65,10 +65,17 @@ int run_phase(const Settings& settings, const char* name, const ct::locate::Loca
     std::sort(millis.begin(), millis.end());
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
+    // CPU time per run is steadier than wall time on a busy machine (it includes the
+    // child's start-up, a fraction of a millisecond).
+    auto seconds = [](const timeval& tv) {
+        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    };
+    const double cpu_ms = (seconds(usage.ru_utime) + seconds(usage.ru_stime)) * 1000.0 /
+                          static_cast<double>(millis.size());
     std::cout << fmt::format(
-        "{:<7} runs {:>3}  wall ms: min {:9.2f}  median {:9.2f}  max {:9.2f}  peak RSS {:7.1f} MiB"
-        "  ({}, from cache: {})\n",
-        name, millis.size(), millis.front(), millis[millis.size() / 2], millis.back(),
+        "{:<7} runs {:>3}  wall ms: min {:9.2f}  median {:9.2f}  max {:9.2f}  cpu ms/run {:8.2f}"
+        "  peak RSS {:6.1f} MiB  ({}, from cache: {})\n",
+        name, millis.size(), millis.front(), millis[millis.size() / 2], millis.back(), cpu_ms,
         static_cast<double>(usage.ru_maxrss) / 1024.0, outcome, from_cache ? "yes" : "no");
     return 0;
 }

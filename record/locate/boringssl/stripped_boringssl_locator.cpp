@@ -18,6 +18,9 @@ namespace {
 // The error function must be the target of most decoded sites, and of at least this
 // many, before we believe it is ERR_put_error.
 constexpr size_t kMinErrorFunctionVotes = 3;
+// ssl_lib.cc has about 60 error sites; far more loads of its path is not BoringSSL
+// (and would make the analysis slow).
+constexpr size_t kMaxPathLoads = 4096;
 
 // The instruction-set specific half of the analysis.
 Expected<std::unique_ptr<CodeAnalyzer>> analyzer_for(const ElfImage& image) {
@@ -69,6 +72,12 @@ StructuralResult locate_stripped_boringssl(const ElfImage& image,
         form_text += fmt::format("{}{} x {}", form_text.empty() ? "" : ", ", n, form);
     result.evidence.push_back(fmt::format("{} instructions load the path ({})", loads.size(),
                                           form_text.empty() ? "none" : form_text));
+    if (loads.size() > kMaxPathLoads) {
+        return refuse(std::move(result),
+                      fmt::format("{} instructions load the ssl_lib.cc path: not BoringSSL's "
+                                  "error calls",
+                                  loads.size()));
+    }
     if (loads.empty()) {
         return refuse(std::move(result),
                       "BoringSSL's ssl/ssl_lib.cc path is present but no code loads it");
