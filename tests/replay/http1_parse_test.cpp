@@ -2,6 +2,7 @@
 // damage the messages they touch, and hostile input never crashes.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <random>
 
@@ -320,6 +321,27 @@ TEST(Http1Connection, LostResponseDoesNotShiftPairing) {
     EXPECT_FALSE(dc.exchanges[1].response.has_value());
     EXPECT_EQ(dc.exchanges[2].response, 1u);
     EXPECT_EQ(dc.responses[1].body.bytes, "3");
+}
+
+}  // namespace
+}  // namespace ct::analyze::http1
+
+namespace ct::analyze::http1 {
+namespace {
+
+// Many request lines and no blank line: every resynchronisation must not scan
+// to the end again (this would take hours if it were quadratic).
+TEST(Http1Parse, EndlessHeadsStayLinear) {
+    std::string s;
+    while (s.size() < (8u << 20))
+        s += "GET /x HTTP/1.1\r\n";
+    auto stream = testing::cut_stream(s, {});
+    StreamView view(stream);
+    StreamDecoder decoder(MessageKind::Request, view, true);
+    auto start = std::chrono::steady_clock::now();
+    while (decoder.next()) {
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
 }  // namespace

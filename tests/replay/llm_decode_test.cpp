@@ -253,3 +253,18 @@ TEST(LlmDecode, HostileJsonNeverThrows) {
 
 }  // namespace
 }  // namespace ct::analyze::llm
+
+namespace ct::analyze::llm {
+namespace {
+
+TEST(LlmDecode, DeeplyNestedJsonIsRefusedNotRecursedInto) {
+    std::string deep = std::string(200000, '[') + std::string(200000, ']');
+    EXPECT_TRUE(parse_json(deep).is_discarded());
+    EXPECT_FALSE(parse_json("[[[1]]]").is_discarded());
+    ToolCall call = make_tool_call("id", "name", deep);
+    EXPECT_FALSE(call.input_valid);
+    EXPECT_EQ(tool_calls_json({call}).size() > deep.size(), true);
+}
+
+}  // namespace
+}  // namespace ct::analyze::llm

@@ -134,6 +134,25 @@ std::optional<std::vector<std::string_view>> array_elements(std::string_view s) 
     return std::nullopt;
 }
 
+bool nesting_within(std::string_view s, std::size_t limit) {
+    std::size_t depth = 0;
+    for (std::size_t pos = 0; pos < s.size(); ++pos) {
+        char c = s[pos];
+        if (c == '"') {
+            auto end = skip_string(s, pos);
+            if (!end)
+                return true;  // unterminated: the parser will reject it
+            pos = *end - 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > limit)
+                return false;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            --depth;
+        }
+    }
+    return true;
+}
+
 std::string_view member_raw(std::string_view object, std::string_view key) {
     auto members = object_members(object);
     if (!members)

@@ -24,6 +24,10 @@ std::optional<std::vector<std::pair<std::string_view, std::string_view>>> object
 // The raw elements of a JSON array; nullopt if not an array.
 std::optional<std::vector<std::string_view>> array_elements(std::string_view array);
 
+// False if brackets nest deeper than `limit` (outside strings). Parsed documents
+// are later serialised recursively, so hostile nesting must not reach them.
+bool nesting_within(std::string_view text, std::size_t limit);
+
 // The raw value of `key` in an object, or empty.
 std::string_view member_raw(std::string_view object, std::string_view key);
 

@@ -1,8 +1,14 @@
 #include "llm/json_util.hpp"
 
+#include "llm/json_scan.hpp"
+
 namespace ct::analyze::llm {
 
 Json parse_json(std::string_view text) {
+    // Deeper documents would overflow the stack when serialised again.
+    constexpr std::size_t kMaxNesting = 256;
+    if (!nesting_within(text, kMaxNesting))
+        return Json(Json::value_t::discarded);
     return Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 

@@ -394,7 +394,17 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
     if (!ok)
         return parse_invalid();
 
-    std::size_t head_end = find_head_end(view, first_nl);
+    // Search for the blank line only within the head size limit, so that damage
+    // cannot make every resynchronisation attempt scan the rest of the stream.
+    std::string_view bounded = view.substr(0, std::min(view.size(), start + kMaxHeadSize + 4));
+    std::size_t search_from = first_nl;
+    if (context.head_search_from > first_nl + 3) {
+        search_from = std::min(context.head_search_from - 3, bounded.size());
+        // find_head_end needs to start on a line end.
+        std::size_t nl = bounded.rfind('\n', search_from);
+        search_from = nl == std::string_view::npos || nl < first_nl ? first_nl : nl;
+    }
+    std::size_t head_end = find_head_end(bounded, search_from);
     if (first_nl + 1 < view.size() && view[first_nl + 1] == '\n') {
         head_end = first_nl + 2;  // no header lines at all
     } else if (first_nl + 2 < view.size() && view[first_nl + 1] == '\r' &&
@@ -402,8 +412,11 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
         head_end = first_nl + 3;
     }
     if (head_end == std::string_view::npos) {
-        if (view.size() - start > kMaxHeadSize)
+        if (view.size() - start > kMaxHeadSize) {
+            if (context.head_searched_to)
+                *context.head_searched_to = bounded.size();
             return parse_invalid();
+        }
         return parse_needs_more();
     }
     if (head_end - start > kMaxHeadSize)

@@ -18,6 +18,12 @@ struct ParseContext {
     std::uint64_t base_pos = 0;       // stream position of view[0]
     std::string_view request_method;  // responses: the method answered ("" if unknown)
     bool stream_ended = false;        // nothing follows the view: an until-close body ends here
+    // The blank line ending the head is known not to end before this view offset
+    // (an earlier attempt searched there): start looking from it.
+    std::size_t head_search_from = 0;
+    // Set to the view offset up to which no blank line was found when the head
+    // was given up as too long (so the next attempt need not search again).
+    std::size_t* head_searched_to = nullptr;
 };
 
 // Parses one message from the front of `view` into `out` (which it resets).

@@ -69,6 +69,11 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
         }
 
         ParseContext context{pos_, request_method, last_run && closed_};
+        // Heads already searched for their end: do not scan that stretch again.
+        std::size_t searched_to = 0;
+        if (no_head_end_before_ > pos_)
+            context.head_search_from = static_cast<std::size_t>(no_head_end_before_ - pos_);
+        context.head_searched_to = &searched_to;
         Message msg;
         ParseResult result = parse_frame(kind_, view, context, msg);
         msg.after_resync = mark_next_;
@@ -78,6 +83,8 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
                 pos_ += result.consumed;
                 return msg;
             case ParseState::Invalid:
+                if (searched_to > 0)
+                    no_head_end_before_ = std::max(no_head_end_before_, pos_ + searched_to);
                 // Not a message here: search from the next byte on.
                 skipped_ += 1;
                 pos_ += 1;

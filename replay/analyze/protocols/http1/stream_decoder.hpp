@@ -43,6 +43,7 @@ class StreamDecoder {
     bool mark_next_ = false;
     std::uint64_t skipped_ = 0;
     std::uint64_t resyncs_ = 0;
+    std::uint64_t no_head_end_before_ = 0;  // stream position: no head's blank line ends before it
 };
 
 }  // namespace ct::analyze::http1
