@@ -1,6 +1,8 @@
 // The per-build-id result cache, on a real Claude Code build.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -134,12 +136,14 @@ TEST_F(LocatorCache, CachedReadIsFast) {
     if (!test::kTimingIsMeaningful)
         GTEST_SKIP() << "timing is meaningless under sanitizers";
     ASSERT_TRUE(locate_tls_functions(binary, options));
-    ASSERT_TRUE(locate_tls_functions(binary, options));
-    const auto start = std::chrono::steady_clock::now();
-    auto report = locate_tls_functions(binary, options);
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    ASSERT_TRUE(report && report->from_cache);
-    EXPECT_LT(elapsed, std::chrono::milliseconds(50));
+    auto best = std::chrono::steady_clock::duration::max();
+    for (int i = 0; i < 3; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        auto report = locate_tls_functions(binary, options);
+        best = std::min(best, std::chrono::steady_clock::now() - start);
+        ASSERT_TRUE(report && report->from_cache);
+    }
+    EXPECT_LT(best, std::chrono::milliseconds(50));
 }
 
 }  // namespace

