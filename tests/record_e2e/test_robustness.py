@@ -1,8 +1,10 @@
 """Crashes, signals, full disks, bad arguments and missing permissions: clear
 messages, trustworthy exit codes, and every byte that can be kept."""
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -58,7 +60,10 @@ class Robustness(RecordTest):
         path = self.capture_path()
         rec = subprocess.Popen([CT_RECORD, "--no-status", "-p", str(client.pid), "-w", path],
                                stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        # The header is written once the probes are attached.
+        self.assertTrue(wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0,
+                                 timeout=60))
+        time.sleep(1.0)
         rec.send_signal(signal.SIGTERM)
         rc = rec.wait(timeout=30)
         client.kill()
@@ -135,8 +140,15 @@ class Robustness(RecordTest):
         p = run("--bogus")
         self.assertEqual(p.returncode, 2)
 
-        nobody = run("-w", os.path.join("/tmp", "nobody.ctz"), "--", "true",
-                     preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+        # A copy that user nobody can execute (the build tree may be private).
+        public = tempfile.mkdtemp(prefix="ct-nobody-")
+        self.addCleanup(shutil.rmtree, public, True)
+        os.chmod(public, 0o755)
+        binary = shutil.copy(CT_RECORD, public)
+        os.chmod(binary, 0o755)
+        nobody = subprocess.run([binary, "-w", os.path.join(public, "nobody.ctz"), "--", "true"],
+                                capture_output=True, text=True, timeout=60,
+                                preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
         self.assertEqual(nobody.returncode, 1)
         self.assertIn("needs root", nobody.stderr)
         self.assertIn("sudo", nobody.stderr)
