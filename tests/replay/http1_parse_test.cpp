@@ -346,3 +346,81 @@ TEST(Http1Parse, EndlessHeadsStayLinear) {
 
 }  // namespace
 }  // namespace ct::analyze::http1
+
+namespace ct::analyze::http1 {
+namespace {
+
+// Large streams of HTTP-like tokens and random bytes, with gaps: decoding
+// finishes in time proportional to the input (no quadratic resync paths).
+TEST(Http1Connection, LargeHostileStreamsStayFast) {
+    std::mt19937 rng(77);
+    const std::vector<std::string> tokens = {"HTTP/1.1 200 OK\r\n",
+                                             "GET /x HTTP/1.1\r\n",
+                                             "Transfer-Encoding: chunked\r\n",
+                                             "\r\n",
+                                             "\n",
+                                             "Content-Type: text/event-stream\r\n",
+                                             "Content-Length: 99\r\n",
+                                             "data: x\n",
+                                             "event: y\n\n",
+                                             "0\r\n",
+                                             "ffff\r\n",
+                                             "5\r\nabcde\r\n",
+                                             ": c\r\n"};
+    for (int round = 0; round < 3; ++round) {
+        auto make = [&] {
+            testing::StreamBuilder b;
+            std::string s;
+            std::size_t total = 0;
+            for (; total < (2u << 20); total = b.stream().end_pos + s.size()) {
+                if (rng() % 8 == 0) {
+                    s += static_cast<char>(rng());
+                } else {
+                    s += tokens[rng() % tokens.size()];
+                }
+                if (rng() % 5000 == 0) {
+                    b.data(s).gap(rng() % 5000 + 1);
+                    s.clear();
+                }
+            }
+            b.data(s);
+            return b.stream();
+        };
+        auto conn = testing::make_connection(make(), make());
+        auto start = std::chrono::steady_clock::now();
+        DecodedConnection dc = decode_connection(conn);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30)) << round;
+        EXPECT_LE(dc.requests.size() + dc.responses.size(), 2u * (2u << 20));
+        EXPECT_GT(dc.requests.size() + dc.responses.size(), 100u);  // it did decode, not give up
+    }
+}
+
+}  // namespace
+}  // namespace ct::analyze::http1
+
+namespace ct::analyze::http1 {
+namespace {
+
+// Many pipelined requests before any response, and many orphan responses:
+// pairing stays linear and keeps everything in time order.
+TEST(Http1Stitch, ManyPipelinedAndOrphansStayFast) {
+    std::vector<Message> requests(100000), responses(200000);
+    for (std::size_t i = 0; i < requests.size(); ++i)
+        requests[i].start_monotonic_ns = 1000 + i;
+    for (std::size_t i = 0; i < responses.size(); ++i) {
+        responses[i].kind = MessageKind::Response;
+        responses[i].status = 200;
+        // The first half come before any request (orphans), the rest answer them.
+        responses[i].start_monotonic_ns = i < 100000 ? i / 200 : 1'000'000 + i;
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto pairings = stitch(requests, responses);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    ASSERT_EQ(pairings.size(), 200000u);
+    EXPECT_FALSE(pairings.front().request.has_value());  // an orphan, earliest in time
+    EXPECT_EQ(pairings.back().request, 99999u);
+    EXPECT_EQ(pairings.back().response, 199999u);
+}
+
+}  // namespace
+}  // namespace ct::analyze::http1

@@ -12,11 +12,14 @@ std::vector<Pairing> stitch(const std::vector<Message>& requests,
     std::vector<Pairing> orphans;  // responses without a request
 
     std::size_t next_request = 0;  // oldest request not yet answered or skipped
+    // End of the requests that started before the current response; responses come
+    // in time order, so it only moves forward (linear time even for hostile input).
+    std::size_t last_candidate = 0;
     std::vector<std::size_t> pending_interim;
     for (std::size_t r = 0; r < responses.size(); ++r) {
         const Message& response = responses[r];
         // Requests that started before this response did (times are 0 when unknown).
-        std::size_t last_candidate = next_request;
+        last_candidate = std::max(last_candidate, next_request);
         while (last_candidate < requests.size() &&
                requests[last_candidate].start_monotonic_ns <= response.start_monotonic_ns) {
             ++last_candidate;
@@ -55,17 +58,27 @@ std::vector<Pairing> stitch(const std::vector<Message>& requests,
             orphans.push_back(std::move(orphan));
         }
     }
-    // Orphan responses go where their time puts them.
-    for (auto& orphan : orphans) {
-        std::uint64_t t = 0;
-        if (orphan.response)
-            t = responses[*orphan.response].start_monotonic_ns;
-        else if (!orphan.interim.empty())
-            t = responses[orphan.interim.front()].start_monotonic_ns;
-        auto pos = std::find_if(pairings.begin(), pairings.end(), [&](const Pairing& p) {
-            return p.request && requests[*p.request].start_monotonic_ns > t;
-        });
-        pairings.insert(pos, std::move(orphan));
+    // Orphan responses go where their time puts them: a merge by time, since both
+    // lists are in time order.
+    auto time_of = [&](const Pairing& p) -> std::uint64_t {
+        if (p.request)
+            return requests[*p.request].start_monotonic_ns;
+        if (p.response)
+            return responses[*p.response].start_monotonic_ns;
+        return p.interim.empty() ? 0 : responses[p.interim.front()].start_monotonic_ns;
+    };
+    if (!orphans.empty()) {
+        std::vector<Pairing> merged;
+        merged.reserve(pairings.size() + orphans.size());
+        std::size_t o = 0;
+        for (auto& p : pairings) {
+            while (o < orphans.size() && time_of(orphans[o]) < time_of(p))
+                merged.push_back(std::move(orphans[o++]));
+            merged.push_back(std::move(p));
+        }
+        while (o < orphans.size())
+            merged.push_back(std::move(orphans[o++]));
+        pairings = std::move(merged);
     }
     return pairings;
 }
