@@ -45,10 +45,14 @@ std::optional<std::uint64_t> body_offset_to_pos(const Message& m, std::uint64_t 
     return it->stream_pos + (offset - it->body_offset);
 }
 
-DecodedMessage finish_message(const StreamView& view, Message message) {
+// `growth_budget`: bytes decoding may still add in this connection; updated.
+DecodedMessage finish_message(const StreamView& view, Message message, std::size_t& growth_budget) {
     DecodedMessage out;
     time_message(view, message);
-    out.body = decode_message_body(message);
+    const std::size_t encoded = message.body.size();
+    out.body = decode_message_body(message, std::min(kMaxDecodedBody, encoded + growth_budget));
+    if (out.body.bytes.size() > encoded)
+        growth_budget -= std::min(growth_budget, out.body.bytes.size() - encoded);
     out.is_sse = message.kind == MessageKind::Response && is_event_stream(message);
     if (out.is_sse) {
         const bool identity = out.body.encoding.empty();
@@ -93,7 +97,7 @@ void add_raw(DecodedConnection& dc, int direction, std::uint64_t from, const cha
 
 }  // namespace
 
-DecodedBody decode_message_body(Message& message) {
+DecodedBody decode_message_body(Message& message, std::size_t limit) {
     DecodedBody body;
     body.encoded_size = message.body.size();
     body.encoding = std::string(message.value_of("Content-Encoding"));
@@ -102,7 +106,7 @@ DecodedBody decode_message_body(Message& message) {
         message.body.clear();
         return body;
     }
-    DecodedContent decoded = decode_content(body.encoding, message.body);
+    DecodedContent decoded = decode_content(body.encoding, message.body, limit);
     body.bytes = std::move(decoded.body);
     body.decode_ok = decoded.ok;
     body.decode_error = std::move(decoded.error);
@@ -112,6 +116,7 @@ DecodedBody decode_message_body(Message& message) {
 DecodedConnection decode_connection(const replay::Connection& connection) {
     DecodedConnection dc;
     dc.source = &connection;
+    std::size_t growth_budget = kMaxDecodedGrowthPerConnection;
     dc.views[kWrite] = StreamView(connection.streams[kWrite]);
     dc.views[kRead] = StreamView(connection.streams[kRead]);
     const StreamView& out_view = dc.views[kWrite];
@@ -137,10 +142,10 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
         dc.exchanges = std::move(h2.pairings);
         dc.requests.reserve(h2.requests.size());
         for (auto& m : h2.requests)
-            dc.requests.push_back(finish_message(out_view, std::move(m)));
+            dc.requests.push_back(finish_message(out_view, std::move(m), growth_budget));
         dc.responses.reserve(h2.responses.size());
         for (auto& m : h2.responses)
-            dc.responses.push_back(finish_message(in_view, std::move(m)));
+            dc.responses.push_back(finish_message(in_view, std::move(m), growth_budget));
         return dc;
     }
 
@@ -210,10 +215,10 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
     dc.exchanges = http1::stitch(req_messages, resp_messages);
     dc.requests.reserve(req_messages.size());
     for (auto& m : req_messages)
-        dc.requests.push_back(finish_message(out_view, std::move(m)));
+        dc.requests.push_back(finish_message(out_view, std::move(m), growth_budget));
     dc.responses.reserve(resp_messages.size());
     for (auto& m : resp_messages)
-        dc.responses.push_back(finish_message(in_view, std::move(m)));
+        dc.responses.push_back(finish_message(in_view, std::move(m), growth_budget));
     return dc;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "capture/capture_contents.hpp"
+#include "content_decoding.hpp"
 #include "protocols/http1/stitcher.hpp"
 #include "protocols/http1/types.hpp"
 #include "protocols/sse/parse.hpp"
@@ -60,6 +61,7 @@ DecodedConnection decode_connection(const replay::Connection& connection);
 
 // Undoes Content-Encoding for a message body (requests and responses alike). An
 // unencoded body is moved out of `message` rather than copied.
-DecodedBody decode_message_body(http1::Message& message);
+// `limit` caps the decoded size.
+DecodedBody decode_message_body(http1::Message& message, std::size_t limit = kMaxDecodedBody);
 
 }  // namespace ct::analyze

@@ -9,7 +9,10 @@
 namespace ct::analyze {
 
 // Decoded bodies larger than this are cut (a compression bomb must not exhaust memory).
-inline constexpr std::size_t kMaxDecodedBody = 512u << 20;
+inline constexpr std::size_t kMaxDecodedBody = 256u << 20;
+// What decoding may add beyond the encoded sizes in one connection, all bodies
+// together (many bombs in one connection must not exhaust memory either).
+inline constexpr std::size_t kMaxDecodedGrowthPerConnection = 512u << 20;
 
 struct DecodedContent {
     std::string body;   // as far as it could be decoded

@@ -6,7 +6,9 @@
 
 #include <random>
 
+#include "connection_decoder.hpp"
 #include "content_decoding.hpp"
+#include "stream_builder.hpp"
 
 namespace ct::analyze {
 namespace {
@@ -104,6 +106,37 @@ TEST(ContentDecoding, UnknownAndGarbage) {
             EXPECT_LE(d.body.size(), 1u << 20);
         }
     }
+}
+
+}  // namespace
+}  // namespace ct::analyze
+
+namespace ct::analyze {
+namespace {
+
+// Many compression bombs in one connection: together they stay within the
+// connection's budget.
+TEST(ContentDecoding, BombsShareOneBudgetPerConnection) {
+    std::string zeros(64u << 20, '\0');
+    const std::string bomb = zlib_encode(zeros, 31);
+    std::string responses;
+    for (int i = 0; i < 12; ++i) {
+        responses += "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+                     std::to_string(bomb.size()) + "\r\n\r\n" + bomb;
+    }
+    std::string requests;
+    for (int i = 0; i < 12; ++i)
+        requests += "GET / HTTP/1.1\r\n\r\n";
+    auto conn = testing::make_connection(testing::cut_stream(requests, {}),
+                                         testing::cut_stream(responses, {}));
+    DecodedConnection dc = decode_connection(conn);
+    ASSERT_EQ(dc.responses.size(), 12u);
+    std::size_t total = 0;
+    for (const auto& r : dc.responses)
+        total += r.body.bytes.size();
+    EXPECT_LE(total, kMaxDecodedGrowthPerConnection + 12 * bomb.size());
+    EXPECT_FALSE(dc.responses.back().body.decode_ok);
+    EXPECT_TRUE(dc.responses.front().body.decode_ok);
 }
 
 }  // namespace
