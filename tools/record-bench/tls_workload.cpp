@@ -4,7 +4,8 @@
 //     run N SIZE          N pairs of SSL_write(SIZE) by a client + SSL_read until SIZE
 //                         bytes by a server, both in this thread over an in-memory BIO
 //                         pair (no syscalls: only TLS and probe costs count)
-//                         -> "ok ns_per_pair=X reads_per_pair=Y"
+//                         -> "ok ns_per_pair=X cpu_ns_per_pair=C reads_per_pair=Y"
+//                         (C: this thread's CPU time, which excludes waiting for a CPU)
 //     connect PORT        TLS client connection to 127.0.0.1:PORT -> "ok"
 //     blast SECONDS SIZE  SSL_write(SIZE) on it as fast as possible for SECONDS
 //                         -> "ok calls=N bytes=B seconds=S"
@@ -23,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -69,6 +71,13 @@ using SslPtr = std::unique_ptr<SSL, SslFree>;
         detail += std::string("; ") + buf;
     }
     throw std::runtime_error(what + detail);
+}
+
+std::uint64_t thread_cpu_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+           static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 std::uint64_t now_ns() {
@@ -138,11 +147,15 @@ class MemoryPair {
         read_buf_.resize(rb::kMaxCallBytes);
     }
 
-    // Returns {ns per pair, SSL_read calls per pair}.
-    std::pair<double, double> run(const std::vector<std::uint8_t>& pattern, std::uint64_t pairs,
-                                  std::size_t size) {
+    struct Result {
+        double ns_per_pair;      // wall time
+        double cpu_ns_per_pair;  // this thread's CPU time (user + system, probes included)
+        double reads_per_pair;
+    };
+
+    Result run(const std::vector<std::uint8_t>& pattern, std::uint64_t pairs, std::size_t size) {
         std::uint64_t reads = 0;
-        std::uint64_t start = now_ns();
+        std::uint64_t start = now_ns(), cpu_start = thread_cpu_ns();
         for (std::uint64_t i = 0; i < pairs; ++i) {
             const std::uint8_t* src = pattern.data() + offset_;
             offset_ = (offset_ + size) % rb::kPatternBytes;
@@ -158,9 +171,11 @@ class MemoryPair {
                 ++reads;
             }
         }
+        std::uint64_t cpu = thread_cpu_ns() - cpu_start;
         std::uint64_t elapsed = now_ns() - start;
         double n = static_cast<double>(pairs);
-        return {static_cast<double>(elapsed) / n, static_cast<double>(reads) / n};
+        return {static_cast<double>(elapsed) / n, static_cast<double>(cpu) / n,
+                static_cast<double>(reads) / n};
     }
 
   private:
@@ -233,8 +248,11 @@ int command_loop() {
                 in >> n >> size;
                 if (n == 0 || size == 0 || size > rb::kMaxCallBytes)
                     throw std::runtime_error("usage: run N SIZE (SIZE <= 4 MiB)");
-                auto [ns, reads] = pair.run(pattern, n, size);
-                std::cout << fmt::format("ok ns_per_pair={:.1f} reads_per_pair={:.2f}", ns, reads)
+                auto r = pair.run(pattern, n, size);
+                std::cout << fmt::format(
+                                 "ok ns_per_pair={:.1f} cpu_ns_per_pair={:.1f} "
+                                 "reads_per_pair={:.2f}",
+                                 r.ns_per_pair, r.cpu_ns_per_pair, r.reads_per_pair)
                           << std::endl;
             } else if (cmd == "connect") {
                 int port = 0;
