@@ -33,10 +33,9 @@ Expected<bool> Statement::step() {
     return fail(std::string("sqlite: ") + sqlite3_errmsg(db_));
 }
 
-void Statement::reset() {
-    sqlite3_reset(stmt_.get());
-    sqlite3_clear_bindings(stmt_.get());
-}
+// Bindings are kept: every use binds all parameters again, and clearing them
+// costs time on the hot insert paths.
+void Statement::reset() { sqlite3_reset(stmt_.get()); }
 
 int Statement::column_count() const {
     return sqlite3_column_count(stmt_.get());

@@ -48,6 +48,8 @@ class Statement {
 
     // true: a row is ready; false: done.
     Expected<bool> step();
+    // Rewinds the statement. Bindings stay (they may point at freed memory):
+    // bind every parameter again before the next step.
     void reset();
 
     // Binds all arguments, runs the statement to completion and resets it.
