@@ -232,8 +232,8 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
              " tool_count, message_id, stop_reason, input_tokens, output_tokens,"
              " cache_creation_input_tokens, cache_read_input_tokens, reasoning_tokens, start_ns,"
              " first_token_ns, end_ns, ttft_ns, duration_ns, response_text, thinking_text,"
-             " tool_calls, content, sse_event_count, error, complete)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+             " tool_calls, content, sse_event_count, error, complete, conversation_key)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(
         prep(st->tool_call,
              "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid)"
@@ -270,6 +270,39 @@ std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection&
         p->calls[x] = llm::decode_llm_call(p->dc.requests[*pairing.request], response);
     }
     return p;
+}
+
+// Removes prompt-cache markers, which clients move from message to message.
+void strip_cache_control(llm::Json& j) {
+    if (j.is_object()) {
+        j.erase("cache_control");
+        for (auto& item : j.items())
+            strip_cache_control(item.value());
+    } else if (j.is_array()) {
+        for (auto& value : j)
+            strip_cache_control(value);
+    }
+}
+
+// Calls of one conversation share their first message: its SHA-256, ignoring
+// cache markers, groups them (llm_calls.conversation_key).
+std::optional<Blob> conversation_key(const llm::LlmCall& call, std::string& storage) {
+    if (call.messages.empty())
+        return std::nullopt;
+    // Always in canonical form (sorted keys, compact), so that a message with a
+    // marker and the same one without give the same key.
+    std::string_view first = call.messages.front();
+    std::string canonical;
+    llm::Json j = llm::parse_json(first);
+    if (!j.is_discarded()) {
+        strip_cache_control(j);
+        canonical = llm::dump(j);
+        first = canonical;
+    }
+    storage.assign(SHA256_DIGEST_LENGTH, '\0');
+    SHA256(reinterpret_cast<const unsigned char*>(first.data()), first.size(),
+           reinterpret_cast<unsigned char*>(storage.data()));
+    return Blob{storage};
 }
 
 // Everything one import needs while it walks the capture.
@@ -471,6 +504,7 @@ struct ImportRun {
         };
         const bool complete = q.complete && response && response->message.complete;
         std::optional<std::int64_t> system_id, tools_id;
+        std::string key_storage;
         if (!call.system_json.empty()) {
             auto id = intern("system", call.system_json);
             if (!id)
@@ -491,7 +525,8 @@ struct ImportRun {
             call.usage.cache_creation_input_tokens, call.usage.cache_read_input_tokens,
             call.usage.reasoning_tokens, rt(q.start_monotonic_ns), first, end, ttft, duration,
             opt(call.text), opt(call.thinking), llm::tool_calls_json(call.tool_calls),
-            opt(call.content_json), call.events, opt(call.error), complete));
+            opt(call.content_json), call.events, opt(call.error), complete,
+            conversation_key(call, key_storage)));
         std::int64_t id = db.last_insert_rowid();
         ++result.llm_calls;
         for (std::size_t i = 0; i < call.messages.size(); ++i) {

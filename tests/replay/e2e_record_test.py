@@ -264,6 +264,11 @@ class RecordAndAnalyze(unittest.TestCase):
         calls = db.execute("SELECT stop_reason FROM llm_calls ORDER BY id").fetchall()
         self.assertEqual(calls, [("tool_use",), ("end_turn",)])
         self.assertEqual(db.execute("SELECT name FROM llm_tool_calls").fetchall(), [("Bash",)])
+        # Both calls belong to one conversation, the one that asked to list the files.
+        conv = db.execute("SELECT calls, first_message FROM v_llm_conversations").fetchall()
+        self.assertEqual(len(conv), 1)
+        self.assertEqual(conv[0][0], 2)
+        self.assertIn("list the files", conv[0][1])
         self.check(db, db.execute("SELECT count(*) FROM http_requests").fetchone()[0])
 
     def test_node(self):

@@ -198,6 +198,13 @@ TEST(Import, SessionToRows) {
                      "llm_call_id = 1"),
               "List files");
 
+    // Conversations: calls grouped by their first message (schema version 2).
+    EXPECT_EQ(d.count("SELECT count(*) FROM v_llm_conversations"), 2);
+    EXPECT_EQ(d.text("SELECT first_message FROM v_llm_conversations WHERE input_tokens = 120"),
+              "List files");
+    EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls WHERE conversation_key IS NULL"),
+              1);  // no messages
+
     // LLM calls.
     EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls"), 3);
     EXPECT_EQ(d.count("SELECT input_tokens FROM llm_calls WHERE message_id = 'msg_1'"), 120);
