@@ -1,5 +1,6 @@
 #include "timeline.hpp"
 
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "connection_decoder.hpp"
 #include "llm/json_util.hpp"
+#include "ct_abi.hpp"
 #include "secrets.hpp"
 
 namespace ct::analyze {
@@ -135,9 +137,14 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
                     text = fmt::format("conn#{} GAP {} {} bytes missing at {}", ci + 1,
                                        dir == kWrite ? "sent" : "received", seg.len, seg.pos);
                 } else {
-                    text = fmt::format("conn#{} {} pid {} tid {} len {}", ci + 1,
-                                       dir == kWrite ? "SSL_write" : "SSL_read ", c.pid, seg.tid,
-                                       seg.len);
+                    const char* fn = seg.func ? abi::func_name(seg.func)
+                                              : (dir == kWrite ? "SSL_write" : "SSL_read");
+                    text = fmt::format("conn#{} {:<12} pid {} tid {} len {}", ci + 1, fn, c.pid,
+                                       seg.tid, seg.len);
+                    if (seg.call_len > seg.len) {
+                        text += fmt::format(" (bytes {}..{} of a {}-byte call)", seg.chunk_offset,
+                                            seg.chunk_offset + seg.len, seg.call_len);
+                    }
                 }
                 auto first = notes[dir].lower_bound(seg.pos);
                 auto last = notes[dir].lower_bound(seg.pos + std::max<std::uint64_t>(seg.len, 1));

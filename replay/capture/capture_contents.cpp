@@ -71,8 +71,9 @@ GapReason gap_reason_of(std::uint32_t loss_reason) {
 }
 
 struct Piece {
-    std::uint64_t pos, seq, monotonic_ns, call_start_ns;
+    std::uint64_t pos, seq, monotonic_ns, call_start_ns, call_len, chunk_offset;
     std::uint32_t tid;
+    std::uint8_t func;
     std::vector<std::uint8_t> bytes;
 };
 
@@ -144,6 +145,9 @@ DirectionStream assemble(DirectionBuild& d) {
         s.call_start_ns = p.call_start_ns;
         s.tid = p.tid;
         s.seq = p.seq;
+        s.func = p.func;
+        s.call_len = p.call_len;
+        s.chunk_offset = p.chunk_offset + skip;
         out.data.insert(out.data.end(), p.bytes.begin() + static_cast<std::ptrdiff_t>(skip),
                         p.bytes.end());
         out.segments.push_back(s);
@@ -273,11 +277,8 @@ class ContentsBuilder {
         }
         auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
         auto& d = cb.dirs[ev.direction];
-        d.pieces.push_back(Piece{ev.stream_pos,
-                                 ev.hdr.seq,
-                                 ev.hdr.ts_ns,
-                                 ev.call_start_ns,
-                                 ev.hdr.tid,
+        d.pieces.push_back(Piece{ev.stream_pos, ev.hdr.seq, ev.hdr.ts_ns, ev.call_start_ns,
+                                 ev.call_len, ev.chunk_offset, ev.hdr.tid, ev.func,
                                  {payload.begin(), payload.end()}});
         // The event itself says how much of the call is missing past the cap.
         if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&

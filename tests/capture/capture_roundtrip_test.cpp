@@ -87,8 +87,16 @@ TEST(CaptureRoundtrip, LargeCallsSplitIntoChunksReassembleExactly) {
     ASSERT_TRUE(contents);
     EXPECT_GE(contents->summary.frames, 2u);
     ASSERT_EQ(contents->connections.size(), 1u);
-    EXPECT_EQ(text(contents->connections[0].streams[CT_DIR_WRITE]), body);
-    EXPECT_EQ(contents->connections[0].streams[CT_DIR_WRITE].gap_bytes, 0u);
+    const auto& w = contents->connections[0].streams[CT_DIR_WRITE];
+    EXPECT_EQ(text(w), body);
+    EXPECT_EQ(w.gap_bytes, 0u);
+    // Each chunk knows its call: which function, the call's length, and its place in it.
+    ASSERT_EQ(w.segments.size(), 4u);
+    for (std::size_t i = 0; i < w.segments.size(); ++i) {
+        EXPECT_EQ(w.segments[i].func, CT_FUNC_SSL_WRITE);
+        EXPECT_EQ(w.segments[i].call_len, body.size());
+        EXPECT_EQ(w.segments[i].chunk_offset, i * CT_DATA_CHUNK_MAX);
+    }
 }
 
 TEST(CaptureRoundtrip, BackgroundWriterProducesTheSameRecords) {
