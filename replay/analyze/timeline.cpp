@@ -139,7 +139,7 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
                 } else {
                     const char* fn = seg.func ? abi::func_name(seg.func)
                                               : (dir == kWrite ? "SSL_write" : "SSL_read");
-                    text = fmt::format("conn#{} {:<12} pid {} tid {} len {}", ci + 1, fn, c.pid,
+                    text = fmt::format("conn#{} {} pid {} tid {} len {}", ci + 1, fn, c.pid,
                                        seg.tid, seg.len);
                     if (seg.call_len > seg.len) {
                         text += fmt::format(" (bytes {}..{} of a {}-byte call)", seg.chunk_offset,
