@@ -22,6 +22,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by user space before load. */
 const volatile __u64 payload_cap = 16 << 20; /* bytes recorded per call; the rest is truncation */
+/* Data events wake the recorder only when the ring's backlog crosses this. */
+const volatile __u64 wakeup_data_bytes = 4 << 20;
 
 #define AF_UNIX_ 1
 #define AF_INET_ 2
@@ -523,6 +525,21 @@ static __always_inline void emit_loss(struct emit_ctx *c, __u64 off, __u64 seq, 
 }
 
 /*
+ * Data events do not wake the recorder one by one: a wakeup is an irq_work (a
+ * self-IPI), which costs microseconds in a VM, and wakes the recorder for one
+ * event. The event that makes the backlog cross wakeup_data_bytes wakes it; the
+ * recorder's periodic poll drains smaller backlogs. Other events (fork, exec,
+ * mmap, connections) still wake it at once: it must react to them.
+ */
+static __always_inline __u64 data_wakeup_flags(__u64 record_bytes)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail >= wakeup_data_bytes && avail - record_bytes < wakeup_data_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/*
  * One ring reservation per chunk. The verifier needs constant reservation
  * sizes, so payloads go to the smallest of a few size tiers that fits.
  */
@@ -555,7 +572,7 @@ static __always_inline void emit_loss(struct emit_ctx *c, __u64 off, __u64 seq, 
 		e->direction = c->direction;                                                       \
 		e->func = c->func;                                                                 \
 		bpf_get_current_comm(e->comm, sizeof(e->comm));                                    \
-		bpf_ringbuf_submit(e, 0);                                                          \
+		bpf_ringbuf_submit(e, data_wakeup_flags(sizeof(*e) + (CAP)));                      \
 		count_submit(len);                                                                 \
 		return 0;                                                                          \
 	}

@@ -77,6 +77,7 @@ Expected<std::unique_ptr<BpfProbes>> BpfProbes::load(const ProbeSettings& settin
     }
     auto* skel = probes->skel_.get();
     skel->rodata->payload_cap = settings.payload_cap;
+    skel->rodata->wakeup_data_bytes = settings.ring_bytes / 16;
     if (int err =
             bpf_map__set_max_entries(skel->maps.events, static_cast<__u32>(settings.ring_bytes));
         err != 0) {
