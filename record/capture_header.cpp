@@ -86,8 +86,11 @@ ctz::FieldWriter build_capture_header(const HeaderInputs& in, const ClockSample&
         .u64(F::RingBufferBytes, in.ring_bytes)
         .u64(F::PayloadCapBytes, in.payload_cap)
         .str(F::BootId, first_line("/proc/sys/kernel/random/boot_id"))
-        .u64(F::FrameIntervalMs, in.frame_interval_ms)
-        .u64(F::FrameMaxBytes, in.frame_max_bytes)
+        .u64(F::FlushIntervalMs, in.flush_interval_ms)
+        .u64(F::UnitMaxBytes, in.unit_max_bytes)
+        .u64(F::SegmentMaxBytes, in.segment_max_bytes)
+        .u64(F::SegmentIntervalMs, in.segment_interval_ms)
+        .u64(F::WindowLog, static_cast<std::uint64_t>(in.window_log))
         .u64(F::ZstdLevel, static_cast<std::uint64_t>(in.zstd_level));
     if (!in.target_cmdline.empty())
         f.str_list(F::TargetCmdline, in.target_cmdline);

@@ -29,8 +29,11 @@ struct HeaderInputs {
     pid_t target_pid = 0;
     std::uint64_t ring_bytes = 0;
     std::uint64_t payload_cap = 0;
-    std::uint64_t frame_interval_ms = 0;
-    std::uint64_t frame_max_bytes = 0;
+    std::uint64_t flush_interval_ms = 0;
+    std::uint64_t unit_max_bytes = 0;
+    std::uint64_t segment_max_bytes = 0;
+    std::uint64_t segment_interval_ms = 0;
+    int window_log = 0;
     int zstd_level = 0;
 };
 

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
     CLI::App app{kDescription, "ct-record"};
     app.set_version_flag("--version", std::string("ct-record ") + ct::kVersion);
     ct::record::RecorderOptions o;
-    std::string ring = "64M", cap = "16M", frame_max = "4M", probe_report;
+    std::string ring = "64M", cap = "16M", segment_max = "32M", probe_report;
+    std::uint64_t segment_interval_s = 60;
     bool no_system_libs = false, status = false, no_status = false;
     app.add_option("-p,--pid", o.pid, "Record this running process and its descendants")
         ->check(CLI::PositiveNumber);
@@ -77,12 +78,18 @@ int main(int argc, char** argv) {
     app.add_option("--zstd-level", o.zstd_level, "zstd compression level (1-19)")
         ->default_val(3)
         ->check(CLI::Range(1, 19));
-    app.add_option("--frame-interval", o.frame_interval_ms,
-                   "Close a compressed frame at least this often (ms); a crash loses at most one")
+    app.add_option("--flush-interval", o.flush_interval_ms,
+                   "Get recorded data onto the disk at least this often (ms); kill -9 of the "
+                   "recorder loses at most this much")
         ->default_val(1000)
         ->check(CLI::Range(50, 60000));
-    app.add_option("--frame-max", frame_max, "Close a frame when it holds this much data")
-        ->default_str("4M");
+    app.add_option("--segment-max", segment_max,
+                   "Start a new zstd frame after this much data: compression history spans a "
+                   "frame, damage costs at most the rest of one")
+        ->default_str("32M");
+    app.add_option("--segment-interval", segment_interval_s, "... or after this many seconds")
+        ->default_val(60)
+        ->check(CLI::Range(1, 3600));
     app.add_flag("--status", status,
                  "Show a live status line (default: when stderr is a terminal)");
     app.add_flag("--no-status", no_status, "Never show the status line");
@@ -112,13 +119,13 @@ int main(int argc, char** argv) {
     }
     auto ring_bytes = ct::record::parse_size(ring);
     auto cap_bytes = ct::record::parse_size(cap);
-    auto frame_bytes = ct::record::parse_size(frame_max);
+    auto segment_bytes = ct::record::parse_size(segment_max);
     if (!ring_bytes)
         return usage_error("--ring-size: " + ring_bytes.error().message);
     if (!cap_bytes)
         return usage_error("--payload-cap: " + cap_bytes.error().message);
-    if (!frame_bytes)
-        return usage_error("--frame-max: " + frame_bytes.error().message);
+    if (!segment_bytes)
+        return usage_error("--segment-max: " + segment_bytes.error().message);
     long page = ::sysconf(_SC_PAGESIZE);
     if ((*ring_bytes & (*ring_bytes - 1)) != 0 || *ring_bytes < static_cast<std::uint64_t>(page)) {
         return usage_error("--ring-size must be a power of two of at least one page (e.g. 64M)");
@@ -126,12 +133,13 @@ int main(int argc, char** argv) {
     if (*cap_bytes < 1 || *cap_bytes > (1ull << 30)) {
         return usage_error("--payload-cap must be between 1 byte and 1G");
     }
-    if (*frame_bytes < 4096 || *frame_bytes > (32ull << 20)) {
-        return usage_error("--frame-max must be between 4K and 32M");
+    if (*segment_bytes < (1ull << 20) || *segment_bytes > (256ull << 20)) {
+        return usage_error("--segment-max must be between 1M and 256M");
     }
     o.ring_bytes = *ring_bytes;
     o.payload_cap = *cap_bytes;
-    o.frame_max_bytes = *frame_bytes;
+    o.segment_max_bytes = *segment_bytes;
+    o.segment_interval_ms = segment_interval_s * 1000;
     o.system_libraries = !no_system_libs;
     o.status = no_status ? 0 : status ? 1 : -1;
     o.command = std::move(command);

@@ -119,9 +119,12 @@ class Recording {
 
         WriterOptions wo;
         wo.zstd_level = o_.zstd_level;
-        wo.frame_max_bytes = o_.frame_max_bytes;
+        wo.segment_max_bytes = o_.segment_max_bytes;
+        wo.segment_interval_ms = o_.segment_interval_ms;
         wo.overwrite = o_.force;
         wo.background = true;
+        wo_unit_max_ = wo.unit_max_bytes;
+        wo_window_log_ = wo.window_log;
         auto writer = CaptureWriter::create(o_.output, wo);
         if (!writer)
             return std::unexpected(writer.error());
@@ -155,8 +158,11 @@ class Recording {
         hi.target_pid = o_.pid;
         hi.ring_bytes = o_.ring_bytes;
         hi.payload_cap = o_.payload_cap;
-        hi.frame_interval_ms = o_.frame_interval_ms;
-        hi.frame_max_bytes = o_.frame_max_bytes;
+        hi.flush_interval_ms = o_.flush_interval_ms;
+        hi.unit_max_bytes = wo_unit_max_;
+        hi.segment_max_bytes = o_.segment_max_bytes;
+        hi.segment_interval_ms = o_.segment_interval_ms;
+        hi.window_log = wo_window_log_;
         hi.zstd_level = o_.zstd_level;
         if (auto ok = writer_->write_header(build_capture_header(hi, clock_, random_uuid())); !ok) {
             return ok;
@@ -406,7 +412,7 @@ class Recording {
         ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev);
         std::uint64_t now = monotonic_now_ns();
         next_tick_ns_ = now + kTickNs;
-        next_frame_ns_ = now + o_.frame_interval_ms * 1'000'000;
+        next_flush_ns_ = now + o_.flush_interval_ms * 1'000'000;
         next_counters_ns_ = now + kCountersEveryNs;
         next_clock_ns_ = now + kClockEveryNs;
         while (!stop_) {
@@ -446,10 +452,10 @@ class Recording {
             next_clock_ns_ = now + kClockEveryNs;
             append(ctz::RecordType::Clock, clock_record(sample_clocks()));
         }
-        if (now >= next_frame_ns_) {
-            next_frame_ns_ = now + o_.frame_interval_ms * 1'000'000;
+        if (now >= next_flush_ns_) {
+            next_flush_ns_ = now + o_.flush_interval_ms * 1'000'000;
             if (!failed_) {
-                if (auto ok = writer_->flush_frame(); !ok)
+                if (auto ok = writer_->flush(); !ok)
                     on_write_failure(ok.error());
             }
         }
@@ -556,7 +562,7 @@ class Recording {
             t.str(F::EndReason, end_reason_)
                 .i64(F::EndRealtimeNs, static_cast<std::int64_t>(end_mono) + clock_.offset())
                 .u64(F::EndMonotonicNs, end_mono)
-                .u64(F::Frames, ws.frames)
+                .u64(F::Frames, ws.segments)
                 .u64(F::Records, ws.records)
                 .u64(F::Events, stats_.events)
                 .u64(F::DataBytes, stats_.bytes_written + stats_.bytes_read)
@@ -571,7 +577,7 @@ class Recording {
         }
         probes_->release_in_background();
         stats_.file_bytes = ws.file_bytes;
-        stats_.frames = ws.frames;
+        stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
             std::fputs(format_summary(stats_, o_.output, elapsed).c_str(), stderr);
@@ -595,6 +601,8 @@ class Recording {
     UniqueFd signal_fd_;
     std::optional<CommandLauncher> launcher_;
     std::unique_ptr<CaptureWriter> writer_;
+    std::uint64_t wo_unit_max_ = 0;
+    int wo_window_log_ = 0;
     bool created_output_ = false;
     std::unique_ptr<BpfProbes> probes_;
     std::unique_ptr<TlsAttacher> attacher_;
@@ -608,7 +616,7 @@ class Recording {
     std::uint64_t processes_seen_ = 1;
     ClockSample clock_;
     std::uint64_t start_ns_ = 0;
-    std::uint64_t next_tick_ns_ = 0, next_frame_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
+    std::uint64_t next_tick_ns_ = 0, next_flush_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
     ct_counters counters_{};
     RecordingStats stats_;
     bool stop_ = false;

@@ -6,8 +6,10 @@
 //   header_frame  := skippable(tag "CTZH", major u16, minor u16, fields)
 //   trailer_frame := skippable(tag "CTZT", major u16, minor u16, fields)
 //   skippable(x)  := magic u32 (0x184D2A5C) | size u32 | x[size]
-//   data_frame    := a standard zstd frame (content size and checksum set)
-//                    that decompresses to { record }, FRAME_BEGIN first
+//   data_frame    := a segment: one zstd frame (with checksum) that decompresses
+//                    to { unit }; its first unit holds FRAME_BEGIN
+//   unit          := { record } SYNC-record   (flushed into the zstd stream as a
+//                    whole, so a unit on disk decodes without the frame's end)
 //   record        := length u32 | type u16 | reserved u16 (0) | body[length]
 //   body          := raw BPF event (type EVENT, see bpf/ct_abi.h) | fields
 //   fields        := { id u16 | kind u16 | length u32 | value[length] }
@@ -53,6 +55,7 @@ enum class RecordType : std::uint16_t {
     Counters = 5,    // fields: CounterField
     Clock = 6,       // fields: ClockField
     Note = 7,        // fields: NoteField
+    Sync = 8,        // fields: SyncField; ends a unit
 };
 
 enum class FieldKind : std::uint16_t {
@@ -81,9 +84,12 @@ enum class HeaderField : std::uint16_t {
     RingBufferBytes = 15,
     PayloadCapBytes = 16,
     BootId = 17,
-    FrameIntervalMs = 18,
-    FrameMaxBytes = 19,
+    FlushIntervalMs = 18,  // units are closed at least this often
+    UnitMaxBytes = 19,
     ZstdLevel = 20,
+    SegmentMaxBytes = 21,
+    SegmentIntervalMs = 22,
+    WindowLog = 23,
 };
 
 enum class TrailerField : std::uint16_t {
@@ -103,6 +109,7 @@ enum class TrailerField : std::uint16_t {
 enum class FrameField : std::uint16_t {
     Index = 1,
     MonotonicNs = 2,
+    ZstdLevel = 3,  // level this segment was compressed at
 };
 
 enum class ProcessField : std::uint16_t {
@@ -149,6 +156,12 @@ enum class CounterField : std::uint16_t {
     OrphanReturns = 11,
     DataBytes = 12,
     Final = 13,  // 1 on the last snapshot of a capture
+};
+
+enum class SyncField : std::uint16_t {
+    Crc32 = 1,    // zlib crc32 of the unit's record bytes before this record
+    Records = 2,  // records in the unit before this one
+    MonotonicNs = 3,
 };
 
 enum class ClockField : std::uint16_t {
@@ -332,6 +345,15 @@ inline ParsedFields parse_fields(std::span<const std::uint8_t> body) {
         pos += kFieldHeaderSize + len;
     }
     return out;
+}
+
+// Appends one record (header and body) to `out`.
+inline void put_record(std::vector<std::uint8_t>& out, RecordType type,
+                       std::span<const std::uint8_t> body) {
+    put_u32(out, static_cast<std::uint32_t>(body.size()));
+    put_u16(out, static_cast<std::uint16_t>(type));
+    put_u16(out, 0);
+    out.insert(out.end(), body.begin(), body.end());
 }
 
 inline bool is_skippable_magic(std::uint32_t magic) {

@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <zstd.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -17,6 +20,16 @@ std::uint64_t monotonic_ns() {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
            static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Appends the SYNC record that closes a unit: the CRC of everything before it.
+void close_with_sync(std::vector<std::uint8_t>& unit, std::uint64_t records) {
+    auto crc = ::crc32_z(0, unit.data(), unit.size());
+    ctz::FieldWriter sync;
+    sync.u64(ctz::SyncField::Crc32, crc)
+        .u64(ctz::SyncField::Records, records)
+        .u64(ctz::SyncField::MonotonicNs, monotonic_ns());
+    ctz::put_record(unit, ctz::RecordType::Sync, sync.bytes());
 }
 
 }  // namespace
@@ -42,12 +55,11 @@ Expected<std::unique_ptr<CaptureWriter>> CaptureWriter::create(const std::string
     if (::fchmod(fd.get(), 0600) != 0)
         return fail_errno(fmt::format("cannot chmod {}", path));
     auto writer = std::make_unique<CaptureWriter>(PrivateTag{}, path, std::move(fd), options);
-    if (!writer->zstd_->cctx)
-        return fail("cannot allocate a zstd compression context");
     ZSTD_CCtx* c = writer->zstd_->cctx.get();
-    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.zstd_level);
+    if (!c)
+        return fail("cannot allocate a zstd compression context");
     ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
-    ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, writer->options_.window_log);
     if (options.background)
         writer->worker_ = std::thread([w = writer.get()] { w->worker_loop(); });
     return writer;
@@ -58,13 +70,14 @@ CaptureWriter::CaptureWriter(PrivateTag, std::string path, UniqueFd fd,
     : path_(std::move(path)),
       fd_(std::move(fd)),
       options_(options),
-      zstd_(std::make_unique<ZstdContext>()) {
-    if (options_.frame_max_bytes > ctz::kFrameContentLimit / 2) {
-        options_.frame_max_bytes = ctz::kFrameContentLimit / 2;
-    }
-    if (options_.max_pending_frames == 0)
-        options_.max_pending_frames = 1;
-    frame_.reserve(options_.frame_max_bytes + 128 * 1024);
+      zstd_(std::make_unique<ZstdContext>()),
+      out_(ZSTD_CStreamOutSize()) {
+    // Readers bound what they hold unverified; stay well inside their limits.
+    options_.unit_max_bytes = std::min(options_.unit_max_bytes, ctz::kFrameContentLimit / 4);
+    options_.window_log = std::clamp(options_.window_log, 17, 24);
+    if (options_.max_pending_units == 0)
+        options_.max_pending_units = 1;
+    unit_.reserve(options_.unit_max_bytes + 128 * 1024);
 }
 
 CaptureWriter::~CaptureWriter() {
@@ -92,7 +105,7 @@ Expected<void> CaptureWriter::write_fully(std::span<const std::uint8_t> bytes) {
             continue;
         if (n <= 0) {
             int err = n < 0 ? errno : ENOSPC;
-            // Cut the partial frame so the file ends at a frame boundary.
+            // Cut what follows the last complete unit so the file stays readable.
             std::uint64_t good_end;
             {
                 std::lock_guard lock(mutex_);
@@ -116,8 +129,7 @@ Expected<void> CaptureWriter::write_fully(std::span<const std::uint8_t> bytes) {
         done += static_cast<std::size_t>(n);
     }
     std::lock_guard lock(mutex_);
-    good_end_ += bytes.size();
-    stats_.file_bytes = good_end_;
+    stats_.file_bytes += bytes.size();
     return {};
 }
 
@@ -130,7 +142,12 @@ Expected<void> CaptureWriter::write_skippable(std::uint32_t tag, const ctz::Fiel
     ctz::put_u16(out, ctz::kFormatMajor);
     ctz::put_u16(out, ctz::kFormatMinor);
     out.insert(out.end(), body.begin(), body.end());
-    return write_fully(out);
+    auto ok = write_fully(out);
+    if (ok) {
+        std::lock_guard lock(mutex_);
+        good_end_ = stats_.file_bytes;
+    }
+    return ok;
 }
 
 Expected<void> CaptureWriter::write_header(const ctz::FieldWriter& fields) {
@@ -138,17 +155,6 @@ Expected<void> CaptureWriter::write_header(const ctz::FieldWriter& fields) {
         return fail("capture header written twice");
     header_written_ = true;
     return write_skippable(ctz::kTagHeader, fields);
-}
-
-void CaptureWriter::open_frame() {
-    ctz::FieldWriter begin;
-    begin.u64(ctz::FrameField::Index, next_frame_index_++)
-        .u64(ctz::FrameField::MonotonicNs, monotonic_ns());
-    const auto& body = begin.bytes();
-    ctz::put_u32(frame_, static_cast<std::uint32_t>(body.size()));
-    ctz::put_u16(frame_, static_cast<std::uint16_t>(ctz::RecordType::FrameBegin));
-    ctz::put_u16(frame_, 0);
-    frame_.insert(frame_.end(), body.begin(), body.end());
 }
 
 Expected<void> CaptureWriter::append(ctz::RecordType type, std::span<const std::uint8_t> body) {
@@ -161,85 +167,164 @@ Expected<void> CaptureWriter::append(ctz::RecordType type, std::span<const std::
     }
     if (auto ok = check_failed(); !ok)
         return ok;
-    if (frame_.empty())
-        open_frame();
-    ctz::put_u32(frame_, static_cast<std::uint32_t>(body.size()));
-    ctz::put_u16(frame_, static_cast<std::uint16_t>(type));
-    ctz::put_u16(frame_, 0);
-    frame_.insert(frame_.end(), body.begin(), body.end());
-    ++frame_records_;
+    ctz::put_record(unit_, type, body);
+    ++unit_records_;
     ++stats_.records;
     stats_.raw_bytes += ctz::kRecordHeaderSize + body.size();
-    if (frame_.size() >= options_.frame_max_bytes)
-        return seal_frame();
+    if (unit_.size() >= options_.unit_max_bytes)
+        return close_unit(false);
     return {};
 }
 
-Expected<void> CaptureWriter::flush_frame() {
-    if (frame_records_ == 0)
-        return check_failed();
-    return seal_frame();
+Expected<void> CaptureWriter::flush() {
+    return close_unit(false);
 }
 
-Expected<void> CaptureWriter::seal_frame() {
-    frame_records_ = 0;
-    if (!options_.background) {
-        auto ok = compress_and_write(frame_);
-        frame_.clear();
-        return ok;
+Expected<void> CaptureWriter::end_segment() {
+    return close_unit(true);
+}
+
+Expected<void> CaptureWriter::close_unit(bool end_segment) {
+    if (unit_records_ == 0 && !end_segment)
+        return check_failed();
+    Job job;
+    job.end_segment = end_segment;
+    if (unit_records_ > 0) {
+        close_with_sync(unit_, unit_records_);
+        job.raw.swap(unit_);
+        unit_.reserve(options_.unit_max_bytes + 128 * 1024);
+        unit_records_ = 0;
     }
-    std::vector<std::uint8_t> next;
-    next.reserve(options_.frame_max_bytes + 128 * 1024);
-    std::swap(next, frame_);
+    return submit(std::move(job));
+}
+
+Expected<void> CaptureWriter::submit(Job job) {
+    if (!options_.background)
+        return compress(job, 0);
     std::unique_lock lock(mutex_);
     queue_changed_.wait(
-        lock, [&] { return queue_.size() < options_.max_pending_frames || failure_ != nullptr; });
+        lock, [&] { return queue_.size() < options_.max_pending_units || failure_ != nullptr; });
     if (failure_)
         return std::unexpected(*failure_);
-    queue_.push_back(std::move(next));
+    queue_.push_back(std::move(job));
     lock.unlock();
     queue_changed_.notify_all();
     return {};
 }
 
-Expected<void> CaptureWriter::compress_and_write(std::vector<std::uint8_t>& raw) {
-    compressed_.resize(ZSTD_compressBound(raw.size()));
-    std::size_t n = ZSTD_compress2(zstd_->cctx.get(), compressed_.data(), compressed_.size(),
-                                   raw.data(), raw.size());
-    if (ZSTD_isError(n)) {
-        Error e{fmt::format("zstd compression failed: {}", ZSTD_getErrorName(n))};
-        std::lock_guard lock(mutex_);
-        if (!failure_)
-            failure_ = std::make_unique<Error>(e);
-        return std::unexpected(e);
+// Compresses `raw` into the open segment: ZSTD_e_continue buffers, ZSTD_e_flush
+// makes everything given so far decodable, ZSTD_e_end closes the frame.
+Expected<void> CaptureWriter::stream(std::span<const std::uint8_t> raw, int mode) {
+    auto directive = static_cast<ZSTD_EndDirective>(mode);
+    ZSTD_inBuffer in{raw.data(), raw.size(), 0};
+    for (;;) {
+        ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+        std::size_t remaining = ZSTD_compressStream2(zstd_->cctx.get(), &out, &in, directive);
+        if (ZSTD_isError(remaining)) {
+            Error e{fmt::format("zstd compression failed: {}", ZSTD_getErrorName(remaining))};
+            std::lock_guard lock(mutex_);
+            if (!failure_)
+                failure_ = std::make_unique<Error>(e);
+            return std::unexpected(e);
+        }
+        if (out.pos > 0) {
+            if (auto ok = write_fully({out_.data(), out.pos}); !ok)
+                return ok;
+        }
+        bool done = directive == ZSTD_e_continue ? in.pos == in.size : remaining == 0;
+        if (done)
+            break;
     }
-    auto ok = write_fully({compressed_.data(), n});
-    if (ok) {
+    if (directive != ZSTD_e_continue) {
         std::lock_guard lock(mutex_);
-        ++stats_.frames;
+        good_end_ = stats_.file_bytes;
     }
-    return ok;
+    return {};
+}
+
+Expected<void> CaptureWriter::open_segment(std::size_t backlog) {
+    int level = options_.zstd_level;
+    if (options_.adapt_level_to_backlog) {
+        // Further behind means faster and looser; units keep flowing to disk.
+        level = backlog <= 1 ? options_.zstd_level : backlog <= 3 ? 1 : backlog <= 5 ? -10 : -100;
+        level = std::min(level, options_.zstd_level);
+    }
+    ZSTD_CCtx* c = zstd_->cctx.get();
+    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    segment_open_ = true;
+    segment_raw_ = 0;
+    segment_started_ns_ = monotonic_ns();
+    segment_level_ = level;
+    if (level < options_.zstd_level) {
+        std::lock_guard lock(mutex_);
+        if (stats_.lowest_level == 0 || level < stats_.lowest_level)
+            stats_.lowest_level = level;
+    }
+    // The segment's first unit: FRAME_BEGIN alone.
+    std::vector<std::uint8_t> first;
+    ctz::FieldWriter begin;
+    begin.u64(ctz::FrameField::Index, next_segment_index_++)
+        .u64(ctz::FrameField::MonotonicNs, segment_started_ns_)
+        .i64(ctz::FrameField::ZstdLevel, level);
+    ctz::put_record(first, ctz::RecordType::FrameBegin, begin.bytes());
+    close_with_sync(first, 1);
+    return stream(first, ZSTD_e_continue);
+}
+
+Expected<void> CaptureWriter::compress(const Job& job, std::size_t backlog) {
+    if (auto ok = check_failed(); !ok)
+        return ok;
+    if (!job.raw.empty()) {
+        bool lagging = options_.adapt_level_to_backlog && backlog > 1;
+        if (segment_open_ && lagging) {
+            // Falling behind: end this segment so the next one can use a faster level.
+            int wanted = backlog <= 3 ? 1 : backlog <= 5 ? -10 : -100;
+            if (wanted < segment_level_) {
+                if (auto ok = stream({}, ZSTD_e_end); !ok)
+                    return ok;
+                segment_open_ = false;
+                std::lock_guard lock(mutex_);
+                ++stats_.segments;
+            }
+        }
+        if (!segment_open_) {
+            if (auto ok = open_segment(backlog); !ok)
+                return ok;
+        }
+        if (auto ok = stream(job.raw, ZSTD_e_flush); !ok)
+            return ok;
+        segment_raw_ += job.raw.size();
+        std::lock_guard lock(mutex_);
+        ++stats_.units;
+    }
+    bool full = segment_raw_ >= options_.segment_max_bytes ||
+                monotonic_ns() - segment_started_ns_ >= options_.segment_interval_ms * 1'000'000;
+    if (segment_open_ && (job.end_segment || full)) {
+        if (auto ok = stream({}, ZSTD_e_end); !ok)
+            return ok;
+        segment_open_ = false;
+        std::lock_guard lock(mutex_);
+        ++stats_.segments;
+    }
+    return {};
 }
 
 void CaptureWriter::worker_loop() {
     for (;;) {
-        std::vector<std::uint8_t> raw;
+        Job job;
+        std::size_t backlog;
         {
             std::unique_lock lock(mutex_);
             queue_changed_.wait(lock, [&] { return !queue_.empty() || stopping_; });
             if (queue_.empty())
                 return;
-            raw = std::move(queue_.front());
+            backlog = queue_.size();
+            job = std::move(queue_.front());
             queue_.pop_front();
             worker_busy_ = true;
         }
-        bool failed;
-        {
-            std::lock_guard lock(mutex_);
-            failed = failure_ != nullptr;
-        }
-        if (!failed)
-            (void)compress_and_write(raw);
+        (void)compress(job, backlog);  // a failure is sticky and reported to the caller
         {
             std::lock_guard lock(mutex_);
             worker_busy_ = false;
@@ -249,9 +334,8 @@ void CaptureWriter::worker_loop() {
 }
 
 Expected<void> CaptureWriter::drain() {
-    if (frame_records_ > 0) {
-        if (auto ok = seal_frame(); !ok) return ok;
-    }
+    if (auto ok = close_unit(true); !ok)
+        return ok;
     if (options_.background) {
         std::unique_lock lock(mutex_);
         queue_changed_.wait(lock, [&] { return queue_.empty() && !worker_busy_; });
@@ -262,17 +346,9 @@ Expected<void> CaptureWriter::drain() {
 Expected<void> CaptureWriter::finish(const ctz::FieldWriter& trailer_fields) {
     if (finished_)
         return fail("capture finished twice");
-    if (frame_records_ > 0) {
-        if (auto ok = seal_frame(); !ok)
-            return ok;
-    }
-    finished_ = true;
-    if (options_.background) {
-        std::unique_lock lock(mutex_);
-        queue_changed_.wait(lock, [&] { return queue_.empty() && !worker_busy_; });
-    }
-    if (auto ok = check_failed(); !ok)
+    if (auto ok = drain(); !ok)
         return ok;
+    finished_ = true;
     if (auto ok = write_skippable(ctz::kTagTrailer, trailer_fields); !ok)
         return ok;
     if (::fdatasync(fd_.get()) != 0 && errno != EINVAL) {

@@ -1,14 +1,21 @@
 // Writes .ctz capture files (schema/capture-format.md): a header in a skippable
-// frame, then independent checksummed zstd frames of records, then a trailer.
+// frame, then segments, then a trailer.
 //
-// A frame is sealed when it reaches frame_max_bytes or when the caller says so
-// (the recorder does every second), so a crash loses at most the open frame.
-// With `background` set, sealed frames are compressed and written by a worker
-// thread so that the caller (the ring-buffer drain) never waits on zstd or disk
-// unless the worker falls behind by more than `max_pending_frames`.
+// A segment is one zstd frame. Records are gathered into units; a unit is
+// closed by a SYNC record (a CRC of the unit) and flushed into the segment's
+// compressed stream, so every closed unit is on disk and decodable even if the
+// recorder dies before the segment ends. Compression history spans the whole
+// segment, which is what makes an agent's resent conversation cheap to store.
+// Segments end at segment_max_bytes or segment_interval_ms, so damage costs at
+// most the rest of one segment.
+//
+// With `background` set, closed units are compressed and written by a worker
+// thread, so the caller (the ring-buffer drain) does not wait on zstd or disk
+// unless the worker falls behind by more than `max_pending_units`. When it
+// falls behind, the worker ends the segment and continues at a faster level.
 //
 // A failed write (disk full, I/O error) truncates the file back to the end of
-// the last complete frame, so the file stays readable, and every later call
+// the last complete unit, so the file stays readable, and every later call
 // returns the error.
 #pragma once
 
@@ -30,17 +37,23 @@ namespace ct::record {
 
 struct WriterOptions {
     int zstd_level = 3;
-    std::size_t frame_max_bytes = 4u << 20;  // uncompressed bytes per frame
-    bool overwrite = false;                  // replace an existing file
-    bool background = false;                 // compress and write on a worker thread
-    std::size_t max_pending_frames = 8;      // background queue bound
+    std::size_t unit_max_bytes = 1u << 20;       // close a unit at this raw size
+    std::size_t segment_max_bytes = 32u << 20;   // end a segment at this raw size
+    std::uint64_t segment_interval_ms = 60'000;  // ... or at this age
+    int window_log = 23;                         // zstd history: 8 MiB
+    bool overwrite = false;                      // replace an existing file
+    bool background = false;                     // compress and write on a worker thread
+    std::size_t max_pending_units = 8;           // background queue bound
+    bool adapt_level_to_backlog = true;          // faster levels when the worker lags
 };
 
 struct WriterStats {
-    std::uint64_t frames = 0;      // data frames written
+    std::uint64_t segments = 0;    // segments ended
+    std::uint64_t units = 0;       // units written
     std::uint64_t records = 0;     // records appended
     std::uint64_t raw_bytes = 0;   // uncompressed record bytes
     std::uint64_t file_bytes = 0;  // bytes on disk
+    int lowest_level = 0;          // fastest level the backlog forced, 0 if never lowered
 };
 
 class CaptureWriter {
@@ -53,17 +66,19 @@ class CaptureWriter {
 
     // Must be called once, before any record.
     Expected<void> write_header(const ctz::FieldWriter& fields);
-    // Appends one record to the open frame; seals it when it is full.
+    // Appends one record to the open unit; closes the unit when it is full.
     Expected<void> append(ctz::RecordType type, std::span<const std::uint8_t> body);
-    // Seals the open frame (no-op if it holds no record).
-    Expected<void> flush_frame();
-    // Seals the open frame and waits until every frame is on disk (stats are exact after).
+    // Closes the open unit, so that it reaches the disk (no-op if it is empty).
+    Expected<void> flush();
+    // flush(), then ends the current segment: the next unit starts a new zstd frame.
+    Expected<void> end_segment();
+    // Ends the segment and waits until everything is on disk (stats are exact after).
     Expected<void> drain();
-    // Seals the open frame, waits for the worker, writes the trailer and syncs.
+    // drain(), then writes the trailer and syncs the file.
     Expected<void> finish(const ctz::FieldWriter& trailer_fields);
 
-    bool frame_empty() const { return frame_records_ == 0; }
-    // Snapshot; with a background writer, frames/file_bytes lag behind.
+    bool unit_empty() const { return unit_records_ == 0; }
+    // Snapshot; with a background writer, units/segments/file_bytes lag behind.
     WriterStats stats() const;
     const std::string& path() const { return path_; }
 
@@ -71,9 +86,17 @@ class CaptureWriter {
     CaptureWriter(PrivateTag, std::string path, UniqueFd fd, const WriterOptions& options);
 
   private:
-    void open_frame();
-    Expected<void> seal_frame();
-    Expected<void> compress_and_write(std::vector<std::uint8_t>& raw);
+    // A closed unit on its way to the compressor, or an order to end the segment.
+    struct Job {
+        std::vector<std::uint8_t> raw;
+        bool end_segment = false;
+    };
+
+    Expected<void> close_unit(bool end_segment);
+    Expected<void> submit(Job job);
+    Expected<void> compress(const Job& job, std::size_t backlog);
+    Expected<void> open_segment(std::size_t backlog);
+    Expected<void> stream(std::span<const std::uint8_t> raw, int mode);
     Expected<void> write_fully(std::span<const std::uint8_t> bytes);
     Expected<void> write_skippable(std::uint32_t tag, const ctz::FieldWriter& fields);
     Expected<void> check_failed() const;
@@ -82,25 +105,32 @@ class CaptureWriter {
     std::string path_;
     UniqueFd fd_;
     WriterOptions options_;
-    std::vector<std::uint8_t> frame_;  // raw records of the open frame
-    std::uint64_t frame_records_ = 0;
-    std::uint64_t next_frame_index_ = 0;
     bool header_written_ = false;
     bool finished_ = false;
 
+    // Producer side (the caller's thread).
+    std::vector<std::uint8_t> unit_;
+    std::uint64_t unit_records_ = 0;
+
+    // Compressor side (the worker, or the caller when not in background).
     struct ZstdContext;
     std::unique_ptr<ZstdContext> zstd_;
-    std::vector<std::uint8_t> compressed_;
+    std::vector<std::uint8_t> out_;
+    bool segment_open_ = false;
+    std::uint64_t segment_raw_ = 0;
+    std::uint64_t segment_started_ns_ = 0;
+    std::uint64_t next_segment_index_ = 0;
+    int segment_level_ = 0;
 
     // Shared with the worker thread.
     mutable std::mutex mutex_;
     std::condition_variable queue_changed_;
-    std::deque<std::vector<std::uint8_t>> queue_;
+    std::deque<Job> queue_;
     bool stopping_ = false;
     bool worker_busy_ = false;
     std::unique_ptr<Error> failure_;  // first write error; sticky
     WriterStats stats_;
-    std::uint64_t good_end_ = 0;  // file offset after the last complete frame
+    std::uint64_t good_end_ = 0;  // file offset after the last complete unit
     std::thread worker_;
 };
 

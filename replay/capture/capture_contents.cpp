@@ -48,11 +48,21 @@ SocketInfo socket_info(const ct_socket_event& ev) {
     s.remote_addr = format_address(ev.family, ev.remote_addr);
     s.remote_port = ev.remote_port;
     switch (ev.origin) {
-        case CT_SOCKET_FROM_IO: s.origin = "in-call"; break;
-        case CT_SOCKET_FROM_CONNECT: s.origin = "connect"; break;
-        case CT_SOCKET_FROM_NEXT_SEND: s.origin = "next-send"; break;
-        case CT_SOCKET_FROM_LAST_RECV: s.origin = "last-recv"; break;
-        default: s.origin = "unknown"; break;
+        case CT_SOCKET_FROM_IO:
+            s.origin = "in-call";
+            break;
+        case CT_SOCKET_FROM_CONNECT:
+            s.origin = "connect";
+            break;
+        case CT_SOCKET_FROM_NEXT_SEND:
+            s.origin = "next-send";
+            break;
+        case CT_SOCKET_FROM_LAST_RECV:
+            s.origin = "last-recv";
+            break;
+        default:
+            s.origin = "unknown";
+            break;
     }
     return s;
 }
@@ -277,8 +287,14 @@ class ContentsBuilder {
         }
         auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
         auto& d = cb.dirs[ev.direction];
-        d.pieces.push_back(Piece{ev.stream_pos, ev.hdr.seq, ev.hdr.ts_ns, ev.call_start_ns,
-                                 ev.call_len, ev.chunk_offset, ev.hdr.tid, ev.func,
+        d.pieces.push_back(Piece{ev.stream_pos,
+                                 ev.hdr.seq,
+                                 ev.hdr.ts_ns,
+                                 ev.call_start_ns,
+                                 ev.call_len,
+                                 ev.chunk_offset,
+                                 ev.hdr.tid,
+                                 ev.func,
                                  {payload.begin(), payload.end()}});
         // The event itself says how much of the call is missing past the cap.
         if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&

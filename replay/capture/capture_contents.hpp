@@ -66,9 +66,9 @@ struct StreamSegment {
     std::uint64_t call_start_ns = 0;  // when that call was entered
     std::uint32_t tid = 0;
     std::uint64_t seq = 0;
-    std::uint8_t func = 0;            // enum ct_func of the call (data segments)
-    std::uint64_t call_len = 0;       // bytes the whole call transferred
-    std::uint64_t chunk_offset = 0;   // where this segment starts within its call
+    std::uint8_t func = 0;           // enum ct_func of the call (data segments)
+    std::uint64_t call_len = 0;      // bytes the whole call transferred
+    std::uint64_t chunk_offset = 0;  // where this segment starts within its call
 };
 
 struct DirectionStream {

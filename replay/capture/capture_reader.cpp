@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "capture/file_window.hpp"
+#include "capture/unit_assembler.hpp"
 
 namespace ct::replay {
 
@@ -17,9 +18,6 @@ namespace {
 
 using ctz::get_u16;
 using ctz::get_u32;
-
-// Largest compressed frame a valid writer can produce.
-const std::size_t kMaxCompressedFrame = ZSTD_compressBound(ctz::kFrameContentLimit) + 1024;
 
 struct DctxFree {
     void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
@@ -49,6 +47,8 @@ class FrameWalker {
                 const std::function<void(std::uint64_t, std::uint64_t)>& progress)
         : file_(file), visit_(visit), progress_(progress), dctx_(ZSTD_createDCtx()) {
         summary_.file_size = file.size();
+        // Writers use windows of at most 16 MiB; refusing bigger bounds memory.
+        ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, 24);
     }
 
     ReadSummary run(std::uint64_t start) {
@@ -142,122 +142,151 @@ class FrameWalker {
         return off + 8 + size;  // other skippable frames are not ours to read
     }
 
-    std::uint64_t data_frame(std::uint64_t off) {
-        std::size_t want = 1u << 16;
-        std::size_t csize = 0;
-        std::span<const std::uint8_t> v;
+    // How one pass over a segment ended.
+    struct SegmentPass {
+        enum class End { Complete, Truncated, DecodeError, Implausible } end = End::Complete;
+        std::uint64_t next_offset = 0;   // where the next frame starts (Complete)
+        std::uint64_t error_offset = 0;  // input position reached (DecodeError, Implausible)
+        std::uint64_t delivered = 0;     // records delivered, skipped ones included
+        std::size_t salvaged = 0;        // unverified records delivered from a cut tail
+        std::string why;                 // set when units failed their checks
+        std::string zstd_error;
+    };
+
+    // Decodes the segment at `off` as a stream, `slice` input bytes per call, and
+    // delivers each unit once its SYNC record vouches for it. The first `skip`
+    // records are not delivered again (a second, finer pass after an error).
+    SegmentPass decode_segment(std::uint64_t off, std::size_t slice, std::uint64_t skip) {
+        ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+        UnitAssembler units(ctz::kFrameContentLimit);
+        SegmentPass pass;
+        auto deliver = [&](ctz::RecordType type, std::span<const std::uint8_t> body) {
+            if (pass.delivered++ >= skip)
+                deliver_record(type, body, off);
+        };
+        first_record_ = skip == 0;
+        std::uint64_t decoded = 0, pos = off;
+        bool discarding = false;  // damage seen: find the frame's end, keep nothing more
         for (;;) {
-            v = file_.view(off, want);
-            std::size_t r = ZSTD_findFrameCompressedSize(v.data(), v.size());
-            if (!ZSTD_isError(r)) {
-                csize = r;
-                break;
+            auto in_view = file_.view(pos, slice);
+            if (in_view.empty()) {
+                pass.end = SegmentPass::End::Truncated;
+                if (!discarding)
+                    pass.salvaged = units.finish(true, deliver);
+                return pass;
             }
-            bool short_input = ZSTD_getErrorCode(r) == ZSTD_error_srcSize_wrong;
-            if (short_input && off + v.size() >= file_.size())
-                return truncated_frame(off);
-            if (!short_input || want >= kMaxCompressedFrame) {
-                return resync(
-                    off, fmt::format("undecodable zstd frame ({})", ZSTD_getErrorName(r)).c_str());
+            ZSTD_inBuffer in{in_view.data(), in_view.size(), 0};
+            while (in.pos < in.size) {
+                ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+                std::size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in);
+                if (ZSTD_isError(r)) {
+                    units.finish(false, deliver);
+                    pass.end = SegmentPass::End::DecodeError;
+                    pass.error_offset = pos + in.pos;
+                    pass.zstd_error = ZSTD_getErrorName(r);
+                    return pass;
+                }
+                decoded += out.pos;
+                if (!discarding && out.pos > 0) {
+                    auto status = units.feed({out_.data(), out.pos}, deliver);
+                    if (status != UnitAssembler::Status::Ok) {
+                        discarding = true;
+                        pass.why =
+                            status == UnitAssembler::Status::BadCrc
+                                ? "a unit failed its CRC; the rest of the segment was skipped"
+                                : "malformed records; the rest of the segment was skipped";
+                        units.finish(false, deliver);
+                    }
+                }
+                // Bound the work on hostile input: real captures never expand this much.
+                if (decoded > ctz::kFrameContentLimit && decoded / 2000 > pos + in.pos - off) {
+                    units.finish(false, deliver);
+                    pass.end = SegmentPass::End::Implausible;
+                    pass.error_offset = pos + in.pos;
+                    return pass;
+                }
+                if (r == 0) {  // frame complete and its checksum verified
+                    if (!discarding)
+                        units.finish(true, deliver);
+                    pass.next_offset = pos + in.pos;
+                    return pass;
+                }
             }
-            want = std::min(want * 4, kMaxCompressedFrame);
+            pos += in.size;
         }
-        v = v.subspan(0, csize);
-        unsigned long long content = ZSTD_getFrameContentSize(v.data(), v.size());
-        if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR ||
-            content > ctz::kFrameContentLimit) {
-            ++summary_.bad_frames;
-            damage(off, csize, "frame without a valid content size (not written by ct-record)");
-            return off + csize;
-        }
-        content_.resize(static_cast<std::size_t>(content));
-        std::size_t n =
-            ZSTD_decompressDCtx(dctx_.get(), content_.data(), content_.size(), v.data(), v.size());
-        if (ZSTD_isError(n) || n != content) {
-            ++summary_.bad_frames;
-            damage(off, csize,
-                   fmt::format("corrupt frame ({}); skipped",
-                               ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
-            return off + csize;
-        }
-        ++summary_.frames;
-        records({content_.data(), n}, off, false);
-        return off + csize;
     }
 
-    // The file ends inside a frame (recorder killed mid-write): keep what decodes.
-    std::uint64_t truncated_frame(std::uint64_t off) {
-        summary_.truncated_tail = true;
-        auto v = file_.view(off, file_.size() - off > kMaxCompressedFrame
-                                     ? kMaxCompressedFrame
-                                     : static_cast<std::size_t>(file_.size() - off));
-        ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
-        // The frame header, if it survived, bounds the output; ct frames always carry it.
-        unsigned long long declared = ZSTD_getFrameContentSize(v.data(), v.size());
-        std::size_t limit = declared <= ctz::kFrameContentLimit ? static_cast<std::size_t>(declared)
-                                                                : ctz::kFrameContentLimit;
-        content_.resize(limit);
-        ZSTD_inBuffer in{v.data(), v.size(), 0};
-        ZSTD_outBuffer out{content_.data(), content_.size(), 0};
-        while (in.pos < in.size && out.pos < out.size) {
-            std::size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in);
-            if (ZSTD_isError(r) || r == 0)
-                break;
-            if (in.pos == in.size)
-                break;
+    // One segment (a zstd frame): every unit before any damage is kept.
+    std::uint64_t data_frame(std::uint64_t off) {
+        auto pass = decode_segment(off, 1u << 20, 0);
+        if (pass.end == SegmentPass::End::DecodeError) {
+            // zstd drops the output of the call that fails; a pass with small input
+            // slices recovers the units that ended just before the damage.
+            auto fine = decode_segment(off, 16, pass.delivered);
+            if (fine.end == SegmentPass::End::DecodeError)
+                pass.error_offset = fine.error_offset;
         }
-        std::size_t salvaged = records({content_.data(), out.pos}, off, true);
-        damage(off, file_.size() - off,
-               fmt::format("the file ends inside a frame; {} unverified record(s) salvaged from it",
-                           salvaged));
+        switch (pass.end) {
+            case SegmentPass::End::Complete:
+                if (!pass.why.empty()) {
+                    ++summary_.bad_frames;
+                    damage(off, pass.next_offset - off, pass.why);
+                } else {
+                    ++summary_.frames;
+                }
+                return pass.next_offset;
+            case SegmentPass::End::Truncated:
+                summary_.truncated_tail = true;
+                summary_.unverified_records += pass.salvaged;
+                damage(off, file_.size() - off,
+                       !pass.why.empty()
+                           ? pass.why + "; the file ends inside this segment"
+                           : fmt::format("the file ends inside a segment (the recorder stopped "
+                                         "while writing); every complete unit was kept, {} "
+                                         "record(s) after the last one are unverified",
+                                         pass.salvaged));
+                return file_.size();
+            case SegmentPass::End::DecodeError:
+                ++summary_.bad_frames;
+                damage(off, 0,
+                       fmt::format("corrupt segment ({}); the units before the damage "
+                                   "were kept",
+                                   pass.zstd_error));
+                return resync(std::max(pass.error_offset, off + 1) - 1,
+                              "the rest of a corrupt segment");
+            case SegmentPass::End::Implausible:
+                ++summary_.bad_frames;
+                damage(off, 0, "segment expands implausibly; skipped");
+                return resync(pass.error_offset, "the rest of an implausible segment");
+        }
         return file_.size();
     }
 
-    // Delivers the records of one frame's content; returns how many.
-    std::size_t records(std::span<const std::uint8_t> content, std::uint64_t frame_offset,
-                        bool partial) {
-        std::size_t pos = 0, delivered = 0;
-        std::uint64_t frame_index = expected_index_;
-        bool first = true;
-        while (content.size() - pos >= ctz::kRecordHeaderSize) {
-            const std::uint8_t* p = content.data() + pos;
-            std::uint32_t len = get_u32(p);
-            auto type = static_cast<ctz::RecordType>(get_u16(p + 4));
-            if (len > content.size() - pos - ctz::kRecordHeaderSize) {
-                if (!partial) {
-                    damage(frame_offset, 0, "record overruns its frame; rest of frame skipped");
-                }
-                return delivered;
+    void deliver_record(ctz::RecordType type, std::span<const std::uint8_t> body,
+                        std::uint64_t frame_offset) {
+        if (first_record_ && type == ctz::RecordType::FrameBegin) {
+            auto fields = ctz::parse_fields(body);
+            if (auto idx = fields.u64(ctz::FrameField::Index)) {
+                if (*idx > expected_index_)
+                    summary_.missing_frames += *idx - expected_index_;
+                frame_index_ = *idx;
+                expected_index_ = *idx + 1;
             }
-            auto body = content.subspan(pos + ctz::kRecordHeaderSize, len);
-            if (first && type == ctz::RecordType::FrameBegin) {
-                auto fields = ctz::parse_fields(body);
-                if (auto idx = fields.u64(ctz::FrameField::Index)) {
-                    if (*idx > expected_index_)
-                        summary_.missing_frames += *idx - expected_index_;
-                    frame_index = *idx;
-                    expected_index_ = *idx + 1;
-                }
-            }
-            if (first && type != ctz::RecordType::FrameBegin)
-                expected_index_++;
-            first = false;
-            visit_(Record{type, body, frame_index, frame_offset});
-            ++summary_.records;
-            ++delivered;
-            pos += ctz::kRecordHeaderSize + len;
+        } else if (first_record_) {
+            frame_index_ = expected_index_++;
         }
-        if (pos != content.size() && !partial) {
-            damage(frame_offset, 0, "frame ends inside a record header");
-        }
-        return delivered;
+        first_record_ = false;
+        visit_(Record{type, body, frame_index_, frame_offset});
+        ++summary_.records;
     }
 
     FileWindow& file_;
     const std::function<void(const Record&)>& visit_;
     const std::function<void(std::uint64_t, std::uint64_t)>& progress_;
     Dctx dctx_;
-    std::vector<std::uint8_t> content_;
+    std::vector<std::uint8_t> out_ = std::vector<std::uint8_t>(ZSTD_DStreamOutSize());
+    bool first_record_ = true;
+    std::uint64_t frame_index_ = 0;
     ReadSummary summary_;
     std::optional<CaptureTrailer> pending_trailer_;
     std::uint64_t expected_index_ = 0;

@@ -72,6 +72,7 @@ struct ReadSummary {
     std::uint64_t skipped_bytes = 0;        // file bytes not used
     std::uint64_t missing_frames = 0;       // gaps in FRAME_BEGIN indexes
     bool truncated_tail = false;            // the file ends inside a frame
+    std::uint64_t unverified_records = 0;   // salvaged after the last SYNC of a cut segment
     std::optional<CaptureTrailer> trailer;  // set when the capture ended cleanly
     std::vector<Damage> damage;
 

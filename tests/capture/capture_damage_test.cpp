@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "capture/capture_contents.hpp"
 #include "capture/capture_reader.hpp"
@@ -197,6 +198,103 @@ TEST(CaptureDamage, HostileSizesDoNotExhaustMemory) {
     EXPECT_FALSE(contents->summary.ended_cleanly());
     EXPECT_FALSE(contents->summary.damage.empty());
     EXPECT_EQ(contents->events, 0u);
+}
+
+}  // namespace
+}  // namespace ct::testing
+
+namespace ct::testing {
+namespace {
+
+// One segment of 10 units (the recorder closes a unit every second), then a
+// second segment of 2 units. Unit u holds writes "u<u>-w<i>:".
+std::string make_units_capture(const TempDir& dir, std::vector<std::uint64_t>* unit_ends) {
+    auto path = dir.file("units.ctz");
+    SyntheticCapture cap(path);
+    auto g = cap.open_connection(9, 0x99);
+    for (int u = 0; u < 12; ++u) {
+        for (int i = 0; i < 3; ++i) {
+            cap.write(g, "u" + std::to_string(u) + "-w" + std::to_string(i) + ":" +
+                             std::string(500, static_cast<char>('a' + u)));
+        }
+        if (u == 9) {
+            cap.flush_frame();
+        } else {
+            cap.flush_unit();
+        }
+        if (unit_ends)
+            unit_ends->push_back(read_file(path).size());
+    }
+    cap.finish();
+    return path;
+}
+
+TEST(CaptureUnits, CutInsideASegmentKeepsEveryCompleteUnitVerified) {
+    TempDir dir;
+    std::vector<std::uint64_t> unit_ends;
+    auto bytes = read_file(make_units_capture(dir, &unit_ends));
+    auto cut_path = dir.file("cut.ctz");
+    for (std::size_t u = 0; u < 9; ++u) {
+        // Cut a little after unit u ended: the segment has no end, unit u+1 is partial.
+        std::size_t cut = unit_ends[u] + 7;
+        write_file(cut_path, {bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)});
+        Walk w = walk(cut_path);
+        ASSERT_TRUE(w.summary.truncated_tail);
+        ASSERT_GE(w.payloads.size(), (u + 1) * 3) << "unit " << u << " lost after a cut";
+        for (std::size_t i = 0; i < w.payloads.size(); ++i) {
+            std::string prefix = "u" + std::to_string(i / 3) + "-w" + std::to_string(i % 3) + ":";
+            ASSERT_EQ(w.payloads[i].rfind(prefix, 0), 0u);
+        }
+    }
+}
+
+TEST(CaptureUnits, DamageInsideASegmentCostsOnlyTheRestOfThatSegment) {
+    TempDir dir;
+    std::vector<std::uint64_t> unit_ends;
+    auto bytes = read_file(make_units_capture(dir, &unit_ends));
+    // Flip a byte in unit 5 of the first segment.
+    bytes[(unit_ends[4] + unit_ends[5]) / 2] ^= 0x40;
+    auto p = dir.file("flip.ctz");
+    write_file(p, bytes);
+    Walk w = walk(p);
+    EXPECT_FALSE(w.summary.damage.empty());
+    std::set<int> units;
+    for (const auto& s : w.payloads)
+        units.insert(std::stoi(s.substr(1, s.find('-') - 1)));
+    for (int u = 0; u < 5; ++u)
+        EXPECT_TRUE(units.count(u)) << "unit " << u << " before the damage";
+    for (int u = 5; u < 10; ++u)
+        EXPECT_FALSE(units.count(u)) << "unit " << u << " is unverifiable";
+    EXPECT_TRUE(units.count(10) && units.count(11)) << "the next segment is intact";
+    EXPECT_TRUE(w.summary.trailer.has_value());
+}
+
+TEST(CaptureUnits, CompressionHistorySpansUnits) {
+    // An agent resends its conversation every turn: within a segment the repeat is
+    // nearly free, while independent frames would store it again each time.
+    TempDir dir;
+    std::string conversation;
+    std::mt19937 rng(3);
+    for (int i = 0; i < 100000; ++i)
+        conversation += static_cast<char>('a' + rng() % 26);
+    auto make = [&](const std::string& name, bool one_segment) {
+        auto path = dir.file(name);
+        SyntheticCapture cap(path);
+        auto g = cap.open_connection(1, 0x10);
+        for (int turn = 0; turn < 20; ++turn) {
+            cap.write(g, conversation + std::to_string(turn));
+            if (one_segment) {
+                cap.flush_unit();
+            } else {
+                cap.flush_frame();
+            }
+        }
+        cap.finish();
+        return read_file(path).size();
+    };
+    std::size_t units = make("units.ctz", true);
+    std::size_t frames = make("frames.ctz", false);
+    EXPECT_LT(units * 5, frames) << "units " << units << " bytes, independent frames " << frames;
 }
 
 }  // namespace

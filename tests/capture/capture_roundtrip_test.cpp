@@ -76,7 +76,8 @@ TEST(CaptureRoundtrip, LargeCallsSplitIntoChunksReassembleExactly) {
         body[i] = static_cast<char>(i * 7 + i / 251);
     {
         SyntheticOptions o;
-        o.writer.frame_max_bytes = 100 * 1024;  // forces many frames
+        o.writer.unit_max_bytes = 100 * 1024;
+        o.writer.segment_max_bytes = o.writer.unit_max_bytes;  // forces many frames
         SyntheticCapture cap(path, o);
         auto g = cap.open_connection(1, 0x10);
         cap.write(g, body);
@@ -106,8 +107,9 @@ TEST(CaptureRoundtrip, BackgroundWriterProducesTheSameRecords) {
     {
         SyntheticOptions o;
         o.writer.background = true;
-        o.writer.frame_max_bytes = 16 * 1024;
-        o.writer.max_pending_frames = 2;
+        o.writer.unit_max_bytes = 16 * 1024;
+        o.writer.segment_max_bytes = o.writer.unit_max_bytes;
+        o.writer.max_pending_units = 2;
         SyntheticCapture cap(path, o);
         auto g = cap.open_connection(1, 0x10);
         for (int i = 0; i < 200; ++i)

@@ -17,7 +17,8 @@ namespace {
 
 void write_small_session(const std::string& path) {
     testing::SyntheticOptions options;
-    options.writer.frame_max_bytes = 1024;
+    options.writer.unit_max_bytes = 1024;
+    options.writer.segment_max_bytes = options.writer.unit_max_bytes;
     testing::SyntheticCapture cap(path, options);
     cap.process(7, 1, "/bin/client", {"client"});
     auto g = cap.open_connection(7, 0x10);

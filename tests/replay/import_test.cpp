@@ -44,7 +44,8 @@ const std::string kGzipBody =
 void write_session(const std::string& path, bool finish, const std::string& seed = "session") {
     testing::SyntheticOptions options;
     options.uuid_seed = seed;
-    options.writer.frame_max_bytes = 4096;  // many frames, so damage tests have boundaries to hit
+    options.writer.unit_max_bytes = 4096;
+    options.writer.segment_max_bytes = options.writer.unit_max_bytes;  // many frames, so damage tests have boundaries to hit
     testing::SyntheticCapture cap(path, options);
     cap.process(100, 1, "/usr/bin/agent", {"agent", "--task", "list files"});
 

@@ -78,12 +78,14 @@ class Logger:
     def save(self):
         if not self.directory:
             return
+        # One writer at a time: two threads sharing the temporary name would let a
+        # reader see a half-written index.
         with LOCK:
             text = json.dumps({"connections": self.connections}, indent=1)
-        tmp = os.path.join(self.directory, "index.json.tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, os.path.join(self.directory, "index.json"))
+            tmp = os.path.join(self.directory, "index.json.tmp")
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, os.path.join(self.directory, "index.json"))
 
 
 class Connection:

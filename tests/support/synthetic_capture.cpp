@@ -211,8 +211,12 @@ void SyntheticCapture::append_raw(ctz::RecordType type, std::span<const std::uin
     check(writer_->append(type, body));
 }
 
+void SyntheticCapture::flush_unit() {
+    check(writer_->flush());
+}
+
 void SyntheticCapture::flush_frame() {
-    check(writer_->flush_frame());
+    check(writer_->end_segment());
 }
 
 void SyntheticCapture::finish(std::string_view reason) {

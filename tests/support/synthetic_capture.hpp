@@ -52,11 +52,15 @@ class SyntheticCapture {
     std::uint64_t now_ns() const { return now_ns_; }
 
     void append_raw(ctz::RecordType type, std::span<const std::uint8_t> body);
+    // Ends the current zstd frame (segment): the next records start a new one.
     void flush_frame();
+    // Closes the current unit inside the segment (what the recorder does every second).
+    void flush_unit();
     // Writes the trailer (a clean end). Without it the capture looks killed.
     void finish(std::string_view reason = "test finished");
 
     std::uint64_t next_seq() const { return seq_; }
+    record::CaptureWriter& writer() { return *writer_; }
 
   private:
     ct_event_header header(std::uint16_t type, std::uint16_t size, std::uint32_t pid);

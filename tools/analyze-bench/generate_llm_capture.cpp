@@ -72,7 +72,6 @@ int main(int argc, char** argv) {
     const std::uint64_t target = (argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 256) << 20;
     ct::testing::SyntheticOptions options;
     options.uuid_seed = std::string("bench-") + argv[1];
-    options.writer.frame_max_bytes = 4u << 20;
     ct::testing::SyntheticCapture cap(argv[1], options);
     cap.process(4242, 1, "/usr/bin/node", {"node", "/usr/lib/agent/cli.js"});
     Words words(17);
