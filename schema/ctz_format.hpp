@@ -159,7 +159,7 @@ enum class CounterField : std::uint16_t {
 };
 
 enum class SyncField : std::uint16_t {
-    Crc32 = 1,    // zlib crc32 of the unit's record bytes before this record
+    Checksum = 1,  // XXH3-64 of the unit's record bytes before this record
     Records = 2,  // records in the unit before this one
     MonotonicNs = 3,
 };

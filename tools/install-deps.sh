@@ -12,7 +12,7 @@ packages=(
     # BPF: clang for the BPF target, libbpf, bpftool for skeletons and vmlinux.h
     clang llvm libbpf-dev bpftool libelf-dev
     # libraries
-    libzstd-dev libsqlite3-dev libcli11-dev libfmt-dev libcapstone-dev zlib1g-dev
+    libzstd-dev libxxhash-dev libsqlite3-dev libcli11-dev libfmt-dev libcapstone-dev zlib1g-dev
     libbrotli-dev libnghttp2-dev nlohmann-json3-dev libssl-dev
     # tests
     libgtest-dev libgmock-dev

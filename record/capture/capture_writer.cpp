@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -22,11 +22,10 @@ std::uint64_t monotonic_ns() {
            static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// Appends the SYNC record that closes a unit: the CRC of everything before it.
+// Appends the SYNC record that closes a unit: a checksum of everything before it.
 void close_with_sync(std::vector<std::uint8_t>& unit, std::uint64_t records) {
-    auto crc = ::crc32_z(0, unit.data(), unit.size());
     ctz::FieldWriter sync;
-    sync.u64(ctz::SyncField::Crc32, crc)
+    sync.u64(ctz::SyncField::Checksum, XXH3_64bits(unit.data(), unit.size()))
         .u64(ctz::SyncField::Records, records)
         .u64(ctz::SyncField::MonotonicNs, monotonic_ns());
     ctz::put_record(unit, ctz::RecordType::Sync, sync.bytes());

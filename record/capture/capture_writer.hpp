@@ -2,7 +2,7 @@
 // frame, then segments, then a trailer.
 //
 // A segment is one zstd frame. Records are gathered into units; a unit is
-// closed by a SYNC record (a CRC of the unit) and flushed into the segment's
+// closed by a SYNC record (a checksum of the unit) and flushed into the segment's
 // compressed stream, so every closed unit is on disk and decodable even if the
 // recorder dies before the segment ends. Compression history spans the whole
 // segment, which is what makes an agent's resent conversation cheap to store.

@@ -193,7 +193,7 @@ class FrameWalker {
                         discarding = true;
                         pass.why =
                             status == UnitAssembler::Status::BadCrc
-                                ? "a unit failed its CRC; the rest of the segment was skipped"
+                                ? "a unit failed its checksum; the rest of the segment was skipped"
                                 : "malformed records; the rest of the segment was skipped";
                         units.finish(false, deliver);
                     }

@@ -1,6 +1,6 @@
 #include "capture/unit_assembler.hpp"
 
-#include <zlib.h>
+#include <xxhash.h>
 
 namespace ct::replay {
 
@@ -28,8 +28,7 @@ UnitAssembler::Status UnitAssembler::feed(std::span<const std::uint8_t> bytes,
             continue;
         }
         auto fields = ctz::parse_fields({buf_.data() + body, len});
-        auto crc = ::crc32_z(0, buf_.data(), parsed_);
-        if (fields.u64(ctz::SyncField::Crc32) != crc ||
+        if (fields.u64(ctz::SyncField::Checksum) != XXH3_64bits(buf_.data(), parsed_) ||
             fields.u64(ctz::SyncField::Records) != pending_.size()) {
             return Status::BadCrc;
         }

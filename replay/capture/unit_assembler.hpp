@@ -1,6 +1,6 @@
 // Turns the decompressed bytes of one segment into records, and delivers the
 // records of each unit only once the unit's SYNC record vouches for them (a
-// CRC over the unit's bytes). zstd verifies a frame only at its end; units let
+// checksum of the unit's bytes). zstd verifies a frame only at its end; units let
 // a reader trust what it got from a segment that was cut short or damaged.
 #pragma once
 
