@@ -241,13 +241,26 @@ Expected<void> CaptureWriter::stream(std::span<const std::uint8_t> raw, int mode
     return {};
 }
 
-Expected<void> CaptureWriter::open_segment(std::size_t backlog) {
-    int level = options_.zstd_level;
-    if (options_.adapt_level_to_backlog) {
-        // Further behind means faster and looser; units keep flowing to disk.
-        level = backlog <= 1 ? options_.zstd_level : backlog <= 3 ? 1 : backlog <= 5 ? -10 : -100;
-        level = std::min(level, options_.zstd_level);
+int CaptureWriter::level_for(std::size_t backlog) {
+    if (!options_.adapt_level_to_backlog)
+        return options_.zstd_level;
+    // Further behind means faster and looser, so that units keep flowing to disk.
+    int level = backlog <= 1 ? options_.zstd_level : backlog <= 3 ? 1 : backlog <= 5 ? -10 : -100;
+    level = std::min(level, options_.zstd_level);
+    // Once a burst forced a faster level, keep it for a while: going back to the
+    // slow level at once would only fall behind again (and overflow the ring).
+    std::uint64_t now = monotonic_ns();
+    if (level < options_.zstd_level) {
+        held_level_ = std::min(level, now < hold_until_ns_ ? held_level_ : level);
+        hold_until_ns_ = now + kLevelHoldNs;
+    } else if (now < hold_until_ns_) {
+        level = held_level_;
     }
+    return level;
+}
+
+Expected<void> CaptureWriter::open_segment(std::size_t backlog) {
+    int level = level_for(backlog);
     ZSTD_CCtx* c = zstd_->cctx.get();
     ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
     ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
@@ -278,7 +291,7 @@ Expected<void> CaptureWriter::compress(const Job& job, std::size_t backlog) {
         bool lagging = options_.adapt_level_to_backlog && backlog > 1;
         if (segment_open_ && lagging) {
             // Falling behind: end this segment so the next one can use a faster level.
-            int wanted = backlog <= 3 ? 1 : backlog <= 5 ? -10 : -100;
+            int wanted = level_for(backlog);
             if (wanted < segment_level_) {
                 if (auto ok = stream({}, ZSTD_e_end); !ok)
                     return ok;

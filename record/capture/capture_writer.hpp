@@ -96,6 +96,7 @@ class CaptureWriter {
     Expected<void> submit(Job job);
     Expected<void> compress(const Job& job, std::size_t backlog);
     Expected<void> open_segment(std::size_t backlog);
+    int level_for(std::size_t backlog);
     Expected<void> stream(std::span<const std::uint8_t> raw, int mode);
     Expected<void> write_fully(std::span<const std::uint8_t> bytes);
     Expected<void> write_skippable(std::uint32_t tag, const ctz::FieldWriter& fields);
@@ -121,6 +122,9 @@ class CaptureWriter {
     std::uint64_t segment_started_ns_ = 0;
     std::uint64_t next_segment_index_ = 0;
     int segment_level_ = 0;
+    static constexpr std::uint64_t kLevelHoldNs = 5'000'000'000;
+    int held_level_ = 0;  // fastest level a recent backlog asked for
+    std::uint64_t hold_until_ns_ = 0;
 
     // Shared with the worker thread.
     mutable std::mutex mutex_;
