@@ -136,14 +136,6 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
     return DecodedContent{std::move(out), true, {}};
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 }  // namespace
 
 DecodedContent decode_one(std::string_view coding, std::string_view body, std::size_t limit) {
@@ -172,7 +164,7 @@ DecodedContent decode_content(std::string_view encodings, std::string_view body,
     std::vector<std::string_view> codings;
     while (!encodings.empty()) {
         std::size_t comma = encodings.find(',');
-        std::string_view c = trim(encodings.substr(0, comma));
+        std::string_view c = http1::trim_ows(encodings.substr(0, comma));
         if (!c.empty())
             codings.push_back(c);
         if (comma == std::string_view::npos)

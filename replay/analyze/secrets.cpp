@@ -17,14 +17,6 @@ namespace {
 
 constexpr std::size_t kKeySize = 32;
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 Expected<std::string> read_key(int fd, const std::string& path) {
     std::string key(kKeySize, '\0');
     std::size_t got = 0;
@@ -131,7 +123,7 @@ std::string SecretFingerprinter::redact(std::string_view name, std::string_view 
         std::size_t space = value.find(' ');
         if (space != std::string_view::npos) {
             return std::string(value.substr(0, space)) + " " +
-                   fingerprint(trim(value.substr(space + 1)));
+                   fingerprint(http1::trim_ows(value.substr(space + 1)));
         }
         return fingerprint(value);
     }
@@ -142,7 +134,7 @@ std::string SecretFingerprinter::redact(std::string_view name, std::string_view 
         bool first = true;
         while (true) {
             std::size_t semi = value.find(';');
-            std::string_view item = trim(value.substr(0, semi));
+            std::string_view item = http1::trim_ows(value.substr(0, semi));
             if (!first)
                 out += "; ";
             if (first || all) {

@@ -20,14 +20,6 @@ bool is_token(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
 }
 
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 // Removes a trailing CR: lines end in CRLF, a bare LF is tolerated.
 std::string_view strip_cr(std::string_view line) {
     if (!line.empty() && line.back() == '\r')

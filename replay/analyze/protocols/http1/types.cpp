@@ -76,4 +76,12 @@ bool Message::has_token(std::string_view name, std::string_view token) const {
     return false;
 }
 
+std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
 }  // namespace ct::analyze::http1

@@ -80,5 +80,7 @@ struct Message {
 
 bool iequals(std::string_view a, std::string_view b);
 std::string to_lower(std::string_view s);
+// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+std::string_view trim_ows(std::string_view s);
 
 }  // namespace ct::analyze::http1
