@@ -136,6 +136,17 @@ class RecordTest(unittest.TestCase):
                              f"stderr:{proc.stderr}")
         return Capture(path, self.tmp), proc
 
+    def record_pid(self, pid, name="session.ctz", extra=()):
+        """Starts `ct-record -p PID`; returns (process, capture path) once it is attached."""
+        path = self.capture_path(name)
+        rec = subprocess.Popen([CT_RECORD, "--no-status", *extra, "-p", str(pid), "-w", path],
+                               stderr=subprocess.PIPE, text=True)
+        # The header is written once the probes are attached.
+        attached = wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0,
+                            timeout=60)
+        self.assertTrue(attached, "ct-record did not attach within 60 s")
+        return rec, path
+
     def assert_matches_server(self, capture, expect_connections):
         """Every captured connection equals what the server logged for that client port."""
         logged = self.server.connections(expect=expect_connections)

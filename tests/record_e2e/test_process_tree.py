@@ -7,7 +7,7 @@ import time
 import unittest
 
 from clients import NODE_REQUESTS, PYTHON_WAIT_THEN_REQUEST
-from harness import CT_RECORD, PYTHON, Capture, RecordTest, terminate, wait_for
+from harness import CT_RECORD, PYTHON, Capture, RecordTest
 
 LAZY_SSL = r'''
 import os, sys, time
@@ -77,10 +77,7 @@ class ProcessTree(RecordTest):
         target = subprocess.Popen([PYTHON, "-c", PYTHON_WAIT_THEN_REQUEST, self.server.cert,
                                    str(self.server.port), go], stdout=subprocess.PIPE, text=True)
         self.assertEqual(target.stdout.readline().strip(), "READY")
-        path = self.capture_path()
-        rec = subprocess.Popen([CT_RECORD, "--no-status", "-p", str(target.pid), "-w", path],
-                               stderr=subprocess.PIPE, text=True)
-        self.assertTrue(wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0))
+        rec, path = self.record_pid(target.pid)
         time.sleep(0.3)
         open(go, "w").close()
         target.wait(timeout=30)
@@ -106,10 +103,7 @@ class ProcessTree(RecordTest):
         self.assertIn("python", refused.stderr, "the examined binaries are named")
         self.assertFalse(os.path.exists(self.capture_path("refused.ctz")))
 
-        path = self.capture_path()
-        rec = subprocess.Popen([CT_RECORD, "--no-status", "--wait", "-p", str(target.pid), "-w",
-                                path], stderr=subprocess.PIPE, text=True)
-        self.assertTrue(wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0))
+        rec, path = self.record_pid(target.pid, extra=["--wait"])
         time.sleep(0.3)
         open(go, "w").close()
         target.wait(timeout=30)

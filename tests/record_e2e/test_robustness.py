@@ -9,7 +9,7 @@ import time
 import unittest
 
 from clients import PYTHON_STREAM
-from harness import CT_RECORD, PYTHON, Capture, RecordTest, wait_for
+from harness import CT_RECORD, PYTHON, Capture, RecordTest
 
 
 def children_of(pid):
@@ -53,16 +53,15 @@ class Robustness(RecordTest):
         for i in old_enough:
             self.assertIn(f"marker-{i:06d}".encode(), written, f"request {i} lost")
 
-    def test_sigterm_with_pid_ends_cleanly(self):
+    def start_streaming_client(self):
         client = subprocess.Popen([PYTHON, "-c", PYTHON_STREAM, self.server.cert,
                                    str(self.server.port)], stdout=subprocess.PIPE, text=True)
         client.stdout.readline()
-        path = self.capture_path()
-        rec = subprocess.Popen([CT_RECORD, "--no-status", "-p", str(client.pid), "-w", path],
-                               stderr=subprocess.PIPE, text=True)
-        # The header is written once the probes are attached.
-        self.assertTrue(wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0,
-                                 timeout=60))
+        return client
+
+    def test_sigterm_with_pid_ends_cleanly(self):
+        client = self.start_streaming_client()
+        rec, path = self.record_pid(client.pid)
         time.sleep(1.0)
         rec.send_signal(signal.SIGTERM)
         rc = rec.wait(timeout=30)
@@ -75,12 +74,8 @@ class Robustness(RecordTest):
         self.assertIn(b"marker-", b"".join(c["write"] for c in cap.connections))
 
     def test_target_killed_mid_stream(self):
-        client = subprocess.Popen([PYTHON, "-c", PYTHON_STREAM, self.server.cert,
-                                   str(self.server.port)], stdout=subprocess.PIPE, text=True)
-        client.stdout.readline()
-        path = self.capture_path()
-        rec = subprocess.Popen([CT_RECORD, "--no-status", "-p", str(client.pid), "-w", path],
-                               stderr=subprocess.PIPE, text=True)
+        client = self.start_streaming_client()
+        rec, path = self.record_pid(client.pid)
         time.sleep(1.0)
         client.kill()
         client.wait()
