@@ -47,7 +47,7 @@ class Robustness(RecordTest):
         self.assertFalse(cap.summary["ended_cleanly"])
         self.assertEqual(cap.summary["bad_frames"], 0)
         written = b"".join(c["write"] for c in cap.connections)
-        # Frames close every second: everything sent 1.5 s before the kill is on disk.
+        # Units are flushed every second: everything sent 1.5 s before the kill is on disk.
         old_enough = [i for i, t in sent if t < killed_at - 1.5]
         self.assertGreater(len(old_enough), 20)
         for i in old_enough:
