@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
     app.add_option("--binary", o.binaries,
                    "Also probe this file (a TLS library in an unusual place); repeatable");
     app.add_flag("--no-system-libs", no_system_libs,
-                 "Do not probe the system's libssl.so.* before the target loads it");
+                 "Do not probe the system's libssl.so.* and the node, bun, deno and claude found "
+                 "in PATH before the target starts them");
     app.add_option("--ring-size", ring, "BPF ring buffer size (power of two)")->default_str("64M");
     app.add_option("--payload-cap", cap,
                    "Bytes recorded per TLS call; longer calls are recorded as truncated with "

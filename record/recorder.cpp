@@ -255,6 +255,8 @@ class Recording {
         if (o_.system_libraries) {
             for (const auto& lib : system_tls_libraries())
                 keep(attacher_->attach_file(lib));
+            for (const auto& exe : well_known_tls_programs())
+                keep(attacher_->attach_file(exe));
         }
         if (launcher_) {
             std::string exe = resolve_in_path(o_.command[0]);
@@ -328,6 +330,16 @@ class Recording {
                                 r.pid ? fmt::format(", mapped by pid {}", r.pid) : "",
                                 fmt::join(parts, " ")));
             }
+            if (r.exec_ns && r.attached_any() && r.attached_ns > r.exec_ns) {
+                // Not silent: what the program sent before its probes existed is missing.
+                std::string msg = fmt::format(
+                    "probes on {} were attached {:.1f} ms after pid {} executed it; TLS traffic "
+                    "it made before then is not in the capture (its connections show as joined "
+                    "mid-way). Add --binary {} to probe it from the start.",
+                    r.path, static_cast<double>(r.attached_ns - r.exec_ns) / 1e6, r.pid, r.path);
+                say(msg);
+                note("warning", msg);
+            }
         }
     }
 
@@ -369,7 +381,7 @@ class Recording {
             }
             case CT_EVENT_EXEC:
                 new_processes_.push_back({static_cast<pid_t>(h.pid), "exec"});
-                attacher_->request_scan(static_cast<pid_t>(h.pid));
+                attacher_->request_scan(static_cast<pid_t>(h.pid), h.ts_ns);
                 break;
             case CT_EVENT_EXIT:
                 live_.erase(static_cast<pid_t>(h.pid));

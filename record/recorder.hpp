@@ -23,9 +23,9 @@ struct RecorderOptions {
     std::uint64_t flush_interval_ms = 1000;       // units reach the disk at least this often
     std::uint64_t segment_max_bytes = 32u << 20;  // a zstd frame holds at most this much
     std::uint64_t segment_interval_ms = 60'000;   // ... or this much time
-    bool system_libraries = true;       // probe the system's libssl up front
-    std::vector<std::string> binaries;  // --binary: extra files to probe
-    int status = -1;                    // status line: 1 on, 0 off, -1 if stderr is a terminal
+    bool system_libraries = true;                 // probe the system's libssl up front
+    std::vector<std::string> binaries;            // --binary: extra files to probe
+    int status = -1;  // status line: 1 on, 0 off, -1 if stderr is a terminal
     bool quiet = false;
     std::vector<std::string> recorder_cmdline;
 };

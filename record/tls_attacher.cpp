@@ -1,6 +1,9 @@
 #include "tls_attacher.hpp"
 
+#include "command_launcher.hpp"
+
 #include <sys/stat.h>
+#include <time.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -56,6 +59,10 @@ std::optional<AttachReport> TlsAttacher::examine(const std::string& access_path,
         }
     }
     if (report.attached_any()) {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        report.attached_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+                             static_cast<std::uint64_t>(ts.tv_nsec);
         std::lock_guard lock(mutex_);
         attached_files_.insert({st.st_dev, st.st_ino});
     }
@@ -75,31 +82,42 @@ std::vector<AttachReport> TlsAttacher::attach_process(pid_t pid) {
     return out;
 }
 
-void TlsAttacher::request_scan(pid_t pid) {
+void TlsAttacher::request_scan(pid_t pid, std::uint64_t exec_ns) {
     {
         std::lock_guard lock(mutex_);
-        if (std::find(queue_.begin(), queue_.end(), pid) != queue_.end())
+        auto queued = std::find_if(queue_.begin(), queue_.end(),
+                                   [&](const ScanRequest& r) { return r.pid == pid; });
+        if (queued != queue_.end()) {
+            queued->exec_ns = std::max(queued->exec_ns, exec_ns);
             return;
-        queue_.push_back(pid);
+        }
+        // A program just executed goes first: its first TLS call may come soon.
+        if (exec_ns) {
+            queue_.push_front({pid, exec_ns});
+        } else {
+            queue_.push_back({pid, exec_ns});
+        }
     }
     wake_.notify_all();
 }
 
 void TlsAttacher::worker_loop() {
     for (;;) {
-        pid_t pid;
+        ScanRequest request;
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
             if (stopping_)
                 return;
-            pid = queue_.front();
+            request = queue_.front();
             queue_.pop_front();
         }
-        auto reports = attach_process(pid);
+        auto reports = attach_process(request.pid);
         std::lock_guard lock(mutex_);
-        for (auto& r : reports)
+        for (auto& r : reports) {
+            r.exec_ns = request.exec_ns;
             reports_.push_back(std::move(r));
+        }
     }
 }
 
@@ -151,6 +169,24 @@ std::vector<std::string> system_tls_libraries() {
                 continue;
             out.push_back(std::filesystem::canonical(entry.path(), ec).string());
         }
+    }
+    return out;
+}
+
+std::vector<std::string> well_known_tls_programs() {
+    std::vector<std::string> out;
+    std::set<std::pair<std::uint64_t, std::uint64_t>> seen;
+    for (const char* name : {"node", "nodejs", "bun", "deno", "claude"}) {
+        std::string found = resolve_in_path(name);
+        if (found.empty())
+            continue;
+        std::error_code ec;
+        std::string real = std::filesystem::canonical(found, ec).string();
+        struct stat st {};
+        if (ec || ::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (seen.insert({st.st_dev, st.st_ino}).second)
+            out.push_back(real);
     }
     return out;
 }

@@ -29,6 +29,8 @@ struct AttachReport {
     locate::BinaryReport located;  // functions, evidence, or the refusal
     std::vector<std::pair<locate::Target, AttachedProbe>> probes;
     std::optional<std::string> error;  // could not be examined at all
+    std::uint64_t exec_ns = 0;         // when the process executed the program that maps it
+    std::uint64_t attached_ns = 0;     // when the probes were in place (CLOCK_MONOTONIC)
 
     bool attached_any() const;
 };
@@ -45,8 +47,9 @@ class TlsAttacher {
     // Examines every binary `pid` maps now.
     std::vector<AttachReport> attach_process(pid_t pid);
 
-    // Background scanning: new processes and new executable mappings.
-    void request_scan(pid_t pid);
+    // Background scanning: new processes and new executable mappings. `exec_ns`:
+    // when the process executed its program, to report probes that came late.
+    void request_scan(pid_t pid, std::uint64_t exec_ns = 0);
     std::vector<AttachReport> take_reports();
     // Paths looked at so far, for "no TLS library found" messages.
     std::vector<std::string> examined_paths() const;
@@ -66,7 +69,11 @@ class TlsAttacher {
     std::set<std::pair<std::uint64_t, std::uint64_t>> seen_;  // (device, inode)
     std::vector<std::string> examined_;
     std::set<std::pair<std::uint64_t, std::uint64_t>> attached_files_;
-    std::deque<pid_t> queue_;
+    struct ScanRequest {
+        pid_t pid;
+        std::uint64_t exec_ns;
+    };
+    std::deque<ScanRequest> queue_;
     std::vector<AttachReport> reports_;
     bool stopping_ = false;
     std::condition_variable wake_;
@@ -77,5 +84,10 @@ class TlsAttacher {
 // that a library a process loads later (python's `import ssl`) is probed before
 // its first call.
 std::vector<std::string> system_tls_libraries();
+
+// Programs with TLS compiled in that a traced shell is likely to start (node,
+// bun, deno, claude) as found in PATH: probing them up front closes the window
+// between a child's exec and the probes' attach.
+std::vector<std::string> well_known_tls_programs();
 
 }  // namespace ct::record

@@ -1,6 +1,7 @@
 """Following the process tree: children are recorded, strangers are not, and a
 running process can be recorded by PID."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -65,11 +66,26 @@ class ProcessTree(RecordTest):
             if os.path.basename(p["exe"]) == "curl":
                 self.assertEqual(p["ppid"], sh[0]["pid"])
 
-    def test_static_tls_binary_executed_by_a_child(self):
-        # node is not known up front: it is found when `sh` executes it.
-        script = f"/usr/bin/node -e \"$0\" {self.server.cert} {self.server.port}"
+    def test_node_in_path_is_probed_before_a_child_starts_it(self):
+        # `sh` starts node, which connects at once: node from PATH is probed up front.
+        script = f"node -e \"$0\" {self.server.cert} {self.server.port}"
         cap, proc = self.record(["sh", "-c", script, NODE_REQUESTS])
+        self.assertNotIn("mapped by pid", proc.stderr)
+        self.assert_matches_server(cap, 1)
+        self.assertTrue(cap.with_data()[0]["from_start"])
+
+    def test_unknown_static_tls_binary_executed_by_a_child(self):
+        # A program with TLS compiled in that ct-record cannot know up front is probed
+        # when a child executes it, and ct-record says how late that was.
+        private = os.path.join(self.tmp, "bin")
+        os.mkdir(private)
+        node = shutil.copy("/usr/bin/node", os.path.join(private, "my-agent"))
+        slow_start = "setTimeout(() => { " + NODE_REQUESTS + " }, 1500);"
+        script = f"{node} -e \"$0\" {self.server.cert} {self.server.port}"
+        cap, proc = self.record(["sh", "-c", script, slow_start])
+        self.assertIn(f"probing {node}", proc.stderr)
         self.assertIn("mapped by pid", proc.stderr)
+        self.assertIn("ms after pid", proc.stderr)
         self.assert_matches_server(cap, 1)
 
     def test_record_a_running_process_by_pid(self):
