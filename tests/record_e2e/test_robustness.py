@@ -9,7 +9,7 @@ import time
 import unittest
 
 from clients import PYTHON_STREAM
-from harness import CT_RECORD, PYTHON, Capture, RecordTest
+from harness import CT_DUMP, CT_RECORD, PYTHON, Capture, RecordTest
 
 
 def children_of(pid):
@@ -67,11 +67,16 @@ class Robustness(RecordTest):
         rc = rec.wait(timeout=30)
         client.kill()
         client.wait()
-        self.assertEqual(rc, 0, rec.stderr.read())
+        err = rec.stderr.read()
+        self.assertEqual(rc, 0, err)
         cap = Capture(path, self.tmp)
         self.assertTrue(cap.summary["ended_cleanly"])
         self.assertEqual(cap.summary["end_reason"], "stopped by SIGTERM")
-        self.assertIn(b"marker-", b"".join(c["write"] for c in cap.connections))
+        written = b"".join(c["write"] for c in cap.connections)
+        self.assertIn(b"marker-", written,
+                      f"ct-record said:\n{err}\nsummary {cap.summary}\n"
+                      f"connections {[(c['gen'], c['pid'], c['comm'], len(c['write'])) for c in cap.connections]}\n"
+                      f"records:\n{subprocess.run([CT_DUMP, path], capture_output=True, text=True).stdout[-3000:]}")
 
     def test_target_killed_mid_stream(self):
         client = self.start_streaming_client()
