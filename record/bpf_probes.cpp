@@ -144,7 +144,10 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
             return {};  // located but not needed for recording
     }
     std::vector<AttachedProbe> out;
-    for (bool retprobe : {false, true}) {
+    // Return probe first: a call entered between the two attaches would otherwise push
+    // a frame that no return ever pops, and every later call on that SSL* in that
+    // direction would look nested inside it and go unrecorded.
+    for (bool retprobe : {true, false}) {
         bpf_program* prog = retprobe ? plan.ret : plan.entry;
         if (!prog)
             continue;
