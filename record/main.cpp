@@ -39,9 +39,7 @@ status (128+N if killed by signal N); 1 nothing recorded (setup failed);
 2 bad command line; 3 recording failed midway (disk full, I/O error): the
 capture is readable up to the failure.)";
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
     std::vector<std::string> recorder_cmdline(argv, argv + argc);
     // Everything after the first "--" is the command to run, untouched by the parser.
     std::vector<std::string> command;
@@ -146,4 +144,18 @@ int main(int argc, char** argv) {
     o.command = std::move(command);
     o.recorder_cmdline = std::move(recorder_cmdline);
     return ct::record::run_recorder(o);
+}
+
+}  // namespace
+
+// The last line of defence: an unexpected exception still ends with a message and an exit
+// code scripts can read, and unwinding closes the capture file through its destructors.
+int main(int argc, char** argv) {
+    try {
+        return run_main(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "ct-record: internal error: " << e.what()
+                  << "\nct-record: the capture is readable up to this point; please report this.\n";
+        return ct::record::kExitRecordingFailed;
+    }
 }

@@ -1,23 +1,40 @@
 #include "proc_reader.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "util/unique_fd.hpp"
+
 namespace ct::record {
 
 namespace {
 
+// Plain read(2): a /proc file of a process that just exited fails with ESRCH, which
+// std::istreambuf_iterator would surface as an uncaught std::ios_base::failure.
 std::string read_small_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    std::string out;
+    if (!fd)
+        return out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
 }
 
 std::string read_link(const std::string& path) {
