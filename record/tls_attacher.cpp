@@ -167,7 +167,10 @@ std::vector<std::string> system_tls_libraries() {
                 continue;
             if (!seen.insert({st.st_dev, st.st_ino}).second)
                 continue;
-            out.push_back(std::filesystem::canonical(entry.path(), ec).string());
+            std::error_code canonical_ec;
+            auto real = std::filesystem::canonical(entry.path(), canonical_ec);
+            if (!canonical_ec)
+                out.push_back(real.string());
         }
     }
     return out;
