@@ -13,11 +13,13 @@
 #include "ct/version.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
+#include "sqlite/multi_row_insert.hpp"
 #include "sqlite/transaction.hpp"
 
 namespace ct::analyze {
 
 using sqlite::Blob;
+using sqlite::MultiRowInsert;
 using sqlite::Statement;
 
 struct Importer::Statements {
@@ -32,14 +34,14 @@ struct Importer::Statements {
     Statement raw;
     Statement request;
     Statement response;
-    Statement sse_event;
+    MultiRowInsert sse_events;
     Statement llm_call;
     Statement tool_call;
     Statement search_document;
     Statement search_text;
     Statement find_blob;
     Statement blob;
-    Statement call_message;
+    MultiRowInsert call_messages;
 };
 
 namespace {
@@ -221,10 +223,18 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
              " encoded_size, decoded_size, framing, trailers, decode_error, stream_pos, wire_size,"
              " gap_bytes, after_resync, complete)"
              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    CT_TRY(
-        prep(st->sse_event,
-             "INSERT INTO sse_events (response_id, idx, time_ns, event, data, event_id, retry_ms)"
-             " VALUES (?,?,?,?,?,?,?)"));
+    auto prep_rows = [&](MultiRowInsert& target, std::string_view head,
+                         int columns) -> Expected<void> {
+        auto s = MultiRowInsert::prepare(db, head, columns);
+        if (!s)
+            return std::unexpected(s.error());
+        target = std::move(*s);
+        return {};
+    };
+    CT_TRY(prep_rows(st->sse_events,
+                     "INSERT OR FAIL INTO sse_events (response_id, idx, time_ns, event, data, "
+                     "event_id, retry_ms)",
+                     7));
     CT_TRY(
         prep(st->llm_call,
              "INSERT INTO llm_calls (capture_id, request_id, response_id, provider, api, model,"
@@ -243,8 +253,8 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
     CT_TRY(prep(st->search_text, "INSERT INTO search_index (rowid, text) VALUES (?,?)"));
     CT_TRY(prep(st->find_blob, "SELECT id FROM llm_blobs WHERE sha256 = ?"));
     CT_TRY(prep(st->blob, "INSERT INTO llm_blobs (sha256, kind, size, text) VALUES (?,?,?,?)"));
-    CT_TRY(prep(st->call_message,
-                "INSERT INTO llm_call_messages (llm_call_id, idx, blob_id, sep) VALUES (?,?,?,?)"));
+    CT_TRY(prep_rows(st->call_messages,
+                     "INSERT OR FAIL INTO llm_call_messages (llm_call_id, idx, blob_id, sep)", 4));
     return std::make_unique<Importer>(db, fingerprinter, std::move(options), std::move(st));
 }
 
@@ -461,18 +471,18 @@ struct ImportRun {
             m.after_resync, m.complete));
         std::int64_t id = db.last_insert_rowid();
         ++result.responses;
-        for (std::size_t i = 0; i < d.sse.events.size(); ++i) {
-            const auto& e = d.sse.events[i];
+        const auto& events = d.sse.events;
+        CT_TRY(st.sse_events.insert(events.size(), [&](Statement& s, int index, std::size_t i) {
+            const auto& e = events[i];
             std::optional<std::string_view> event_id;
             if (!e.last_event_id.empty())
                 event_id = e.last_event_id;
             std::optional<std::int64_t> retry;
             if (e.retry_ms)
                 retry = static_cast<std::int64_t>(*e.retry_ms);
-            CT_TRY(st.sse_event.execute(id, i, rt(d.sse_monotonic_ns[i]), e.type, e.data, event_id,
-                                        retry));
-            ++result.sse_events;
-        }
+            s.bind_from(index, id, i, rt(d.sse_monotonic_ns[i]), e.type, e.data, event_id, retry);
+        }));
+        result.sse_events += events.size();
         if (index_body && is_textual(content_type, d.body.bytes)) {
             CT_TRY(index_text("response_body", id, d.body.bytes));
         }
@@ -529,10 +539,17 @@ struct ImportRun {
             conversation_key(call, key_storage)));
         std::int64_t id = db.last_insert_rowid();
         ++result.llm_calls;
+        // Blobs first: their inserts (and search indexing) happen in message order,
+        // then the links go in as one batch.
+        std::vector<std::int64_t> blob_ids_of(call.messages.size());
         for (std::size_t i = 0; i < call.messages.size(); ++i) {
             auto blob_id = intern("message", call.messages[i]);
             if (!blob_id)
                 return std::unexpected(blob_id.error());
+            blob_ids_of[i] = *blob_id;
+        }
+        CT_TRY(st.call_messages.insert(call.messages.size(), [&](Statement& s, int index,
+                                                                 std::size_t i) {
             // The bytes between this message and the previous one (usually ",").
             std::optional<Blob> sep;
             if (i > 0) {
@@ -540,8 +557,8 @@ struct ImportRun {
                 sep = Blob{std::string_view(
                     prev_end, static_cast<std::size_t>(call.messages[i].data() - prev_end))};
             }
-            CT_TRY(st.call_message.execute(id, i, *blob_id, sep));
-        }
+            s.bind_from(index, id, i, blob_ids_of[i], sep);
+        }));
         for (std::size_t i = 0; i < call.tool_calls.size(); ++i) {
             const auto& t = call.tool_calls[i];
             CT_TRY(st.tool_call.execute(id, i, t.id, t.name, t.input_json, t.input_valid));

@@ -46,6 +46,12 @@ class Statement {
         }
     }
 
+    // Binds the arguments to consecutive parameters from `index` on.
+    template <typename... Args>
+    void bind_from(int index, const Args&... args) {
+        (bind(index++, args), ...);
+    }
+
     // true: a row is ready; false: done.
     Expected<bool> step();
     // Rewinds the statement. Bindings stay (they may point at freed memory):
@@ -55,8 +61,7 @@ class Statement {
     // Binds all arguments, runs the statement to completion and resets it.
     template <typename... Args>
     Expected<void> execute(const Args&... args) {
-        int index = 1;
-        (bind(index++, args), ...);
+        bind_from(1, args...);
         auto r = step();
         reset();
         if (!r)
