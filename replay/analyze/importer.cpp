@@ -7,12 +7,11 @@
 #include <set>
 #include <unordered_map>
 
-#include <openssl/sha.h>
-
 #include "connection_decoder.hpp"
 #include "ct/version.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
+#include "prepared_connection.hpp"
 #include "sqlite/multi_row_insert.hpp"
 #include "sqlite/transaction.hpp"
 
@@ -260,89 +259,21 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
 
 namespace {
 
-// Decoding needs no database, so it runs ahead of the inserts on other threads.
-struct PreparedConnection {
-    DecodedConnection dc;
-    std::vector<std::optional<llm::LlmCall>> calls;  // per exchange; views into dc's bodies
-};
-
-// On the heap and never moved afterwards: the calls point into dc's strings.
-std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection& c) {
-    auto p = std::make_unique<PreparedConnection>();
-    p->dc = decode_connection(c);
-    p->calls.resize(p->dc.exchanges.size());
-    for (std::size_t x = 0; x < p->dc.exchanges.size(); ++x) {
-        const auto& pairing = p->dc.exchanges[x];
-        if (!pairing.request)
-            continue;
-        const DecodedMessage* response =
-            pairing.response ? &p->dc.responses[*pairing.response] : nullptr;
-        p->calls[x] = llm::decode_llm_call(p->dc.requests[*pairing.request], response);
-    }
-    return p;
-}
-
-// Removes prompt-cache markers, which clients move from message to message.
-void strip_cache_control(llm::Json& j) {
-    if (j.is_object()) {
-        j.erase("cache_control");
-        for (auto& item : j.items())
-            strip_cache_control(item.value());
-    } else if (j.is_array()) {
-        for (auto& value : j)
-            strip_cache_control(value);
-    }
-}
-
-// Calls of one conversation share their first message: its SHA-256, ignoring
-// cache markers, groups them (llm_calls.conversation_key).
-std::optional<Blob> conversation_key(const llm::LlmCall& call, std::string& storage) {
-    if (call.messages.empty())
-        return std::nullopt;
-    // Always in canonical form (sorted keys, compact), so that a message with a
-    // marker and the same one without give the same key.
-    std::string_view first = call.messages.front();
-    std::string canonical;
-    llm::Json j = llm::parse_json(first);
-    if (!j.is_discarded()) {
-        strip_cache_control(j);
-        canonical = llm::dump(j);
-        first = canonical;
-    }
-    storage.assign(SHA256_DIGEST_LENGTH, '\0');
-    SHA256(reinterpret_cast<const unsigned char*>(first.data()), first.size(),
-           reinterpret_cast<unsigned char*>(storage.data()));
-    return Blob{storage};
-}
-
 // Everything one import needs while it walks the capture.
 struct ImportRun {
     sqlite::Database& db;
     Importer::Statements& st;
     const replay::CaptureContents& contents;
-    const SecretFingerprinter* fingerprinter;
-    bool keep_secrets;
     std::int64_t capture_id = 0;
     std::map<std::uint32_t, std::int64_t> process_ids;
     ImportResult result;
     std::unordered_map<std::string, std::int64_t> blob_ids;  // sha256 -> llm_blobs.id
-    // Content -> llm_blobs.id for the connection being inserted (views into its bodies).
-    std::unordered_map<std::string_view, std::int64_t> connection_blobs;
+    // The connection being inserted, and llm_blobs.id per distinct part of it.
+    const PreparedConnection* connection = nullptr;
+    std::vector<std::optional<std::int64_t>> part_ids;
 
     std::optional<std::int64_t> rt(std::uint64_t mono) const {
         return realtime(contents.header, mono);
-    }
-
-    std::string headers_json(const std::vector<http1::Header>& headers) const {
-        llm::Json out = llm::Json::array();
-        for (const auto& h : headers) {
-            std::string value = h.value;
-            if (!keep_secrets && fingerprinter && SecretFingerprinter::is_secret_header(h.name)) {
-                value = fingerprinter->redact(h.name, h.value);
-            }
-            out.push_back(llm::Json::array({h.name, std::move(value)}));
-        }
-        return llm::dump(out);
     }
 
     Expected<void> index_text(const char* kind, std::int64_t ref_id, std::string_view text) {
@@ -354,22 +285,20 @@ struct ImportRun {
     }
 
     // Stores a request part once per distinct content (by SHA-256) and indexes
-    // it for full-text search the first time it is seen.
-    Expected<std::int64_t> intern(const char* kind, std::string_view json) {
-        // Calls on one connection resend the same messages: compare bytes first,
-        // and hash only what this connection has not sent before.
-        if (auto it = connection_blobs.find(json); it != connection_blobs.end())
-            return it->second;
-        auto id = intern_by_digest(kind, json);
+    // it for full-text search the first time it is seen. A part's first use on
+    // the connection decides its kind.
+    Expected<std::int64_t> intern(const char* kind, std::size_t part) {
+        if (part_ids[part])
+            return *part_ids[part];
+        auto id = intern_by_digest(kind, connection->parts[part]);
         if (id)
-            connection_blobs.emplace(json, *id);
+            part_ids[part] = *id;
         return id;
     }
 
-    Expected<std::int64_t> intern_by_digest(const char* kind, std::string_view json) {
-        std::string digest(SHA256_DIGEST_LENGTH, '\0');
-        SHA256(reinterpret_cast<const unsigned char*>(json.data()), json.size(),
-               reinterpret_cast<unsigned char*>(digest.data()));
+    Expected<std::int64_t> intern_by_digest(const char* kind, const BlobPart& part) {
+        const std::string_view json = part.text;
+        const std::string& digest = part.digest;
         if (auto it = blob_ids.find(digest); it != blob_ids.end())
             return it->second;
         st.find_blob.bind(1, Blob{digest});
@@ -390,42 +319,30 @@ struct ImportRun {
                     *existing, json));
             }
         }
-        blob_ids.emplace(std::move(digest), *existing);
+        blob_ids.emplace(digest, *existing);
         return *existing;
     }
 
     // With `call` set and its messages found in the body, the body is stored as
     // the bytes around the messages; the messages go to llm_blobs once each.
     Expected<std::int64_t> insert_request(std::int64_t connection_id, std::int64_t seq,
-                                          const DecodedMessage& d, const llm::LlmCall* call) {
+                                          const DecodedMessage& d, const PreparedMessage& pm,
+                                          const PreparedCall* call) {
         const bool index_body = call == nullptr;
         std::optional<Blob> body = Blob{d.body.bytes};
         std::optional<std::int64_t> prefix, suffix;
-        if (call && !call->messages.empty()) {
-            const char* base = d.body.bytes.data();
-            const char* first = call->messages.front().data();
-            const char* last_end = call->messages.back().data() + call->messages.back().size();
-            if (first >= base && last_end <= base + d.body.bytes.size()) {
-                std::string_view all = d.body.bytes;
-                // The bytes around the messages hold model, system prompt and tools:
-                // they repeat too, so they are interned like the messages.
-                auto p =
-                    intern("request_frame", all.substr(0, static_cast<std::size_t>(first - base)));
-                if (!p)
-                    return std::unexpected(p.error());
-                auto q =
-                    intern("request_frame", all.substr(static_cast<std::size_t>(last_end - base)));
-                if (!q)
-                    return std::unexpected(q.error());
-                prefix = *p;
-                suffix = *q;
-                body.reset();
-            }
+        if (call && call->frame_parts) {
+            auto p = intern("request_frame", (*call->frame_parts)[0]);
+            if (!p)
+                return std::unexpected(p.error());
+            auto q = intern("request_frame", (*call->frame_parts)[1]);
+            if (!q)
+                return std::unexpected(q.error());
+            prefix = *p;
+            suffix = *q;
+            body.reset();
         }
         const auto& m = d.message;
-        std::optional<std::string> trailers;
-        if (!m.trailers.empty())
-            trailers = headers_json(m.trailers);
         std::optional<std::string_view> error;
         if (!d.body.decode_ok)
             error = d.body.decode_error;
@@ -434,13 +351,13 @@ struct ImportRun {
         CT_TRY(st.request.execute(
             capture_id, connection_id, seq, rt(m.start_monotonic_ns), rt(m.end_monotonic_ns),
             m.method, m.target, path_of(m.target), m.version(),
-            host.empty() ? std::optional<std::string_view>() : host, headers_json(m.headers),
+            host.empty() ? std::optional<std::string_view>() : host, pm.headers_json,
             content_type.empty() ? std::optional<std::string_view>() : content_type,
             d.body.encoding.empty() ? std::optional<std::string_view>()
                                     : std::string_view(d.body.encoding),
             body, d.body.bytes.size(), d.body.encoded_size, prefix, suffix,
-            http1::framing_name(m.framing), trailers, error, m.stream_pos, m.wire_size, m.gap_bytes,
-            m.after_resync, m.complete));
+            http1::framing_name(m.framing), pm.trailers_json, error, m.stream_pos, m.wire_size,
+            m.gap_bytes, m.after_resync, m.complete));
         std::int64_t id = db.last_insert_rowid();
         ++result.requests;
         if (index_body && is_textual(content_type, d.body.bytes)) {
@@ -451,24 +368,22 @@ struct ImportRun {
 
     Expected<std::int64_t> insert_response(std::int64_t connection_id,
                                            std::optional<std::int64_t> request_id,
-                                           const DecodedMessage& d, bool index_body) {
+                                           const DecodedMessage& d, const PreparedMessage& pm,
+                                           bool index_body) {
         const auto& m = d.message;
-        std::optional<std::string> trailers;
-        if (!m.trailers.empty())
-            trailers = headers_json(m.trailers);
         std::optional<std::string_view> error;
         if (!d.body.decode_ok)
             error = d.body.decode_error;
         std::string_view content_type = m.value_of("Content-Type");
         CT_TRY(st.response.execute(
             capture_id, connection_id, request_id, m.is_interim(), rt(m.start_monotonic_ns),
-            rt(m.end_monotonic_ns), m.status, m.reason, m.version(), headers_json(m.headers),
+            rt(m.end_monotonic_ns), m.status, m.reason, m.version(), pm.headers_json,
             content_type.empty() ? std::optional<std::string_view>() : content_type,
             d.body.encoding.empty() ? std::optional<std::string_view>()
                                     : std::string_view(d.body.encoding),
             Blob{d.body.bytes}, d.body.encoded_size, d.body.bytes.size(),
-            http1::framing_name(m.framing), trailers, error, m.stream_pos, m.wire_size, m.gap_bytes,
-            m.after_resync, m.complete));
+            http1::framing_name(m.framing), pm.trailers_json, error, m.stream_pos, m.wire_size,
+            m.gap_bytes, m.after_resync, m.complete));
         std::int64_t id = db.last_insert_rowid();
         ++result.responses;
         const auto& events = d.sse.events;
@@ -491,7 +406,8 @@ struct ImportRun {
 
     Expected<void> insert_llm_call(std::int64_t request_id, std::optional<std::int64_t> response_id,
                                    const DecodedMessage& request, const DecodedMessage* response,
-                                   const llm::LlmCall& call) {
+                                   const PreparedCall& pc) {
+        const llm::LlmCall& call = pc.call;
         const auto& q = request.message;
         std::optional<std::int64_t> end, ttft, duration, first;
         if (response)
@@ -514,15 +430,14 @@ struct ImportRun {
         };
         const bool complete = q.complete && response && response->message.complete;
         std::optional<std::int64_t> system_id, tools_id;
-        std::string key_storage;
-        if (!call.system_json.empty()) {
-            auto id = intern("system", call.system_json);
+        if (pc.system_part) {
+            auto id = intern("system", *pc.system_part);
             if (!id)
                 return std::unexpected(id.error());
             system_id = *id;
         }
-        if (!call.tools_json.empty()) {
-            auto id = intern("tools", call.tools_json);
+        if (pc.tools_part) {
+            auto id = intern("tools", *pc.tools_part);
             if (!id)
                 return std::unexpected(id.error());
             tools_id = *id;
@@ -534,16 +449,17 @@ struct ImportRun {
             call.usage.input_tokens, call.usage.output_tokens,
             call.usage.cache_creation_input_tokens, call.usage.cache_read_input_tokens,
             call.usage.reasoning_tokens, rt(q.start_monotonic_ns), first, end, ttft, duration,
-            opt(call.text), opt(call.thinking), llm::tool_calls_json(call.tool_calls),
-            opt(call.content_json), call.events, opt(call.error), complete,
-            conversation_key(call, key_storage)));
+            opt(call.text), opt(call.thinking), pc.tool_calls_json, opt(call.content_json),
+            call.events, opt(call.error), complete,
+            pc.conversation_key ? std::optional<Blob>(Blob{*pc.conversation_key})
+                                : std::optional<Blob>()));
         std::int64_t id = db.last_insert_rowid();
         ++result.llm_calls;
         // Blobs first: their inserts (and search indexing) happen in message order,
         // then the links go in as one batch.
         std::vector<std::int64_t> blob_ids_of(call.messages.size());
         for (std::size_t i = 0; i < call.messages.size(); ++i) {
-            auto blob_id = intern("message", call.messages[i]);
+            auto blob_id = intern("message", pc.message_parts[i]);
             if (!blob_id)
                 return std::unexpected(blob_id.error());
             blob_ids_of[i] = *blob_id;
@@ -563,17 +479,15 @@ struct ImportRun {
             const auto& t = call.tool_calls[i];
             CT_TRY(st.tool_call.execute(id, i, t.id, t.name, t.input_json, t.input_valid));
         }
-        std::string text = call.thinking.empty() ? call.text : call.thinking + "\n" + call.text;
-        for (const auto& t : call.tool_calls)
-            text += "\n" + t.name + " " + t.input_json;
-        CT_TRY(index_text("llm_response", id, text));
+        CT_TRY(index_text("llm_response", id, pc.search_text));
         return {};
     }
 
     Expected<void> insert_connection(const replay::Connection& c,
                                      const PreparedConnection& prepared) {
         const DecodedConnection& dc = prepared.dc;
-        connection_blobs.clear();
+        connection = &prepared;
+        part_ids.assign(prepared.parts.size(), std::nullopt);
         std::string host;
         for (const auto& r : dc.requests) {
             host = std::string(request_host(r.message));
@@ -632,17 +546,20 @@ struct ImportRun {
             const DecodedMessage* request = nullptr;
             const DecodedMessage* response =
                 pairing.response ? &dc.responses[*pairing.response] : nullptr;
-            const std::optional<llm::LlmCall>& call = prepared.calls[x];
+            const std::optional<PreparedCall>& call = prepared.calls[x];
             if (pairing.request) {
                 request = &dc.requests[*pairing.request];
                 // An LLM request's parts are indexed once each through llm_blobs.
-                auto id = insert_request(connection_id, seq++, *request, call ? &*call : nullptr);
+                auto id =
+                    insert_request(connection_id, seq++, *request,
+                                   prepared.requests[*pairing.request], call ? &*call : nullptr);
                 if (!id)
                     return std::unexpected(id.error());
                 request_id = *id;
             }
             for (std::size_t i : pairing.interim) {
-                auto id = insert_response(connection_id, request_id, dc.responses[i], false);
+                auto id = insert_response(connection_id, request_id, dc.responses[i],
+                                          prepared.responses[i], false);
                 if (!id)
                     return std::unexpected(id.error());
             }
@@ -650,7 +567,8 @@ struct ImportRun {
             if (response) {
                 // An LLM stream's text is indexed through llm_calls; skip the raw events.
                 bool index_body = !(call && response->is_sse);
-                auto id = insert_response(connection_id, request_id, *response, index_body);
+                auto id = insert_response(connection_id, request_id, *response,
+                                          prepared.responses[*pairing.response], index_body);
                 if (!id)
                     return std::unexpected(id.error());
                 response_id = *id;
@@ -672,7 +590,7 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     if (!tx)
         return std::unexpected(tx.error());
 
-    ImportRun run{db_, *st_, contents, fingerprinter_, options_.keep_secrets, 0, {}, {}, {}, {}};
+    ImportRun run{db_, *st_, contents, 0, {}, {}, {}, nullptr, {}};
     st_->find_capture.bind(1, std::string_view(h.uuid));
     auto found = st_->find_capture.step();
     std::optional<std::int64_t> existing;
@@ -744,14 +662,22 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
                                   p.file_offset, p.how_found, p.kind, p.attached, p.error, p.pid));
     }
     // Connections decode a few ahead of the inserts (bounded, to bound memory).
+    // The worker also frees the connection inserted before, off the insert thread.
     constexpr std::size_t kDecodeAhead = 2;
     const auto& connections = contents.connections;
+    const HeaderPolicy policy{fingerprinter_, options_.keep_secrets};
     std::deque<std::future<std::unique_ptr<PreparedConnection>>> ahead;
     std::size_t launched = 0;
+    std::unique_ptr<PreparedConnection> retired;
     auto launch = [&] {
         while (ahead.size() < kDecodeAhead && launched < connections.size()) {
-            ahead.push_back(std::async(std::launch::async, prepare_connection,
-                                       std::cref(connections[launched++])));
+            ahead.push_back(std::async(
+                std::launch::async,
+                [&connections, policy](std::size_t i, std::unique_ptr<PreparedConnection> old) {
+                    old.reset();
+                    return prepare_connection(connections[i], policy);
+                },
+                launched++, std::move(retired)));
         }
     };
     launch();
@@ -760,6 +686,7 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
         ahead.pop_front();
         launch();
         CT_TRY(run.insert_connection(connections[done], *prepared));
+        retired = std::move(prepared);
         if (options_.progress)
             options_.progress(done + 1, connections.size());
     }
