@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <future>
+#include <thread>
 #include <unordered_map>
 
 #include "ct_abi.hpp"
@@ -203,11 +206,9 @@ class ContentsBuilder {
         count_lost_sequence_numbers();
         for (auto& [pid, p] : processes_)
             out_.processes.push_back(std::move(p));
-        for (auto& [gen, cb] : conns_) {
-            for (int d = 0; d < 2; ++d)
-                cb.conn.streams[d] = assemble(cb.dirs[d]);
+        assemble_all();
+        for (auto& [gen, cb] : conns_)
             out_.connections.push_back(std::move(cb.conn));
-        }
         std::sort(out_.connections.begin(), out_.connections.end(),
                   [](const Connection& a, const Connection& b) {
                       return a.first_monotonic_ns != b.first_monotonic_ns
@@ -218,6 +219,33 @@ class ContentsBuilder {
     }
 
   private:
+    // Assembly copies every captured byte once more; connections are independent,
+    // so it runs on all cores, each thread taking the next connection left.
+    void assemble_all() {
+        std::vector<ConnectionBuild*> builds;
+        builds.reserve(conns_.size());
+        for (auto& [gen, cb] : conns_)
+            builds.push_back(&cb);
+        std::atomic<std::size_t> next{0};
+        auto work = [&] {
+            for (std::size_t i = next++; i < builds.size(); i = next++) {
+                ConnectionBuild& cb = *builds[i];
+                for (int d = 0; d < 2; ++d) {
+                    cb.conn.streams[d] = assemble(cb.dirs[d]);
+                    cb.dirs[d].pieces = {};  // freed here, in parallel too
+                }
+            }
+        };
+        const std::size_t threads =
+            std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), builds.size());
+        std::vector<std::future<void>> helpers;
+        for (std::size_t t = 1; t < threads; ++t)
+            helpers.push_back(std::async(std::launch::async, work));
+        work();
+        for (auto& h : helpers)
+            h.get();
+    }
+
     ConnectionBuild& conn(std::uint64_t gen, const ct_event_header& h, std::uint64_t ssl,
                           std::string_view comm) {
         auto [it, inserted] = conns_.try_emplace(gen);
