@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "capture/record_pipe.hpp"
 #include "ct_abi.hpp"
 
 namespace ct::replay {
@@ -501,8 +502,22 @@ Expected<CaptureContents> load_capture(const std::string& path, const LoadOption
     if (!reader)
         return std::unexpected(reader.error());
     ContentsBuilder builder(reader->header());
-    auto summary =
-        reader->for_each_record([&](const Record& r) { builder.add(r); }, options.progress);
+    // Reading (decompression, checksums) on a thread of its own, building here.
+    RecordPipe pipe;
+    ReadSummary summary;
+    std::function<void(std::uint64_t, std::uint64_t)> progress;
+    if (options.progress)
+        progress = [&pipe](std::uint64_t done, std::uint64_t total) { pipe.progress(done, total); };
+    std::jthread reading([&] {
+        summary = reader->for_each_record([&pipe](const Record& r) { pipe.push(r); }, progress);
+        pipe.close();
+    });
+    struct CancelOnExit {
+        RecordPipe& pipe;
+        ~CancelOnExit() { pipe.cancel(); }  // before `reading` joins, should add() throw
+    } cancel_on_exit{pipe};
+    pipe.drain([&](const Record& r) { builder.add(r); }, options.progress);
+    reading.join();
     return builder.finish(std::move(summary));
 }
 
