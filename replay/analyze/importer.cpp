@@ -222,6 +222,10 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
              " encoded_size, decoded_size, framing, trailers, decode_error, stream_pos, wire_size,"
              " gap_bytes, after_resync, complete)"
              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    // The two tables that take the most rows go in many rows per statement. OR FAIL
+    // rather than ABORT: a failure fails the whole import anyway, and ABORT would
+    // make each statement open a statement journal, whose savepoint also makes
+    // FTS5 flush its pending terms (a more fragmented full-text index).
     auto prep_rows = [&](MultiRowInsert& target, std::string_view head,
                          int columns) -> Expected<void> {
         auto s = MultiRowInsert::prepare(db, head, columns);
@@ -457,12 +461,12 @@ struct ImportRun {
         ++result.llm_calls;
         // Blobs first: their inserts (and search indexing) happen in message order,
         // then the links go in as one batch.
-        std::vector<std::int64_t> blob_ids_of(call.messages.size());
+        std::vector<std::int64_t> message_blob_ids(call.messages.size());
         for (std::size_t i = 0; i < call.messages.size(); ++i) {
             auto blob_id = intern("message", pc.message_parts[i]);
             if (!blob_id)
                 return std::unexpected(blob_id.error());
-            blob_ids_of[i] = *blob_id;
+            message_blob_ids[i] = *blob_id;
         }
         CT_TRY(st.call_messages.insert(call.messages.size(), [&](Statement& s, int index,
                                                                  std::size_t i) {
@@ -473,7 +477,7 @@ struct ImportRun {
                 sep = Blob{std::string_view(
                     prev_end, static_cast<std::size_t>(call.messages[i].data() - prev_end))};
             }
-            s.bind_from(index, id, i, blob_ids_of[i], sep);
+            s.bind_from(index, id, i, message_blob_ids[i], sep);
         }));
         for (std::size_t i = 0; i < call.tool_calls.size(); ++i) {
             const auto& t = call.tool_calls[i];

@@ -17,9 +17,9 @@
 
 namespace ct::analyze {
 
-// Request parts of LLM calls (frames, system prompts, tool lists, messages)
-// stored once per distinct content: each distinct content of the connection once,
-// with its SHA-256.
+// A distinct request part of the connection's LLM calls (the bytes around the
+// messages, a system prompt, a tool list, a message), with its SHA-256: llm_blobs
+// stores each content once.
 struct BlobPart {
     std::string_view text;  // into the connection's bodies
     std::string digest;
