@@ -172,7 +172,7 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
         target = std::move(*s);
         return {};
     };
-    CT_TRY(prep(st->find_capture, "SELECT id FROM captures WHERE uuid = ?"));
+    CT_TRY(prep(st->find_capture, "SELECT id, events FROM captures WHERE uuid = ?"));
     CT_TRY(prep(
         st->capture,
         "INSERT INTO captures (uuid, file, file_size, format_version, recorder_version, hostname,"
@@ -598,14 +598,21 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     st_->find_capture.bind(1, std::string_view(h.uuid));
     auto found = st_->find_capture.step();
     std::optional<std::int64_t> existing;
-    if (found && *found)
+    std::uint64_t stored_events = 0;
+    if (found && *found) {
         existing = st_->find_capture.column_int64(0);
+        stored_events = static_cast<std::uint64_t>(st_->find_capture.column_int64(1));
+    }
     st_->find_capture.reset();
     if (!found)
         return std::unexpected(found.error());
     if (existing) {
         run.result.capture_id = *existing;
         run.result.already_present = true;
+        run.result.file_events = contents.events;
+        // Imported while it was still being recorded, say: this file holds more.
+        if (stored_events < contents.events)
+            run.result.stored_events = stored_events;
         return run.result;  // the transaction rolls back: nothing changes
     }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "capture/capture_contents.hpp"
@@ -21,6 +22,10 @@ struct ImportOptions {
 struct ImportResult {
     std::int64_t capture_id = 0;
     bool already_present = false;  // the UUID was imported before: nothing changed
+    // Set when the earlier import held fewer events than this file (it was read
+    // while still being recorded): the events it stored.
+    std::optional<std::uint64_t> stored_events;
+    std::uint64_t file_events = 0;  // events in the file being imported
     std::uint64_t connections = 0;
     std::uint64_t requests = 0;
     std::uint64_t responses = 0;

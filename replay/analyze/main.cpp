@@ -156,8 +156,17 @@ int run(int argc, char** argv) {
         }
         fmt::print("{}", *summary);
         if (imported->result.already_present) {
-            fmt::print("Already in {} (capture id {}): nothing changed.\n\n", db_path,
+            fmt::print("Already in {} (capture id {}): nothing changed.\n", db_path,
                        imported->result.capture_id);
+            if (imported->result.stored_events) {
+                fmt::print(
+                    "Note: the database holds an earlier, shorter read of this capture ({} "
+                    "events; this file has {}), probably imported while it was still being "
+                    "recorded. Imports are keyed by capture UUID and never change a "
+                    "capture: import the complete file into another database (--db).\n",
+                    *imported->result.stored_events, imported->result.file_events);
+            }
+            fmt::print("\n");
         } else {
             fmt::print("Imported into {} as capture id {}.\n\n", db_path,
                        imported->result.capture_id);

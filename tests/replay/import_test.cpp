@@ -45,7 +45,8 @@ void write_session(const std::string& path, bool finish, const std::string& seed
     testing::SyntheticOptions options;
     options.uuid_seed = seed;
     options.writer.unit_max_bytes = 4096;
-    options.writer.segment_max_bytes = options.writer.unit_max_bytes;  // many frames, so damage tests have boundaries to hit
+    options.writer.segment_max_bytes =
+        options.writer.unit_max_bytes;  // many frames, so damage tests have boundaries to hit
     testing::SyntheticCapture cap(path, options);
     cap.process(100, 1, "/usr/bin/agent", {"agent", "--task", "list files"});
 
@@ -314,6 +315,38 @@ TEST(Import, UncleanEndImportsEverythingBeforeIt) {
     EXPECT_EQ(d.count("SELECT ended_cleanly FROM captures"), 0);
     EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls"), 3);
     EXPECT_EQ(d.count("SELECT count(*) FROM notes WHERE source = 'analyzer'"), 1);
+}
+
+// A capture imported while still being recorded stays as it was; importing the
+// finished file says that the database holds a shorter read of it.
+TEST(Import, ShorterEarlierReadIsReported) {
+    testing::TempDir dir;
+    write_session(dir.file("s.ctz"), true);
+    std::string whole;
+    {
+        std::ifstream in(dir.file("s.ctz"), std::ios::binary);
+        whole.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    {
+        std::ofstream out(dir.file("early.ctz"), std::ios::binary);
+        out.write(whole.data(), static_cast<std::streamsize>(whole.size() / 2));
+    }
+    Db d = open_db(dir.file("db.sqlite"));
+    auto early = import_capture_file(d.db, dir.file("early.ctz"), false);
+    ASSERT_TRUE(early) << early.error().what();
+    std::int64_t stored = d.count("SELECT events FROM captures");
+    auto full = import_capture_file(d.db, dir.file("s.ctz"), false);
+    ASSERT_TRUE(full) << full.error().what();
+    EXPECT_TRUE(full->result.already_present);
+    ASSERT_TRUE(full->result.stored_events.has_value());
+    EXPECT_EQ(static_cast<std::int64_t>(*full->result.stored_events), stored);
+    EXPECT_GT(full->result.file_events, *full->result.stored_events);
+    EXPECT_EQ(d.count("SELECT events FROM captures"), stored);  // unchanged
+
+    // The same file again: no such note.
+    auto again = import_capture_file(d.db, dir.file("early.ctz"), false);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->result.stored_events.has_value());
 }
 
 TEST(Import, Timeline) {
