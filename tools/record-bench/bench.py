@@ -670,7 +670,7 @@ def main():
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
                     "ct-record), e.g. an experimental build")
     ap.add_argument("--ct-arg", action="append", default=[],
-                    help="extra ct-record argument, e.g. --ct-arg=--frame-max=1M (repeatable)")
+                    help="extra ct-record argument, e.g. --ct-arg=--zstd-level=1 (repeatable)")
     ap.add_argument("--bpf-stats", action="store_true",
                     help="also report the run time of ct-record's BPF programs in part 1 "
                     "(sets kernel.bpf_stats_enabled during those runs; adds a little overhead)")
