@@ -9,35 +9,30 @@
 namespace ct::analyze::llm {
 namespace {
 
-void read_chat_usage(const Json& usage, Usage& out) {
-    if (!usage.is_object())
-        return;
-    if (auto v = int_member(usage, "prompt_tokens"))
-        out.input_tokens = v;
-    if (auto v = int_member(usage, "completion_tokens"))
-        out.output_tokens = v;
-    if (const Json* d = member(usage, "prompt_tokens_details")) {
-        if (auto v = int_member(*d, "cached_tokens"))
-            out.cache_read_input_tokens = v;
-    }
-    if (const Json* d = member(usage, "completion_tokens_details")) {
-        if (auto v = int_member(*d, "reasoning_tokens"))
-            out.reasoning_tokens = v;
-    }
-}
+// The two OpenAI APIs report the same usage under different names.
+struct UsageNames {
+    const char* input;
+    const char* output;
+    const char* input_details;
+    const char* output_details;
+};
+constexpr UsageNames kChatUsage{"prompt_tokens", "completion_tokens", "prompt_tokens_details",
+                                "completion_tokens_details"};
+constexpr UsageNames kResponsesUsage{"input_tokens", "output_tokens", "input_tokens_details",
+                                     "output_tokens_details"};
 
-void read_responses_usage(const Json& usage, Usage& out) {
+void read_usage(const Json& usage, const UsageNames& names, Usage& out) {
     if (!usage.is_object())
         return;
-    if (auto v = int_member(usage, "input_tokens"))
+    if (auto v = int_member(usage, names.input))
         out.input_tokens = v;
-    if (auto v = int_member(usage, "output_tokens"))
+    if (auto v = int_member(usage, names.output))
         out.output_tokens = v;
-    if (const Json* d = member(usage, "input_tokens_details")) {
+    if (const Json* d = member(usage, names.input_details)) {
         if (auto v = int_member(*d, "cached_tokens"))
             out.cache_read_input_tokens = v;
     }
-    if (const Json* d = member(usage, "output_tokens_details")) {
+    if (const Json* d = member(usage, names.output_details)) {
         if (auto v = int_member(*d, "reasoning_tokens"))
             out.reasoning_tokens = v;
     }
@@ -120,7 +115,7 @@ void read_response_object(const Json& response, LlmCall& call) {
             call.stop_reason = reason;
     }
     if (const Json* usage = member(response, "usage"))
-        read_responses_usage(*usage, call.usage);
+        read_usage(*usage, kResponsesUsage, call.usage);
     read_error(response, call);
     call.text.clear();
     call.thinking.clear();
@@ -184,7 +179,7 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
         call.response_id = string_member(body, "id");
         call.response_model = string_member(body, "model");
         if (const Json* usage = member(body, "usage"))
-            read_chat_usage(*usage, call.usage);
+            read_usage(*usage, kChatUsage, call.usage);
         const Json* choices = member(body, "choices");
         if (choices && choices->is_array() && !choices->empty()) {
             const Json& choice = (*choices)[0];
@@ -227,7 +222,7 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
         if (call.response_model.empty())
             call.response_model = string_member(chunk, "model");
         if (const Json* usage = member(chunk, "usage"))
-            read_chat_usage(*usage, call.usage);
+            read_usage(*usage, kChatUsage, call.usage);
         const Json* choices = member(chunk, "choices");
         if (!choices || !choices->is_array())
             continue;
