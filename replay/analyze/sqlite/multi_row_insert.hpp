@@ -15,10 +15,9 @@ namespace ct::analyze::sqlite {
 
 class MultiRowInsert {
   public:
-    // Rows per statement: powers of two up to kMaxRows, so that any count splits
-    // into a few statements and only log2(kMaxRows) + 1 need preparing.
+    // Rows per statement: the kSizes powers of two 1, 2, ..., 64, so that any count
+    // splits into a few statements and only kSizes statements need preparing.
     static constexpr std::size_t kSizes = 7;
-    static constexpr std::size_t kMaxRows = std::size_t{1} << (kSizes - 1);
 
     // `head`: "INSERT INTO table (a, b, c)"; `columns`: how many values a row has.
     static Expected<MultiRowInsert> prepare(Database& db, std::string_view head, int columns);
