@@ -46,6 +46,9 @@ function(ct_add_bpf_skeleton)
     COMMENT "Building BPF skeleton ${ARG_NAME}"
     VERBATIM)
   add_custom_target(${ARG_NAME}_skel_gen DEPENDS ${skel})
+  # vmlinux.h is made by a rule of the top directory: Makefile generators only see it
+  # through this target-level dependency (Ninja would find it either way).
+  add_dependencies(${ARG_NAME}_skel_gen ct_vmlinux_h)
   add_library(${ARG_NAME}_skel INTERFACE)
   add_dependencies(${ARG_NAME}_skel ${ARG_NAME}_skel_gen)
   target_include_directories(${ARG_NAME}_skel SYSTEM INTERFACE ${CT_BPF_GEN_DIR})
