@@ -10,6 +10,7 @@
 #include "protocols/http1/parse.hpp"
 #include "protocols/http1/stream_decoder.hpp"
 #include "stream_builder.hpp"
+#include "timing_ratio.hpp"
 
 namespace ct::analyze::http1 {
 namespace {
@@ -332,16 +333,33 @@ namespace {
 // Many request lines and no blank line: every resynchronisation must not scan
 // to the end again (this would take hours if it were quadratic).
 TEST(Http1Parse, EndlessHeadsStayLinear) {
-    std::string s;
-    while (s.size() < (8u << 20))
-        s += "GET /x HTTP/1.1\r\n";
-    auto stream = testing::cut_stream(s, {});
-    StreamView view(stream);
-    StreamDecoder decoder(MessageKind::Request, view, true);
-    auto start = std::chrono::steady_clock::now();
-    while (decoder.next()) {
-    }
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+    // Linear work takes as long for one input as for eight inputs of an eighth of its
+    // size; a quadratic resync would take eight times longer for the one. Both are timed
+    // in this run (best of three), so a busy machine slows both alike.
+    auto make = [](std::size_t bytes) {
+        std::string s;
+        while (s.size() < bytes)
+            s += "GET /x HTTP/1.1\r\n";
+        return testing::cut_stream(s, {});
+    };
+    auto decode = [](const auto& stream) {
+        StreamView view(stream);
+        StreamDecoder decoder(MessageKind::Request, view, true);
+        while (decoder.next()) {
+        }
+    };
+    auto large_stream = make(8u << 20);
+    std::vector<decltype(large_stream)> eighths;
+    for (int i = 0; i < 8; ++i)
+        eighths.push_back(make(1u << 20));
+    auto large = testing::best_time_of(3, [&] { decode(large_stream); });
+    auto small = testing::best_time_of(3, [&] {
+        for (const auto& e : eighths)
+            decode(e);
+    });
+    EXPECT_LT(testing::ratio(large, small), 3.0)
+        << "one input 8x as large took " << testing::ratio(large, small)
+        << "x as long as eight small ones";
 }
 
 }  // namespace
@@ -368,11 +386,11 @@ TEST(Http1Connection, LargeHostileStreamsStayFast) {
                                              "5\r\nabcde\r\n",
                                              ": c\r\n"};
     for (int round = 0; round < 3; ++round) {
-        auto make = [&] {
+        auto make = [&](std::size_t bytes) {
             testing::StreamBuilder b;
             std::string s;
             std::size_t total = 0;
-            for (; total < (2u << 20); total = b.stream().end_pos + s.size()) {
+            for (; total < bytes; total = b.stream().end_pos + s.size()) {
                 if (rng() % 8 == 0) {
                     s += static_cast<char>(rng());
                 } else {
@@ -386,10 +404,18 @@ TEST(Http1Connection, LargeHostileStreamsStayFast) {
             b.data(s);
             return b.stream();
         };
-        auto conn = testing::make_connection(make(), make());
-        auto start = std::chrono::steady_clock::now();
-        DecodedConnection dc = decode_connection(conn);
-        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30)) << round;
+        auto conn = testing::make_connection(make(2u << 20), make(2u << 20));
+        std::vector<decltype(conn)> eighths;
+        for (int i = 0; i < 8; ++i)
+            eighths.push_back(testing::make_connection(make(256u << 10), make(256u << 10)));
+        DecodedConnection dc;
+        auto large = testing::best_time_of(1, [&] { dc = decode_connection(conn); });
+        auto small = testing::best_time_of(1, [&] {
+            for (const auto& e : eighths)
+                (void)decode_connection(e);
+        });
+        // Linear: one input takes as long as eight of an eighth of its size; quadratic: 8x.
+        EXPECT_LT(testing::ratio(large, small), 3.0) << round;
         EXPECT_LE(dc.requests.size() + dc.responses.size(), 2u * (2u << 20));
         EXPECT_GT(dc.requests.size() + dc.responses.size(), 100u);  // it did decode, not give up
     }
@@ -404,18 +430,37 @@ namespace {
 // Many pipelined requests before any response, and many orphan responses:
 // pairing stays linear and keeps everything in time order.
 TEST(Http1Stitch, ManyPipelinedAndOrphansStayFast) {
-    std::vector<Message> requests(100000), responses(200000);
-    for (std::size_t i = 0; i < requests.size(); ++i)
-        requests[i].start_monotonic_ns = 1000 + i;
-    for (std::size_t i = 0; i < responses.size(); ++i) {
-        responses[i].kind = MessageKind::Response;
-        responses[i].status = 200;
-        // The first half come before any request (orphans), the rest answer them.
-        responses[i].start_monotonic_ns = i < 100000 ? i / 200 : 1'000'000 + i;
-    }
-    auto start = std::chrono::steady_clock::now();
-    auto pairings = stitch(requests, responses);
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    auto make = [](std::size_t n) {
+        std::pair<std::vector<Message>, std::vector<Message>> rr;
+        auto& [requests, responses] = rr;
+        requests.resize(n);
+        responses.resize(2 * n);
+        for (std::size_t i = 0; i < requests.size(); ++i)
+            requests[i].start_monotonic_ns = 1000 + i;
+        for (std::size_t i = 0; i < responses.size(); ++i) {
+            responses[i].kind = MessageKind::Response;
+            responses[i].status = 200;
+            // The first half come before any request (orphans), the rest answer them.
+            responses[i].start_monotonic_ns = i < n ? i / 200 : 1'000'000 + i;
+        }
+        return rr;
+    };
+    auto [requests, responses] = make(100000);
+    // Eight inputs of an eighth of the size, touching as much memory in all as the large
+    // one: linear work takes about as long for the eight as for the one; a quadratic
+    // path would take eight times longer for the one.
+    std::vector<std::pair<std::vector<Message>, std::vector<Message>>> eighths;
+    for (int i = 0; i < 8; ++i)
+        eighths.push_back(make(12500));
+    std::vector<Pairing> pairings;
+    auto large = testing::best_time_of(3, [&] { pairings = stitch(requests, responses); });
+    auto small = testing::best_time_of(3, [&] {
+        for (const auto& [q, r] : eighths)
+            (void)stitch(q, r);
+    });
+    EXPECT_LT(testing::ratio(large, small), 3.0)
+        << "one input 8x as large took " << testing::ratio(large, small)
+        << "x as long as eight small ones";
     ASSERT_EQ(pairings.size(), 200000u);
     EXPECT_FALSE(pairings.front().request.has_value());  // an orphan, earliest in time
     EXPECT_EQ(pairings.back().request, 99999u);
