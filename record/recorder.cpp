@@ -31,6 +31,8 @@ namespace {
 // Returned by the ring handler to break out of a long consume() for periodic work.
 constexpr int kTimeToTick = -EAGAIN;
 constexpr std::uint64_t kTickNs = 250'000'000;
+// Longest stretch of draining the ring before periodic work (flush, signals) runs.
+constexpr std::uint64_t kDrainSliceNs = 20'000'000;
 constexpr std::uint64_t kCountersEveryNs = 1'000'000'000;
 constexpr std::uint64_t kClockEveryNs = 60'000'000'000;
 
@@ -392,24 +394,26 @@ class Recording {
             default:
                 break;
         }
-        if ((stats_.events & 63) == 0 && monotonic_now_ns() >= next_tick_ns_)
+        if ((stats_.events & 63) == 0 && monotonic_now_ns() >= consume_until_ns_)
             return kTimeToTick;
         return 0;
     }
 
-    void consume_ring() {
-        for (;;) {
-            auto n = probes_->consume();
-            if (n)
-                return;
-            if (n.error().errno_value == -kTimeToTick)
-                return;  // periodic work first
-            if (!failed_) {
-                say(n.error().what());
-                on_write_failure(n.error());
-            }
-            return;
+    // Drains the ring for at most kDrainSliceNs, so that flushing, counters and signals
+    // are never starved. Returns true when events were left in the ring: the caller
+    // comes straight back instead of sleeping, because data events do not wake it.
+    bool consume_ring() {
+        consume_until_ns_ = monotonic_now_ns() + kDrainSliceNs;
+        auto n = probes_->consume();
+        if (n)
+            return false;
+        if (n.error().errno_value == -kTimeToTick)
+            return true;
+        if (!failed_) {
+            say(n.error().what());
+            on_write_failure(n.error());
         }
+        return false;
     }
 
     // ---- main loop -----------------------------------------------------------------------
@@ -427,17 +431,20 @@ class Recording {
         next_flush_ns_ = now + o_.flush_interval_ms * 1'000'000;
         next_counters_ns_ = now + kCountersEveryNs;
         next_clock_ns_ = now + kClockEveryNs;
+        bool backlog = false;
         while (!stop_) {
             now = monotonic_now_ns();
+            std::uint64_t due = std::min(next_tick_ns_, next_flush_ns_);
             int timeout_ms =
-                next_tick_ns_ > now ? static_cast<int>((next_tick_ns_ - now) / 1'000'000) + 1 : 0;
+                backlog || due <= now ? 0 : static_cast<int>((due - now + 999'999) / 1'000'000);
             epoll_event events[4];
             int n = ::epoll_wait(ep.get(), events, 4, timeout_ms);
             (void)n;
-            consume_ring();
+            backlog = consume_ring();
             handle_signals();
             after_events();
-            if (monotonic_now_ns() >= next_tick_ns_)
+            now = monotonic_now_ns();
+            if (now >= next_tick_ns_ || now >= next_flush_ns_)
                 tick();
         }
     }
@@ -465,7 +472,11 @@ class Recording {
             append(ctz::RecordType::Clock, clock_record(sample_clocks()));
         }
         if (now >= next_flush_ns_) {
-            next_flush_ns_ = now + o_.flush_interval_ms * 1'000'000;
+            // On a fixed schedule: what reached the ring is on disk one interval later.
+            std::uint64_t interval = o_.flush_interval_ms * 1'000'000;
+            next_flush_ns_ += interval;
+            if (next_flush_ns_ <= now)
+                next_flush_ns_ = now + interval;
             if (!failed_) {
                 if (auto ok = writer_->flush(); !ok)
                     on_write_failure(ok.error());
@@ -548,7 +559,8 @@ class Recording {
         status_line_.clear();
         consume_ring();
         probes_->untrace_all();  // nothing new from here on
-        consume_ring();
+        while (consume_ring() && !failed_) {
+        }  // finite: the ring only holds what was produced before untrace_all
         after_events();
         counters_ = probes_->counters();
         update_stats_from_counters();
@@ -629,6 +641,7 @@ class Recording {
     ClockSample clock_;
     std::uint64_t start_ns_ = 0;
     std::uint64_t next_tick_ns_ = 0, next_flush_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
+    std::uint64_t consume_until_ns_ = 0;
     ct_counters counters_{};
     RecordingStats stats_;
     bool stop_ = false;
