@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,6 +28,28 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
         return 0;
     return std::vfprintf(stderr, format, args);
 }
+
+// A BPF_LINK_CREATE for one uprobe_multi link (Linux 6.6). Debian 12's libbpf (1.1) and
+// kernel headers (6.1) predate it, so the attribute layout is spelled out here, as in
+// the kernel's uapi <linux/bpf.h>: the common link_create head, then the uprobe_multi
+// member of its union.
+constexpr __u32 kAttachUprobeMulti = 48;     // BPF_TRACE_UPROBE_MULTI
+constexpr __u32 kUprobeMultiReturn = 1u << 0;  // BPF_F_UPROBE_MULTI_RETURN
+struct UprobeMultiLinkAttr {
+    __u32 prog_fd;
+    __u32 target_fd;
+    __u32 attach_type;
+    __u32 flags;
+    __u64 path;
+    __u64 offsets;
+    __u64 ref_ctr_offsets;
+    __u64 cookies;
+    __u32 cnt;
+    __u32 multi_flags;
+    __u32 pid;
+    __u32 pad;
+};
+static_assert(sizeof(UprobeMultiLinkAttr) == 64);
 
 std::string load_error_hint(int err) {
     switch (err) {
@@ -76,6 +100,21 @@ Expected<std::unique_ptr<BpfProbes>> BpfProbes::load(const ProbeSettings& settin
         return fail(fmt::format("cannot open the BPF program: {}", load_error_hint(err)));
     }
     auto* skel = probes->skel_.get();
+    // uprobe_multi links attach and detach without the kernel's global trace-event
+    // mutex, which perf-event uprobes hold across an RCU grace period on every detach:
+    // with them, a recording that starts while another one's probes are being
+    // released waits for all of those grace periods first.
+    probes->uprobe_multi_ =
+        !settings.perf_uprobes && std::getenv("CT_PERF_UPROBES") == nullptr &&
+        kernel_has_uprobe_multi();
+    if (probes->uprobe_multi_) {
+        bpf_program* prog = nullptr;
+        bpf_object__for_each_program(prog, skel->obj) {
+            if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+                bpf_program__set_expected_attach_type(
+                    prog, static_cast<bpf_attach_type>(kAttachUprobeMulti));
+        }
+    }
     skel->rodata->payload_cap = settings.payload_cap;
     skel->rodata->wakeup_data_bytes = settings.ring_bytes / 16;
     if (int err =
@@ -154,32 +193,83 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         AttachedProbe a;
         a.function = locate::role_symbol(target.role);
         a.kind = retprobe ? "return" : "entry";
-        LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
-        bpf_link* link = bpf_program__attach_uprobe_opts(
-            prog, -1, binary_path.c_str(), static_cast<std::size_t>(target.file_offset), &opts);
-        if (link) {
-            std::lock_guard lock(links_mutex_);
-            links_.emplace_back(link);
-            a.attached = true;
+        if (uprobe_multi_) {
+            auto link = attach_uprobe_multi(prog, binary_path, target.file_offset, retprobe);
+            if (link) {
+                std::lock_guard lock(links_mutex_);
+                multi_links_.push_back(std::move(*link));
+                a.attached = true;
+            } else {
+                a.error = load_error_hint(link.error());
+            }
         } else {
-            a.error = load_error_hint(errno);
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
+            bpf_link* link = bpf_program__attach_uprobe_opts(
+                prog, -1, binary_path.c_str(), static_cast<std::size_t>(target.file_offset),
+                &opts);
+            if (link) {
+                std::lock_guard lock(links_mutex_);
+                links_.emplace_back(link);
+                a.attached = true;
+            } else {
+                a.error = load_error_hint(errno);
+            }
         }
         out.push_back(std::move(a));
     }
     return out;
 }
 
+
+std::expected<UniqueFd, int> BpfProbes::attach_uprobe_multi(bpf_program* prog,
+                                                            const std::string& path,
+                                                            std::uint64_t offset, bool retprobe) {
+    __u64 offsets[1] = {offset};
+    UprobeMultiLinkAttr attr{};
+    attr.prog_fd = static_cast<__u32>(bpf_program__fd(prog));
+    attr.attach_type = kAttachUprobeMulti;
+    attr.path = reinterpret_cast<__u64>(path.c_str());
+    attr.offsets = reinterpret_cast<__u64>(offsets);
+    attr.cnt = 1;
+    attr.multi_flags = retprobe ? kUprobeMultiReturn : 0;
+    long fd = ::syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr);
+    if (fd < 0)
+        return std::unexpected(errno);
+    return UniqueFd(static_cast<int>(fd));
+}
+
+// Whether this kernel takes uprobe_multi links: a two-instruction program loaded with
+// that attach type is accepted or not.
+bool BpfProbes::kernel_has_uprobe_multi() {
+    const bpf_insn insns[] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0,
+         .imm = 0},
+        {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+    };
+    LIBBPF_OPTS(bpf_prog_load_opts, opts,
+                .expected_attach_type = static_cast<bpf_attach_type>(kAttachUprobeMulti));
+    int fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ct_probe_um", "GPL", insns, 2, &opts);
+    if (fd < 0)
+        return false;
+    ::close(fd);
+    return true;
+}
+
 void BpfProbes::detach_all() {
     std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+    std::vector<UniqueFd> multi_links;
     {
         std::lock_guard lock(links_mutex_);
         links.swap(links_);
+        multi_links.swap(multi_links_);
     }
     // Each uprobe detach waits for an RCU grace period (~0.1 s here); closing them
     // concurrently lets the waits overlap instead of adding up.
     std::vector<std::thread> closers;
     for (auto& link : links)
         closers.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+    for (auto& fd : multi_links)
+        closers.emplace_back([f = std::move(fd)]() mutable { f.reset(); });
     for (auto& t : closers)
         t.join();
 }
@@ -219,6 +309,7 @@ void BpfProbes::release_in_background() {
     {
         std::lock_guard lock(links_mutex_);
         links_.clear();  // fast: the child still holds the links open
+        multi_links_.clear();
     }
     write_end.reset();
 }

@@ -15,9 +15,11 @@
 #include "ct_abi.hpp"
 #include "locate/tls_locator.hpp"
 #include "util/error.hpp"
+#include "util/unique_fd.hpp"
 
 struct ct_record;
 struct bpf_link;
+struct bpf_program;
 struct ring_buffer;
 
 namespace ct::record {
@@ -25,6 +27,7 @@ namespace ct::record {
 struct ProbeSettings {
     std::uint64_t ring_bytes = 64u << 20;   // power of two, >= page size
     std::uint64_t payload_cap = 16u << 20;  // bytes recorded per TLS call
+    bool perf_uprobes = false;  // use perf-event uprobes even where uprobe_multi exists
 };
 
 // One uprobe or uretprobe placed on a function.
@@ -80,6 +83,9 @@ class BpfProbes {
 
   private:
     static int on_ring_event(void* ctx, void* data, std::size_t size);
+    static bool kernel_has_uprobe_multi();
+    std::expected<UniqueFd, int> attach_uprobe_multi(bpf_program* prog, const std::string& path,
+                                                     std::uint64_t offset, bool retprobe);
 
     ProbeSettings settings_;
     struct SkeletonDeleter {
@@ -91,6 +97,8 @@ class BpfProbes {
     };
     std::mutex links_mutex_;  // attach_function() may run on the attacher thread
     std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+    std::vector<UniqueFd> multi_links_;  // uprobe_multi links (Linux 6.6+)
+    bool uprobe_multi_ = false;
     struct RingDeleter {
         void operator()(ring_buffer* rb) const;
     };
