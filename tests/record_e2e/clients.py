@@ -111,6 +111,40 @@ while True:
     time.sleep(0.02)
 '''
 
+# Traffic in a pattern, printing "DONE <i> <time>" when exchange (or SSE event) i has
+# been received in full. argv: cert port pattern, where pattern is
+#   steady  ~7 requests/s on one keep-alive connection
+#   bursty  bursts of 20 back-to-back requests, then 1 s of silence
+#   sse     one slow server-sent-event stream, an event every 100 ms
+PYTHON_PACED = r'''
+import http.client, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+port, pattern = int(sys.argv[2]), sys.argv[3]
+conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+if pattern == "sse":
+    conn.request("GET", "/sse?n=100000&ms=100")
+    res = conn.getresponse()
+    i = 0
+    while True:
+        line = res.readline()
+        if not line:
+            break
+        if line.startswith(b"data: "):
+            print(f"DONE {i} {time.time()}", flush=True)
+            i += 1
+    sys.exit(0)
+i = 0
+while True:
+    conn.request("POST", "/echo", body=f"marker-{i:06d}".encode())
+    conn.getresponse().read()
+    print(f"DONE {i} {time.time()}", flush=True)
+    i += 1
+    if pattern == "steady":
+        time.sleep(0.14)
+    elif i % 20 == 0:
+        time.sleep(1.0)
+'''
+
 # Waits for a go-file, then makes requests (lets a test attach by PID first).
 PYTHON_WAIT_THEN_REQUEST = r'''
 import http.client, os, ssl, sys, time

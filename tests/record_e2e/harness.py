@@ -54,7 +54,7 @@ class LogServer:
         self.port = int(line.split()[1])
         self.url = f"https://127.0.0.1:{self.port}"
 
-    def connections(self, expect=0, timeout=20):
+    def connections(self, expect=0, timeout=180):
         """Logged connections by client port, waiting until at least `expect` are done."""
         deadline = time.time() + timeout
         while True:

@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from clients import PYTHON_STREAM
+from clients import PYTHON_PACED, PYTHON_STREAM
 from harness import CT_DUMP, CT_RECORD, PYTHON, Capture, RecordTest
 
 
@@ -21,22 +21,28 @@ def children_of(pid):
 
 
 class Robustness(RecordTest):
-    def start_streaming(self, extra=()):
-        path = self.capture_path()
-        rec = subprocess.Popen([CT_RECORD, "--no-status", "-w", path, *extra, "--", PYTHON, "-c",
-                                PYTHON_STREAM, self.server.cert, str(self.server.port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        return path, rec
+    # What kill -9 may lose: the flush interval (1 s by default) and the exchange in flight.
+    # Exchanges that finished more than this long before the kill must all be on disk.
+    KILL9_WINDOW_S = 1.5
 
-    def test_kill_9_keeps_every_frame_but_the_last_second(self):
-        path, rec = self.start_streaming()
-        sent = []  # (index, time)
-        deadline = time.time() + 3.5
-        while time.time() < deadline:
+    def kill_9_during(self, pattern, old_enough_wanted):
+        """Records PYTHON_PACED in `pattern`, kills ct-record with SIGKILL once
+        `old_enough_wanted` exchanges finished more than KILL9_WINDOW_S ago, and checks
+        that each of them is in the capture. Returns the number kept and the loss window."""
+        path = self.capture_path(f"kill9-{pattern}.ctz")
+        rec = subprocess.Popen([CT_RECORD, "--no-status", "-w", path, "--", PYTHON, "-c",
+                                PYTHON_PACED, self.server.cert, str(self.server.port), pattern],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: rec.poll() is None and rec.kill())
+        done = []  # (index, time the client had it in full)
+        # Waits for a condition (enough old exchanges), never for a fixed time: a slow
+        # start or a busy machine only makes the test longer.
+        while sum(1 for _, t in done if t < time.time() - self.KILL9_WINDOW_S) < old_enough_wanted:
             line = rec.stdout.readline()
-            if line.startswith("SENT "):
+            self.assertTrue(line, f"the client stopped: {rec.stderr.read() if rec.poll() is not None else ''}")
+            if line.startswith("DONE "):
                 _, i, t = line.split()
-                sent.append((int(i), float(t)))
+                done.append((int(i), float(t)))
         client = children_of(rec.pid)
         killed_at = time.time()
         os.kill(rec.pid, signal.SIGKILL)
@@ -47,11 +53,31 @@ class Robustness(RecordTest):
         self.assertFalse(cap.summary["ended_cleanly"])
         self.assertEqual(cap.summary["bad_frames"], 0)
         written = b"".join(c["write"] for c in cap.connections)
-        # Units are flushed every second: everything sent 1.5 s before the kill is on disk.
-        old_enough = [i for i, t in sent if t < killed_at - 1.5]
-        self.assertGreater(len(old_enough), 20)
-        for i in old_enough:
-            self.assertIn(f"marker-{i:06d}".encode(), written, f"request {i} lost")
+        read = b"".join(c["read"] for c in cap.connections)
+        def kept(i):
+            if pattern == "sse":
+                return f'"i": {i}}}'.encode() in read
+            marker = f"marker-{i:06d}".encode()
+            return marker in written and marker in read  # the request and its echo
+        old_enough = [i for i, t in done if t < killed_at - self.KILL9_WINDOW_S]
+        self.assertGreaterEqual(len(old_enough), old_enough_wanted)
+        lost = [i for i in old_enough if not kept(i)]
+        self.assertEqual(lost, [], f"{pattern}: {len(lost)} of {len(old_enough)} finished "
+                                   f"exchanges older than {self.KILL9_WINDOW_S} s were lost")
+        newest_kept = max((t for i, t in done if kept(i)), default=None)
+        window = killed_at - newest_kept if newest_kept else None
+        print(f"kill -9 ({pattern}): {len(old_enough)} old exchanges all kept; newest kept "
+              f"finished {window:.2f} s before the kill")
+        return len(old_enough), window
+
+    def test_kill_9_keeps_everything_but_the_flush_interval(self):
+        # CT_E2E_KILL9_RUNS=10 CT_E2E_KILL9_EXCHANGES=200 is the long form (30 s at 7/s).
+        runs = int(os.environ.get("CT_E2E_KILL9_RUNS", "1"))
+        wanted = int(os.environ.get("CT_E2E_KILL9_EXCHANGES", "25"))
+        for pattern in ("steady", "bursty", "sse"):
+            for run in range(runs):
+                with self.subTest(pattern=pattern, run=run):
+                    self.kill_9_during(pattern, wanted)
 
     def start_streaming_client(self):
         client = subprocess.Popen([PYTHON, "-c", PYTHON_STREAM, self.server.cert,
@@ -95,10 +121,12 @@ class Robustness(RecordTest):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt], check=True)
         self.addCleanup(subprocess.run, ["umount", "-l", mnt])
         path = os.path.join(mnt, "full.ctz")
-        # 4 MiB of incompressible plaintext cannot fit in 256 KiB.
-        proc = subprocess.run([CT_RECORD, "--no-status", "-w", path, "--", "curl", "-sS",
-                               "--cacert", self.server.cert, "-o", "/dev/null",
-                               f"{self.server.url}/bytes/{4 << 20}"],
+        # 4 MiB of incompressible plaintext cannot fit in 256 KiB. The server sends 16 KiB
+        # every 5 ms and units are flushed every 50 ms, so some units fit before the disk
+        # is full.
+        proc = subprocess.run([CT_RECORD, "--no-status", "--flush-interval", "50", "-w", path,
+                               "--", "curl", "-sS", "--cacert", self.server.cert, "-o",
+                               "/dev/null", f"{self.server.url}/bytes/{4 << 20}?ms=5"],
                               capture_output=True, text=True, timeout=120)
         self.assertEqual(proc.returncode, 3, proc.stderr)
         self.assertIn("disk full", proc.stderr)
@@ -106,7 +134,16 @@ class Robustness(RecordTest):
         cap = Capture(path, self.tmp)  # readable, no damage, just not finished
         self.assertFalse(cap.summary["ended_cleanly"])
         self.assertEqual(cap.summary["bad_frames"], 0)
-        self.assertFalse(cap.summary["truncated_tail"])
+        # The writer cut the file back to the last complete unit; the segment it was in
+        # could not be closed (no room), so the file ends inside that zstd frame, and what
+        # it holds is exactly the start of what the server sent.
+        self.assertGreater(cap.summary["events"], 0)
+        logged = self.server.connections(expect=1)
+        self.assertEqual(len(logged), 1)
+        sent = next(iter(logged.values()))["sent"]
+        read = b"".join(c["read"] for c in cap.connections)
+        self.assertGreater(len(read), 0)
+        self.assertTrue(sent.startswith(read), "the kept response bytes differ from the server's")
 
     def test_clear_errors(self):
         def run(*args, **kw):

@@ -9,9 +9,11 @@ DIR/<id>.recv and DIR/<id>.sent (raw bytes) and appends one JSON line to
 DIR/index.jsonl: {"id", "peer_port", "recv", "sent"} when the connection ends.
 
 Routes:
-  GET  /bytes/N      N deterministic bytes (Content-Length)
+  GET  /bytes/N      N deterministic bytes (Content-Length); ?ms=M sends them in
+                     16 KiB pieces, M milliseconds apart
   POST /echo         the request body back
-  GET  /sse?n=K      K server-sent events, then the stream ends (chunked)
+  GET  /sse?n=K      K server-sent events, then the stream ends (chunked);
+                     &ms=M waits M milliseconds before each event
   anything else      a small JSON document
 """
 import argparse
@@ -22,6 +24,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 
 def pattern(n):
@@ -89,11 +92,18 @@ def read_body(conn, headers):
     return conn.read_exact(int(headers.get("content-length", "0")))
 
 
-def respond(conn, status, body, content_type="application/octet-stream", keep_alive=True):
+def respond(conn, status, body, content_type="application/octet-stream", keep_alive=True,
+            pace_ms=0):
     head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n"
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n").encode()
-    conn.send(head + body)
+    if not pace_ms:
+        conn.send(head + body)
+        return
+    conn.send(head)
+    for i in range(0, len(body), 16384):
+        time.sleep(pace_ms / 1000)
+        conn.send(body[i:i + 16384])
 
 
 def handle(conn):
@@ -112,15 +122,19 @@ def handle(conn):
             return
         keep_alive = headers.get("connection", "").lower() != "close"
         path, _, query = target.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         if path.startswith("/bytes/"):
-            respond(conn, "200 OK", pattern(int(path[len("/bytes/"):])), keep_alive=keep_alive)
+            respond(conn, "200 OK", pattern(int(path[len("/bytes/"):])), keep_alive=keep_alive,
+                    pace_ms=int(params.get("ms", "0")))
         elif path == "/echo":
             respond(conn, "200 OK", body, keep_alive=keep_alive)
         elif path == "/sse":
-            n = int(dict(p.split("=") for p in query.split("&") if "=" in p).get("n", "3"))
+            n, pause = int(params.get("n", "3")), int(params.get("ms", "0")) / 1000
             conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                       b"Transfer-Encoding: chunked\r\n\r\n")
             for i in range(n):
+                if pause:
+                    time.sleep(pause)
                 event = f"event: tick\ndata: {{\"i\": {i}}}\n\n".encode()
                 conn.send(f"{len(event):x}\r\n".encode() + event + b"\r\n")
             conn.send(b"0\r\n\r\n")

@@ -14,7 +14,11 @@ Run it as root through run.sh, which builds what it needs first:
   3. the recorder's CPU seconds per captured GB in that run (wait4 rusage);
   4. capture size over plaintext size for an agent-like LLM conversation
      against tests/servers/mock_llm_server.py;
-  5. the recorder's RSS outside the BPF ring mapping during run 2 (smaps).
+  5. the recorder's RSS outside the BPF ring mapping during run 2 (smaps);
+  6. launch latency: from starting `ct-record -- CMD` to CMD's first instruction,
+     on an idle machine (the previous recording's probes fully released) and back
+     to back (started the moment the previous ct-record exited, while its probes
+     are still being released in the background).
 
 Not a test: nothing here asserts on timings. Figures are medians over rounds
 with [min-max]; ratios are taken within a round, then summarised.
@@ -47,6 +51,7 @@ AIMS = {
     "ratio_1m": 1.5,
     "size_ratio": 0.2,
     "rss_mib": 32.0,
+    "launch_s": 0.35,
 }
 
 
@@ -494,7 +499,28 @@ def agent(cfg, turns, event_delay_ms, label):
 
 # ---- report ------------------------------------------------------------------------------------
 
-def report(cfg, pc, su, ag, started):
+def launch(cfg):
+    """Seconds from Popen(ct-record -- date) to `date` printing its start time."""
+    out = {"idle": [], "back-to-back": []}
+    path = os.path.join(cfg.work, "launch.ctz")
+    runs = 3 if cfg.quick else 6
+    # System libraries stay on: they are most of the probes a real start attaches.
+    args = [cfg.ct_record, "--no-status", "-q", "-f", "-w", path] + cfg.ct_extra
+    for mode in ("idle", "back-to-back"):
+        for _ in range(runs):
+            if mode == "idle":
+                reap_orphaned_recorders()
+                time.sleep(0.5)
+            t0 = time.time()
+            r = subprocess.run(args + ["--", "date", "+%s.%N"], capture_output=True, text=True)
+            if r.returncode != 0:
+                die("ct-record -- date failed: " + r.stderr)
+            out[mode].append(float(r.stdout.split()[0]) - t0)
+    reap_orphaned_recorders()
+    return out
+
+
+def report(cfg, pc, su, ag, started, la=None):
     p = print
     libssl = os.path.realpath(cfg.system_libssl)
     p("ct record-bench (%s run, %s)" % ("quick" if cfg.quick else "full",
@@ -642,6 +668,17 @@ def report(cfg, pc, su, ag, started):
         p("   history spans frames; 'prefix': each frame compressed with the previous one as its")
         p("   prefix; 'plain zstd': the plaintext alone (no event headers) as one zstd -3 stream.")
         p("")
+    if la:
+        p("6. Launch latency: from starting `ct-record -w F -- date` (system libraries probed) to")
+        p("   `date` running, seconds, median [min-max]. 'idle': the previous recording's probes")
+        p("   were fully released; 'back to back': started as the previous ct-record exited.")
+        rows = [("mode", "runs", "latency")]
+        for mode in ("idle", "back-to-back"):
+            rows.append((mode, str(len(la[mode])), spread(la[mode], lambda v: "%.3f" % v)))
+            aims.append(("launch latency, %s" % mode, "%.3f s" % med(la[mode]),
+                         "<= %.2f s" % AIMS["launch_s"], med(la[mode]) <= AIMS["launch_s"]))
+        p(table(rows))
+        p("")
     p("Aims")
     p(table([("figure", "measured", "aim", "")] +
             [(n, m, a, verdict(ok)) for n, m, a, ok in aims]))
@@ -663,8 +700,8 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
     ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
     ap.add_argument("--turns", type=int, help="turns of the agent conversation")
-    ap.add_argument("--only", default="1,2,4", help="parts to run: 1 (per-call), 2 (sustained: "
-                    "also 3 and 5), 4 (capture size)")
+    ap.add_argument("--only", default="1,2,4,6", help="parts to run: 1 (per-call), 2 (sustained: "
+                    "also 3 and 5), 4 (capture size), 6 (launch latency)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
@@ -733,7 +770,8 @@ def main():
             ag.append(agent(cfg, turns, 5, "fast"))
             # Real agents wait seconds for each answer: about one turn per capture frame.
             ag.append(agent(cfg, max(turns // 2, 5), 80, "paced"))
-        report(cfg, pc, su, ag, started)
+        la = launch(cfg) if "6" in parts else None
+        report(cfg, pc, su, ag, started, la)
     finally:
         if a.keep:
             log("work directory kept: " + cfg.work)
