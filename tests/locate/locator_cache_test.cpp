@@ -136,14 +136,21 @@ TEST_F(LocatorCache, CachedReadIsFast) {
     if (!test::kTimingIsMeaningful)
         GTEST_SKIP() << "timing is meaningless under sanitizers";
     ASSERT_TRUE(locate_tls_functions(binary, options));
-    auto best = std::chrono::steady_clock::duration::max();
-    for (int i = 0; i < 3; ++i) {
-        const auto start = std::chrono::steady_clock::now();
-        auto report = locate_tls_functions(binary, options);
-        best = std::min(best, std::chrono::steady_clock::now() - start);
-        ASSERT_TRUE(report && report->from_cache);
-    }
-    EXPECT_LT(best, std::chrono::milliseconds(50));
+    // Compared with a full analysis timed in the same run, so a busy machine slows both.
+    auto best_of = [&](const LocatorOptions& o, bool cached) {
+        auto best = std::chrono::steady_clock::duration::max();
+        for (int i = 0; i < 3; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            auto report = locate_tls_functions(binary, o);
+            best = std::min(best, std::chrono::steady_clock::now() - start);
+            EXPECT_TRUE(report && report->from_cache == cached);
+        }
+        return best;
+    };
+    auto cached = best_of(options, true);
+    auto full = best_of(LocatorOptions{.use_cache = false, .cache_dir = options.cache_dir}, false);
+    EXPECT_LT(cached * 20, full) << "cached " << cached.count() << " ns, full analysis "
+                                 << full.count() << " ns";
 }
 
 }  // namespace
