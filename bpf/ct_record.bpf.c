@@ -24,6 +24,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 payload_cap = 16 << 20; /* bytes recorded per call; the rest is truncation */
 /* Data events wake the recorder only when the ring's backlog crosses this. */
 const volatile __u64 wakeup_data_bytes = 4 << 20;
+/* --lossless: a traced process whose TLS call finds the ring's backlog above this is
+ * stopped (SIGSTOP) until the recorder has drained it. 0: never (the default). */
+const volatile __u64 lossless_high_water = 0;
 
 #define AF_UNIX_ 1
 #define AF_INET_ 2
@@ -169,6 +172,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ct_counters);
 } counters SEC(".maps");
+
+/* --lossless: processes stopped for backpressure (tgid -> CLOCK_MONOTONIC of the stop).
+ * User space sends SIGCONT and deletes the entry once the ring has drained. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} throttled SEC(".maps");
+
+#define SIGSTOP_ 19
 
 __u64 next_seq = 0;
 __u64 next_gen = 0;
@@ -540,6 +554,23 @@ static __always_inline __u64 data_wakeup_flags(__u64 record_bytes)
 }
 
 /*
+ * --lossless: past the high-water mark, the calling process is stopped before it returns
+ * to its own code (the signal is taken on the way back to user space), so it cannot
+ * produce more until the recorder has drained the ring and resumed it. The ring keeps
+ * room above the mark for calls already under way in other threads.
+ */
+static __always_inline void throttle_if_backlogged(__u64 pid_tgid)
+{
+	if (!lossless_high_water ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < lossless_high_water)
+		return;
+	__u32 tgid = pid_tgid >> 32;
+	__u64 now = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&throttled, &tgid, &now, BPF_NOEXIST) == 0)
+		bpf_send_signal(SIGSTOP_);
+}
+
+/*
  * One ring reservation per chunk. The verifier needs constant reservation
  * sizes, so payloads go to the smallest of a few size tiers that fits.
  */
@@ -703,6 +734,7 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 	}
 	__u32 chunks = (ec.recorded + CT_DATA_CHUNK_MAX - 1) / CT_DATA_CHUNK_MAX;
 	bpf_loop(chunks ? chunks : 1, emit_chunk, &ec, 0);
+	throttle_if_backlogged(pid_tgid);
 	return 0;
 }
 

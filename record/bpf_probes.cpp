@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -117,6 +119,7 @@ Expected<std::unique_ptr<BpfProbes>> BpfProbes::load(const ProbeSettings& settin
     }
     skel->rodata->payload_cap = settings.payload_cap;
     skel->rodata->wakeup_data_bytes = settings.ring_bytes / 16;
+    skel->rodata->lossless_high_water = settings.lossless_high_water;
     if (int err =
             bpf_map__set_max_entries(skel->maps.events, static_cast<__u32>(settings.ring_bytes));
         err != 0) {
@@ -312,6 +315,35 @@ void BpfProbes::release_in_background() {
         multi_links_.clear();
     }
     write_end.reset();
+}
+
+ThrottleRelease BpfProbes::resume_throttled() {
+    ThrottleRelease out;
+    std::vector<std::pair<__u32, __u64>> stopped;
+    __u32 key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.throttled, prev, &next, sizeof next) == 0) {
+        __u64 since = 0;
+        if (bpf_map__lookup_elem(skel_->maps.throttled, &next, sizeof next, &since, sizeof since,
+                                 0) == 0)
+            stopped.emplace_back(next, since);
+        key = next;
+        prev = &key;
+    }
+    if (stopped.empty())
+        return out;
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    std::uint64_t now =
+        static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+    for (auto [pid, since] : stopped) {
+        // Deleted first: a process stopped again right after its SIGCONT gets a new entry.
+        bpf_map__delete_elem(skel_->maps.throttled, &pid, sizeof pid, 0);
+        ::kill(static_cast<pid_t>(pid), SIGCONT);  // ESRCH: it died meanwhile, fine
+        ++out.processes;
+        out.stopped_ns += now > since ? now - since : 0;
+    }
+    return out;
 }
 
 Expected<void> BpfProbes::trace_pid(pid_t pid) {

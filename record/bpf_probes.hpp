@@ -28,6 +28,15 @@ struct ProbeSettings {
     std::uint64_t ring_bytes = 64u << 20;   // power of two, >= page size
     std::uint64_t payload_cap = 16u << 20;  // bytes recorded per TLS call
     bool perf_uprobes = false;  // use perf-event uprobes even where uprobe_multi exists
+    // --lossless: stop a traced process whose TLS call finds this much backlog in the
+    // ring (0: never).
+    std::uint64_t lossless_high_water = 0;
+};
+
+// Processes that --lossless stopped and resume_throttled() let go again.
+struct ThrottleRelease {
+    std::uint64_t processes = 0;
+    std::uint64_t stopped_ns = 0;  // summed over them: how long they were held
 };
 
 // One uprobe or uretprobe placed on a function.
@@ -63,6 +72,8 @@ class BpfProbes {
     void release_in_background();
     void untrace_all();
 
+    // Sends SIGCONT to every process --lossless stopped, and forgets them.
+    ThrottleRelease resume_throttled();
     Expected<void> trace_pid(pid_t pid);
     void untrace_pid(pid_t pid);
     bool is_traced(pid_t pid) const;

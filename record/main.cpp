@@ -64,6 +64,9 @@ int run_main(int argc, char** argv) {
     app.add_flag("-f,--force", o.force, "Overwrite FILE if it exists");
     app.add_flag("--wait", o.wait_for_tls,
                  "With -p: record even if the process has not loaded a TLS library yet");
+    app.add_flag("--lossless", o.lossless,
+                 "Never lose an event: when the ring is half full, stop the traced process "
+                 "(SIGSTOP) until ct-record has drained it (slows the target under load)");
     app.add_option("--binary", o.binaries,
                    "Also probe this file (a TLS library in an unusual place); repeatable");
     app.add_flag("--no-system-libs", no_system_libs,
@@ -131,6 +134,11 @@ int run_main(int argc, char** argv) {
     }
     if (*cap_bytes < 1 || *cap_bytes > (1ull << 30)) {
         return usage_error("--payload-cap must be between 1 byte and 1G");
+    }
+    if (o.lossless && *cap_bytes > *ring_bytes / 4) {
+        return usage_error(
+            "--lossless needs --payload-cap at most a quarter of --ring-size, so that calls "
+            "under way when the ring is half full still fit (e.g. --ring-size 256M)");
     }
     if (*segment_bytes < (1ull << 20) || *segment_bytes > (256ull << 20)) {
         return usage_error("--segment-max must be between 1M and 256M");

@@ -136,6 +136,7 @@ class Recording {
         ProbeSettings ps;
         ps.ring_bytes = o_.ring_bytes;
         ps.payload_cap = o_.payload_cap;
+        ps.lossless_high_water = o_.lossless ? o_.ring_bytes / 2 : 0;
         auto probes = BpfProbes::load(ps);
         if (!probes)
             return std::unexpected(probes.error());
@@ -441,6 +442,8 @@ class Recording {
             int n = ::epoll_wait(ep.get(), events, 4, timeout_ms);
             (void)n;
             backlog = consume_ring();
+            if (o_.lossless && !backlog)
+                release_throttled();  // the ring is drained: let stopped processes go on
             handle_signals();
             after_events();
             now = monotonic_now_ns();
@@ -492,6 +495,12 @@ class Recording {
         }
         update_stats_from_counters();
         status_line_.update(stats_, static_cast<double>(now - start_ns_) / 1e9);
+    }
+
+    void release_throttled() {
+        auto r = probes_->resume_throttled();
+        stats_.throttled_stops += r.processes;
+        stats_.throttled_ns += r.stopped_ns;
     }
 
     void update_stats_from_counters() {
@@ -561,6 +570,13 @@ class Recording {
         probes_->untrace_all();  // nothing new from here on
         while (consume_ring() && !failed_) {
         }  // finite: the ring only holds what was produced before untrace_all
+        release_throttled();  // never leave a process stopped behind us
+        if (stats_.throttled_stops) {
+            note("info", fmt::format("--lossless stopped traced processes {} times for {:.1f} "
+                                     "ms in all while the recorder drained the ring",
+                                     stats_.throttled_stops,
+                                     static_cast<double>(stats_.throttled_ns) / 1e6));
+        }
         after_events();
         counters_ = probes_->counters();
         update_stats_from_counters();

@@ -17,6 +17,7 @@ struct RecorderOptions {
     std::string output;                // -w FILE
     bool force = false;                // overwrite an existing FILE
     bool wait_for_tls = false;         // -p: record even if no TLS library is loaded yet
+    bool lossless = false;             // stop the target rather than lose events
     std::uint64_t ring_bytes = 64u << 20;
     std::uint64_t payload_cap = 16u << 20;
     int zstd_level = 3;

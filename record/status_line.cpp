@@ -43,6 +43,10 @@ std::string format_summary(const RecordingStats& s, const std::string& path, dou
         "  events {}, plaintext {} sent + {} received, {} TLS connections, {} processes\n",
         path, human_bytes(s.file_bytes), s.frames, elapsed_s, s.events,
         human_bytes(s.bytes_written), human_bytes(s.bytes_read), s.connections, s.processes);
+    if (s.throttled_stops) {
+        out += fmt::format("  --lossless held the target {} times, {:.1f} ms in all\n",
+                           s.throttled_stops, static_cast<double>(s.throttled_ns) / 1e6);
+    }
     if (s.lost_events || s.lost_bytes || s.truncated_calls || s.malformed_events) {
         out += fmt::format(
             "  LOST: {} events, {} of plaintext; {} calls truncated at the payload cap; {} "

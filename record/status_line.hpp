@@ -19,6 +19,9 @@ struct RecordingStats {
     std::uint64_t malformed_events = 0;
     std::uint64_t file_bytes = 0;
     std::uint64_t frames = 0;
+    // --lossless: how often and how long traced processes were stopped for backpressure.
+    std::uint64_t throttled_stops = 0;
+    std::uint64_t throttled_ns = 0;
 };
 
 std::string human_bytes(std::uint64_t bytes);

@@ -18,7 +18,11 @@ Run it as root through run.sh, which builds what it needs first:
   6. launch latency: from starting `ct-record -- CMD` to CMD's first instruction,
      on an idle machine (the previous recording's probes fully released) and back
      to back (started the moment the previous ct-record exited, while its probes
-     are still being released in the background).
+     are still being released in the background);
+  7. --lossless: the client of run 2 writing 100 B, 16 KiB and 1 MiB calls as fast as
+     it can, under ct-record with and without --lossless, side by side: the
+     client's throughput, events lost, and whether the capture equals what was
+     written byte for byte.
 
 Not a test: nothing here asserts on timings. Figures are medians over rounds
 with [min-max]; ratios are taken within a round, then summarised.
@@ -445,6 +449,43 @@ def sustained(cfg):
             "stderr": ct.stderr, "cpu": cpu}
 
 
+def lossless(cfg):
+    """{(size, mode): {calls, bytes, seconds, lost, equal, stops}} for blasts under
+    ct-record with its default settings and with --lossless, interleaved by size."""
+    out = {}
+    env = dict(os.environ, LD_LIBRARY_PATH=cfg.lib_sink) if cfg.lib_sink else None
+    seconds = 3 if cfg.quick else 8
+    for size in (100, 16 * KIB, MIB):
+        for mode, extra in (("default", []), ("--lossless", ["--lossless"])):
+            log("[7] %s calls of %d B for %g s, %s" % ("SSL_write", size, seconds, mode))
+            sink = subprocess.Popen([cfg.bin("record-bench-workload"), "--sink"],
+                                    stdout=subprocess.PIPE, text=True, env=env)
+            port = int(sink.stdout.readline().split()[1])
+            w = Workload(cfg, cfg.lib_traced)
+            path = os.path.join(cfg.work, "lossless.ctz")
+            try:
+                w.cmd("connect %d" % port)
+                with CtRecord(cfg, w.pid, path, cfg.ct_args + extra) as ct:
+                    blast = w.cmd("blast %g %d" % (seconds, size))
+                    w.cmd("close")
+                    time.sleep(0.3)
+            finally:
+                w.close()
+                sink.kill()
+                sink.wait()
+            c = check_capture(cfg, path, pattern_pid=w.pid)
+            os.unlink(path)
+            b = {k: float(v) for k, v in blast.items()}
+            tr = c["trailer"] or {}
+            stops = next((l.split()[4] for l in ct.stderr if "--lossless held" in l), "0")
+            out[(size, mode)] = {
+                "calls": b["calls"], "bytes": b["bytes"], "seconds": b["seconds"],
+                "lost": tr.get("lost_events", -1),
+                "equal": c["data_bytes_write"] == b["bytes"] and c["pattern_mismatch_bytes"] == 0
+                and c["pattern_bytes"] == b["bytes"], "stops": stops}
+    return out
+
+
 # ---- 4. capture size on agent traffic ----------------------------------------------------------
 
 def agent(cfg, turns, event_delay_ms, label):
@@ -520,7 +561,7 @@ def launch(cfg):
     return out
 
 
-def report(cfg, pc, su, ag, started, la=None):
+def report(cfg, pc, su, ag, started, la=None, ll=None):
     p = print
     libssl = os.path.realpath(cfg.system_libssl)
     p("ct record-bench (%s run, %s)" % ("quick" if cfg.quick else "full",
@@ -668,6 +709,22 @@ def report(cfg, pc, su, ag, started, la=None):
         p("   history spans frames; 'prefix': each frame compressed with the previous one as its")
         p("   prefix; 'plain zstd': the plaintext alone (no event headers) as one zstd -3 stream.")
         p("")
+    if ll:
+        p("7. --lossless: SSL_write(SIZE) as fast as possible over TCP loopback to an unprobed sink,")
+        p("   under ct-record -p with the default ring (64 MiB), without and with --lossless.")
+        rows = [("size", "mode", "MB/s written", "calls/s", "lost events", "capture == written",
+                 "target stopped")]
+        for (size, mode), r in ll.items():
+            rows.append(("%d B" % size if size < KIB else "%d KiB" % (size // KIB)
+                         if size < MIB else "%d MiB" % (size // MIB), mode,
+                         "%.1f" % (r["bytes"] / r["seconds"] / 1e6),
+                         "%.0f" % (r["calls"] / r["seconds"]), str(r["lost"]),
+                         "yes" if r["equal"] else "NO", r["stops"]))
+            if mode == "--lossless":
+                aims.append(("lost events with --lossless, %s calls" % rows[-1][0], str(r["lost"]),
+                             "0", r["lost"] == 0 and r["equal"]))
+        p(table(rows))
+        p("")
     if la:
         p("6. Launch latency: from starting `ct-record -w F -- date` (system libraries probed) to")
         p("   `date` running, seconds, median [min-max]. 'idle': the previous recording's probes")
@@ -700,8 +757,8 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
     ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
     ap.add_argument("--turns", type=int, help="turns of the agent conversation")
-    ap.add_argument("--only", default="1,2,4,6", help="parts to run: 1 (per-call), 2 (sustained: "
-                    "also 3 and 5), 4 (capture size), 6 (launch latency)")
+    ap.add_argument("--only", default="1,2,4,6,7", help="parts to run: 1 (per-call), 2 (sustained: "
+                    "also 3 and 5), 4 (capture size), 6 (launch latency), 7 (--lossless)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
@@ -771,7 +828,8 @@ def main():
             # Real agents wait seconds for each answer: about one turn per capture frame.
             ag.append(agent(cfg, max(turns // 2, 5), 80, "paced"))
         la = launch(cfg) if "6" in parts else None
-        report(cfg, pc, su, ag, started, la)
+        ll = lossless(cfg) if "7" in parts else None
+        report(cfg, pc, su, ag, started, la, ll)
     finally:
         if a.keep:
             log("work directory kept: " + cfg.work)
