@@ -47,6 +47,8 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
   WHERE search_index MATCH 'timeout';
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
+--sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
+Exit status: 0 success; 1 an import or the SQL failed (or was refused); 2 bad command line.
 )";
 
 // Progress on stderr, at most five times a second, only for a terminal.
@@ -86,7 +88,8 @@ int run(int argc, char** argv) {
     bool no_progress = false, sql_write = false;
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
-                   "database file (default: $CT_DB or ~/.local/share/ct/sessions.db)");
+                   "database file (default: $CT_DB or ~/.local/share/ct/sessions.db); created "
+                   "with mode 0600; an existing database that is not ct's is refused");
     app.add_option("--sql", sql,
                    "run this SQL and print the result (after any imports); read-only: "
                    "statements that would change the database are refused");
@@ -98,8 +101,8 @@ int run(int argc, char** argv) {
     app.add_flag("--timeline", timeline,
                  "print each capture as a timeline; no database is touched");
     app.add_flag("--keep-secrets", keep_secrets,
-                 "store Authorization, Cookie, API-key ... header values verbatim instead of keyed "
-                 "fingerprints");
+                 "store Authorization, Cookie, API-key ... header values and key=, api_key=, "
+                 "access_token= ... URL query parameters verbatim instead of keyed fingerprints");
     app.add_flag("-q,--quiet", quiet, "print no import summary");
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
