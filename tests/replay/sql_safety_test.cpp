@@ -297,6 +297,10 @@ TEST(QuerySecrets, OnlySecretValuesChange) {
               "https://h.example/p?a=1&access_token=" + fp.fingerprint("t0k") + "#x");
     EXPECT_EQ(fp.redact_url("/p?token=&key&api_key=s"),
               "/p?token=&key&api_key=" + fp.fingerprint("s"));  // empty and bare stay
+    for (const char* odd : {"", "?", "??", "?&&", "?=", "?=x", "a?b?c", "#?", "/p?&=&"})
+        EXPECT_EQ(fp.redact_url(odd), odd);
+    EXPECT_EQ(fp.redact_url("?key=a?b&&token==c"),
+              "?key=" + fp.fingerprint("a?b") + "&&token=" + fp.fingerprint("=c"));
     EXPECT_EQ(fp.redact_url("/p?key=same&token=same"),
               "/p?key=" + fp.fingerprint("same") + "&token=" + fp.fingerprint("same"));
 }
