@@ -3,9 +3,12 @@ capture has started; a failed start leaves the old capture byte-identical. Plus
 the argument checks that used to give confusing messages (-p 0, -p 1, a ring
 too big)."""
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
+import unittest
 
 from harness import CT_RECORD, Capture, RecordTest
 
@@ -122,9 +125,13 @@ class Force(RecordTest):
         self.assertTrue(Capture(old, self.tmp).summary["ended_cleanly"])
 
 
-class Arguments(RecordTest):
+class Arguments(unittest.TestCase):
+    """Checked before anything else happens: needs no root (also run as a unit test)."""
+
     def test_short_clear_messages(self):
-        path = self.capture_path("x.ctz")
+        tmp = tempfile.mkdtemp(prefix="ct-args-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "x.ctz")
         p = run("-p", "0", "-w", path)
         self.assertEqual(p.returncode, 2)
         first = p.stderr.splitlines()[0]
@@ -145,5 +152,4 @@ class Arguments(RecordTest):
 
 
 if __name__ == "__main__":
-    import unittest
     unittest.main()
