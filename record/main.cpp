@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -13,6 +14,10 @@
 #include "size_argument.hpp"
 
 namespace {
+
+// The kernel takes the ring size as a 32-bit power of two (so 2G at most); 1G is
+// already far more than a recording needs, and it is locked kernel memory.
+constexpr std::uint64_t kMaxRingBytes = 1ull << 30;
 
 const char* kDescription =
     R"(ct-record: record every TLS plaintext byte a process tree sends and receives.
@@ -58,10 +63,20 @@ int run_main(int argc, char** argv) {
     std::string ring = "64M", cap = "16M", segment_max = "32M", probe_report;
     std::uint64_t segment_interval_s = 60;
     bool no_system_libs = false, status = false, no_status = false;
-    app.add_option("-p,--pid", o.pid, "Record this running process and its descendants")
-        ->check(CLI::PositiveNumber);
-    app.add_option("-w,--write", o.output, "Capture file to write (created with mode 0600)");
-    app.add_flag("-f,--force", o.force, "Overwrite FILE if it exists");
+    bool allow_init = false;
+    auto* pid_option =
+        app.add_option("-p,--pid", o.pid, "Record this running process and its descendants");
+    app.add_flag("--allow-init", allow_init,
+                 "Allow -p 1: init's descendants are every process on the machine, so their "
+                 "TLS plaintext would all be recorded (refused without this flag)");
+    app.add_option("-w,--write", o.output,
+                   "Capture file to write (created with mode 0600); never a symbolic link, "
+                   "device, FIFO, socket or directory");
+    app.add_flag("-f,--force", o.force,
+                 "Replace FILE if it is an existing regular file (and only then): the new "
+                 "capture is written beside it under a temporary name and renamed over it once "
+                 "recording has started (its header is written), so a start that fails leaves "
+                 "the old file untouched");
     app.add_flag("--wait", o.wait_for_tls,
                  "With -p: record even if the process has not loaded a TLS library yet");
     app.add_flag("--lossless", o.lossless,
@@ -72,7 +87,8 @@ int run_main(int argc, char** argv) {
     app.add_flag("--no-system-libs", no_system_libs,
                  "Do not probe the system's libssl.so.* and the node, bun, deno and claude found "
                  "in PATH before the target starts them");
-    app.add_option("--ring-size", ring, "BPF ring buffer size (power of two)")->default_str("64M");
+    app.add_option("--ring-size", ring, "BPF ring buffer size (power of two, at most 1G)")
+        ->default_str("64M");
     app.add_option("--payload-cap", cap,
                    "Bytes recorded per TLS call; longer calls are recorded as truncated with "
                    "their true length")
@@ -114,6 +130,8 @@ int run_main(int argc, char** argv) {
         std::cerr << "ct-record: " << msg << "\nRun ct-record --help for usage.\n";
         return ct::record::kExitUsage;
     };
+    if (pid_option->count() > 0 && o.pid <= 0)
+        return usage_error("-p needs the ID of a running process (a number above 0)");
     if (o.output.empty())
         return usage_error("-w FILE is required");
     if ((o.pid > 0) == !command.empty()) {
@@ -132,6 +150,12 @@ int run_main(int argc, char** argv) {
     if ((*ring_bytes & (*ring_bytes - 1)) != 0 || *ring_bytes < static_cast<std::uint64_t>(page)) {
         return usage_error("--ring-size must be a power of two of at least one page (e.g. 64M)");
     }
+    if (*ring_bytes > kMaxRingBytes) {
+        return usage_error(fmt::format(
+            "--ring-size {} is too big: the BPF ring buffer can be at most 1G (it is kernel "
+            "memory, locked while recording)",
+            ring));
+    }
     if (*cap_bytes < 1 || *cap_bytes > (1ull << 30)) {
         return usage_error("--payload-cap must be between 1 byte and 1G");
     }
@@ -142,6 +166,12 @@ int run_main(int argc, char** argv) {
     }
     if (*segment_bytes < (1ull << 20) || *segment_bytes > (256ull << 20)) {
         return usage_error("--segment-max must be between 1M and 256M");
+    }
+    if (o.pid == 1 && !allow_init) {
+        return usage_error(
+            "-p 1 is init: its descendants are every process on this machine, so this would "
+            "record all of their TLS plaintext. Add --allow-init if that is really what you "
+            "want.");
     }
     o.ring_bytes = *ring_bytes;
     o.payload_cap = *cap_bytes;

@@ -83,9 +83,9 @@ class Recording {
             if (launcher_)
                 launcher_->abort();
             attacher_.reset();
+            // It removes what it created (it holds no data yet); with --force the old
+            // capture is replaced only once the header is written, so it survives.
             writer_.reset();
-            if (created_output_)
-                ::unlink(o_.output.c_str());  // holds no data yet
             return kExitSetupFailed;
         }
         loop();
@@ -131,7 +131,6 @@ class Recording {
         if (!writer)
             return std::unexpected(writer.error());
         writer_ = std::move(*writer);
-        created_output_ = true;
 
         ProbeSettings ps;
         ps.ring_bytes = o_.ring_bytes;
@@ -643,7 +642,6 @@ class Recording {
     std::unique_ptr<CaptureWriter> writer_;
     std::uint64_t wo_unit_max_ = 0;
     int wo_window_log_ = 0;
-    bool created_output_ = false;
     std::unique_ptr<BpfProbes> probes_;
     std::unique_ptr<TlsAttacher> attacher_;
     std::vector<AttachReport> initial_reports_;

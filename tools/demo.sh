@@ -4,6 +4,9 @@
 # 127.0.0.1, records a small agent (python3) and curl talking HTTPS to it with
 # ct-record, and shows what was captured with ct-analyze.
 # Usage: sudo tools/demo.sh
+#   CT_BUILD_DIR=DIR       build directory (default: build/ in the source tree)
+#   CT_DEMO_NO_BUILD=1     use the binaries already in the build directory: no
+#                          apt-get, no cmake
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${CT_BUILD_DIR:-$src/build}
@@ -13,25 +16,44 @@ if [ "$(id -u)" != 0 ]; then
 fi
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "installing dependencies (apt-get)"
-"$src/tools/install-deps.sh"
+if [ -z "${CT_DEMO_NO_BUILD:-}" ]; then
+    say "installing dependencies (apt-get)"
+    "$src/tools/install-deps.sh"
 
-say "building ct-record and ct-analyze in $build"
-cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target ct-record ct-analyze ct-dump -j"$(nproc)"
+    say "building ct-record and ct-analyze in $build"
+    cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$build" --target ct-record ct-analyze ct-dump -j"$(nproc)"
+fi
 
 work=$(mktemp -d /tmp/ct-demo-XXXXXX)
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true; }
+# The mock server must not outlive the demo, however it ends (error, Ctrl-C, kill).
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+}
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
     -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 
 say "starting the mock LLM server (HTTPS, 127.0.0.1)"
-coproc SERVER { /usr/bin/python3 "$src/tests/servers/mock_llm_server.py" --cert "$work/cert.pem" \
-    --key "$work/key.pem" --log-dir "$work/server-log"; }
-server_pid=$SERVER_PID
-read -r port <&"${SERVER[0]}"
+# Started as a plain background command, so $! is python itself (a coproc or a
+# subshell would leave the server running when only the shell around it is killed).
+/usr/bin/python3 "$src/tests/servers/mock_llm_server.py" --cert "$work/cert.pem" \
+    --key "$work/key.pem" --log-dir "$work/server-log" >"$work/server.out" &
+server_pid=$!
+port=
+for _ in $(seq 100); do
+    port=$(head -n1 "$work/server.out" 2>/dev/null || true)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { echo "demo: the mock server did not start" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "demo: the mock server printed no port" >&2; exit 1; }
 port=${port##* }
 echo "listening on https://127.0.0.1:$port"
 

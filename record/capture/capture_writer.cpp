@@ -1,6 +1,7 @@
 #include "capture/capture_writer.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,37 @@ void close_with_sync(std::vector<std::uint8_t>& unit, std::uint64_t records) {
     ctz::put_record(unit, ctz::RecordType::Sync, sync.bytes());
 }
 
+const char* file_kind(mode_t mode) {
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+// Creates `path` with mode 0600; fails if anything (even a dangling link) is there.
+UniqueFd create_exclusive(const std::string& path) {
+    return UniqueFd(
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+}
+
+// ".NAME.XXXXXXXXXXXXXXXX.tmp" in the directory of `path`.
+std::string temp_name_beside(const std::string& path) {
+    std::uint64_t r = 0;
+    if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
+        r = monotonic_ns() ^ static_cast<std::uint64_t>(::getpid());
+    std::size_t slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    return fmt::format("{}.{}.{:016x}.tmp", dir, name, r);
+}
+
 }  // namespace
 
 struct CaptureWriter::ZstdContext {
@@ -42,18 +74,61 @@ struct CaptureWriter::ZstdContext {
 
 Expected<std::unique_ptr<CaptureWriter>> CaptureWriter::create(const std::string& path,
                                                                const WriterOptions& options) {
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.overwrite ? O_TRUNC : O_EXCL);
-    UniqueFd fd(::open(path.c_str(), flags, 0600));
-    if (!fd) {
-        if (errno == EEXIST) {
-            return fail(fmt::format("{} already exists; use --force to overwrite it", path));
-        }
-        return fail_errno(fmt::format("cannot create {}", path));
+    // Look at what is there without following a link: --force replaces only a
+    // regular file, and nothing else is ever opened, truncated or chmod-ed.
+    struct stat st {};
+    const bool exists = ::lstat(path.c_str(), &st) == 0;
+    if (exists && S_ISLNK(st.st_mode)) {
+        return fail(
+            fmt::format("-w {}: is a symbolic link; ct-record does not write through links (give "
+                        "the path it points to, or remove the link)",
+                        path));
     }
-    // An overwritten file keeps its old mode: captures hold secrets, so force 0600.
-    if (::fchmod(fd.get(), 0600) != 0)
-        return fail_errno(fmt::format("cannot chmod {}", path));
+    if (exists && !S_ISREG(st.st_mode)) {
+        return fail(fmt::format(
+            "-w {}: not a regular file (it is {}); ct-record writes a capture only to a new "
+            "file{}",
+            path, file_kind(st.st_mode), options.overwrite ? ", or replaces a regular file" : ""));
+    }
+    if (exists && !options.overwrite)
+        return fail(fmt::format("{} already exists; use --force to overwrite it", path));
+
+    UniqueFd fd;
+    std::string created;
+    if (exists) {
+        // Written beside the old capture and renamed over it once the header is on
+        // disk, so a start that fails leaves the old capture as it was.
+        for (int attempt = 0; attempt < 100 && !fd; ++attempt) {
+            created = temp_name_beside(path);
+            fd = create_exclusive(created);
+            if (!fd && errno != EEXIST)
+                break;
+        }
+        if (!fd) {
+            return fail_errno(fmt::format(
+                "cannot create a temporary file beside {} (--force writes the new capture "
+                "there and renames it over the old one)",
+                path));
+        }
+    } else {
+        created = path;
+        fd = create_exclusive(path);
+        if (!fd) {
+            if (errno == EEXIST) {
+                return fail(
+                    fmt::format("{} appeared while ct-record was starting; not touching it", path));
+            }
+            return fail_errno(fmt::format("cannot create {}", path));
+        }
+    }
+    // The creation mode is filtered by the umask; captures hold secrets: exactly 0600.
+    if (::fchmod(fd.get(), 0600) != 0) {
+        int err = errno;
+        ::unlink(created.c_str());
+        return fail(fmt::format("cannot chmod {}", created), err);
+    }
     auto writer = std::make_unique<CaptureWriter>(PrivateTag{}, path, std::move(fd), options);
+    writer->unpublished_path_ = created;
     ZSTD_CCtx* c = writer->zstd_->cctx.get();
     if (!c)
         return fail("cannot allocate a zstd compression context");
@@ -87,6 +162,43 @@ CaptureWriter::~CaptureWriter() {
     queue_changed_.notify_all();
     if (worker_.joinable())
         worker_.join();
+    remove_unpublished();
+}
+
+// Puts the file at its path: with --force, renames the temporary file over the old
+// capture (synced first, so a crash cannot leave an empty file in its place).
+Expected<void> CaptureWriter::publish() {
+    if (unpublished_path_ == path_) {
+        unpublished_path_.clear();
+        return {};
+    }
+    if (::fdatasync(fd_.get()) != 0 && errno != EINVAL)
+        return fail_errno(fmt::format("cannot sync {}", unpublished_path_));
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        return fail(fmt::format("-w {}: not a regular file any more (it is {}); not replacing it",
+                                path_,
+                                S_ISLNK(st.st_mode) ? "a symbolic link" : file_kind(st.st_mode)));
+    }
+    if (::rename(unpublished_path_.c_str(), path_.c_str()) != 0) {
+        return fail_errno(fmt::format("cannot rename {} over {}", unpublished_path_, path_));
+    }
+    unpublished_path_.clear();
+    return {};
+}
+
+// A writer that never wrote its header holds no data: remove its file (the
+// temporary one with --force), if that name still is the file it created.
+void CaptureWriter::remove_unpublished() {
+    if (unpublished_path_.empty() || !fd_)
+        return;
+    struct stat ours {
+    }, there{};
+    if (::fstat(fd_.get(), &ours) == 0 && ::lstat(unpublished_path_.c_str(), &there) == 0 &&
+        ours.st_dev == there.st_dev && ours.st_ino == there.st_ino) {
+        ::unlink(unpublished_path_.c_str());
+    }
+    unpublished_path_.clear();
 }
 
 Expected<void> CaptureWriter::check_failed() const {
@@ -153,7 +265,9 @@ Expected<void> CaptureWriter::write_header(const ctz::FieldWriter& fields) {
     if (header_written_)
         return fail("capture header written twice");
     header_written_ = true;
-    return write_skippable(ctz::kTagHeader, fields);
+    if (auto ok = write_skippable(ctz::kTagHeader, fields); !ok)
+        return ok;
+    return publish();
 }
 
 Expected<void> CaptureWriter::append(ctz::RecordType type, std::span<const std::uint8_t> body) {

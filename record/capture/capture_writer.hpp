@@ -17,6 +17,14 @@
 // A failed write (disk full, I/O error) truncates the file back to the end of
 // the last complete unit, so the file stays readable, and every later call
 // returns the error.
+//
+// The file is created with mode 0600 and O_EXCL. With `overwrite`, an existing
+// path is replaced only if it is a regular file (never a symlink, directory,
+// device, FIFO or socket), and atomically: the new capture is written under a
+// temporary name in the same directory and renamed over the old file when its
+// header is on disk (the earliest point at which it is a readable capture). A
+// writer destroyed before that removes what it created, so a recorder that
+// fails to start leaves an old capture untouched and no file of its own.
 #pragma once
 
 #include <condition_variable>
@@ -41,7 +49,7 @@ struct WriterOptions {
     std::size_t segment_max_bytes = 32u << 20;   // end a segment at this raw size
     std::uint64_t segment_interval_ms = 60'000;  // ... or at this age
     int window_log = 23;                         // zstd history: 8 MiB
-    bool overwrite = false;                      // replace an existing file
+    bool overwrite = false;                      // replace an existing regular file
     bool background = false;                     // compress and write on a worker thread
     std::size_t max_pending_units = 8;           // background queue bound
     bool adapt_level_to_backlog = true;          // faster levels when the worker lags
@@ -64,7 +72,8 @@ class CaptureWriter {
     CaptureWriter(const CaptureWriter&) = delete;
     CaptureWriter& operator=(const CaptureWriter&) = delete;
 
-    // Must be called once, before any record.
+    // Must be called once, before any record. Once the header is on disk the file
+    // is at its path (with `overwrite`, this is when it replaces the old one).
     Expected<void> write_header(const ctz::FieldWriter& fields);
     // Appends one record to the open unit; closes the unit when it is full.
     Expected<void> append(ctz::RecordType type, std::span<const std::uint8_t> body);
@@ -101,10 +110,15 @@ class CaptureWriter {
     Expected<void> write_fully(std::span<const std::uint8_t> bytes);
     Expected<void> write_skippable(std::uint32_t tag, const ctz::FieldWriter& fields);
     Expected<void> check_failed() const;
+    Expected<void> publish();
+    void remove_unpublished();
     void worker_loop();
 
     std::string path_;
     UniqueFd fd_;
+    // Until the header is written: the file's current name (path_, or a temporary
+    // name beside it with `overwrite`), removed by the destructor.
+    std::string unpublished_path_;
     WriterOptions options_;
     bool header_written_ = false;
     bool finished_ = false;

@@ -1,18 +1,78 @@
 #include "analyze_capture.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "capture/capture_contents.hpp"
 #include "default_paths.hpp"
 #include "secrets.hpp"
 #include "sqlite/migrations.hpp"
+#include "util/unique_fd.hpp"
 
 namespace ct::analyze {
 
+namespace {
+
+// A database that already has tables must be ct's: never add ct's tables to (or
+// switch to WAL) somebody else's database. Read without changing a byte.
+Expected<void> check_is_ct_database(const std::string& path) {
+    auto db = sqlite::Database::open(path, sqlite::Database::Mode::ReadOnly);
+    if (!db)
+        return std::unexpected(db.error());
+    auto not_ct = [&] { return fail(path + " is not a ct database; give a new file to --db"); };
+    auto objects = db->prepare(
+        "SELECT count(*), count(*) FILTER (WHERE type = 'table' AND name = "
+        "'captures') FROM sqlite_schema");
+    if (!objects) {
+        if (db->error_message().find("not a database") != std::string::npos)
+            return not_ct();
+        return std::unexpected(objects.error());
+    }
+    auto row = objects->step();
+    if (!row) {
+        if (db->error_message().find("not a database") != std::string::npos)
+            return not_ct();
+        return std::unexpected(row.error());
+    }
+    const bool empty = *row && objects->column_int64(0) == 0;
+    const bool has_captures = *row && objects->column_int64(1) > 0;
+    if (empty)
+        return {};
+    auto version = db->prepare("PRAGMA user_version");
+    if (!version)
+        return std::unexpected(version.error());
+    auto v = version->step();
+    if (!v)
+        return std::unexpected(v.error());
+    if (!*v || version->column_int64(0) == 0 || !has_captures)
+        return not_ct();
+    return {};
+}
+
+}  // namespace
+
 Expected<sqlite::Database> open_session_database(const std::string& path) {
-    if (path != ":memory:") {
+    if (path != ":memory:" && !path.empty()) {
         if (auto r = ensure_parent_directory(path); !r)
             return std::unexpected(r.error());
+        // Created here, so that it is 0600 whatever the umask: it holds bodies and
+        // prompts. SQLite gives its -wal and -shm files the database's mode.
+        UniqueFd created(
+            ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (created) {
+            ::fchmod(created.get(), 0600);
+        } else if (errno != EEXIST) {
+            return fail_errno("cannot create database " + path);
+        } else {
+            struct stat st {};
+            if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+                if (auto r = check_is_ct_database(path); !r)
+                    return std::unexpected(r.error());
+            }
+        }
     }
     auto db = sqlite::Database::open(path);
     if (!db)

@@ -354,7 +354,7 @@ struct ImportRun {
         std::string_view content_type = m.value_of("Content-Type");
         CT_TRY(st.request.execute(
             capture_id, connection_id, seq, rt(m.start_monotonic_ns), rt(m.end_monotonic_ns),
-            m.method, m.target, path_of(m.target), m.version(),
+            m.method, pm.target, path_of(m.target), m.version(),
             host.empty() ? std::optional<std::string_view>() : host, pm.headers_json,
             content_type.empty() ? std::optional<std::string_view>() : content_type,
             d.body.encoding.empty() ? std::optional<std::string_view>()

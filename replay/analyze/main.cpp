@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <optional>
 
 #include "analyze_capture.hpp"
 #include "capture/capture_contents.hpp"
@@ -46,6 +47,8 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
   WHERE search_index MATCH 'timeout';
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
+--sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
+Exit status: 0 success; 1 an import or the SQL failed (or was refused); 2 bad command line.
 )";
 
 // Progress on stderr, at most five times a second, only for a terminal.
@@ -82,25 +85,36 @@ int run(int argc, char** argv) {
     std::string db_path;
     std::string sql;
     bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
-    bool no_progress = false;
+    bool no_progress = false, sql_write = false;
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
-                   "database file (default: $CT_DB or ~/.local/share/ct/sessions.db)");
-    app.add_option("--sql", sql, "run this SQL and print the result (after any imports)");
+                   "database file (default: $CT_DB or ~/.local/share/ct/sessions.db); created "
+                   "with mode 0600; an existing database that is not ct's is refused");
+    app.add_option("--sql", sql,
+                   "run this SQL and print the result (after any imports); read-only: "
+                   "statements that would change the database are refused");
+    app.add_flag("--sql-write", sql_write,
+                 "let --sql change the database (INSERT, UPDATE, DELETE, CREATE, DROP, ...); "
+                 "ATTACH, DETACH, VACUUM INTO and load_extension stay refused");
     auto* csv_flag = app.add_flag("--csv", csv, "print --sql results as CSV");
     app.add_flag("--json", json, "print --sql results as JSON")->excludes(csv_flag);
     app.add_flag("--timeline", timeline,
                  "print each capture as a timeline; no database is touched");
     app.add_flag("--keep-secrets", keep_secrets,
-                 "store Authorization, Cookie, API-key ... header values verbatim instead of keyed "
-                 "fingerprints");
+                 "store Authorization, Cookie, API-key ... header values and key=, api_key=, "
+                 "access_token= ... URL query parameters verbatim instead of keyed fingerprints");
     app.add_flag("-q,--quiet", quiet, "print no import summary");
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help and --version exit 0; every bad command line exits 2.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (sql_write && sql.empty()) {
+        fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
+        return 2;
     }
 
     if (timeline) {
@@ -176,7 +190,22 @@ int run(int argc, char** argv) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json
                              : ct::analyze::OutputFormat::Table;
-        if (auto r = ct::analyze::run_query(*db, sql, format, stdout); !r) {
+        // Read-only queries get their own read-only connection (closed before the
+        // import connection, which then removes the WAL as the last one out).
+        std::optional<ct::analyze::sqlite::Database> reader;
+        if (!sql_write && db_path != ":memory:") {
+            auto ro = ct::analyze::sqlite::Database::open(
+                db_path, ct::analyze::sqlite::Database::Mode::ReadOnly);
+            if (!ro) {
+                fmt::print(stderr, "ct-analyze: {}\n", ro.error().what());
+                return 1;
+            }
+            reader = std::move(*ro);
+        }
+        auto access =
+            sql_write ? ct::analyze::QueryAccess::Write : ct::analyze::QueryAccess::ReadOnly;
+        if (auto r = ct::analyze::run_query(reader ? *reader : *db, sql, format, stdout, access);
+            !r) {
             fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
             return 1;
         }

@@ -103,6 +103,8 @@ PreparedCall prepare_call(llm::LlmCall call, const DecodedMessage& request, Part
 
 PreparedMessage prepare_message(const DecodedMessage& d, HeaderPolicy policy) {
     PreparedMessage p;
+    const bool redact = !policy.keep_secrets && policy.fingerprinter;
+    p.target = redact ? policy.fingerprinter->redact_url(d.message.target) : d.message.target;
     p.headers_json = headers_json(d.message.headers, policy);
     if (!d.message.trailers.empty())
         p.trailers_json = headers_json(d.message.trailers, policy);
@@ -115,9 +117,11 @@ std::string headers_json(const std::vector<http1::Header>& headers, HeaderPolicy
     llm::Json out = llm::Json::array();
     for (const auto& h : headers) {
         std::string value = h.value;
-        if (!policy.keep_secrets && policy.fingerprinter &&
-            SecretFingerprinter::is_secret_header(h.name)) {
-            value = policy.fingerprinter->redact(h.name, h.value);
+        if (!policy.keep_secrets && policy.fingerprinter) {
+            if (SecretFingerprinter::is_secret_header(h.name))
+                value = policy.fingerprinter->redact(h.name, h.value);
+            else if (SecretFingerprinter::is_url_header(h.name))
+                value = policy.fingerprinter->redact_url(h.value);
         }
         out.push_back(llm::Json::array({h.name, std::move(value)}));
     }

@@ -26,6 +26,7 @@ struct BlobPart {
 };
 
 struct PreparedMessage {
+    std::string target;  // request target, secret query parameters fingerprinted
     std::string headers_json;
     std::optional<std::string> trailers_json;
 };

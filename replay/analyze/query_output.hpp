@@ -10,9 +10,19 @@ namespace ct::analyze {
 
 enum class OutputFormat { Table, Csv, Json };
 
+// What `--sql` may do. ReadOnly (the default) refuses every statement that would
+// change a database: INSERT/UPDATE/DELETE, CREATE/DROP/ALTER, REINDEX, ANALYZE,
+// VACUUM, temporary tables, PRAGMAs other than read-only introspection ones.
+// Write (--sql-write) allows those. Both refuse ATTACH, DETACH and VACUUM INTO
+// (they open or create files anywhere) and load_extension(), and run in SQLite's
+// defensive mode (no writable_schema, no writes to shadow tables).
+enum class QueryAccess { ReadOnly, Write };
+
 // Runs every statement in `sql`; rows of the last statement that returns any
-// columns are printed to `out`.
+// columns are printed to `out`. A refused statement stops the run with an error
+// that names it and says what --sql-write would allow. With ReadOnly, pass a
+// connection opened read-only where possible (the guard is the authorizer either way).
 Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFormat format,
-                         std::FILE* out);
+                         std::FILE* out, QueryAccess access = QueryAccess::ReadOnly);
 
 }  // namespace ct::analyze

@@ -104,6 +104,64 @@ bool SecretFingerprinter::is_secret_header(std::string_view name) {
     return false;
 }
 
+bool SecretFingerprinter::is_secret_query_param(std::string_view name) {
+    std::string lower = http1::to_lower(name);
+    if (lower.ends_with("[]"))
+        lower.resize(lower.size() - 2);
+    static constexpr std::array<std::string_view, 8> exact = {"key",  "sig", "auth",    "pwd",
+                                                              "pass", "jwt", "session", "sid"};
+    for (auto e : exact) {
+        if (lower == e)
+            return true;
+    }
+    static constexpr std::array<std::string_view, 11> parts = {
+        "token",   "secret",    "password",   "passwd", "apikey", "api_key",
+        "api-key", "signature", "credential", "_key",   "-key"};
+    for (auto part : parts) {
+        if (lower.find(part) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+bool SecretFingerprinter::is_url_header(std::string_view name) {
+    for (std::string_view h : {":path", "location", "content-location", "referer", "origin"}) {
+        if (http1::iequals(name, h))
+            return true;
+    }
+    return false;
+}
+
+std::string SecretFingerprinter::redact_query(
+    std::string_view url, const std::function<std::string(std::string_view)>& replace) {
+    std::size_t q = url.find('?');
+    if (q == std::string_view::npos)
+        return std::string(url);
+    std::size_t end = url.find('#', q);
+    if (end == std::string_view::npos)
+        end = url.size();
+    std::string out(url.substr(0, q + 1));
+    std::string_view query = url.substr(q + 1, end - q - 1);
+    while (true) {
+        std::size_t amp = query.find('&');
+        std::string_view param = query.substr(0, amp);
+        std::size_t eq = param.find('=');
+        if (eq != std::string_view::npos && eq + 1 < param.size() &&
+            is_secret_query_param(param.substr(0, eq))) {
+            out.append(param.substr(0, eq + 1));
+            out += replace(param.substr(eq + 1));
+        } else {
+            out.append(param);
+        }
+        if (amp == std::string_view::npos)
+            break;
+        out += '&';
+        query.remove_prefix(amp + 1);
+    }
+    out.append(url.substr(end));
+    return out;
+}
+
 std::string SecretFingerprinter::fingerprint(std::string_view secret) const {
     std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
     unsigned int len = 0;

@@ -105,8 +105,12 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
         std::array<std::multimap<std::uint64_t, std::string>, 2> notes;
         auto add_head = [&](int dir, const DecodedMessage& d) {
             const auto& m = d.message;
+            auto hidden = [](std::string_view) { return std::string("<redacted>"); };
+            std::string target = options.keep_secrets
+                                     ? m.target
+                                     : SecretFingerprinter::redact_query(m.target, hidden);
             std::string text = m.kind == http1::MessageKind::Request
-                                   ? fmt::format("    {} {} {}", m.method, m.target, m.version())
+                                   ? fmt::format("    {} {} {}", m.method, target, m.version())
                                    : fmt::format("    {} {} {}", m.version(), m.status, m.reason);
             if (!m.complete)
                 text += "   [incomplete]";
@@ -115,6 +119,8 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
                     std::string value = h.value;
                     if (!options.keep_secrets && SecretFingerprinter::is_secret_header(h.name))
                         value = "<redacted>";
+                    else if (!options.keep_secrets && SecretFingerprinter::is_url_header(h.name))
+                        value = SecretFingerprinter::redact_query(value, hidden);
                     text += fmt::format("\n      {}: {}", h.name, printable(value, 200));
                 }
             }

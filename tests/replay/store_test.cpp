@@ -69,11 +69,12 @@ TEST(Migrations, FreshAndTooNew) {
     EXPECT_NE(newer.error().message.find("newer"), std::string::npos);
 }
 
-std::string query(sqlite::Database& db, const std::string& sql, OutputFormat format) {
+std::string query(sqlite::Database& db, const std::string& sql, OutputFormat format,
+                  QueryAccess access = QueryAccess::ReadOnly) {
     char* buffer = nullptr;
     std::size_t size = 0;
     std::FILE* out = open_memstream(&buffer, &size);
-    auto r = run_query(db, sql, format, out);
+    auto r = run_query(db, sql, format, out, access);
     std::fclose(out);
     std::string text(buffer, size);
     std::free(buffer);
@@ -95,7 +96,7 @@ TEST(QueryOutput, Formats) {
     EXPECT_EQ(table, "number  t\n------  --\n     5  x\n   123  yy\n(2 rows)\n");
     // Several statements: the last one with columns is shown.
     EXPECT_EQ(query(*db, "CREATE TABLE t(a); INSERT INTO t VALUES (1); SELECT a FROM t;",
-                    OutputFormat::Csv),
+                    OutputFormat::Csv, QueryAccess::Write),
               "a\n1\n");
 }
 
