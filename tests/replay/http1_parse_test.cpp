@@ -357,7 +357,7 @@ TEST(Http1Parse, EndlessHeadsStayLinear) {
         for (const auto& e : eighths)
             decode(e);
     });
-    EXPECT_LT(testing::ratio(large, small), 3.0)
+    EXPECT_LT(testing::ratio(large, small), 4.0)
         << "one input 8x as large took " << testing::ratio(large, small)
         << "x as long as eight small ones";
 }
@@ -409,13 +409,13 @@ TEST(Http1Connection, LargeHostileStreamsStayFast) {
         for (int i = 0; i < 8; ++i)
             eighths.push_back(testing::make_connection(make(256u << 10), make(256u << 10)));
         DecodedConnection dc;
-        auto large = testing::best_time_of(1, [&] { dc = decode_connection(conn); });
-        auto small = testing::best_time_of(1, [&] {
+        auto large = testing::best_time_of(3, [&] { dc = decode_connection(conn); });
+        auto small = testing::best_time_of(3, [&] {
             for (const auto& e : eighths)
                 (void)decode_connection(e);
         });
         // Linear: one input takes as long as eight of an eighth of its size; quadratic: 8x.
-        EXPECT_LT(testing::ratio(large, small), 3.0) << round;
+        EXPECT_LT(testing::ratio(large, small), 4.0) << round;
         EXPECT_LE(dc.requests.size() + dc.responses.size(), 2u * (2u << 20));
         EXPECT_GT(dc.requests.size() + dc.responses.size(), 100u);  // it did decode, not give up
     }
@@ -458,7 +458,7 @@ TEST(Http1Stitch, ManyPipelinedAndOrphansStayFast) {
         for (const auto& [q, r] : eighths)
             (void)stitch(q, r);
     });
-    EXPECT_LT(testing::ratio(large, small), 3.0)
+    EXPECT_LT(testing::ratio(large, small), 4.0)
         << "one input 8x as large took " << testing::ratio(large, small)
         << "x as long as eight small ones";
     ASSERT_EQ(pairings.size(), 200000u);
