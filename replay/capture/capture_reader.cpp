@@ -79,8 +79,8 @@ class FrameWalker {
                 break;
             }
             std::uint32_t magic = get_u32(head.data());
-            // A trailer is only the end of a capture if nothing follows it.
-            if (magic != ctz::kSkippableMagic)
+            // A trailer is only the end of a capture if no segment or stray bytes follow.
+            if (!ctz::is_skippable_magic(magic))
                 pending_trailer_.reset();
             if (magic == ctz::kZstdFrameMagic) {
                 off = data_frame(off);
