@@ -31,7 +31,7 @@
 namespace ct::ctz {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 1;  // 1.1: trailer lost_events = last_seq - events
+inline constexpr std::uint16_t kFormatMinor = 2;  // 1.2: trailer lost_events = last_seq - events
 
 inline constexpr std::uint32_t kZstdFrameMagic = 0xFD2FB528;
 inline constexpr std::uint32_t kSkippableMagic = 0x184D2A5C;  // one of zstd's 0x184D2A5?
@@ -103,7 +103,7 @@ enum class TrailerField : std::uint16_t {
     Records = 5,  // records written, FRAME_BEGIN and SYNC records not counted
     Events = 6,
     DataBytes = 7,
-    LostEvents = 8,  // since 1.1: last_seq - events (1.0: ring reservations that failed)
+    LostEvents = 8,  // since 1.2: last_seq - events (before: ring reservations that failed)
     LostBytes = 9,
     ExitStatus = 10,
     LastSeq = 11,  // a count: events carry sequence numbers 0 <= seq < last_seq
