@@ -8,7 +8,9 @@ import tempfile
 import time
 import unittest
 
-from clients import PYTHON_STREAM
+import re
+
+from clients import PYTHON_BIG, PYTHON_STREAM
 from harness import CT_DUMP, CT_RECORD, PYTHON, Capture, RecordTest
 
 
@@ -52,6 +54,20 @@ class Robustness(RecordTest):
         self.assertGreater(len(old_enough), 20)
         for i in old_enough:
             self.assertIn(f"marker-{i:06d}".encode(), written, f"request {i} lost")
+
+    def test_recorder_and_reader_count_lost_events_alike(self):
+        # A 16 KiB ring cannot hold a 64 KiB DATA chunk: those reservations fail and
+        # LOSS events (same sequence number) take their place. Lost events are the
+        # numbers no event in the file carries, for ct-record as for the readers.
+        cap, proc = self.record([PYTHON, "-c", PYTHON_BIG, self.server.cert,
+                                 str(self.server.port), str(4 << 20), str(4 << 20)],
+                                extra=["--ring-size", "16K"])
+        self.assertTrue(cap.summary["ended_cleanly"])
+        self.assertGreater(cap.summary["ring_full_events"], 0, "the ring never overflowed")
+        m = re.search(r"LOST: (\d+) events", proc.stderr)
+        printed = int(m.group(1)) if m else 0
+        self.assertEqual(printed, cap.summary["lost_events"], proc.stderr)
+        self.assertEqual(cap.summary["trailer_lost_events"], cap.summary["lost_events"])
 
     def start_streaming_client(self):
         client = subprocess.Popen([PYTHON, "-c", PYTHON_STREAM, self.server.cert,

@@ -52,6 +52,8 @@ SyntheticCapture::SyntheticCapture(const std::string& path, SyntheticOptions opt
         .u64(F::StartMonotonicNs, now_ns_)
         .str_list(F::RecorderCmdline, {"ct-record", "-w", path})
         .u64(F::PayloadCapBytes, options_.payload_cap);
+    if (!options_.target_cmdline.empty())
+        f.str_list(F::TargetCmdline, options_.target_cmdline);
     check(writer_->write_header(f));
 }
 
