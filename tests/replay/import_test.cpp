@@ -524,3 +524,43 @@ TEST(Import, ToolInputStreamEndTargetAndHttp2Timeline) {
 
 }  // namespace
 }  // namespace ct::analyze
+
+#include "query_output.hpp"
+#include "search.hpp"
+
+namespace ct::analyze {
+namespace {
+
+TEST(Search, PlainWordsFindTextAndShowASnippet) {
+    EXPECT_EQ(*fts_query_for_words("  hello.txt a\"b \n"), "\"hello.txt\" \"a\"\"b\"");
+    EXPECT_FALSE(fts_query_for_words(" \t"));
+
+    testing::TempDir dir;
+    write_session(dir.file("s.ctz"), true);
+    Db d = open_db(dir.file("db.sqlite"));
+    ASSERT_TRUE(import_capture_file(d.db, dir.file("s.ctz"), false));
+    auto search = [&](const std::string& words) {
+        auto sql = search_sql(words);
+        EXPECT_TRUE(sql);
+        char* buffer = nullptr;
+        std::size_t size = 0;
+        std::FILE* out = open_memstream(&buffer, &size);
+        auto r = run_query(d.db, *sql, OutputFormat::Csv, out);
+        std::fclose(out);
+        std::string text(buffer, size);
+        std::free(buffer);
+        EXPECT_TRUE(r) << (r ? "" : r.error().what());
+        return text;
+    };
+    // "/etc/hosts" is FTS5 syntax error as a bare MATCH term; as words it is a phrase.
+    std::string hosts = search("/etc/hosts");
+    EXPECT_NE(hosts.find("capture_id,kind,ref_id,time_utc,snippet"), std::string::npos) << hosts;
+    EXPECT_NE(hosts.find("response_body"), std::string::npos) << hosts;
+    EXPECT_NE(hosts.find("/etc/hosts"), std::string::npos) << "the snippet shows the text";
+    std::string terse = search("TERSE");
+    EXPECT_NE(terse.find("You are terse."), std::string::npos) << terse;
+    EXPECT_EQ(search("nosuchwordanywhere"), "capture_id,kind,ref_id,time_utc,snippet\n");
+}
+
+}  // namespace
+}  // namespace ct::analyze
