@@ -27,9 +27,9 @@ constexpr const char* kExamples = R"(
 Examples:
   ct-analyze session.ctz                      import into the default database, print a summary
   ct-analyze --db work.db a.ctz b.ctz         import two captures into work.db
-  ct-analyze --search "hello.txt timeout"     where these words are, with snippets
+  ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
-  ct-analyze --search "hello.txt timeout"     bodies and LLM text holding every word, with snippets
+  ct-analyze --search "hello.txt timeout"     where these words are, with snippets
 
 Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
   # Which tools did the agent call, and what did the calls that asked for them cost?
