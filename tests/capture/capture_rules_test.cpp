@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/capture_contents.hpp"
 #include "capture/capture_reader.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
@@ -219,6 +220,56 @@ TEST(CaptureRules, SegmentWithoutUnitsDependsOnItsFrameChecksum) {
     EXPECT_TRUE(r.notes.empty());
     EXPECT_EQ(r.summary.bad_frames, 1u);
     EXPECT_EQ(r.summary.skipped_bytes, seg.size());
+}
+
+}  // namespace
+}  // namespace ct::testing
+
+namespace ct::testing {
+namespace {
+
+// The trailer's `records` counts what the recorder wrote: not the FRAME_BEGIN and
+// SYNC records the writer adds. A reader of an intact file finds exactly that many.
+TEST(CaptureRules, TrailerRecordsCountExcludesFrameBeginAndSync) {
+    TempDir dir;
+    auto path = dir.file("count.ctz");
+    {
+        SyntheticOptions o;
+        o.writer.unit_max_bytes = 512;  // many units
+        SyntheticCapture cap(path, o);
+        auto g = cap.open_connection(3, 0x30);
+        for (int i = 0; i < 30; ++i) {
+            cap.write(g, std::string(100, 'x'));
+            if (i % 10 == 9)
+                cap.flush_frame();
+        }
+        cap.vanish(g, CT_DIR_WRITE, 10, 2);
+        cap.close(g);
+        cap.finish();
+    }
+    auto reader = replay::CaptureReader::open(path);
+    ASSERT_TRUE(reader);
+    std::uint64_t frame_begins = 0, others = 0, events = 0;
+    auto summary = reader->for_each_record([&](const replay::Record& r) {
+        if (r.type == ctz::RecordType::FrameBegin)
+            ++frame_begins;
+        else
+            ++others;
+        if (r.type == ctz::RecordType::Event)
+            ++events;
+        EXPECT_NE(r.type, ctz::RecordType::Sync) << "SYNC records are not delivered";
+    });
+    ASSERT_TRUE(summary.trailer);
+    EXPECT_GE(frame_begins, 4u);
+    EXPECT_EQ(summary.frames, frame_begins);
+    EXPECT_EQ(others, summary.trailer->records);
+    EXPECT_EQ(events, summary.trailer->events);
+    // Lost events: last_seq - events, what a reader counts from the sequence gaps.
+    EXPECT_EQ(summary.trailer->lost_events, 2u);
+    EXPECT_EQ(summary.trailer->last_seq - summary.trailer->events, 2u);
+    auto contents = replay::load_capture(path);
+    ASSERT_TRUE(contents);
+    EXPECT_EQ(contents->lost_events, summary.trailer->lost_events);
 }
 
 }  // namespace
