@@ -243,7 +243,8 @@ TEST(CaptureRules, TrailerRecordsCountExcludesFrameBeginAndSync) {
             if (i % 10 == 9)
                 cap.flush_frame();
         }
-        cap.vanish(g, CT_DIR_WRITE, 10, 2);
+        cap.vanish(g, CT_DIR_WRITE, 10, 2);                // two events lost
+        cap.lose(g, CT_DIR_WRITE, 64, CT_LOSS_RING_FULL);  // a LOSS event: bytes lost, not it
         cap.close(g);
         cap.finish();
     }
