@@ -354,14 +354,17 @@ class Recording {
             return 0;
         }
         auto ev = bytes.first(len);
+        auto h = *abi::read_header(ev);
         if (!failed_) {
             if (auto ok = writer_->append(ctz::RecordType::Event, ev); !ok) {
                 on_write_failure(ok.error());
                 return -EIO;
             }
+            ++events_in_file_;
+            if (h.type == CT_EVENT_LOSS)
+                ++loss_events_in_file_;
         }
         ++stats_.events;
-        auto h = *abi::read_header(ev);
         switch (h.type) {
             case CT_EVENT_DATA: {
                 auto d = *abi::read_struct<ct_data_event>(ev);
@@ -503,7 +506,12 @@ class Recording {
     }
 
     void update_stats_from_counters() {
-        stats_.lost_events = counters_.ring_full_events;
+        // Lost events are sequence numbers no event in the file carries (what ct-analyze
+        // counts). While recording, estimated from the counters: every failed
+        // reservation or read fault, unless its LOSS event (same number) got through.
+        std::uint64_t failed = counters_.ring_full_events + counters_.read_fault_events +
+                               stats_.malformed_events;
+        stats_.lost_events = failed > loss_events_in_file_ ? failed - loss_events_in_file_ : 0;
         stats_.lost_bytes = counters_.ring_full_bytes + counters_.read_fault_bytes;
         stats_.truncated_calls = counters_.truncated_calls;
         stats_.processes = processes_seen_;
@@ -595,6 +603,9 @@ class Recording {
                 on_write_failure(ok.error());
         }
         auto ws = writer_->stats();
+        // Exact at the end: sequence numbers handed out that no event in the file carries.
+        const std::uint64_t last_seq = probes_->next_seq();
+        stats_.lost_events = last_seq > events_in_file_ ? last_seq - events_in_file_ : 0;
         if (!failed_) {
             using F = ctz::TrailerField;
             ctz::FieldWriter t;
@@ -607,7 +618,7 @@ class Recording {
                 .u64(F::DataBytes, stats_.bytes_written + stats_.bytes_read)
                 .u64(F::LostEvents, stats_.lost_events)
                 .u64(F::LostBytes, stats_.lost_bytes)
-                .u64(F::LastSeq, probes_->next_seq());
+                .u64(F::LastSeq, last_seq);
             if (child_status_)
                 t.i64(F::ExitStatus, *child_status_);
             if (auto ok = writer_->finish(t); !ok)
@@ -657,6 +668,8 @@ class Recording {
     std::uint64_t next_tick_ns_ = 0, next_flush_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
     std::uint64_t consume_until_ns_ = 0;
     ct_counters counters_{};
+    std::uint64_t events_in_file_ = 0;       // events handed to the writer
+    std::uint64_t loss_events_in_file_ = 0;  // ... of which LOSS events
     RecordingStats stats_;
     bool stop_ = false;
     bool failed_ = false;

@@ -7,9 +7,10 @@
 //   trailer_frame := skippable(tag "CTZT", major u16, minor u16, fields)
 //   skippable(x)  := magic u32 (0x184D2A5C) | size u32 | x[size]
 //   data_frame    := a segment: one zstd frame (with checksum) that decompresses
-//                    to { unit }; its first unit holds FRAME_BEGIN
+//                    to { unit }; its first unit holds FRAME_BEGIN alone
 //   unit          := { record } SYNC-record   (flushed into the zstd stream as a
-//                    whole, so a unit on disk decodes without the frame's end)
+//                    whole, so a unit on disk decodes without the frame's end, given
+//                    the units before it in its segment)
 //   record        := length u32 | type u16 | reserved u16 (0) | body[length]
 //   body          := raw BPF event (type EVENT, see bpf/ct_abi.h) | fields
 //   fields        := { id u16 | kind u16 | length u32 | value[length] }
@@ -30,7 +31,7 @@
 namespace ct::ctz {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 0;
+inline constexpr std::uint16_t kFormatMinor = 2;  // 1.2: trailer lost_events = last_seq - events
 
 inline constexpr std::uint32_t kZstdFrameMagic = 0xFD2FB528;
 inline constexpr std::uint32_t kSkippableMagic = 0x184D2A5C;  // one of zstd's 0x184D2A5?
@@ -41,8 +42,10 @@ inline constexpr std::uint32_t kTagTrailer = 0x545A5443;  // "CTZT"
 
 inline constexpr std::size_t kRecordHeaderSize = 8;
 inline constexpr std::size_t kFieldHeaderSize = 8;
-// Writers keep frames below kFrameContentLimit; readers treat bigger ones as damage
-// (this bounds a reader's memory on hostile input).
+// Not a limit on a segment (segments hold up to 256 MiB and a unit more): the most
+// decompressed bytes a reader holds before a SYNC record vouches for them (more is
+// damage), and the output past which a segment that expands over 2000-fold is given
+// up as implausible. Writers keep units at a quarter of it.
 inline constexpr std::size_t kFrameContentLimit = 64u << 20;
 inline constexpr std::size_t kSkippableContentLimit = 16u << 20;
 inline constexpr std::size_t kRecordLimit = 16u << 20;
@@ -97,13 +100,13 @@ enum class TrailerField : std::uint16_t {
     EndRealtimeNs = 2,
     EndMonotonicNs = 3,
     Frames = 4,
-    Records = 5,
+    Records = 5,  // records written, FRAME_BEGIN and SYNC records not counted
     Events = 6,
     DataBytes = 7,
-    LostEvents = 8,
+    LostEvents = 8,  // since 1.2: last_seq - events (before: ring reservations that failed)
     LostBytes = 9,
     ExitStatus = 10,
-    LastSeq = 11,
+    LastSeq = 11,  // a count: events carry sequence numbers 0 <= seq < last_seq
 };
 
 enum class FrameField : std::uint16_t {

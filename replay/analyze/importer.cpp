@@ -249,8 +249,8 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(
         prep(st->tool_call,
-             "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid)"
-             " VALUES (?,?,?,?,?,?)"));
+             "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid,"
+             " input_raw) VALUES (?,?,?,?,?,?,?)"));
     CT_TRY(prep(st->search_document,
                 "INSERT INTO search_documents (capture_id, kind, ref_id) VALUES (?,?,?)"));
     CT_TRY(prep(st->search_text, "INSERT INTO search_index (rowid, text) VALUES (?,?)"));
@@ -432,7 +432,11 @@ struct ImportRun {
             return s.empty() ? std::optional<std::string_view>()
                              : std::optional<std::string_view>(s);
         };
-        const bool complete = q.complete && response && response->message.complete;
+        // A stream whose own end arrived is whole, even when the client stopped
+        // reading before the HTTP framing after it (the last chunk's terminator).
+        const bool complete =
+            q.complete && response &&
+            (response->message.complete || (call.stream_ended && response->message.gap_bytes == 0));
         std::optional<std::int64_t> system_id, tools_id;
         if (pc.system_part) {
             auto id = intern("system", *pc.system_part);
@@ -481,7 +485,8 @@ struct ImportRun {
         }));
         for (std::size_t i = 0; i < call.tool_calls.size(); ++i) {
             const auto& t = call.tool_calls[i];
-            CT_TRY(st.tool_call.execute(id, i, t.id, t.name, t.input_json, t.input_valid));
+            CT_TRY(st.tool_call.execute(id, i, t.id, t.name, t.input_json, t.input_valid,
+                                        t.input_raw));
         }
         CT_TRY(index_text("llm_response", id, pc.search_text));
         return {};

@@ -18,6 +18,7 @@
 #include "ct/version.hpp"
 #include "default_paths.hpp"
 #include "query_output.hpp"
+#include "search.hpp"
 #include "summary.hpp"
 #include "timeline.hpp"
 
@@ -29,6 +30,7 @@ Examples:
   ct-analyze --db work.db a.ctz b.ctz         import two captures into work.db
   ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
+  ct-analyze --search "hello.txt timeout"     where these words are, with snippets
 
 Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
   # Which tools did the agent call, and what did the calls that asked for them cost?
@@ -42,9 +44,9 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
          round(max(duration_ns) / 1e6) AS max_duration_ms, sum(output_tokens) AS output_tokens
   FROM llm_calls GROUP BY model;
 
-  # Full-text search over bodies and LLM text
+  # Full-text search over bodies and LLM text (FTS5 syntax; --search takes plain words)
   SELECT d.kind, d.ref_id FROM search_index JOIN search_documents d ON d.rowid = search_index.rowid
-  WHERE search_index MATCH 'timeout';
+  WHERE search_index MATCH '"hello.txt" timeout';
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
 --sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
@@ -83,21 +85,26 @@ int run(int argc, char** argv) {
     app.footer(kExamples);
     std::vector<std::string> captures;
     std::string db_path;
-    std::string sql;
+    std::string sql, search;
     bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
     bool no_progress = false, sql_write = false;
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
                    "database file (default: $CT_DB or ~/.local/share/ct/sessions.db); created "
                    "with mode 0600; an existing database that is not ct's is refused");
-    app.add_option("--sql", sql,
-                   "run this SQL and print the result (after any imports); read-only: "
-                   "statements that would change the database are refused");
+    auto* sql_option = app.add_option(
+        "--sql", sql,
+        "run this SQL and print the result (after any imports); read-only: statements that "
+        "would change the database are refused");
     app.add_flag("--sql-write", sql_write,
                  "let --sql change the database (INSERT, UPDATE, DELETE, CREATE, DROP, ...); "
                  "ATTACH, DETACH, VACUUM INTO and load_extension stay refused");
-    auto* csv_flag = app.add_flag("--csv", csv, "print --sql results as CSV");
-    app.add_flag("--json", json, "print --sql results as JSON")->excludes(csv_flag);
+    app.add_option("--search", search,
+                   "find bodies and LLM text holding every one of these words (plain words, no "
+                   "FTS5 syntax) and print where, with a snippet")
+        ->excludes(sql_option);
+    auto* csv_flag = app.add_flag("--csv", csv, "print --sql or --search results as CSV");
+    app.add_flag("--json", json, "print --sql or --search results as JSON")->excludes(csv_flag);
     app.add_flag("--timeline", timeline,
                  "print each capture as a timeline; no database is touched");
     app.add_flag("--keep-secrets", keep_secrets,
@@ -133,6 +140,14 @@ int run(int argc, char** argv) {
             ct::analyze::print_timeline(*contents, {keep_secrets, true}, stdout);
         }
         return status;
+    }
+    if (!search.empty()) {
+        auto query = ct::analyze::search_sql(search);
+        if (!query) {
+            fmt::print(stderr, "ct-analyze: {}\n", query.error().what());
+            return 2;
+        }
+        sql = std::move(*query);
     }
     if (captures.empty() && sql.empty()) {
         fmt::print(stderr, "{}", app.help());

@@ -319,9 +319,10 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
         return {};
     }
     if (format == OutputFormat::Json) {
-        llm::Json array = llm::Json::array();
+        // Ordered: each object's keys in the SELECT's column order.
+        nlohmann::ordered_json array = nlohmann::ordered_json::array();
         for (const auto& row : rows) {
-            llm::Json object = llm::Json::object();
+            nlohmann::ordered_json object = nlohmann::ordered_json::object();
             for (std::size_t i = 0; i < row.size(); ++i) {
                 const Cell& c = row[i];
                 switch (c.type) {
@@ -341,7 +342,8 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
             }
             array.push_back(std::move(object));
         }
-        fmt::print(out, "{}\n", array.dump(2, ' ', false, llm::Json::error_handler_t::replace));
+        fmt::print(out, "{}\n",
+                   array.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
         return {};
     }
     // Aligned table: numbers right-aligned, text left-aligned.

@@ -70,7 +70,7 @@ Expected<std::string> capture_summary(sqlite::Database& db, std::int64_t capture
                            c[11] == "1" ? " (truncated tail)" : " (no trailer)");
     }
     if (c[9] != "0")
-        out += fmt::format("  damaged frames skipped: {} ({} file bytes)\n", c[9], c[10]);
+        out += fmt::format("  damaged frames: {} ({} file bytes skipped)\n", c[9], c[10]);
 
     auto procs =
         query(db,

@@ -103,6 +103,12 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
                                      dc.protocol)});
         // Annotations keyed by the stream position whose call carried them.
         std::array<std::multimap<std::uint64_t, std::string>, 2> notes;
+        // HTTP/2 multiplexes: a response names its stream and the request sent on it.
+        std::map<std::uint32_t, const http1::Message*> request_on_stream;
+        for (const auto& d : dc.requests) {
+            if (d.message.stream_id != 0)
+                request_on_stream.emplace(d.message.stream_id, &d.message);
+        }
         auto add_head = [&](int dir, const DecodedMessage& d) {
             const auto& m = d.message;
             auto hidden = [](std::string_view) { return std::string("<redacted>"); };
@@ -112,6 +118,15 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
             std::string text = m.kind == http1::MessageKind::Request
                                    ? fmt::format("    {} {} {}", m.method, target, m.version())
                                    : fmt::format("    {} {} {}", m.version(), m.status, m.reason);
+            if (m.kind != http1::MessageKind::Request && m.reason.empty())
+                text.pop_back();  // HTTP/2 has no reason phrase
+            if (m.stream_id != 0) {
+                text += fmt::format("   [stream {}", m.stream_id);
+                auto req = request_on_stream.find(m.stream_id);
+                if (m.kind != http1::MessageKind::Request && req != request_on_stream.end())
+                    text += fmt::format(": {} {}", req->second->method, req->second->target);
+                text += "]";
+            }
             if (!m.complete)
                 text += "   [incomplete]";
             if (options.show_headers) {

@@ -1,5 +1,7 @@
 #include "capture/capture_reader.hpp"
 
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_d_forceIgnoreChecksum, ZSTD_getFrameHeader
+#include <xxhash.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -24,6 +26,11 @@ struct DctxFree {
 };
 using Dctx = std::unique_ptr<ZSTD_DCtx, DctxFree>;
 
+struct Xxh64Free {
+    void operator()(XXH64_state_t* s) const { XXH64_freeState(s); }
+};
+using Xxh64State = std::unique_ptr<XXH64_state_t, Xxh64Free>;
+
 std::string format_uuid(std::span<const std::uint8_t> b) {
     if (b.size() != 16)
         return {};
@@ -35,6 +42,8 @@ std::string format_uuid(std::span<const std::uint8_t> b) {
     }
     return hex;
 }
+
+constexpr std::size_t kZstdBlockHeaderSize = 3;  // RFC 8878, 3.1.1.2
 
 bool is_frame_magic(std::uint32_t m) {
     return m == ctz::kZstdFrameMagic || ctz::is_skippable_magic(m);
@@ -49,6 +58,10 @@ class FrameWalker {
         summary_.file_size = file.size();
         // Writers use windows of at most 16 MiB; refusing bigger bounds memory.
         ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, 24);
+        // zstd checks a frame's checksum in the call that decodes its last block and
+        // then drops that call's output, units already vouched for by their SYNC
+        // records included. The reader checks the frame checksum itself instead.
+        ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_forceIgnoreChecksum, ZSTD_d_ignoreChecksum);
     }
 
     ReadSummary run(std::uint64_t start) {
@@ -66,8 +79,8 @@ class FrameWalker {
                 break;
             }
             std::uint32_t magic = get_u32(head.data());
-            // A trailer is only the end of a capture if nothing follows it.
-            if (magic != ctz::kSkippableMagic)
+            // A trailer is only the end of a capture if no segment or stray bytes follow.
+            if (!ctz::is_skippable_magic(magic))
                 pending_trailer_.reset();
             if (magic == ctz::kZstdFrameMagic) {
                 off = data_frame(off);
@@ -137,6 +150,12 @@ class FrameWalker {
                 pending_trailer_ = parse_trailer_content(content);
                 if (!pending_trailer_)
                     damage(off, 8 + size, "unreadable trailer");
+            } else if (content.size() == size && get_u32(content.data()) == ctz::kTagHeader) {
+                // Records after it belong to another capture (files joined together):
+                // their sequence numbers and connection generations would collide.
+                damage(off, file_.size() - off,
+                       "a second capture header: another capture starts here and was not read");
+                return file_.size();
             }
         }
         return off + 8 + size;  // other skippable frames are not ours to read
@@ -149,15 +168,35 @@ class FrameWalker {
         std::uint64_t error_offset = 0;  // input position reached (DecodeError, Implausible)
         std::uint64_t delivered = 0;     // records delivered, skipped ones included
         std::size_t salvaged = 0;        // unverified records delivered from a cut tail
+        std::uint64_t units = 0;         // units that passed their SYNC checks
+        std::uint64_t used_end = 0;      // input position by which the last of them was decoded
+        bool bad_checksum = false;       // complete, but the frame checksum does not match
+        std::size_t dropped = 0;         // records after the last SYNC dropped for it
         std::string why;                 // set when units failed their checks
         std::string zstd_error;
     };
+
+    // Whether the zstd frame at `off` carries a content checksum (its last 4 bytes).
+    bool frame_has_checksum(std::uint64_t off) {
+        auto head = file_.view(off, ZSTD_FRAMEHEADERSIZE_MAX);
+        ZSTD_frameHeader zfh{};
+        return ZSTD_getFrameHeader(&zfh, head.data(), head.size()) == 0 && zfh.checksumFlag;
+    }
+
+    // Compares the checksum stored at the end of a frame ending at `end` with `digest`,
+    // the XXH64 of its content (zstd keeps the low 32 bits).
+    bool frame_checksum_matches(std::uint64_t end, XXH64_hash_t digest) {
+        auto stored = file_.view(end - 4, 4);
+        return stored.size() == 4 && get_u32(stored.data()) == static_cast<std::uint32_t>(digest);
+    }
 
     // Decodes the segment at `off` as a stream, `slice` input bytes per call, and
     // delivers each unit once its SYNC record vouches for it. The first `skip`
     // records are not delivered again (a second, finer pass after an error).
     SegmentPass decode_segment(std::uint64_t off, std::size_t slice, std::uint64_t skip) {
         ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+        XXH64_reset(content_hash_.get(), 0);
+        const bool has_checksum = frame_has_checksum(off);
         UnitAssembler units(ctz::kFrameContentLimit);
         SegmentPass pass;
         auto deliver = [&](ctz::RecordType type, std::span<const std::uint8_t> body) {
@@ -166,11 +205,16 @@ class FrameWalker {
         };
         first_record_ = skip == 0;
         std::uint64_t decoded = 0, pos = off;
+        std::size_t hint = 0;     // the last ZSTD_decompressStream result
         bool discarding = false;  // damage seen: find the frame's end, keep nothing more
         for (;;) {
             auto in_view = file_.view(pos, slice);
             if (in_view.empty()) {
                 pass.end = SegmentPass::End::Truncated;
+                pass.units = units.units();
+                // zstd's hint is a block header's size when it holds no partial block.
+                if (!discarding && units.buffered() == 0 && hint == kZstdBlockHeaderSize)
+                    pass.used_end = pos;  // the file ends where a unit ended
                 if (!discarding)
                     pass.salvaged = units.finish(true, deliver);
                 return pass;
@@ -186,9 +230,15 @@ class FrameWalker {
                     pass.zstd_error = ZSTD_getErrorName(r);
                     return pass;
                 }
+                hint = r;
                 decoded += out.pos;
+                if (out.pos > 0)
+                    XXH64_update(content_hash_.get(), out_.data(), out.pos);
                 if (!discarding && out.pos > 0) {
+                    const auto units_before = units.units();
                     auto status = units.feed({out_.data(), out.pos}, deliver);
+                    if (units.units() != units_before)
+                        pass.used_end = pos + in.pos;
                     if (status != UnitAssembler::Status::Ok) {
                         discarding = true;
                         pass.why =
@@ -205,10 +255,20 @@ class FrameWalker {
                     pass.error_offset = pos + in.pos;
                     return pass;
                 }
-                if (r == 0) {  // frame complete and its checksum verified
-                    if (!discarding)
-                        units.finish(true, deliver);
+                if (r == 0) {  // frame complete
                     pass.next_offset = pos + in.pos;
+                    pass.units = units.units();
+                    // Units delivered so far passed their own checks; only records
+                    // after the last SYNC (all of a segment from a writer that predates
+                    // units) depend on the frame checksum.
+                    pass.bad_checksum =
+                        has_checksum && !frame_checksum_matches(pass.next_offset,
+                                                                XXH64_digest(content_hash_.get()));
+                    if (!discarding) {
+                        std::size_t pending = units.finish(!pass.bad_checksum, deliver);
+                        if (pass.bad_checksum)
+                            pass.dropped = pending;
+                    }
                     return pass;
                 }
             }
@@ -231,21 +291,35 @@ class FrameWalker {
                 if (!pass.why.empty()) {
                     ++summary_.bad_frames;
                     damage(off, pass.next_offset - off, pass.why);
+                } else if (pass.bad_checksum) {
+                    ++summary_.bad_frames;
+                    damage(off, pass.dropped > 0 ? pass.next_offset - off : 0,
+                           fmt::format("the segment's zstd checksum does not match; its {} "
+                                       "unit(s) that passed their own SYNC checksums were kept, "
+                                       "{} record(s) after the last SYNC were dropped",
+                                       pass.units, pass.dropped));
                 } else {
                     ++summary_.frames;
                 }
                 return pass.next_offset;
-            case SegmentPass::End::Truncated:
+            case SegmentPass::End::Truncated: {
                 summary_.truncated_tail = true;
                 summary_.unverified_records += pass.salvaged;
-                damage(off, file_.size() - off,
-                       !pass.why.empty()
-                           ? pass.why + "; the file ends inside this segment"
-                           : fmt::format("the file ends inside a segment (the recorder stopped "
-                                         "while writing); every complete unit was kept, {} "
-                                         "record(s) after the last one are unverified",
-                                         pass.salvaged));
+                if (!pass.why.empty()) {
+                    damage(off, file_.size() - off,
+                           pass.why + "; the file ends inside this segment");
+                    return file_.size();
+                }
+                // Not damage: the recorder stopped while writing. Only the bytes after
+                // the last complete unit went unused (none when the file ends at a unit).
+                std::uint64_t used = std::max(pass.used_end, off);
+                damage(used, file_.size() - used,
+                       fmt::format("the file ends inside a segment (the recorder stopped while "
+                                   "writing); all {} complete unit(s) of the segment were kept, "
+                                   "{} record(s) after the last one are unverified",
+                                   pass.units, pass.salvaged));
                 return file_.size();
+            }
             case SegmentPass::End::DecodeError:
                 ++summary_.bad_frames;
                 damage(off, 0,
@@ -284,6 +358,7 @@ class FrameWalker {
     const std::function<void(const Record&)>& visit_;
     const std::function<void(std::uint64_t, std::uint64_t)>& progress_;
     Dctx dctx_;
+    Xxh64State content_hash_{XXH64_createState()};
     std::vector<std::uint8_t> out_ = std::vector<std::uint8_t>(ZSTD_DStreamOutSize());
     bool first_record_ = true;
     std::uint64_t frame_index_ = 0;

@@ -68,7 +68,7 @@ struct ReadSummary {
     std::uint64_t file_size = 0;
     std::uint64_t frames = 0;               // data frames decoded
     std::uint64_t records = 0;              // records delivered
-    std::uint64_t bad_frames = 0;           // frames skipped (checksum, decode or record damage)
+    std::uint64_t bad_frames = 0;           // frames with damage (units before it are kept)
     std::uint64_t skipped_bytes = 0;        // file bytes not used
     std::uint64_t missing_frames = 0;       // gaps in FRAME_BEGIN indexes
     bool truncated_tail = false;            // the file ends inside a frame

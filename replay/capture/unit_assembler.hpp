@@ -30,6 +30,8 @@ class UnitAssembler {
     std::size_t finish(bool deliver_pending, const Deliver& deliver);
 
     std::uint64_t units() const { return units_; }
+    // Decompressed bytes held after the last complete unit.
+    std::size_t buffered() const { return buf_.size(); }
 
   private:
     struct Pending {

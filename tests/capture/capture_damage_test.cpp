@@ -309,3 +309,111 @@ TEST(CaptureUnits, CompressionHistorySpansUnits) {
 
 }  // namespace
 }  // namespace ct::testing
+
+namespace ct::testing {
+namespace {
+
+// Offset of the trailer frame (the last skippable frame tagged CTZT).
+std::size_t trailer_offset(const std::vector<std::uint8_t>& bytes) {
+    for (std::size_t i = bytes.size() - 12; i > 0; --i) {
+        if (ctz::get_u32(&bytes[i]) == ctz::kSkippableMagic &&
+            ctz::get_u32(&bytes[i + 8]) == ctz::kTagTrailer)
+            return i;
+    }
+    return 0;
+}
+
+// The zstd checksum of a segment is checked only at its end, after every unit in it
+// has passed its own SYNC checksum: a bad frame checksum must not cost those units.
+TEST(CaptureUnits, BadFrameChecksumOfTheLastSegmentKeepsEveryVerifiedUnit) {
+    TempDir dir;
+    auto bytes = read_file(make_units_capture(dir, nullptr));
+    auto at = trailer_offset(bytes);
+    ASSERT_GT(at, 4u);
+    for (std::size_t k = 1; k <= 4; ++k) {  // each byte of the checksum in turn
+        auto damaged = bytes;
+        damaged[at - k] ^= 0x40;
+        auto p = dir.file("checksum.ctz");
+        write_file(p, damaged);
+        Walk w = walk(p);
+        ASSERT_EQ(w.payloads.size(), 36u) << "checksum byte " << k;
+        for (std::size_t i = 0; i < w.payloads.size(); ++i) {
+            EXPECT_EQ(w.payloads[i], "u" + std::to_string(i / 3) + "-w" + std::to_string(i % 3) +
+                                         ":" + std::string(500, static_cast<char>('a' + i / 3)));
+        }
+        EXPECT_EQ(w.summary.bad_frames, 1u) << "the damage is reported";
+        EXPECT_FALSE(w.summary.damage.empty());
+        EXPECT_EQ(w.summary.skipped_bytes, 0u) << "no record was skipped";
+        EXPECT_TRUE(w.summary.trailer.has_value());
+    }
+}
+
+// The shape of a short recording: one segment whose records all sit in the unit
+// flushed at the end, right before the segment's end and its checksum.
+TEST(CaptureUnits, BadFrameChecksumOfAOneSegmentCaptureKeepsItsRecords) {
+    TempDir dir;
+    auto path = dir.file("short.ctz");
+    std::vector<std::string> written;
+    {
+        SyntheticCapture cap(path);
+        auto g = cap.open_connection(7, 0x70);
+        for (int i = 0; i < 40; ++i) {
+            written.push_back("request " + std::to_string(i));
+            cap.write(g, written.back());
+        }
+        cap.close(g);
+        cap.finish();
+    }
+    auto bytes = read_file(path);
+    auto at = trailer_offset(bytes);
+    ASSERT_GT(at, 4u);
+    bytes[at - 1] ^= 0x01;
+    write_file(path, bytes);
+    Walk w = walk(path);
+    EXPECT_EQ(w.payloads, written);
+    EXPECT_EQ(w.summary.bad_frames, 1u);
+    auto contents = replay::load_capture(path);
+    ASSERT_TRUE(contents);
+    EXPECT_EQ(contents->lost_events, 0u);
+    ASSERT_EQ(contents->connections.size(), 1u);
+    EXPECT_EQ(contents->connections[0].streams[CT_DIR_WRITE].gap_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace ct::testing
+
+namespace ct::testing {
+namespace {
+
+// kill -9 leaves the file ending where the last unit was flushed: nothing in it is
+// damage, and a reader must not report the segment's bytes as skipped.
+TEST(CaptureUnits, TruncatedTailAtAUnitEndIsNotReportedAsSkippedBytes) {
+    TempDir dir;
+    std::vector<std::uint64_t> unit_ends;
+    auto bytes = read_file(make_units_capture(dir, &unit_ends));
+    auto cut_path = dir.file("cut.ctz");
+    for (std::size_t u = 0; u < 9; ++u) {
+        write_file(cut_path,
+                   {bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(unit_ends[u])});
+        Walk w = walk(cut_path);
+        EXPECT_TRUE(w.summary.truncated_tail);
+        EXPECT_EQ(w.payloads.size(), (u + 1) * 3);
+        EXPECT_EQ(w.summary.unverified_records, 0u);
+        EXPECT_EQ(w.summary.bad_frames, 0u);
+        EXPECT_EQ(w.summary.skipped_bytes, 0u) << "cut after unit " << u;
+        ASSERT_EQ(w.summary.damage.size(), 1u) << "the truncated tail is still reported";
+        EXPECT_NE(w.summary.damage[0].what.find("ends inside a segment"), std::string::npos);
+    }
+    // Cut inside a unit: at most the bytes after the last complete unit are unused.
+    for (std::size_t u = 0; u < 8; ++u) {
+        std::size_t cut = (unit_ends[u] + unit_ends[u + 1]) / 2;
+        write_file(cut_path, {bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)});
+        Walk w = walk(cut_path);
+        EXPECT_TRUE(w.summary.truncated_tail);
+        EXPECT_GE(w.payloads.size(), (u + 1) * 3);
+        EXPECT_LE(w.summary.skipped_bytes, cut - unit_ends[u]) << "cut inside unit " << u + 1;
+    }
+}
+
+}  // namespace
+}  // namespace ct::testing

@@ -171,6 +171,7 @@ class RecordTest(unittest.TestCase):
         self.assertEqual(len(seen_ports), expect_connections)
         self.assertTrue(capture.summary["ended_cleanly"])
         self.assertEqual(capture.summary["lost_events"], 0)
+        self.assertEqual(capture.summary["trailer_lost_events"], 0)
         self.assertEqual(capture.summary["ring_full_events"], 0)
 
 

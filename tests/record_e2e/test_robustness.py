@@ -8,7 +8,9 @@ import tempfile
 import time
 import unittest
 
-from clients import PYTHON_PACED, PYTHON_STREAM
+import re
+
+from clients import PYTHON_BIG, PYTHON_PACED, PYTHON_STREAM
 from harness import CT_DUMP, CT_RECORD, PYTHON, Capture, RecordTest
 
 
@@ -93,6 +95,20 @@ class Robustness(RecordTest):
         # Byte for byte what the server logged, no event lost, and curl was not left stopped
         # (it finished: record() checked its exit status).
         self.assert_matches_server(cap, 1)
+
+    def test_recorder_and_reader_count_lost_events_alike(self):
+        # A 16 KiB ring cannot hold a 64 KiB DATA chunk: those reservations fail and
+        # LOSS events (same sequence number) take their place. Lost events are the
+        # numbers no event in the file carries, for ct-record as for the readers.
+        cap, proc = self.record([PYTHON, "-c", PYTHON_BIG, self.server.cert,
+                                 str(self.server.port), str(4 << 20), str(4 << 20)],
+                                extra=["--ring-size", "16K"])
+        self.assertTrue(cap.summary["ended_cleanly"])
+        self.assertGreater(cap.summary["ring_full_events"], 0, "the ring never overflowed")
+        m = re.search(r"LOST: (\d+) events", proc.stderr)
+        printed = int(m.group(1)) if m else 0
+        self.assertEqual(printed, cap.summary["lost_events"], proc.stderr)
+        self.assertEqual(cap.summary["trailer_lost_events"], cap.summary["lost_events"])
 
     def start_streaming_client(self):
         client = subprocess.Popen([PYTHON, "-c", PYTHON_STREAM, self.server.cert,

@@ -432,3 +432,135 @@ TEST(Import, CommandLine) {
 
 }  // namespace
 }  // namespace ct::analyze
+
+namespace ct::analyze {
+namespace {
+
+// HPACK "literal without indexing" of a static-table name (RFC 7541, 6.2.2).
+std::string hpack_literal(std::uint8_t name_index, const std::string& value) {
+    return std::string(1, static_cast<char>(name_index)) +
+           std::string(1, static_cast<char>(value.size())) + value;
+}
+
+std::string h2_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
+                     const std::string& payload) {
+    std::string f;
+    f += static_cast<char>(payload.size() >> 16);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size());
+    f += static_cast<char>(type);
+    f += static_cast<char>(flags);
+    for (int shift : {24, 16, 8, 0})
+        f += static_cast<char>(stream >> shift);
+    return f + payload;
+}
+
+// What the analyzer keeps must be what the agent really sent and got.
+TEST(Import, ToolInputStreamEndTargetAndHttp2Timeline) {
+    testing::TempDir dir;
+    const std::string capture = dir.file("f.ctz");
+    {
+        testing::SyntheticOptions o;
+        o.uuid_seed = "fidelity";
+        o.target_cmdline = {"agent", "--task", "fix it"};
+        testing::SyntheticCapture cap(capture, o);
+        // An OpenAI stream whose client stops reading at [DONE]: the last chunk's
+        // terminator ("0\r\n\r\n") is never read.
+        auto g = cap.open_connection(7, 0x700, "agent");
+        cap.write(g, testing::http_request("/v1/chat/completions",
+                                           R"({"model":"gpt-4o","stream":true})"));
+        cap.read(g, testing::sse_response_head());
+        for (const char* piece : {R"({\"zeta\": 1,)", R"( \"alpha\": \"a\\u00e9\"})"}) {
+            cap.read(g, chunk(std::string("data: {\"choices\":[{\"index\":0,\"delta\":{"
+                                          "\"tool_calls\":[{\"index\":0,\"id\":\"c1\","
+                                          "\"function\":{\"name\":\"edit\",\"arguments\":\"") +
+                              piece + "\"}}]}}]}\n\n"));
+        }
+        cap.read(g, chunk("data: [DONE]\n\n"));
+        cap.close(g);
+        // HTTP/2: two requests, answered in the other order.
+        auto h = cap.open_connection(7, 0x800, "agent");
+        const std::uint8_t kHeaders = 1, kSettings = 4, kEndStream = 1, kEndHeaders = 4;
+        std::string get_a = "\x82\x87" + hpack_literal(1, "example.test") + hpack_literal(4, "/a");
+        std::string get_b = "\x82\x87" + hpack_literal(1, "example.test") + hpack_literal(4, "/b");
+        cap.write(h, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                         h2_frame(kSettings, 0, 0, "") +
+                         h2_frame(kHeaders, kEndStream | kEndHeaders, 1, get_a) +
+                         h2_frame(kHeaders, kEndStream | kEndHeaders, 3, get_b));
+        cap.read(h, h2_frame(kSettings, 0, 0, "") +
+                        h2_frame(kHeaders, kEndStream | kEndHeaders, 3, "\x88") +  // 200
+                        h2_frame(kHeaders, kEndStream | kEndHeaders, 1, "\x8d"));  // 404
+        cap.close(h);
+        cap.finish();
+    }
+    Db d = open_db(dir.file("db.sqlite"));
+    ASSERT_TRUE(import_capture_file(d.db, capture, false));
+    EXPECT_EQ(d.text("SELECT input_raw FROM llm_tool_calls"), R"({"zeta": 1, "alpha": "a\u00e9"})");
+    EXPECT_EQ(d.text("SELECT input FROM llm_tool_calls"), R"({"zeta":1,"alpha":"a\u00e9"})");
+    EXPECT_EQ(d.text("SELECT input_raw FROM v_tool_calls"), R"({"zeta": 1, "alpha": "a\u00e9"})");
+    EXPECT_EQ(d.text("SELECT json_extract(tool_calls, '$[0].input.alpha') FROM llm_calls"), "aé");
+    EXPECT_EQ(d.text("SELECT tool_calls FROM llm_calls"),
+              R"([{"id":"c1","name":"edit","input":{"zeta":1,"alpha":"a\u00e9"}}])");
+    EXPECT_EQ(d.count("SELECT complete FROM llm_calls"), 1) << "the stream reached [DONE]";
+    EXPECT_EQ(d.count("SELECT r.complete FROM http_responses r JOIN http_requests q ON q.id = "
+                      "r.request_id WHERE q.path = '/v1/chat/completions'"),
+              0)
+        << "the HTTP framing after [DONE] was not read";
+    EXPECT_EQ(d.text("SELECT target FROM v_captures"), "agent --task fix it");
+
+    auto contents = replay::load_capture(capture);
+    ASSERT_TRUE(contents);
+    char* buffer = nullptr;
+    std::size_t size = 0;
+    std::FILE* out = open_memstream(&buffer, &size);
+    print_timeline(*contents, {}, out);
+    std::fclose(out);
+    std::string text(buffer, size);
+    std::free(buffer);
+    EXPECT_NE(text.find("HTTP/2 200   [stream 3: GET /b]"), std::string::npos) << text;
+    EXPECT_NE(text.find("HTTP/2 404   [stream 1: GET /a]"), std::string::npos) << text;
+    EXPECT_NE(text.find("GET /a HTTP/2   [stream 1]"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace ct::analyze
+
+#include "query_output.hpp"
+#include "search.hpp"
+
+namespace ct::analyze {
+namespace {
+
+TEST(Search, PlainWordsFindTextAndShowASnippet) {
+    EXPECT_EQ(*fts_query_for_words("  hello.txt a\"b \n"), "\"hello.txt\" \"a\"\"b\"");
+    EXPECT_FALSE(fts_query_for_words(" \t"));
+
+    testing::TempDir dir;
+    write_session(dir.file("s.ctz"), true);
+    Db d = open_db(dir.file("db.sqlite"));
+    ASSERT_TRUE(import_capture_file(d.db, dir.file("s.ctz"), false));
+    auto search = [&](const std::string& words) {
+        auto sql = search_sql(words);
+        EXPECT_TRUE(sql);
+        char* buffer = nullptr;
+        std::size_t size = 0;
+        std::FILE* out = open_memstream(&buffer, &size);
+        auto r = run_query(d.db, *sql, OutputFormat::Csv, out);
+        std::fclose(out);
+        std::string text(buffer, size);
+        std::free(buffer);
+        EXPECT_TRUE(r) << (r ? "" : r.error().what());
+        return text;
+    };
+    // "/etc/hosts" is FTS5 syntax error as a bare MATCH term; as words it is a phrase.
+    std::string hosts = search("/etc/hosts");
+    EXPECT_NE(hosts.find("capture_id,kind,ref_id,time_utc,snippet"), std::string::npos) << hosts;
+    EXPECT_NE(hosts.find("response_body"), std::string::npos) << hosts;
+    EXPECT_NE(hosts.find("/etc/hosts"), std::string::npos) << "the snippet shows the text";
+    std::string terse = search("TERSE");
+    EXPECT_NE(terse.find("You are terse."), std::string::npos) << terse;
+    EXPECT_EQ(search("nosuchwordanywhere"), "capture_id,kind,ref_id,time_utc,snippet\n");
+}
+
+}  // namespace
+}  // namespace ct::analyze

@@ -268,3 +268,102 @@ TEST(LlmDecode, DeeplyNestedJsonIsRefusedNotRecursedInto) {
 
 }  // namespace
 }  // namespace ct::analyze::llm
+
+namespace ct::analyze::llm {
+namespace {
+
+// The model's argument text is what the agent acted on: it is kept byte for byte,
+// and the compact JSON beside it keeps the model's member order.
+TEST(LlmDecode, ToolInputKeepsTheModelsTextAndOrder) {
+    const std::string args = "{\"zeta\": 1, \"alpha\": {\"b\": \"x\\u00e9 y\", \"a\": [2, 1]}}";
+    ToolCall t = make_tool_call("id", "edit", args);
+    EXPECT_TRUE(t.input_valid);
+    EXPECT_EQ(t.input_raw, args);
+    EXPECT_EQ(t.input_json, "{\"zeta\":1,\"alpha\":{\"b\":\"x\\u00e9 y\",\"a\":[2,1]}}");
+    EXPECT_EQ(tool_calls_json({t}),
+              "[{\"id\":\"id\",\"name\":\"edit\",\"input\":{\"zeta\":1,\"alpha\":{\"b\":\"x\\u00e9 "
+              "y\",\"a\":[2,1]}}}]");
+    ToolCall bad = make_tool_call("id", "edit", "{\"cut\": ");
+    EXPECT_FALSE(bad.input_valid);
+    EXPECT_EQ(bad.input_raw, "{\"cut\": ");
+    EXPECT_EQ(tool_calls_json({bad}),
+              "[{\"id\":\"id\",\"name\":\"edit\",\"input\":\"{\\\"cut\\\": \"}]");
+}
+
+TEST(LlmDecode, ToolInputOfEachApiIsByteExact) {
+    // Anthropic JSON response: the input object as the body spelled it.
+    const std::string body =
+        R"({"id":"msg_9","type":"message","model":"claude-haiku-4-5","content":[)"
+        R"({"type":"tool_use","id":"toolu_9","name":"write","input":{"path": "b.txt", "content": "z\u00e9"}}],)"
+        R"("stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}})";
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body;
+    auto conn = testing::make_connection(
+        testing::cut_stream(testing::http_request("/v1/messages", R"({"model":"m","messages":[]})"),
+                            {}),
+        testing::cut_stream(response, {}));
+    auto d = decode(conn);
+    ASSERT_TRUE(d->call);
+    ASSERT_EQ(d->call->tool_calls.size(), 1u);
+    EXPECT_EQ(d->call->tool_calls[0].input_raw, R"({"path": "b.txt", "content": "z\u00e9"})");
+    EXPECT_EQ(d->call->tool_calls[0].input_json, R"({"path":"b.txt","content":"z\u00e9"})");
+    EXPECT_NE(d->call->content_json.find(R"("input":{"path":"b.txt","content":"z\u00e9"})"),
+              std::string::npos)
+        << d->call->content_json;
+
+    // OpenAI chat stream: the concatenated argument deltas.
+    std::string sse = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+    for (const char* piece : {R"({\"q\": \"b\",)", R"( \"a\": 1})"}) {
+        sse += std::string(
+                   "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                   "\"id\":\"c1\",\"function\":{\"name\":\"s\",\"arguments\":\"") +
+               piece + "\"}}]}}]}\n\n";
+    }
+    sse += "data: [DONE]\n\n";
+    auto conn2 = testing::make_connection(
+        testing::cut_stream(
+            testing::http_request("/v1/chat/completions", R"({"model":"g","stream":true})"), {}),
+        testing::cut_stream(sse, {}));
+    auto d2 = decode(conn2);
+    ASSERT_TRUE(d2->call);
+    ASSERT_EQ(d2->call->tool_calls.size(), 1u);
+    EXPECT_EQ(d2->call->tool_calls[0].input_raw, R"({"q": "b", "a": 1})");
+    EXPECT_EQ(d2->call->tool_calls[0].input_json, R"({"q":"b","a":1})");
+}
+
+// A client that stops reading at `data: [DONE]` never reads the last chunk's
+// terminator: the HTTP response is cut, the LLM answer is not.
+TEST(LlmDecode, StreamEndMarkersAreSeen) {
+    std::string wire = testing::sse_response_head();
+    for (const auto& e : testing::openai_chat_stream_events())
+        wire += chunk(e);
+    auto conn = testing::make_connection(
+        testing::cut_stream(
+            testing::http_request("/v1/chat/completions", R"({"model":"g","stream":true})"), {}),
+        testing::cut_stream(wire, {}));  // no "0\r\n\r\n"
+    auto d = decode(conn);
+    ASSERT_TRUE(d->call);
+    EXPECT_FALSE(d->dc.responses[0].message.complete);
+    EXPECT_EQ(d->dc.responses[0].message.gap_bytes, 0u);
+    EXPECT_TRUE(d->call->stream_ended);
+
+    // Cut before [DONE]: not ended.
+    std::string cut = testing::sse_response_head();
+    auto events = testing::openai_chat_stream_events();
+    for (std::size_t i = 0; i + 1 < events.size(); ++i)
+        cut += chunk(events[i]);
+    auto conn2 = testing::make_connection(
+        testing::cut_stream(
+            testing::http_request("/v1/chat/completions", R"({"model":"g","stream":true})"), {}),
+        testing::cut_stream(cut, {}));
+    auto d2 = decode(conn2);
+    ASSERT_TRUE(d2->call);
+    EXPECT_FALSE(d2->call->stream_ended);
+
+    auto d3 = decode(anthropic_stream_connection(64));
+    ASSERT_TRUE(d3->call);
+    EXPECT_TRUE(d3->call->stream_ended) << "message_stop";
+}
+
+}  // namespace
+}  // namespace ct::analyze::llm

@@ -87,10 +87,10 @@ TEST(QueryOutput, Formats) {
     ASSERT_TRUE(db);
     const std::string sql = "SELECT 7 AS n, 'a,\"b\"' AS s, NULL AS z, x'00ff' AS bin, 'é' AS u";
     EXPECT_EQ(query(*db, sql, OutputFormat::Csv), "n,s,z,bin,u\n7,\"a,\"\"b\"\"\",,x'00ff',é\n");
+    // Keys in the SELECT's column order, not sorted.
     EXPECT_EQ(query(*db, sql, OutputFormat::Json),
-              "[\n  {\n    \"bin\": \"x'00ff'\",\n    \"n\": 7,\n    \"s\": \"a,\\\"b\\\"\",\n    "
-              "\"u\": \"é\",\n"
-              "    \"z\": null\n  }\n]\n");
+              "[\n  {\n    \"n\": 7,\n    \"s\": \"a,\\\"b\\\"\",\n    \"z\": null,\n"
+              "    \"bin\": \"x'00ff'\",\n    \"u\": \"é\"\n  }\n]\n");
     std::string table =
         query(*db, "SELECT 5 AS number, 'x' AS t UNION ALL SELECT 123, 'yy'", OutputFormat::Table);
     EXPECT_EQ(table, "number  t\n------  --\n     5  x\n   123  yy\n(2 rows)\n");

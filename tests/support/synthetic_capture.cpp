@@ -52,6 +52,8 @@ SyntheticCapture::SyntheticCapture(const std::string& path, SyntheticOptions opt
         .u64(F::StartMonotonicNs, now_ns_)
         .str_list(F::RecorderCmdline, {"ct-record", "-w", path})
         .u64(F::PayloadCapBytes, options_.payload_cap);
+    if (!options_.target_cmdline.empty())
+        f.str_list(F::TargetCmdline, options_.target_cmdline);
     check(writer_->write_header(f));
 }
 
@@ -226,6 +228,8 @@ void SyntheticCapture::finish(std::string_view reason) {
         .u64(F::EndMonotonicNs, now_ns_)
         .u64(F::Events, events_)
         .u64(F::DataBytes, data_bytes_)
+        .u64(F::LostEvents, seq_ - events_)  // as ct-record counts them (spec 4, rule 8)
+        .u64(F::Records, writer_->stats().records)  // as ct-record: FRAME_BEGIN, SYNC not counted
         .u64(F::LastSeq, seq_);
     check(writer_->finish(f));
 }

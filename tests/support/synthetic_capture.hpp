@@ -22,6 +22,7 @@ struct SyntheticOptions {
     std::string uuid_seed = "synthetic";  // the capture UUID is derived from it
     std::uint64_t payload_cap = 16u << 20;
     std::uint32_t chunk_max = CT_DATA_CHUNK_MAX;
+    std::vector<std::string> target_cmdline;  // header field 12 when not empty
     record::WriterOptions writer;
 };
 

@@ -182,10 +182,11 @@ int extract_streams(const std::string& path, const std::string& dir) {
     const auto& s = contents->summary;
     summary << fmt::format(
         "{{\"ended_cleanly\":{},\"frames\":{},\"bad_frames\":{},\"truncated_tail\":{},"
-        "\"events\":{},\"lost_events\":{},\"ring_full_events\":{},\"connections\":{},"
-        "\"end_reason\":\"{}\"}}\n",
+        "\"events\":{},\"lost_events\":{},\"trailer_lost_events\":{},"
+        "\"ring_full_events\":{},\"connections\":{},\"end_reason\":\"{}\"}}\n",
         s.ended_cleanly() ? "true" : "false", s.frames, s.bad_frames,
         s.truncated_tail ? "true" : "false", contents->events, contents->lost_events,
+        s.trailer ? fmt::format("{}", s.trailer->lost_events) : "null",
         contents->counters.ring_full_events, contents->connections.size(),
         s.trailer ? json_escape(s.trailer->end_reason) : "");
     return 0;

@@ -30,8 +30,9 @@ struct Block {
 };
 
 void finish_blocks(const std::map<std::int64_t, Block>& blocks, LlmCall& call) {
-    Json content = Json::array();
+    std::string content = "[";
     for (const auto& [index, b] : blocks) {
+        std::string tool_input_item;  // set for tool blocks: their input as the model wrote it
         Json item = b.start.is_object() ? b.start : Json::object();
         item["type"] = b.type;
         if (b.type == "text") {
@@ -46,16 +47,19 @@ void finish_blocks(const std::map<std::int64_t, Block>& blocks, LlmCall& call) {
             item["thinking"] = b.text;
         } else if (b.type == "tool_use" || b.type == "server_tool_use") {
             ToolCall tc = make_tool_call(b.id, b.name, b.input);
-            Json input = parse_json(tc.input_json);
-            item["input"] = input.is_discarded() ? Json(tc.input_json) : std::move(input);
+            item.erase("input");
+            tool_input_item = with_input_member(dump(item), tc);
             call.tool_calls.push_back(std::move(tc));
         }
-        content.push_back(std::move(item));
+        if (content.size() > 1)
+            content += ',';
+        content += tool_input_item.empty() ? dump(item) : tool_input_item;
     }
-    call.content_json = dump(content);
+    call.content_json = content + "]";
 }
 
-Block block_from_json(const Json& j) {
+// `raw`: the block's JSON text, for its tool input exactly as sent (else re-serialised).
+Block block_from_json(const Json& j, std::string_view raw = {}) {
     Block b;
     b.type = string_member(j, "type");
     b.start = j;
@@ -66,7 +70,9 @@ Block block_from_json(const Json& j) {
     b.id = string_member(j, "id");
     b.name = string_member(j, "name");
     if (const Json* input = member(j, "input"); input && !(input->is_object() && input->empty())) {
-        b.input = dump(*input);  // non-streamed input, or a non-empty start value
+        // Non-streamed input, or a non-empty start value.
+        std::string_view raw_input = raw.empty() ? std::string_view() : member_raw(raw, "input");
+        b.input = raw_input.empty() ? dump(*input) : std::string(raw_input);
     }
     return b;
 }
@@ -155,7 +161,7 @@ void decode_stream(const DecodedMessage& response, LlmCall& call) {
         } else if (type == "content_block_start") {
             auto index = int_member(j, "index").value_or(static_cast<std::int64_t>(blocks.size()));
             if (const Json* block = member(j, "content_block"))
-                blocks[index] = block_from_json(*block);
+                blocks[index] = block_from_json(*block, member_raw(event.data, "content_block"));
         } else if (type == "content_block_delta") {
             auto index = int_member(j, "index").value_or(0);
             const Json* delta = member(j, "delta");
@@ -187,6 +193,8 @@ void decode_stream(const DecodedMessage& response, LlmCall& call) {
             }
             if (const Json* usage = member(j, "usage"))
                 read_usage(*usage, call.usage);
+        } else if (type == "message_stop") {
+            call.stream_ended = true;
         } else if (type == "error") {
             read_error(j, call);
         }
@@ -247,9 +255,14 @@ void decode_anthropic_response(const DecodedMessage& response, LlmCall& call) {
         read_usage(*usage, call.usage);
     std::map<std::int64_t, Block> blocks;
     if (const Json* content = member(body, "content"); content && content->is_array()) {
-        std::int64_t index = 0;
-        for (const auto& item : *content)
-            blocks[index++] = block_from_json(item);
+        auto raw_items = array_elements(member_raw(response.body.bytes, "content"));
+        std::size_t index = 0;
+        for (const auto& item : *content) {
+            std::string_view raw;
+            if (raw_items && raw_items->size() == content->size())
+                raw = (*raw_items)[index];
+            blocks[static_cast<std::int64_t>(index++)] = block_from_json(item, raw);
+        }
     }
     finish_blocks(blocks, call);
 }

@@ -73,4 +73,27 @@ std::string dump(const Json& value) {
     return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+std::string compact_json(std::string_view valid_json) {
+    std::string out;
+    out.reserve(valid_json.size());
+    bool in_string = false;
+    for (std::size_t i = 0; i < valid_json.size(); ++i) {
+        char c = valid_json[i];
+        if (in_string) {
+            out += c;
+            if (c == '\\' && i + 1 < valid_json.size()) {
+                out += valid_json[++i];
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+            out += c;
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            out += c;
+        }
+    }
+    return out;
+}
+
 }  // namespace ct::analyze::llm

@@ -24,5 +24,9 @@ std::string json_string_value(std::string_view raw);
 std::optional<std::int64_t> json_int_value(std::string_view raw);
 // Compact JSON text; replaces invalid UTF-8 instead of throwing.
 std::string dump(const Json& value);
+// `valid_json` without the whitespace between tokens: members keep their order
+// and strings their exact bytes (dump() of a parsed document sorts keys and
+// re-escapes). Only for text that parse_json accepted.
+std::string compact_json(std::string_view valid_json);
 
 }  // namespace ct::analyze::llm

@@ -20,17 +20,28 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 }  // namespace
 
-ToolCall make_tool_call(std::string id, std::string name, const std::string& arguments) {
-    ToolCall call{std::move(id), std::move(name), {}, true};
-    Json parsed =
-        parse_json(arguments.empty() ? std::string_view("{}") : std::string_view(arguments));
-    if (parsed.is_discarded()) {
-        call.input_json = arguments;
+ToolCall make_tool_call(std::string id, std::string name, std::string arguments) {
+    ToolCall call{std::move(id), std::move(name), {}, true, std::move(arguments)};
+    std::string_view text = call.input_raw.empty() ? std::string_view("{}") : call.input_raw;
+    if (parse_json(text).is_discarded()) {
+        call.input_json = call.input_raw;
         call.input_valid = false;
     } else {
-        call.input_json = dump(parsed);
+        call.input_json = compact_json(text);
     }
     return call;
+}
+
+std::string with_input_member(std::string object, const ToolCall& call) {
+    if (object.size() < 2 || object.back() != '}')
+        object = "{}";
+    object.pop_back();
+    if (object.size() > 1)
+        object += ',';
+    object += "\"input\":";
+    object += call.input_valid ? call.input_json : dump(Json(call.input_json));
+    object += '}';
+    return object;
 }
 
 std::string system_text(std::string_view system_json) {
@@ -54,14 +65,15 @@ std::string system_text(std::string_view system_json) {
 }
 
 std::string tool_calls_json(const std::vector<ToolCall>& calls) {
-    Json out = Json::array();
+    std::string out = "[";
     for (const auto& c : calls) {
-        Json item = {{"id", c.id}, {"name", c.name}};
-        Json input = parse_json(c.input_json);
-        item["input"] = input.is_discarded() ? Json(c.input_json) : std::move(input);
-        out.push_back(std::move(item));
+        if (out.size() > 1)
+            out += ',';
+        // {"id":..,"name":..,"input":..}: the input as the model ordered it.
+        out += with_input_member(
+            "{\"id\":" + dump(Json(c.id)) + ",\"name\":" + dump(Json(c.name)) + "}", c);
     }
-    return dump(out);
+    return out + "]";
 }
 
 std::optional<LlmCall> decode_llm_call(const DecodedMessage& request,

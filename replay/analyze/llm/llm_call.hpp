@@ -13,8 +13,9 @@ namespace ct::analyze::llm {
 struct ToolCall {
     std::string id;
     std::string name;
-    std::string input_json;   // the arguments, re-serialised compactly when they parse
-    bool input_valid = true;  // false: the streamed JSON did not parse (kept verbatim)
+    std::string input_json;   // the arguments as compact JSON (members in the model's order)
+    bool input_valid = true;  // false: they did not parse (input_json is input_raw then)
+    std::string input_raw;    // the argument text exactly as the model produced it
 };
 
 struct Usage {
@@ -52,6 +53,9 @@ struct LlmCall {
     std::string error;         // an API error, or why the response could not be read
     std::optional<std::uint64_t> first_token_monotonic_ns;
     std::size_t events = 0;  // SSE events that made up the response
+    // The stream's own end arrived ([DONE], message_stop, response.completed): the
+    // answer is whole even if the HTTP framing after it was never read.
+    bool stream_ended = false;
 };
 
 // Plain text of a system prompt given as a JSON string or a list of text blocks.
@@ -69,8 +73,12 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call);
 void decode_openai_responses_request(const DecodedMessage& request, LlmCall& call);
 void decode_openai_responses_response(const DecodedMessage& response, LlmCall& call);
 
-// Shared by the decoders: a tool call's argument text made canonical when it parses.
-ToolCall make_tool_call(std::string id, std::string name, const std::string& arguments);
+// Shared by the decoders: a tool call from the model's argument text (kept as is,
+// and compacted when it parses).
+ToolCall make_tool_call(std::string id, std::string name, std::string arguments);
+// `object` (compact JSON text of an object) with an "input" member appended: the
+// tool call's compact input, or its raw text as a JSON string when it did not parse.
+std::string with_input_member(std::string object, const ToolCall& call);
 std::string tool_calls_json(const std::vector<ToolCall>& calls);
 
 }  // namespace ct::analyze::llm

@@ -208,8 +208,10 @@ void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call) 
     std::map<std::int64_t, PendingToolCall> pending;
     for (std::size_t i = 0; i < events.size(); ++i) {
         const auto& event = events[i];
-        if (event.data == "[DONE]")
+        if (event.data == "[DONE]") {
+            call.stream_ended = true;
             continue;
+        }
         Json chunk = parse_json(event.data);
         if (chunk.is_discarded()) {
             if (call.error.empty())
@@ -355,6 +357,7 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
             if (const Json* r = member(j, "response")) {
                 read_response_object(*r, call);
                 completed = true;
+                call.stream_ended = true;
             }
         } else if (type == "error") {
             call.error = string_member(j, "code");
