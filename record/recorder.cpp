@@ -23,6 +23,7 @@
 #include "proc_reader.hpp"
 #include "status_line.hpp"
 #include "tls_attacher.hpp"
+#include "unseen_traffic.hpp"
 
 namespace ct::record {
 
@@ -216,6 +217,7 @@ class Recording {
             if (::getcwd(cwd, sizeof cwd))
                 s.cwd = cwd;
             s.comm = o_.command[0];
+            unseen_.note_exe(root, s.exe);
             pending_records_.push_back({process_record(s, "command")});
             return {};
         }
@@ -230,6 +232,7 @@ class Recording {
         }
         for (pid_t pid : live_) {
             if (auto snap = read_process(pid)) {
+                unseen_.note_exe(pid, snap->exe);
                 pending_records_.push_back({process_record(*snap, "scan")});
             }
         }
@@ -359,6 +362,7 @@ class Recording {
             }
         }
         ++stats_.events;
+        unseen_.on_event(ev);
         auto h = *abi::read_header(ev);
         switch (h.type) {
             case CT_EVENT_DATA: {
@@ -445,6 +449,7 @@ class Recording {
     void after_events() {
         for (auto& [pid, source] : new_processes_) {
             if (auto snap = read_process(pid)) {
+                unseen_.note_exe(pid, snap->exe);
                 append(ctz::RecordType::Process, process_record(*snap, source));
             }
         }
@@ -544,11 +549,24 @@ class Recording {
 
     // ---- the end -----------------------------------------------------------------------
 
+    // TCP connections still open: their totals so far, as events of their own.
+    void write_open_tcp_connections() {
+        std::uint64_t now = monotonic_now_ns();
+        for (auto& [key, st] : probes_->take_tcp_sockets()) {
+            ct_tcp_event ev = st.ev;
+            ev.hdr = ct_event_header{CT_EVENT_TCP, static_cast<__u16>(sizeof ev), 0, probes_->take_seq(), now,
+                                     key.tgid, 0};
+            ev.end = CT_TCP_END_RECORDING;
+            on_event({reinterpret_cast<const std::uint8_t*>(&ev), sizeof ev});
+        }
+    }
+
     int finish() {
         status_line_.clear();
         consume_ring();
         probes_->untrace_all();  // nothing new from here on
         consume_ring();
+        write_open_tcp_connections();
         after_events();
         counters_ = probes_->counters();
         update_stats_from_counters();
@@ -592,7 +610,8 @@ class Recording {
         stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, o_.output, elapsed).c_str(), stderr);
+            std::fputs(format_summary(stats_, o_.output, elapsed, unseen_.report_lines()).c_str(),
+                       stderr);
         if (failed_) {
             say(
                 fmt::format("the capture is incomplete ({}); everything before the failure is "
@@ -631,6 +650,7 @@ class Recording {
     std::uint64_t next_tick_ns_ = 0, next_flush_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
     ct_counters counters_{};
     RecordingStats stats_;
+    UnseenTraffic unseen_;
     bool stop_ = false;
     bool failed_ = false;
     bool forwarded_signal_ = false;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ct::record {
 
@@ -36,6 +37,8 @@ class StatusLine {
     double last_s_ = -1;
 };
 
-std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s);
+// `unseen`: one line per process whose TCP connections no probe could read.
+std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s,
+                           const std::vector<std::string>& unseen = {});
 
 }  // namespace ct::record

@@ -156,6 +156,7 @@ enum class CounterField : std::uint16_t {
     OrphanReturns = 11,
     DataBytes = 12,
     Final = 13,  // 1 on the last snapshot of a capture
+    TcpMapFull = 14,  // TCP connections whose totals could not be tracked
 };
 
 enum class SyncField : std::uint16_t {
