@@ -270,7 +270,7 @@ std::uint64_t BpfProbes::take_seq() {
     return __atomic_fetch_add(&skel_->bss->next_seq, 1, __ATOMIC_SEQ_CST);
 }
 
-std::vector<ct_tcp_state> BpfProbes::take_tcp_sockets() {
+std::vector<std::pair<ct_tcp_key, ct_tcp_state>> BpfProbes::take_tcp_sockets() {
     std::vector<ct_tcp_key> keys;
     ct_tcp_key key{}, next{};
     const void* prev = nullptr;
