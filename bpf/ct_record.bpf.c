@@ -311,18 +311,19 @@ static __always_inline struct sock *sock_of_fd(int fd)
 
 /* Family, ports (host order) and addresses (IPv4 as IPv4-mapped IPv6) of `sk`. */
 static __always_inline __u16 read_sock_addrs(struct sock *sk, __u16 *local_port,
-					     __u16 *remote_port, __u8 *local_addr,
-					     __u8 *remote_addr)
+					     __u16 *remote_port, __u8 (*local_addr)[16],
+					     __u8 (*remote_addr)[16])
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family == AF_INET_) {
 		__u32 src = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__u32 dst = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		local_addr[10] = local_addr[11] = 0xff;
-		remote_addr[10] = remote_addr[11] = 0xff;
-		__builtin_memcpy(&local_addr[12], &src, 4);
-		__builtin_memcpy(&remote_addr[12], &dst, 4);
+		(*local_addr)[10] = (*local_addr)[11] = 0xff;
+		(*remote_addr)[10] = (*remote_addr)[11] = 0xff;
+		__builtin_memcpy(&(*local_addr)[12], &src, 4);
+		__builtin_memcpy(&(*remote_addr)[12], &dst, 4);
 	} else if (family == AF_INET6_) {
+		/* dst is a pointer to the 16-byte array: BPF_CORE_READ_INTO reads sizeof(*dst). */
 		BPF_CORE_READ_INTO(local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
@@ -339,8 +340,8 @@ static __always_inline int read_socket(int fd, struct ct_socket_event *e)
 	struct sock *sk = sock_of_fd(fd);
 	if (!sk)
 		return -1;
-	e->family = read_sock_addrs(sk, &e->local_port, &e->remote_port, e->local_addr,
-				    e->remote_addr);
+	e->family = read_sock_addrs(sk, &e->local_port, &e->remote_port, &e->local_addr,
+				    &e->remote_addr);
 	return 0;
 }
 
@@ -422,7 +423,7 @@ static __always_inline bool tcp_track(__u64 pid_tgid, int fd, __u8 origin, int r
 	st.ev.connect_ret = ret;
 	st.ev.origin = origin;
 	st.ev.family = read_sock_addrs(sk, &st.ev.local_port, &st.ev.remote_port,
-				       st.ev.local_addr, st.ev.remote_addr);
+				       &st.ev.local_addr, &st.ev.remote_addr);
 	if (bpf_map_update_elem(&tcp_socks, &key, &st, BPF_ANY) != 0) {
 		struct ct_counters *c = counters_get();
 		if (c)
