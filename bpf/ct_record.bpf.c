@@ -467,18 +467,6 @@ static __always_inline bool is_recv_syscall(__u64 id)
 	       id == CT_NR_recvmsg || id == CT_NR_recvmmsg;
 }
 
-/* At the entry of socket I/O: its exit is worth seeing if `fd` is a tracked TCP socket. */
-static __always_inline void tcp_io_enter(__u64 pid_tgid, long id, int fd, __u64 arg1)
-{
-	struct ct_tcp_key key = {.tgid = pid_tgid >> 32, .fd = fd};
-	if (!bpf_map_lookup_elem(&tcp_socks, &key))
-		return;
-	struct pending_syscall p = {.id = id};
-	p.arg[0] = (__u64)(__s64)fd;
-	p.arg[1] = arg1;
-	bpf_map_update_elem(&pending_syscalls, &pid_tgid, &p, BPF_ANY);
-}
-
 struct mmsg_sum {
 	__u64 vec;
 	__u64 total;
@@ -496,23 +484,31 @@ static long add_mmsg_len(__u32 index, void *data)
 	return 0;
 }
 
-/* At the exit of socket I/O on a tracked TCP socket: adds what it moved. */
-static __always_inline void tcp_io_exit(__u64 pid_tgid, struct pending_syscall *call, long ret)
+/*
+ * At the exit of a syscall that returned > 0: if it was socket I/O on a tracked TCP
+ * socket, adds what it moved. The syscall's number and arguments are still in
+ * `regs` (x86-64 and arm64 syscalls preserve the argument registers), so the
+ * entry needs no bookkeeping: the cost is one map lookup per traced I/O syscall.
+ */
+static __always_inline void tcp_io_exit(__u64 pid_tgid, struct pt_regs *regs, long ret)
 {
-	if (ret <= 0)
+	long id = CT_SYSCALL_NR(regs);
+	bool send = is_send_syscall(id);
+	if (!send && !is_recv_syscall(id))
 		return;
-	struct ct_tcp_key key = {.tgid = pid_tgid >> 32, .fd = (__s32)call->arg[0]};
+	struct ct_tcp_key key = {.tgid = pid_tgid >> 32,
+				 .fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs)};
 	struct ct_tcp_state *st = bpf_map_lookup_elem(&tcp_socks, &key);
 	if (!st)
 		return;
 	__u64 n = ret;
-	if (call->id == CT_NR_sendmmsg || call->id == CT_NR_recvmmsg) {
+	if (id == CT_NR_sendmmsg || id == CT_NR_recvmmsg) {
 		/* ret counts messages; each mmsghdr's msg_len holds its bytes. */
-		struct mmsg_sum m = {.vec = call->arg[1], .total = 0};
+		struct mmsg_sum m = {.vec = PT_REGS_PARM2_CORE_SYSCALL(regs), .total = 0};
 		bpf_loop(ret < MMSG_MAX_ ? ret : MMSG_MAX_, add_mmsg_len, &m, 0);
 		n = m.total;
 	}
-	if (is_send_syscall(call->id)) {
+	if (send) {
 		__sync_fetch_and_add(&st->ev.bytes_sent, n);
 		if (st->ev.send_calls != ~0u)
 			st->ev.send_calls++;
@@ -1032,8 +1028,6 @@ int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	case CT_NR_sendmsg:
 	case CT_NR_sendmmsg:
 		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), true);
-		tcp_io_enter(pid_tgid, id, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			     PT_REGS_PARM2_CORE_SYSCALL(regs));
 		break;
 	case CT_NR_read:
 	case CT_NR_readv:
@@ -1041,8 +1035,6 @@ int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	case CT_NR_recvmsg:
 	case CT_NR_recvmmsg:
 		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), false);
-		tcp_io_enter(pid_tgid, id, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			     PT_REGS_PARM2_CORE_SYSCALL(regs));
 		break;
 	case CT_NR_close:
 		tcp_end_fd(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), CT_TCP_END_CLOSE);
@@ -1083,12 +1075,15 @@ int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
+	long ret = (long)ctx->args[1];
 	struct pending_syscall *p = bpf_map_lookup_elem(&pending_syscalls, &pid_tgid);
-	if (!p)
+	if (!p) {
+		if (ret > 0)
+			tcp_io_exit(pid_tgid, (struct pt_regs *)ctx->args[0], ret);
 		return 0;
+	}
 	struct pending_syscall call = *p;
 	bpf_map_delete_elem(&pending_syscalls, &pid_tgid);
-	long ret = (long)ctx->args[1];
 	if (call.id == CT_NR_connect) {
 		emit_socket(pid_tgid, 0, 0, (int)call.arg[0], (int)ret, CT_SOCKET_FROM_CONNECT);
 		if (ret == 0 || ret == -EINPROGRESS_)
@@ -1096,8 +1091,6 @@ int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	} else if (call.id == CT_NR_accept || call.id == CT_NR_accept4) {
 		if (ret >= 0 && tcp_track(pid_tgid, (int)ret, CT_TCP_FROM_ACCEPT, 0))
 			emit_socket(pid_tgid, 0, 0, (int)ret, 0, CT_SOCKET_FROM_ACCEPT);
-	} else if (is_send_syscall(call.id) || is_recv_syscall(call.id)) {
-		tcp_io_exit(pid_tgid, &call, ret);
 	} else if (call.id == CT_NR_mmap && ret >= 0) {
 		struct ct_mmap_exec_event *e;
 		if (!RESERVE_EVENT(e, CT_EVENT_MMAP_EXEC, pid_tgid))
