@@ -12,6 +12,7 @@ import subprocess
 import threading
 import unittest
 
+from clients import NODE_REQUESTS, PYTHON_REQUESTS
 from harness import CT_RECORD, PYTHON, RecordTest
 
 CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
@@ -112,7 +113,7 @@ class PlainTcpServer:
 class UnseenTraffic(RecordTest):
     def analyze(self, capture_path):
         """Imports the capture; returns (summary text, rows of tcp_connections)."""
-        db = os.path.join(self.tmp, "ct.db")
+        db = capture_path + ".db"  # one database per capture
         imp = subprocess.run([CT_ANALYZE, "--no-progress", "--db", db, capture_path],
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(imp.returncode, 0, imp.stderr)
@@ -236,6 +237,20 @@ class UnseenTraffic(RecordTest):
         self.assertEqual(rows[0]["remote_port"], s.port)
         self.assertIn("Unseen TCP traffic (connections no TLS probe could read):\n  (none)",
                       summary)
+
+    def test_probed_python_and_node_have_nothing_unseen(self):
+        # node's sockets are tied to its TLS connections by inference (memory BIOs).
+        s = self.server
+        for name, command in (("python.ctz", [PYTHON, "-c", PYTHON_REQUESTS, s.cert, str(s.port)]),
+                              ("node.ctz", ["/usr/bin/node", "-e", NODE_REQUESTS, s.cert,
+                                            str(s.port)])):
+            with self.subTest(client=name):
+                cap, proc = self.record(command, name=name)
+                self.assertIn("nothing lost", proc.stderr)
+                self.assertNotIn("UNSEEN", proc.stderr)
+                _, rows = self.analyze(cap.path)
+                mine = [r for r in rows if r["remote_port"] == s.port]
+                self.assertEqual([(r["tls_seen"], r["unseen"]) for r in mine], [(1, 0)], rows)
 
 
 if __name__ == "__main__":
