@@ -554,8 +554,12 @@ class Recording {
         std::uint64_t now = monotonic_now_ns();
         for (auto& [key, st] : probes_->take_tcp_sockets()) {
             ct_tcp_event ev = st.ev;
-            ev.hdr = ct_event_header{CT_EVENT_TCP, static_cast<__u16>(sizeof ev), 0, probes_->take_seq(), now,
-                                     key.tgid, 0};
+            ev.hdr = {};  // tid 0: written by ct-record, not by a thread's syscall
+            ev.hdr.type = CT_EVENT_TCP;
+            ev.hdr.size = sizeof ev;
+            ev.hdr.seq = probes_->take_seq();
+            ev.hdr.ts_ns = now;
+            ev.hdr.pid = key.tgid;
             ev.end = CT_TCP_END_RECORDING;
             on_event({reinterpret_cast<const std::uint8_t*>(&ev), sizeof ev});
         }

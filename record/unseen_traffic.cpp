@@ -25,7 +25,7 @@ class MappedBytes {
   public:
     explicit MappedBytes(const std::string& path) {
         UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        struct stat st{};
+        struct stat st {};
         if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
             return;
         void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE,
@@ -45,7 +45,10 @@ class MappedBytes {
     bool contains(std::string_view needle) const {
         return data_ && std::string_view(data_, size_).find(needle) != std::string_view::npos;
     }
-    bool is_elf() const { return size_ >= 4 && std::memcmp(data_, "\x7f" "ELF", 4) == 0; }
+    bool is_elf() const {
+        static constexpr char kElfMagic[4] = {0x7f, 'E', 'L', 'F'};
+        return size_ >= 4 && std::memcmp(data_, kElfMagic, 4) == 0;
+    }
 
   private:
     const char* data_ = nullptr;
@@ -150,8 +153,8 @@ std::vector<std::string> UnseenTraffic::report_lines() const {
         std::vector<std::string> peers;
         std::uint64_t sent = 0, received = 0;
         for (const auto& ev : list) {
-            std::string peer = fmt::format(
-                "{} {}", ev.origin == CT_TCP_FROM_ACCEPT ? "from" : "to", tcp_peer_text(ev));
+            std::string peer = fmt::format("{} {}", ev.origin == CT_TCP_FROM_ACCEPT ? "from" : "to",
+                                           tcp_peer_text(ev));
             if (std::find(peers.begin(), peers.end(), peer) == peers.end())
                 peers.push_back(std::move(peer));
             sent += ev.bytes_sent;
@@ -167,11 +170,11 @@ std::vector<std::string> UnseenTraffic::report_lines() const {
         std::string why = exe_it != exe_.end() ? unprobed_tls_reason(exe) : std::string();
         if (why.empty())
             why = "plain TCP, or TLS in a library ct does not probe";
-        std::string line =
-            fmt::format("pid {} {}: {} connection{} {} that no probe could read ({}; {} sent, {} "
-                        "received)",
-                        pid, exe, list.size(), list.size() == 1 ? "" : "s", peer_text, why,
-                        human_bytes(sent), human_bytes(received));
+        std::string line = fmt::format(
+            "pid {} {}: {} connection{} {} that no probe could read ({}; {} sent, {} "
+            "received)",
+            pid, exe, list.size(), list.size() == 1 ? "" : "s", peer_text, why, human_bytes(sent),
+            human_bytes(received));
         // Memory-BIO libraries (node, Bun) are tied to their sockets by inference;
         // a TLS connection left without one may be among these.
         std::size_t without_socket = 0;

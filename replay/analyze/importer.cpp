@@ -698,9 +698,8 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
                 run.capture_id, process_id, t.pid, exe, t.fd, t.origin,
                 std::string_view(t.family == AF_INET6 ? "ipv6" : "ipv4"), t.local_addr,
                 t.local_port, t.remote_addr, t.remote_port, t.connect_ret,
-                run.rt(t.open_monotonic_ns), run.rt(t.end_monotonic_ns), t.end_reason,
-                t.bytes_sent, t.bytes_received, t.send_calls, t.recv_calls, t.tls_seen, tls_gen,
-                t.unseen()));
+                run.rt(t.open_monotonic_ns), run.rt(t.end_monotonic_ns), t.end_reason, t.bytes_sent,
+                t.bytes_received, t.send_calls, t.recv_calls, t.tls_seen, tls_gen, t.unseen()));
         }
     }
     // Connections decode a few ahead of the inserts (bounded, to bound memory).

@@ -118,8 +118,8 @@ Expected<std::string> capture_summary(sqlite::Database& db, std::int64_t capture
         out += "  (none)\n";
     for (std::size_t i = 0; i < unseen->rows.size() && i < 20; ++i) {
         const auto& u = unseen->rows[i];
-        out += fmt::format("  pid {} {}: {} {} {}  sent {}  received {}  ({})\n", u[0], u[1],
-                           u[2], u[2] == "accept" ? "from" : "to", u[3], human_bytes(u[4]),
+        out += fmt::format("  pid {} {}: {} {} {}  sent {}  received {}  ({})\n", u[0], u[1], u[2],
+                           u[2] == "accept" ? "from" : "to", u[3], human_bytes(u[4]),
                            human_bytes(u[5]), u[6]);
     }
     if (unseen->rows.size() > 20)

@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -71,7 +71,7 @@ struct TcpConnection {
     std::uint64_t bytes_received = 0;
     std::uint32_t send_calls = 0;
     std::uint32_t recv_calls = 0;
-    bool tls_seen = false;      // a TLS probe tied a TLS connection to this socket
+    bool tls_seen = false;       // a TLS probe tied a TLS connection to this socket
     std::uint64_t conn_gen = 0;  // that TLS connection's generation (0 if none)
 
     // Moved bytes that no TLS probe read.

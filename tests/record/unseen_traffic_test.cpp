@@ -23,7 +23,9 @@ class FakeBinary {
         dir_ = ::mkdtemp(dir);
         path_ = dir_ + "/" + name;
         std::ofstream f(path_, std::ios::binary);
-        f << "\x7f" "ELF" << std::string(60, '\0') << marker << std::string(16, '\0');
+        f << "\x7f"
+             "ELF"
+          << std::string(60, '\0') << marker << std::string(16, '\0');
     }
     ~FakeBinary() {
         ::unlink(path_.c_str());
@@ -110,8 +112,7 @@ TEST(UnseenTraffic, TlsConnectionsWithoutSocketAreMentioned) {
     auto lines = u.report_lines();
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_NE(lines[0].find("(unknown program)"), std::string::npos) << lines[0];
-    EXPECT_NE(lines[0].find("plain TCP, or TLS in a library ct does not probe"),
-              std::string::npos);
+    EXPECT_NE(lines[0].find("plain TCP, or TLS in a library ct does not probe"), std::string::npos);
     EXPECT_NE(lines[0].find("1 TLS connection of this process had no known socket"),
               std::string::npos)
         << lines[0];

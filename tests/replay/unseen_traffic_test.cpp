@@ -32,17 +32,32 @@ void write_capture(const std::string& path) {
     cap.socket(g, 5, "127.0.0.1", 8443, 41000);
     cap.write(g, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
-    cap.tcp({.pid = 300, .fd = 5, .remote_port = 8443, .local_port = 41000, .sent = 700,
-             .received = 900, .tls_gen = g});
+    cap.tcp({.pid = 300,
+             .fd = 5,
+             .remote_port = 8443,
+             .local_port = 41000,
+             .sent = 700,
+             .received = 900,
+             .tls_gen = g});
     cap.close(g);
 
     cap.advance_ns(5'000'000);
-    cap.tcp({.pid = 200, .fd = 4, .remote_port = 8443, .local_port = 42000, .sent = 517,
+    cap.tcp({.pid = 200,
+             .fd = 4,
+             .remote_port = 8443,
+             .local_port = 42000,
+             .sent = 517,
              .received = 2200});
     cap.tcp({.pid = 200, .fd = 7, .remote = "10.0.0.9", .remote_port = 80, .local_port = 43000});
-    cap.tcp({.pid = 200, .fd = 6, .remote = "2001:db8::5", .remote_port = 5555,
-             .local_port = 9000, .origin = CT_TCP_FROM_ACCEPT, .end = CT_TCP_END_EXIT,
-             .sent = 10, .received = 20});
+    cap.tcp({.pid = 200,
+             .fd = 6,
+             .remote = "2001:db8::5",
+             .remote_port = 5555,
+             .local_port = 9000,
+             .origin = CT_TCP_FROM_ACCEPT,
+             .end = CT_TCP_END_EXIT,
+             .sent = 10,
+             .received = 20});
     cap.exit(200, 0);
     cap.exit(300, 0);
     cap.finish();
@@ -109,8 +124,8 @@ TEST(UnseenTraffic, ImportedSummarisedAndOnTheTimeline) {
     EXPECT_EQ(d.count("SELECT count(*) FROM tcp_connections WHERE bytes_sent + bytes_received = 0"
                       " AND unseen = 0 AND tls_seen = 0"),
               1);
-    EXPECT_EQ(d.count("SELECT count(*) FROM v_unseen_connections WHERE peer = '[2001:db8::5]:5555'"),
-              1);
+    EXPECT_EQ(
+        d.count("SELECT count(*) FROM v_unseen_connections WHERE peer = '[2001:db8::5]:5555'"), 1);
 
     auto summary = capture_summary(d.db, r->result.capture_id);
     ASSERT_TRUE(summary) << summary.error().what();
