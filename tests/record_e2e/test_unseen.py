@@ -13,7 +13,7 @@ import threading
 import unittest
 
 from clients import NODE_REQUESTS, PYTHON_REQUESTS
-from harness import CT_RECORD, PYTHON, RecordTest
+from harness import CT_RECORD, PYTHON, RecordTest, terminate, wait_for
 
 CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
 GO = os.environ.get("CT_TEST_GO", "/usr/lib/go-1.19/bin/go")
@@ -237,6 +237,33 @@ class UnseenTraffic(RecordTest):
         self.assertEqual(rows[0]["remote_port"], s.port)
         self.assertIn("Unseen TCP traffic (connections no TLS probe could read):\n  (none)",
                       summary)
+
+    def test_connection_still_open_when_recording_stops(self):
+        server = PlainTcpServer()
+        ready = os.path.join(self.tmp, "sent")
+        client = subprocess.Popen([PYTHON, "-c",
+                                   "import socket, sys, time\n"
+                                   "while not __import__('os').path.exists(sys.argv[2] + '.go'):\n"
+                                   "    time.sleep(0.02)\n"
+                                   "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                                   "s.sendall(b'a' * 777)\n"
+                                   "open(sys.argv[2], 'w').close()\n"
+                                   "time.sleep(600)\n", str(server.port), ready])
+        try:
+            rec, path = self.record_pid(client.pid, extra=("--wait",))
+            open(ready + ".go", "w").close()
+            self.assertTrue(wait_for(lambda: os.path.exists(ready), timeout=30))
+            self.assertEqual(terminate(rec), 0)
+            stderr = rec.stderr.read()
+        finally:
+            client.kill()
+            client.wait()
+            server.stop()
+        self.assert_unseen(stderr, r"/usr/bin/python3[.\d]*", f"to 127.0.0.1:{server.port}")
+        self.assertIn("777 B sent", stderr)
+        _, rows = self.analyze(path)
+        self.assertEqual([(r["end_reason"], r["bytes_sent"], r["unseen"]) for r in rows],
+                         [("open-at-end", 777, 1)], rows)
 
     def test_probed_python_and_node_have_nothing_unseen(self):
         # node's sockets are tied to its TLS connections by inference (memory BIOs).
