@@ -115,6 +115,8 @@ enum ct_tcp_end {
 enum ct_tcp_flags {
 	CT_TCP_TLS_SEEN = 1 << 0, /* a TLS probe tied a connection to this socket: a SOCKET
 				   * event with ssl != 0 named this fd (ssl/conn_gen: the last one) */
+	CT_TCP_INHERITED = 1 << 1, /* the process got the fd from its parent at fork; the
+				    * totals are its own, from the fork on (open_ns) */
 };
 
 struct ct_event_header {

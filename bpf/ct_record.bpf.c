@@ -386,6 +386,8 @@ struct {
 /* Writes the totals of `st` as a CT_EVENT_TCP. */
 static __always_inline void tcp_emit(__u64 pid_tgid, struct ct_tcp_state *st, __u8 end)
 {
+	if ((st->ev.flags & CT_TCP_INHERITED) && !st->ev.bytes_sent && !st->ev.bytes_received)
+		return; /* a child that never used its parent's socket: nothing to say */
 	struct ct_tcp_event *e;
 	if (!RESERVE_EVENT(e, CT_EVENT_TCP, pid_tgid))
 		return;
@@ -537,6 +539,36 @@ static long tcp_flush_one(struct bpf_map *map, const void *key, void *value, voi
 	tcp_emit(c->pid_tgid, st, c->end);
 	bpf_map_delete_elem(&tcp_socks, key);
 	return 0;
+}
+
+struct tcp_inherit_ctx {
+	__u32 parent;
+	__u32 child;
+	__u64 now;
+};
+
+static long tcp_inherit_one(struct bpf_map *map, const void *key, void *value, void *data)
+{
+	const struct ct_tcp_key *k = key;
+	struct tcp_inherit_ctx *c = data;
+	if (k->tgid != c->parent)
+		return 0;
+	struct ct_tcp_key ck = {.tgid = c->child, .fd = k->fd};
+	struct ct_tcp_state st = *(struct ct_tcp_state *)value;
+	st.ev.open_ns = c->now;
+	st.ev.bytes_sent = st.ev.bytes_received = 0;
+	st.ev.send_calls = st.ev.recv_calls = 0;
+	st.ev.ssl = st.ev.conn_gen = 0;
+	st.ev.flags = CT_TCP_INHERITED; /* the parent's TLS link is not the child's */
+	bpf_map_update_elem(&tcp_socks, &ck, &st, BPF_NOEXIST);
+	return 0;
+}
+
+/* A forked child shares its parent's sockets: what it moves on them is counted too. */
+static __always_inline void tcp_inherit(__u32 parent, __u32 child)
+{
+	struct tcp_inherit_ctx c = {.parent = parent, .child = child, .now = bpf_ktime_get_ns()};
+	bpf_for_each_map_elem(&tcp_socks, tcp_inherit_one, &c, 0);
 }
 
 /* The process exited (or executed a program): totals of its TCP sockets that are gone. */
@@ -1120,6 +1152,7 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 		return 0; /* a new thread of a traced process is traced already */
 	__u32 one = 1;
 	bpf_map_update_elem(&traced, &child_tgid, &one, BPF_ANY);
+	tcp_inherit(parent_tgid, child_tgid);
 	struct ct_fork_event *e;
 	if (!RESERVE_EVENT(e, CT_EVENT_FORK, bpf_get_current_pid_tgid()))
 		return 0;

@@ -554,6 +554,8 @@ class Recording {
         std::uint64_t now = monotonic_now_ns();
         for (auto& [key, st] : probes_->take_tcp_sockets()) {
             ct_tcp_event ev = st.ev;
+            if ((ev.flags & CT_TCP_INHERITED) && ev.bytes_sent + ev.bytes_received == 0)
+                continue;  // as the BPF side: a child that never used its parent's socket
             ev.hdr = {};  // tid 0: written by ct-record, not by a thread's syscall
             ev.hdr.type = CT_EVENT_TCP;
             ev.hdr.size = sizeof ev;

@@ -200,7 +200,8 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
                 "INSERT INTO tcp_connections (capture_id, process_id, pid, exe, fd, origin, family,"
                 " local_addr, local_port, remote_addr, remote_port, connect_ret, open_ns, end_ns,"
                 " end_reason, bytes_sent, bytes_received, send_calls, recv_calls, tls_seen,"
-                " tls_conn_gen, unseen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                " tls_conn_gen, inherited, unseen)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(
         prep(st->connection,
              "INSERT INTO connections (capture_id, process_id, pid, comm, conn_gen, ssl_ptr,"
@@ -699,7 +700,8 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
                 std::string_view(t.family == AF_INET6 ? "ipv6" : "ipv4"), t.local_addr,
                 t.local_port, t.remote_addr, t.remote_port, t.connect_ret,
                 run.rt(t.open_monotonic_ns), run.rt(t.end_monotonic_ns), t.end_reason, t.bytes_sent,
-                t.bytes_received, t.send_calls, t.recv_calls, t.tls_seen, tls_gen, t.unseen()));
+                t.bytes_received, t.send_calls, t.recv_calls, t.tls_seen, tls_gen, t.inherited,
+                t.unseen()));
         }
     }
     // Connections decode a few ahead of the inserts (bounded, to bound memory).

@@ -410,6 +410,7 @@ class ContentsBuilder {
         t.recv_calls = ev.recv_calls;
         t.tls_seen = (ev.flags & CT_TCP_TLS_SEEN) != 0;
         t.conn_gen = t.tls_seen ? ev.conn_gen : 0;
+        t.inherited = (ev.flags & CT_TCP_INHERITED) != 0;
         out_.tcp_connections.push_back(std::move(t));
     }
 

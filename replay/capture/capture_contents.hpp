@@ -73,6 +73,7 @@ struct TcpConnection {
     std::uint32_t recv_calls = 0;
     bool tls_seen = false;       // a TLS probe tied a TLS connection to this socket
     std::uint64_t conn_gen = 0;  // that TLS connection's generation (0 if none)
+    bool inherited = false;      // the process got it from its parent at fork
 
     // Moved bytes that no TLS probe read.
     bool unseen() const { return !tls_seen && bytes_sent + bytes_received > 0; }

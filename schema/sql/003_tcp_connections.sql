@@ -26,6 +26,7 @@ CREATE TABLE tcp_connections (
     recv_calls INTEGER NOT NULL,
     tls_seen INTEGER NOT NULL,
     tls_conn_gen INTEGER,
+    inherited INTEGER NOT NULL,
     unseen INTEGER NOT NULL
 );
 CREATE INDEX tcp_connections_capture ON tcp_connections(capture_id);

@@ -32,6 +32,24 @@ s.close()
 print(len(got))
 """
 
+FORKED_CLIENT = r"""
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+pid = os.fork()
+if pid == 0:
+    s.sendall(b"x" * 1000)
+    got = b""
+    while len(got) < 3000:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    os._exit(0)
+os.waitpid(pid, 0)
+s.close()
+print(pid)
+"""
+
 RAW_SERVER = r"""
 import socket, sys
 srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -119,7 +137,7 @@ class UnseenTraffic(RecordTest):
         self.assertEqual(imp.returncode, 0, imp.stderr)
         q = subprocess.run([CT_ANALYZE, "--db", db, "--json", "--sql",
                             "SELECT pid, exe, origin, family, remote_addr, remote_port, bytes_sent,"
-                            " bytes_received, tls_seen, unseen, end_reason FROM tcp_connections"
+                            " bytes_received, tls_seen, unseen, end_reason, inherited FROM tcp_connections"
                             " ORDER BY id"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(q.returncode, 0, q.stderr)
@@ -153,6 +171,23 @@ class UnseenTraffic(RecordTest):
         self.assertEqual((r["origin"], r["family"], r["end_reason"]), ("connect", "ipv4", "close"))
         self.assertRegex(summary, r"pid \d+ /usr/bin/python3[.\d]*: connect to 127\.0\.0\.1:" +
                          str(server.port) + r"  sent 1000 B  received 2\.9 KiB")
+
+    def test_child_using_its_parents_socket(self):
+        server = PlainTcpServer()
+        try:
+            cap, proc = self.record([PYTHON, "-c", FORKED_CLIENT, str(server.port)])
+        finally:
+            server.stop()
+        child = int(proc.stdout.split()[-1])
+        peer = f"to 127.0.0.1:{server.port}"
+        self.assertRegex(proc.stderr, rf"pid {child} /usr/bin/python3[.\d]*: 1 connection " +
+                         re.escape(peer) + r" that no probe could read \(.*; 1000 B sent, "
+                         r"2\.9 KiB received\)")
+        self.assertEqual(len(re.findall(r"pid \d+ .*connection", proc.stderr)), 1, proc.stderr)
+        _, rows = self.analyze(cap.path)
+        got = sorted((r["pid"] == child, r["inherited"], r["bytes_sent"], r["bytes_received"],
+                      r["unseen"]) for r in rows)
+        self.assertEqual(got, [(False, 0, 0, 0, 0), (True, 1, 1000, 3000, 1)], rows)
 
     def test_python_server_accepting_over_ipv6(self):
         path = self.capture_path()
