@@ -492,6 +492,7 @@ class Recording {
         stats_.lost_events = counters_.ring_full_events;
         stats_.lost_bytes = counters_.ring_full_bytes + counters_.read_fault_bytes;
         stats_.truncated_calls = counters_.truncated_calls;
+        stats_.untracked_tcp = counters_.tcp_map_full;
         stats_.processes = processes_seen_;
     }
 

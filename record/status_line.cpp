@@ -50,13 +50,19 @@ std::string format_summary(const RecordingStats& s, const std::string& path, dou
             "malformed events\n",
             s.lost_events, human_bytes(s.lost_bytes), s.truncated_calls, s.malformed_events);
     }
+    if (s.untracked_tcp) {
+        out += fmt::format(
+            "  UNTRACKED: {} TCP connections found the connection map full: whether a probe read "
+            "them is unknown\n",
+            s.untracked_tcp);
+    }
     if (!unseen.empty()) {
         out += "  UNSEEN: TCP traffic of the traced processes that no probe could read:\n";
         for (const auto& line : unseen)
             out += fmt::format("    {}\n", line);
     }
     bool lost = s.lost_events || s.lost_bytes || s.truncated_calls || s.malformed_events;
-    if (!lost && unseen.empty())
+    if (!lost && unseen.empty() && !s.untracked_tcp)
         out += "  nothing lost\n";
     return out;
 }

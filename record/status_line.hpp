@@ -18,6 +18,7 @@ struct RecordingStats {
     std::uint64_t lost_bytes = 0;
     std::uint64_t truncated_calls = 0;
     std::uint64_t malformed_events = 0;
+    std::uint64_t untracked_tcp = 0;  // TCP connections the BPF map had no room for
     std::uint64_t file_bytes = 0;
     std::uint64_t frames = 0;
 };

@@ -137,6 +137,11 @@ TEST(Summary, NothingLostOnlyWithoutLossAndUnseenTraffic) {
     EXPECT_EQ(with_unseen.find("nothing lost"), std::string::npos) << with_unseen;
     EXPECT_NE(with_unseen.find("UNSEEN"), std::string::npos);
     EXPECT_NE(with_unseen.find("    pid 1 /bin/x: 1 connection\n"), std::string::npos);
+    s.untracked_tcp = 2;
+    std::string untracked = format_summary(s, "x.ctz", 1.0);
+    EXPECT_EQ(untracked.find("nothing lost"), std::string::npos) << untracked;
+    EXPECT_NE(untracked.find("UNTRACKED: 2 TCP connections"), std::string::npos) << untracked;
+    s.untracked_tcp = 0;
     s.lost_events = 1;
     EXPECT_EQ(format_summary(s, "x.ctz", 1.0).find("nothing lost"), std::string::npos);
 }
