@@ -340,6 +340,7 @@ class Recording {
                     "it made before then is not in the capture (its connections show as joined "
                     "mid-way). Add --binary {} to probe it from the start.",
                     r.path, static_cast<double>(r.attached_ns - r.exec_ns) / 1e6, r.pid, r.path);
+                unseen_.note_late_probes(r.pid, r.path);
                 say(msg);
                 note("warning", msg);
             }

@@ -140,6 +140,10 @@ void UnseenTraffic::note_exe(pid_t pid, const std::string& exe) {
         exe_[static_cast<std::uint32_t>(pid)] = exe;
 }
 
+void UnseenTraffic::note_late_probes(pid_t pid, const std::string& path) {
+    late_probes_[static_cast<std::uint32_t>(pid)] = path;
+}
+
 std::size_t UnseenTraffic::unseen_connections() const {
     std::size_t n = 0;
     for (const auto& [pid, list] : unseen_)
@@ -168,6 +172,11 @@ std::vector<std::string> UnseenTraffic::report_lines() const {
         auto exe_it = exe_.find(pid);
         std::string exe = exe_it != exe_.end() ? exe_it->second : std::string("(unknown program)");
         std::string why = exe_it != exe_.end() ? unprobed_tls_reason(exe) : std::string();
+        if (auto late = late_probes_.find(pid); why.empty() && late != late_probes_.end()) {
+            why = fmt::format(
+                "its probes on {} came late: TLS it did before them is not in the capture",
+                late->second);
+        }
         if (why.empty())
             why = "plain TCP, or TLS in a library ct does not probe";
         std::string line = fmt::format(

@@ -29,6 +29,8 @@ class UnseenTraffic {
     void on_event(std::span<const std::uint8_t> event);
     // The executable of a process, from /proc (overrides an exec's filename).
     void note_exe(pid_t pid, const std::string& exe);
+    // Probes on `path` came after `pid` had started running it.
+    void note_late_probes(pid_t pid, const std::string& path);
 
     // Connections that moved bytes and that no probe tied to a TLS connection.
     std::size_t unseen_connections() const;
@@ -37,6 +39,7 @@ class UnseenTraffic {
 
   private:
     std::map<std::uint32_t, std::string> exe_;
+    std::map<std::uint32_t, std::string> late_probes_;
     std::map<std::uint32_t, std::vector<ct_tcp_event>> unseen_;  // by pid
     std::map<std::uint32_t, std::set<std::uint64_t>> tls_gens_;  // CONN OPEN per pid
     std::set<std::uint64_t> gens_with_socket_;

@@ -118,6 +118,17 @@ TEST(UnseenTraffic, TlsConnectionsWithoutSocketAreMentioned) {
         << lines[0];
 }
 
+TEST(UnseenTraffic, LateProbesAreGivenAsTheReason) {
+    UnseenTraffic u;
+    u.note_exe(9, "/nonexistent/agent");
+    u.note_late_probes(9, "/nonexistent/agent");
+    u.on_event(bytes_of(tcp_event(9, 10, 20, false)));
+    auto lines = u.report_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("its probes on /nonexistent/agent came late"), std::string::npos)
+        << lines[0];
+}
+
 TEST(UnseenTraffic, ReasonFromTheFile) {
     EXPECT_EQ(unprobed_tls_reason(""), "");
     EXPECT_EQ(unprobed_tls_reason("/nonexistent/prog"), "");
