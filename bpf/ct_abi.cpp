@@ -90,6 +90,8 @@ const char* tcp_origin_name(std::uint8_t origin) {
             return "connect";
         case CT_TCP_FROM_ACCEPT:
             return "accept";
+        case CT_TCP_FROM_PROC:
+            return "already-open";
         default:
             return "unknown";
     }

@@ -100,6 +100,7 @@ enum ct_socket_origin {
 enum ct_tcp_origin {
 	CT_TCP_FROM_CONNECT = 1, /* connect() returned 0 or -EINPROGRESS */
 	CT_TCP_FROM_ACCEPT = 2,  /* accept()/accept4() returned it */
+	CT_TCP_FROM_PROC = 3,    /* open when recording began (ct-record -p): found in /proc */
 };
 
 /* struct ct_tcp_event.end: why the totals were written. */

@@ -534,8 +534,12 @@ static long tcp_flush_one(struct bpf_map *map, const void *key, void *value, voi
 	struct tcp_flush_ctx *c = data;
 	if (k->tgid != c->tgid)
 		return 0;
-	if (c->end == CT_TCP_END_EXEC && (__u64)sock_of_fd(k->fd) == st->sock)
-		return 0; /* survived the exec */
+	if (c->end == CT_TCP_END_EXEC) {
+		/* Survived the exec? (sock 0: found in /proc by ct-record, pointer unknown) */
+		struct sock *now = sock_of_fd(k->fd);
+		if (now && ((__u64)now == st->sock || st->sock == 0))
+			return 0;
+	}
 	tcp_emit(c->pid_tgid, st, c->end);
 	bpf_map_delete_elem(&tcp_socks, key);
 	return 0;

@@ -270,6 +270,11 @@ std::uint64_t BpfProbes::take_seq() {
     return __atomic_fetch_add(&skel_->bss->next_seq, 1, __ATOMIC_SEQ_CST);
 }
 
+void BpfProbes::track_tcp(const ct_tcp_key& key, const ct_tcp_state& state) {
+    bpf_map__update_elem(skel_->maps.tcp_socks, &key, sizeof key, &state, sizeof state,
+                         BPF_NOEXIST);
+}
+
 std::vector<std::pair<ct_tcp_key, ct_tcp_state>> BpfProbes::take_tcp_sockets() {
     std::vector<ct_tcp_key> keys;
     ct_tcp_key key{}, next{};

@@ -72,6 +72,8 @@ class BpfProbes {
     // Takes the next sequence number as the BPF side does, for an event that
     // ct-record writes itself.
     std::uint64_t take_seq();
+    // Tracks a TCP connection found in /proc (unless the BPF side tracks that fd already).
+    void track_tcp(const ct_tcp_key& key, const ct_tcp_state& state);
     // The TCP connections still tracked (open), removed from the map.
     std::vector<std::pair<ct_tcp_key, ct_tcp_state>> take_tcp_sockets();
 

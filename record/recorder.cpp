@@ -22,6 +22,7 @@
 #include "command_launcher.hpp"
 #include "proc_reader.hpp"
 #include "status_line.hpp"
+#include "tcp_scan.hpp"
 #include "tls_attacher.hpp"
 #include "unseen_traffic.hpp"
 
@@ -231,6 +232,9 @@ class Recording {
             }
         }
         for (pid_t pid : live_) {
+            // Connections open before the recording: tracked from now on.
+            for (const auto& [key, st] : open_tcp_connections(pid, monotonic_now_ns()))
+                probes_->track_tcp(key, st);
             if (auto snap = read_process(pid)) {
                 unseen_.note_exe(pid, snap->exe);
                 pending_records_.push_back({process_record(*snap, "scan")});

@@ -300,6 +300,35 @@ class UnseenTraffic(RecordTest):
         self.assertEqual([(r["end_reason"], r["bytes_sent"], r["unseen"]) for r in rows],
                          [("open-at-end", 777, 1)], rows)
 
+    def test_connection_open_before_recording_with_p(self):
+        server = PlainTcpServer()
+        ready = os.path.join(self.tmp, "sent")
+        client = subprocess.Popen([PYTHON, "-c",
+                                   "import os, socket, sys, time\n"
+                                   "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                                   "s.sendall(b'b' * 100)\n"
+                                   "while not os.path.exists(sys.argv[2] + '.go'):\n"
+                                   "    time.sleep(0.02)\n"
+                                   "s.sendall(b'a' * 900)\n"
+                                   "open(sys.argv[2], 'w').close()\n"
+                                   "time.sleep(600)\n", str(server.port), ready])
+        try:
+            rec, path = self.record_pid(client.pid, extra=("--wait",))
+            open(ready + ".go", "w").close()
+            self.assertTrue(wait_for(lambda: os.path.exists(ready), timeout=30))
+            self.assertEqual(terminate(rec), 0)
+            stderr = rec.stderr.read()
+        finally:
+            client.kill()
+            client.wait()
+            server.stop()
+        self.assert_unseen(stderr, r"/usr/bin/python3[.\d]*", f"to 127.0.0.1:{server.port}")
+        self.assertIn("900 B sent", stderr)  # what it sent while recorded
+        _, rows = self.analyze(path)
+        self.assertEqual([(r["origin"], r["end_reason"], r["bytes_sent"], r["unseen"],
+                           r["remote_port"]) for r in rows],
+                         [("already-open", "open-at-end", 900, 1, server.port)], rows)
+
     def test_probed_python_and_node_have_nothing_unseen(self):
         # node's sockets are tied to its TLS connections by inference (memory BIOs).
         s = self.server
