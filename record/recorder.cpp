@@ -580,6 +580,9 @@ class Recording {
         consume_ring();
         write_open_tcp_connections();
         after_events();
+        std::vector<std::string> unseen = unseen_.report_lines();
+        for (const auto& line : unseen)
+            note("warning", "unseen traffic: " + line);  // with the reason, for ct-analyze
         counters_ = probes_->counters();
         update_stats_from_counters();
         if (launcher_ && !child_status_) {
@@ -622,8 +625,7 @@ class Recording {
         stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, o_.output, elapsed, unseen_.report_lines()).c_str(),
-                       stderr);
+            std::fputs(format_summary(stats_, o_.output, elapsed, unseen).c_str(), stderr);
         if (failed_) {
             say(
                 fmt::format("the capture is incomplete ({}); everything before the failure is "

@@ -233,6 +233,9 @@ class UnseenTraffic(RecordTest):
                          ("127.0.0.1", s.port))
         self.assertGreater(unseen[0]["bytes_received"], 5000, "ciphertext of a 5000-byte body")
         self.assertIn(f"connect to 127.0.0.1:{s.port}", summary)
+        # The recorder's explanation reaches ct-analyze's summary through its warnings.
+        self.assertRegex(summary, r"warning \(recorder\): unseen traffic: pid \d+ /usr/bin/wget: "
+                         r"1 connection .*GnuTLS")
 
     def test_go_crypto_tls_client(self):
         if not os.path.exists(GO):
