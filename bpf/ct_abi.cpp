@@ -20,6 +20,8 @@ const char* event_type_name(std::uint16_t type) {
             return "exit";
         case CT_EVENT_MMAP_EXEC:
             return "mmap-exec";
+        case CT_EVENT_TCP:
+            return "tcp";
         default:
             return "unknown";
     }
@@ -77,6 +79,36 @@ const char* conn_kind_name(std::uint8_t kind) {
             return "handshake-start";
         case CT_CONN_HANDSHAKE_DONE:
             return "handshake-done";
+        default:
+            return "unknown";
+    }
+}
+
+const char* tcp_origin_name(std::uint8_t origin) {
+    switch (origin) {
+        case CT_TCP_FROM_CONNECT:
+            return "connect";
+        case CT_TCP_FROM_ACCEPT:
+            return "accept";
+        case CT_TCP_FROM_PROC:
+            return "already-open";
+        default:
+            return "unknown";
+    }
+}
+
+const char* tcp_end_name(std::uint8_t end) {
+    switch (end) {
+        case CT_TCP_END_CLOSE:
+            return "close";
+        case CT_TCP_END_EXIT:
+            return "exit";
+        case CT_TCP_END_EXEC:
+            return "exec";
+        case CT_TCP_END_REPLACED:
+            return "replaced";
+        case CT_TCP_END_RECORDING:
+            return "open-at-end";
         default:
             return "unknown";
     }

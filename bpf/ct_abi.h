@@ -39,6 +39,7 @@ enum ct_event_type {
 	CT_EVENT_EXEC = 6,      /* a traced process executed a new program */
 	CT_EVENT_EXIT = 7,      /* the last thread of a traced process exited */
 	CT_EVENT_MMAP_EXEC = 8, /* a traced process mapped a file executable */
+	CT_EVENT_TCP = 9,       /* a TCP connection of a traced process ended: totals */
 };
 
 /* Which hooked function produced an event. */
@@ -91,6 +92,32 @@ enum ct_socket_origin {
 	 * outside the TLS calls; these are the nearest socket I/O on the same thread. */
 	CT_SOCKET_FROM_NEXT_SEND = 3, /* first send on the thread after a TLS call returned */
 	CT_SOCKET_FROM_LAST_RECV = 4, /* last receive on the thread before SSL_read */
+	CT_SOCKET_FROM_ACCEPT = 5,    /* accept()/accept4() returned a TCP socket (ssl and
+				       * conn_gen are 0, fd is the new socket, ret is 0) */
+};
+
+/* struct ct_tcp_event.origin: how the traced process got the connection. */
+enum ct_tcp_origin {
+	CT_TCP_FROM_CONNECT = 1, /* connect() returned 0 or -EINPROGRESS */
+	CT_TCP_FROM_ACCEPT = 2,  /* accept()/accept4() returned it */
+	CT_TCP_FROM_PROC = 3,    /* open when recording began (ct-record -p): found in /proc */
+};
+
+/* struct ct_tcp_event.end: why the totals were written. */
+enum ct_tcp_end {
+	CT_TCP_END_CLOSE = 1,       /* the process called close() on the fd */
+	CT_TCP_END_EXIT = 2,        /* the process exited with the fd still open */
+	CT_TCP_END_EXEC = 3,        /* the fd was gone after execve (close-on-exec) */
+	CT_TCP_END_REPLACED = 4,    /* the fd number now holds another TCP socket (dup2, ...) */
+	CT_TCP_END_RECORDING = 5,   /* still open when the recording ended (written by ct-record) */
+};
+
+/* struct ct_tcp_event.flags */
+enum ct_tcp_flags {
+	CT_TCP_TLS_SEEN = 1 << 0, /* a TLS probe tied a connection to this socket: a SOCKET
+				   * event with ssl != 0 named this fd (ssl/conn_gen: the last one) */
+	CT_TCP_INHERITED = 1 << 1, /* the process got the fd from its parent at fork; the
+				    * totals are its own, from the fork on (open_ns) */
 };
 
 struct ct_event_header {
@@ -196,6 +223,50 @@ struct ct_mmap_exec_event {
 };
 
 /*
+ * Totals of one TCP connection (connect or accept, IPv4 or IPv6) of a traced
+ * process, from its syscalls: bytes are the return values of write, writev,
+ * sendto, sendmsg, sendmmsg (sent) and read, readv, recvfrom, recvmsg,
+ * recvmmsg (received) on its fd, by the process that opened it.
+ * hdr.ts_ns is when it ended; hdr.tid the thread that ended it (0 for
+ * CT_TCP_END_RECORDING).
+ */
+struct ct_tcp_event {
+	struct ct_event_header hdr;
+	__u64 open_ns;        /* CLOCK_MONOTONIC when connect/accept returned */
+	__u64 bytes_sent;     /* payload bytes the syscalls moved out (TLS: ciphertext) */
+	__u64 bytes_received; /* ... and in */
+	__u64 ssl;            /* last SSL* tied to it (CT_TCP_TLS_SEEN), else 0 */
+	__u64 conn_gen;       /* its connection generation, else 0 */
+	__u32 send_calls;     /* syscalls that sent bytes (saturates) */
+	__u32 recv_calls;     /* syscalls that received bytes (saturates) */
+	__s32 fd;
+	__s32 connect_ret;    /* connect() return value (0 or -EINPROGRESS); 0 for accept */
+	__u16 family;         /* AF_INET or AF_INET6 */
+	__u16 local_port;     /* host order */
+	__u16 remote_port;    /* host order */
+	__u8 origin;          /* enum ct_tcp_origin */
+	__u8 end;             /* enum ct_tcp_end */
+	__u32 flags;          /* enum ct_tcp_flags */
+	__u32 pad;
+	__u8 local_addr[16];  /* IPv6, or IPv4-mapped IPv6 */
+	__u8 remote_addr[16];
+};
+
+/*
+ * Value of the BPF map `tcp_socks` (key: struct ct_tcp_key), which ct-record
+ * reads at the end to write CT_TCP_END_RECORDING events. Not part of captures.
+ */
+struct ct_tcp_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct ct_tcp_state {
+	struct ct_tcp_event ev; /* hdr unused until the event is written */
+	__u64 sock;             /* struct sock * (tells a reused fd number apart) */
+};
+
+/*
  * Per-CPU loss and activity counters, summed by user space and written to the
  * capture periodically. Appending fields is allowed; the map value grows.
  */
@@ -211,6 +282,7 @@ struct ct_counters {
 	__u64 conn_map_full;     /* connections that could not be tracked */
 	__u64 orphan_returns;    /* return probes without a matching entry */
 	__u64 data_bytes;        /* payload bytes submitted to the ring */
+	__u64 tcp_map_full;      /* TCP connections that could not be tracked (no totals) */
 };
 
 #endif /* CT_ABI_H */

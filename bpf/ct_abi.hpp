@@ -52,6 +52,25 @@ static_assert(offsetof(ct_exec_event, args_len) == 36);
 static_assert(offsetof(ct_exec_event, filename) == 64);
 static_assert(sizeof(ct_exit_event) == 40);
 static_assert(sizeof(ct_mmap_exec_event) == 56);
+static_assert(sizeof(ct_tcp_event) == 136);
+static_assert(offsetof(ct_tcp_event, open_ns) == 32);
+static_assert(offsetof(ct_tcp_event, bytes_sent) == 40);
+static_assert(offsetof(ct_tcp_event, bytes_received) == 48);
+static_assert(offsetof(ct_tcp_event, ssl) == 56);
+static_assert(offsetof(ct_tcp_event, conn_gen) == 64);
+static_assert(offsetof(ct_tcp_event, send_calls) == 72);
+static_assert(offsetof(ct_tcp_event, recv_calls) == 76);
+static_assert(offsetof(ct_tcp_event, fd) == 80);
+static_assert(offsetof(ct_tcp_event, connect_ret) == 84);
+static_assert(offsetof(ct_tcp_event, family) == 88);
+static_assert(offsetof(ct_tcp_event, local_port) == 90);
+static_assert(offsetof(ct_tcp_event, remote_port) == 92);
+static_assert(offsetof(ct_tcp_event, origin) == 94);
+static_assert(offsetof(ct_tcp_event, end) == 95);
+static_assert(offsetof(ct_tcp_event, flags) == 96);
+static_assert(offsetof(ct_tcp_event, local_addr) == 104);
+static_assert(offsetof(ct_tcp_event, remote_addr) == 120);
+static_assert(sizeof(ct_tcp_state) == 144);
 static_assert(sizeof(ct_counters) % 8 == 0);
 
 // Minimum sizes a reader accepts per type: the size of ABI version 1's struct.
@@ -74,6 +93,8 @@ constexpr std::size_t min_event_size(std::uint16_t type) {
             return sizeof(ct_exit_event);
         case CT_EVENT_MMAP_EXEC:
             return sizeof(ct_mmap_exec_event);
+        case CT_EVENT_TCP:
+            return sizeof(ct_tcp_event);
         default:
             return sizeof(ct_event_header);
     }
@@ -134,5 +155,7 @@ const char* event_type_name(std::uint16_t type);
 const char* func_name(std::uint8_t func);
 const char* loss_reason_name(std::uint32_t reason);
 const char* conn_kind_name(std::uint8_t kind);
+const char* tcp_origin_name(std::uint8_t origin);
+const char* tcp_end_name(std::uint8_t end);
 
 }  // namespace ct::abi

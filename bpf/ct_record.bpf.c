@@ -305,41 +305,57 @@ static __always_inline void conn_end(__u64 pid_tgid, __u64 ssl, __u8 func)
 
 /* ---- sockets -------------------------------------------------------------------------- */
 
-/* Fills family, ports and addresses from the socket behind `fd` of the current task. */
-static __always_inline int read_socket(int fd, struct ct_socket_event *e)
+/* The socket behind `fd` of the current task, NULL if `fd` is not a socket. */
+static __always_inline struct sock *sock_of_fd(int fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return -1;
+		return NULL;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = NULL;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f)
-		return -1;
+		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT_) != S_IFSOCK_)
-		return -1;
+		return NULL;
 	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return -1;
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* Family, ports (host order) and addresses (IPv4 as IPv4-mapped IPv6) of `sk`. */
+static __always_inline __u16 read_sock_addrs(struct sock *sk, __u16 *local_port,
+					     __u16 *remote_port, __u8 (*local_addr)[16],
+					     __u8 (*remote_addr)[16])
+{
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->family = family;
 	if (family == AF_INET_) {
 		__u32 src = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__u32 dst = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		e->local_addr[10] = e->local_addr[11] = 0xff;
-		e->remote_addr[10] = e->remote_addr[11] = 0xff;
-		__builtin_memcpy(&e->local_addr[12], &src, 4);
-		__builtin_memcpy(&e->remote_addr[12], &dst, 4);
+		(*local_addr)[10] = (*local_addr)[11] = 0xff;
+		(*remote_addr)[10] = (*remote_addr)[11] = 0xff;
+		__builtin_memcpy(&(*local_addr)[12], &src, 4);
+		__builtin_memcpy(&(*remote_addr)[12], &dst, 4);
 	} else if (family == AF_INET6_) {
-		BPF_CORE_READ_INTO(&e->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&e->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		/* dst is a pointer to the 16-byte array: BPF_CORE_READ_INTO reads sizeof(*dst). */
+		BPF_CORE_READ_INTO(local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
 	if (family == AF_INET_ || family == AF_INET6_) {
-		e->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		*local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		*remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	}
+	return family;
+}
+
+/* Fills family, ports and addresses from the socket behind `fd` of the current task. */
+static __always_inline int read_socket(int fd, struct ct_socket_event *e)
+{
+	struct sock *sk = sock_of_fd(fd);
+	if (!sk)
+		return -1;
+	e->family = read_sock_addrs(sk, &e->local_port, &e->remote_port, &e->local_addr,
+				    &e->remote_addr);
 	return 0;
 }
 
@@ -363,6 +379,223 @@ static __always_inline void emit_socket(__u64 pid_tgid, __u64 ssl, __u64 gen, in
 	count_submit(0);
 }
 
+/* ---- TCP connections: totals from syscalls ------------------------------------------- */
+
+#define IPPROTO_TCP_ 6
+#define SOCK_STREAM_ 1
+#define EINPROGRESS_ 115
+#define MMSGHDR_SIZE_ 64     /* struct mmsghdr on 64-bit targets */
+#define MMSGHDR_LEN_OFF_ 56  /* its msg_len */
+#define MMSG_MAX_ 1024       /* UIO_MAXIOV: the kernel's limit on vlen */
+
+/* Every TCP connection a traced process opened with connect or accept, until its
+ * close() (or the process's exit/exec): addresses and bytes moved by syscalls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ct_tcp_key);
+	__type(value, struct ct_tcp_state);
+} tcp_socks SEC(".maps");
+
+/* Writes the totals of `st` as a CT_EVENT_TCP. */
+static __always_inline void tcp_emit(__u64 pid_tgid, struct ct_tcp_state *st, __u8 end)
+{
+	if ((st->ev.flags & CT_TCP_INHERITED) && !st->ev.bytes_sent && !st->ev.bytes_received)
+		return; /* a child that never used its parent's socket: nothing to say */
+	struct ct_tcp_event *e;
+	if (!RESERVE_EVENT(e, CT_EVENT_TCP, pid_tgid))
+		return;
+	__builtin_memcpy(&e->open_ns, &st->ev.open_ns,
+			 sizeof(*e) - __builtin_offsetof(struct ct_tcp_event, open_ns));
+	e->end = end;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	count_submit(0);
+}
+
+/* Starts tracking `fd` if it is a TCP socket; true if it is one. */
+static __always_inline bool tcp_track(__u64 pid_tgid, int fd, __u8 origin, int ret)
+{
+	struct sock *sk = sock_of_fd(fd);
+	if (!sk)
+		return false;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != AF_INET_ && family != AF_INET6_) ||
+	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_ ||
+	    BPF_CORE_READ(sk, sk_type) != SOCK_STREAM_)
+		return false;
+	struct ct_tcp_key key = {.tgid = pid_tgid >> 32, .fd = fd};
+	struct ct_tcp_state *old = bpf_map_lookup_elem(&tcp_socks, &key);
+	if (old) {
+		if (old->sock == (__u64)sk)
+			return true; /* connect() again on the same socket */
+		tcp_emit(pid_tgid, old, CT_TCP_END_REPLACED);
+		bpf_map_delete_elem(&tcp_socks, &key);
+	}
+	struct ct_tcp_state st = {};
+	st.sock = (__u64)sk;
+	st.ev.open_ns = bpf_ktime_get_ns();
+	st.ev.fd = fd;
+	st.ev.connect_ret = ret;
+	st.ev.origin = origin;
+	st.ev.family = read_sock_addrs(sk, &st.ev.local_port, &st.ev.remote_port,
+				       &st.ev.local_addr, &st.ev.remote_addr);
+	if (bpf_map_update_elem(&tcp_socks, &key, &st, BPF_ANY) != 0) {
+		struct ct_counters *c = counters_get();
+		if (c)
+			c->tcp_map_full++;
+	}
+	return true;
+}
+
+/* A TLS probe tied (ssl, gen) to `fd`: that connection is not unseen. */
+static __always_inline void tcp_mark_tls(__u64 pid_tgid, int fd, __u64 ssl, __u64 gen)
+{
+	struct ct_tcp_key key = {.tgid = pid_tgid >> 32, .fd = fd};
+	struct ct_tcp_state *st = bpf_map_lookup_elem(&tcp_socks, &key);
+	if (!st)
+		return;
+	st->ev.flags |= CT_TCP_TLS_SEEN;
+	st->ev.ssl = ssl;
+	st->ev.conn_gen = gen;
+}
+
+/* Ends the tracking of `fd` (close()). */
+static __always_inline void tcp_end_fd(__u64 pid_tgid, int fd, __u8 end)
+{
+	struct ct_tcp_key key = {.tgid = pid_tgid >> 32, .fd = fd};
+	struct ct_tcp_state *st = bpf_map_lookup_elem(&tcp_socks, &key);
+	if (!st)
+		return;
+	tcp_emit(pid_tgid, st, end);
+	bpf_map_delete_elem(&tcp_socks, &key);
+}
+
+static __always_inline bool is_send_syscall(__u64 id)
+{
+	return id == CT_NR_write || id == CT_NR_writev || id == CT_NR_sendto ||
+	       id == CT_NR_sendmsg || id == CT_NR_sendmmsg;
+}
+
+static __always_inline bool is_recv_syscall(__u64 id)
+{
+	return id == CT_NR_read || id == CT_NR_readv || id == CT_NR_recvfrom ||
+	       id == CT_NR_recvmsg || id == CT_NR_recvmmsg;
+}
+
+struct mmsg_sum {
+	__u64 vec;
+	__u64 total;
+};
+
+static long add_mmsg_len(__u32 index, void *data)
+{
+	struct mmsg_sum *m = data;
+	__u32 len = 0;
+	if (bpf_probe_read_user(&len, sizeof(len),
+				(const void *)(m->vec + (__u64)index * MMSGHDR_SIZE_ +
+					       MMSGHDR_LEN_OFF_)) != 0)
+		return 1;
+	m->total += len;
+	return 0;
+}
+
+/*
+ * At the exit of a syscall that returned > 0: if it was socket I/O on a tracked TCP
+ * socket, adds what it moved. The syscall's number and arguments are still in
+ * `regs` (x86-64 and arm64 syscalls preserve the argument registers), so the
+ * entry needs no bookkeeping: the cost is one map lookup per traced I/O syscall.
+ */
+static __always_inline void tcp_io_exit(__u64 pid_tgid, struct pt_regs *regs, long ret)
+{
+	long id = CT_SYSCALL_NR(regs);
+	bool send = is_send_syscall(id);
+	if (!send && !is_recv_syscall(id))
+		return;
+	struct ct_tcp_key key = {.tgid = pid_tgid >> 32,
+				 .fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs)};
+	struct ct_tcp_state *st = bpf_map_lookup_elem(&tcp_socks, &key);
+	if (!st)
+		return;
+	__u64 n = ret;
+	if (id == CT_NR_sendmmsg || id == CT_NR_recvmmsg) {
+		/* ret counts messages; each mmsghdr's msg_len holds its bytes. */
+		struct mmsg_sum m = {.vec = PT_REGS_PARM2_CORE_SYSCALL(regs), .total = 0};
+		bpf_loop(ret < MMSG_MAX_ ? ret : MMSG_MAX_, add_mmsg_len, &m, 0);
+		n = m.total;
+	}
+	if (send) {
+		__sync_fetch_and_add(&st->ev.bytes_sent, n);
+		if (st->ev.send_calls != ~0u)
+			st->ev.send_calls++;
+	} else {
+		__sync_fetch_and_add(&st->ev.bytes_received, n);
+		if (st->ev.recv_calls != ~0u)
+			st->ev.recv_calls++;
+	}
+}
+
+struct tcp_flush_ctx {
+	__u64 pid_tgid;
+	__u32 tgid;
+	__u32 end;
+};
+
+static long tcp_flush_one(struct bpf_map *map, const void *key, void *value, void *data)
+{
+	const struct ct_tcp_key *k = key;
+	struct ct_tcp_state *st = value;
+	struct tcp_flush_ctx *c = data;
+	if (k->tgid != c->tgid)
+		return 0;
+	if (c->end == CT_TCP_END_EXEC) {
+		/* Survived the exec? (sock 0: found in /proc by ct-record, pointer unknown) */
+		struct sock *now = sock_of_fd(k->fd);
+		if (now && ((__u64)now == st->sock || st->sock == 0))
+			return 0;
+	}
+	tcp_emit(c->pid_tgid, st, c->end);
+	bpf_map_delete_elem(&tcp_socks, key);
+	return 0;
+}
+
+struct tcp_inherit_ctx {
+	__u32 parent;
+	__u32 child;
+	__u64 now;
+};
+
+static long tcp_inherit_one(struct bpf_map *map, const void *key, void *value, void *data)
+{
+	const struct ct_tcp_key *k = key;
+	struct tcp_inherit_ctx *c = data;
+	if (k->tgid != c->parent)
+		return 0;
+	struct ct_tcp_key ck = {.tgid = c->child, .fd = k->fd};
+	struct ct_tcp_state st = *(struct ct_tcp_state *)value;
+	st.ev.open_ns = c->now;
+	st.ev.bytes_sent = st.ev.bytes_received = 0;
+	st.ev.send_calls = st.ev.recv_calls = 0;
+	st.ev.ssl = st.ev.conn_gen = 0;
+	st.ev.flags = CT_TCP_INHERITED; /* the parent's TLS link is not the child's */
+	bpf_map_update_elem(&tcp_socks, &ck, &st, BPF_NOEXIST);
+	return 0;
+}
+
+/* A forked child shares its parent's sockets: what it moves on them is counted too. */
+static __always_inline void tcp_inherit(__u32 parent, __u32 child)
+{
+	struct tcp_inherit_ctx c = {.parent = parent, .child = child, .now = bpf_ktime_get_ns()};
+	bpf_for_each_map_elem(&tcp_socks, tcp_inherit_one, &c, 0);
+}
+
+/* The process exited (or executed a program): totals of its TCP sockets that are gone. */
+static __always_inline void tcp_flush_process(__u64 pid_tgid, __u8 end)
+{
+	struct tcp_flush_ctx c = {.pid_tgid = pid_tgid, .tgid = pid_tgid >> 32, .end = end};
+	bpf_for_each_map_elem(&tcp_socks, tcp_flush_one, &c, 0);
+}
+
 /* Remembers `fd` as the socket of (process, ssl) if it is a socket and new. */
 static __always_inline void learn_fd_for(__u64 pid_tgid, __u64 ssl, int fd, __u8 origin)
 {
@@ -376,6 +609,7 @@ static __always_inline void learn_fd_for(__u64 pid_tgid, __u64 ssl, int fd, __u8
 		return;
 	st->fd = fd;
 	emit_socket(pid_tgid, ssl, st->gen, fd, 0, origin);
+	tcp_mark_tls(pid_tgid, fd, ssl, st->gen);
 }
 
 /* The TLS call this thread is inside, if any. */
@@ -870,6 +1104,15 @@ int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	case CT_NR_recvmmsg:
 		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), false);
 		break;
+	case CT_NR_close:
+		tcp_end_fd(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), CT_TCP_END_CLOSE);
+		break;
+	case CT_NR_accept:
+	case CT_NR_accept4: {
+		struct pending_syscall p = {.id = id};
+		bpf_map_update_elem(&pending_syscalls, &pid_tgid, &p, BPF_ANY);
+		break;
+	}
 	case CT_NR_connect: {
 		struct pending_syscall p = {.id = id};
 		p.arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
@@ -900,14 +1143,22 @@ int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
+	long ret = (long)ctx->args[1];
 	struct pending_syscall *p = bpf_map_lookup_elem(&pending_syscalls, &pid_tgid);
-	if (!p)
+	if (!p) {
+		if (ret > 0)
+			tcp_io_exit(pid_tgid, (struct pt_regs *)ctx->args[0], ret);
 		return 0;
+	}
 	struct pending_syscall call = *p;
 	bpf_map_delete_elem(&pending_syscalls, &pid_tgid);
-	long ret = (long)ctx->args[1];
 	if (call.id == CT_NR_connect) {
 		emit_socket(pid_tgid, 0, 0, (int)call.arg[0], (int)ret, CT_SOCKET_FROM_CONNECT);
+		if (ret == 0 || ret == -EINPROGRESS_)
+			tcp_track(pid_tgid, (int)call.arg[0], CT_TCP_FROM_CONNECT, (int)ret);
+	} else if (call.id == CT_NR_accept || call.id == CT_NR_accept4) {
+		if (ret >= 0 && tcp_track(pid_tgid, (int)ret, CT_TCP_FROM_ACCEPT, 0))
+			emit_socket(pid_tgid, 0, 0, (int)ret, 0, CT_SOCKET_FROM_ACCEPT);
 	} else if (call.id == CT_NR_mmap && ret >= 0) {
 		struct ct_mmap_exec_event *e;
 		if (!RESERVE_EVENT(e, CT_EVENT_MMAP_EXEC, pid_tgid))
@@ -937,6 +1188,7 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 		return 0; /* a new thread of a traced process is traced already */
 	__u32 one = 1;
 	bpf_map_update_elem(&traced, &child_tgid, &one, BPF_ANY);
+	tcp_inherit(parent_tgid, child_tgid);
 	struct ct_fork_event *e;
 	if (!RESERVE_EVENT(e, CT_EVENT_FORK, bpf_get_current_pid_tgid()))
 		return 0;
@@ -955,6 +1207,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	tcp_flush_process(pid_tgid, CT_TCP_END_EXEC); /* close-on-exec sockets are gone */
 	__u64 seq = take_seq();
 	struct ct_exec_event *e =
 		bpf_ringbuf_reserve(&events, sizeof(struct ct_exec_event) + CT_EXEC_ARGS_MAX, 0);
@@ -1003,6 +1256,7 @@ int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */
 	bpf_map_delete_elem(&traced, &tgid);
+	tcp_flush_process(pid_tgid, CT_TCP_END_EXIT);
 	struct ct_exit_event *e;
 	if (!RESERVE_EVENT(e, CT_EVENT_EXIT, pid_tgid))
 		return 0;

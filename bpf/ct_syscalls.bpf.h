@@ -16,6 +16,11 @@
 #define CT_NR_recvmsg 47
 #define CT_NR_recvmmsg 299
 #define CT_NR_sendmmsg 307
+#define CT_NR_close 3
+/* The syscall number at sys_exit (raw tracepoints give only regs and the return value). */
+#define CT_SYSCALL_NR(regs) ((long)BPF_CORE_READ((regs), orig_ax))
+#define CT_NR_accept 43
+#define CT_NR_accept4 288
 #elif defined(__TARGET_ARCH_arm64)
 #define CT_NR_read 63
 #define CT_NR_write 64
@@ -29,6 +34,10 @@
 #define CT_NR_recvmsg 212
 #define CT_NR_recvmmsg 243
 #define CT_NR_sendmmsg 269
+#define CT_NR_close 57
+#define CT_SYSCALL_NR(regs) ((long)BPF_CORE_READ((regs), syscallno))
+#define CT_NR_accept 202
+#define CT_NR_accept4 242
 #else
 #error "define the syscall numbers for this architecture"
 #endif

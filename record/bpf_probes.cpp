@@ -389,6 +389,35 @@ std::uint64_t BpfProbes::next_seq() const {
     return skel_->bss->next_seq;
 }
 
+std::uint64_t BpfProbes::take_seq() {
+    return __atomic_fetch_add(&skel_->bss->next_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+void BpfProbes::track_tcp(const ct_tcp_key& key, const ct_tcp_state& state) {
+    bpf_map__update_elem(skel_->maps.tcp_socks, &key, sizeof key, &state, sizeof state,
+                         BPF_NOEXIST);
+}
+
+std::vector<std::pair<ct_tcp_key, ct_tcp_state>> BpfProbes::take_tcp_sockets() {
+    std::vector<ct_tcp_key> keys;
+    ct_tcp_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.tcp_socks, prev, &next, sizeof next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    std::vector<std::pair<ct_tcp_key, ct_tcp_state>> out;
+    for (const auto& k : keys) {
+        ct_tcp_state st{};
+        if (bpf_map__lookup_and_delete_elem(skel_->maps.tcp_socks, &k, sizeof k, &st, sizeof st,
+                                            0) == 0) {
+            out.emplace_back(k, st);
+        }
+    }
+    return out;
+}
+
 int BpfProbes::on_ring_event(void* ctx, void* data, std::size_t size) {
     auto* self = static_cast<BpfProbes*>(ctx);
     return self->handler_({static_cast<const std::uint8_t*>(data), size});

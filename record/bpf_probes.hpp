@@ -10,6 +10,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ct_abi.hpp"
@@ -82,6 +83,13 @@ class BpfProbes {
     ct_counters counters() const;
     // Sequence numbers handed out so far (the next one to be used).
     std::uint64_t next_seq() const;
+    // Takes the next sequence number as the BPF side does, for an event that
+    // ct-record writes itself.
+    std::uint64_t take_seq();
+    // Tracks a TCP connection found in /proc (unless the BPF side tracks that fd already).
+    void track_tcp(const ct_tcp_key& key, const ct_tcp_state& state);
+    // The TCP connections still tracked (open), removed from the map.
+    std::vector<std::pair<ct_tcp_key, ct_tcp_state>> take_tcp_sockets();
 
     // Events are delivered to `handler` from consume(); a negative return stops it.
     Expected<void> open_ring(EventHandler handler);

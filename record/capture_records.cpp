@@ -80,6 +80,7 @@ ctz::FieldWriter counters_record(const ct_counters& c, bool final) {
         .u64(F::ConnMapFull, c.conn_map_full)
         .u64(F::OrphanReturns, c.orphan_returns)
         .u64(F::DataBytes, c.data_bytes)
+        .u64(F::TcpMapFull, c.tcp_map_full)
         .u64(F::Final, final ? 1 : 0);
     return f;
 }

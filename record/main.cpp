@@ -30,7 +30,9 @@ Attaches eBPF uprobes to SSL_write/SSL_read (and friends) in the target's TLS
 library (libssl.so, OpenSSL linked into node, BoringSSL inside Bun executables
 such as the native Claude Code), follows the target's children, and writes the
 raw events into a zstd-compressed, append-only capture file. Decode it later
-with ct-analyze.
+with ct-analyze. Every TCP connection of the target tree is also tracked with
+its peer and the bytes its syscalls moved; the summary at the end names the
+ones no probe could read (plain TCP, or TLS in Go, rustls, GnuTLS, Java).
 
 Examples:
   sudo ct-record -w session.ctz -- curl -s https://example.com/

@@ -22,7 +22,9 @@
 #include "command_launcher.hpp"
 #include "proc_reader.hpp"
 #include "status_line.hpp"
+#include "tcp_scan.hpp"
 #include "tls_attacher.hpp"
+#include "unseen_traffic.hpp"
 
 namespace ct::record {
 
@@ -218,6 +220,7 @@ class Recording {
             if (::getcwd(cwd, sizeof cwd))
                 s.cwd = cwd;
             s.comm = o_.command[0];
+            unseen_.note_exe(root, s.exe);
             pending_records_.push_back({process_record(s, "command")});
             return {};
         }
@@ -231,7 +234,11 @@ class Recording {
             }
         }
         for (pid_t pid : live_) {
+            // Connections open before the recording: tracked from now on.
+            for (const auto& [key, st] : open_tcp_connections(pid, monotonic_now_ns()))
+                probes_->track_tcp(key, st);
             if (auto snap = read_process(pid)) {
+                unseen_.note_exe(pid, snap->exe);
                 pending_records_.push_back({process_record(*snap, "scan")});
             }
         }
@@ -339,6 +346,7 @@ class Recording {
                     "it made before then is not in the capture (its connections show as joined "
                     "mid-way). Add --binary {} to probe it from the start.",
                     r.path, static_cast<double>(r.attached_ns - r.exec_ns) / 1e6, r.pid, r.path);
+                unseen_.note_late_probes(r.pid, r.path);
                 say(msg);
                 note("warning", msg);
             }
@@ -365,6 +373,7 @@ class Recording {
                 ++loss_events_in_file_;
         }
         ++stats_.events;
+        unseen_.on_event(ev);
         switch (h.type) {
             case CT_EVENT_DATA: {
                 auto d = *abi::read_struct<ct_data_event>(ev);
@@ -457,6 +466,7 @@ class Recording {
     void after_events() {
         for (auto& [pid, source] : new_processes_) {
             if (auto snap = read_process(pid)) {
+                unseen_.note_exe(pid, snap->exe);
                 append(ctz::RecordType::Process, process_record(*snap, source));
             }
         }
@@ -514,6 +524,7 @@ class Recording {
         stats_.lost_events = failed > loss_events_in_file_ ? failed - loss_events_in_file_ : 0;
         stats_.lost_bytes = counters_.ring_full_bytes + counters_.read_fault_bytes;
         stats_.truncated_calls = counters_.truncated_calls;
+        stats_.untracked_tcp = counters_.tcp_map_full;
         stats_.processes = processes_seen_;
     }
 
@@ -571,12 +582,31 @@ class Recording {
 
     // ---- the end -----------------------------------------------------------------------
 
+    // TCP connections still open: their totals so far, as events of their own.
+    void write_open_tcp_connections() {
+        std::uint64_t now = monotonic_now_ns();
+        for (auto& [key, st] : probes_->take_tcp_sockets()) {
+            ct_tcp_event ev = st.ev;
+            if ((ev.flags & CT_TCP_INHERITED) && ev.bytes_sent + ev.bytes_received == 0)
+                continue;  // as the BPF side: a child that never used its parent's socket
+            ev.hdr = {};  // tid 0: written by ct-record, not by a thread's syscall
+            ev.hdr.type = CT_EVENT_TCP;
+            ev.hdr.size = sizeof ev;
+            ev.hdr.seq = probes_->take_seq();
+            ev.hdr.ts_ns = now;
+            ev.hdr.pid = key.tgid;
+            ev.end = CT_TCP_END_RECORDING;
+            on_event({reinterpret_cast<const std::uint8_t*>(&ev), sizeof ev});
+        }
+    }
+
     int finish() {
         status_line_.clear();
         consume_ring();
         probes_->untrace_all();  // nothing new from here on
         while (consume_ring() && !failed_) {
         }  // finite: the ring only holds what was produced before untrace_all
+        write_open_tcp_connections();
         release_throttled();  // never leave a process stopped behind us
         if (stats_.throttled_stops) {
             note("info", fmt::format("--lossless stopped traced processes {} times for {:.1f} "
@@ -585,6 +615,9 @@ class Recording {
                                      static_cast<double>(stats_.throttled_ns) / 1e6));
         }
         after_events();
+        std::vector<std::string> unseen = unseen_.report_lines();
+        for (const auto& line : unseen)
+            note("warning", "unseen traffic: " + line);  // with the reason, for ct-analyze
         counters_ = probes_->counters();
         update_stats_from_counters();
         if (launcher_ && !child_status_) {
@@ -630,7 +663,7 @@ class Recording {
         stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, o_.output, elapsed).c_str(), stderr);
+            std::fputs(format_summary(stats_, o_.output, elapsed, unseen).c_str(), stderr);
         if (failed_) {
             say(
                 fmt::format("the capture is incomplete ({}); everything before the failure is "
@@ -671,6 +704,7 @@ class Recording {
     std::uint64_t events_in_file_ = 0;       // events handed to the writer
     std::uint64_t loss_events_in_file_ = 0;  // ... of which LOSS events
     RecordingStats stats_;
+    UnseenTraffic unseen_;
     bool stop_ = false;
     bool failed_ = false;
     bool forwarded_signal_ = false;

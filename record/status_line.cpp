@@ -37,7 +37,8 @@ void StatusLine::clear() {
     drawn_ = false;
 }
 
-std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s) {
+std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s,
+                           const std::vector<std::string>& unseen) {
     std::string out = fmt::format(
         "ct-record: wrote {} ({}, {} frames) in {:.1f} s\n"
         "  events {}, plaintext {} sent + {} received, {} TLS connections, {} processes\n",
@@ -52,9 +53,21 @@ std::string format_summary(const RecordingStats& s, const std::string& path, dou
             "  LOST: {} events, {} of plaintext; {} calls truncated at the payload cap; {} "
             "malformed events\n",
             s.lost_events, human_bytes(s.lost_bytes), s.truncated_calls, s.malformed_events);
-    } else {
-        out += "  nothing lost\n";
     }
+    if (s.untracked_tcp) {
+        out += fmt::format(
+            "  UNTRACKED: {} TCP connections found the connection map full: whether a probe read "
+            "them is unknown\n",
+            s.untracked_tcp);
+    }
+    if (!unseen.empty()) {
+        out += "  UNSEEN: TCP traffic of the traced processes that no probe could read:\n";
+        for (const auto& line : unseen)
+            out += fmt::format("    {}\n", line);
+    }
+    bool lost = s.lost_events || s.lost_bytes || s.truncated_calls || s.malformed_events;
+    if (!lost && unseen.empty() && !s.untracked_tcp)
+        out += "  nothing lost\n";
     return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ct::record {
 
@@ -17,6 +18,7 @@ struct RecordingStats {
     std::uint64_t lost_bytes = 0;
     std::uint64_t truncated_calls = 0;
     std::uint64_t malformed_events = 0;
+    std::uint64_t untracked_tcp = 0;  // TCP connections the BPF map had no room for
     std::uint64_t file_bytes = 0;
     std::uint64_t frames = 0;
     // --lossless: how often and how long traced processes were stopped for backpressure.
@@ -39,6 +41,8 @@ class StatusLine {
     double last_s_ = -1;
 };
 
-std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s);
+// `unseen`: one line per process whose TCP connections no probe could read.
+std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s,
+                           const std::vector<std::string>& unseen = {});
 
 }  // namespace ct::record

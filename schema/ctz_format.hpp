@@ -31,7 +31,7 @@
 namespace ct::ctz {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 2;  // 1.2: trailer lost_events = last_seq - events
+inline constexpr std::uint16_t kFormatMinor = 2;  // 1.1: TCP events, accept sockets; 1.2: trailer lost_events = last_seq - events
 
 inline constexpr std::uint32_t kZstdFrameMagic = 0xFD2FB528;
 inline constexpr std::uint32_t kSkippableMagic = 0x184D2A5C;  // one of zstd's 0x184D2A5?
@@ -159,6 +159,7 @@ enum class CounterField : std::uint16_t {
     OrphanReturns = 11,
     DataBytes = 12,
     Final = 13,  // 1 on the last snapshot of a capture
+    TcpMapFull = 14,  // TCP connections whose totals could not be tracked
 };
 
 enum class SyncField : std::uint16_t {

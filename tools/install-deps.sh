@@ -18,6 +18,8 @@ packages=(
     libgtest-dev libgmock-dev
     # runtime tools the tests and demo use: real TLS clients and servers, zstd, sqlite3
     zstd sqlite3 curl openssl python3 ca-certificates util-linux procps
+    # clients whose TLS ct cannot probe, for the unseen-traffic tests: GnuTLS, Go crypto/tls
+    wget golang-1.19-go
 )
 # /usr/bin/node may come from elsewhere (NodeSource); install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -1,5 +1,7 @@
 #include "importer.hpp"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <deque>
 #include <future>
@@ -28,6 +30,7 @@ struct Importer::Statements {
     Statement note;
     Statement process;
     Statement probe;
+    Statement tcp_connection;
     Statement connection;
     Statement gap;
     Statement raw;
@@ -193,6 +196,12 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
     CT_TRY(prep(st->probe,
                 "INSERT INTO probes (capture_id, binary_path, build_id, function, file_offset,"
                 " how_found, kind, attached, error, pid) VALUES (?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(prep(st->tcp_connection,
+                "INSERT INTO tcp_connections (capture_id, process_id, pid, exe, fd, origin, family,"
+                " local_addr, local_port, remote_addr, remote_port, connect_ret, open_ns, end_ns,"
+                " end_reason, bytes_sent, bytes_received, send_calls, recv_calls, tls_seen,"
+                " tls_conn_gen, inherited, unseen)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(
         prep(st->connection,
              "INSERT INTO connections (capture_id, process_id, pid, comm, conn_gen, ssl_ptr,"
@@ -676,6 +685,29 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     for (const auto& p : contents.probes) {
         CT_TRY(st_->probe.execute(run.capture_id, p.binary_path, p.build_id, p.function,
                                   p.file_offset, p.how_found, p.kind, p.attached, p.error, p.pid));
+    }
+    {
+        std::map<std::uint32_t, std::string_view> exes;
+        for (const auto& p : contents.processes)
+            exes[p.pid] = p.exe;
+        for (const auto& t : contents.tcp_connections) {
+            std::optional<std::int64_t> process_id;
+            if (auto it = run.process_ids.find(t.pid); it != run.process_ids.end())
+                process_id = it->second;
+            std::optional<std::string_view> exe;
+            if (auto it = exes.find(t.pid); it != exes.end() && !it->second.empty())
+                exe = it->second;
+            std::optional<std::int64_t> tls_gen;
+            if (t.tls_seen)
+                tls_gen = static_cast<std::int64_t>(t.conn_gen);
+            CT_TRY(st_->tcp_connection.execute(
+                run.capture_id, process_id, t.pid, exe, t.fd, t.origin,
+                std::string_view(t.family == AF_INET6 ? "ipv6" : "ipv4"), t.local_addr,
+                t.local_port, t.remote_addr, t.remote_port, t.connect_ret,
+                run.rt(t.open_monotonic_ns), run.rt(t.end_monotonic_ns), t.end_reason, t.bytes_sent,
+                t.bytes_received, t.send_calls, t.recv_calls, t.tls_seen, tls_gen, t.inherited,
+                t.unseen()));
+        }
     }
     // Connections decode a few ahead of the inserts (bounded, to bound memory).
     // The worker also frees the connection inserted before, off the insert thread.

@@ -27,6 +27,7 @@ namespace {
 constexpr const char* kExamples = R"(
 Examples:
   ct-analyze session.ctz                      import into the default database, print a summary
+                                              (hosts, unseen TCP traffic, requests, LLM calls, warnings)
   ct-analyze --db work.db a.ctz b.ctz         import two captures into work.db
   ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
@@ -43,6 +44,9 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
   SELECT model, count(*) AS calls, round(avg(ttft_ns) / 1e6) AS avg_ttft_ms,
          round(max(duration_ns) / 1e6) AS max_duration_ms, sum(output_tokens) AS output_tokens
   FROM llm_calls GROUP BY model;
+
+  # TCP traffic no TLS probe could read (plain TCP, Go, rustls, GnuTLS, Java)
+  SELECT pid, exe, peer, bytes_sent, bytes_received FROM v_unseen_connections;
 
   # Full-text search over bodies and LLM text (FTS5 syntax; --search takes plain words)
   SELECT d.kind, d.ref_id FROM search_index JOIN search_documents d ON d.rowid = search_index.rowid

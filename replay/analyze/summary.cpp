@@ -104,6 +104,27 @@ Expected<std::string> capture_summary(sqlite::Database& db, std::int64_t capture
                            human_bytes(h[2]), human_bytes(h[3]), h[4]);
     }
 
+    auto unseen = query(
+        db,
+        "SELECT pid, coalesce(nullif(exe, ''), '?'), origin,"
+        " CASE WHEN family = 'ipv6' THEN '[' || remote_addr || ']:' || remote_port"
+        "  ELSE remote_addr || ':' || remote_port END, bytes_sent, bytes_received, end_reason"
+        " FROM tcp_connections WHERE capture_id = ? AND unseen = 1 ORDER BY open_ns, id LIMIT 21",
+        capture_id);
+    if (!unseen)
+        return std::unexpected(unseen.error());
+    out += "Unseen TCP traffic (connections no TLS probe could read):\n";
+    if (unseen->rows.empty())
+        out += "  (none)\n";
+    for (std::size_t i = 0; i < unseen->rows.size() && i < 20; ++i) {
+        const auto& u = unseen->rows[i];
+        out += fmt::format("  pid {} {}: {} {} {}  sent {}  received {}  ({})\n", u[0], u[1], u[2],
+                           u[2] == "accept" ? "from" : "to", u[3], human_bytes(u[4]),
+                           human_bytes(u[5]), u[6]);
+    }
+    if (unseen->rows.size() > 20)
+        out += "  ... more in the tcp_connections table\n";
+
     auto reqs = query(
         db,
         "SELECT q.method, coalesce(q.host, ''), q.path, coalesce(r.status, '-'), count(*)"
@@ -155,6 +176,23 @@ Expected<std::string> capture_summary(sqlite::Database& db, std::int64_t capture
     out += fmt::format(
         "Incomplete: {} requests, {} responses; {} gaps, {} lost bytes, {} lost events\n", d[0],
         d[1], d[2], d[3], d[4]);
+
+    // What the recorder warned about while recording (late probes, refused binaries).
+    auto warnings = query(db,
+                          "SELECT level, source, message FROM notes WHERE capture_id = ?"
+                          " AND level IN ('warning', 'error') ORDER BY coalesce(time_ns, 0), id",
+                          capture_id);
+    if (!warnings)
+        return std::unexpected(warnings.error());
+    if (!warnings->rows.empty()) {
+        out += fmt::format("Warnings ({}):\n", warnings->rows.size());
+        for (std::size_t i = 0; i < warnings->rows.size() && i < 20; ++i) {
+            const auto& w = warnings->rows[i];
+            out += fmt::format("  {} ({}): {}\n", w[0], w[1], w[2]);
+        }
+        if (warnings->rows.size() > 20)
+            out += "  ... more in the notes table\n";
+    }
     return out;
 }
 

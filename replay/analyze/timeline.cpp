@@ -1,5 +1,6 @@
 #include "timeline.hpp"
 
+#include <sys/socket.h>
 
 #include <fmt/format.h>
 
@@ -179,6 +180,36 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
         if (c.closed)
             lines.push_back(
                 {c.last_monotonic_ns, UINT64_MAX, order++, fmt::format("conn#{} close", ci + 1)});
+    }
+    // TCP connections from syscalls: the ones no probe read are named as such.
+    std::map<std::uint64_t, std::size_t> conn_index;  // conn_gen -> conn#
+    for (std::size_t ci = 0; ci < contents.connections.size(); ++ci)
+        conn_index[contents.connections[ci].conn_gen] = ci + 1;
+    std::map<std::uint32_t, std::string> exes;
+    for (const auto& p : contents.processes)
+        exes[p.pid] = p.exe.empty() ? p.comm : p.exe;
+    for (std::size_t ti = 0; ti < contents.tcp_connections.size(); ++ti) {
+        const auto& t = contents.tcp_connections[ti];
+        std::string peer = t.family == AF_INET6
+                               ? fmt::format("[{}]:{}", t.remote_addr, t.remote_port)
+                               : fmt::format("{}:{}", t.remote_addr, t.remote_port);
+        lines.push_back({t.open_monotonic_ns, 0, order++,
+                         fmt::format("tcp#{} {} {} {} pid {} {}", ti + 1, t.origin,
+                                     t.origin == "accept" ? "from" : "to", peer, t.pid,
+                                     exes.contains(t.pid) ? exes[t.pid] : "?")});
+        std::string seen;
+        if (t.unseen()) {
+            seen = "UNSEEN: no TLS probe read it";
+        } else if (t.tls_seen) {
+            auto it = conn_index.find(t.conn_gen);
+            seen = it != conn_index.end() ? fmt::format("read as conn#{}", it->second)
+                                          : "read by a TLS probe";
+        } else {
+            seen = "no bytes";
+        }
+        lines.push_back({t.end_monotonic_ns, UINT64_MAX, order++,
+                         fmt::format("tcp#{} end ({}): {} bytes sent, {} received; {}", ti + 1,
+                                     t.end_reason, t.bytes_sent, t.bytes_received, seen)});
     }
     std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
         if (a.monotonic_ns != b.monotonic_ns)

@@ -64,6 +64,9 @@ SocketInfo socket_info(const ct_socket_event& ev) {
         case CT_SOCKET_FROM_LAST_RECV:
             s.origin = "last-recv";
             break;
+        case CT_SOCKET_FROM_ACCEPT:
+            s.origin = "accept";
+            break;
         default:
             s.origin = "unknown";
             break;
@@ -216,6 +219,10 @@ class ContentsBuilder {
                                  ? a.first_monotonic_ns < b.first_monotonic_ns
                                  : a.conn_gen < b.conn_gen;
                   });
+        std::stable_sort(out_.tcp_connections.begin(), out_.tcp_connections.end(),
+                         [](const TcpConnection& a, const TcpConnection& b) {
+                             return a.open_monotonic_ns < b.open_monotonic_ns;
+                         });
         return std::move(out_);
     }
 
@@ -304,6 +311,9 @@ class ContentsBuilder {
             case CT_EVENT_EXIT:
                 exit(*abi::read_struct<ct_exit_event>(bytes));
                 break;
+            case CT_EVENT_TCP:
+                tcp(*abi::read_struct<ct_tcp_event>(bytes));
+                break;
             default:
                 break;
         }
@@ -378,6 +388,30 @@ class ContentsBuilder {
             return;
         }
         conn(ev.conn_gen, ev.hdr, ev.ssl, {}).conn.socket = socket_info(ev);
+    }
+
+    void tcp(const ct_tcp_event& ev) {
+        TcpConnection t;
+        t.pid = ev.hdr.pid;
+        t.fd = ev.fd;
+        t.family = ev.family;
+        t.local_addr = format_address(ev.family, ev.local_addr);
+        t.local_port = ev.local_port;
+        t.remote_addr = format_address(ev.family, ev.remote_addr);
+        t.remote_port = ev.remote_port;
+        t.origin = abi::tcp_origin_name(ev.origin);
+        t.end_reason = abi::tcp_end_name(ev.end);
+        t.connect_ret = ev.connect_ret;
+        t.open_monotonic_ns = ev.open_ns;
+        t.end_monotonic_ns = ev.hdr.ts_ns;
+        t.bytes_sent = ev.bytes_sent;
+        t.bytes_received = ev.bytes_received;
+        t.send_calls = ev.send_calls;
+        t.recv_calls = ev.recv_calls;
+        t.tls_seen = (ev.flags & CT_TCP_TLS_SEEN) != 0;
+        t.conn_gen = t.tls_seen ? ev.conn_gen : 0;
+        t.inherited = (ev.flags & CT_TCP_INHERITED) != 0;
+        out_.tcp_connections.push_back(std::move(t));
     }
 
     void fork(const ct_fork_event& ev) {

@@ -52,6 +52,33 @@ struct SocketInfo {
     std::string origin;
 };
 
+// A TCP connection of a traced process with the bytes its syscalls moved
+// (CT_EVENT_TCP): every one, whether or not a TLS probe read it.
+struct TcpConnection {
+    std::uint32_t pid = 0;
+    std::int32_t fd = -1;
+    std::uint16_t family = 0;  // AF_INET/AF_INET6
+    std::string local_addr;    // textual, IPv4-mapped addresses shown as IPv4
+    std::uint16_t local_port = 0;
+    std::string remote_addr;
+    std::uint16_t remote_port = 0;
+    std::string origin;      // "connect" or "accept"
+    std::string end_reason;  // "close", "exit", "exec", "replaced", "open-at-end"
+    std::int32_t connect_ret = 0;
+    std::uint64_t open_monotonic_ns = 0;
+    std::uint64_t end_monotonic_ns = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint32_t send_calls = 0;
+    std::uint32_t recv_calls = 0;
+    bool tls_seen = false;       // a TLS probe tied a TLS connection to this socket
+    std::uint64_t conn_gen = 0;  // that TLS connection's generation (0 if none)
+    bool inherited = false;      // the process got it from its parent at fork
+
+    // Moved bytes that no TLS probe read.
+    bool unseen() const { return !tls_seen && bytes_sent + bytes_received > 0; }
+};
+
 enum class GapReason { LostEvents, RingFull, ReadFault, Truncated };
 const char* gap_reason_name(GapReason reason);
 
@@ -122,7 +149,8 @@ struct CaptureContents {
     std::vector<ProcessInfo> processes;  // by pid
     std::vector<ProbeInfo> probes;
     std::vector<Connection> connections;  // by first_monotonic_ns
-    std::vector<SocketInfo> connects;     // connect() calls seen (no TLS connection yet)
+    std::vector<SocketInfo> connects;     // connect()/accept() calls seen (no TLS connection yet)
+    std::vector<TcpConnection> tcp_connections;  // by open time
     std::vector<Note> notes;
     CounterTotals counters;
     std::uint64_t events = 0;       // event records read

@@ -176,6 +176,47 @@ void SyntheticCapture::socket(std::uint64_t gen, int fd, std::string_view remote
     emit_struct(ev);
 }
 
+void SyntheticCapture::tcp(const Tcp& t) {
+    ct_tcp_event ev{};
+    ev.hdr = header(CT_EVENT_TCP, sizeof ev, t.pid);
+    ev.open_ns = ev.hdr.ts_ns > t.duration_ns ? ev.hdr.ts_ns - t.duration_ns : 0;
+    ev.bytes_sent = t.sent;
+    ev.bytes_received = t.received;
+    ev.send_calls = t.sent ? 1 : 0;
+    ev.recv_calls = t.received ? 1 : 0;
+    ev.fd = t.fd;
+    ev.local_port = t.local_port;
+    ev.remote_port = t.remote_port;
+    ev.origin = t.origin;
+    ev.end = t.end;
+    if (t.tls_gen) {
+        ev.flags = CT_TCP_TLS_SEEN;
+        ev.ssl = conns_.at(t.tls_gen).ssl;
+        ev.conn_gen = t.tls_gen;
+    }
+    std::string ip(t.remote);
+    if (ip.find(':') != std::string::npos) {
+        ev.family = AF_INET6;
+        inet_pton(AF_INET6, ip.c_str(), ev.remote_addr);
+        inet_pton(AF_INET6, "::1", ev.local_addr);
+    } else {
+        ev.family = AF_INET;
+        ev.local_addr[10] = ev.local_addr[11] = 0xff;
+        ev.remote_addr[10] = ev.remote_addr[11] = 0xff;
+        inet_pton(AF_INET, ip.c_str(), ev.remote_addr + 12);
+        inet_pton(AF_INET, "127.0.0.1", ev.local_addr + 12);
+    }
+    emit_struct(ev);
+}
+
+void SyntheticCapture::note(std::string_view level, std::string_view message) {
+    ctz::FieldWriter f;
+    f.str(ctz::NoteField::Level, level)
+        .str(ctz::NoteField::Message, message)
+        .u64(ctz::NoteField::MonotonicNs, now_ns_);
+    append_raw(ctz::RecordType::Note, f.bytes());
+}
+
 void SyntheticCapture::close(std::uint64_t gen) {
     auto& c = conns_.at(gen);
     ct_conn_event ev{};

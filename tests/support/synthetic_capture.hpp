@@ -45,6 +45,23 @@ class SyntheticCapture {
     void socket(std::uint64_t gen, int fd, std::string_view remote_ipv4, std::uint16_t remote_port,
                 std::uint16_t local_port);
     void close(std::uint64_t gen);
+    // The totals of a TCP connection of `pid` (CT_EVENT_TCP) that ended now after
+    // `duration_ns`; tied to TLS connection `tls_gen` if not 0. IPv6 if the peer has a ':'.
+    struct Tcp {
+        std::uint32_t pid = 0;
+        int fd = 3;
+        std::string_view remote = "127.0.0.1";
+        std::uint16_t remote_port = 443;
+        std::uint16_t local_port = 40000;
+        std::uint8_t origin = CT_TCP_FROM_CONNECT;
+        std::uint8_t end = CT_TCP_END_CLOSE;
+        std::uint64_t sent = 0, received = 0;
+        std::uint64_t tls_gen = 0;
+        std::uint64_t duration_ns = 1'000'000;
+    };
+    void tcp(const Tcp& t);
+    // A NOTE record, as the recorder writes for its warnings.
+    void note(std::string_view level, std::string_view message);
     void process(std::uint32_t pid, std::uint32_t ppid, std::string_view exe,
                  const std::vector<std::string>& argv);
     void exit(std::uint32_t pid, int status);

@@ -83,6 +83,14 @@ std::string describe_event(std::span<const std::uint8_t> bytes) {
                                abi::read_struct<ct_exit_event>(bytes)->exit_code);
         case CT_EVENT_MMAP_EXEC:
             return fmt::format("{} fd={}", head, abi::read_struct<ct_mmap_exec_event>(bytes)->fd);
+        case CT_EVENT_TCP: {
+            auto e = *abi::read_struct<ct_tcp_event>(bytes);
+            return fmt::format(
+                "{} {} fd={} family={} lport={} rport={} end={} sent={} received={} flags={} "
+                "gen={}",
+                head, abi::tcp_origin_name(e.origin), e.fd, e.family, e.local_port, e.remote_port,
+                abi::tcp_end_name(e.end), e.bytes_sent, e.bytes_received, e.flags, e.conn_gen);
+        }
         default:
             return head;
     }

@@ -1,0 +1,161 @@
+// ct-record's end summary names TCP traffic no probe read, with the program and,
+// when its file tells, why; "nothing lost" only when nothing was lost or unseen.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "status_line.hpp"
+#include "unseen_traffic.hpp"
+
+namespace ct::record {
+namespace {
+
+// A file that looks like an ELF binary holding `marker`.
+class FakeBinary {
+  public:
+    explicit FakeBinary(const std::string& marker, const std::string& name = "prog") {
+        char dir[] = "/tmp/ct-record-test-XXXXXX";
+        dir_ = ::mkdtemp(dir);
+        path_ = dir_ + "/" + name;
+        std::ofstream f(path_, std::ios::binary);
+        f << "\x7f"
+             "ELF"
+          << std::string(60, '\0') << marker << std::string(16, '\0');
+    }
+    ~FakeBinary() {
+        ::unlink(path_.c_str());
+        ::rmdir(dir_.c_str());
+    }
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string dir_, path_;
+};
+
+std::span<const std::uint8_t> bytes_of(const auto& ev) {
+    return {reinterpret_cast<const std::uint8_t*>(&ev), sizeof ev};
+}
+
+ct_tcp_event tcp_event(std::uint32_t pid, std::uint64_t sent, std::uint64_t received,
+                       bool tls_seen) {
+    ct_tcp_event ev{};
+    ev.hdr.type = CT_EVENT_TCP;
+    ev.hdr.size = sizeof ev;
+    ev.hdr.pid = pid;
+    ev.family = AF_INET;
+    ev.origin = CT_TCP_FROM_CONNECT;
+    ev.end = CT_TCP_END_CLOSE;
+    ev.remote_port = 8443;
+    ev.remote_addr[10] = ev.remote_addr[11] = 0xff;
+    inet_pton(AF_INET, "127.0.0.1", ev.remote_addr + 12);
+    ev.bytes_sent = sent;
+    ev.bytes_received = received;
+    ev.flags = tls_seen ? CT_TCP_TLS_SEEN : 0;
+    return ev;
+}
+
+TEST(UnseenTraffic, NamesTheProgramThePeerAndWhy) {
+    FakeBinary go(std::string("\xff Go buildinf:", 14));
+    UnseenTraffic u;
+    u.note_exe(42, go.path());
+    u.on_event(bytes_of(tcp_event(42, 517, 2150, false)));
+    u.on_event(bytes_of(tcp_event(42, 900, 900, true)));  // a probe read this one
+    u.on_event(bytes_of(tcp_event(42, 0, 0, false)));     // moved nothing
+    EXPECT_EQ(u.unseen_connections(), 1u);
+    auto lines = u.report_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0], "pid 42 " + go.path() +
+                            ": 1 connection to 127.0.0.1:8443 that no probe could read (a Go "
+                            "program: Go's crypto/tls is not supported; 517 B sent, 2.1 KiB "
+                            "received)");
+}
+
+TEST(UnseenTraffic, ExecFilenameAndForkNameTheProcess) {
+    FakeBinary wget("libgnutls.so.30", "wget");
+    UnseenTraffic u;
+    ct_exec_event exec{};
+    exec.hdr.type = CT_EVENT_EXEC;
+    exec.hdr.size = sizeof exec;
+    exec.hdr.pid = 7;
+    std::strncpy(exec.filename, wget.path().c_str(), sizeof exec.filename - 1);
+    u.on_event(bytes_of(exec));
+    ct_fork_event fork{};
+    fork.hdr.type = CT_EVENT_FORK;
+    fork.hdr.size = sizeof fork;
+    fork.hdr.pid = 7;
+    fork.child_pid = 8;
+    u.on_event(bytes_of(fork));
+    u.on_event(bytes_of(tcp_event(8, 10, 20, false)));
+    auto lines = u.report_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("pid 8 " + wget.path() + ": 1 connection to 127.0.0.1:8443"),
+              std::string::npos)
+        << lines[0];
+    EXPECT_NE(lines[0].find("GnuTLS"), std::string::npos) << lines[0];
+}
+
+TEST(UnseenTraffic, TlsConnectionsWithoutSocketAreMentioned) {
+    UnseenTraffic u;
+    ct_conn_event open{};
+    open.hdr.type = CT_EVENT_CONN;
+    open.hdr.size = sizeof open;
+    open.hdr.pid = 5;
+    open.kind = CT_CONN_OPEN;
+    open.conn_gen = 3;
+    u.on_event(bytes_of(open));
+    u.on_event(bytes_of(tcp_event(5, 10, 20, false)));
+    auto lines = u.report_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("(unknown program)"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("plain TCP, or TLS in a library ct does not probe"), std::string::npos);
+    EXPECT_NE(lines[0].find("1 TLS connection of this process had no known socket"),
+              std::string::npos)
+        << lines[0];
+}
+
+TEST(UnseenTraffic, LateProbesAreGivenAsTheReason) {
+    UnseenTraffic u;
+    u.note_exe(9, "/nonexistent/agent");
+    u.note_late_probes(9, "/nonexistent/agent");
+    u.on_event(bytes_of(tcp_event(9, 10, 20, false)));
+    auto lines = u.report_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("its probes on /nonexistent/agent came late"), std::string::npos)
+        << lines[0];
+}
+
+TEST(UnseenTraffic, ReasonFromTheFile) {
+    EXPECT_EQ(unprobed_tls_reason(""), "");
+    EXPECT_EQ(unprobed_tls_reason("/nonexistent/prog"), "");
+    FakeBinary rust("rustls-0.23.1");
+    EXPECT_EQ(unprobed_tls_reason(rust.path()), "it contains rustls, which is not supported");
+    FakeBinary plain("nothing to see");
+    EXPECT_EQ(unprobed_tls_reason(plain.path()), "");
+    FakeBinary java("", "java");
+    EXPECT_EQ(unprobed_tls_reason(java.path()),
+              "a Java program: Java's TLS (JSSE) is not supported");
+}
+
+TEST(Summary, NothingLostOnlyWithoutLossAndUnseenTraffic) {
+    RecordingStats s;
+    EXPECT_NE(format_summary(s, "x.ctz", 1.0).find("nothing lost"), std::string::npos);
+    std::string with_unseen = format_summary(s, "x.ctz", 1.0, {"pid 1 /bin/x: 1 connection"});
+    EXPECT_EQ(with_unseen.find("nothing lost"), std::string::npos) << with_unseen;
+    EXPECT_NE(with_unseen.find("UNSEEN"), std::string::npos);
+    EXPECT_NE(with_unseen.find("    pid 1 /bin/x: 1 connection\n"), std::string::npos);
+    s.untracked_tcp = 2;
+    std::string untracked = format_summary(s, "x.ctz", 1.0);
+    EXPECT_EQ(untracked.find("nothing lost"), std::string::npos) << untracked;
+    EXPECT_NE(untracked.find("UNTRACKED: 2 TCP connections"), std::string::npos) << untracked;
+    s.untracked_tcp = 0;
+    s.lost_events = 1;
+    EXPECT_EQ(format_summary(s, "x.ctz", 1.0).find("nothing lost"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ct::record
