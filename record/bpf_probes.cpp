@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
 #include <thread>
 
@@ -264,6 +266,26 @@ ct_counters BpfProbes::counters() const {
 
 std::uint64_t BpfProbes::next_seq() const {
     return skel_->bss->next_seq;
+}
+
+Expected<void> BpfProbes::mark_known(const ct_file_id& id) {
+    __u32 one = 1;
+    if (bpf_map__update_elem(skel_->maps.known_files, &id, sizeof id, &one, sizeof one,
+                             BPF_ANY) != 0) {
+        return fail_errno("cannot add a file to the known-files map");
+    }
+    return {};
+}
+
+bool BpfProbes::continue_held(pid_t pid) {
+    bool alive = ::kill(pid, SIGCONT) == 0 || errno != ESRCH;
+    __u32 key = static_cast<__u32>(pid);
+    bpf_map__delete_elem(skel_->maps.held, &key, sizeof key, 0);
+    return alive;
+}
+
+int BpfProbes::held_map_fd() const {
+    return bpf_map__fd(skel_->maps.held);
 }
 
 int BpfProbes::on_ring_event(void* ctx, void* data, std::size_t size) {

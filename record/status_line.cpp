@@ -51,6 +51,13 @@ std::string format_summary(const RecordingStats& s, const std::string& path, dou
     } else {
         out += "  nothing lost\n";
     }
+    if (s.holds) {
+        out += fmt::format(
+            "  {} hold{} until new code was examined and probed: longest {:.1f} ms, total {:.1f} "
+            "ms\n",
+            s.holds, s.holds == 1 ? "" : "s", static_cast<double>(s.hold_max_ns) / 1e6,
+            static_cast<double>(s.hold_total_ns) / 1e6);
+    }
     return out;
 }
 

@@ -19,6 +19,10 @@ struct RecordingStats {
     std::uint64_t malformed_events = 0;
     std::uint64_t file_bytes = 0;
     std::uint64_t frames = 0;
+    // The exec/dlopen hold: processes stopped until new code was probed.
+    std::uint64_t holds = 0;
+    std::uint64_t hold_total_ns = 0;
+    std::uint64_t hold_max_ns = 0;
 };
 
 std::string human_bytes(std::uint64_t bytes);
