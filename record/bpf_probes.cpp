@@ -270,8 +270,8 @@ std::uint64_t BpfProbes::next_seq() const {
 
 Expected<void> BpfProbes::mark_known(const ct_file_id& id) {
     __u32 one = 1;
-    if (bpf_map__update_elem(skel_->maps.known_files, &id, sizeof id, &one, sizeof one,
-                             BPF_ANY) != 0) {
+    if (bpf_map__update_elem(skel_->maps.known_files, &id, sizeof id, &one, sizeof one, BPF_ANY) !=
+        0) {
         return fail_errno("cannot add a file to the known-files map");
     }
     return {};

@@ -395,8 +395,9 @@ class Recording {
             case CT_EVENT_EXEC: {
                 new_processes_.push_back({static_cast<pid_t>(h.pid), "exec"});
                 auto e = *abi::read_event<ct_exec_event>(ev);
-                on_new_code(h, true, -1, e.file_dev, e.file_ino,
-                            h.size >= sizeof(ct_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED});
+                on_new_code(
+                    h, true, -1, e.file_dev, e.file_ino,
+                    h.size >= sizeof(ct_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED});
                 break;
             }
             case CT_EVENT_EXIT:
@@ -404,8 +405,9 @@ class Recording {
                 break;
             case CT_EVENT_MMAP_EXEC: {
                 auto e = *abi::read_event<ct_mmap_exec_event>(ev);
-                on_new_code(h, false, e.fd, e.file_dev, e.file_ino,
-                            h.size >= sizeof(ct_mmap_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED});
+                on_new_code(
+                    h, false, e.fd, e.file_dev, e.file_ino,
+                    h.size >= sizeof(ct_mmap_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED});
                 break;
             }
             default:

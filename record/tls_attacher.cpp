@@ -29,8 +29,9 @@ std::uint64_t monotonic_ns() {
 }
 
 bool has_elf_magic(int fd) {
+    static constexpr char kElfMagic[4] = {0x7f, 'E', 'L', 'F'};
     char magic[4] = {};
-    return ::pread(fd, magic, sizeof magic, 0) == 4 && std::memcmp(magic, "\x7f" "ELF", 4) == 0;
+    return ::pread(fd, magic, sizeof magic, 0) == 4 && std::memcmp(magic, kElfMagic, 4) == 0;
 }
 
 // The target of a /proc magic link, without the " (deleted)" the kernel appends.
@@ -88,16 +89,26 @@ void TlsAttacher::process_hold(const HoldRequest& request) {
                                       : fmt::format("/proc/{}/fd/{}", request.pid, request.fd);
     std::string shown;
     struct stat st {};
-    if (::stat(access.c_str(), &st) == 0 && st.st_ino == request.id.ino) {
+    bool reachable = ::stat(access.c_str(), &st) == 0;
+    if (reachable && st.st_ino == request.id.ino) {
         shown = link_target(access);
     } else {
-        access.clear();
+        // Another thread closed the fd, or a file system (overlayfs) numbers its
+        // inodes differently for stat(): look for the mapping itself.
+        std::string fallback;
         for (const auto& b : locate::mapped_binaries(request.pid)) {
             if (b.inode == request.id.ino && !b.access_path.empty()) {
-                access = b.access_path;
+                fallback = b.access_path;
                 shown = b.path_in_process;
                 break;
             }
+        }
+        if (!fallback.empty()) {
+            access = fallback;
+        } else if (request.exec && reachable) {
+            shown = link_target(access);  // a stopped process's exe is the file it executed
+        } else {
+            access.clear();
         }
     }
     Examination ex;
@@ -109,6 +120,8 @@ void TlsAttacher::process_hold(const HoldRequest& request) {
     outcome.pid = request.pid;
     outcome.path = shown;
     outcome.exited = !probes_.continue_held(request.pid);
+    if (!ex.decided && !outcome.exited)
+        request_scan(request.pid);  // not found while held: at least probe it late
     std::uint64_t now = monotonic_ns();
     outcome.duration_ns = now > request.stop_ns ? now - request.stop_ns : 0;
     outcome.examined = ex.first;

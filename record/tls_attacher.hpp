@@ -50,11 +50,11 @@ struct HoldRequest {
 // How one hold ended.
 struct HoldOutcome {
     pid_t pid = 0;
-    std::string path;              // the file it was held for ("" if it could not be found)
-    std::uint64_t duration_ns = 0; // from the stop to SIGCONT
-    bool probed = false;           // the file got probes
-    bool examined = false;         // this hold examined the file (else: decided before)
-    bool exited = false;           // the process no longer existed at SIGCONT
+    std::string path;               // the file it was held for ("" if it could not be found)
+    std::uint64_t duration_ns = 0;  // from the stop to SIGCONT
+    bool probed = false;            // the file got probes
+    bool examined = false;          // this hold examined the file (else: decided before)
+    bool exited = false;            // the process no longer existed at SIGCONT
 };
 
 class TlsAttacher {

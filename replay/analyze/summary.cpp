@@ -97,7 +97,7 @@ Expected<std::string> capture_summary(sqlite::Database& db, std::int64_t capture
         std::string("SELECT coalesce(host, remote_addr || ':' || remote_port, '(unknown host)'), "
                     "count(*),") +
             " sum(bytes_sent), sum(bytes_received), group_concat(DISTINCT protocol)"
-        " FROM connections WHERE capture_id = ? AND NOT (" +
+            " FROM connections WHERE capture_id = ? AND NOT (" +
             empty_connection + ") GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
         capture_id);
     if (!hosts)

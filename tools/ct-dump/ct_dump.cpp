@@ -93,8 +93,7 @@ std::string describe_event(std::span<const std::uint8_t> bytes) {
         case CT_EVENT_EXIT:
             return fmt::format("{} status={}", head,
                                abi::read_struct<ct_exit_event>(bytes)->exit_code);
-        case CT_EVENT_MMAP_EXEC:
-        {
+        case CT_EVENT_MMAP_EXEC: {
             auto e = *abi::read_event<ct_mmap_exec_event>(bytes);
             return fmt::format("{} fd={}{}", head, e.fd, hold_text(e.file_dev, e.file_ino, e.hold));
         }
