@@ -262,6 +262,14 @@ class Recording {
                 keep(attacher_->attach_file(lib));
             for (const auto& exe : well_known_tls_programs())
                 keep(attacher_->attach_file(exe));
+            // Files nearly every process maps (libc, libstdc++, ...) and the usual
+            // launchers: decided now, they never hold a process (a few ms in all).
+            for (const auto& bin : locate::mapped_binaries(::getpid()))
+                keep(attacher_->attach_file(bin.access_path));
+            for (const char* launcher : {"sh", "bash", "env"}) {
+                if (std::string exe = resolve_in_path(launcher); !exe.empty())
+                    keep(attacher_->attach_file(exe));
+            }
         }
         if (launcher_) {
             std::string exe = resolve_in_path(o_.command[0]);
