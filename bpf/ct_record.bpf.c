@@ -184,13 +184,15 @@ struct {
 	__type(value, __u32);
 } known_files SEC(".maps");
 
-/* Processes stopped by a hold (tgid -> ktime of the stop), so that whoever outlives
- * a crashed ct-record can continue every one of them. */
+/* Processes stopped by a hold, so that whoever outlives a crashed ct-record can
+ * continue every one of them: seq of the event that reported the hold -> tgid.
+ * Keyed per hold, not per process: user space removes the entry of the hold it
+ * ended, never the next hold of the same process. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
+	__type(key, __u64);
+	__type(value, __u32);
 } held SEC(".maps");
 
 #define SIGSTOP_ 19
@@ -325,18 +327,17 @@ static __always_inline void file_identity(struct file *f, __u64 *dev, __u64 *ino
 
 /* Stops the current process if `dev`/`ino` is a file user space has not decided on.
  * Returns enum ct_hold. */
-static __always_inline __u32 hold_if_unknown(__u32 tgid, __u64 dev, __u64 ino)
+static __always_inline __u32 hold_if_unknown(__u64 seq, __u32 tgid, __u64 dev, __u64 ino)
 {
 	if (dev == 0 && ino == 0)
 		return CT_HOLD_FAILED;
 	struct ct_file_id id = {.dev = dev, .ino = ino};
 	if (bpf_map_lookup_elem(&known_files, &id))
 		return CT_HOLD_NONE;
-	__u64 now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&held, &tgid, &now, BPF_ANY) != 0)
+	if (bpf_map_update_elem(&held, &seq, &tgid, BPF_ANY) != 0)
 		return CT_HOLD_FAILED;
 	if (bpf_send_signal(SIGSTOP_) != 0) {
-		bpf_map_delete_elem(&held, &tgid);
+		bpf_map_delete_elem(&held, &seq);
 		return CT_HOLD_FAILED;
 	}
 	return CT_HOLD_STOPPED;
@@ -959,7 +960,7 @@ int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 			file_identity(f, &e->file_dev, &e->file_ino);
 		/* The signal is taken on the way back to user space: the library's code
 		 * has not run, and the loader has not returned from this mmap yet. */
-		e->hold = hold_if_unknown(pid_tgid >> 32, e->file_dev, e->file_ino);
+		e->hold = hold_if_unknown(e->hdr.seq, pid_tgid >> 32, e->file_dev, e->file_ino);
 		bpf_ringbuf_submit(e, 0);
 		count_submit(0);
 	}
@@ -1029,7 +1030,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	 * before the new program's first instruction. */
 	e->pad2 = 0;
 	file_identity(BPF_CORE_READ(bprm, file), &e->file_dev, &e->file_ino);
-	e->hold = hold_if_unknown(pid_tgid >> 32, e->file_dev, e->file_ino);
+	e->hold = hold_if_unknown(seq, pid_tgid >> 32, e->file_dev, e->file_ino);
 	bpf_ringbuf_submit(e, 0);
 	count_submit(0);
 	return 0;
@@ -1052,7 +1053,6 @@ int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */
 	bpf_map_delete_elem(&traced, &tgid);
-	bpf_map_delete_elem(&held, &tgid); /* killed while held: nothing to continue */
 	struct ct_exit_event *e;
 	if (!RESERVE_EVENT(e, CT_EVENT_EXIT, pid_tgid))
 		return 0;

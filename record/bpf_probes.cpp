@@ -277,9 +277,9 @@ Expected<void> BpfProbes::mark_known(const ct_file_id& id) {
     return {};
 }
 
-bool BpfProbes::continue_held(pid_t pid) {
+bool BpfProbes::continue_held(pid_t pid, std::uint64_t hold_seq) {
     bool alive = ::kill(pid, SIGCONT) == 0 || errno != ESRCH;
-    __u32 key = static_cast<__u32>(pid);
+    __u64 key = hold_seq;
     bpf_map__delete_elem(skel_->maps.held, &key, sizeof key, 0);
     return alive;
 }

@@ -18,19 +18,24 @@
 namespace ct::record {
 
 int continue_all_held(int held_map_fd) {
-    std::vector<__u32> pids;
-    __u32 key = 0, next = 0;
+    std::vector<__u64> holds;
+    __u64 key = 0, next = 0;
     const void* prev = nullptr;
     while (bpf_map_get_next_key(held_map_fd, prev, &next) == 0) {
-        pids.push_back(next);
+        holds.push_back(next);
         key = next;
         prev = &key;
     }
-    for (__u32 pid : pids) {
+    int continued = 0;
+    for (__u64 hold : holds) {
+        __u32 pid = 0;
+        if (bpf_map_lookup_elem(held_map_fd, &hold, &pid) != 0)
+            continue;  // ended meanwhile
         ::kill(static_cast<pid_t>(pid), SIGCONT);  // ESRCH: it died meanwhile, fine
-        bpf_map_delete_elem(held_map_fd, &pid);
+        bpf_map_delete_elem(held_map_fd, &hold);
+        ++continued;
     }
-    return static_cast<int>(pids.size());
+    return continued;
 }
 
 Expected<pid_t> start_hold_watchdog(int held_map_fd) {

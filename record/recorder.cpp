@@ -431,7 +431,7 @@ class Recording {
                      std::uint64_t ino, std::uint32_t hold) {
         pid_t pid = static_cast<pid_t>(h.pid);
         if (hold == CT_HOLD_STOPPED) {
-            attacher_->request_hold({pid, exec, fd, ct_file_id{dev, ino}, h.ts_ns});
+            attacher_->request_hold({pid, exec, fd, ct_file_id{dev, ino}, h.ts_ns, h.seq});
         } else if (hold == CT_HOLD_FAILED) {
             attacher_->request_scan(pid, exec ? h.ts_ns : 0);  // late, and it says so
         }

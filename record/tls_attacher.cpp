@@ -67,7 +67,7 @@ TlsAttacher::~TlsAttacher() {
     wake_.notify_all();
     worker_.join();
     for (const auto& h : holds_)
-        probes_.continue_held(h.pid);  // recording is over: nothing to wait for
+        probes_.continue_held(h.pid, h.seq);  // recording is over: nothing to wait for
 }
 
 void TlsAttacher::request_hold(const HoldRequest& request) {
@@ -119,7 +119,7 @@ void TlsAttacher::process_hold(const HoldRequest& request) {
     HoldOutcome outcome;
     outcome.pid = request.pid;
     outcome.path = shown;
-    outcome.exited = !probes_.continue_held(request.pid);
+    outcome.exited = !probes_.continue_held(request.pid, request.seq);
     if (!ex.decided && !outcome.exited)
         request_scan(request.pid);  // not found while held: at least probe it late
     std::uint64_t now = monotonic_ns();

@@ -45,6 +45,7 @@ struct HoldRequest {
     int fd = -1;                // mmap: the mapped file's descriptor in the process
     ct_file_id id{};            // the file, exactly as BPF named it
     std::uint64_t stop_ns = 0;  // when BPF stopped it (CLOCK_MONOTONIC)
+    std::uint64_t seq = 0;      // of the event: the hold's key in the held map
 };
 
 // How one hold ended.
