@@ -30,7 +30,7 @@ int continue_all_held(int held_map_fd) {
     for (__u64 hold : holds) {
         __u32 pid = 0;
         if (bpf_map_lookup_elem(held_map_fd, &hold, &pid) != 0)
-            continue;  // ended meanwhile
+            continue;                              // ended meanwhile
         ::kill(static_cast<pid_t>(pid), SIGCONT);  // ESRCH: it died meanwhile, fine
         bpf_map_delete_elem(held_map_fd, &hold);
         ++continued;
