@@ -29,8 +29,9 @@ int continue_all_held(int held_map_fd) {
     int continued = 0;
     for (__u64 hold : holds) {
         __u32 pid = 0;
+        // An entry gone meanwhile is a hold that ended.
         if (bpf_map_lookup_elem(held_map_fd, &hold, &pid) != 0)
-            continue;                              // ended meanwhile
+            continue;
         ::kill(static_cast<pid_t>(pid), SIGCONT);  // ESRCH: it died meanwhile, fine
         bpf_map_delete_elem(held_map_fd, &hold);
         ++continued;
