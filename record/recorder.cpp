@@ -450,8 +450,8 @@ class Recording {
                 note("info", fmt::format("pid {} exited while held ({:.1f} ms) for {}", o.pid, ms,
                                          o.path.empty() ? "a file it no longer had" : o.path));
             } else if (o.examined) {
-                note("info", fmt::format("held pid {} for {:.1f} ms while examining {} (no TLS "
-                                         "functions to probe)",
+                note("info", fmt::format("held pid {} for {:.1f} ms while examining {} (nothing "
+                                         "to probe)",
                                          o.pid, ms, o.path));
             } else {
                 note("info", fmt::format("held pid {} for {:.1f} ms for {} (decided already)",
