@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -405,7 +406,8 @@ class Recording {
                 auto e = *abi::read_event<ct_exec_event>(ev);
                 on_new_code(
                     h, true, -1, e.file_dev, e.file_ino,
-                    h.size >= sizeof(ct_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED});
+                    h.size >= sizeof(ct_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED},
+                    std::string(e.filename, strnlen(e.filename, sizeof e.filename)));
                 break;
             }
             case CT_EVENT_EXIT:
@@ -428,10 +430,11 @@ class Recording {
 
     // A traced process executed or mapped a file: probe it if BPF did not know it.
     void on_new_code(const ct_event_header& h, bool exec, int fd, std::uint64_t dev,
-                     std::uint64_t ino, std::uint32_t hold) {
+                     std::uint64_t ino, std::uint32_t hold, std::string filename = {}) {
         pid_t pid = static_cast<pid_t>(h.pid);
         if (hold == CT_HOLD_STOPPED) {
-            attacher_->request_hold({pid, exec, fd, ct_file_id{dev, ino}, h.ts_ns, h.seq});
+            attacher_->request_hold(
+                {pid, exec, fd, ct_file_id{dev, ino}, h.ts_ns, h.seq, std::move(filename)});
         } else if (hold == CT_HOLD_FAILED) {
             attacher_->request_scan(pid, exec ? h.ts_ns : 0);  // late, and it says so
         }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -45,6 +46,17 @@ std::string link_target(const std::string& link) {
     if (out.ends_with(kDeleted))
         out.resize(out.size() - kDeleted.size());
     return out;
+}
+
+// Exited: no such process, or a zombie waiting for its parent.
+bool is_gone(pid_t pid) {
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string line;
+    if (!std::getline(stat, line))
+        return true;
+    auto paren = line.rfind(')');
+    return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] == 'Z' ||
+           line[paren + 2] == 'X';
 }
 
 }  // namespace
@@ -118,8 +130,8 @@ void TlsAttacher::process_hold(const HoldRequest& request) {
         (void)probes_.mark_known(request.id);  // exactly as BPF named it
     HoldOutcome outcome;
     outcome.pid = request.pid;
-    outcome.path = shown;
-    outcome.exited = !probes_.continue_held(request.pid, request.seq);
+    outcome.path = shown.empty() ? request.filename : shown;
+    outcome.exited = !probes_.continue_held(request.pid, request.seq) || is_gone(request.pid);
     if (!ex.decided && !outcome.exited)
         request_scan(request.pid);  // not found while held: at least probe it late
     std::uint64_t now = monotonic_ns();

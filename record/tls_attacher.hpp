@@ -46,6 +46,7 @@ struct HoldRequest {
     ct_file_id id{};            // the file, exactly as BPF named it
     std::uint64_t stop_ns = 0;  // when BPF stopped it (CLOCK_MONOTONIC)
     std::uint64_t seq = 0;      // of the event: the hold's key in the held map
+    std::string filename;       // exec: the path given to execve, for messages
 };
 
 // How one hold ended.

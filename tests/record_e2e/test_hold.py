@@ -127,6 +127,44 @@ class Hold(RecordTest):
         _, proc = self.record([PYTHON, "-c", parent, node], extra=("--no-system-libs",))
         self.assertIn(f"while probing {node}", proc.stderr)
 
+    def test_process_killed_while_held_hangs_nothing(self):
+        # The held process dies before ct-record gets to it: the recording goes on,
+        # ends when the command ends, and says the process exited while held.
+        # A short name: ct-dump shows the first 80 characters of a note.
+        touch = shutil.copy("/usr/bin/touch", os.path.join(self.private, "t"))
+        go = os.path.join(self.tmp, "go")
+        target = ("import os, subprocess, sys, time\n"
+                  "print('READY', flush=True)\n"
+                  "while not os.path.exists(sys.argv[1]): time.sleep(0.02)\n"
+                  "r = subprocess.run([sys.argv[2], sys.argv[3]])\n"
+                  "sys.exit(0 if r.returncode == -9 else 1)\n")
+        path = self.capture_path()
+        rec = subprocess.Popen([CT_RECORD, "--no-status", "-w", path, "--", PYTHON, "-c", target,
+                                go, touch, os.path.join(self.tmp, "marker")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(rec.stdout.readline().strip(), "READY")
+            os.kill(rec.pid, signal.SIGSTOP)
+            open(go, "w").close()
+            self.assertTrue(wait_for(lambda: any(process_state(p) == "T"
+                                                 for p in pids_running(touch)), timeout=30))
+            held = pids_running(touch)
+            for pid in held:
+                os.kill(pid, signal.SIGKILL)
+            self.assertTrue(wait_for(lambda: all(process_state(p) in (None, "Z")
+                                                 for p in held), timeout=30))
+            os.kill(rec.pid, signal.SIGCONT)
+            _, err = rec.communicate(timeout=60)
+            self.assertEqual(rec.returncode, 0, err)
+            self.assertNotIn("FAILED", err)
+        finally:
+            if rec.poll() is None:
+                rec.kill()
+                rec.wait()
+        dump = subprocess.run([os.environ.get("CT_DUMP", "ct-dump"), path],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertRegex(dump, rf"pid \d+ exited while held \([0-9.]+ ms\) for {touch}\b")
+
     def test_kill_9_while_held_leaves_nothing_stopped(self):
         # The target executes a program nobody probed while ct-record cannot answer
         # (stopped); ct-record is then killed: the held process must run on.
