@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -617,6 +618,7 @@ class Recording {
         probes_->untrace_all();  // nothing new from here on
         continue_all_held(probes_->held_map_fd());
         consume_ring();
+        attacher_->wait_for_holds(std::chrono::seconds(2));  // their outcomes go in the capture
         after_events();
         counters_ = probes_->counters();
         update_stats_from_counters();

@@ -90,6 +90,11 @@ void TlsAttacher::request_hold(const HoldRequest& request) {
     wake_.notify_all();
 }
 
+void TlsAttacher::wait_for_holds(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    holds_ended_.wait_for(lock, limit, [&] { return holds_.empty() && !hold_busy_; });
+}
+
 std::vector<HoldOutcome> TlsAttacher::take_hold_outcomes() {
     std::lock_guard lock(mutex_);
     return std::exchange(hold_outcomes_, {});
@@ -254,8 +259,12 @@ void TlsAttacher::worker_loop() {
             if (!holds_.empty()) {
                 HoldRequest hold = holds_.front();
                 holds_.pop_front();
+                hold_busy_ = true;
                 lock.unlock();
                 process_hold(hold);
+                lock.lock();
+                hold_busy_ = false;
+                holds_ended_.notify_all();
                 continue;
             }
             request = queue_.front();

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -78,6 +79,9 @@ class TlsAttacher {
     // The hold: examines and probes the file, marks it known, continues the process.
     void request_hold(const HoldRequest& request);
     std::vector<HoldOutcome> take_hold_outcomes();
+    // Waits (at most `limit`) until every requested hold has ended, so that the
+    // outcomes of the last ones can still be written.
+    void wait_for_holds(std::chrono::milliseconds limit);
     // Paths looked at so far, for "no TLS library found" messages.
     std::vector<std::string> examined_paths() const;
     std::size_t attached_binaries() const;
@@ -108,6 +112,8 @@ class TlsAttacher {
     };
     std::deque<ScanRequest> queue_;
     std::deque<HoldRequest> holds_;  // served before queue_
+    bool hold_busy_ = false;         // the worker is ending a hold
+    std::condition_variable holds_ended_;
     std::vector<AttachReport> reports_;
     std::vector<HoldOutcome> hold_outcomes_;
     bool stopping_ = false;
