@@ -48,6 +48,7 @@ class Hold(RecordTest):
 
     def fresh_server(self, run):
         self.server.stop()
+        self.server.proc.stdout.close()
         directory = os.path.join(self.tmp, f"run-{run}")
         os.makedirs(directory)
         self.server = LogServer(directory)
