@@ -63,6 +63,14 @@ enum ct_direction {
 	CT_DIR_READ = 1,  /* plaintext the process received (ingress) */
 };
 
+/* struct ct_exec_event.hold and struct ct_mmap_exec_event.hold: whether the process
+ * was stopped so that ct-record could probe the file before it runs any of it. */
+enum ct_hold {
+	CT_HOLD_NONE = 0,    /* the file was decided on already (probed, or has no TLS) */
+	CT_HOLD_STOPPED = 1, /* SIGSTOP sent; ct-record resumes the process (SIGCONT) */
+	CT_HOLD_FAILED = 2,  /* not decided on, but the process could not be stopped */
+};
+
 /* struct ct_data_event.flags */
 enum ct_data_flags {
 	CT_DATA_TRUNCATED = 1 << 0,  /* call_len exceeds the payload cap: bytes past it are absent */
@@ -206,6 +214,13 @@ struct ct_exec_event {
 	__u32 pad;
 	char comm[CT_COMM_LEN];
 	char filename[CT_EXEC_FILENAME_MAX]; /* NUL-terminated path given to execve */
+	/* Appended in ABI 1 (hdr.size >= 344): the file the kernel executes (for a
+	 * script, its interpreter), as (inode->i_sb->s_dev in the kernel's dev_t
+	 * encoding, inode->i_ino); 0/0 if unknown. */
+	__u64 file_dev;
+	__u64 file_ino;
+	__u32 hold; /* enum ct_hold */
+	__u32 pad2;
 };
 
 struct ct_exit_event {
@@ -220,6 +235,17 @@ struct ct_mmap_exec_event {
 	__u64 len;
 	__s32 fd;
 	__u32 prot;
+	/* Appended in ABI 1 (hdr.size >= 80): the mapped file, as in ct_exec_event. */
+	__u64 file_dev;
+	__u64 file_ino;
+	__u32 hold; /* enum ct_hold */
+	__u32 pad;
+};
+
+/* Key of the known-files map: a file user space has decided on. */
+struct ct_file_id {
+	__u64 dev; /* inode->i_sb->s_dev, kernel encoding: major << 20 | minor */
+	__u64 ino;
 };
 
 /*

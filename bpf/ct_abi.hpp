@@ -4,6 +4,7 @@
 
 #include <linux/types.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -47,11 +48,22 @@ static_assert(offsetof(ct_socket_event, origin) == 62);
 static_assert(offsetof(ct_socket_event, local_addr) == 64);
 static_assert(offsetof(ct_socket_event, remote_addr) == 80);
 static_assert(sizeof(ct_fork_event) == 48);
-static_assert(sizeof(ct_exec_event) == 320);
+static_assert(sizeof(ct_exec_event) == 344);
 static_assert(offsetof(ct_exec_event, args_len) == 36);
 static_assert(offsetof(ct_exec_event, filename) == 64);
+static_assert(offsetof(ct_exec_event, file_dev) == 320);
+static_assert(offsetof(ct_exec_event, file_ino) == 328);
+static_assert(offsetof(ct_exec_event, hold) == 336);
 static_assert(sizeof(ct_exit_event) == 40);
-static_assert(sizeof(ct_mmap_exec_event) == 56);
+static_assert(sizeof(ct_mmap_exec_event) == 80);
+static_assert(offsetof(ct_mmap_exec_event, file_dev) == 56);
+static_assert(offsetof(ct_mmap_exec_event, file_ino) == 64);
+static_assert(offsetof(ct_mmap_exec_event, hold) == 72);
+static_assert(sizeof(ct_file_id) == 16);
+
+// Sizes of the first versions of structs that grew since: still accepted.
+inline constexpr std::size_t kExecEventV1Size = 320;
+inline constexpr std::size_t kMmapExecEventV1Size = 56;
 static_assert(sizeof(ct_tcp_event) == 136);
 static_assert(offsetof(ct_tcp_event, open_ns) == 32);
 static_assert(offsetof(ct_tcp_event, bytes_sent) == 40);
@@ -88,11 +100,11 @@ constexpr std::size_t min_event_size(std::uint16_t type) {
         case CT_EVENT_FORK:
             return sizeof(ct_fork_event);
         case CT_EVENT_EXEC:
-            return sizeof(ct_exec_event);
+            return kExecEventV1Size;
         case CT_EVENT_EXIT:
             return sizeof(ct_exit_event);
         case CT_EVENT_MMAP_EXEC:
-            return sizeof(ct_mmap_exec_event);
+            return kMmapExecEventV1Size;
         case CT_EVENT_TCP:
             return sizeof(ct_tcp_event);
         default:
@@ -107,6 +119,18 @@ std::optional<T> read_struct(std::span<const std::uint8_t> bytes) {
         return std::nullopt;
     T value;
     std::memcpy(&value, bytes.data(), sizeof(T));
+    return value;
+}
+
+// An event struct from a validated event: the `hdr.size` bytes the writer filled in,
+// fields appended after that writer's version zeroed. nullopt if malformed.
+template <typename T>
+std::optional<T> read_event(std::span<const std::uint8_t> bytes) {
+    auto hdr = read_struct<ct_event_header>(bytes);
+    if (!hdr || hdr->size > bytes.size() || hdr->size < sizeof(ct_event_header))
+        return std::nullopt;
+    T value{};
+    std::memcpy(&value, bytes.data(), std::min<std::size_t>(hdr->size, sizeof(T)));
     return value;
 }
 
@@ -129,7 +153,7 @@ inline std::size_t stored_length(std::span<const std::uint8_t> bytes) {
     if (hdr->type == CT_EVENT_DATA) {
         tail = read_struct<ct_data_event>(bytes)->data_len;
     } else if (hdr->type == CT_EVENT_EXEC) {
-        tail = read_struct<ct_exec_event>(bytes)->args_len;
+        tail = read_event<ct_exec_event>(bytes)->args_len;
     }
     if (tail > bytes.size() - hdr->size)
         return 0;

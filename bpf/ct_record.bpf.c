@@ -182,7 +182,33 @@ struct {
 	__type(value, __u64);
 } throttled SEC(".maps");
 
+/*
+ * The exec/dlopen hold. Files user space has decided on (probed, or examined and
+ * found to hold no TLS code), keyed as the kernel names them. A traced process
+ * that executes or maps executable a file not in here is stopped (SIGSTOP) before
+ * it runs one instruction of it; user space attaches the file's probes, adds the
+ * file here and continues the process (SIGCONT).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ct_file_id);
+	__type(value, __u32);
+} known_files SEC(".maps");
+
+/* Processes stopped by a hold, so that whoever outlives a crashed ct-record can
+ * continue every one of them: seq of the event that reported the hold -> tgid.
+ * Keyed per hold, not per process: user space removes the entry of the hold it
+ * ended, never the next hold of the same process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} held SEC(".maps");
+
 #define SIGSTOP_ 19
+#define THROTTLE_HELD_KEY (1ull << 63)
 
 __u64 next_seq = 0;
 __u64 next_gen = 0;
@@ -301,6 +327,47 @@ static __always_inline void conn_end(__u64 pid_tgid, __u64 ssl, __u8 func)
 		return;
 	emit_conn(pid_tgid, ssl, st, CT_CONN_CLOSE, func, 0);
 	bpf_map_delete_elem(&conns, &key);
+}
+
+/* ---- the exec/dlopen hold ------------------------------------------------------------ */
+
+static __always_inline void file_identity(struct file *f, __u64 *dev, __u64 *ino)
+{
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	*dev = inode ? BPF_CORE_READ(inode, i_sb, s_dev) : 0;
+	*ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
+}
+
+/* Stops the current process if `dev`/`ino` is a file user space has not decided on.
+ * Returns enum ct_hold. */
+static __always_inline __u32 hold_if_unknown(__u64 seq, __u32 tgid, __u64 dev, __u64 ino)
+{
+	if (dev == 0 && ino == 0)
+		return CT_HOLD_FAILED;
+	struct ct_file_id id = {.dev = dev, .ino = ino};
+	if (bpf_map_lookup_elem(&known_files, &id))
+		return CT_HOLD_NONE;
+	if (bpf_map_update_elem(&held, &seq, &tgid, BPF_ANY) != 0)
+		return CT_HOLD_FAILED;
+	if (bpf_send_signal(SIGSTOP_) != 0) {
+		bpf_map_delete_elem(&held, &seq);
+		return CT_HOLD_FAILED;
+	}
+	return CT_HOLD_STOPPED;
+}
+
+/* The file behind `fd` of the current task, or NULL. */
+static __always_inline struct file *current_fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0)
+		return NULL;
+	return f;
 }
 
 /* ---- sockets -------------------------------------------------------------------------- */
@@ -800,8 +867,13 @@ static __always_inline void throttle_if_backlogged(__u64 pid_tgid)
 		return;
 	__u32 tgid = pid_tgid >> 32;
 	__u64 now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&throttled, &tgid, &now, BPF_NOEXIST) == 0)
-		bpf_send_signal(SIGSTOP_);
+	if (bpf_map_update_elem(&throttled, &tgid, &now, BPF_NOEXIST) != 0)
+		return; /* stopped already, or no room: no stop we could not undo */
+	/* Also in `held`, under a key no event sequence number reaches, so that the hold
+	 * watchdog continues this process too if ct-record dies. */
+	__u64 held_key = THROTTLE_HELD_KEY | tgid;
+	bpf_map_update_elem(&held, &held_key, &tgid, BPF_ANY);
+	bpf_send_signal(SIGSTOP_);
 }
 
 /*
@@ -1167,6 +1239,15 @@ int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		e->len = call.arg[1];
 		e->fd = (int)call.arg[0];
 		e->prot = (__u32)call.arg[2];
+		e->pad = 0;
+		e->file_dev = 0;
+		e->file_ino = 0;
+		struct file *f = current_fd_file(e->fd);
+		if (f)
+			file_identity(f, &e->file_dev, &e->file_ino);
+		/* The signal is taken on the way back to user space: the library's code
+		 * has not run, and the loader has not returned from this mmap yet. */
+		e->hold = hold_if_unknown(e->hdr.seq, pid_tgid >> 32, e->file_dev, e->file_ino);
 		bpf_ringbuf_submit(e, 0);
 		count_submit(0);
 	}
@@ -1234,6 +1315,11 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (n == 0 || bpf_probe_read_user((void *)(e + 1), n, (const void *)start) != 0)
 		n = 0;
 	e->args_len = n;
+	/* bprm->file is what runs: for a script, its interpreter. The stop happens
+	 * before the new program's first instruction. */
+	e->pad2 = 0;
+	file_identity(BPF_CORE_READ(bprm, file), &e->file_dev, &e->file_ino);
+	e->hold = hold_if_unknown(seq, pid_tgid >> 32, e->file_dev, e->file_ino);
 	bpf_ringbuf_submit(e, 0);
 	count_submit(0);
 	return 0;

@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
 #include <thread>
 
@@ -338,6 +340,8 @@ ThrottleRelease BpfProbes::resume_throttled() {
         static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
     for (auto [pid, since] : stopped) {
         // Deleted first: a process stopped again right after its SIGCONT gets a new entry.
+        __u64 held_key = (1ull << 63) | pid;  // THROTTLE_HELD_KEY in ct_record.bpf.c
+        bpf_map__delete_elem(skel_->maps.held, &held_key, sizeof held_key, 0);
         bpf_map__delete_elem(skel_->maps.throttled, &pid, sizeof pid, 0);
         ::kill(static_cast<pid_t>(pid), SIGCONT);  // ESRCH: it died meanwhile, fine
         ++out.processes;
@@ -416,6 +420,26 @@ std::vector<std::pair<ct_tcp_key, ct_tcp_state>> BpfProbes::take_tcp_sockets() {
         }
     }
     return out;
+}
+
+Expected<void> BpfProbes::mark_known(const ct_file_id& id) {
+    __u32 one = 1;
+    if (bpf_map__update_elem(skel_->maps.known_files, &id, sizeof id, &one, sizeof one, BPF_ANY) !=
+        0) {
+        return fail_errno("cannot add a file to the known-files map");
+    }
+    return {};
+}
+
+bool BpfProbes::continue_held(pid_t pid, std::uint64_t hold_seq) {
+    bool alive = ::kill(pid, SIGCONT) == 0 || errno != ESRCH;
+    __u64 key = hold_seq;
+    bpf_map__delete_elem(skel_->maps.held, &key, sizeof key, 0);
+    return alive;
+}
+
+int BpfProbes::held_map_fd() const {
+    return bpf_map__fd(skel_->maps.held);
 }
 
 int BpfProbes::on_ring_event(void* ctx, void* data, std::size_t size) {

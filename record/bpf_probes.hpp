@@ -97,6 +97,14 @@ class BpfProbes {
     // Reads every event available now. Returns events consumed or an error.
     Expected<int> consume();
 
+    // The exec/dlopen hold (see hold_watchdog.hpp). A file marked known no longer
+    // stops the processes that execute or map it.
+    Expected<void> mark_known(const ct_file_id& id);
+    // Continues a held process and forgets that hold (`hold_seq`: the seq of the
+    // event that reported it). False if the process no longer exists.
+    bool continue_held(pid_t pid, std::uint64_t hold_seq);
+    int held_map_fd() const;
+
     struct PrivateTag {};
     BpfProbes(PrivateTag, const ProbeSettings& settings);
 

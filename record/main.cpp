@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ct/version.hpp"
+#include "hold_watchdog.hpp"
 #include "locate/tls_locator.hpp"
 #include "recorder.hpp"
 #include "size_argument.hpp"
@@ -34,6 +35,12 @@ with ct-analyze. Every TCP connection of the target tree is also tracked with
 its peer and the bytes its syscalls moved; the summary at the end names the
 ones no probe could read (plain TCP, or TLS in Go, rustls, GnuTLS, Java).
 
+A traced process that executes a program or maps a library ct-record has not
+examined yet is stopped (SIGSTOP) before it runs any of it, and continued
+(SIGCONT) once every probe on that file is attached, usually within a few ms:
+nothing is missed, whatever starts the program. A parent waiting with waitpid
+sees no difference; one using WUNTRACED (job control) may see the stop.
+
 Examples:
   sudo ct-record -w session.ctz -- curl -s https://example.com/
   sudo ct-record -p $(pgrep -n claude) -w claude.ctz      # Ctrl-C to stop
@@ -47,6 +54,9 @@ status (128+N if killed by signal N); 1 nothing recorded (setup failed);
 capture is readable up to the failure.)";
 
 int run_main(int argc, char** argv) {
+    if (argc == 4 && std::string(argv[1]) == ct::record::kHoldWatchdogFlag) {
+        return ct::record::run_hold_watchdog(std::atoi(argv[2]), std::atoi(argv[3]));
+    }
     std::vector<std::string> recorder_cmdline(argv, argv + argc);
     // Everything after the first "--" is the command to run, untouched by the parser.
     std::vector<std::string> command;
@@ -85,10 +95,12 @@ int run_main(int argc, char** argv) {
                  "Never lose an event: when the ring is half full, stop the traced process "
                  "(SIGSTOP) until ct-record has drained it (slows the target under load)");
     app.add_option("--binary", o.binaries,
-                   "Also probe this file (a TLS library in an unusual place); repeatable");
+                   "Also probe this file before the command starts (saves the hold at its first "
+                   "exec or dlopen); repeatable");
     app.add_flag("--no-system-libs", no_system_libs,
                  "Do not probe the system's libssl.so.* and the node, bun, deno and claude found "
-                 "in PATH before the target starts them");
+                 "in PATH before the target starts them (they are then probed during a hold "
+                 "when first executed or loaded)");
     app.add_option("--ring-size", ring, "BPF ring buffer size (power of two, at most 1G)")
         ->default_str("64M");
     app.add_option("--payload-cap", cap,

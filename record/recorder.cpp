@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -20,6 +23,7 @@
 #include "capture_header.hpp"
 #include "capture_records.hpp"
 #include "command_launcher.hpp"
+#include "hold_watchdog.hpp"
 #include "proc_reader.hpp"
 #include "status_line.hpp"
 #include "tcp_scan.hpp"
@@ -142,6 +146,9 @@ class Recording {
         if (!probes)
             return std::unexpected(probes.error());
         probes_ = std::move(*probes);
+        // Before any process can be held: nothing may stay stopped if we die.
+        if (auto watchdog = start_hold_watchdog(probes_->held_map_fd()); !watchdog)
+            return std::unexpected(watchdog.error());
         if (auto ok = probes_->open_ring([this](auto bytes) { return on_event(bytes); }); !ok) {
             return ok;
         }
@@ -266,6 +273,14 @@ class Recording {
                 keep(attacher_->attach_file(lib));
             for (const auto& exe : well_known_tls_programs())
                 keep(attacher_->attach_file(exe));
+            // Files nearly every process maps (libc, libstdc++, ...) and the usual
+            // launchers: decided now, they never hold a process (a few ms in all).
+            for (const auto& bin : locate::mapped_binaries(::getpid()))
+                keep(attacher_->attach_file(bin.access_path));
+            for (const char* launcher : {"sh", "bash", "env"}) {
+                if (std::string exe = resolve_in_path(launcher); !exe.empty())
+                    keep(attacher_->attach_file(exe));
+            }
         }
         if (launcher_) {
             std::string exe = resolve_in_path(o_.command[0]);
@@ -334,17 +349,25 @@ class Recording {
                                               probe.function, r.path, probe.error));
                 }
             }
-            if (!o_.quiet) {
-                say(fmt::format("probing {} [{}{}]: {}", r.path, r.located.how_found,
-                                r.pid ? fmt::format(", mapped by pid {}", r.pid) : "",
-                                fmt::join(parts, " ")));
+            std::string held;
+            if (r.held) {
+                held = fmt::format("held pid {} for {:.1f} ms while probing {}", r.pid,
+                                   static_cast<double>(r.hold_ns) / 1e6, r.path);
+                note("info", held);
             }
-            if (r.exec_ns && r.attached_any() && r.attached_ns > r.exec_ns) {
-                // Not silent: what the program sent before its probes existed is missing.
+            if (!o_.quiet) {
+                say(fmt::format("probing {} [{}{}]: {}{}", r.path, r.located.how_found,
+                                r.pid ? fmt::format(", mapped by pid {}", r.pid) : "",
+                                fmt::join(parts, " "), held.empty() ? "" : "; " + held));
+            }
+            if (!r.held && r.exec_ns && r.attached_any() && r.attached_ns > r.exec_ns) {
+                // Not silent: the process could not be held, so what the program sent
+                // before its probes existed is missing.
                 std::string msg = fmt::format(
-                    "probes on {} were attached {:.1f} ms after pid {} executed it; TLS traffic "
-                    "it made before then is not in the capture (its connections show as joined "
-                    "mid-way). Add --binary {} to probe it from the start.",
+                    "probes on {} were attached {:.1f} ms after pid {} executed it (the process "
+                    "could not be stopped until then); TLS traffic it made before then is not in "
+                    "the capture (its connections show as joined mid-way). Add --binary {} to "
+                    "probe it from the start.",
                     r.path, static_cast<double>(r.attached_ns - r.exec_ns) / 1e6, r.pid, r.path);
                 unseen_.note_late_probes(r.pid, r.path);
                 say(msg);
@@ -393,22 +416,66 @@ class Recording {
                 new_processes_.push_back({child, "fork"});
                 break;
             }
-            case CT_EVENT_EXEC:
+            case CT_EVENT_EXEC: {
                 new_processes_.push_back({static_cast<pid_t>(h.pid), "exec"});
-                attacher_->request_scan(static_cast<pid_t>(h.pid), h.ts_ns);
+                auto e = *abi::read_event<ct_exec_event>(ev);
+                on_new_code(
+                    h, true, -1, e.file_dev, e.file_ino,
+                    h.size >= sizeof(ct_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED},
+                    std::string(e.filename, strnlen(e.filename, sizeof e.filename)));
                 break;
+            }
             case CT_EVENT_EXIT:
                 live_.erase(static_cast<pid_t>(h.pid));
                 break;
-            case CT_EVENT_MMAP_EXEC:
-                attacher_->request_scan(static_cast<pid_t>(h.pid));
+            case CT_EVENT_MMAP_EXEC: {
+                auto e = *abi::read_event<ct_mmap_exec_event>(ev);
+                on_new_code(
+                    h, false, e.fd, e.file_dev, e.file_ino,
+                    h.size >= sizeof(ct_mmap_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED});
                 break;
+            }
             default:
                 break;
         }
         if ((stats_.events & 63) == 0 && monotonic_now_ns() >= consume_until_ns_)
             return kTimeToTick;
         return 0;
+    }
+
+    // A traced process executed or mapped a file: probe it if BPF did not know it.
+    void on_new_code(const ct_event_header& h, bool exec, int fd, std::uint64_t dev,
+                     std::uint64_t ino, std::uint32_t hold, std::string filename = {}) {
+        pid_t pid = static_cast<pid_t>(h.pid);
+        if (hold == CT_HOLD_STOPPED) {
+            attacher_->request_hold(
+                {pid, exec, fd, ct_file_id{dev, ino}, h.ts_ns, h.seq, std::move(filename)});
+        } else if (hold == CT_HOLD_FAILED) {
+            attacher_->request_scan(pid, exec ? h.ts_ns : 0);  // late, and it says so
+        }
+        // CT_HOLD_NONE: the file is probed already, or holds no TLS code.
+    }
+
+    void note_holds() {
+        for (const auto& o : attacher_->take_hold_outcomes()) {
+            ++stats_.holds;
+            stats_.hold_total_ns += o.duration_ns;
+            stats_.hold_max_ns = std::max(stats_.hold_max_ns, o.duration_ns);
+            if (o.probed)
+                continue;  // said with the probes
+            double ms = static_cast<double>(o.duration_ns) / 1e6;
+            if (o.exited) {
+                note("info", fmt::format("pid {} exited while held ({:.1f} ms) for {}", o.pid, ms,
+                                         o.path.empty() ? "a file it no longer had" : o.path));
+            } else if (o.examined) {
+                note("info", fmt::format("held pid {} for {:.1f} ms while examining {} (nothing "
+                                         "to probe)",
+                                         o.pid, ms, o.path));
+            } else {
+                note("info", fmt::format("held pid {} for {:.1f} ms for {} (decided already)",
+                                         o.pid, ms, o.path.empty() ? "a file now gone" : o.path));
+            }
+        }
     }
 
     // Drains the ring for at most kDrainSliceNs, so that flushing, counters and signals
@@ -472,6 +539,7 @@ class Recording {
         }
         new_processes_.clear();
         write_attach_reports(attacher_->take_reports());
+        note_holds();
     }
 
     void tick() {
@@ -604,8 +672,10 @@ class Recording {
         status_line_.clear();
         consume_ring();
         probes_->untrace_all();  // nothing new from here on
+        continue_all_held(probes_->held_map_fd());
         while (consume_ring() && !failed_) {
         }  // finite: the ring only holds what was produced before untrace_all
+        attacher_->wait_for_holds(std::chrono::seconds(2));  // their outcomes go in the capture
         write_open_tcp_connections();
         release_throttled();  // never leave a process stopped behind us
         if (stats_.throttled_stops) {

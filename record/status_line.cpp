@@ -54,6 +54,13 @@ std::string format_summary(const RecordingStats& s, const std::string& path, dou
             "malformed events\n",
             s.lost_events, human_bytes(s.lost_bytes), s.truncated_calls, s.malformed_events);
     }
+    if (s.holds) {
+        out += fmt::format(
+            "  {} hold{} until new code was examined and probed: longest {:.1f} ms, total {:.1f} "
+            "ms\n",
+            s.holds, s.holds == 1 ? "" : "s", static_cast<double>(s.hold_max_ns) / 1e6,
+            static_cast<double>(s.hold_total_ns) / 1e6);
+    }
     if (s.untracked_tcp) {
         out += fmt::format(
             "  UNTRACKED: {} TCP connections found the connection map full: whether a probe read "

@@ -24,6 +24,10 @@ struct RecordingStats {
     // --lossless: how often and how long traced processes were stopped for backpressure.
     std::uint64_t throttled_stops = 0;
     std::uint64_t throttled_ns = 0;
+    // The exec/dlopen hold: processes stopped until new code was probed.
+    std::uint64_t holds = 0;
+    std::uint64_t hold_total_ns = 0;
+    std::uint64_t hold_max_ns = 0;
 };
 
 std::string human_bytes(std::uint64_t bytes);

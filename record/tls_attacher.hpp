@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -31,8 +32,32 @@ struct AttachReport {
     std::optional<std::string> error;  // could not be examined at all
     std::uint64_t exec_ns = 0;         // when the process executed the program that maps it
     std::uint64_t attached_ns = 0;     // when the probes were in place (CLOCK_MONOTONIC)
+    bool held = false;                 // `pid` was stopped until the probes were in place
+    std::uint64_t hold_ns = 0;         // ... for this long
 
     bool attached_any() const;
+};
+
+// A traced process that BPF stopped (SIGSTOP) at the exec or executable mmap of a
+// file not decided on yet (struct ct_exec_event / ct_mmap_exec_event, hold 1).
+struct HoldRequest {
+    pid_t pid = 0;
+    bool exec = false;          // exec (the program is /proc/PID/exe), else an mmap of `fd`
+    int fd = -1;                // mmap: the mapped file's descriptor in the process
+    ct_file_id id{};            // the file, exactly as BPF named it
+    std::uint64_t stop_ns = 0;  // when BPF stopped it (CLOCK_MONOTONIC)
+    std::uint64_t seq = 0;      // of the event: the hold's key in the held map
+    std::string filename;       // exec: the path given to execve, for messages
+};
+
+// How one hold ended.
+struct HoldOutcome {
+    pid_t pid = 0;
+    std::string path;               // the file it was held for ("" if it could not be found)
+    std::uint64_t duration_ns = 0;  // from the stop to SIGCONT
+    bool probed = false;            // the file got probes
+    bool examined = false;          // this hold examined the file (else: decided before)
+    bool exited = false;            // the process no longer existed at SIGCONT
 };
 
 class TlsAttacher {
@@ -51,6 +76,12 @@ class TlsAttacher {
     // when the process executed its program, to report probes that came late.
     void request_scan(pid_t pid, std::uint64_t exec_ns = 0);
     std::vector<AttachReport> take_reports();
+    // The hold: examines and probes the file, marks it known, continues the process.
+    void request_hold(const HoldRequest& request);
+    std::vector<HoldOutcome> take_hold_outcomes();
+    // Waits (at most `limit`) until every requested hold has ended, so that the
+    // outcomes of the last ones can still be written.
+    void wait_for_holds(std::chrono::milliseconds limit);
     // Paths looked at so far, for "no TLS library found" messages.
     std::vector<std::string> examined_paths() const;
     std::size_t attached_binaries() const;
@@ -58,8 +89,14 @@ class TlsAttacher {
     bool probes_any_mapping_of(pid_t pid) const;
 
   private:
-    std::optional<AttachReport> examine(const std::string& access_path,
-                                        const std::string& shown_path, pid_t pid);
+    struct Examination {
+        bool decided = false;  // examined now or before; false: the file was gone
+        bool first = false;    // examined by this call
+        std::optional<AttachReport> report;
+    };
+    Examination examine(const std::string& access_path, const std::string& shown_path, pid_t pid);
+    void mark_known(std::uint64_t st_dev, std::uint64_t st_ino);
+    void process_hold(const HoldRequest& request);
     void worker_loop();
 
     BpfProbes& probes_;
@@ -74,7 +111,11 @@ class TlsAttacher {
         std::uint64_t exec_ns;
     };
     std::deque<ScanRequest> queue_;
+    std::deque<HoldRequest> holds_;  // served before queue_
+    bool hold_busy_ = false;         // the worker is ending a hold
+    std::condition_variable holds_ended_;
     std::vector<AttachReport> reports_;
+    std::vector<HoldOutcome> hold_outcomes_;
     bool stopping_ = false;
     std::condition_variable wake_;
     std::thread worker_;

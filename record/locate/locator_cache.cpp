@@ -91,6 +91,21 @@ std::optional<std::string> read_small_file(const std::string& path) {
     return data;
 }
 
+// Whether the code at a target still is what was cached. A uprobe is an int3 (0xcc)
+// over the first byte of the function; a copy of the code read while some
+// recording had probes on it (in the cache file, or in a private mapping of the
+// binary) may show it there. Any other difference means other code.
+bool same_code(const std::string& cached_hex, std::span<const uint8_t> actual) {
+    const std::string actual_hex = hex_bytes(actual);
+    if (actual_hex == cached_hex)
+        return true;
+    if (actual_hex.size() != cached_hex.size() || actual_hex.size() < 2)
+        return false;
+    if (actual_hex.compare(2, std::string::npos, cached_hex, 2, std::string::npos) != 0)
+        return false;
+    return actual_hex.compare(0, 2, "cc") == 0 || cached_hex.compare(0, 2, "cc") == 0;
+}
+
 // Splits "keyword rest-of-line".
 std::pair<std::string, std::string> split_keyword(const std::string& line) {
     const size_t space = line.find(' ');
@@ -168,7 +183,7 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
             }
             // The code must still be there: guards against a rebuilt binary that kept
             // its build-id.
-            if (hex_bytes(image.file().slice(*off, kCheckBytes)) != bytes) {
+            if (!same_code(bytes, image.file().slice(*off, kCheckBytes))) {
                 why_not = fmt::format("code at offset {:#x} differs from the cached bytes", *off);
                 return std::nullopt;
             }

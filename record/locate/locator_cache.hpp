@@ -12,7 +12,8 @@
 //   end <FNV-1a 64 of every byte before this line, hex>
 //
 // A file that fails any check (format, version, build-id, size, checksum, or code bytes
-// at a target that differ from the binary's) is ignored and rewritten.
+// at a target that differ from the binary's) is ignored and rewritten. An int3 (0xcc)
+// in the first code byte of a target, on either side, is a uprobe, not a difference.
 #pragma once
 
 #include <optional>

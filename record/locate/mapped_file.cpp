@@ -23,7 +23,13 @@ Expected<MappedFile> MappedFile::open(const std::string& path) {
     file.size_ = static_cast<uint64_t>(st.st_size);
     file.device_ = st.st_dev;
     file.inode_ = st.st_ino;
-    void* data = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, file.fd_.get(), 0);
+    // MAP_SHARED on purpose: the kernel installs uprobes (int3) in every private
+    // mapping of a probed file that could become executable, including a PROT_READ
+    // one like this, so a private map would show another recording's probes as
+    // code. Shared mappings are left alone and show the file as it is on disk.
+    void* data = ::mmap(nullptr, file.size_, PROT_READ, MAP_SHARED, file.fd_.get(), 0);
+    if (data == MAP_FAILED)  // file systems without shared mappings
+        data = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, file.fd_.get(), 0);
     if (data == MAP_FAILED)
         return fail_errno("cannot map " + path);
     file.data_ = static_cast<const uint8_t*>(data);

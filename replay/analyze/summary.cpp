@@ -88,20 +88,35 @@ Expected<std::string> capture_summary(sqlite::Database& db, std::int64_t capture
         out += fmt::format("  {:>7}  {}  {}\n", p[0], p[1], p[2]);
     }
 
+    // A TLS object (SSL_new) that never reached a peer nor moved a byte: no connection.
+    const std::string empty_connection =
+        "host IS NULL AND remote_addr IS NULL AND coalesce(bytes_sent, 0) = 0 AND "
+        "coalesce(bytes_received, 0) = 0";
     auto hosts = query(
         db,
-        "SELECT coalesce(host, remote_addr || ':' || remote_port, '(unknown host)'), count(*),"
-        " sum(bytes_sent), sum(bytes_received), group_concat(DISTINCT protocol)"
-        " FROM connections WHERE capture_id = ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
+        std::string("SELECT coalesce(host, remote_addr || ':' || remote_port, '(unknown host)'), "
+                    "count(*),") +
+            " sum(bytes_sent), sum(bytes_received), group_concat(DISTINCT protocol)"
+            " FROM connections WHERE capture_id = ? AND NOT (" +
+            empty_connection + ") GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
         capture_id);
     if (!hosts)
         return std::unexpected(hosts.error());
+    auto empty = query(
+        db, "SELECT count(*) FROM connections WHERE capture_id = ? AND (" + empty_connection + ")",
+        capture_id);
+    if (!empty)
+        return std::unexpected(empty.error());
     out += "Connections by host:\n";
     if (hosts->rows.empty())
         out += "  (none)\n";
     for (const auto& h : hosts->rows) {
         out += fmt::format("  {:<40} {:>4} conn  sent {:>10}  received {:>10}  {}\n", h[0], h[1],
                            human_bytes(h[2]), human_bytes(h[3]), h[4]);
+    }
+    if (empty->rows[0][0] != "0") {
+        out += fmt::format("  (and {} TLS objects that were created but never connected or used)\n",
+                           empty->rows[0][0]);
     }
 
     auto unseen = query(

@@ -306,7 +306,7 @@ class ContentsBuilder {
                 fork(*abi::read_struct<ct_fork_event>(bytes));
                 break;
             case CT_EVENT_EXEC:
-                exec(*abi::read_struct<ct_exec_event>(bytes), abi::tail(bytes));
+                exec(*abi::read_event<ct_exec_event>(bytes), abi::tail(bytes));
                 break;
             case CT_EVENT_EXIT:
                 exit(*abi::read_struct<ct_exit_event>(bytes));

@@ -124,6 +124,68 @@ TEST_F(LocatorCache, OtherLocatorVersionIsIgnored) {
     EXPECT_NE(slurp(cache_file).find(current), std::string::npos) << "not rewritten";
 }
 
+// Uprobes are an int3 (0xcc) over a function's first byte. Code read while another
+// recording had its probes in place shows them; that must not invalidate the cache.
+TEST_F(LocatorCache, ProbedCodeStillMatchesTheCache) {
+    ASSERT_TRUE(locate_tls_functions(binary, options));
+    ASSERT_FALSE(uncached.targets.empty());
+    const fs::path copy = cache.path() / "claude-probed";
+    fs::copy_file(binary, copy);
+    {
+        std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+        for (const auto& t : uncached.targets) {
+            f.seekp(static_cast<std::streamoff>(t.file_offset));
+            f.put(static_cast<char>(0xcc));
+        }
+    }
+    auto probed = locate_tls_functions(copy.string(), options);
+    ASSERT_TRUE(probed);
+    EXPECT_TRUE(probed->from_cache);
+    ASSERT_EQ(probed->targets.size(), uncached.targets.size());
+    for (size_t i = 0; i < probed->targets.size(); ++i)
+        EXPECT_EQ(probed->targets[i].file_offset, uncached.targets[i].file_offset);
+
+    // A cache file written from probed code validates against the clean binary.
+    std::string text = slurp(cache_file);
+    text = text.substr(0, text.rfind("end "));
+    std::istringstream lines(text);
+    std::string rewritten, line;
+    int targets = 0;
+    while (std::getline(lines, line)) {
+        if (line.rfind("target ", 0) == 0) {
+            // target <role> <vaddr> <offset> <bytes> ...: the bytes are the 5th word.
+            size_t at = 0;
+            for (int word = 0; word < 4; ++word)
+                at = line.find(' ', at) + 1;
+            line.replace(at, 2, "cc");
+            ++targets;
+        }
+        rewritten += line + "\n";
+    }
+    ASSERT_EQ(targets, static_cast<int>(uncached.targets.size()));
+    uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64, as locator_cache.hpp documents
+    for (unsigned char c : rewritten) {
+        hash ^= c;
+        hash *= 0x100000001b3ull;
+    }
+    std::ostringstream end;
+    end << "end " << std::hex << hash << "\n";
+    std::ofstream(cache_file, std::ios::trunc | std::ios::binary) << rewritten << end.str();
+    auto clean = locate_tls_functions(binary, options);
+    ASSERT_TRUE(clean);
+    EXPECT_TRUE(clean->from_cache);
+
+    // But a 0xcc anywhere else in the checked bytes is other code.
+    {
+        std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(uncached.targets.front().file_offset + 1));
+        f.put(static_cast<char>(0xcc));
+    }
+    auto other = locate_tls_functions(copy.string(), options);
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(other->from_cache);
+}
+
 TEST_F(LocatorCache, DisabledCacheWritesNothing) {
     auto report = locate_tls_functions(
         binary, LocatorOptions{.use_cache = false, .cache_dir = options.cache_dir});

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -228,6 +229,55 @@ class ClaudeCode(unittest.TestCase):
         rows = json.loads(out.stdout)
         self.assertEqual([r["response_text"] for r in rows], [second["llm"]["text"]])
         self.assertEqual(rows[0]["output_tokens"], second["llm"]["output_tokens"])
+
+    def test_two_recordings_of_one_binary_at_once(self):
+        # Recording A starts Claude through a shell (held at its exec, located with a
+        # cold cache); while A's probes are in place, the locator's cache still
+        # matches the binary and a second recording B of the same binary captures
+        # everything too.
+        _, claude = native_claude("2.1.328")
+        cache_dir = os.path.join(self.tmp, "locator-cache")
+        mock_a = MockAnthropic(os.path.join(self.tmp, "a"), "text", event_delay_ms=150)
+        self.addCleanup(mock_a.stop)
+        home_a, env_a = self.claude_env(mock_a, "a")
+        env_a["CT_CACHE_DIR"] = cache_dir
+        path_a = os.path.join(self.tmp, "a", "claude.ctz")
+        rec_a = subprocess.Popen([CT_RECORD, "--no-status", "-w", path_a, "--", "sh", "-c",
+                                  f"{claude} -p 'list the files in this directory'"],
+                                 stderr=subprocess.PIPE, text=True, env=env_a, cwd=home_a)
+        lines_a = []
+        probed = threading.Event()
+
+        def read_a():
+            for line in rec_a.stderr:
+                lines_a.append(line)
+                if f"probing {claude}" in line:
+                    probed.set()
+        reader = threading.Thread(target=read_a, daemon=True)
+        reader.start()
+        self.assertTrue(probed.wait(timeout=120), "".join(lines_a))
+
+        report = subprocess.run([CT_RECORD, "--probe-report", claude], capture_output=True,
+                                text=True, env=dict(os.environ, CT_CACHE_DIR=cache_dir),
+                                timeout=120)
+        self.assertIn("from cache file", report.stdout, report.stdout[-2000:])
+        self.assertNotIn("differs", report.stdout)
+
+        mock_b = MockAnthropic(os.path.join(self.tmp, "b"), "text")
+        self.addCleanup(mock_b.stop)
+        home_b, env_b = self.claude_env(mock_b, "b")
+        env_b["CT_CACHE_DIR"] = cache_dir
+        path_b = os.path.join(self.tmp, "b", "claude.ctz")
+        rec_b = subprocess.run([CT_RECORD, "--no-status", "-w", path_b, "--", claude, "-p",
+                                "list the files in this directory"],
+                               capture_output=True, text=True, env=env_b, cwd=home_b,
+                               timeout=300)
+        self.assertEqual(rec_b.returncode, 0, rec_b.stderr)
+        self.assertEqual(rec_a.wait(timeout=300), 0, "".join(lines_a))
+        reader.join(timeout=30)
+        self.assertRegex("".join(lines_a), rf"held pid \d+ for [0-9.]+ ms while probing {claude}")
+        self.assertEqual(self.check_capture_equals_mock(mock_a, path_a), 1)
+        self.assertEqual(self.check_capture_equals_mock(mock_b, path_b), 1)
 
     def test_node_based_claude_code_1_0(self):
         cli = node_claude()

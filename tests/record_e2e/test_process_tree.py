@@ -75,18 +75,19 @@ class ProcessTree(RecordTest):
         self.assertTrue(cap.with_data()[0]["from_start"])
 
     def test_unknown_static_tls_binary_executed_by_a_child(self):
-        # A program with TLS compiled in that ct-record cannot know up front is probed
-        # when a child executes it, and ct-record says how late that was.
+        # A program with TLS compiled in that ct-record cannot know up front is held at
+        # its exec until its probes are attached: its first request is recorded.
         private = os.path.join(self.tmp, "bin")
         os.mkdir(private)
         node = shutil.copy("/usr/bin/node", os.path.join(private, "my-agent"))
-        slow_start = "setTimeout(() => { " + NODE_REQUESTS + " }, 1500);"
         script = f"{node} -e \"$0\" {self.server.cert} {self.server.port}"
-        cap, proc = self.record(["sh", "-c", script, slow_start])
+        cap, proc = self.record(["sh", "-c", script, NODE_REQUESTS])
         self.assertIn(f"probing {node}", proc.stderr)
         self.assertIn("mapped by pid", proc.stderr)
-        self.assertIn("ms after pid", proc.stderr)
+        self.assertRegex(proc.stderr, rf"held pid \d+ for [0-9.]+ ms while probing {node}")
+        self.assertNotIn("ms after pid", proc.stderr)
         self.assert_matches_server(cap, 1)
+        self.assertTrue(cap.with_data()[0]["from_start"])
 
     def test_record_a_running_process_by_pid(self):
         go = os.path.join(self.tmp, "go")

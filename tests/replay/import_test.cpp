@@ -12,6 +12,7 @@
 #include "capture/capture_contents.hpp"
 #include "llm_fixtures.hpp"
 #include "secrets.hpp"
+#include "summary.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
 #include "timeline.hpp"
@@ -347,6 +348,36 @@ TEST(Import, ShorterEarlierReadIsReported) {
     auto again = import_capture_file(d.db, dir.file("early.ctz"), false);
     ASSERT_TRUE(again);
     EXPECT_FALSE(again->result.stored_events.has_value());
+}
+
+// SSL objects that never reached a peer nor moved a byte (a library warming up) are
+// counted in one line, not listed as "(unknown host) 0 B" connections.
+TEST(Import, SummaryCountsUnusedTlsObjectsInsteadOfListingThem) {
+    testing::TempDir dir;
+    const std::string capture = dir.file("s.ctz");
+    {
+        testing::SyntheticCapture cap(capture, {});
+        cap.process(100, 1, "/usr/bin/agent", {"agent"});
+        auto used = cap.open_connection(100, 0x1000, "agent");
+        cap.socket(used, 5, "160.79.104.10", 443, 50000);
+        cap.write(used, "GET / HTTP/1.1\r\nHost: api.example\r\n\r\n");
+        cap.read(used, "HTTP/1.1 204 No Content\r\n\r\n");
+        cap.close(used);
+        for (std::uint64_t ssl : {0x2000u, 0x3000u})
+            cap.close(cap.open_connection(100, ssl, "agent"));
+        cap.exit(100, 0);
+        cap.finish();
+    }
+    Db d = open_db(dir.file("db.sqlite"));
+    auto r = import_capture_file(d.db, capture, false);
+    ASSERT_TRUE(r) << r.error().what();
+    auto summary = capture_summary(d.db, r->result.capture_id);
+    ASSERT_TRUE(summary) << summary.error().what();
+    EXPECT_NE(summary->find("api.example"), std::string::npos) << *summary;
+    EXPECT_EQ(summary->find("(unknown host)"), std::string::npos) << *summary;
+    EXPECT_NE(summary->find("(and 2 TLS objects that were created but never connected or used)"),
+              std::string::npos)
+        << *summary;
 }
 
 TEST(Import, Timeline) {

@@ -17,6 +17,17 @@ namespace {
 
 using namespace ct;
 
+// " file=MAJ:MIN:INO hold=..." of EXEC and MMAP_EXEC (nothing for old events).
+std::string hold_text(std::uint64_t dev, std::uint64_t ino, std::uint32_t hold) {
+    if (dev == 0 && ino == 0)
+        return "";
+    const char* what = hold == CT_HOLD_NONE      ? "none"
+                       : hold == CT_HOLD_STOPPED ? "stopped"
+                       : hold == CT_HOLD_FAILED  ? "failed"
+                                                 : "?";
+    return fmt::format(" file={}:{}:{} hold={}", dev >> 20, dev & 0xfffff, ino, what);
+}
+
 std::string printable(std::span<const std::uint8_t> bytes, std::size_t max) {
     std::string out;
     for (std::size_t i = 0; i < bytes.size() && i < max; ++i) {
@@ -73,16 +84,19 @@ std::string describe_event(std::span<const std::uint8_t> bytes) {
             return fmt::format("{} child={}", head, e.child_pid);
         }
         case CT_EVENT_EXEC: {
-            auto e = *abi::read_struct<ct_exec_event>(bytes);
-            return fmt::format("{} {} args=\"{}\"", head,
+            auto e = *abi::read_event<ct_exec_event>(bytes);
+            return fmt::format("{} {} args=\"{}\"{}", head,
                                std::string(e.filename, strnlen(e.filename, sizeof e.filename)),
-                               printable(abi::tail(bytes), 80));
+                               printable(abi::tail(bytes), 80),
+                               hold_text(e.file_dev, e.file_ino, e.hold));
         }
         case CT_EVENT_EXIT:
             return fmt::format("{} status={}", head,
                                abi::read_struct<ct_exit_event>(bytes)->exit_code);
-        case CT_EVENT_MMAP_EXEC:
-            return fmt::format("{} fd={}", head, abi::read_struct<ct_mmap_exec_event>(bytes)->fd);
+        case CT_EVENT_MMAP_EXEC: {
+            auto e = *abi::read_event<ct_mmap_exec_event>(bytes);
+            return fmt::format("{} fd={}{}", head, e.fd, hold_text(e.file_dev, e.file_ino, e.hold));
+        }
         case CT_EVENT_TCP: {
             auto e = *abi::read_struct<ct_tcp_event>(bytes);
             return fmt::format(

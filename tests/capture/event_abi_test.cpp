@@ -1,0 +1,77 @@
+// EXEC and MMAP_EXEC grew (the exec/dlopen hold): events of the first size still
+// read, with the appended fields zero, and the argv tail is found at `size`.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "ct_abi.hpp"
+
+namespace ct::testing {
+namespace {
+
+std::vector<std::uint8_t> exec_event(std::size_t fixed_size, std::string_view args) {
+    ct_exec_event e{};
+    e.hdr.type = CT_EVENT_EXEC;
+    e.hdr.size = static_cast<std::uint16_t>(fixed_size);
+    e.hdr.pid = 42;
+    e.args_len = static_cast<std::uint32_t>(args.size());
+    std::memcpy(e.filename, "/bin/x", 6);
+    e.file_dev = 0x800001;
+    e.file_ino = 77;
+    e.hold = CT_HOLD_STOPPED;
+    std::vector<std::uint8_t> bytes(fixed_size + args.size());
+    std::memcpy(bytes.data(), &e, fixed_size);
+    std::memcpy(bytes.data() + fixed_size, args.data(), args.size());
+    return bytes;
+}
+
+TEST(EventAbi, FirstSizeExecEventReadsWithZeroHoldFields) {
+    // Shorter than the new struct: a plain read_struct would fail on it.
+    auto bytes = exec_event(abi::kExecEventV1Size, std::string_view("a\0b", 3));
+    ASSERT_TRUE(abi::read_header(bytes));
+    EXPECT_EQ(abi::stored_length(bytes), bytes.size());
+    auto tail = abi::tail(bytes);
+    EXPECT_EQ(std::string(tail.begin(), tail.end()), std::string("a\0b", 3));
+    auto e = abi::read_event<ct_exec_event>(bytes);
+    ASSERT_TRUE(e);
+    EXPECT_STREQ(e->filename, "/bin/x");
+    EXPECT_EQ(e->file_dev, 0u);  // the writer had no such field: not the argv bytes
+    EXPECT_EQ(e->file_ino, 0u);
+    EXPECT_EQ(e->hold, 0u);
+}
+
+TEST(EventAbi, CurrentExecEventCarriesTheHold) {
+    auto bytes = exec_event(sizeof(ct_exec_event), "argv0");
+    EXPECT_EQ(abi::stored_length(bytes), bytes.size());
+    auto e = abi::read_event<ct_exec_event>(bytes);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->file_dev, 0x800001u);
+    EXPECT_EQ(e->file_ino, 77u);
+    EXPECT_EQ(e->hold, static_cast<std::uint32_t>(CT_HOLD_STOPPED));
+    auto tail = abi::tail(bytes);
+    EXPECT_EQ(std::string(tail.begin(), tail.end()), "argv0");
+}
+
+TEST(EventAbi, MmapExecEventOfTheFirstSizeIsAccepted) {
+    ct_mmap_exec_event e{};
+    e.hdr.type = CT_EVENT_MMAP_EXEC;
+    e.hdr.size = static_cast<std::uint16_t>(abi::kMmapExecEventV1Size);
+    e.fd = 3;
+    e.hold = CT_HOLD_STOPPED;  // beyond the first size: must not be read
+    std::vector<std::uint8_t> bytes(abi::kMmapExecEventV1Size);
+    std::memcpy(bytes.data(), &e, bytes.size());
+    EXPECT_EQ(abi::stored_length(bytes), bytes.size());
+    auto read = abi::read_event<ct_mmap_exec_event>(bytes);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->fd, 3);
+    EXPECT_EQ(read->hold, 0u);
+    // Shorter than the first size is damage.
+    bytes.resize(abi::kMmapExecEventV1Size - 8);
+    e.hdr.size = static_cast<std::uint16_t>(bytes.size());
+    std::memcpy(bytes.data(), &e.hdr, sizeof e.hdr);
+    EXPECT_EQ(abi::stored_length(bytes), 0u);
+}
+
+}  // namespace
+}  // namespace ct::testing
