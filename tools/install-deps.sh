@@ -17,7 +17,7 @@ packages=(
     # tests
     libgtest-dev libgmock-dev
     # runtime tools the tests and demo use: real TLS clients and servers, zstd, sqlite3
-    zstd sqlite3 curl openssl python3 ca-certificates util-linux procps
+    zstd sqlite3 curl openssl python3 python3-venv ca-certificates util-linux procps
     # clients whose TLS ct cannot probe, for the unseen-traffic tests: GnuTLS, Go crypto/tls
     wget golang-1.19-go
 )

@@ -107,6 +107,54 @@ class Hold(RecordTest):
         self.run_matrix(lambda s: [PYTHON, "-c", PYTHON_REQUESTS, s.cert, str(s.port)],
                         env={**os.environ, "LD_LIBRARY_PATH": libdir}, probed=lib)
 
+    def test_npx_package_bin(self):
+        # npx (node) installs a local package and runs its bin through sh and node again:
+        # node is probed by nothing up front (--no-system-libs), so its first exec holds.
+        if not shutil.which("npx"):
+            self.skipTest("npx is not installed")
+        pkg = os.path.join(self.private, "agent-pkg")
+        os.mkdir(pkg)
+        with open(os.path.join(pkg, "package.json"), "w") as f:
+            f.write('{"name": "ct-test-agent", "version": "1.0.0", '
+                    '"bin": {"ct-test-agent": "agent.js"}}\n')
+        with open(os.path.join(pkg, "agent.js"), "w") as f:
+            # A script's own path is argv[1] (with -e there is none).
+            f.write("#!/usr/bin/env node\n" +
+                    NODE_REQUESTS.replace("process.argv.slice(1)", "process.argv.slice(2)"))
+        os.chmod(os.path.join(pkg, "agent.js"), 0o755)
+        # Offline: npx links the folder; nothing is fetched.
+        env = {**os.environ, "npm_config_offline": "true", "npm_config_update_notifier": "false",
+               "npm_config_cache": os.path.join(self.tmp, "npm-cache"), "NO_UPDATE_NOTIFIER": "1"}
+        for run in range(REPEAT):
+            with self.subTest(run=run):
+                self.fresh_server(f"npx-{run}")
+                cap, proc = self.record(["npx", "--yes", pkg, self.server.cert,
+                                         str(self.server.port)],
+                                        name=f"npx-{run}.ctz", extra=("--no-system-libs",),
+                                        env=env)
+                self.assertNotIn("ms after pid", proc.stderr)
+                self.assert_matches_server(cap, 1)
+                self.assertTrue(cap.with_data()[0]["from_start"])
+
+    def test_python_in_a_venv(self):
+        # A venv's python is a link to the system one, started from a folder outside PATH;
+        # its ssl module loads libssl when imported, and that mapping is held.
+        venv = os.path.join(self.private, "venv")
+        r = subprocess.run([PYTHON, "-m", "venv", "--without-pip", venv], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            self.skipTest(f"python3 -m venv is not available: {r.stderr.strip()}")
+        python = os.path.join(venv, "bin", "python")
+        for run in range(REPEAT):
+            with self.subTest(run=run):
+                self.fresh_server(f"venv-{run}")
+                cap, proc = self.record([python, "-c", PYTHON_REQUESTS, self.server.cert,
+                                         str(self.server.port)], name=f"venv-{run}.ctz",
+                                        extra=("--no-system-libs",))
+                self.assertNotIn("ms after pid", proc.stderr)
+                self.assert_matches_server(cap, 1)
+                self.assertTrue(cap.with_data()[0]["from_start"])
+
     def test_hold_is_reported(self):
         node = shutil.copy("/usr/bin/node", os.path.join(self.private, "my-agent"))
         cmd = shlex.join([node, "-e", NODE_REQUESTS, self.server.cert, str(self.server.port)])
