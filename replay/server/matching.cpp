@@ -1,0 +1,205 @@
+#include "server/matching.hpp"
+
+#include <algorithm>
+
+namespace ct::replay::serve {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> split_pattern(std::string_view pattern) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : pattern) {
+        if (c == '.') {
+            out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    out.push_back(std::move(cur));
+    return out;
+}
+
+bool match_segments(const std::vector<std::string>& pat, std::size_t pi,
+                    const std::vector<std::string>& path, std::size_t si) {
+    if (pi == pat.size())
+        return si == path.size();
+    if (pat[pi] == "**") {
+        for (std::size_t k = si; k <= path.size(); ++k)
+            if (match_segments(pat, pi + 1, path, k))
+                return true;
+        return false;
+    }
+    if (si == path.size())
+        return false;
+    return (pat[pi] == "*" || pat[pi] == path[si]) && match_segments(pat, pi + 1, path, si + 1);
+}
+
+bool has_prefix(const json& value, const std::string& prefix) {
+    const json* text = &value;
+    if (value.is_object()) {
+        auto it = value.find("text");
+        if (it == value.end())
+            return false;
+        text = &*it;
+    }
+    return text->is_string() && text->get_ref<const std::string&>().starts_with(prefix);
+}
+
+std::string join_path(const std::string& base, const std::string& key) {
+    return base.empty() ? key : base + "." + key;
+}
+
+void diff_into(const json& a, const json& b, const std::string& path, std::vector<Difference>* out,
+               std::size_t limit, std::size_t& count, std::size_t cap) {
+    if (count >= cap || (out && out->size() >= limit))
+        return;
+    auto add = [&](std::string p, std::string ra, std::string rb) {
+        ++count;
+        if (out && out->size() < limit)
+            out->push_back({std::move(p), std::move(ra), std::move(rb)});
+    };
+    if (a.is_object() && b.is_object()) {
+        // Keys of the recorded body (sorted), then keys only the request has.
+        for (auto it = a.begin(); it != a.end(); ++it) {
+            auto jt = b.find(it.key());
+            if (jt == b.end())
+                add(join_path(path, it.key()), render_short(*it), "(missing)");
+            else
+                diff_into(*it, *jt, join_path(path, it.key()), out, limit, count, cap);
+        }
+        for (auto jt = b.begin(); jt != b.end(); ++jt)
+            if (!a.contains(jt.key()))
+                add(join_path(path, jt.key()), "(missing)", render_short(*jt));
+        return;
+    }
+    if (a.is_array() && b.is_array()) {
+        const std::size_t n = std::min(a.size(), b.size());
+        for (std::size_t i = 0; i < n; ++i)
+            diff_into(a[i], b[i], path + "[" + std::to_string(i) + "]", out, limit, count, cap);
+        for (std::size_t i = n; i < a.size(); ++i)
+            add(path + "[" + std::to_string(i) + "]", render_short(a[i]), "(missing)");
+        for (std::size_t i = n; i < b.size(); ++i)
+            add(path + "[" + std::to_string(i) + "]", "(missing)", render_short(b[i]));
+        return;
+    }
+    if (a != b)
+        add(path, render_short(a), render_short(b));
+}
+
+}  // namespace
+
+const std::vector<IgnoreRule>& default_ignore_rules() {
+    static const std::vector<IgnoreRule> rules = {
+        {"**.cache_control", "prompt-cache markers move from turn to turn", ""},
+        {"metadata.user_id", "per-install and per-session id (Claude Code)", ""},
+        {"prompt_cache_key", "OpenAI prompt-cache routing key", ""},
+        {"user", "OpenAI end-user id", ""},
+        {"system.*", "Claude Code's billing header block (version and entry point)",
+         "x-anthropic-billing-header:"},
+        {"**.timestamp", "timestamps", ""},
+        {"**.created_at", "timestamps", ""},
+    };
+    return rules;
+}
+
+Normalizer::Normalizer(std::vector<IgnoreRule> rules) {
+    for (auto& r : rules)
+        add_rule(std::move(r));
+}
+
+void Normalizer::add_rule(IgnoreRule rule) {
+    split_.push_back(split_pattern(rule.pattern));
+    rules_.push_back(std::move(rule));
+}
+
+void Normalizer::strip(json& value, std::vector<std::string>& path) const {
+    auto drop = [&](const json& child) {
+        for (std::size_t r = 0; r < rules_.size(); ++r) {
+            if (!match_segments(split_[r], 0, path, 0))
+                continue;
+            if (rules_[r].text_prefix.empty() || has_prefix(child, rules_[r].text_prefix))
+                return true;
+        }
+        return false;
+    };
+    if (value.is_object()) {
+        for (auto it = value.begin(); it != value.end();) {
+            path.push_back(it.key());
+            if (drop(*it)) {
+                it = value.erase(it);
+            } else {
+                strip(*it, path);
+                ++it;
+            }
+            path.pop_back();
+        }
+    } else if (value.is_array()) {
+        json kept = json::array();
+        for (std::size_t i = 0; i < value.size(); ++i) {
+            // Array elements match by their index or "*"; a dropped element closes up.
+            path.push_back(std::to_string(i));
+            if (!drop(value[i])) {
+                strip(value[i], path);
+                kept.push_back(std::move(value[i]));
+            }
+            path.pop_back();
+        }
+        value = std::move(kept);
+    }
+}
+
+std::optional<json> Normalizer::normalize(std::string_view body) const {
+    json doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded())
+        return std::nullopt;
+    std::vector<std::string> path;
+    strip(doc, path);
+    return doc;
+}
+
+std::string Normalizer::match_key(std::string_view method, std::string_view target,
+                                  std::string_view body) const {
+    std::string key;
+    key.append(method).append(" ").append(target).append("\n");
+    if (auto doc = normalize(body))
+        key += "json:" + doc->dump();  // object keys sort: key order does not matter
+    else
+        key.append("raw:").append(body);
+    return key;
+}
+
+std::string Difference::text() const {
+    return (path.empty() ? std::string("body") : path) + ": " + recorded + " -> " + requested;
+}
+
+std::vector<Difference> diff_json(const json& recorded, const json& requested, std::size_t limit) {
+    std::vector<Difference> out;
+    std::size_t count = 0;
+    diff_into(recorded, requested, "", &out, limit, count, limit);
+    return out;
+}
+
+std::size_t count_differences(const json& recorded, const json& requested, std::size_t cap) {
+    std::size_t count = 0;
+    diff_into(recorded, requested, "", nullptr, 0, count, cap);
+    return count;
+}
+
+std::string render_short(const json& value, std::size_t max) {
+    std::string s;
+    if (value.is_string())
+        s = "'" + value.get<std::string>() + "'";
+    else
+        s = value.dump();
+    for (char& c : s)
+        if (c == '\n' || c == '\r' || c == '\t')
+            c = ' ';
+    if (s.size() > max)
+        s = s.substr(0, max) + "...";
+    return s;
+}
+
+}  // namespace ct::replay::serve
