@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""End to end, as root: ct-record records a python client (http.client) making an
+Anthropic-style tool round-trip (two streamed calls) against the mock LLM server;
+the mock is stopped; `ct-replay run` replays the session to the same client: its
+output must equal the recorded run's and the report must say everything matched.
+Then the client sends a different tool_result: the report names the differing
+JSON path and ct-replay exits 1.
+
+  replay_e2e_test.py CT_RECORD CT_REPLAY MOCK_SERVER
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+CT_RECORD, CT_REPLAY, SERVER = (os.path.abspath(a) for a in sys.argv[1:4])
+del sys.argv[1:4]
+
+# Talks to $ANTHROPIC_BASE_URL, trusting the CAs the default context trusts
+# ($SSL_CERT_FILE); answers the tool call with argv[1]; prints what it received.
+CLIENT = r'''
+import http.client, json, os, ssl, sys, urllib.parse
+base = urllib.parse.urlparse(os.environ["ANTHROPIC_BASE_URL"])
+conn = http.client.HTTPSConnection(base.hostname, base.port, context=ssl.create_default_context())
+messages = [{"role": "user", "content": "read the secret"}]
+for turn in range(2):
+    body = json.dumps({"model": "claude-e2e", "max_tokens": 64, "stream": True, "messages": messages,
+                       "metadata": {"user_id": "session-%d" % os.getpid()}})
+    conn.request("POST", "/v1/messages", body=body,
+                 headers={"content-type": "application/json", "x-api-key": os.environ["ANTHROPIC_API_KEY"]})
+    r = conn.getresponse()
+    data = r.read().decode()
+    print(r.status, r.getheader("content-type"))
+    print(data)
+    if turn == 0:
+        tool = None
+        for line in data.splitlines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event.get("type") == "content_block_start" and event["content_block"]["type"] == "tool_use":
+                    tool = event["content_block"]
+        messages += [{"role": "assistant", "content": [{"type": "tool_use", "id": tool["id"], "name": tool["name"],
+                                                         "input": {}}]},
+                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool["id"],
+                                                   "content": sys.argv[1]}]}]
+conn.close()
+'''
+
+
+class RecordThenReplay(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        server = subprocess.Popen(["/usr/bin/python3", SERVER, "--cert", cert, "--key", key, "--event-delay-ms", "5"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(server.stdout.readline())
+            env = dict(os.environ, ANTHROPIC_BASE_URL="https://127.0.0.1:%d" % port, SSL_CERT_FILE=cert,
+                       ANTHROPIC_API_KEY="sk-recorded-secret")
+            cls.capture = os.path.join(d, "session.ctz")
+            rec = subprocess.run([CT_RECORD, "-f", "-w", cls.capture, "--", "/usr/bin/python3", "-c", CLIENT,
+                                  "swordfish-42"], capture_output=True, text=True, timeout=120, env=env)
+            assert rec.returncode == 0, rec.stderr
+            cls.recorded_output = rec.stdout
+        finally:
+            server.terminate()  # the replay runs without it
+            server.wait(10)
+            server.stdout.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def replay(self, tool_text):
+        env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "SSL_CERT_FILE")}
+        return subprocess.run([CT_REPLAY, "run", self.capture, "--", "/usr/bin/python3", "-c", CLIENT, tool_text],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    def test_recorded_run_was_a_tool_round_trip(self):
+        self.assertEqual(self.recorded_output.count("200 text/event-stream"), 2)
+        self.assertIn("tool_use", self.recorded_output)
+
+    def test_same_client_replays_identically(self):
+        r = self.replay("swordfish-42")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.recorded_output)
+        self.assertIn("2 requests, 2 matched, 0 unmatched; 2 of 2 recorded exchanges served", r.stderr)
+        self.assertIn("the run followed the recording", r.stderr)
+
+    def test_changed_tool_result_is_named(self):
+        r = self.replay("swordfish-43")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("messages[2].content[0].content: 'swordfish-42' -> 'swordfish-43'", r.stderr)
+        self.assertIn("not asked #2 POST /v1/messages", r.stderr)
+        self.assertIn("DIVERGED", r.stderr)
+        # The client got the API-shaped error instead of the recorded answer.
+        self.assertIn("599", r.stdout)
+        self.assertIn("ct_replay_unmatched", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
