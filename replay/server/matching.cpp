@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 namespace ct::replay::serve {
 namespace {
 
@@ -48,6 +50,20 @@ bool has_prefix(const json& value, const std::string& prefix) {
     return text->is_string() && text->get_ref<const std::string&>().starts_with(prefix);
 }
 
+constexpr std::size_t kShort = 80;
+
+// Up to kShort characters of `s` around offset `at`, quoted, "..." where cut.
+std::string excerpt(const std::string& s, std::size_t at) {
+    const std::size_t from = at > 30 ? at - 30 : 0;
+    std::string out = from ? "'..." : "'";
+    out += s.substr(from, kShort - 10);
+    out += from + kShort - 10 < s.size() ? "...'" : "'";
+    for (char& c : out)
+        if (c == '\n' || c == '\r' || c == '\t')
+            c = ' ';
+    return out;
+}
+
 std::string join_path(const std::string& base, const std::string& key) {
     return base.empty() ? key : base + "." + key;
 }
@@ -85,8 +101,21 @@ void diff_into(const json& a, const json& b, const std::string& path, std::vecto
             add(path + "[" + std::to_string(i) + "]", "(missing)", render_short(b[i]));
         return;
     }
-    if (a != b)
-        add(path, render_short(a), render_short(b));
+    if (a == b)
+        return;
+    if (a.is_string() && b.is_string()) {
+        // Long strings differ somewhere inside: show both around the first difference.
+        const auto& sa = a.get_ref<const std::string&>();
+        const auto& sb = b.get_ref<const std::string&>();
+        std::size_t at = 0;
+        while (at < sa.size() && at < sb.size() && sa[at] == sb[at])
+            ++at;
+        if (sa.size() > kShort || sb.size() > kShort) {
+            add(fmt::format("{} (at character {})", path, at), excerpt(sa, at), excerpt(sb, at));
+            return;
+        }
+    }
+    add(path, render_short(a), render_short(b));
 }
 
 }  // namespace

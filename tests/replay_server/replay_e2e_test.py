@@ -4,7 +4,9 @@ Anthropic-style tool round-trip (two streamed calls) against the mock LLM server
 the mock is stopped; `ct-replay run` replays the session to the same client: its
 output must equal the recorded run's and the report must say everything matched.
 Then the client sends a different tool_result: the report names the differing
-JSON path and ct-replay exits 1.
+JSON path and ct-replay exits 1. With CT_CLAUDE_BIN set (a Claude Code binary),
+the same for Claude Code doing a Bash tool round-trip (`ls -la`), and then with
+a changed file in the listed directory.
 
   replay_e2e_test.py CT_RECORD CT_REPLAY MOCK_SERVER
 """
@@ -62,6 +64,7 @@ class RecordThenReplay(unittest.TestCase):
                                   stdout=subprocess.PIPE, text=True)
         try:
             port = int(server.stdout.readline())
+            cls.record_claude(port, cert)
             env = dict(os.environ, ANTHROPIC_BASE_URL="https://127.0.0.1:%d" % port, SSL_CERT_FILE=cert,
                        ANTHROPIC_API_KEY="sk-recorded-secret")
             cls.capture = os.path.join(d, "session.ctz")
@@ -73,6 +76,62 @@ class RecordThenReplay(unittest.TestCase):
             server.terminate()  # the replay runs without it
             server.wait(10)
             server.stdout.close()
+
+    CLAUDE = os.environ.get("CT_CLAUDE_BIN")
+    CLAUDE_ARGS = ["-p", "list the files", "--allowedTools", "Bash", "--model", "claude-sonnet-4-5"]
+
+    @classmethod
+    def claude_env(cls, **extra):
+        return dict(os.environ, HOME=os.path.join(cls.tmp.name, "claude", "home"), DISABLE_TELEMETRY="1",
+                    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", **extra)
+
+    @classmethod
+    def freeze_listing(cls):
+        """The tool runs `ls -la` in claude/work: fix the times it shows so two runs list the same."""
+        for path in (os.path.join(cls.tmp.name, "claude", "work", "hello.txt"),
+                     os.path.join(cls.tmp.name, "claude", "work"), os.path.join(cls.tmp.name, "claude")):
+            os.utime(path, (1767225600, 1767225600))
+
+    @classmethod
+    def record_claude(cls, port, cert):
+        if not cls.CLAUDE:
+            return
+        work = os.path.join(cls.tmp.name, "claude", "work")
+        os.makedirs(work)
+        os.makedirs(os.path.join(cls.tmp.name, "claude", "home"))
+        with open(os.path.join(work, "hello.txt"), "w") as f:
+            f.write("swordfish-42\n")
+        cls.freeze_listing()
+        cls.claude_capture = os.path.join(cls.tmp.name, "claude.ctz")
+        rec = subprocess.run([CT_RECORD, "-f", "-w", cls.claude_capture, "--", cls.CLAUDE, *cls.CLAUDE_ARGS],
+                             capture_output=True, text=True, timeout=300, cwd=work,
+                             env=cls.claude_env(ANTHROPIC_BASE_URL="https://127.0.0.1:%d" % port,
+                                                ANTHROPIC_API_KEY="sk-recorded-secret", NODE_EXTRA_CA_CERTS=cert))
+        assert rec.returncode == 0, rec.stderr
+        cls.claude_output = rec.stdout
+
+    def replay_claude(self):
+        self.freeze_listing()
+        env = self.claude_env()
+        env.pop("ANTHROPIC_API_KEY", None)
+        return subprocess.run([CT_REPLAY, "run", self.claude_capture, "--", self.CLAUDE, *self.CLAUDE_ARGS],
+                              capture_output=True, text=True, timeout=300, env=env,
+                              cwd=os.path.join(self.tmp.name, "claude", "work"))
+
+    def test_claude_code(self):
+        if not self.CLAUDE:
+            self.skipTest("CT_CLAUDE_BIN is not set")
+        r = self.replay_claude()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.claude_output)
+        self.assertIn("2 requests, 2 matched, 0 unmatched; 2 of 2 recorded exchanges served", r.stderr)
+        # The file the tool lists changes size: the second call's tool_result differs.
+        with open(os.path.join(self.tmp.name, "claude", "work", "hello.txt"), "w") as f:
+            f.write("swordfish-43 and more\n")
+        r = self.replay_claude()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("UNMATCHED request 2", r.stderr)
+        self.assertRegex(r.stderr, r"messages\[2\]\.content\[0\]\.content \(at character \d+\): '.*hello")
 
     @classmethod
     def tearDownClass(cls):
