@@ -115,6 +115,19 @@ TEST(ReplayDiff, ExtraAndMissingTurns) {
     EXPECT_EQ(key[0].text(), "tools: (missing) -> []");
 }
 
+TEST(ReplayDiff, LongStringsShowTheirFirstDifference) {
+    std::string prompt(500, 'x');
+    std::string other = prompt;
+    prompt.replace(300, 9, "/home/ann");
+    other.replace(300, 9, "/home/bob");
+    auto d = diff_json(json{{"system", prompt}}, json{{"system", other}});
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].path, "system (at character 306)");
+    EXPECT_NE(d[0].recorded.find("/home/ann"), std::string::npos) << d[0].recorded;
+    EXPECT_NE(d[0].requested.find("/home/bob"), std::string::npos) << d[0].requested;
+    EXPECT_LT(d[0].recorded.size(), 100u);
+}
+
 TEST(ReplayDiff, StopsAtTheLimitButCountsAll) {
     json a = json::array(), b = json::array();
     for (int i = 0; i < 10; ++i) {

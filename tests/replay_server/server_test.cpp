@@ -6,10 +6,17 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <zlib.h>
+
+#include <signal.h>
+#include <spawn.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -291,8 +298,95 @@ TEST_F(ReplayServer, RunExitStatus) {
     EXPECT_EQ(run_replay("run --no-delay --plain " + capture_ + " -- " + client(changed)), 1);
     EXPECT_EQ(run_replay("run --no-delay --plain " + capture_ + " -- /bin/false"), 1);
     EXPECT_EQ(run_replay("run --speed 2 --no-delay " + capture_ + " -- /bin/true"), 2);
+    EXPECT_EQ(run_replay("run --plain " + capture_ + " -- /nonexistent/command"), 3);
     EXPECT_EQ(run_replay("serve"), 2);
     EXPECT_EQ(run_replay("run " + dir_.file("missing.ctz") + " -- /bin/true"), 2);
+}
+
+// `ct-replay serve` until SIGTERM: the environment on stdout, the report on stderr.
+struct Served {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+
+Served serve_and_ask(const std::string& capture, const std::string& err_file,
+                     const std::function<void(std::uint16_t)>& client) {
+    int out_pipe[2];
+    EXPECT_EQ(::pipe(out_pipe), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
+    std::vector<std::string> args = {CT_REPLAY_BIN, "serve", "--plain",
+                                     "--no-delay",  "-v",    capture};
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    EXPECT_EQ(posix_spawn(&pid, CT_REPLAY_BIN, &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out_pipe[1]);
+    Served s;
+    std::uint16_t port = 0;
+    char buf[4096];
+    while (port == 0) {  // until the server says where it listens
+        ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
+        if (n <= 0)
+            break;
+        s.out.append(buf, static_cast<std::size_t>(n));
+        const std::string key = "export ANTHROPIC_BASE_URL=http://127.0.0.1:";
+        auto at = s.out.find(key);
+        auto nl = at == std::string::npos ? at : s.out.find('\n', at);
+        if (nl != std::string::npos)
+            port = static_cast<std::uint16_t>(
+                std::stoi(s.out.substr(at + key.size(), nl - at - key.size())));
+    }
+    EXPECT_NE(port, 0) << s.out;
+    if (port)
+        client(port);
+    ::kill(pid, SIGTERM);
+    ssize_t n;
+    while ((n = ::read(out_pipe[0], buf, sizeof buf)) > 0)
+        s.out.append(buf, static_cast<std::size_t>(n));
+    ::close(out_pipe[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    s.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(err_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    s.err = ss.str();
+    return s;
+}
+
+TEST_F(ReplayServer, ServeReportsOnSigterm) {
+    Served all = serve_and_ask(capture_, dir_.file("err1"), [](std::uint16_t port) {
+        Client c(port);
+        EXPECT_EQ(c.request("POST", "/v1/messages", kAsk).message.status, 200);
+        EXPECT_EQ(c.request("GET", "/v1/models?limit=5", "").message.status, 200);
+    });
+    EXPECT_EQ(all.status, 0) << all.err;
+    EXPECT_NE(all.out.find("export OPENAI_BASE_URL=http://127.0.0.1:"), std::string::npos)
+        << all.out;
+    EXPECT_NE(all.err.find("2 requests, 2 matched, 0 unmatched; 2 of 2 recorded exchanges served"),
+              std::string::npos)
+        << all.err;
+    // -v: each decision as it is taken.
+    EXPECT_NE(all.err.find("request 1: POST /v1/messages -> recorded exchange #1 (200)"),
+              std::string::npos);
+
+    Served part = serve_and_ask(capture_, dir_.file("err2"), [](std::uint16_t port) {
+        Client c(port);
+        EXPECT_EQ(c.request("GET", "/v1/models?limit=6", "").message.status, 599);
+    });
+    EXPECT_EQ(part.status, 1) << part.err;
+    EXPECT_NE(part.err.find("not asked #1 POST /v1/messages"), std::string::npos) << part.err;
+    EXPECT_NE(part.err.find("request line: 'GET /v1/models?limit=5' -> 'GET /v1/models?limit=6'"),
+              std::string::npos)
+        << part.err;
 }
 
 }  // namespace
