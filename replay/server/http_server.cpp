@@ -16,6 +16,7 @@
 
 #include "connection_decoder.hpp"
 #include "protocols/http1/parse.hpp"
+#include "server/http2_server.hpp"
 
 namespace ct::replay::serve {
 namespace {
@@ -90,6 +91,16 @@ class Channel {
         }
         return true;
     }
+    bool buffered() const { return ssl_ && SSL_pending(ssl_.get()) > 0; }
+    bool is_h2() const {
+        if (!ssl_)
+            return false;
+        const unsigned char* proto = nullptr;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(ssl_.get(), &proto, &len);
+        return len == 2 && proto[0] == 'h' && proto[1] == '2';
+    }
+    int fd() const { return fd_; }
     void close_notify() {
         if (ssl_)
             SSL_shutdown(ssl_.get());
@@ -235,15 +246,45 @@ struct Server::Impl {
             ERR_clear_error();
             return channel;
         }
+        if (channel.is_h2())
+            log("TLS connection speaks HTTP/2 (ALPN h2)");
         ok = true;
         return channel;
     }
 
+    // HTTP/2 on this connection; `early` holds bytes already read from it.
+    void http2(Channel& channel, std::string early) {
+        Http2Io io;
+        io.fd = channel.fd();
+        io.read = [&](char* out, std::size_t len) -> long {
+            if (!early.empty()) {
+                const std::size_t n = std::min(len, early.size());
+                std::memcpy(out, early.data(), n);
+                early.erase(0, n);
+                return static_cast<long>(n);
+            }
+            return channel.read(out, len);
+        };
+        io.write = [&](std::string_view data) { return channel.write(data); };
+        io.buffered = [&] { return !early.empty() || channel.buffered(); };
+        Http2Context ctx{session, options.speed, options.no_delay,
+                         [this] {
+                             std::unique_lock lock(mutex);
+                             return stopping;
+                         },
+                         [this](const std::string& line) { log(line); }};
+        serve_http2(io, ctx);
+    }
+
     void exchange_loop(Channel& channel) {
+        if (channel.is_h2())
+            return http2(channel, {});
         std::string buf;
         bool sent_continue = false;
         char tmp[65536];
         while (true) {
+            if (buf.size() >= 24 && http1::is_http2_preface(buf))  // h2c with prior knowledge
+                return http2(channel, std::move(buf));
             http1::Message request;
             http1::ParseContext ctx;
             auto r = http1::parse_frame(http1::MessageKind::Request, buf, ctx, request);
@@ -350,20 +391,24 @@ Expected<std::uint16_t> Server::start() {
             SSL_CTX_use_PrivateKey_file(s.ssl_ctx.get(), s.options.key_file.c_str(),
                                         SSL_FILETYPE_PEM) != 1)
             return fail("cannot load the server certificate " + s.options.cert_file);
-        // Only HTTP/1.1 is served: a client offering h2 and http/1.1 gets http/1.1.
+        // h2 when the client offers it (unless --http1-only), else http/1.1.
         SSL_CTX_set_alpn_select_cb(
             s.ssl_ctx.get(),
             [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-               unsigned int inlen, void*) -> int {
-                static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+               unsigned int inlen, void* arg) -> int {
+                static const unsigned char kBoth[] = {2,   'h', '2', 8,   'h', 't',
+                                                      't', 'p', '/', '1', '.', '1'};
+                const bool h2 = *static_cast<const bool*>(arg);
+                const unsigned char* ours = h2 ? kBoth : kBoth + 3;
+                const unsigned int ours_len = h2 ? sizeof kBoth : sizeof kBoth - 3;
                 unsigned char* sel = nullptr;
-                if (SSL_select_next_proto(&sel, outlen, kHttp11, sizeof kHttp11, in, inlen) !=
+                if (SSL_select_next_proto(&sel, outlen, ours, ours_len, in, inlen) !=
                     OPENSSL_NPN_NEGOTIATED)
                     return SSL_TLSEXT_ERR_NOACK;
                 *out = sel;
                 return SSL_TLSEXT_ERR_OK;
             },
-            nullptr);
+            &s.options.http2);
     }
     s.listen_fd = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (s.listen_fd.get() < 0)

@@ -50,9 +50,9 @@ the first differing JSON paths. SSE responses are sent event by event with the
 recorded spacing (divided by --speed).
 
 One port speaks both HTTPS (a throw-away CA and certificate for 127.0.0.1 and
-localhost, generated at start) and plain HTTP. Limits of this version: HTTP/1.1
-only (HTTP/2 over ALPN is not served yet: clients are offered http/1.1);
-recorded hosts are not told apart (all exchanges of the capture are pooled);
+localhost, generated at start) and plain HTTP; HTTP/1.1 with keep-alive, and
+HTTP/2 (ALPN h2 over TLS, or prior knowledge on plain connections).
+Limits of this version: recorded hosts are not told apart (all exchanges of the capture are pooled);
 request headers are not compared; only the gaps between SSE events are replayed,
 not the time the server took before answering.
 
@@ -67,6 +67,7 @@ struct Options {
     bool no_delay = false;
     bool verbose = false;
     bool plain = false;
+    bool http1_only = false;
     std::string cert_dir;
     std::vector<std::string> ignore;
     std::vector<std::string> command;
@@ -167,6 +168,7 @@ int replay(const Options& opt, bool run) {
     so.port = static_cast<std::uint16_t>(opt.port);
     so.speed = opt.speed;
     so.no_delay = opt.no_delay;
+    so.http2 = !opt.http1_only;
     if (certs) {
         so.cert_file = certs->cert_file;
         so.key_file = certs->key_file;
@@ -281,6 +283,7 @@ void add_common(CLI::App* cmd, Options& opt) {
     cmd->add_flag("--no-delay", opt.no_delay, "send SSE events at once")->excludes(speed);
     cmd->add_flag("-v,--verbose", opt.verbose, "log every request and the decision taken");
     cmd->add_flag("--plain", opt.plain, "no TLS: plain HTTP only, http:// base URLs");
+    cmd->add_flag("--http1-only", opt.http1_only, "do not offer HTTP/2 (ALPN h2) to TLS clients");
     cmd->add_option("--cert-dir", opt.cert_dir,
                     "write ca.pem, server.pem, server-key.pem here and keep them (default: a "
                     "temporary directory)");

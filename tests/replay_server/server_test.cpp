@@ -389,5 +389,37 @@ TEST_F(ReplayServer, ServeReportsOnSigterm) {
         << part.err;
 }
 
+// HTTP/2 by ALPN: curl multiplexes both requests on one h2 connection.
+TEST_F(ReplayServer, Http2WithCurl) {
+    if (::access("/usr/bin/curl", X_OK) != 0)
+        GTEST_SKIP() << "no curl";
+    const std::string out1 = dir_.file("out1"), out2 = dir_.file("out2"),
+                      versions = dir_.file("versions");
+    // In a script file, so that no quoting stands between the body and curl.
+    const std::string script = dir_.file("client.sh");
+    {
+        std::ofstream f(script);
+        f << fmt::format(
+            "/usr/bin/curl -sS --http2 -w '%{{http_version}} %{{http_code}}\\n' -H 'content-type: "
+            "application/json' "
+            "-d '{}' -o {} \"$ANTHROPIC_BASE_URL/v1/messages\" --next --http2 "
+            "-w '%{{http_version}} %{{http_code}}\\n' -o {} "
+            "\"$ANTHROPIC_BASE_URL/v1/models?limit=5\" > {}\n",
+            kAsk, out1, out2, versions);
+    }
+    int status = std::system((std::string(CT_REPLAY_BIN) + " run " + capture_ + " -- /bin/sh " +
+                              script + " >/dev/null 2>&1")
+                                 .c_str());
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    auto read = [](const std::string& path) {
+        auto bytes = testing::read_file(path);
+        return std::string(bytes.begin(), bytes.end());
+    };
+    EXPECT_EQ(read(versions), "2 200\n2 200\n");
+    EXPECT_EQ(read(out1), all_events());
+    EXPECT_EQ(read(out2), gzip(kModels));
+}
+
 }  // namespace
 }  // namespace ct::replay::serve
