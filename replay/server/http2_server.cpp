@@ -29,6 +29,10 @@ struct Stream {
     std::size_t offset = 0;   // within pieces[piece]
     Clock::time_point due{};  // when pieces[piece] may start
     bool deferred = false;
+    // The response head, submitted at head_due (the recorded response delay).
+    std::vector<std::pair<std::string, std::string>> head;
+    Clock::time_point head_due{};
+    bool submitted = false;
 };
 
 struct Connection {
@@ -148,33 +152,39 @@ void answer(Connection& c, Stream& s) {
     s.answered = true;
     analyze::DecodedBody body = analyze::decode_message_body(s.request);
     Answer a = c.ctx.session.answer(s.request.method, s.request.target, body.bytes);
-    std::vector<std::pair<std::string, std::string>> headers;
+    auto& headers = s.head;
+    s.head_due = Clock::now();
     if (!a.exchange) {
         headers = {{":status", "599"},
                    {"content-type", "application/json"},
                    {"x-should-retry", "false"},
                    {"content-length", std::to_string(a.error_body.size())}};
         s.pieces.push_back({0, std::move(a.error_body)});
-    } else {
-        const RecordedExchange& x = *a.exchange;
-        headers.emplace_back(":status", std::to_string(x.status));
-        std::size_t total = 0;
-        for (const auto& p : x.chunks)
-            total += p.bytes.size();
-        for (const auto& h : x.headers)
-            if (!http1::iequals(h.name, "host"))
-                headers.emplace_back(http1::to_lower(h.name), h.value);
-        const bool no_body =
-            http1::iequals(s.request.method, "HEAD") || x.status == 204 || x.status == 304;
-        if (!x.sse && !no_body)
-            headers.emplace_back("content-length", std::to_string(total));
-        if (!no_body)
-            s.pieces = x.chunks;
+        return;
     }
+    const RecordedExchange& x = *a.exchange;
+    s.head_due += c.scaled(x.response_delay_ns);
+    headers.emplace_back(":status", std::to_string(x.status));
+    std::size_t total = 0;
+    for (const auto& p : x.chunks)
+        total += p.bytes.size();
+    for (const auto& h : x.headers)
+        if (!http1::iequals(h.name, "host"))
+            headers.emplace_back(http1::to_lower(h.name), h.value);
+    const bool no_body =
+        http1::iequals(s.request.method, "HEAD") || x.status == 204 || x.status == 304;
+    if (!x.sse && !no_body)
+        headers.emplace_back("content-length", std::to_string(total));
+    if (!no_body)
+        s.pieces = x.chunks;
+}
+
+void submit(Connection& c, Stream& s) {
+    s.submitted = true;
     if (!s.pieces.empty())
         s.due = Clock::now() + c.scaled(s.pieces.front().delay_ns);
     std::vector<nghttp2_nv> nva;
-    for (const auto& [n, v] : headers)
+    for (const auto& [n, v] : s.head)
         nva.push_back(nv(n, v));
     nghttp2_data_provider provider{};
     provider.read_callback = read_body;
@@ -217,6 +227,12 @@ void serve_http2(const Http2Io& io, const Http2Context& context) {
         const auto now = Clock::now();
         std::optional<Clock::time_point> next_due;
         for (auto& [id, s] : c.streams) {
+            if (s.answered && !s.submitted) {
+                if (s.head_due <= now)
+                    submit(c, s);
+                else if (!next_due || s.head_due < *next_due)
+                    next_due = s.head_due;
+            }
             if (!s.deferred)
                 continue;
             if (s.due <= now) {

@@ -335,6 +335,8 @@ struct Server::Impl {
             return channel.write(head + a.error_body) && !close;
         }
         const RecordedExchange& x = *a.exchange;
+        if (!pause(x.response_delay_ns))
+            return false;
         head = fmt::format("HTTP/1.1 {} {}\r\n", x.status, reason_for(x.status, x.reason));
         for (const auto& h : x.headers)
             head += fmt::format("{}: {}\r\n", h.name, h.value);

@@ -69,6 +69,9 @@ Expected<Recording> load_recording(const std::string& capture_path) {
             x.request_body = std::move(req.body.bytes);
             x.request_monotonic_ns = req.message.start_monotonic_ns;
             x.status = resp.message.status;
+            if (resp.message.start_monotonic_ns > req.message.end_monotonic_ns)
+                x.response_delay_ns =
+                    resp.message.start_monotonic_ns - req.message.end_monotonic_ns;
             x.reason = resp.message.reason;
             for (const auto& h : resp.message.headers)
                 if (!dropped_header(h.name))

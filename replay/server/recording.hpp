@@ -32,6 +32,9 @@ struct RecordedExchange {
 
     int status = 0;
     std::string reason;
+    // From the request's last byte to the response's first, as recorded (the
+    // server's thinking time plus the network).
+    std::uint64_t response_delay_ns = 0;
     std::vector<RecordedHeader> headers;  // hop-by-hop, framing and pseudo headers removed
     std::string content_encoding;         // kept among headers; the body stays encoded
     bool sse = false;

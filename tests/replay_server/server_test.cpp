@@ -57,6 +57,7 @@ const std::vector<std::string> kEvents = {
 };
 const std::string kModels = R"({"data":[{"id":"claude-x"}]})";
 constexpr std::uint64_t kEventGapNs = 100'000'000;
+constexpr std::uint64_t kThinkNs = 50'000'000;
 
 std::string all_events() {
     std::string s;
@@ -89,6 +90,7 @@ void write_capture(const std::string& path) {
               "GET /v1/models?limit=5 HTTP/1.1\r\nHost: api.anthropic.com\r\nAccept-Encoding: "
               "gzip\r\n\r\n");
     const std::string gz = gzip(kModels);
+    cap.advance_ns(kThinkNs);  // the server took its time
     cap.read(gen,
              fmt::format(
                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
@@ -185,6 +187,9 @@ TEST_F(ReplayServer, LoadsTheRecordedExchanges) {
     }
     EXPECT_EQ(rec->exchanges[1].target, "/v1/models?limit=5");
     EXPECT_EQ(rec->exchanges[1].content_encoding, "gzip");
+    EXPECT_GE(rec->exchanges[1].response_delay_ns, kThinkNs);
+    EXPECT_LT(rec->exchanges[1].response_delay_ns, 2 * kThinkNs);
+    EXPECT_LT(rec->exchanges[0].response_delay_ns, kThinkNs);
 }
 
 TEST_F(ReplayServer, AnswersAsRecorded) {
