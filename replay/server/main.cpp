@@ -46,15 +46,15 @@ included) and, for JSON bodies, the same body after dropping what varies
 between runs (see --ignore; the default rules are listed with --list-rules).
 Each recorded exchange answers once, in recorded order. A request that matches
 none gets status 599 with a JSON error naming the closest recorded exchange and
-the first differing JSON paths. SSE responses are sent event by event with the
-recorded spacing (divided by --speed).
+the first differing JSON paths. Timing follows the recording (divided by
+--speed): the head after the recorded response time, SSE event by event.
 
 One port speaks both HTTPS (a throw-away CA and certificate for 127.0.0.1 and
 localhost, generated at start) and plain HTTP; HTTP/1.1 with keep-alive, and
 HTTP/2 (ALPN h2 over TLS, or prior knowledge on plain connections).
-Limits of this version: recorded hosts are not told apart (all exchanges of the capture are pooled);
-request headers are not compared; only the gaps between SSE events are replayed,
-not the time the server took before answering.
+Limits of this version: recorded hosts are not told apart (all exchanges of
+the capture are pooled); request headers are not compared; a content-encoded
+SSE response is sent in one piece; incomplete exchanges are not served.
 
 Exit status: 0 every request matched and every recorded exchange was served;
 1 the run diverged (or, for run, CMD failed); 2 bad command line; 3 the replay
