@@ -278,9 +278,12 @@ void add_common(CLI::App* cmd, Options& opt) {
         ->check(CLI::ExistingFile);
     cmd->add_option("--port", opt.port, "port on 127.0.0.1 (default: any free port)")
         ->check(CLI::Range(0, 65535));
-    auto* speed = cmd->add_option("--speed", opt.speed, "SSE spacing divided by X (default 1)")
-                      ->check(CLI::PositiveNumber);
-    cmd->add_flag("--no-delay", opt.no_delay, "send SSE events at once")->excludes(speed);
+    auto* speed =
+        cmd->add_option("--speed", opt.speed,
+                        "recorded delays (response time, SSE spacing) divided by X (default 1)")
+            ->check(CLI::PositiveNumber);
+    cmd->add_flag("--no-delay", opt.no_delay, "no recorded delays: answer and stream at once")
+        ->excludes(speed);
     cmd->add_flag("-v,--verbose", opt.verbose, "log every request and the decision taken");
     cmd->add_flag("--plain", opt.plain, "no TLS: plain HTTP only, http:// base URLs");
     cmd->add_flag("--http1-only", opt.http1_only, "do not offer HTTP/2 (ALPN h2) to TLS clients");
@@ -289,7 +292,8 @@ void add_common(CLI::App* cmd, Options& opt) {
                     "temporary directory)");
     cmd->add_option("--ignore", opt.ignore,
                     "also ignore this JSON path when comparing request bodies (dotted; '*' one "
-                    "segment, '**' any)");
+                    "segment, '**' any; repeat for more)")
+        ->allow_extra_args(false);
 }
 
 }  // namespace

@@ -301,6 +301,10 @@ TEST_F(ReplayServer, RunExitStatus) {
     std::string changed = escaped;
     changed.replace(changed.find("hi"), 2, "ho");
     EXPECT_EQ(run_replay("run --no-delay --plain " + capture_ + " -- " + client(changed)), 1);
+    // --ignore makes the difference one that does not count (and the option takes one value).
+    EXPECT_EQ(run_replay("run --no-delay --plain --ignore 'messages.*.content' " + capture_ +
+                         " -- " + client(changed)),
+              0);
     EXPECT_EQ(run_replay("run --no-delay --plain " + capture_ + " -- /bin/false"), 1);
     EXPECT_EQ(run_replay("run --speed 2 --no-delay " + capture_ + " -- /bin/true"), 2);
     EXPECT_EQ(run_replay("run --plain " + capture_ + " -- /nonexistent/command"), 3);
