@@ -1,6 +1,7 @@
 #include "server/matching.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -75,7 +76,7 @@ void diff_into(const json& a, const json& b, const std::string& path, std::vecto
     auto add = [&](std::string p, std::string ra, std::string rb) {
         ++count;
         if (out && out->size() < limit)
-            out->push_back({std::move(p), std::move(ra), std::move(rb)});
+            out->push_back({std::move(p), std::move(ra), std::move(rb), ""});
     };
     if (a.is_object() && b.is_object()) {
         // Keys of the recorded body (sorted), then keys only the request has.
@@ -201,7 +202,93 @@ std::string Normalizer::match_key(std::string_view method, std::string_view targ
 }
 
 std::string Difference::text() const {
-    return (path.empty() ? std::string("body") : path) + ": " + recorded + " -> " + requested;
+    std::string out =
+        (path.empty() ? std::string("body") : path) + ": " + recorded + " -> " + requested;
+    if (!context.empty())
+        out += "  [" + context + "]";
+    return out;
+}
+
+namespace {
+
+// The name of the tool whose call has this id, searched in every message.
+std::string tool_name(const json& turns, const std::string& id) {
+    for (const auto& m : turns) {
+        if (!m.is_object())
+            continue;
+        if (m.value("type", "") == "function_call" && m.value("call_id", "") == id)
+            return m.value("name", "");  // Responses API input item
+        auto content = m.find("content");
+        if (content != m.end() && content->is_array())
+            for (const auto& block : *content)
+                if (block.is_object() && block.value("type", "") == "tool_use" &&
+                    block.value("id", "") == id)
+                    return block.value("name", "");
+        auto calls = m.find("tool_calls");
+        if (calls != m.end() && calls->is_array())
+            for (const auto& call : *calls)
+                if (call.is_object() && call.value("id", "") == id && call.contains("function") &&
+                    call["function"].is_object())
+                    return call["function"].value("name", "");
+    }
+    return "";
+}
+
+// "<key>[<n>]" at the start of `path`: n, and the rest of the path.
+std::optional<std::size_t> leading_index(std::string_view path, std::string_view key,
+                                         std::string_view& rest) {
+    if (!path.starts_with(key) || path.size() <= key.size() || path[key.size()] != '[')
+        return std::nullopt;
+    std::size_t i = key.size() + 1, n = 0;
+    bool digits = false;
+    while (i < path.size() && path[i] >= '0' && path[i] <= '9') {
+        n = n * 10 + static_cast<std::size_t>(path[i] - '0');
+        ++i;
+        digits = true;
+    }
+    if (!digits || i >= path.size() || path[i] != ']')
+        return std::nullopt;
+    rest = path.substr(i + 1);
+    return n;
+}
+
+}  // namespace
+
+void describe_turns(std::vector<Difference>& differences, const json& doc) {
+    if (!doc.is_object())
+        return;
+    for (auto& d : differences) {
+        for (std::string_view key : {"messages", "input"}) {
+            std::string_view rest;
+            auto turn = leading_index(d.path, key, rest);
+            auto list = doc.find(std::string(key));
+            if (!turn || list == doc.end() || !list->is_array())
+                continue;
+            d.context = fmt::format("turn {}", *turn + 1);
+            if (*turn >= list->size() || !(*list)[*turn].is_object())
+                break;
+            const json& m = (*list)[*turn];
+            std::string id;
+            if (m.value("role", "") == "tool")
+                id = m.value("tool_call_id", "");  // OpenAI chat
+            else if (m.value("type", "") == "function_call_output")
+                id = m.value("call_id", "");  // OpenAI Responses
+            std::string_view block_rest;
+            auto block = leading_index(rest, ".content", block_rest);
+            auto content = m.find("content");
+            if (block && content != m.end() && content->is_array() && *block < content->size() &&
+                (*content)[*block].is_object() &&
+                (*content)[*block].value("type", "") == "tool_result")
+                id = (*content)[*block].value("tool_use_id", "");
+            if (!id.empty()) {
+                const std::string name = tool_name(*list, id);
+                d.context += ", tool result of " + (name.empty() ? id : name);
+            } else if (m.contains("role") && m["role"].is_string()) {
+                d.context += ", " + m["role"].get<std::string>();
+            }
+            break;
+        }
+    }
 }
 
 std::vector<Difference> diff_json(const json& recorded, const json& requested, std::size_t limit) {

@@ -52,8 +52,14 @@ struct Difference {
     std::string path;      // "messages[2].content[0].content", "" for the whole body
     std::string recorded;  // short rendering, "(missing)" when absent
     std::string requested;
-    std::string text() const;  // "path: 'recorded' -> 'requested'"
+    std::string context;       // "turn 3, tool_result of Read" for LLM conversations, or ""
+    std::string text() const;  // "path: 'recorded' -> 'requested'", then "  [context]"
 };
+
+// Fills Difference::context for paths into an LLM conversation (Anthropic and
+// OpenAI "messages", OpenAI Responses "input"): which turn, and for a tool result
+// which tool produced it, found through its tool_use / tool call id in `doc`.
+void describe_turns(std::vector<Difference>& differences, const nlohmann::json& doc);
 
 // Differences in document order; stops after `limit` (count_differences counts all, up to a cap).
 std::vector<Difference> diff_json(const nlohmann::json& recorded, const nlohmann::json& requested,

@@ -97,14 +97,16 @@ Unmatched ReplaySession::explain(std::size_t request_number, const std::string& 
     u.closest = x.number;
     if (x.method != method || x.target != target)
         u.differences.push_back({"request line", fmt::format("'{} {}'", x.method, x.target),
-                                 fmt::format("'{} {}'", method, target)});
+                                 fmt::format("'{} {}'", method, target), ""});
     if (doc && normalized_[*best]) {
-        for (auto& d : diff_json(*normalized_[*best], *doc, 3))
+        auto diffs = diff_json(*normalized_[*best], *doc, 3);
+        describe_turns(diffs, *doc);
+        for (auto& d : diffs)
             u.differences.push_back(std::move(d));
     } else if (x.request_body != body) {
-        u.differences.push_back(
-            {"body", fmt::format("({} bytes, not JSON)", x.request_body.size()),
-             fmt::format("({} bytes{})", body.size(), doc ? "" : ", not JSON")});
+        u.differences.push_back({"body", fmt::format("({} bytes, not JSON)", x.request_body.size()),
+                                 fmt::format("({} bytes{})", body.size(), doc ? "" : ", not JSON"),
+                                 ""});
     }
     u.why = fmt::format("closest recorded exchange is #{} ({} {})", x.number, x.method, x.target);
     return u;

@@ -128,6 +128,32 @@ TEST(ReplayDiff, LongStringsShowTheirFirstDifference) {
     EXPECT_LT(d[0].recorded.size(), 100u);
 }
 
+TEST(ReplayDiff, TurnsAndToolsAreNamed) {
+    // OpenAI chat: a tool message answers a call named in an earlier assistant message.
+    json chat = json::parse(R"({"messages":[{"role":"user","content":"go"},
+        {"role":"assistant","tool_calls":[{"id":"call_9","type":"function","function":{"name":"grep","arguments":"{}"}}]},
+        {"role":"tool","tool_call_id":"call_9","content":"3 matches"}]})");
+    json changed = chat;
+    changed["messages"][2]["content"] = "4 matches";
+    changed["messages"][0]["content"] = "go!";
+    auto d = diff_json(chat, changed);
+    describe_turns(d, changed);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].context, "turn 1, user");
+    EXPECT_EQ(d[1].context, "turn 3, tool result of grep");
+    // An extra turn is named by its number.
+    json more = chat;
+    more["messages"].push_back({{"role", "user"}, {"content", "again"}});
+    auto extra = diff_json(chat, more);
+    describe_turns(extra, more);
+    ASSERT_EQ(extra.size(), 1u);
+    EXPECT_EQ(extra[0].context, "turn 4, user");
+    // Paths outside the conversation get no context.
+    auto model = diff_json(json{{"model", "a"}}, json{{"model", "b"}});
+    describe_turns(model, json{{"model", "b"}});
+    EXPECT_EQ(model[0].context, "");
+}
+
 TEST(ReplayDiff, StopsAtTheLimitButCountsAll) {
     json a = json::array(), b = json::array();
     for (int i = 0; i < 10; ++i) {
@@ -198,7 +224,8 @@ TEST(ReplaySession, UnmatchedNamesTheClosestUnservedExchange) {
     EXPECT_EQ(*u[0].closest, 1u);
     ASSERT_EQ(u[0].differences.size(), 1u);
     EXPECT_EQ(u[0].differences[0].text(),
-              "messages[2].content[0].content: 'swordfish-42' -> 'swordfish-43'");
+              "messages[2].content[0].content: 'swordfish-42' -> 'swordfish-43'  [turn 3, tool "
+              "result of Read]");
     const std::string report = s.report();
     EXPECT_NE(report.find("messages[2].content[0].content: 'swordfish-42' -> 'swordfish-43'"),
               std::string::npos);

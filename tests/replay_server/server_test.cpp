@@ -240,7 +240,7 @@ TEST_F(ReplayServer, UnmatchedRequestGets599WithTheDifference) {
     auto err = nlohmann::json::parse(r.message.body);
     EXPECT_EQ(err["error"]["closest_recorded_exchange"], 1);
     ASSERT_EQ(err["error"]["differences"].size(), 1u);
-    EXPECT_EQ(err["error"]["differences"][0], "messages[0].content: 'hi' -> 'ho'");
+    EXPECT_EQ(err["error"]["differences"][0], "messages[0].content: 'hi' -> 'ho'  [turn 1, user]");
 }
 
 // SSE spacing follows the recording divided by --speed: compared as a ratio of
