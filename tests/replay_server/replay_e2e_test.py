@@ -4,7 +4,8 @@ Anthropic-style tool round-trip (two streamed calls) against the mock LLM server
 the mock is stopped; `ct-replay run` replays the session to the same client: its
 output must equal the recorded run's and the report must say everything matched.
 Then the client sends a different tool_result: the report names the differing
-JSON path and ct-replay exits 1. With CT_CLAUDE_BIN set (a Claude Code binary),
+JSON path and ct-replay exits 1. The same for an OpenAI Responses stream
+(urllib, through OPENAI_BASE_URL). With CT_CLAUDE_BIN set (a Claude Code binary),
 (or "node .../cli.js" for Claude Code 1.0.x)
 the same for Claude Code doing a Bash tool round-trip (`ls -la`), and then with
 a changed file in the listed directory.
@@ -53,6 +54,33 @@ for turn in range(2):
 conn.close()
 '''
 
+# OpenAI Responses API through $OPENAI_BASE_URL with urllib: a streamed function
+# call, then the function's output (argv[1]) and the streamed answer.
+OPENAI_CLIENT = r'''
+import json, os, sys, urllib.request
+items = [{"role": "user", "content": "list the files"}]
+for turn in range(2):
+    body = json.dumps({"model": "gpt-e2e", "stream": True, "input": items}).encode()
+    request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/responses", data=body, headers={
+        "content-type": "application/json", "authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
+    try:
+        with urllib.request.urlopen(request) as r:
+            status, data = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, data = e.code, e.read().decode()
+    print(status)
+    print(data)
+    if turn == 0:
+        call = None
+        for line in data.splitlines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                for item in (event.get("response") or {}).get("output", []):
+                    if item.get("type") == "function_call":
+                        call = {k: item[k] for k in ("type", "call_id", "name", "arguments")}
+        items += [call, {"type": "function_call_output", "call_id": call["call_id"], "output": sys.argv[1]}]
+'''
+
 
 class RecordThenReplay(unittest.TestCase):
     @classmethod
@@ -75,6 +103,13 @@ class RecordThenReplay(unittest.TestCase):
                                   "swordfish-42"], capture_output=True, text=True, timeout=120, env=env)
             assert rec.returncode == 0, rec.stderr
             cls.recorded_output = rec.stdout
+            cls.openai_capture = os.path.join(d, "openai.ctz")
+            env = dict(os.environ, OPENAI_BASE_URL="https://127.0.0.1:%d/v1" % port, SSL_CERT_FILE=cert,
+                       OPENAI_API_KEY="sk-recorded-secret")
+            rec = subprocess.run([CT_RECORD, "-f", "-w", cls.openai_capture, "--", "/usr/bin/python3", "-c",
+                                  OPENAI_CLIENT, "a.txt b.txt"], capture_output=True, text=True, timeout=120, env=env)
+            assert rec.returncode == 0, rec.stderr
+            cls.openai_output = rec.stdout
         finally:
             server.terminate()  # the replay runs without it
             server.wait(10)
@@ -150,6 +185,18 @@ class RecordThenReplay(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "SSL_CERT_FILE")}
         return subprocess.run([CT_REPLAY, "run", self.capture, "--", "/usr/bin/python3", "-c", CLIENT, tool_text],
                               capture_output=True, text=True, timeout=120, env=env)
+
+    def test_openai_responses(self):
+        self.assertIn("function_call", self.openai_output)
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "SSL_CERT_FILE")}
+        command = [CT_REPLAY, "run", self.openai_capture, "--", "/usr/bin/python3", "-c", OPENAI_CLIENT]
+        r = subprocess.run(command + ["a.txt b.txt"], capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, self.openai_output)
+        self.assertIn("2 requests, 2 matched, 0 unmatched; 2 of 2 recorded exchanges served", r.stderr)
+        r = subprocess.run(command + ["a.txt"], capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("input[2].output: 'a.txt b.txt' -> 'a.txt'  [turn 3, tool result of Bash]", r.stderr)
 
     def test_recorded_run_was_a_tool_round_trip(self):
         self.assertEqual(self.recorded_output.count("200 text/event-stream"), 2)
