@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 
 #include <fmt/format.h>
 #include <openssl/err.h>
@@ -159,7 +160,9 @@ struct Server::Impl {
     std::condition_variable stop_cv;
     bool stopping = false;
     std::set<int> open_fds;
-    std::vector<std::thread> workers;
+    std::map<std::uint64_t, std::thread> workers;  // one per connection
+    std::vector<std::uint64_t> finished;           // workers done, to be joined
+    std::uint64_t next_worker = 0;
 
     Impl(ReplaySession& s, ServerOptions o) : session(s), options(std::move(o)) {}
 
@@ -197,12 +200,18 @@ struct Server::Impl {
                 ::close(fd);
                 return;
             }
+            for (std::uint64_t id : finished) {  // they hold no lock any more: joining is quick
+                workers[id].join();
+                workers.erase(id);
+            }
+            finished.clear();
             open_fds.insert(fd);
-            workers.emplace_back([this, fd] { serve_connection(fd); });
+            const std::uint64_t id = next_worker++;
+            workers.emplace(id, std::thread([this, fd, id] { serve_connection(fd, id); }));
         }
     }
 
-    void serve_connection(int fd) {
+    void serve_connection(int fd, std::uint64_t id) {
         {
             bool ok = false;
             Channel channel = open_channel(fd, ok);
@@ -214,6 +223,7 @@ struct Server::Impl {
         {
             std::unique_lock lock(mutex);
             open_fds.erase(fd);  // before the number can be reused
+            finished.push_back(id);
         }
         ::close(fd);
     }
@@ -453,12 +463,12 @@ void Server::stop() {
     }
     if (s.acceptor.joinable())
         s.acceptor.join();
-    std::vector<std::thread> workers;
+    std::map<std::uint64_t, std::thread> workers;
     {
         std::unique_lock lock(s.mutex);
         workers.swap(s.workers);
     }
-    for (auto& t : workers)
+    for (auto& [id, t] : workers)
         t.join();
 }
 

@@ -241,6 +241,13 @@ TEST_F(ReplayServer, UnmatchedRequestGets599WithTheDifference) {
     EXPECT_EQ(err["error"]["closest_recorded_exchange"], 1);
     ASSERT_EQ(err["error"]["differences"].size(), 1u);
     EXPECT_EQ(err["error"]["differences"][0], "messages[0].content: 'hi' -> 'ho'  [turn 1, user]");
+    // One connection after another (each served by its own thread, reaped as the next comes).
+    for (int i = 0; i < 20; ++i) {
+        Client again(*port);
+        EXPECT_EQ(again.request("GET", "/nothing/" + std::to_string(i), "").message.status, 599);
+    }
+    EXPECT_EQ(s.requests(), 21u);
+    EXPECT_EQ(s.unmatched().size(), 21u);
 }
 
 // SSE spacing follows the recording divided by --speed: compared as a ratio of
