@@ -16,6 +16,7 @@ a changed file in the listed directory.
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import unittest
 
 CT_RECORD, CT_REPLAY, SERVER = (os.path.abspath(a) for a in sys.argv[1:4])
 del sys.argv[1:4]
+CT_ANALYZE = os.path.join(os.path.dirname(CT_REPLAY), "..", "analyze", "ct-analyze")
 
 # Talks to $ANTHROPIC_BASE_URL, trusting the CAs the default context trusts
 # ($SSL_CERT_FILE); answers the tool call with argv[1]; prints what it received.
@@ -114,6 +116,7 @@ class RecordThenReplay(unittest.TestCase):
             server.terminate()  # the replay runs without it
             server.wait(10)
             server.stdout.close()
+        cls.cert, cls.key = cert, key
 
     # A Claude Code binary, or a command: "/usr/bin/node .../claude-code/cli.js" for 1.0.x.
     CLAUDE = shlex.split(os.environ.get("CT_CLAUDE_BIN", ""))
@@ -197,6 +200,55 @@ class RecordThenReplay(unittest.TestCase):
         r = subprocess.run(command + ["a.txt"], capture_output=True, text=True, timeout=120, env=env)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("input[2].output: 'a.txt b.txt' -> 'a.txt'  [turn 3, tool result of Bash]", r.stderr)
+
+    def sse_of(self, capture, name):
+        """Per streamed response of the python client, in order: its events and their times."""
+        db = os.path.join(self.tmp.name, name + ".db")
+        imp = subprocess.run([CT_ANALYZE, "--quiet", "--no-progress", "--db", db, capture], capture_output=True,
+                             text=True, timeout=120)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        con = sqlite3.connect(db)
+        out = []
+        for (rid,) in con.execute("SELECT r.id FROM http_responses r JOIN connections c ON c.id = r.connection_id"
+                                  " WHERE c.comm LIKE 'python%' AND r.interim = 0 ORDER BY r.start_ns"):
+            events = con.execute("SELECT event, data, time_ns FROM sse_events WHERE response_id = ? ORDER BY idx",
+                                 (rid,)).fetchall()
+            out.append(events)
+        return out
+
+    def test_replayed_stream_recorded_again(self):
+        """ct-record around the replay: the client receives the same SSE events, and their
+        spacing follows the recording (never faster; at most twice as slow on a busy machine)."""
+        if not os.path.exists(CT_ANALYZE):
+            self.skipTest("no ct-analyze next to ct-replay")
+        server = subprocess.Popen(["/usr/bin/python3", SERVER, "--cert", self.cert, "--key", self.key,
+                                   "--event-delay-ms", "40"], stdout=subprocess.PIPE, text=True)
+        original = os.path.join(self.tmp.name, "slow.ctz")
+        try:
+            port = int(server.stdout.readline())
+            env = dict(os.environ, ANTHROPIC_BASE_URL="https://127.0.0.1:%d" % port, SSL_CERT_FILE=self.cert,
+                       ANTHROPIC_API_KEY="sk-recorded-secret")
+            rec = subprocess.run([CT_RECORD, "-f", "-w", original, "--", "/usr/bin/python3", "-c", CLIENT, "x"],
+                                 capture_output=True, text=True, timeout=120, env=env)
+            self.assertEqual(rec.returncode, 0, rec.stderr)
+        finally:
+            server.terminate()
+            server.wait(10)
+            server.stdout.close()
+        again = os.path.join(self.tmp.name, "again.ctz")
+        env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "SSL_CERT_FILE")}
+        rec = subprocess.run([CT_RECORD, "-f", "-w", again, "--", CT_REPLAY, "run", original, "--", "/usr/bin/python3",
+                              "-c", CLIENT, "x"], capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(rec.returncode, 0, rec.stderr)
+        recorded, replayed = self.sse_of(original, "slow"), self.sse_of(again, "again")
+        self.assertEqual(len(recorded), 2)
+        self.assertEqual([[e[:2] for e in r] for r in replayed], [[e[:2] for e in r] for r in recorded])
+        for rec_events, rep_events in zip(recorded, replayed):
+            rec_span = rec_events[-1][2] - rec_events[0][2]
+            rep_span = rep_events[-1][2] - rep_events[0][2]
+            self.assertGreater(rec_span, 0)
+            self.assertGreaterEqual(rep_span / rec_span, 0.9, (rec_span, rep_span))
+            self.assertLessEqual(rep_span / rec_span, 2.0, (rec_span, rep_span))
 
     def test_recorded_run_was_a_tool_round_trip(self):
         self.assertEqual(self.recorded_output.count("200 text/event-stream"), 2)
