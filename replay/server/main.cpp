@@ -39,6 +39,7 @@ const char* kDescription =
 
   ct-replay serve session.ctz [--port N] [--speed X | --no-delay] [-v]
   ct-replay run session.ctz [options] -- CMD ARGS...
+  ct-replay serve|run --db sessions.db [--capture UUID] ...   (from a ct-analyze database)
 
 The server listens on 127.0.0.1 and answers each request with the recorded
 response of the exchange that matches it: the same method and target (query
@@ -62,6 +63,8 @@ could not start (unreadable capture, port in use, CMD cannot be run).)";
 
 struct Options {
     std::string capture;
+    std::string db;            // --db: exchanges from a ct-analyze database instead
+    std::string capture_uuid;  // --capture: which capture of the database
     int port = 0;
     double speed = 1.0;
     bool no_delay = false;
@@ -127,7 +130,8 @@ int replay(const Options& opt, bool run) {
     sigaddset(&sigs, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // before any thread starts: sigwait gets them
 
-    auto recording = load_recording(opt.capture);
+    auto recording = opt.db.empty() ? load_recording(opt.capture)
+                                    : load_recording_from_db(opt.db, opt.capture_uuid);
     if (!recording) {
         std::fprintf(stderr, "ct-replay: %s\n", recording.error().what().c_str());
         return kCannotStart;
@@ -186,7 +190,7 @@ int replay(const Options& opt, bool run) {
     int command_status = 0;
     if (!run) {
         std::printf("ct-replay: serving %zu recorded exchanges from %s on 127.0.0.1:%u (%s)\n",
-                    count, opt.capture.c_str(), *port,
+                    count, (opt.db.empty() ? opt.capture : opt.db).c_str(), *port,
                     certs ? "HTTPS and plain HTTP" : "plain HTTP");
         for (const auto& [k, v] : env)
             std::printf("export %s=%s\n", k.c_str(), v.c_str());
@@ -273,9 +277,12 @@ int replay(const Options& opt, bool run) {
 }
 
 void add_common(CLI::App* cmd, Options& opt) {
-    cmd->add_option("capture", opt.capture, "the recorded session (.ctz)")
-        ->required()
+    cmd->add_option("capture", opt.capture, "the recorded session (.ctz)");
+    cmd->add_option("--db", opt.db, "serve from a ct-analyze database instead of a capture file")
         ->check(CLI::ExistingFile);
+    cmd->add_option(
+        "--capture", opt.capture_uuid,
+        "with --db: the UUID of the capture to serve (needed when the database holds several)");
     cmd->add_option("--port", opt.port, "port on 127.0.0.1 (default: any free port)")
         ->check(CLI::Range(0, 65535));
     auto* speed =
@@ -328,6 +335,27 @@ int main(int argc, char** argv) {
                         ? ""
                         : fmt::format(" (only values starting with '{}')", r.text_prefix).c_str());
             return 0;
+        }
+        // The source: a capture file, or --db (then, for run, a first positional is the command's).
+        auto source_ok = [](Options& opt, bool run_cmd) {
+            if (!opt.db.empty()) {
+                if (!opt.capture.empty()) {
+                    if (!run_cmd)
+                        return false;
+                    opt.command.insert(opt.command.begin(), opt.capture);
+                    opt.capture.clear();
+                }
+                return true;
+            }
+            return !opt.capture.empty() && opt.capture_uuid.empty() &&
+                   std::filesystem::is_regular_file(opt.capture);
+        };
+        Options& chosen = *serve ? serve_opt : run_opt;
+        if ((*serve || *run) && !source_ok(chosen, bool(*run))) {
+            std::fprintf(
+                stderr,
+                "ct-replay: give a capture file that exists, or --db DB [--capture UUID]\n");
+            return kUsage;
         }
         if (*serve)
             return replay(serve_opt, false);

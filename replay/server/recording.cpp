@@ -14,8 +14,13 @@ namespace {
 using analyze::DecodedMessage;
 using analyze::http1::iequals;
 
-// Headers that describe one hop or the framing; the server writes its own.
-bool dropped_header(std::string_view name) {
+std::string describe(const analyze::http1::Message& m) {
+    return fmt::format("{} {}", m.method, m.target);
+}
+
+}  // namespace
+
+bool is_framing_header(std::string_view name) {
     static constexpr std::array<std::string_view, 9> kDropped = {
         "connection", "keep-alive",     "proxy-connection", "transfer-encoding", "te", "trailer",
         "upgrade",    "content-length", "alt-svc"};
@@ -24,12 +29,6 @@ bool dropped_header(std::string_view name) {
     return std::any_of(kDropped.begin(), kDropped.end(),
                        [&](std::string_view d) { return iequals(d, name); });
 }
-
-std::string describe(const analyze::http1::Message& m) {
-    return fmt::format("{} {}", m.method, m.target);
-}
-
-}  // namespace
 
 Expected<Recording> load_recording(const std::string& capture_path) {
     auto contents = load_capture(capture_path);
@@ -74,7 +73,7 @@ Expected<Recording> load_recording(const std::string& capture_path) {
                     resp.message.start_monotonic_ns - req.message.end_monotonic_ns;
             x.reason = resp.message.reason;
             for (const auto& h : resp.message.headers)
-                if (!dropped_header(h.name))
+                if (!is_framing_header(h.name))
                     x.headers.push_back({h.name, h.value});
             x.content_encoding = resp.body.encoding;
             x.sse = resp.is_sse;

@@ -53,4 +53,13 @@ struct Recording {
 // Reads the capture and keeps every exchange that has a request and a complete final response.
 Expected<Recording> load_recording(const std::string& capture_path);
 
+// The same from a ct-analyze database: the exchanges of one capture (by UUID; may
+// be empty when the database holds one capture). Bodies there are decoded, so
+// they are served without their Content-Encoding.
+Expected<Recording> load_recording_from_db(const std::string& db_path,
+                                           const std::string& capture_uuid);
+
+// Hop-by-hop, framing and HTTP/2 pseudo-headers: the server writes its own.
+bool is_framing_header(std::string_view name);
+
 }  // namespace ct::replay::serve

@@ -437,5 +437,47 @@ TEST_F(ReplayServer, Http2WithCurl) {
     EXPECT_EQ(read(out2), gzip(kModels));
 }
 
+// From a ct-analyze database: the same exchanges, bodies decoded (so served
+// without their Content-Encoding), SSE split at the same events with the same times.
+TEST_F(ReplayServer, FromTheAnalyzerDatabase) {
+    const std::string db = dir_.file("sessions.db");
+    ASSERT_EQ(std::system((std::string(CT_ANALYZE_BIN) + " --quiet --no-progress --db " + db + " " +
+                           capture_ + " >/dev/null 2>&1")
+                              .c_str()),
+              0);
+    auto from_file = load_recording(capture_);
+    auto from_db = load_recording_from_db(db, "");
+    ASSERT_TRUE(from_file && from_db) << (from_db ? "" : from_db.error().what());
+    ASSERT_EQ(from_db->exchanges.size(), from_file->exchanges.size());
+    for (std::size_t i = 0; i < from_db->exchanges.size(); ++i) {
+        const auto& a = from_file->exchanges[i];
+        const auto& b = from_db->exchanges[i];
+        EXPECT_EQ(b.method + " " + b.target, a.method + " " + a.target);
+        EXPECT_EQ(b.request_body, a.request_body);
+        EXPECT_EQ(b.status, a.status);
+        EXPECT_EQ(b.sse, a.sse);
+        if (a.sse) {
+            ASSERT_EQ(b.chunks.size(), a.chunks.size());
+            for (std::size_t c = 0; c < a.chunks.size(); ++c) {
+                EXPECT_EQ(b.chunks[c].bytes, a.chunks[c].bytes);
+                EXPECT_EQ(b.chunks[c].delay_ns, a.chunks[c].delay_ns);
+            }
+        }
+        EXPECT_EQ(b.response_delay_ns, a.response_delay_ns);
+    }
+    const auto& models = from_db->exchanges[1];
+    ASSERT_EQ(models.chunks.size(), 1u);
+    EXPECT_EQ(models.chunks[0].bytes, kModels);
+    for (const auto& h : models.headers)
+        EXPECT_FALSE(http1::iequals(h.name, "Content-Encoding"));
+    EXPECT_FALSE(load_recording_from_db(db, "no-such-uuid"));
+    if (::access("/usr/bin/python3", X_OK) == 0) {
+        std::string escaped;
+        for (char ch : kAsk)
+            escaped += ch == '"' ? std::string("\\\"") : std::string(1, ch);
+        EXPECT_EQ(run_replay("run --no-delay --db " + db + " -- " + client(escaped)), 0);
+    }
+}
+
 }  // namespace
 }  // namespace ct::replay::serve
