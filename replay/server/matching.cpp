@@ -54,11 +54,26 @@ bool has_prefix(const json& value, const std::string& prefix) {
 constexpr std::size_t kShort = 80;
 
 // Up to kShort characters of `s` around offset `at`, quoted, "..." where cut.
+// s[from, from + len) widened or narrowed so that no UTF-8 sequence is cut.
+std::string utf8_substr(const std::string& s, std::size_t from, std::size_t len) {
+    auto continuation = [&](std::size_t i) {
+        return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80;
+    };
+    from = std::min(from, s.size());
+    while (from > 0 && continuation(from))
+        --from;
+    std::size_t end = std::min(s.size(), from + len);
+    while (end > from && continuation(end))
+        --end;
+    return s.substr(from, end - from);
+}
+
 std::string excerpt(const std::string& s, std::size_t at) {
     const std::size_t from = at > 30 ? at - 30 : 0;
     std::string out = from ? "'..." : "'";
-    out += s.substr(from, kShort - 10);
-    out += from + kShort - 10 < s.size() ? "...'" : "'";
+    const std::string piece = utf8_substr(s, from, kShort - 10);
+    out += piece;
+    out += from + piece.size() < s.size() ? "...'" : "'";
     for (char& c : out)
         if (c == '\n' || c == '\r' || c == '\t')
             c = ' ';
@@ -112,7 +127,7 @@ void diff_into(const json& a, const json& b, const std::string& path, std::vecto
         while (at < sa.size() && at < sb.size() && sa[at] == sb[at])
             ++at;
         if (sa.size() > kShort || sb.size() > kShort) {
-            add(fmt::format("{} (at character {})", path, at), excerpt(sa, at), excerpt(sb, at));
+            add(fmt::format("{} (at byte {})", path, at), excerpt(sa, at), excerpt(sb, at));
             return;
         }
     }
@@ -314,7 +329,7 @@ std::string render_short(const json& value, std::size_t max) {
         if (c == '\n' || c == '\r' || c == '\t')
             c = ' ';
     if (s.size() > max)
-        s = s.substr(0, max) + "...";
+        s = utf8_substr(s, 0, max) + "...";
     return s;
 }
 

@@ -50,7 +50,8 @@ Answer ReplaySession::answer(const std::string& method, const std::string& targe
                   {"differences", json::array()}}}};
     for (const auto& d : u.differences)
         err["error"]["differences"].push_back(d.text());
-    a.error_body = err.dump();
+    // Replace rather than throw should a recorded string not be valid UTF-8.
+    a.error_body = err.dump(-1, ' ', false, json::error_handler_t::replace);
     if (live_) {
         std::string line =
             fmt::format("request {}: {} {} UNMATCHED: {}", a.request_number, method, target, u.why);

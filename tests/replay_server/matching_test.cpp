@@ -122,7 +122,7 @@ TEST(ReplayDiff, LongStringsShowTheirFirstDifference) {
     other.replace(300, 9, "/home/bob");
     auto d = diff_json(json{{"system", prompt}}, json{{"system", other}});
     ASSERT_EQ(d.size(), 1u);
-    EXPECT_EQ(d[0].path, "system (at character 306)");
+    EXPECT_EQ(d[0].path, "system (at byte 306)");
     EXPECT_NE(d[0].recorded.find("/home/ann"), std::string::npos) << d[0].recorded;
     EXPECT_NE(d[0].requested.find("/home/bob"), std::string::npos) << d[0].requested;
     EXPECT_LT(d[0].recorded.size(), 100u);
@@ -181,6 +181,23 @@ ReplaySession session_of(std::vector<RecordedExchange> xs) {
         rec.exchanges.push_back(std::move(xs[i]));
     }
     return ReplaySession(std::move(rec), Normalizer());
+}
+
+TEST(ReplayDiff, ExcerptsDoNotCutUtf8) {
+    std::string a, b;
+    for (int i = 0; i < 60; ++i)
+        a += "\xc3\xa9";  // é, two bytes
+    b = a;
+    a += "x";
+    b += "y";
+    auto d = diff_json(json{{"t", a}}, json{{"t", b}});
+    ASSERT_EQ(d.size(), 1u);
+    // Valid UTF-8 both ways: a JSON error body can carry it.
+    EXPECT_NO_THROW((void)json(d[0].recorded).dump());
+    EXPECT_NO_THROW((void)json(d[0].requested).dump());
+    auto s = session_of({exchange("/", json{{"t", a}}.dump(), 200)});
+    auto answer = s.answer("POST", "/", json{{"t", b}}.dump());
+    EXPECT_TRUE(json::parse(answer.error_body).is_object());
 }
 
 TEST(ReplaySession, RepeatedRequestsGetSuccessiveAnswersOnce) {

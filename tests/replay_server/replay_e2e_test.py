@@ -178,7 +178,7 @@ class RecordThenReplay(unittest.TestCase):
         r = self.replay_claude()
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertRegex(r.stderr, r"UNMATCHED request \d+")
-        self.assertRegex(r.stderr, r"messages\[2\]\.content\[0\]\.content \(at character \d+\): '.*hello")
+        self.assertRegex(r.stderr, r"messages\[2\]\.content\[0\]\.content \(at byte \d+\): '.*hello")
 
     @classmethod
     def tearDownClass(cls):
