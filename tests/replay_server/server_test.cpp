@@ -250,6 +250,43 @@ TEST_F(ReplayServer, UnmatchedRequestGets599WithTheDifference) {
     EXPECT_EQ(s.unmatched().size(), 21u);
 }
 
+// Bytes that are not HTTP do not take the server down.
+TEST_F(ReplayServer, SurvivesGarbage) {
+    ReplaySession s = session();
+    ServerOptions o;
+    o.no_delay = true;
+    Server server(s, o);
+    auto port = server.start();
+    ASSERT_TRUE(port);
+    auto raw = [&](const std::string& bytes) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(*port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(bytes.size()));
+        ::shutdown(fd, SHUT_WR);
+        std::string got;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)  // the server closes the connection
+            got.append(buf, static_cast<std::size_t>(n));
+        ::close(fd);
+        return got;
+    };
+    EXPECT_TRUE(raw("\x01\x02 not http at all\r\n\r\n").starts_with("HTTP/1.1 400"));
+    EXPECT_EQ(raw("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\xff\xff\xff\xff\xff\xff\xff\xff\xff")
+                  .find("HTTP/1.1"),
+              std::string::npos);
+    EXPECT_EQ(raw(std::string("\x16\x03\x01\x00\x05hello")),
+              "");  // TLS without a certificate: closed
+    raw("POST /v1/messages HTTP/1.1\r\nContent-Length: 99999\r\n\r\nshort");  // ends early
+    Client c(*port);
+    EXPECT_EQ(c.request("POST", "/v1/messages", kAsk).message.status, 200);
+}
+
 // SSE spacing follows the recording divided by --speed: compared as a ratio of
 // two replays in one run, not against a wall-clock bound.
 TEST_F(ReplayServer, SpeedScalesTheEventSpacing) {
