@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "protocols/http1/types.hpp"
 #include "server/certificates.hpp"
 #include "server/http_server.hpp"
 #include "server/matching.hpp"
@@ -73,6 +74,7 @@ struct Options {
     bool http1_only = false;
     std::string cert_dir;
     std::vector<std::string> ignore;
+    std::vector<std::string> hosts;  // --host
     std::vector<std::string> command;
 };
 
@@ -139,6 +141,20 @@ int replay(const Options& opt, bool run) {
     if (opt.verbose)
         for (const auto& s : recording->skipped)
             log_line("not servable: " + s);
+    if (!opt.hosts.empty()) {  // --host: only the exchanges recorded with these hosts
+        auto wanted = [&](const std::string& host) {
+            for (const auto& h : opt.hosts)
+                if (ct::analyze::http1::iequals(host, h) ||
+                    (host.size() > h.size() && host[h.size()] == ':' &&
+                     ct::analyze::http1::iequals(std::string_view(host).substr(0, h.size()), h)))
+                    return true;
+            return false;
+        };
+        std::erase_if(recording->exchanges,
+                      [&](const RecordedExchange& x) { return !wanted(x.host); });
+        for (std::size_t i = 0; i < recording->exchanges.size(); ++i)
+            recording->exchanges[i].number = i + 1;
+    }
     const std::size_t count = recording->exchanges.size();
     Normalizer normalizer;
     for (const auto& pattern : opt.ignore)
@@ -293,6 +309,11 @@ void add_common(CLI::App* cmd, Options& opt) {
         ->excludes(speed);
     cmd->add_flag("-v,--verbose", opt.verbose, "log every request and the decision taken");
     cmd->add_flag("--plain", opt.plain, "no TLS: plain HTTP only, http:// base URLs");
+    cmd->add_option(
+           "--host", opt.hosts,
+           "serve only exchanges recorded with this Host (port optional; repeat for more), e.g. "
+           "api.anthropic.com, leaving out traffic the client sends elsewhere on replay")
+        ->allow_extra_args(false);
     cmd->add_flag("--http1-only", opt.http1_only, "do not offer HTTP/2 (ALPN h2) to TLS clients");
     cmd->add_option("--cert-dir", opt.cert_dir,
                     "write ca.pem, server.pem, server-key.pem here and keep them (default: a "

@@ -349,6 +349,13 @@ TEST_F(ReplayServer, RunExitStatus) {
     EXPECT_EQ(run_replay("run --no-delay --plain --ignore 'messages.*.content' " + capture_ +
                          " -- " + client(changed)),
               0);
+    // --host keeps the exchanges recorded with that Host only.
+    EXPECT_EQ(run_replay("run --no-delay --plain --host api.anthropic.com " + capture_ + " -- " +
+                         client(escaped)),
+              0);
+    EXPECT_EQ(run_replay("run --no-delay --plain --host example.com " + capture_ + " -- " +
+                         client(escaped)),
+              1);
     EXPECT_EQ(run_replay("run --no-delay --plain " + capture_ + " -- /bin/false"), 1);
     EXPECT_EQ(run_replay("run --speed 2 --no-delay " + capture_ + " -- /bin/true"), 2);
     EXPECT_EQ(run_replay("run --plain " + capture_ + " -- /nonexistent/command"), 3);
