@@ -55,7 +55,7 @@ One port speaks both HTTPS (a throw-away CA and certificate for 127.0.0.1 and
 localhost, generated at start) and plain HTTP; HTTP/1.1 with keep-alive, and
 HTTP/2 (ALPN h2 over TLS, or prior knowledge on plain connections).
 Limits of this version: recorded hosts are not told apart (all exchanges of
-the capture are pooled); request headers are not compared; a content-encoded
+the capture are pooled; --host keeps some); request headers are not compared; a content-encoded
 SSE response is sent in one piece; incomplete exchanges are not served.
 
 Exit status: 0 every request matched and every recorded exchange was served;
