@@ -5,10 +5,11 @@ the mock is stopped; `ct-replay run` replays the session to the same client: its
 output must equal the recorded run's and the report must say everything matched.
 Then the client sends a different tool_result: the report names the differing
 JSON path and ct-replay exits 1. The same for an OpenAI Responses stream
-(urllib, through OPENAI_BASE_URL). With CT_CLAUDE_BIN set (a Claude Code binary),
-(or "node .../cli.js" for Claude Code 1.0.x)
-the same for Claude Code doing a Bash tool round-trip (`ls -la`), and then with
-a changed file in the listed directory.
+(urllib, through OPENAI_BASE_URL), and ct-record around a replay sees the
+recorded SSE events with the recorded spacing. With CT_CLAUDE_BIN set (a Claude
+Code binary, or "node .../cli.js" for Claude Code 1.0.x), the same for Claude
+Code doing a Bash tool round-trip (`ls -la`), and then with a changed file in
+the listed directory.
 
   replay_e2e_test.py CT_RECORD CT_REPLAY MOCK_SERVER
 """
