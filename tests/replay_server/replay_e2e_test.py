@@ -120,7 +120,17 @@ class RecordThenReplay(unittest.TestCase):
         cls.cert, cls.key = cert, key
 
     # A Claude Code binary, or a command: "/usr/bin/node .../claude-code/cli.js" for 1.0.x.
+    # Without it, the newest native build the other Claude tests cached (tests/locate/fetch_claude_builds.sh).
     CLAUDE = shlex.split(os.environ.get("CT_CLAUDE_BIN", ""))
+    if not CLAUDE:
+        _cache = os.path.join(os.environ.get("CT_TEST_CACHE", "/var/cache/ct-test"), "claude-code-linux-x64")
+        try:
+            with open(os.path.join(_cache, "latest-version")) as _f:
+                _bin = os.path.join(_cache, _f.read().strip(), "claude")
+            if os.access(_bin, os.X_OK):
+                CLAUDE = [_bin]
+        except OSError:
+            pass
     CLAUDE_ARGS = ["-p", "list the files", "--allowedTools", "Bash", "--model", "claude-sonnet-4-5"]
 
     @classmethod
@@ -167,7 +177,7 @@ class RecordThenReplay(unittest.TestCase):
 
     def test_claude_code(self):
         if not self.CLAUDE:
-            self.skipTest("CT_CLAUDE_BIN is not set")
+            self.skipTest("CT_CLAUDE_BIN is not set and no Claude Code build is cached")
         r = self.replay_claude()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, self.claude_output)
