@@ -173,12 +173,18 @@ void Normalizer::strip(json& value, std::vector<std::string>& path) const {
     if (value.is_object()) {
         for (auto it = value.begin(); it != value.end();) {
             path.push_back(it.key());
+            const bool had_members = it->is_object() && !it->empty();
             if (drop(*it)) {
                 it = value.erase(it);
-            } else {
-                strip(*it, path);
-                ++it;
+                path.pop_back();
+                continue;
             }
+            strip(*it, path);
+            // An object left empty by the rules ({"metadata":{"user_id":...}}) is as if absent.
+            if (had_members && it->empty())
+                it = value.erase(it);
+            else
+                ++it;
             path.pop_back();
         }
     } else if (value.is_array()) {

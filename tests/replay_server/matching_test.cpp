@@ -65,6 +65,11 @@ TEST(ReplayMatching, VolatileFieldsAreDropped) {
             R"({"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.9"},{"type":"text","text":"Be brief."}]})"));
     EXPECT_NE(n.match_key("POST", "/", R"({"system":[{"type":"text","text":"Be brief."}]})"),
               n.match_key("POST", "/", R"({"system":[{"type":"text","text":"Be long."}]})"));
+    // Metadata holding only the user id is as good as none.
+    EXPECT_EQ(n.match_key("POST", "/", R"({"model":"m","metadata":{"user_id":"a"}})"),
+              n.match_key("POST", "/", R"({"model":"m"})"));
+    EXPECT_NE(n.match_key("POST", "/", R"({"model":"m","metadata":{}})"),
+              n.match_key("POST", "/", R"({"model":"m"})"));
     // Other metadata still counts.
     EXPECT_NE(n.match_key("POST", "/", R"({"metadata":{"user_id":"a","x":1}})"),
               n.match_key("POST", "/", R"({"metadata":{"user_id":"b","x":2}})"));
