@@ -1,0 +1,133 @@
+// Recorded exchanges from a ct-analyze database (schema/sql): requests with their
+// bodies, final responses with decoded bodies, SSE event times.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "protocols/http1/types.hpp"
+#include "protocols/sse/parse.hpp"
+#include "server/recording.hpp"
+#include "sqlite/database.hpp"
+
+namespace ct::replay::serve {
+
+Expected<Recording> load_recording_from_db(const std::string& db_path,
+                                           const std::string& capture_uuid) {
+    auto db = analyze::sqlite::Database::open(db_path, analyze::sqlite::Database::Mode::ReadOnly);
+    if (!db)
+        return std::unexpected(db.error());
+    auto captures =
+        db->prepare("SELECT id, uuid FROM captures WHERE ?1 = '' OR uuid = ?1 ORDER BY id");
+    if (!captures)
+        return std::unexpected(captures.error());
+    captures->bind(1, capture_uuid);
+    std::vector<std::pair<std::int64_t, std::string>> found;
+    while (true) {
+        auto row = captures->step();
+        if (!row)
+            return std::unexpected(row.error());
+        if (!*row)
+            break;
+        found.emplace_back(captures->column_int64(0), std::string(captures->column_text(1)));
+    }
+    if (found.empty())
+        return fail(capture_uuid.empty() ? db_path + " holds no capture"
+                                         : "no capture " + capture_uuid + " in " + db_path);
+    if (found.size() > 1) {
+        std::string list;
+        for (const auto& [id, uuid] : found)
+            list += " " + uuid;
+        return fail(db_path + " holds several captures; choose one with --capture:" + list);
+    }
+    const std::int64_t capture_id = found.front().first;
+
+    auto q = db->prepare(
+        "SELECT q.method, q.target, coalesce(q.host, ''), b.body, coalesce(q.end_ns, 0), "
+        "q.complete,"
+        "       r.id, r.status, coalesce(r.reason, ''), r.headers, coalesce(r.body, ''), "
+        "coalesce(r.start_ns, 0),"
+        "       r.complete, coalesce(r.content_type, ''), r.decode_error IS NULL AND "
+        "q.decode_error IS NULL"
+        " FROM http_requests q JOIN http_request_bodies b ON b.request_id = q.id"
+        " JOIN http_responses r ON r.request_id = q.id AND r.interim = 0"
+        " WHERE q.capture_id = ? ORDER BY q.start_ns, q.id");
+    auto events = db->prepare(
+        "SELECT coalesce(time_ns, 0) FROM sse_events WHERE response_id = ? ORDER BY idx");
+    if (!q)
+        return std::unexpected(q.error());
+    if (!events)
+        return std::unexpected(events.error());
+    q->bind(1, capture_id);
+    Recording rec;
+    while (true) {
+        auto row = q->step();
+        if (!row)
+            return std::unexpected(row.error());
+        if (!*row)
+            break;
+        RecordedExchange x;
+        x.method = std::string(q->column_text(0));
+        x.target = std::string(q->column_text(1));
+        x.host = std::string(q->column_text(2));
+        x.request_body = std::string(q->column_text(3));
+        const auto request_end = static_cast<std::uint64_t>(q->column_int64(4));
+        if (q->column_int64(5) == 0 || q->column_int64(12) == 0 || q->column_int64(14) == 0) {
+            rec.skipped.push_back(x.method + " " + x.target +
+                                  ": incomplete or undecodable in the database");
+            continue;
+        }
+        const std::int64_t response_id = q->column_int64(6);
+        x.status = static_cast<int>(q->column_int64(7));
+        x.reason = std::string(q->column_text(8));
+        const auto headers = nlohmann::json::parse(q->column_text(9), nullptr, false);
+        if (headers.is_array())
+            for (const auto& h : headers)
+                if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string() &&
+                    !is_framing_header(h[0].get<std::string>()) &&
+                    !analyze::http1::iequals(h[0].get<std::string>(), "Content-Encoding"))
+                    x.headers.push_back({h[0].get<std::string>(), h[1].get<std::string>()});
+        std::string body(q->column_text(10));
+        const auto response_start = static_cast<std::uint64_t>(q->column_int64(11));
+        if (response_start > request_end && request_end)
+            x.response_delay_ns = response_start - request_end;
+        std::string_view type = q->column_text(13);
+        x.sse = analyze::http1::iequals(type.substr(0, type.find(';')), "text/event-stream");
+        if (x.sse) {
+            std::vector<std::uint64_t> times;
+            events->bind(1, response_id);
+            while (true) {
+                auto e = events->step();
+                if (!e)
+                    return std::unexpected(e.error());
+                if (!*e)
+                    break;
+                times.push_back(static_cast<std::uint64_t>(events->column_int64(0)));
+            }
+            events->reset();
+            // Event boundaries from the analyzer's own SSE parser; times from the database.
+            auto decoded = analyze::sse::decode_body(body);
+            x.sse_events = decoded.events.size();
+            std::uint64_t prev_t = response_start;
+            std::size_t prev_off = 0;
+            for (std::size_t i = 0; i < decoded.events.size(); ++i) {
+                const std::size_t end =
+                    std::min<std::size_t>(decoded.events[i].end_offset, body.size());
+                if (end <= prev_off)
+                    continue;
+                const std::uint64_t t = i < times.size() ? std::max(prev_t, times[i]) : prev_t;
+                x.chunks.push_back({t - prev_t, body.substr(prev_off, end - prev_off)});
+                prev_t = t;
+                prev_off = end;
+            }
+            if (prev_off < body.size())
+                x.chunks.push_back({0, body.substr(prev_off)});
+        } else if (!body.empty()) {
+            x.chunks.push_back({0, std::move(body)});
+        }
+        rec.exchanges.push_back(std::move(x));
+    }
+    for (std::size_t i = 0; i < rec.exchanges.size(); ++i)
+        rec.exchanges[i].number = i + 1;
+    return rec;
+}
+
+}  // namespace ct::replay::serve
