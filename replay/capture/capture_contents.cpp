@@ -24,6 +24,8 @@ const char* gap_reason_name(GapReason reason) {
             return "read-fault";
         case GapReason::Truncated:
             return "truncated";
+        case GapReason::OverLimit:
+            return "over-limit";
     }
     return "unknown";
 }
@@ -107,9 +109,32 @@ struct ConnectionBuild {
     std::array<DirectionBuild, 2> dirs;
 };
 
-// Adds gap segments for [from, to), split by the recorded loss reasons.
+// Sorts the losses and makes them disjoint (where two overlap, the one that
+// starts first names the reason), so that each gap looks at the few it touches.
+void make_disjoint(std::vector<Loss>& losses) {
+    std::sort(losses.begin(), losses.end(),
+              [](const Loss& a, const Loss& b) { return a.pos < b.pos; });
+    std::vector<Loss> out;
+    out.reserve(losses.size());
+    std::uint64_t covered = 0;
+    for (const auto& l : losses) {
+        std::uint64_t a = std::max(l.pos, covered), b = l.pos + l.len;
+        if (b <= a)
+            continue;
+        out.push_back(Loss{a, b - a, l.reason});
+        covered = b;
+    }
+    losses = std::move(out);
+}
+
+// Adds gap segments for [from, to), split by the recorded loss reasons (disjoint,
+// sorted by pos).
 void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
-             const std::vector<Loss>& losses) {
+             const std::vector<Loss>& all_losses) {
+    // The first loss that ends after `from`; the ones before it cannot touch the gap.
+    auto first = std::upper_bound(all_losses.begin(), all_losses.end(), from,
+                                  [](std::uint64_t p, const Loss& l) { return p < l.pos + l.len; });
+    std::span<const Loss> losses(first, all_losses.end());
     std::uint64_t cur = from;
     auto push = [&](std::uint64_t a, std::uint64_t b, GapReason r) {
         if (b <= a)
@@ -122,7 +147,9 @@ void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
         out.segments.push_back(s);
         out.gap_bytes += s.len;
     };
-    for (const auto& l : losses) {  // sorted by pos
+    for (const auto& l : losses) {
+        if (l.pos >= to)
+            break;
         std::uint64_t a = std::max(l.pos, cur), b = std::min(l.pos + l.len, to);
         if (b <= a)
             continue;
@@ -138,8 +165,7 @@ DirectionStream assemble(DirectionBuild& d) {
     std::sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
         return a.pos != b.pos ? a.pos < b.pos : a.seq < b.seq;
     });
-    std::sort(d.losses.begin(), d.losses.end(),
-              [](const Loss& a, const Loss& b) { return a.pos < b.pos; });
+    make_disjoint(d.losses);
     std::size_t total = 0;
     for (const auto& p : d.pieces)
         total += p.bytes.size();
@@ -168,17 +194,28 @@ DirectionStream assemble(DirectionBuild& d) {
         cur = s.pos + s.len;
     }
     std::uint64_t end = std::max(cur, d.known_end);
-    for (const auto& l : d.losses)
-        end = std::max(end, l.pos + l.len);
+    if (!d.losses.empty())
+        end = std::max(end, d.losses.back().pos + d.losses.back().len);
     if (end > cur)
         add_gap(out, cur, end, d.losses);
     out.end_pos = end;
     return out;
 }
 
+// min(a + b, kMaxStreamPos) without wrapping.
+std::uint64_t clamped_end(std::uint64_t a, std::uint64_t b) {
+    if (a >= kMaxStreamPos || b >= kMaxStreamPos - a)
+        return kMaxStreamPos;
+    return a + b;
+}
+
 class ContentsBuilder {
   public:
-    explicit ContentsBuilder(const CaptureHeader& header) { out_.header = header; }
+    ContentsBuilder(const CaptureHeader& header, std::uint64_t max_held_bytes)
+        : held_budget_(max_held_bytes) {
+        out_.header = header;
+        out_.max_held_bytes = max_held_bytes;
+    }
 
     void add(const Record& r) {
         switch (r.type) {
@@ -314,33 +351,61 @@ class ContentsBuilder {
             ++out_.malformed_events;
             return;
         }
+        if (clamped_end(ev.stream_pos, payload.size()) == kMaxStreamPos) {
+            ++out_.malformed_events;
+            ++out_.impossible_positions;
+            return;
+        }
         auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
         auto& d = cb.dirs[ev.direction];
-        d.pieces.push_back(Piece{ev.stream_pos,
-                                 ev.hdr.seq,
-                                 ev.hdr.ts_ns,
-                                 ev.call_start_ns,
-                                 ev.call_len,
-                                 ev.chunk_offset,
-                                 ev.hdr.tid,
-                                 ev.func,
-                                 {payload.begin(), payload.end()}});
+        const std::uint64_t recorded_end = ev.stream_pos + payload.size();
+        if (payload.size() > held_budget_) {
+            // Over the memory budget: the bytes become a gap.
+            const std::size_t keep = static_cast<std::size_t>(held_budget_);
+            const std::uint64_t from = ev.stream_pos + keep, dropped = payload.size() - keep;
+            out_.over_limit_bytes += dropped;
+            payload = payload.first(keep);
+            if (!d.losses.empty() && d.losses.back().reason == GapReason::OverLimit &&
+                d.losses.back().pos + d.losses.back().len == from) {
+                d.losses.back().len += dropped;  // one gap for a run of dropped events
+            } else {
+                d.losses.push_back(Loss{from, dropped, GapReason::OverLimit});
+            }
+        }
+        held_budget_ -= payload.size();
+        if (!payload.empty()) {
+            d.pieces.push_back(Piece{ev.stream_pos,
+                                     ev.hdr.seq,
+                                     ev.hdr.ts_ns,
+                                     ev.call_start_ns,
+                                     ev.call_len,
+                                     ev.chunk_offset,
+                                     ev.hdr.tid,
+                                     ev.func,
+                                     {payload.begin(), payload.end()}});
+        }
         // The event itself says how much of the call is missing past the cap.
         if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&
-            ev.call_len > ev.chunk_offset + payload.size() && ev.stream_pos >= ev.chunk_offset) {
-            std::uint64_t call_pos = ev.stream_pos - ev.chunk_offset;
-            std::uint64_t recorded_end = ev.stream_pos + payload.size();
-            d.losses.push_back(
-                Loss{recorded_end, call_pos + ev.call_len - recorded_end, GapReason::Truncated});
+            ev.stream_pos >= ev.chunk_offset) {
+            std::uint64_t call_end = clamped_end(ev.stream_pos - ev.chunk_offset, ev.call_len);
+            if (call_end > recorded_end)
+                d.losses.push_back(
+                    Loss{recorded_end, call_end - recorded_end, GapReason::Truncated});
         }
     }
 
     void loss(const ct_loss_event& ev) {
         if (ev.direction > CT_DIR_READ || ev.conn_gen == 0)
             return;
+        if (ev.stream_pos >= kMaxStreamPos) {
+            ++out_.malformed_events;
+            ++out_.impossible_positions;
+            return;
+        }
         auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {});
         cb.dirs[ev.direction].losses.push_back(
-            Loss{ev.stream_pos, ev.lost_len, gap_reason_of(ev.reason)});
+            Loss{ev.stream_pos, clamped_end(ev.stream_pos, ev.lost_len) - ev.stream_pos,
+                 gap_reason_of(ev.reason)});
     }
 
     void conn_event(const ct_conn_event& ev) {
@@ -354,10 +419,10 @@ class ContentsBuilder {
                 break;
             case CT_CONN_CLOSE:
                 c.closed = true;
-                cb.dirs[CT_DIR_WRITE].known_end =
-                    std::max<std::uint64_t>(cb.dirs[0].known_end, ev.bytes_written);
-                cb.dirs[CT_DIR_READ].known_end =
-                    std::max<std::uint64_t>(cb.dirs[1].known_end, ev.bytes_read);
+                cb.dirs[CT_DIR_WRITE].known_end = std::max<std::uint64_t>(
+                    cb.dirs[0].known_end, std::min<std::uint64_t>(ev.bytes_written, kMaxStreamPos));
+                cb.dirs[CT_DIR_READ].known_end = std::max<std::uint64_t>(
+                    cb.dirs[1].known_end, std::min<std::uint64_t>(ev.bytes_read, kMaxStreamPos));
                 break;
             case CT_CONN_HANDSHAKE_START:
                 if (!c.handshake_start_ns)
@@ -490,6 +555,7 @@ class ContentsBuilder {
     }
 
     CaptureContents out_;
+    std::uint64_t held_budget_;  // captured bytes that may still be kept
     std::map<std::uint32_t, ProcessInfo> processes_;
     std::map<std::uint64_t, ConnectionBuild> conns_;
     std::vector<std::uint64_t> seqs_;
@@ -497,11 +563,19 @@ class ContentsBuilder {
 
 }  // namespace
 
+CaptureContents build_contents(const CaptureHeader& header, std::span<const Record> records,
+                               ReadSummary summary, const LoadOptions& options) {
+    ContentsBuilder builder(header, options.max_held_bytes);
+    for (const auto& r : records)
+        builder.add(r);
+    return builder.finish(std::move(summary));
+}
+
 Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options) {
     auto reader = CaptureReader::open(path);
     if (!reader)
         return std::unexpected(reader.error());
-    ContentsBuilder builder(reader->header());
+    ContentsBuilder builder(reader->header(), options.max_held_bytes);
     // Reading (decompression, checksums) on a thread of its own, building here.
     RecordPipe pipe;
     ReadSummary summary;

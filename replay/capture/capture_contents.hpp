@@ -52,7 +52,8 @@ struct SocketInfo {
     std::string origin;
 };
 
-enum class GapReason { LostEvents, RingFull, ReadFault, Truncated };
+// OverLimit: captured bytes the analyzer did not keep (LoadOptions::max_held_bytes).
+enum class GapReason { LostEvents, RingFull, ReadFault, Truncated, OverLimit };
 const char* gap_reason_name(GapReason reason);
 
 // A run of stream bytes: captured data, or a gap of bytes that flowed but are absent.
@@ -128,16 +129,38 @@ struct CaptureContents {
     std::uint64_t events = 0;       // event records read
     std::uint64_t lost_events = 0;  // sequence numbers never seen
     std::uint64_t malformed_events = 0;
+    // Of malformed_events: events naming stream positions at or past kMaxStreamPos
+    // (impossible: no connection carries 4 EiB), ignored.
+    std::uint64_t impossible_positions = 0;
+    // Captured bytes not kept because max_held_bytes was reached (gaps "over-limit").
+    std::uint64_t over_limit_bytes = 0;
+    std::uint64_t max_held_bytes = 0;  // the limit it was loaded with
     std::uint64_t first_monotonic_ns = 0;
     std::uint64_t last_monotonic_ns = 0;
 };
 
+// Stream positions and lengths are 64-bit in the format; anything at or past 2^62
+// cannot be real, and keeping every position below it means no sum of a position
+// and a length can wrap.
+inline constexpr std::uint64_t kMaxStreamPos = 1ull << 62;
+
+// Captured plaintext a load keeps in memory at most, all connections together.
+inline constexpr std::uint64_t kDefaultMaxHeldBytes = 1ull << 30;
+
 struct LoadOptions {
     std::function<void(std::uint64_t, std::uint64_t)> progress;  // (bytes done, total)
+    // Captured bytes past this many (in file order) are left out and become gaps
+    // with reason OverLimit, so that memory does not grow with the plaintext.
+    std::uint64_t max_held_bytes = kDefaultMaxHeldBytes;
 };
 
 // Reads and reassembles a whole capture. Fails only when the file cannot be read as
 // a capture at all; damage is reported in `summary`.
 Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options = {});
+
+// What load_capture does with the records it read, for records from elsewhere
+// (the fuzz target of stream assembly).
+CaptureContents build_contents(const CaptureHeader& header, std::span<const Record> records,
+                               ReadSummary summary, const LoadOptions& options = {});
 
 }  // namespace ct::replay
