@@ -100,7 +100,7 @@ int run(int argc, char** argv) {
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
     app.add_option("--max-body-size", max_body,
                    "store at most SIZE of each body, after Content-Encoding is undone "
-                   "(default 64M); the cut is noted in decode_error")
+                   "(default 64M, at most 1000000000); the cut is noted in decode_error")
         ->type_name("SIZE");
     app.add_option("--max-decoded-growth", max_growth,
                    "bytes that Content-Encoding decoding may add in one capture, all bodies "
@@ -129,6 +129,13 @@ int run(int argc, char** argv) {
             return 2;
         }
         *target = *size;
+    }
+    // SQLite refuses values over 1e9 bytes (SQLITE_MAX_LENGTH): a bigger body could
+    // never be stored, and would fail the whole import.
+    if (limits.decode.max_body > 1'000'000'000) {
+        fmt::print(stderr, "ct-analyze: --max-body-size: at most 1000000000 bytes (SQLite's "
+                           "limit for one value)\n");
+        return 2;
     }
 
     if (timeline) {

@@ -90,7 +90,7 @@ struct Piece {
     std::uint64_t pos, seq, monotonic_ns, call_start_ns, call_len, chunk_offset;
     std::uint32_t tid;
     std::uint8_t func;
-    std::vector<std::uint8_t> bytes;
+    std::size_t offset, len;  // the bytes, in DirectionBuild::bytes
 };
 
 struct Loss {
@@ -99,6 +99,9 @@ struct Loss {
 };
 
 struct DirectionBuild {
+    // Captured bytes in the order they arrived: usually stream order already, so
+    // they become the stream's data without a copy.
+    std::vector<std::uint8_t> bytes;
     std::vector<Piece> pieces;
     std::vector<Loss> losses;
     std::uint64_t known_end = 0;  // from close events and losses
@@ -162,25 +165,42 @@ void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
 
 DirectionStream assemble(DirectionBuild& d) {
     DirectionStream out;
-    std::sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
+    std::stable_sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
         return a.pos != b.pos ? a.pos < b.pos : a.seq < b.seq;
     });
     make_disjoint(d.losses);
-    std::size_t total = 0;
-    for (const auto& p : d.pieces)
-        total += p.bytes.size();
-    out.data.reserve(total);
+    // In stream order, without overlaps, and in arrival order: the bytes are the
+    // stream's data as they are (the usual case); otherwise they are copied in order.
+    bool in_place = true;
+    std::uint64_t end_so_far = 0;
+    std::size_t next_offset = 0;
+    for (const auto& p : d.pieces) {
+        if (p.pos < end_so_far || p.offset != next_offset) {
+            in_place = false;
+            break;
+        }
+        end_so_far = p.pos + p.len;
+        next_offset = p.offset + p.len;
+    }
+    if (in_place) {
+        out.data = std::move(d.bytes);
+    } else {
+        std::size_t total = 0;
+        for (const auto& p : d.pieces)
+            total += p.len;
+        out.data.reserve(total);
+    }
     std::uint64_t cur = 0;
     for (const auto& p : d.pieces) {
         if (p.pos > cur)
             add_gap(out, cur, p.pos, d.losses);
         std::uint64_t skip = p.pos < cur ? cur - p.pos : 0;  // overlap: keep the first copy
-        if (skip >= p.bytes.size())
+        if (skip >= p.len)
             continue;
         StreamSegment s;
         s.pos = p.pos + skip;
-        s.len = p.bytes.size() - skip;
-        s.data_offset = out.data.size();
+        s.len = p.len - skip;
+        s.data_offset = in_place ? p.offset : out.data.size();
         s.monotonic_ns = p.monotonic_ns;
         s.call_start_ns = p.call_start_ns;
         s.tid = p.tid;
@@ -188,8 +208,11 @@ DirectionStream assemble(DirectionBuild& d) {
         s.func = p.func;
         s.call_len = p.call_len;
         s.chunk_offset = p.chunk_offset + skip;
-        out.data.insert(out.data.end(), p.bytes.begin() + static_cast<std::ptrdiff_t>(skip),
-                        p.bytes.end());
+        if (!in_place) {
+            const auto first = d.bytes.begin() + static_cast<std::ptrdiff_t>(p.offset + skip);
+            out.data.insert(out.data.end(), first,
+                            d.bytes.begin() + static_cast<std::ptrdiff_t>(p.offset + p.len));
+        }
         out.segments.push_back(s);
         cur = s.pos + s.len;
     }
@@ -271,6 +294,7 @@ class ContentsBuilder {
                 for (int d = 0; d < 2; ++d) {
                     cb.conn.streams[d] = assemble(cb.dirs[d]);
                     cb.dirs[d].pieces = {};  // freed here, in parallel too
+                    cb.dirs[d].bytes = {};
                 }
             }
         };
@@ -382,7 +406,9 @@ class ContentsBuilder {
                                      ev.chunk_offset,
                                      ev.hdr.tid,
                                      ev.func,
-                                     {payload.begin(), payload.end()}});
+                                     d.bytes.size(),
+                                     payload.size()});
+            d.bytes.insert(d.bytes.end(), payload.begin(), payload.end());
         }
         // The event itself says how much of the call is missing past the cap.
         if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&
