@@ -100,7 +100,7 @@ int run(int argc, char** argv) {
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
     app.add_option("--max-body-size", max_body,
                    "store at most SIZE of each body, after Content-Encoding is undone "
-                   "(default 64M, at most 1000000000); the cut is noted in decode_error")
+                   "(default 64M, at most 512M); the cut is noted in decode_error")
         ->type_name("SIZE");
     app.add_option("--max-decoded-growth", max_growth,
                    "bytes that Content-Encoding decoding may add in one capture, all bodies "
@@ -130,11 +130,11 @@ int run(int argc, char** argv) {
         }
         *target = *size;
     }
-    // SQLite refuses values over 1e9 bytes (SQLITE_MAX_LENGTH): a bigger body could
+    // SQLite refuses rows over 1e9 bytes (SQLITE_MAX_LENGTH): a body near that could
     // never be stored, and would fail the whole import.
-    if (limits.decode.max_body > 1'000'000'000) {
-        fmt::print(stderr, "ct-analyze: --max-body-size: at most 1000000000 bytes (SQLite's "
-                           "limit for one value)\n");
+    if (limits.decode.max_body > (512u << 20)) {
+        fmt::print(stderr, "ct-analyze: --max-body-size: at most 512M (SQLite stores at most "
+                           "1e9 bytes in a row)\n");
         return 2;
     }
 

@@ -296,6 +296,12 @@ TEST(HostileLimits, DefaultLimitsAreTheDocumentedOnes) {
               &status);
     EXPECT_EQ(WEXITSTATUS(status), 2) << out;
     EXPECT_NE(out.find("--max-body-size"), std::string::npos) << out;
+    // Over what SQLite can store in a row: refused before anything is imported.
+    out = run(bin + " --db " + dir.file("b.db") + " --max-body-size 1G " + dir.file("bombs.ctz") +
+                  " 2>&1",
+              &status);
+    EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+    EXPECT_NE(out.find("at most 512M"), std::string::npos) << out;
 }
 
 // More captured plaintext than the analyzer keeps: memory holds at most the
@@ -343,6 +349,74 @@ TEST(HostileLimits, PlaintextPastTheMemoryLimitBecomesAGap) {
     // The first response is whole, the last one lost its body to the limit.
     EXPECT_EQ(d.count("SELECT complete FROM http_responses ORDER BY id LIMIT 1"), 1);
     EXPECT_EQ(d.count("SELECT complete FROM http_responses ORDER BY id DESC LIMIT 1"), 0);
+}
+
+// DATA events as the reader delivers them, for assembly without a file.
+struct EventList {
+    std::vector<std::vector<std::uint8_t>> events;
+    std::uint64_t seq = 0;
+    void data(std::uint64_t pos, std::string_view bytes) {
+        ct_data_event ev{};
+        ev.hdr.type = CT_EVENT_DATA;
+        ev.hdr.size = sizeof ev;
+        ev.hdr.seq = seq++;
+        ev.hdr.ts_ns = 1'000'000 + seq;
+        ev.conn_gen = 1;
+        ev.stream_pos = pos;
+        ev.call_len = bytes.size();
+        ev.data_len = static_cast<std::uint32_t>(bytes.size());
+        ev.flags = CT_DATA_LAST_CHUNK;
+        ev.direction = CT_DIR_READ;
+        std::vector<std::uint8_t> e(reinterpret_cast<const std::uint8_t*>(&ev),
+                                    reinterpret_cast<const std::uint8_t*>(&ev) + sizeof ev);
+        e.insert(e.end(), bytes.begin(), bytes.end());
+        events.push_back(std::move(e));
+    }
+    replay::CaptureContents assemble() const {
+        std::vector<replay::Record> records;
+        for (const auto& e : events)
+            records.push_back(replay::Record{ctz::RecordType::Event, e, 0, 0});
+        replay::CaptureHeader h;
+        h.uuid = "00000000-0000-0000-0000-000000000001";
+        return replay::build_contents(h, records, {});
+    }
+};
+
+std::string stream_text(const replay::DirectionStream& s) {
+    return std::string(s.data.begin(), s.data.end());
+}
+
+// Events out of stream order and overlapping: the stream is in position order,
+// the first copy of an overlapped byte kept; events in order are kept as they are.
+TEST(HostileAssembly, OutOfOrderAndOverlappingEventsAssembleInStreamOrder) {
+    EventList shuffled;
+    shuffled.data(5, "fghij");
+    shuffled.data(0, "abcde");
+    shuffled.data(3, "XYfg");
+    shuffled.data(14, "op");
+    auto contents = shuffled.assemble();
+    ASSERT_EQ(contents.connections.size(), 1u);
+    const auto& s = contents.connections[0].streams[CT_DIR_READ];
+    EXPECT_EQ(stream_text(s), "abcdefghijop");
+    EXPECT_EQ(s.end_pos, 16u);
+    EXPECT_EQ(s.gap_bytes, 4u);
+    std::string joined;
+    for (const auto& seg : s.segments) {
+        if (!seg.is_gap)
+            joined.append(reinterpret_cast<const char*>(s.bytes(seg).data()), seg.len);
+    }
+    EXPECT_EQ(joined, "abcdefghijop");
+
+    EventList ordered;
+    ordered.data(0, "abc");
+    ordered.data(3, "def");
+    ordered.data(10, "xyz");
+    contents = ordered.assemble();
+    const auto& o = contents.connections[0].streams[CT_DIR_READ];
+    EXPECT_EQ(stream_text(o), "abcdefxyz");
+    ASSERT_EQ(o.segments.size(), 4u);
+    EXPECT_TRUE(o.segments[2].is_gap);
+    EXPECT_EQ(o.segments[3].data_offset, 6u);
 }
 
 }  // namespace
