@@ -663,12 +663,14 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
                         "reaches; they were ignored (counted in malformed_events)",
                         contents.impossible_positions)));
     }
-    if (contents.over_limit_bytes) {
+    if (contents.over_limit_bytes || contents.over_limit_records) {
         CT_TRY(st_->note.execute(
             run.capture_id, end, "warning", "analyzer",
-            fmt::format("{} captured bytes past the analyzer's memory limit ({} bytes, "
-                        "--max-plaintext) were left out: stream_gaps with reason over_limit",
-                        contents.over_limit_bytes, contents.max_held_bytes)));
+            fmt::format("the capture did not fit in the analyzer's memory limit ({} bytes, "
+                        "--max-plaintext): {} captured bytes were left out (stream_gaps with "
+                        "reason over_limit) and {} other records",
+                        contents.max_held_bytes, contents.over_limit_bytes,
+                        contents.over_limit_records)));
     }
     if (!s.ended_cleanly()) {
         CT_TRY(st_->note.execute(run.capture_id, end, "warning", "analyzer",

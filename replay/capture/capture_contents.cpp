@@ -235,7 +235,7 @@ std::uint64_t clamped_end(std::uint64_t a, std::uint64_t b) {
 class ContentsBuilder {
   public:
     ContentsBuilder(const CaptureHeader& header, std::uint64_t max_held_bytes)
-        : held_budget_(max_held_bytes) {
+        : held_budget_(max_held_bytes), record_budget_(max_held_bytes / 4) {
         out_.header = header;
         out_.max_held_bytes = max_held_bytes;
     }
@@ -246,16 +246,19 @@ class ContentsBuilder {
                 event(r.body);
                 break;
             case ctz::RecordType::Process:
-                process(ctz::parse_fields(r.body));
+                if (charge(r.body.size()))  // the strings it may bring
+                    process(ctz::parse_fields(r.body));
                 break;
             case ctz::RecordType::Probe:
-                probe(ctz::parse_fields(r.body));
+                if (charge(sizeof(ProbeInfo) + 2 * r.body.size()))
+                    probe(ctz::parse_fields(r.body));
                 break;
             case ctz::RecordType::Counters:
                 counters(ctz::parse_fields(r.body));
                 break;
             case ctz::RecordType::Note:
-                note(ctz::parse_fields(r.body));
+                if (charge(sizeof(Note) + r.body.size()))
+                    note(ctz::parse_fields(r.body));
                 break;
             default:
                 break;  // FrameBegin, Clock, and types newer than this reader
@@ -308,8 +311,24 @@ class ContentsBuilder {
             h.get();
     }
 
-    ConnectionBuild& conn(std::uint64_t gen, const ct_event_header& h, std::uint64_t ssl,
+    // Takes `bytes` of the bookkeeping budget (connections, processes, pieces,
+    // losses, notes ...); false, and the record counted as left out, when it is
+    // used up: no stream of small events can make memory grow without bound either.
+    bool charge(std::uint64_t bytes) {
+        if (record_budget_ < bytes) {
+            ++out_.over_limit_records;
+            return false;
+        }
+        record_budget_ -= bytes;
+        return true;
+    }
+
+    // nullptr when a new connection does not fit in the memory budget.
+    ConnectionBuild* conn(std::uint64_t gen, const ct_event_header& h, std::uint64_t ssl,
                           std::string_view comm) {
+        auto found = conns_.find(gen);
+        if (found == conns_.end() && !charge(sizeof(ConnectionBuild) + 64))
+            return nullptr;
         auto [it, inserted] = conns_.try_emplace(gen);
         auto& c = it->second.conn;
         if (inserted) {
@@ -322,13 +341,19 @@ class ContentsBuilder {
             c.comm = comm;
         c.first_monotonic_ns = std::min<std::uint64_t>(c.first_monotonic_ns, h.ts_ns);
         c.last_monotonic_ns = std::max<std::uint64_t>(c.last_monotonic_ns, h.ts_ns);
-        return it->second;
+        return &it->second;
     }
 
-    ProcessInfo& proc(std::uint32_t pid) {
+    // nullptr when a new process does not fit in the memory budget (an event can
+    // give it up to CT_EXEC_ARGS_MAX + CT_EXEC_FILENAME_MAX bytes of strings).
+    ProcessInfo* proc(std::uint32_t pid) {
+        auto found = processes_.find(pid);
+        if (found == processes_.end() &&
+            !charge(sizeof(ProcessInfo) + CT_EXEC_ARGS_MAX + CT_EXEC_FILENAME_MAX + 64))
+            return nullptr;
         auto& p = processes_[pid];
         p.pid = pid;
-        return p;
+        return &p;
     }
 
     void event(std::span<const std::uint8_t> bytes) {
@@ -380,8 +405,10 @@ class ContentsBuilder {
             ++out_.impossible_positions;
             return;
         }
-        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
-        auto& d = cb.dirs[ev.direction];
+        auto* cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        if (!cb)
+            return;
+        auto& d = cb->dirs[ev.direction];
         const std::uint64_t recorded_end = ev.stream_pos + payload.size();
         if (payload.size() > held_budget_) {
             // Over the memory budget: the bytes become a gap.
@@ -392,12 +419,12 @@ class ContentsBuilder {
             if (!d.losses.empty() && d.losses.back().reason == GapReason::OverLimit &&
                 d.losses.back().pos + d.losses.back().len == from) {
                 d.losses.back().len += dropped;  // one gap for a run of dropped events
-            } else {
+            } else if (charge(sizeof(Loss))) {
                 d.losses.push_back(Loss{from, dropped, GapReason::OverLimit});
             }
         }
-        held_budget_ -= payload.size();
-        if (!payload.empty()) {
+        if (!payload.empty() && charge(sizeof(Piece))) {
+            held_budget_ -= payload.size();
             d.pieces.push_back(Piece{ev.stream_pos,
                                      ev.hdr.seq,
                                      ev.hdr.ts_ns,
@@ -409,12 +436,14 @@ class ContentsBuilder {
                                      d.bytes.size(),
                                      payload.size()});
             d.bytes.insert(d.bytes.end(), payload.begin(), payload.end());
+        } else {
+            out_.over_limit_bytes += payload.size();
         }
         // The event itself says how much of the call is missing past the cap.
         if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&
             ev.stream_pos >= ev.chunk_offset) {
             std::uint64_t call_end = clamped_end(ev.stream_pos - ev.chunk_offset, ev.call_len);
-            if (call_end > recorded_end)
+            if (call_end > recorded_end && charge(sizeof(Loss)))
                 d.losses.push_back(
                     Loss{recorded_end, call_end - recorded_end, GapReason::Truncated});
         }
@@ -428,14 +457,19 @@ class ContentsBuilder {
             ++out_.impossible_positions;
             return;
         }
-        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {});
-        cb.dirs[ev.direction].losses.push_back(
+        auto* cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {});
+        if (!cb || !charge(sizeof(Loss)))
+            return;
+        cb->dirs[ev.direction].losses.push_back(
             Loss{ev.stream_pos, clamped_end(ev.stream_pos, ev.lost_len) - ev.stream_pos,
                  gap_reason_of(ev.reason)});
     }
 
     void conn_event(const ct_conn_event& ev) {
-        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        auto* found = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        if (!found)
+            return;
+        auto& cb = *found;
         auto& c = cb.conn;
         switch (ev.kind) {
             case CT_CONN_OPEN:
@@ -465,18 +499,26 @@ class ContentsBuilder {
 
     void socket(const ct_socket_event& ev) {
         if (ev.origin == CT_SOCKET_FROM_CONNECT || ev.conn_gen == 0) {
-            out_.connects.push_back(socket_info(ev));
+            if (charge(sizeof(SocketInfo) + 2 * INET6_ADDRSTRLEN))
+                out_.connects.push_back(socket_info(ev));
             return;
         }
-        conn(ev.conn_gen, ev.hdr, ev.ssl, {}).conn.socket = socket_info(ev);
+        if (auto* cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {}))
+            cb->conn.socket = socket_info(ev);
     }
 
     void fork(const ct_fork_event& ev) {
-        auto& p = proc(ev.child_pid);
+        auto* child = proc(ev.child_pid);
+        if (!child)
+            return;
+        auto& p = *child;
         p.ppid = ev.hdr.pid;
         if (p.start_monotonic_ns == 0)
             p.start_monotonic_ns = ev.start_ns;
-        auto& parent = proc(ev.hdr.pid);
+        auto* found = proc(ev.hdr.pid);
+        if (!found)
+            return;
+        auto& parent = *found;
         if (p.exe.empty())
             p.exe = parent.exe;
         if (p.cmdline.empty())
@@ -484,7 +526,10 @@ class ContentsBuilder {
     }
 
     void exec(const ct_exec_event& ev, std::span<const std::uint8_t> args) {
-        auto& p = proc(ev.hdr.pid);
+        auto* found = proc(ev.hdr.pid);
+        if (!found)
+            return;
+        auto& p = *found;
         p.exe.assign(ev.filename, strnlen(ev.filename, sizeof ev.filename));
         p.comm = abi::comm_view(ev.comm);
         auto list = ctz::Field{0, ctz::FieldKind::StringList, args}.as_string_list();
@@ -493,7 +538,10 @@ class ContentsBuilder {
     }
 
     void exit(const ct_exit_event& ev) {
-        auto& p = proc(ev.hdr.pid);
+        auto* found = proc(ev.hdr.pid);
+        if (!found)
+            return;
+        auto& p = *found;
         p.exit_status = ev.exit_code;
         p.exit_monotonic_ns = ev.hdr.ts_ns;
     }
@@ -503,7 +551,10 @@ class ContentsBuilder {
         auto pid = f.u64(F::Pid);
         if (!pid)
             return;
-        auto& p = proc(static_cast<std::uint32_t>(*pid));
+        auto* found = proc(static_cast<std::uint32_t>(*pid));
+        if (!found)
+            return;
+        auto& p = *found;
         if (auto v = f.u64(F::Ppid); v && *v)
             p.ppid = static_cast<std::uint32_t>(*v);
         if (auto v = f.str(F::Exe); !v.empty())
@@ -581,7 +632,8 @@ class ContentsBuilder {
     }
 
     CaptureContents out_;
-    std::uint64_t held_budget_;  // captured bytes that may still be kept
+    std::uint64_t held_budget_;    // captured bytes that may still be kept
+    std::uint64_t record_budget_;  // bytes of bookkeeping that may still be kept
     std::map<std::uint32_t, ProcessInfo> processes_;
     std::map<std::uint64_t, ConnectionBuild> conns_;
     std::vector<std::uint64_t> seqs_;

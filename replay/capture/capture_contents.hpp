@@ -132,8 +132,10 @@ struct CaptureContents {
     // Of malformed_events: events naming stream positions at or past kMaxStreamPos
     // (impossible: no connection carries 4 EiB), ignored.
     std::uint64_t impossible_positions = 0;
-    // Captured bytes not kept because max_held_bytes was reached (gaps "over-limit").
+    // Captured bytes not kept because max_held_bytes was reached (gaps "over-limit"),
+    // and records (connections, processes, losses, notes ...) left out for it.
     std::uint64_t over_limit_bytes = 0;
+    std::uint64_t over_limit_records = 0;
     std::uint64_t max_held_bytes = 0;  // the limit it was loaded with
     std::uint64_t first_monotonic_ns = 0;
     std::uint64_t last_monotonic_ns = 0;
@@ -149,8 +151,10 @@ inline constexpr std::uint64_t kDefaultMaxHeldBytes = 1ull << 30;
 
 struct LoadOptions {
     std::function<void(std::uint64_t, std::uint64_t)> progress;  // (bytes done, total)
-    // Captured bytes past this many (in file order) are left out and become gaps
-    // with reason OverLimit, so that memory does not grow with the plaintext.
+    // Captured bytes kept in memory at most; past them (in file order) they become
+    // gaps with reason OverLimit. A quarter of it again bounds the bookkeeping
+    // (connections, processes, pieces, losses, notes ...); records past that are
+    // left out. So memory grows neither with the plaintext nor with the events.
     std::uint64_t max_held_bytes = kDefaultMaxHeldBytes;
 };
 

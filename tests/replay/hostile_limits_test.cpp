@@ -351,6 +351,32 @@ TEST(HostileLimits, PlaintextPastTheMemoryLimitBecomesAGap) {
     EXPECT_EQ(d.count("SELECT complete FROM http_responses ORDER BY id DESC LIMIT 1"), 0);
 }
 
+// Many small connections: their bookkeeping has a budget too (a quarter of
+// --max-plaintext), so memory does not grow with the number of events.
+TEST(HostileLimits, ConnectionsPastTheBookkeepingLimitAreLeftOut) {
+    testing::TempDir dir;
+    {
+        testing::SyntheticCapture cap(dir.file("many.ctz"));
+        for (int i = 0; i < 400; ++i) {
+            auto g = cap.open_connection(7, 0x100 + i, "client", false);
+            cap.write(g, "x");
+        }
+        cap.finish();
+    }
+    replay::LoadOptions load;
+    load.max_held_bytes = 256 * 1024;  // 64 KiB of bookkeeping
+    auto contents = replay::load_capture(dir.file("many.ctz"), load);
+    ASSERT_TRUE(contents);
+    EXPECT_GT(contents->connections.size(), 10u);
+    EXPECT_LT(contents->connections.size(), 400u);
+    EXPECT_GT(contents->over_limit_records, 0u);
+    load.max_held_bytes = replay::kDefaultMaxHeldBytes;
+    contents = replay::load_capture(dir.file("many.ctz"), load);
+    ASSERT_TRUE(contents);
+    EXPECT_EQ(contents->connections.size(), 400u);
+    EXPECT_EQ(contents->over_limit_records, 0u);
+}
+
 // DATA events as the reader delivers them, for assembly without a file.
 struct EventList {
     std::vector<std::vector<std::uint8_t>> events;
