@@ -90,6 +90,16 @@ std::string timeline_of(const replay::CaptureContents& contents) {
     return text;
 }
 
+std::string run(const std::string& command, int* status) {
+    std::string out;
+    std::FILE* p = ::popen(command.c_str(), "r");
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+        out.append(buf, n);
+    *status = ::pclose(p);
+    return out;
+}
+
 class WrappingPositions : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(WrappingPositions, FinishWithTheImpossibleEventsRefused) {
@@ -114,6 +124,11 @@ TEST_P(WrappingPositions, FinishWithTheImpossibleEventsRefused) {
     EXPECT_LE(segments, 2 * records + 2 * contents->connections.size());
     EXPECT_LE(text.size(), 64 * read_bytes + 4096);
     EXPECT_GE(lines, contents->connections.size());
+    // The same through the command line.
+    int status = 0;
+    std::string cli = run(std::string(CT_ANALYZE_BIN) + " --timeline " + path, &status);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_EQ(cli, text);
 
     Db d = memory_db();
     auto imported = import_capture_file(d.db, path, false);
@@ -160,16 +175,6 @@ TEST(HostileFixtures, TimesNearTwoToTheSixtyThirdSaturate) {
     auto imported = import_capture_file(d.db, path, false);
     ASSERT_TRUE(imported) << imported.error().what();
     EXPECT_EQ(d.count("SELECT count(*) FROM captures"), 1);
-}
-
-std::string run(const std::string& command, int* status) {
-    std::string out;
-    std::FILE* p = ::popen(command.c_str(), "r");
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
-        out.append(buf, n);
-    *status = ::pclose(p);
-    return out;
 }
 
 // A FIFO, a directory, a device or a socket given as capture: a message naming
