@@ -4,7 +4,8 @@
 # 2000; a count, not a time) from its seed corpus in tests/fuzz/corpus/.
 # New inputs go to BUILD_DIR/tests/fuzz/scratch, never into the repository.
 #   tools/fuzz.sh [BUILD_DIR] [RUNS] [TARGET...]
-# Needs clang 16 or later with libFuzzer (Debian: clang-16 libclang-rt-16-dev).
+# Needs clang 16 or later with libFuzzer (Debian: clang-16 libclang-rt-16-dev;
+# tools/install-deps.sh installs them).
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-fuzz}
@@ -13,13 +14,15 @@ runs=${2:-2000}
 [ $# -gt 0 ] && shift
 targets=${*:-"fuzz_capture_reader fuzz_stream_assembly fuzz_http1 fuzz_http2 fuzz_sse fuzz_llm_anthropic fuzz_llm_openai fuzz_importer"}
 
-cxx=${CXX:-}
+# CT_FUZZ_CXX picks the compiler; clang 14 (Debian's default clang) cannot
+# compile libstdc++ 12's <expected>, so 16 or later.
+cxx=${CT_FUZZ_CXX:-}
 if [ -z "$cxx" ]; then
-    for c in clang++-19 clang++-18 clang++-17 clang++-16 clang++; do
+    for c in clang++-19 clang++-18 clang++-17 clang++-16; do
         if command -v "$c" >/dev/null 2>&1; then cxx=$c; break; fi
     done
 fi
-[ -n "$cxx" ] || { echo "fuzz.sh: no clang++ found" >&2; exit 2; }
+[ -n "$cxx" ] || { echo "fuzz.sh: needs clang++ 16 or later (apt-get install clang-16 libclang-rt-16-dev)" >&2; exit 2; }
 cc=$(echo "$cxx" | sed 's/clang++/clang/')
 
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
