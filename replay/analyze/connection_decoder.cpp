@@ -57,6 +57,7 @@ struct Limits {
 void decode_body_within(Message& message, DecodedBody& body, Limits lim) {
     const bool encoded = !message.value_of("Content-Encoding").empty();
     const std::size_t encoded_size = message.body.size();
+    const std::uint64_t omitted = message.body_omitted;  // not kept while parsing
     const std::uint64_t room =
         lim.limits.max_body > encoded_size ? lim.limits.max_body - encoded_size : 0;
     const std::uint64_t granted = encoded ? lim.budget.take(room) : 0;
@@ -66,7 +67,16 @@ void decode_body_within(Message& message, DecodedBody& body, Limits lim) {
     const std::uint64_t used =
         body.bytes.size() > encoded_size ? body.bytes.size() - encoded_size : 0;
     lim.budget.give_back(granted - std::min(granted, used));
-    if (!body.cut && body.bytes.size() > lim.limits.max_body) {
+    if (omitted > 0) {
+        // The parser kept only the start of the body.
+        body.decode_ok = false;
+        body.cut = true;
+        body.decode_error = fmt::format(
+            "body over the size limit of {} bytes per message (--max-body-size): the first {} "
+            "of its {} captured bytes were kept{}",
+            lim.limits.max_body, encoded_size, encoded_size + omitted,
+            encoded ? ", and decoded as far as they go" : "");
+    } else if (!body.cut && body.bytes.size() > lim.limits.max_body) {
         // Not encoded (or in an unknown coding) and still over the limit: the row
         // keeps the start, so a huge body cannot take memory or disk beyond it.
         const std::size_t whole = body.bytes.size();
@@ -143,7 +153,7 @@ void add_raw(DecodedConnection& dc, int direction, std::uint64_t from, const cha
 
 DecodedBody decode_message_body(Message& message, std::size_t limit) {
     DecodedBody body;
-    body.encoded_size = message.body.size();
+    body.encoded_size = message.body.size() + message.body_omitted;
     body.encoding = std::string(message.value_of("Content-Encoding"));
     if (body.encoding.empty() || http1::iequals(body.encoding, "identity")) {
         body.bytes = std::move(message.body);  // the body lives on in decoded form only
@@ -176,7 +186,8 @@ DecodedConnection decode_connection(const replay::Connection& connection,
     if (!out_view.runs().empty() && out_view.runs().front().pos == 0 &&
         http1::is_http2_preface(out_view.runs().front().bytes)) {
         dc.protocol = "http2";
-        http2::DecodedStreams h2 = http2::decode_connection(out_view, in_view, connection.closed);
+        http2::DecodedStreams h2 =
+            http2::decode_connection(out_view, in_view, connection.closed, limits.max_body);
         if (h2.requests.empty() && h2.responses.empty()) {
             add_raw(dc, kWrite, 0, "http2");
             add_raw(dc, kRead, 0, "http2");
@@ -196,8 +207,10 @@ DecodedConnection decode_connection(const replay::Connection& connection,
         return dc;
     }
 
-    http1::StreamDecoder requests(MessageKind::Request, out_view, connection.closed);
-    http1::StreamDecoder responses(MessageKind::Response, in_view, connection.closed);
+    http1::StreamDecoder requests(MessageKind::Request, out_view, connection.closed,
+                                  limits.max_body);
+    http1::StreamDecoder responses(MessageKind::Response, in_view, connection.closed,
+                                   limits.max_body);
     std::vector<Message> req_messages;
     std::vector<Message> resp_messages;
     bool requests_paused = false;

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <zlib.h>
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <limits>
 
@@ -354,6 +356,45 @@ TEST(HostileLimits, PlaintextPastTheMemoryLimitBecomesAGap) {
     // The first response is whole, the last one lost its body to the limit.
     EXPECT_EQ(d.count("SELECT complete FROM http_responses ORDER BY id LIMIT 1"), 1);
     EXPECT_EQ(d.count("SELECT complete FROM http_responses ORDER BY id DESC LIMIT 1"), 0);
+}
+
+// A body past --max-body-size is cut while it is parsed (its start kept, the cut
+// recorded), and the messages after it on the connection decode as usual.
+TEST(HostileLimits, BigBodiesAreCutWhileParsed) {
+    testing::TempDir dir;
+    const std::string big(3u << 20, 'b');
+    std::string chunked;
+    for (std::size_t i = 0; i < big.size(); i += 100000) {
+        std::string part = big.substr(i, 100000);
+        chunked += fmt::format("{:x}\r\n{}\r\n", part.size(), part);
+    }
+    chunked += "0\r\n\r\n";
+    {
+        testing::SyntheticCapture cap(dir.file("big.ctz"));
+        auto g = cap.open_connection(7, 0x100);
+        cap.write(g, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+        cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) +
+                        "\r\n\r\n" + big);
+        cap.read(g, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked);
+        cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall");
+        cap.close(g);
+        cap.finish();
+    }
+    CaptureLimits limits;
+    limits.decode.max_body = 1u << 20;
+    Db d = memory_db();
+    auto imported = import_capture_file(d.db, dir.file("big.ctz"), false, {}, limits);
+    ASSERT_TRUE(imported) << imported.error().what();
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_responses"), 3);
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE length(body) = 1048576 AND "
+                      "encoded_size = 3145728 AND complete = 1 AND decode_error LIKE "
+                      "'%the first 1048576 of its 3145728 captured bytes were kept%'"),
+              2);
+    EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE body = CAST('small' AS BLOB) "
+                      "AND decode_error IS NULL AND complete = 1"),
+              1);
+    EXPECT_EQ(d.count("SELECT sum(gap_bytes) FROM http_responses"), 0);
 }
 
 // Many small connections: their bookkeeping has a budget too (a quarter of
