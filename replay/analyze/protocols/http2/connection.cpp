@@ -115,9 +115,12 @@ void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> hea
             if (h.name == ":path")
                 m.target = h.value;
             if (h.name == ":status") {
+                // Saturates: a hostile value of many digits must not overflow.
                 int status = 0;
-                for (char c : h.value)
-                    status = c >= '0' && c <= '9' ? status * 10 + (c - '0') : status;
+                for (char c : h.value) {
+                    if (c >= '0' && c <= '9' && status <= 99'999)
+                        status = status * 10 + (c - '0');
+                }
                 m.status = status;
             }
         }
