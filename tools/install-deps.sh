@@ -14,8 +14,8 @@ packages=(
     # libraries
     libzstd-dev libxxhash-dev libsqlite3-dev libcli11-dev libfmt-dev libcapstone-dev zlib1g-dev
     libbrotli-dev libnghttp2-dev nlohmann-json3-dev libssl-dev
-    # tests
-    libgtest-dev libgmock-dev
+    # tests; clang 16 with libFuzzer for the fuzz targets (tools/fuzz.sh)
+    libgtest-dev libgmock-dev clang-16 libclang-rt-16-dev
     # runtime tools the tests and demo use: real TLS clients and servers, zstd, sqlite3
     zstd sqlite3 curl openssl python3 python3-venv ca-certificates util-linux procps
     # clients whose TLS ct cannot probe, for the unseen-traffic tests: GnuTLS, Go crypto/tls

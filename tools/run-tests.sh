@@ -3,8 +3,10 @@
 #   unit     no privileges needed (format, parsers, analyzer, locator)
 #   network  downloads Claude Code builds from npm for the locator (skipped offline)
 #   root     real clients, real TLS, real BPF (skipped when not root)
-# then an AddressSanitizer/UndefinedBehaviorSanitizer build of the unit tests.
-# Usage: sudo tools/run-tests.sh        (CT_SKIP_ASAN=1 to skip the sanitizer build)
+# then an AddressSanitizer/UndefinedBehaviorSanitizer build of the unit tests,
+# then a short run of the libFuzzer targets (clang; tools/fuzz.sh).
+# Usage: sudo tools/run-tests.sh        (CT_SKIP_ASAN=1 to skip the sanitizer build,
+#                                        CT_SKIP_FUZZ=1 the fuzz targets)
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${CT_BUILD_DIR:-$src/build}
@@ -34,6 +36,13 @@ if [ "${CT_SKIP_ASAN:-0}" != 1 ]; then
         cmake --build "$asan" -j"$jobs" &&
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
             ctest --test-dir "$asan" -L unit --output-on-failure -j"$jobs" || status=1
+fi
+
+if [ "${CT_SKIP_FUZZ:-0}" != 1 ]; then
+    # A short run of every libFuzzer target from its seed corpus: a fixed number of
+    # inputs each (CT_FUZZ_RUNS), not a time.
+    step "fuzz targets, ${CT_FUZZ_RUNS:-2000} inputs each"
+    JOBS=$jobs "$src/tools/fuzz.sh" "${build}-fuzz" "${CT_FUZZ_RUNS:-2000}" || status=1
 fi
 
 if [ $status = 0 ]; then step "ALL TESTS PASSED"; else step "SOME TESTS FAILED"; fi

@@ -83,8 +83,10 @@ Expected<sqlite::Database> open_session_database(const std::string& path) {
 }
 
 Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::string& capture_path,
-                                            bool keep_secrets, const ImportProgress& progress) {
+                                            bool keep_secrets, const ImportProgress& progress,
+                                            const CaptureLimits& limits) {
     replay::LoadOptions load;
+    load.max_held_bytes = limits.max_held_bytes;
     if (progress)
         load.progress = [&](std::uint64_t done, std::uint64_t total) {
             progress("read", done, total);
@@ -102,6 +104,7 @@ Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::str
     }
     ImportOptions options;
     options.keep_secrets = keep_secrets;
+    options.decode = limits.decode;
     if (progress)
         options.progress = [&](std::size_t done, std::size_t total) {
             progress("decode", done, total);

@@ -23,7 +23,14 @@ struct CaptureImport {
 using ImportProgress =
     std::function<void(const char* phase, std::uint64_t done, std::uint64_t total)>;
 
+// Bounds on what one capture may take, against hostile captures.
+struct CaptureLimits {
+    std::uint64_t max_held_bytes = replay::kDefaultMaxHeldBytes;  // --max-plaintext
+    DecodeLimits decode;  // --max-body-size, --max-decoded-growth
+};
+
 Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::string& capture_path,
-                                            bool keep_secrets, const ImportProgress& progress = {});
+                                            bool keep_secrets, const ImportProgress& progress = {},
+                                            const CaptureLimits& limits = {});
 
 }  // namespace ct::analyze

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "content_decoding.hpp"
 #include "protocols/http1/parse.hpp"
 #include "protocols/http1/stream_decoder.hpp"
@@ -45,14 +47,66 @@ std::optional<std::uint64_t> body_offset_to_pos(const Message& m, std::uint64_t 
     return it->stream_pos + (offset - it->body_offset);
 }
 
-// `growth_budget`: bytes decoding may still add in this connection; updated.
-DecodedMessage finish_message(const StreamView& view, Message message, std::size_t& growth_budget) {
+struct Limits {
+    const DecodeLimits& limits;
+    GrowthBudget& budget;
+};
+
+// Undoes the body's Content-Encoding within the message limit and what the
+// capture's growth budget grants; names the limit that cut it.
+void decode_body_within(Message& message, DecodedBody& body, Limits lim) {
+    const bool encoded = !message.value_of("Content-Encoding").empty();
+    const std::size_t encoded_size = message.body.size();
+    const std::uint64_t omitted = message.body_omitted;  // not kept while parsing
+    const std::uint64_t room =
+        lim.limits.max_body > encoded_size ? lim.limits.max_body - encoded_size : 0;
+    const std::uint64_t granted = encoded ? lim.budget.take(room) : 0;
+    const std::size_t limit = static_cast<std::size_t>(
+        std::min<std::uint64_t>(lim.limits.max_body, encoded_size + granted));
+    body = decode_message_body(message, limit);
+    const std::uint64_t used =
+        body.bytes.size() > encoded_size ? body.bytes.size() - encoded_size : 0;
+    lim.budget.give_back(granted - std::min(granted, used));
+    if (omitted > 0) {
+        // The parser kept only the start of the body.
+        body.decode_ok = false;
+        body.cut = true;
+        body.decode_error = fmt::format(
+            "body over the size limit of {} bytes per message (--max-body-size): the first {} "
+            "of its {} captured bytes were kept{}",
+            lim.limits.max_body, encoded_size, encoded_size + omitted,
+            encoded ? ", and decoded as far as they go" : "");
+    } else if (!body.cut && body.bytes.size() > lim.limits.max_body) {
+        // Not encoded (or in an unknown coding) and still over the limit: the row
+        // keeps the start, so a huge body cannot take memory or disk beyond it.
+        const std::size_t whole = body.bytes.size();
+        body.bytes.resize(lim.limits.max_body);
+        body.bytes.shrink_to_fit();
+        body.decode_ok = false;
+        body.cut = true;
+        std::string earlier = body.decode_error.empty() ? "" : body.decode_error + "; ";
+        body.decode_error = fmt::format(
+            "{}body over the size limit of {} bytes per message (--max-body-size); the first {} "
+            "of its {} bytes are kept",
+            earlier, lim.limits.max_body, body.bytes.size(), whole);
+    } else if (body.cut) {
+        body.decode_error =
+            limit >= lim.limits.max_body
+                ? fmt::format(
+                      "decoded body over the size limit of {} bytes per message "
+                      "(--max-body-size); the first {} bytes are kept",
+                      lim.limits.max_body, body.bytes.size())
+                : fmt::format(
+                      "the capture's budget for decoded growth ({} bytes, "
+                      "--max-decoded-growth) is used up; the first {} bytes are kept",
+                      lim.limits.max_growth, body.bytes.size());
+    }
+}
+
+DecodedMessage finish_message(const StreamView& view, Message message, Limits lim) {
     DecodedMessage out;
     time_message(view, message);
-    const std::size_t encoded = message.body.size();
-    out.body = decode_message_body(message, std::min(kMaxDecodedBody, encoded + growth_budget));
-    if (out.body.bytes.size() > encoded)
-        growth_budget -= std::min(growth_budget, out.body.bytes.size() - encoded);
+    decode_body_within(message, out.body, lim);
     out.is_sse = message.kind == MessageKind::Response && is_event_stream(message);
     if (out.is_sse) {
         const bool identity = out.body.encoding.empty();
@@ -99,7 +153,7 @@ void add_raw(DecodedConnection& dc, int direction, std::uint64_t from, const cha
 
 DecodedBody decode_message_body(Message& message, std::size_t limit) {
     DecodedBody body;
-    body.encoded_size = message.body.size();
+    body.encoded_size = message.body.size() + message.body_omitted;
     body.encoding = std::string(message.value_of("Content-Encoding"));
     if (body.encoding.empty() || http1::iequals(body.encoding, "identity")) {
         body.bytes = std::move(message.body);  // the body lives on in decoded form only
@@ -110,13 +164,16 @@ DecodedBody decode_message_body(Message& message, std::size_t limit) {
     body.bytes = std::move(decoded.body);
     body.decode_ok = decoded.ok;
     body.decode_error = std::move(decoded.error);
+    body.cut = decoded.over_limit;
     return body;
 }
 
-DecodedConnection decode_connection(const replay::Connection& connection) {
+DecodedConnection decode_connection(const replay::Connection& connection,
+                                    const DecodeLimits& limits, GrowthBudget* budget) {
     DecodedConnection dc;
     dc.source = &connection;
-    std::size_t growth_budget = kMaxDecodedGrowthPerConnection;
+    GrowthBudget own_budget(limits.max_growth);
+    const Limits growth_budget{limits, budget ? *budget : own_budget};
     dc.views[kWrite] = StreamView(connection.streams[kWrite]);
     dc.views[kRead] = StreamView(connection.streams[kRead]);
     const StreamView& out_view = dc.views[kWrite];
@@ -129,7 +186,8 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
     if (!out_view.runs().empty() && out_view.runs().front().pos == 0 &&
         http1::is_http2_preface(out_view.runs().front().bytes)) {
         dc.protocol = "http2";
-        http2::DecodedStreams h2 = http2::decode_connection(out_view, in_view, connection.closed);
+        http2::DecodedStreams h2 =
+            http2::decode_connection(out_view, in_view, connection.closed, limits.max_body);
         if (h2.requests.empty() && h2.responses.empty()) {
             add_raw(dc, kWrite, 0, "http2");
             add_raw(dc, kRead, 0, "http2");
@@ -149,8 +207,10 @@ DecodedConnection decode_connection(const replay::Connection& connection) {
         return dc;
     }
 
-    http1::StreamDecoder requests(MessageKind::Request, out_view, connection.closed);
-    http1::StreamDecoder responses(MessageKind::Response, in_view, connection.closed);
+    http1::StreamDecoder requests(MessageKind::Request, out_view, connection.closed,
+                                  limits.max_body);
+    http1::StreamDecoder responses(MessageKind::Response, in_view, connection.closed,
+                                   limits.max_body);
     std::vector<Message> req_messages;
     std::vector<Message> resp_messages;
     bool requests_paused = false;

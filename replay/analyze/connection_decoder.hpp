@@ -26,6 +26,7 @@ struct DecodedBody {
     std::string encoding;  // Content-Encoding as sent ("" for none)
     bool decode_ok = true;
     std::string decode_error;
+    bool cut = false;  // decoding stopped at a size limit; `bytes` holds the start
 };
 
 struct DecodedMessage {
@@ -57,7 +58,11 @@ struct DecodedConnection {
     std::array<std::uint64_t, 2> resyncs{};
 };
 
-DecodedConnection decode_connection(const replay::Connection& connection);
+// `budget`: the decoding growth still allowed in the capture, shared between its
+// connections; without one, the connection gets limits.max_growth of its own.
+DecodedConnection decode_connection(const replay::Connection& connection,
+                                    const DecodeLimits& limits = {},
+                                    GrowthBudget* budget = nullptr);
 
 // Undoes Content-Encoding for a message body (requests and responses alike). An
 // unencoded body is moved out of `message` rather than copied.

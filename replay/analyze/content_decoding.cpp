@@ -15,7 +15,11 @@ namespace {
 constexpr std::size_t kOutChunk = 64 * 1024;
 
 DecodedContent failure(std::string body, std::string error) {
-    return DecodedContent{std::move(body), false, std::move(error)};
+    return DecodedContent{std::move(body), false, std::move(error), false};
+}
+
+DecodedContent over_limit(std::string body) {
+    return DecodedContent{std::move(body), false, "decoded body over the size limit", true};
 }
 
 // zlib: gzip (possibly several members), zlib-wrapped or raw deflate.
@@ -46,7 +50,7 @@ DecodedContent inflate_body(std::string_view in, int window_bits, std::size_t li
             }
             if (out.size() > limit) {
                 out.resize(limit);
-                return failure(std::move(out), "decoded body over the size limit");
+                return over_limit(std::move(out));
             }
         }
         offset = in.size() - zs.avail_in;
@@ -56,7 +60,7 @@ DecodedContent inflate_body(std::string_view in, int window_bits, std::size_t li
         while (offset < in.size() && in[offset] == '\0')
             ++offset;  // padding some servers add
     }
-    return DecodedContent{std::move(out), true, {}};
+    return DecodedContent{std::move(out), true, {}, false};
 }
 
 DecodedContent brotli_body(std::string_view in, std::size_t limit) {
@@ -77,7 +81,7 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
                                                                &avail_out, &next_out, nullptr);
         out.resize(old + kOutChunk - avail_out);
         if (rc == BROTLI_DECODER_RESULT_SUCCESS)
-            return DecodedContent{std::move(out), true, {}};
+            return DecodedContent{std::move(out), true, {}, false};
         if (rc == BROTLI_DECODER_RESULT_ERROR) {
             return failure(std::move(out),
                            std::string("brotli: ") +
@@ -88,7 +92,7 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
         }
         if (out.size() > limit) {
             out.resize(limit);
-            return failure(std::move(out), "decoded body over the size limit");
+            return over_limit(std::move(out));
         }
     }
 }
@@ -113,7 +117,7 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
         }
         if (out.size() > limit) {
             out.resize(limit);
-            return failure(std::move(out), "decoded body over the size limit");
+            return over_limit(std::move(out));
         }
     }
     // Flush what the decoder still holds.
@@ -130,10 +134,10 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
             return failure(std::move(out), "truncated compressed body");
         if (out.size() > limit) {
             out.resize(limit);
-            return failure(std::move(out), "decoded body over the size limit");
+            return over_limit(std::move(out));
         }
     }
-    return DecodedContent{std::move(out), true, {}};
+    return DecodedContent{std::move(out), true, {}, false};
 }
 
 }  // namespace
@@ -141,7 +145,7 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
 DecodedContent decode_one(std::string_view coding, std::string_view body, std::size_t limit) {
     using http1::iequals;
     if (coding.empty() || iequals(coding, "identity"))
-        return DecodedContent{std::string(body), true, {}};
+        return DecodedContent{std::string(body), true, {}, false};
     if (iequals(coding, "gzip") || iequals(coding, "x-gzip"))
         return inflate_body(body, 15 + 16, limit);
     if (iequals(coding, "deflate")) {
@@ -171,7 +175,7 @@ DecodedContent decode_content(std::string_view encodings, std::string_view body,
             break;
         encodings.remove_prefix(comma + 1);
     }
-    DecodedContent current{std::string(body), true, {}};
+    DecodedContent current{std::string(body), true, {}, false};
     // Codings were applied in the listed order, so undo them from the last.
     for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
         DecodedContent next = decode_one(*it, current.body, limit);

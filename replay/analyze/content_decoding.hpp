@@ -2,22 +2,54 @@
 // order the header lists them.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace ct::analyze {
 
-// Decoded bodies larger than this are cut (a compression bomb must not exhaust memory).
-inline constexpr std::size_t kMaxDecodedBody = 256u << 20;
-// What decoding may add beyond the encoded sizes in one connection, all bodies
-// together (many bombs in one connection must not exhaust memory either).
-inline constexpr std::size_t kMaxDecodedGrowthPerConnection = 512u << 20;
+// Decoded bodies larger than this are cut (a compression bomb must not exhaust
+// memory); the default of ct-analyze --max-body-size.
+inline constexpr std::size_t kMaxDecodedBody = 64u << 20;
+// What decoding may add beyond the encoded sizes in one capture, all bodies of all
+// connections together (many bombs must not fill the disk); the default of
+// ct-analyze --max-decoded-growth.
+inline constexpr std::uint64_t kMaxDecodedGrowthPerCapture = 256u << 20;
+
+struct DecodeLimits {
+    std::size_t max_body = kMaxDecodedBody;
+    std::uint64_t max_growth = kMaxDecodedGrowthPerCapture;
+};
+
+// The growth still allowed in one capture, shared by the threads that decode its
+// connections.
+class GrowthBudget {
+  public:
+    explicit GrowthBudget(std::uint64_t bytes) : left_(bytes) {}
+    // Takes up to `want` bytes; returns how many were granted.
+    std::uint64_t take(std::uint64_t want) {
+        std::uint64_t left = left_.load();
+        std::uint64_t granted = 0;
+        do {
+            granted = std::min(want, left);
+        } while (!left_.compare_exchange_weak(left, left - granted));
+        return granted;
+    }
+    void give_back(std::uint64_t bytes) { left_ += bytes; }
+    std::uint64_t left() const { return left_.load(); }
+
+  private:
+    std::atomic<std::uint64_t> left_;
+};
 
 struct DecodedContent {
     std::string body;   // as far as it could be decoded
     bool ok = true;     // false: unknown coding, corrupt or truncated input, or over the limit
     std::string error;  // why not ok
+    bool over_limit = false;  // cut at `limit`
 };
 
 // `encodings` is the Content-Encoding header value ("gzip", "br", "deflate, gzip", ...).

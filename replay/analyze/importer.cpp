@@ -9,6 +9,8 @@
 #include <set>
 #include <unordered_map>
 
+#include <fmt/format.h>
+
 #include "connection_decoder.hpp"
 #include "ct/version.hpp"
 #include "llm/json_util.hpp"
@@ -92,6 +94,8 @@ const char* gap_reason(replay::GapReason reason) {
             return "read_fault";
         case replay::GapReason::Truncated:
             return "truncated";
+        case replay::GapReason::OverLimit:
+            return "over_limit";
     }
     return "unknown";
 }
@@ -666,6 +670,22 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
         CT_TRY(st_->note.execute(run.capture_id, run.rt(n.monotonic_ns), n.level, "recorder",
                                  n.message));
     }
+    if (contents.impossible_positions) {
+        CT_TRY(st_->note.execute(
+            run.capture_id, end, "warning", "analyzer",
+            fmt::format("{} event(s) named stream positions past 2^62, which no connection "
+                        "reaches; they were ignored (counted in malformed_events)",
+                        contents.impossible_positions)));
+    }
+    if (contents.over_limit_bytes || contents.over_limit_records) {
+        CT_TRY(st_->note.execute(
+            run.capture_id, end, "warning", "analyzer",
+            fmt::format("the capture did not fit in the analyzer's memory limit ({} bytes, "
+                        "--max-plaintext): {} captured bytes were left out (stream_gaps with "
+                        "reason over_limit) and {} other records",
+                        contents.max_held_bytes, contents.over_limit_bytes,
+                        contents.over_limit_records)));
+    }
     if (!s.ended_cleanly()) {
         CT_TRY(st_->note.execute(run.capture_id, end, "warning", "analyzer",
                                  s.truncated_tail
@@ -714,6 +734,10 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
     constexpr std::size_t kDecodeAhead = 2;
     const auto& connections = contents.connections;
     const HeaderPolicy policy{fingerprinter_, options_.keep_secrets};
+    // Shared by the decode workers: compression bombs in many connections must not
+    // fill the disk either.
+    GrowthBudget growth(options_.decode.max_growth);
+    const DecodeLimits& limits = options_.decode;
     std::deque<std::future<std::unique_ptr<PreparedConnection>>> ahead;
     std::size_t launched = 0;
     std::unique_ptr<PreparedConnection> retired;
@@ -721,9 +745,10 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
         while (ahead.size() < kDecodeAhead && launched < connections.size()) {
             ahead.push_back(std::async(
                 std::launch::async,
-                [&connections, policy](std::size_t i, std::unique_ptr<PreparedConnection> old) {
+                [&connections, &limits, &growth, policy](std::size_t i,
+                                                         std::unique_ptr<PreparedConnection> old) {
                     old.reset();
-                    return prepare_connection(connections[i], policy);
+                    return prepare_connection(connections[i], policy, limits, &growth);
                 },
                 launched++, std::move(retired)));
         }

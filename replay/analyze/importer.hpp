@@ -9,6 +9,7 @@
 #include <string>
 
 #include "capture/capture_contents.hpp"
+#include "content_decoding.hpp"
 #include "secrets.hpp"
 #include "sqlite/database.hpp"
 
@@ -16,6 +17,7 @@ namespace ct::analyze {
 
 struct ImportOptions {
     bool keep_secrets = false;  // store secret header values verbatim
+    DecodeLimits decode;        // against compression bombs
     std::function<void(std::size_t done, std::size_t total)> progress;  // connections decoded
 };
 

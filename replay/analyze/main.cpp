@@ -19,6 +19,7 @@
 #include "default_paths.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
+#include "size_argument.hpp"
 #include "summary.hpp"
 #include "timeline.hpp"
 
@@ -92,6 +93,7 @@ int run(int argc, char** argv) {
     std::string sql, search;
     bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
     bool no_progress = false, sql_write = false;
+    std::string max_body = "64M", max_growth = "256M", max_plaintext = "1G";
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
                    "database file (default: $CT_DB or ~/.local/share/ct/sessions.db); created "
@@ -116,6 +118,19 @@ int run(int argc, char** argv) {
                  "access_token= ... URL query parameters verbatim instead of keyed fingerprints");
     app.add_flag("-q,--quiet", quiet, "print no import summary");
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
+    app.add_option("--max-body-size", max_body,
+                   "store at most SIZE of each body, after Content-Encoding is undone "
+                   "(default 64M, at most 512M); the cut is noted in decode_error")
+        ->type_name("SIZE");
+    app.add_option("--max-decoded-growth", max_growth,
+                   "bytes that Content-Encoding decoding may add in one capture, all bodies "
+                   "together (default 256M), against compression bombs; cuts noted in "
+                   "decode_error")
+        ->type_name("SIZE");
+    app.add_option("--max-plaintext", max_plaintext,
+                   "captured bytes of one capture held in memory (default 1G); bytes past it are "
+                   "left out as gaps with reason over_limit")
+        ->type_name("SIZE");
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
     try {
         app.parse(argc, argv);
@@ -128,6 +143,26 @@ int run(int argc, char** argv) {
         return 2;
     }
 
+    ct::analyze::CaptureLimits limits;
+    for (auto [text, name, target] :
+         {std::tuple{&max_body, "--max-body-size", &limits.decode.max_body},
+          std::tuple{&max_growth, "--max-decoded-growth", &limits.decode.max_growth},
+          std::tuple{&max_plaintext, "--max-plaintext", &limits.max_held_bytes}}) {
+        auto size = ct::record::parse_size(*text);
+        if (!size) {
+            fmt::print(stderr, "ct-analyze: {}: {}\n", name, size.error().what());
+            return 2;
+        }
+        *target = *size;
+    }
+    // SQLite refuses rows over 1e9 bytes (SQLITE_MAX_LENGTH): a body near that could
+    // never be stored, and would fail the whole import.
+    if (limits.decode.max_body > (512u << 20)) {
+        fmt::print(stderr, "ct-analyze: --max-body-size: at most 512M (SQLite stores at most "
+                           "1e9 bytes in a row)\n");
+        return 2;
+    }
+
     if (timeline) {
         if (captures.empty()) {
             fmt::print(stderr, "ct-analyze: --timeline needs capture files\n");
@@ -135,13 +170,15 @@ int run(int argc, char** argv) {
         }
         int status = 0;
         for (const auto& path : captures) {
-            auto contents = ct::replay::load_capture(path);
+            ct::replay::LoadOptions load;
+            load.max_held_bytes = limits.max_held_bytes;
+            auto contents = ct::replay::load_capture(path, load);
             if (!contents) {
                 fmt::print(stderr, "ct-analyze: {}: {}\n", path, contents.error().what());
                 status = 1;
                 continue;
             }
-            ct::analyze::print_timeline(*contents, {keep_secrets, true}, stdout);
+            ct::analyze::print_timeline(*contents, {keep_secrets, true, limits.decode}, stdout);
         }
         return status;
     }
@@ -172,7 +209,8 @@ int run(int argc, char** argv) {
             *db, path, keep_secrets,
             [&](const char* phase, std::uint64_t done, std::uint64_t total) {
                 progress.update(path, phase, done, total);
-            });
+            },
+            limits);
         progress.clear();
         if (!imported) {
             fmt::print(stderr, "ct-analyze: {}: {}\n", path, imported.error().what());

@@ -129,9 +129,11 @@ std::string headers_json(const std::vector<http1::Header>& headers, HeaderPolicy
 }
 
 std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection& c,
-                                                       HeaderPolicy policy) {
+                                                       HeaderPolicy policy,
+                                                       const DecodeLimits& limits,
+                                                       GrowthBudget* budget) {
     auto p = std::make_unique<PreparedConnection>();
-    p->dc = decode_connection(c);
+    p->dc = decode_connection(c, limits, budget);
     const DecodedConnection& dc = p->dc;
     p->requests.reserve(dc.requests.size());
     for (const auto& r : dc.requests)

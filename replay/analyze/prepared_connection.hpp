@@ -58,7 +58,9 @@ struct HeaderPolicy {
 
 // On the heap and never moved afterwards: calls and parts point into dc's strings.
 std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection& c,
-                                                       HeaderPolicy policy);
+                                                       HeaderPolicy policy,
+                                                       const DecodeLimits& limits = {},
+                                                       GrowthBudget* budget = nullptr);
 
 // A header list as JSON pairs, secret values fingerprinted unless kept.
 std::string headers_json(const std::vector<http1::Header>& headers, HeaderPolicy policy);

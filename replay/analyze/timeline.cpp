@@ -92,9 +92,10 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
         fmt::print(out, "# capture {} on {}, {:04}-{:02}-{:02} (times UTC)\n", header.uuid,
                    header.hostname, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     }
+    GrowthBudget growth(options.decode.max_growth);
     for (std::size_t ci = 0; ci < contents.connections.size(); ++ci) {
         const auto& c = contents.connections[ci];
-        DecodedConnection dc = decode_connection(c);
+        DecodedConnection dc = decode_connection(c, options.decode, &growth);
         std::string peer;
         if (c.socket && !c.socket->remote_addr.empty()) {
             peer = fmt::format(" {}:{}", c.socket->remote_addr, c.socket->remote_port);

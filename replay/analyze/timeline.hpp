@@ -6,6 +6,7 @@
 #include <string>
 
 #include "capture/capture_contents.hpp"
+#include "content_decoding.hpp"
 #include "util/error.hpp"
 
 namespace ct::analyze {
@@ -13,6 +14,7 @@ namespace ct::analyze {
 struct TimelineOptions {
     bool keep_secrets = false;  // otherwise secret header values print as <redacted>
     bool show_headers = true;
+    DecodeLimits decode;  // for the bodies SSE events are read from
 };
 
 void print_timeline(const replay::CaptureContents& contents, const TimelineOptions& options,

@@ -24,6 +24,8 @@ const char* gap_reason_name(GapReason reason) {
             return "read-fault";
         case GapReason::Truncated:
             return "truncated";
+        case GapReason::OverLimit:
+            return "over-limit";
     }
     return "unknown";
 }
@@ -91,7 +93,7 @@ struct Piece {
     std::uint64_t pos, seq, monotonic_ns, call_start_ns, call_len, chunk_offset;
     std::uint32_t tid;
     std::uint8_t func;
-    std::vector<std::uint8_t> bytes;
+    std::size_t offset, len;  // the bytes, in DirectionBuild::bytes
 };
 
 struct Loss {
@@ -100,6 +102,9 @@ struct Loss {
 };
 
 struct DirectionBuild {
+    // Captured bytes in the order they arrived: usually stream order already, so
+    // they become the stream's data without a copy.
+    std::vector<std::uint8_t> bytes;
     std::vector<Piece> pieces;
     std::vector<Loss> losses;
     std::uint64_t known_end = 0;  // from close events and losses
@@ -110,9 +115,32 @@ struct ConnectionBuild {
     std::array<DirectionBuild, 2> dirs;
 };
 
-// Adds gap segments for [from, to), split by the recorded loss reasons.
+// Sorts the losses and makes them disjoint (where two overlap, the one that
+// starts first names the reason), so that each gap looks at the few it touches.
+void make_disjoint(std::vector<Loss>& losses) {
+    std::sort(losses.begin(), losses.end(),
+              [](const Loss& a, const Loss& b) { return a.pos < b.pos; });
+    std::vector<Loss> out;
+    out.reserve(losses.size());
+    std::uint64_t covered = 0;
+    for (const auto& l : losses) {
+        std::uint64_t a = std::max(l.pos, covered), b = l.pos + l.len;
+        if (b <= a)
+            continue;
+        out.push_back(Loss{a, b - a, l.reason});
+        covered = b;
+    }
+    losses = std::move(out);
+}
+
+// Adds gap segments for [from, to), split by the recorded loss reasons (disjoint,
+// sorted by pos).
 void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
-             const std::vector<Loss>& losses) {
+             const std::vector<Loss>& all_losses) {
+    // The first loss that ends after `from`; the ones before it cannot touch the gap.
+    auto first = std::upper_bound(all_losses.begin(), all_losses.end(), from,
+                                  [](std::uint64_t p, const Loss& l) { return p < l.pos + l.len; });
+    std::span<const Loss> losses(first, all_losses.end());
     std::uint64_t cur = from;
     auto push = [&](std::uint64_t a, std::uint64_t b, GapReason r) {
         if (b <= a)
@@ -125,7 +153,9 @@ void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
         out.segments.push_back(s);
         out.gap_bytes += s.len;
     };
-    for (const auto& l : losses) {  // sorted by pos
+    for (const auto& l : losses) {
+        if (l.pos >= to)
+            break;
         std::uint64_t a = std::max(l.pos, cur), b = std::min(l.pos + l.len, to);
         if (b <= a)
             continue;
@@ -138,26 +168,42 @@ void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
 
 DirectionStream assemble(DirectionBuild& d) {
     DirectionStream out;
-    std::sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
+    std::stable_sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
         return a.pos != b.pos ? a.pos < b.pos : a.seq < b.seq;
     });
-    std::sort(d.losses.begin(), d.losses.end(),
-              [](const Loss& a, const Loss& b) { return a.pos < b.pos; });
-    std::size_t total = 0;
-    for (const auto& p : d.pieces)
-        total += p.bytes.size();
-    out.data.reserve(total);
+    make_disjoint(d.losses);
+    // In stream order, without overlaps, and in arrival order: the bytes are the
+    // stream's data as they are (the usual case); otherwise they are copied in order.
+    bool in_place = true;
+    std::uint64_t end_so_far = 0;
+    std::size_t next_offset = 0;
+    for (const auto& p : d.pieces) {
+        if (p.pos < end_so_far || p.offset != next_offset) {
+            in_place = false;
+            break;
+        }
+        end_so_far = p.pos + p.len;
+        next_offset = p.offset + p.len;
+    }
+    if (in_place) {
+        out.data = std::move(d.bytes);
+    } else {
+        std::size_t total = 0;
+        for (const auto& p : d.pieces)
+            total += p.len;
+        out.data.reserve(total);
+    }
     std::uint64_t cur = 0;
     for (const auto& p : d.pieces) {
         if (p.pos > cur)
             add_gap(out, cur, p.pos, d.losses);
         std::uint64_t skip = p.pos < cur ? cur - p.pos : 0;  // overlap: keep the first copy
-        if (skip >= p.bytes.size())
+        if (skip >= p.len)
             continue;
         StreamSegment s;
         s.pos = p.pos + skip;
-        s.len = p.bytes.size() - skip;
-        s.data_offset = out.data.size();
+        s.len = p.len - skip;
+        s.data_offset = in_place ? p.offset : out.data.size();
         s.monotonic_ns = p.monotonic_ns;
         s.call_start_ns = p.call_start_ns;
         s.tid = p.tid;
@@ -165,23 +211,37 @@ DirectionStream assemble(DirectionBuild& d) {
         s.func = p.func;
         s.call_len = p.call_len;
         s.chunk_offset = p.chunk_offset + skip;
-        out.data.insert(out.data.end(), p.bytes.begin() + static_cast<std::ptrdiff_t>(skip),
-                        p.bytes.end());
+        if (!in_place) {
+            const auto first = d.bytes.begin() + static_cast<std::ptrdiff_t>(p.offset + skip);
+            out.data.insert(out.data.end(), first,
+                            d.bytes.begin() + static_cast<std::ptrdiff_t>(p.offset + p.len));
+        }
         out.segments.push_back(s);
         cur = s.pos + s.len;
     }
     std::uint64_t end = std::max(cur, d.known_end);
-    for (const auto& l : d.losses)
-        end = std::max(end, l.pos + l.len);
+    if (!d.losses.empty())
+        end = std::max(end, d.losses.back().pos + d.losses.back().len);
     if (end > cur)
         add_gap(out, cur, end, d.losses);
     out.end_pos = end;
     return out;
 }
 
+// min(a + b, kMaxStreamPos) without wrapping.
+std::uint64_t clamped_end(std::uint64_t a, std::uint64_t b) {
+    if (a >= kMaxStreamPos || b >= kMaxStreamPos - a)
+        return kMaxStreamPos;
+    return a + b;
+}
+
 class ContentsBuilder {
   public:
-    explicit ContentsBuilder(const CaptureHeader& header) { out_.header = header; }
+    ContentsBuilder(const CaptureHeader& header, std::uint64_t max_held_bytes)
+        : held_budget_(max_held_bytes), record_budget_(max_held_bytes / 4) {
+        out_.header = header;
+        out_.max_held_bytes = max_held_bytes;
+    }
 
     void add(const Record& r) {
         switch (r.type) {
@@ -189,16 +249,19 @@ class ContentsBuilder {
                 event(r.body);
                 break;
             case ctz::RecordType::Process:
-                process(ctz::parse_fields(r.body));
+                if (charge(r.body.size()))  // the strings it may bring
+                    process(ctz::parse_fields(r.body));
                 break;
             case ctz::RecordType::Probe:
-                probe(ctz::parse_fields(r.body));
+                if (charge(sizeof(ProbeInfo) + 2 * r.body.size()))
+                    probe(ctz::parse_fields(r.body));
                 break;
             case ctz::RecordType::Counters:
                 counters(ctz::parse_fields(r.body));
                 break;
             case ctz::RecordType::Note:
-                note(ctz::parse_fields(r.body));
+                if (charge(sizeof(Note) + r.body.size()))
+                    note(ctz::parse_fields(r.body));
                 break;
             default:
                 break;  // FrameBegin, Clock, and types newer than this reader
@@ -241,6 +304,7 @@ class ContentsBuilder {
                 for (int d = 0; d < 2; ++d) {
                     cb.conn.streams[d] = assemble(cb.dirs[d]);
                     cb.dirs[d].pieces = {};  // freed here, in parallel too
+                    cb.dirs[d].bytes = {};
                 }
             }
         };
@@ -254,8 +318,24 @@ class ContentsBuilder {
             h.get();
     }
 
-    ConnectionBuild& conn(std::uint64_t gen, const ct_event_header& h, std::uint64_t ssl,
+    // Takes `bytes` of the bookkeeping budget (connections, processes, pieces,
+    // losses, notes ...); false, and the record counted as left out, when it is
+    // used up: no stream of small events can make memory grow without bound either.
+    bool charge(std::uint64_t bytes) {
+        if (record_budget_ < bytes) {
+            ++out_.over_limit_records;
+            return false;
+        }
+        record_budget_ -= bytes;
+        return true;
+    }
+
+    // nullptr when a new connection does not fit in the memory budget.
+    ConnectionBuild* conn(std::uint64_t gen, const ct_event_header& h, std::uint64_t ssl,
                           std::string_view comm) {
+        auto found = conns_.find(gen);
+        if (found == conns_.end() && !charge(sizeof(ConnectionBuild) + 64))
+            return nullptr;
         auto [it, inserted] = conns_.try_emplace(gen);
         auto& c = it->second.conn;
         if (inserted) {
@@ -268,13 +348,19 @@ class ContentsBuilder {
             c.comm = comm;
         c.first_monotonic_ns = std::min<std::uint64_t>(c.first_monotonic_ns, h.ts_ns);
         c.last_monotonic_ns = std::max<std::uint64_t>(c.last_monotonic_ns, h.ts_ns);
-        return it->second;
+        return &it->second;
     }
 
-    ProcessInfo& proc(std::uint32_t pid) {
+    // nullptr when a new process does not fit in the memory budget (an event can
+    // give it up to CT_EXEC_ARGS_MAX + CT_EXEC_FILENAME_MAX bytes of strings).
+    ProcessInfo* proc(std::uint32_t pid) {
+        auto found = processes_.find(pid);
+        if (found == processes_.end() &&
+            !charge(sizeof(ProcessInfo) + CT_EXEC_ARGS_MAX + CT_EXEC_FILENAME_MAX + 64))
+            return nullptr;
         auto& p = processes_[pid];
         p.pid = pid;
-        return p;
+        return &p;
     }
 
     void event(std::span<const std::uint8_t> bytes) {
@@ -324,37 +410,76 @@ class ContentsBuilder {
             ++out_.malformed_events;
             return;
         }
-        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
-        auto& d = cb.dirs[ev.direction];
-        d.pieces.push_back(Piece{ev.stream_pos,
-                                 ev.hdr.seq,
-                                 ev.hdr.ts_ns,
-                                 ev.call_start_ns,
-                                 ev.call_len,
-                                 ev.chunk_offset,
-                                 ev.hdr.tid,
-                                 ev.func,
-                                 {payload.begin(), payload.end()}});
+        if (clamped_end(ev.stream_pos, payload.size()) == kMaxStreamPos) {
+            ++out_.malformed_events;
+            ++out_.impossible_positions;
+            return;
+        }
+        auto* cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        if (!cb)
+            return;
+        auto& d = cb->dirs[ev.direction];
+        const std::uint64_t recorded_end = ev.stream_pos + payload.size();
+        if (payload.size() > held_budget_) {
+            // Over the memory budget: the bytes become a gap.
+            const std::size_t keep = static_cast<std::size_t>(held_budget_);
+            const std::uint64_t from = ev.stream_pos + keep, dropped = payload.size() - keep;
+            out_.over_limit_bytes += dropped;
+            payload = payload.first(keep);
+            if (!d.losses.empty() && d.losses.back().reason == GapReason::OverLimit &&
+                d.losses.back().pos + d.losses.back().len == from) {
+                d.losses.back().len += dropped;  // one gap for a run of dropped events
+            } else if (charge(sizeof(Loss))) {
+                d.losses.push_back(Loss{from, dropped, GapReason::OverLimit});
+            }
+        }
+        if (!payload.empty() && charge(sizeof(Piece))) {
+            held_budget_ -= payload.size();
+            d.pieces.push_back(Piece{ev.stream_pos,
+                                     ev.hdr.seq,
+                                     ev.hdr.ts_ns,
+                                     ev.call_start_ns,
+                                     ev.call_len,
+                                     ev.chunk_offset,
+                                     ev.hdr.tid,
+                                     ev.func,
+                                     d.bytes.size(),
+                                     payload.size()});
+            d.bytes.insert(d.bytes.end(), payload.begin(), payload.end());
+        } else {
+            out_.over_limit_bytes += payload.size();
+        }
         // The event itself says how much of the call is missing past the cap.
         if ((ev.flags & CT_DATA_TRUNCATED) && (ev.flags & CT_DATA_LAST_CHUNK) &&
-            ev.call_len > ev.chunk_offset + payload.size() && ev.stream_pos >= ev.chunk_offset) {
-            std::uint64_t call_pos = ev.stream_pos - ev.chunk_offset;
-            std::uint64_t recorded_end = ev.stream_pos + payload.size();
-            d.losses.push_back(
-                Loss{recorded_end, call_pos + ev.call_len - recorded_end, GapReason::Truncated});
+            ev.stream_pos >= ev.chunk_offset) {
+            std::uint64_t call_end = clamped_end(ev.stream_pos - ev.chunk_offset, ev.call_len);
+            if (call_end > recorded_end && charge(sizeof(Loss)))
+                d.losses.push_back(
+                    Loss{recorded_end, call_end - recorded_end, GapReason::Truncated});
         }
     }
 
     void loss(const ct_loss_event& ev) {
         if (ev.direction > CT_DIR_READ || ev.conn_gen == 0)
             return;
-        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {});
-        cb.dirs[ev.direction].losses.push_back(
-            Loss{ev.stream_pos, ev.lost_len, gap_reason_of(ev.reason)});
+        if (ev.stream_pos >= kMaxStreamPos) {
+            ++out_.malformed_events;
+            ++out_.impossible_positions;
+            return;
+        }
+        auto* cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {});
+        if (!cb || !charge(sizeof(Loss)))
+            return;
+        cb->dirs[ev.direction].losses.push_back(
+            Loss{ev.stream_pos, clamped_end(ev.stream_pos, ev.lost_len) - ev.stream_pos,
+                 gap_reason_of(ev.reason)});
     }
 
     void conn_event(const ct_conn_event& ev) {
-        auto& cb = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        auto* found = conn(ev.conn_gen, ev.hdr, ev.ssl, abi::comm_view(ev.comm));
+        if (!found)
+            return;
+        auto& cb = *found;
         auto& c = cb.conn;
         switch (ev.kind) {
             case CT_CONN_OPEN:
@@ -364,10 +489,10 @@ class ContentsBuilder {
                 break;
             case CT_CONN_CLOSE:
                 c.closed = true;
-                cb.dirs[CT_DIR_WRITE].known_end =
-                    std::max<std::uint64_t>(cb.dirs[0].known_end, ev.bytes_written);
-                cb.dirs[CT_DIR_READ].known_end =
-                    std::max<std::uint64_t>(cb.dirs[1].known_end, ev.bytes_read);
+                cb.dirs[CT_DIR_WRITE].known_end = std::max<std::uint64_t>(
+                    cb.dirs[0].known_end, std::min<std::uint64_t>(ev.bytes_written, kMaxStreamPos));
+                cb.dirs[CT_DIR_READ].known_end = std::max<std::uint64_t>(
+                    cb.dirs[1].known_end, std::min<std::uint64_t>(ev.bytes_read, kMaxStreamPos));
                 break;
             case CT_CONN_HANDSHAKE_START:
                 if (!c.handshake_start_ns)
@@ -384,10 +509,12 @@ class ContentsBuilder {
 
     void socket(const ct_socket_event& ev) {
         if (ev.origin == CT_SOCKET_FROM_CONNECT || ev.conn_gen == 0) {
-            out_.connects.push_back(socket_info(ev));
+            if (charge(sizeof(SocketInfo) + 2 * INET6_ADDRSTRLEN))
+                out_.connects.push_back(socket_info(ev));
             return;
         }
-        conn(ev.conn_gen, ev.hdr, ev.ssl, {}).conn.socket = socket_info(ev);
+        if (auto* cb = conn(ev.conn_gen, ev.hdr, ev.ssl, {}))
+            cb->conn.socket = socket_info(ev);
     }
 
     void tcp(const ct_tcp_event& ev) {
@@ -415,11 +542,17 @@ class ContentsBuilder {
     }
 
     void fork(const ct_fork_event& ev) {
-        auto& p = proc(ev.child_pid);
+        auto* child = proc(ev.child_pid);
+        if (!child)
+            return;
+        auto& p = *child;
         p.ppid = ev.hdr.pid;
         if (p.start_monotonic_ns == 0)
             p.start_monotonic_ns = ev.start_ns;
-        auto& parent = proc(ev.hdr.pid);
+        auto* found = proc(ev.hdr.pid);
+        if (!found)
+            return;
+        auto& parent = *found;
         if (p.exe.empty())
             p.exe = parent.exe;
         if (p.cmdline.empty())
@@ -427,7 +560,10 @@ class ContentsBuilder {
     }
 
     void exec(const ct_exec_event& ev, std::span<const std::uint8_t> args) {
-        auto& p = proc(ev.hdr.pid);
+        auto* found = proc(ev.hdr.pid);
+        if (!found)
+            return;
+        auto& p = *found;
         p.exe.assign(ev.filename, strnlen(ev.filename, sizeof ev.filename));
         p.comm = abi::comm_view(ev.comm);
         auto list = ctz::Field{0, ctz::FieldKind::StringList, args}.as_string_list();
@@ -436,7 +572,10 @@ class ContentsBuilder {
     }
 
     void exit(const ct_exit_event& ev) {
-        auto& p = proc(ev.hdr.pid);
+        auto* found = proc(ev.hdr.pid);
+        if (!found)
+            return;
+        auto& p = *found;
         p.exit_status = ev.exit_code;
         p.exit_monotonic_ns = ev.hdr.ts_ns;
     }
@@ -446,7 +585,10 @@ class ContentsBuilder {
         auto pid = f.u64(F::Pid);
         if (!pid)
             return;
-        auto& p = proc(static_cast<std::uint32_t>(*pid));
+        auto* found = proc(static_cast<std::uint32_t>(*pid));
+        if (!found)
+            return;
+        auto& p = *found;
         if (auto v = f.u64(F::Ppid); v && *v)
             p.ppid = static_cast<std::uint32_t>(*v);
         if (auto v = f.str(F::Exe); !v.empty())
@@ -524,6 +666,8 @@ class ContentsBuilder {
     }
 
     CaptureContents out_;
+    std::uint64_t held_budget_;    // captured bytes that may still be kept
+    std::uint64_t record_budget_;  // bytes of bookkeeping that may still be kept
     std::map<std::uint32_t, ProcessInfo> processes_;
     std::map<std::uint64_t, ConnectionBuild> conns_;
     std::vector<std::uint64_t> seqs_;
@@ -531,11 +675,19 @@ class ContentsBuilder {
 
 }  // namespace
 
+CaptureContents build_contents(const CaptureHeader& header, std::span<const Record> records,
+                               ReadSummary summary, const LoadOptions& options) {
+    ContentsBuilder builder(header, options.max_held_bytes);
+    for (const auto& r : records)
+        builder.add(r);
+    return builder.finish(std::move(summary));
+}
+
 Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options) {
     auto reader = CaptureReader::open(path);
     if (!reader)
         return std::unexpected(reader.error());
-    ContentsBuilder builder(reader->header());
+    ContentsBuilder builder(reader->header(), options.max_held_bytes);
     // Reading (decompression, checksums) on a thread of its own, building here.
     RecordPipe pipe;
     ReadSummary summary;

@@ -79,7 +79,8 @@ struct TcpConnection {
     bool unseen() const { return !tls_seen && bytes_sent + bytes_received > 0; }
 };
 
-enum class GapReason { LostEvents, RingFull, ReadFault, Truncated };
+// OverLimit: captured bytes the analyzer did not keep (LoadOptions::max_held_bytes).
+enum class GapReason { LostEvents, RingFull, ReadFault, Truncated, OverLimit };
 const char* gap_reason_name(GapReason reason);
 
 // A run of stream bytes: captured data, or a gap of bytes that flowed but are absent.
@@ -156,16 +157,42 @@ struct CaptureContents {
     std::uint64_t events = 0;       // event records read
     std::uint64_t lost_events = 0;  // sequence numbers never seen
     std::uint64_t malformed_events = 0;
+    // Of malformed_events: events naming stream positions at or past kMaxStreamPos
+    // (impossible: no connection carries 4 EiB), ignored.
+    std::uint64_t impossible_positions = 0;
+    // Captured bytes not kept because max_held_bytes was reached (gaps "over-limit"),
+    // and records (connections, processes, losses, notes ...) left out for it.
+    std::uint64_t over_limit_bytes = 0;
+    std::uint64_t over_limit_records = 0;
+    std::uint64_t max_held_bytes = 0;  // the limit it was loaded with
     std::uint64_t first_monotonic_ns = 0;
     std::uint64_t last_monotonic_ns = 0;
 };
 
+// Stream positions and lengths are 64-bit in the format; anything at or past 2^62
+// cannot be real, and keeping every position below it means no sum of a position
+// and a length can wrap.
+inline constexpr std::uint64_t kMaxStreamPos = 1ull << 62;
+
+// Captured plaintext a load keeps in memory at most, all connections together.
+inline constexpr std::uint64_t kDefaultMaxHeldBytes = 1ull << 30;
+
 struct LoadOptions {
     std::function<void(std::uint64_t, std::uint64_t)> progress;  // (bytes done, total)
+    // Captured bytes kept in memory at most; past them (in file order) they become
+    // gaps with reason OverLimit. A quarter of it again bounds the bookkeeping
+    // (connections, processes, pieces, losses, notes ...); records past that are
+    // left out. So memory grows neither with the plaintext nor with the events.
+    std::uint64_t max_held_bytes = kDefaultMaxHeldBytes;
 };
 
 // Reads and reassembles a whole capture. Fails only when the file cannot be read as
 // a capture at all; damage is reported in `summary`.
 Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options = {});
+
+// What load_capture does with the records it read, for records from elsewhere
+// (the fuzz target of stream assembly).
+CaptureContents build_contents(const CaptureHeader& header, std::span<const Record> records,
+                               ReadSummary summary, const LoadOptions& options = {});
 
 }  // namespace ct::replay

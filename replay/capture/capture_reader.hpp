@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -37,9 +38,23 @@ struct CaptureHeader {
 
     ctz::ParsedFields fields() const { return ctz::parse_fields(raw_fields); }
 
-    // CLOCK_MONOTONIC ns (BPF time) to Unix ns UTC.
+    // CLOCK_MONOTONIC ns (BPF time) to Unix ns UTC, saturating at the int64 range
+    // (a damaged or hostile file may hold any values).
     std::int64_t to_realtime(std::uint64_t monotonic_ns) const {
-        return static_cast<std::int64_t>(monotonic_ns) + realtime_minus_monotonic_ns;
+        constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+        constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+        const std::int64_t offset = realtime_minus_monotonic_ns;
+        if (monotonic_ns > static_cast<std::uint64_t>(kMax)) {
+            // Only a negative offset can bring it back into range.
+            const std::uint64_t back = offset < 0 ? 0 - static_cast<std::uint64_t>(offset) : 0;
+            return monotonic_ns - back > static_cast<std::uint64_t>(kMax)
+                       ? kMax
+                       : static_cast<std::int64_t>(monotonic_ns - back);
+        }
+        std::int64_t out = 0;
+        if (__builtin_add_overflow(static_cast<std::int64_t>(monotonic_ns), offset, &out))
+            return offset < 0 ? kMin : kMax;
+        return out;
     }
 };
 

@@ -1,5 +1,6 @@
 #include "capture/file_window.hpp"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,14 +13,27 @@ namespace ct::replay {
 
 Expected<FileWindow> FileWindow::open(const std::string& path) {
     FileWindow w;
-    w.fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!w.fd_)
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    // It changes nothing for the regular files read below.
+    w.fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (!w.fd_) {
+        if (errno == ENXIO)  // a socket
+            return fail(fmt::format("{} is a socket, not a capture file", path));
         return fail_errno(fmt::format("cannot open {}", path));
+    }
     struct stat st {};
     if (::fstat(w.fd_.get(), &st) != 0)
         return fail_errno(fmt::format("cannot stat {}", path));
-    if (!S_ISREG(st.st_mode))
-        return fail(fmt::format("{} is not a regular file", path));
+    if (!S_ISREG(st.st_mode)) {
+        const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                           : S_ISBLK(st.st_mode)  ? "a block device"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                                                  : "a special file";
+        return fail(
+            fmt::format("{} is {}, not a capture file (captures are regular files)", path, what));
+    }
     w.size_ = static_cast<std::uint64_t>(st.st_size);
     return w;
 }

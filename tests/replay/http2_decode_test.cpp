@@ -133,6 +133,45 @@ TEST(Http2Decode, GapStopsTheDirectionAndMarksOpenStreams) {
     EXPECT_EQ(dc.responses[0].body.bytes, "part");
 }
 
+// Found by fuzz_http2: a :status of many digits overflowed an int.
+TEST(Http2Decode, LongStatusSaturates) {
+    using namespace http2;
+    Deflater client, server;
+    std::string out = std::string(kClientPreface) +
+                      frame(kHeaders, kEndHeaders | kEndStream, 1,
+                            client.block({{":method", "GET"}, {":path", "/"}, {":authority", "h"}}));
+    std::string in =
+        frame(kHeaders, kEndHeaders | kEndStream, 1, server.block({{":status", "3333333020000"}}));
+    auto conn = testing::make_connection(testing::cut_stream(out, {}), testing::cut_stream(in, {}));
+    DecodedConnection dc = decode_connection(conn);
+    ASSERT_EQ(dc.responses.size(), 1u);
+    EXPECT_EQ(dc.responses[0].message.status, 333333);
+}
+
+// A body past the limit keeps its start; the cut is recorded.
+TEST(Http2Decode, BodyPastTheLimitIsCut) {
+    using namespace http2;
+    Deflater client, server;
+    std::string out = std::string(kClientPreface) +
+                      frame(kHeaders, kEndHeaders | kEndStream, 1,
+                            client.block({{":method", "GET"}, {":path", "/"}, {":authority", "h"}}));
+    std::string in = frame(kHeaders, kEndHeaders, 1, server.block({{":status", "200"}})) +
+                     frame(kData, 0, 1, std::string(3000, 'a')) +
+                     frame(kData, kEndStream, 1, std::string(3000, 'b'));
+    auto conn = testing::make_connection(testing::cut_stream(out, {}), testing::cut_stream(in, {}));
+    DecodeLimits limits;
+    limits.max_body = 4096;
+    DecodedConnection dc = decode_connection(conn, limits);
+    ASSERT_EQ(dc.responses.size(), 1u);
+    const auto& r = dc.responses[0];
+    EXPECT_TRUE(r.message.complete);
+    EXPECT_EQ(r.body.bytes, std::string(3000, 'a') + std::string(1096, 'b'));
+    EXPECT_EQ(r.body.encoded_size, 6000u);
+    EXPECT_NE(r.body.decode_error.find("the first 4096 of its 6000 captured bytes were kept"),
+              std::string::npos)
+        << r.body.decode_error;
+}
+
 TEST(Http2Decode, HostileFramesNeverCrash) {
     std::mt19937 rng(2);
     for (int round = 0; round < 500; ++round) {

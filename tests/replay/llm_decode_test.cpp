@@ -2,6 +2,7 @@
 // records decode to the same call.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "connection_decoder.hpp"
@@ -43,6 +44,15 @@ replay::Connection anthropic_stream_connection(std::size_t split) {
     for (std::size_t i = 0; i < wire.size(); i += split)
         in.data(wire.substr(i, split));
     return testing::make_connection(out.stream(), in.stream());
+}
+
+// Integers from hostile JSON: 19 digits can exceed int64; no overflow, no value.
+TEST(JsonUtil, IntegersThatDoNotFitAreNoValue) {
+    EXPECT_EQ(json_int_value("9223372036854775807"), std::numeric_limits<std::int64_t>::max());
+    EXPECT_FALSE(json_int_value("9999999999999999999"));
+    EXPECT_FALSE(json_int_value("9223372036854775808"));
+    EXPECT_EQ(json_int_value("-42"), -42);
+    EXPECT_FALSE(json_int_value("12a"));
 }
 
 TEST(LlmDecode, AnthropicStream) {

@@ -64,7 +64,9 @@ std::optional<std::int64_t> json_int_value(std::string_view raw) {
     for (; i < raw.size(); ++i) {
         if (raw[i] < '0' || raw[i] > '9')
             return std::nullopt;
-        v = v * 10 + (raw[i] - '0');
+        // 19 digits can exceed int64 (9999999999999999999): no overflow, no value.
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, raw[i] - '0', &v))
+            return std::nullopt;
     }
     return negative ? -v : v;
 }

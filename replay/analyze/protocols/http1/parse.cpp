@@ -266,8 +266,7 @@ ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t b
         if (view.size() - data_start < size) {
             // Keep what is there so a truncated message still shows its body.
             std::size_t have = view.size() - data_start;
-            out.body_pieces.push_back({out.body.size(), base_pos + data_start, have});
-            out.body.append(view.substr(data_start, have));
+            out.append_body(view.substr(data_start, have), base_pos + data_start);
             if (data_end_pos)
                 *data_end_pos = base_pos + data_start + size;
             pos = view.size();
@@ -281,8 +280,8 @@ ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t b
         } else if (!after.empty() && after[0] == '\n') {
             crlf = 1;
         } else if (after.empty() || after == "\r") {
-            out.body_pieces.push_back({out.body.size(), base_pos + data_start, size});
-            out.body.append(view.substr(data_start, static_cast<std::size_t>(size)));
+            out.append_body(view.substr(data_start, static_cast<std::size_t>(size)),
+                            base_pos + data_start);
             if (data_end_pos)
                 *data_end_pos = base_pos + data_end;
             pos = view.size();
@@ -290,8 +289,8 @@ ParseState parse_chunks(std::string_view view, std::size_t& pos, std::uint64_t b
         } else {
             return ParseState::Invalid;
         }
-        out.body_pieces.push_back({out.body.size(), base_pos + data_start, size});
-        out.body.append(view.substr(data_start, static_cast<std::size_t>(size)));
+        out.append_body(view.substr(data_start, static_cast<std::size_t>(size)),
+                        base_pos + data_start);
         pos = data_end + crlf;
     }
 }
@@ -347,6 +346,7 @@ std::optional<std::size_t> find_chunk_boundary(std::string_view view) {
 ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseContext& context,
                         Message& out) {
     out = Message{};
+    out.body_limit = context.body_limit;
     out.kind = kind;
     out.stream_pos = context.base_pos;
 
@@ -433,13 +433,12 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
             const std::uint64_t total = out.head_size + length;
             const std::size_t have = view.size() - head_end;
             if (have < length) {
-                out.body_pieces.push_back({0, context.base_pos + head_end, have});
-                out.body.assign(view.substr(head_end));
+                out.append_body(view.substr(head_end), context.base_pos + head_end);
                 out.wire_size = total;
                 return parse_needs_more(start + total);
             }
-            out.body_pieces.push_back({0, context.base_pos + head_end, length});
-            out.body.assign(view.substr(head_end, static_cast<std::size_t>(length)));
+            out.append_body(view.substr(head_end, static_cast<std::size_t>(length)),
+                            context.base_pos + head_end);
             out.wire_size = total;
             out.complete = true;
             return parse_success(head_end + static_cast<std::size_t>(length));
@@ -458,8 +457,7 @@ ParseResult parse_frame(MessageKind kind, std::string_view view, const ParseCont
             return parse_success(pos);
         }
         case BodyFraming::UntilClose: {
-            out.body_pieces.push_back({0, context.base_pos + head_end, view.size() - head_end});
-            out.body.assign(view.substr(head_end));
+            out.append_body(view.substr(head_end), context.base_pos + head_end);
             out.wire_size = view.size() - start;
             if (!context.stream_ended)
                 return parse_needs_more();

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -24,6 +25,7 @@ struct ParseContext {
     // Set to the view offset up to which no blank line was found when the head
     // was given up as too long (so the next attempt need not search again).
     std::size_t* head_searched_to = nullptr;
+    std::size_t body_limit = std::numeric_limits<std::size_t>::max();  // Message::body_limit
 };
 
 // Parses one message from the front of `view` into `out` (which it resets).

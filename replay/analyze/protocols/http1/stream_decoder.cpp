@@ -22,8 +22,7 @@ std::uint64_t StreamDecoder::collect_until(std::size_t run_index, std::uint64_t 
             msg.body_gaps.push_back(msg.body.size());
         expected = runs[i].end();
         std::uint64_t len = std::min<std::uint64_t>(runs[i].bytes.size(), end - runs[i].pos);
-        msg.body_pieces.push_back({msg.body.size(), runs[i].pos, len});
-        msg.body.append(runs[i].bytes.substr(0, static_cast<std::size_t>(len)));
+        msg.append_body(runs[i].bytes.substr(0, static_cast<std::size_t>(len)), runs[i].pos);
         added += len;
     }
     return added;
@@ -69,6 +68,7 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
         }
 
         ParseContext context{pos_, request_method, last_run && closed_};
+        context.body_limit = body_limit_;
         // Heads already searched for their end: do not scan that stretch again.
         std::size_t searched_to = 0;
         if (no_head_end_before_ > pos_)
@@ -112,7 +112,7 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
             if (run_end_in_message(ri, end))
                 msg.body_gaps.push_back(msg.body.size());
             const std::uint64_t flowed = std::min(end, view_->end_pos()) - start;
-            const std::uint64_t captured = msg.head_size + msg.body.size();
+            const std::uint64_t captured = msg.head_size + msg.body.size() + msg.body_omitted;
             msg.gap_bytes = flowed > captured ? flowed - captured : 0;
             pos_ = end;
             return msg;
@@ -124,7 +124,7 @@ std::optional<Message> StreamDecoder::next(std::string_view request_method) {
                 msg.body_gaps.push_back(msg.body.size());
             const std::uint64_t flowed = view_->end_pos() - start;
             msg.wire_size = flowed;
-            const std::uint64_t captured = msg.head_size + msg.body.size();
+            const std::uint64_t captured = msg.head_size + msg.body.size() + msg.body_omitted;
             msg.gap_bytes = flowed > captured ? flowed - captured : 0;
             msg.complete = msg.gap_bytes == 0 && closed_;
             pos_ = view_->end_pos();
@@ -145,6 +145,7 @@ Message StreamDecoder::continue_chunked(std::size_t ri, std::string_view view, s
     // Parse the chunks again to learn where the cut chunk's data ends.
     msg.body.clear();
     msg.body_pieces.clear();
+    msg.body_omitted = 0;
     msg.trailers.clear();
     std::size_t p =
         static_cast<std::size_t>(msg.stream_pos - pos_) + static_cast<std::size_t>(msg.head_size);
@@ -167,15 +168,13 @@ Message StreamDecoder::continue_chunked(std::size_t ri, std::string_view view, s
         std::optional<std::size_t> at;  // where chunk parsing resumes in next.bytes
         if (resume && *resume >= next.end() && *resume > next.pos) {
             // The cut chunk's data covers this whole run.
-            msg.body_pieces.push_back({msg.body.size(), next.pos, next.bytes.size()});
-            msg.body.append(next.bytes);
+            msg.append_body(next.bytes, next.pos);
             ++cur;
             continue;
         }
         if (resume && *resume >= next.pos) {
             std::size_t data = static_cast<std::size_t>(*resume - next.pos);
-            msg.body_pieces.push_back({msg.body.size(), next.pos, data});
-            msg.body.append(next.bytes.substr(0, data));
+            msg.append_body(next.bytes.substr(0, data), next.pos);
             std::string_view rest = next.bytes.substr(data);
             if (rest.substr(0, 2) == "\r\n") {
                 at = data + 2;

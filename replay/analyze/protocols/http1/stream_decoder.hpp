@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -17,8 +18,10 @@ class StreamDecoder {
   public:
     // `closed`: the connection ended inside the capture, so a body that runs until
     // close is complete when the stream ends.
-    StreamDecoder(MessageKind kind, const StreamView& view, bool closed)
-        : kind_(kind), view_(&view), closed_(closed) {}
+    // `body_limit`: body bytes kept per message at most (Message::body_limit).
+    StreamDecoder(MessageKind kind, const StreamView& view, bool closed,
+                  std::size_t body_limit = std::numeric_limits<std::size_t>::max())
+        : kind_(kind), view_(&view), closed_(closed), body_limit_(body_limit) {}
 
     // The next message, or nullopt when the stream holds no more. For responses,
     // `request_method` is the method of the request being answered.
@@ -38,6 +41,7 @@ class StreamDecoder {
     MessageKind kind_;
     const StreamView* view_;
     bool closed_;
+    std::size_t body_limit_;
     std::uint64_t pos_ = 0;
     bool resync_ = false;
     bool mark_next_ = false;

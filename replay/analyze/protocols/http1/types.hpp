@@ -1,7 +1,9 @@
 // HTTP/1.x messages as decoded from one direction of a connection.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +54,10 @@ struct Message {
     std::optional<std::uint64_t> content_length;
     std::string body;  // de-chunked but still content-encoded; gap bytes left out
     std::vector<BodyPiece> body_pieces;
+    // Body bytes past this many are not kept (a huge body must not take memory);
+    // body_omitted counts the captured bytes left out for it.
+    std::size_t body_limit = std::numeric_limits<std::size_t>::max();
+    std::uint64_t body_omitted = 0;
     std::vector<std::uint64_t> body_gaps;  // body offsets where uncaptured bytes were left out
 
     // Where the message sits in its direction's stream.
@@ -64,6 +70,17 @@ struct Message {
     bool after_resync = false;  // decoding had to search for this message after damage
     std::uint64_t start_monotonic_ns = 0;  // set by the connection decoder
     std::uint64_t end_monotonic_ns = 0;
+
+    // Appends captured body bytes that start at stream position `pos`, as far as
+    // body_limit allows.
+    void append_body(std::string_view bytes, std::uint64_t pos) {
+        const std::size_t room = body.size() < body_limit ? body_limit - body.size() : 0;
+        const std::size_t keep = std::min(room, bytes.size());
+        if (keep > 0 || bytes.empty())
+            body_pieces.push_back({body.size(), pos, keep});
+        body.append(bytes.substr(0, keep));
+        body_omitted += bytes.size() - keep;
+    }
 
     // First header with this name (case-insensitive), or nullptr.
     const Header* find(std::string_view name) const;

@@ -2,6 +2,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <limits>
 #include <map>
 #include <memory>
 
@@ -87,6 +88,7 @@ struct Direction {
     std::map<std::uint32_t, std::size_t> open;  // stream id -> index of its message in progress
     std::map<std::uint32_t, std::size_t> final_message;  // stream id -> final (non-1xx) message
     bool damaged = false;
+    std::size_t body_limit = std::numeric_limits<std::size_t>::max();
 };
 
 void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> headers,
@@ -100,6 +102,7 @@ void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> hea
     } else {
         Message m;
         m.kind = d.kind;
+        m.body_limit = d.body_limit;
         m.version_major = 2;
         m.version_minor = 0;
         m.framing = http1::BodyFraming::Http2;
@@ -112,9 +115,12 @@ void on_header_block(Direction& d, std::uint32_t stream, std::vector<Header> hea
             if (h.name == ":path")
                 m.target = h.value;
             if (h.name == ":status") {
+                // Saturates: a hostile value of many digits must not overflow.
                 int status = 0;
-                for (char c : h.value)
-                    status = c >= '0' && c <= '9' ? status * 10 + (c - '0') : status;
+                for (char c : h.value) {
+                    if (c >= '0' && c <= '9' && status <= 99'999)
+                        status = status * 10 + (c - '0');
+                }
                 m.status = status;
             }
         }
@@ -152,10 +158,8 @@ void on_data(Direction& d, std::uint32_t stream, std::string_view data, std::uin
     if (it == d.open.end())
         return;  // data for a stream we never saw open
     Message& m = (*d.messages)[it->second];
-    if (!data.empty()) {
-        m.body_pieces.push_back({m.body.size(), data_pos, data.size()});
-        m.body.append(data);
-    }
+    if (!data.empty())
+        m.append_body(data, data_pos);
     m.wire_size = end_pos - m.stream_pos;
     if (end_stream) {
         m.complete = true;
@@ -270,11 +274,12 @@ void decode_direction(Direction& d, std::uint32_t table_size) {
 
 }  // namespace
 
-DecodedStreams decode_connection(const StreamView& client, const StreamView& server, bool closed) {
+DecodedStreams decode_connection(const StreamView& client, const StreamView& server, bool closed,
+                                 std::size_t body_limit) {
     (void)closed;  // streams end with END_STREAM, not with the connection
     DecodedStreams out;
-    Direction requests{MessageKind::Request, &client, &out.requests, {}, {}, false};
-    Direction responses{MessageKind::Response, &server, &out.responses, {}, {}, false};
+    Direction requests{MessageKind::Request, &client, &out.requests, {}, {}, false, body_limit};
+    Direction responses{MessageKind::Response, &server, &out.responses, {}, {}, false, body_limit};
     // Each side's HPACK encoder may use the table size its peer announced.
     decode_direction(requests, announced_table_size(server, false));
     decode_direction(responses, announced_table_size(client, true));

@@ -4,6 +4,7 @@
 // decoding of that direction stops there and open streams stay incomplete.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 #include "protocols/http1/stitcher.hpp"
@@ -19,6 +20,8 @@ struct DecodedStreams {
     bool damaged = false;                   // a gap or malformed frame stopped decoding
 };
 
-DecodedStreams decode_connection(const StreamView& client, const StreamView& server, bool closed);
+// `body_limit`: body bytes kept per message at most (Message::body_limit).
+DecodedStreams decode_connection(const StreamView& client, const StreamView& server, bool closed,
+                                 std::size_t body_limit = std::numeric_limits<std::size_t>::max());
 
 }  // namespace ct::analyze::http2

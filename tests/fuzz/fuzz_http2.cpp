@@ -1,0 +1,32 @@
+// libFuzzer target: the HTTP/2 decoder (frames, HPACK, streams) through the
+// connection decoder: the client side starts with the connection preface.
+#include "connection_decoder.hpp"
+#include "fuzz_support.hpp"
+#include "protocols/http2/frames.hpp"
+
+using namespace ct::analyze;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::string_view in = ct::fuzz::as_text(data, size);
+    http2::Frame frame;
+    auto r = http2::parse_frame(in, frame);
+    if (r.state == ParseState::Success) {
+        std::string_view content;
+        std::size_t offset = 0;
+        (void)frame.content(content, offset);
+    }
+    DecodeLimits limits;
+    limits.max_body = 4096;  // small, so that fuzzed inputs reach the cuts
+    limits.max_growth = 16384;
+    auto conn = ct::fuzz::connection_from(in, http2::kClientPreface);
+    DecodedConnection dc = decode_connection(conn, limits);
+    for (const auto& m : dc.requests) {
+        if (m.message.version_major != 2 || m.body.bytes.size() > limits.max_body)
+            __builtin_trap();
+    }
+    for (const auto& m : dc.responses) {
+        if (m.body.bytes.size() > limits.max_body)
+            __builtin_trap();
+    }
+    return 0;
+}

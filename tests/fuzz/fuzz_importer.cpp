@@ -1,0 +1,40 @@
+// libFuzzer target: the importer on an in-memory database, from records as the
+// reader delivers them (stream assembly, every decoder, every insert).
+#include <memory>
+
+#include "analyze_capture.hpp"
+#include "fuzz_support.hpp"
+#include "importer.hpp"
+
+namespace {
+
+std::uint64_t runs = 0;
+std::unique_ptr<ct::analyze::sqlite::Database> db;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    // A fresh database now and then keeps memory flat over a long run.
+    if (!db || runs % 256 == 0) {
+        db.reset();
+        auto opened = ct::analyze::open_session_database(":memory:");
+        if (!opened)
+            __builtin_trap();
+        db = std::make_unique<ct::analyze::sqlite::Database>(std::move(*opened));
+    }
+    auto records = ct::fuzz::records_from({data, size});
+    ct::replay::LoadOptions load;
+    load.max_held_bytes = 1u << 16;
+    auto contents = ct::replay::build_contents(ct::fuzz::fuzz_header(runs++), records, {}, load);
+    static const auto fingerprinter = ct::analyze::SecretFingerprinter::with_key("fuzz-key");
+    ct::analyze::ImportOptions options;
+    options.decode.max_body = 16384;  // small, so that fuzzed inputs reach the cuts
+    options.decode.max_growth = 65536;
+    auto importer = ct::analyze::Importer::create(*db, &fingerprinter, options);
+    if (!importer)
+        __builtin_trap();
+    auto result = (*importer)->import(contents, "fuzz.ctz");
+    if (!result || result->already_present)
+        __builtin_trap();
+    return 0;
+}
