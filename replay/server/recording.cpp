@@ -30,6 +30,25 @@ bool is_framing_header(std::string_view name) {
                        [&](std::string_view d) { return iequals(d, name); });
 }
 
+std::vector<BodyChunk> sse_chunks(std::string body, std::span<const analyze::sse::Event> events,
+                                  std::span<const std::uint64_t> times, std::uint64_t start_ns) {
+    std::vector<BodyChunk> chunks;
+    std::uint64_t prev_t = start_ns;
+    std::size_t prev_off = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const std::size_t end = std::min<std::size_t>(events[i].end_offset, body.size());
+        if (end <= prev_off)
+            continue;
+        const std::uint64_t t = i < times.size() ? std::max(prev_t, times[i]) : prev_t;
+        chunks.push_back({t - prev_t, body.substr(prev_off, end - prev_off)});
+        prev_t = t;
+        prev_off = end;
+    }
+    if (prev_off < body.size())
+        chunks.push_back({0, body.substr(prev_off)});
+    return chunks;
+}
+
 Expected<Recording> load_recording(const std::string& capture_path) {
     auto contents = load_capture(capture_path);
     if (!contents)
@@ -83,20 +102,8 @@ Expected<Recording> load_recording(const std::string& capture_path) {
             const bool identity = resp.body.encoding.empty();
             std::string body = identity ? std::move(resp.body.bytes) : std::move(resp.message.body);
             if (identity && resp.is_sse && !resp.sse.events.empty()) {
-                std::uint64_t prev_t = resp.message.start_monotonic_ns;
-                std::size_t prev_off = 0;
-                for (std::size_t i = 0; i < resp.sse.events.size(); ++i) {
-                    const std::size_t end =
-                        std::min<std::size_t>(resp.sse.events[i].end_offset, body.size());
-                    if (end <= prev_off)
-                        continue;
-                    const std::uint64_t t = std::max(prev_t, resp.sse_monotonic_ns[i]);
-                    x.chunks.push_back({t - prev_t, body.substr(prev_off, end - prev_off)});
-                    prev_t = t;
-                    prev_off = end;
-                }
-                if (prev_off < body.size())
-                    x.chunks.push_back({0, body.substr(prev_off)});
+                x.chunks = sse_chunks(std::move(body), resp.sse.events, resp.sse_monotonic_ns,
+                                      resp.message.start_monotonic_ns);
             } else if (!body.empty()) {
                 x.chunks.push_back({0, std::move(body)});
             }

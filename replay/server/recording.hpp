@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "capture/capture_reader.hpp"
+#include "protocols/sse/types.hpp"
 
 namespace ct::replay::serve {
 
@@ -49,6 +51,13 @@ struct Recording {
     std::vector<std::string> skipped;  // exchanges that cannot be served, and why
     std::uint64_t first_monotonic_ns = 0;
 };
+
+// Cuts an unencoded event-stream body after each event, each piece with the wait
+// before it: `times[i]` is when event i arrived (events without a time follow at
+// once), the first wait counts from `start_ns`. What follows the last event is one
+// more piece.
+std::vector<BodyChunk> sse_chunks(std::string body, std::span<const analyze::sse::Event> events,
+                                  std::span<const std::uint64_t> times, std::uint64_t start_ns);
 
 // Reads the capture and keeps every exchange that has a request and a complete final response.
 Expected<Recording> load_recording(const std::string& capture_path);

@@ -106,20 +106,7 @@ Expected<Recording> load_recording_from_db(const std::string& db_path,
             // Event boundaries from the analyzer's own SSE parser; times from the database.
             auto decoded = analyze::sse::decode_body(body);
             x.sse_events = decoded.events.size();
-            std::uint64_t prev_t = response_start;
-            std::size_t prev_off = 0;
-            for (std::size_t i = 0; i < decoded.events.size(); ++i) {
-                const std::size_t end =
-                    std::min<std::size_t>(decoded.events[i].end_offset, body.size());
-                if (end <= prev_off)
-                    continue;
-                const std::uint64_t t = i < times.size() ? std::max(prev_t, times[i]) : prev_t;
-                x.chunks.push_back({t - prev_t, body.substr(prev_off, end - prev_off)});
-                prev_t = t;
-                prev_off = end;
-            }
-            if (prev_off < body.size())
-                x.chunks.push_back({0, body.substr(prev_off)});
+            x.chunks = sse_chunks(std::move(body), decoded.events, times, response_start);
         } else if (!body.empty()) {
             x.chunks.push_back({0, std::move(body)});
         }
