@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "capture_header.hpp"
 #include "ct_record.skel.h"
 #include "util/unique_fd.hpp"
 
@@ -37,7 +38,7 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
 // kernel headers (6.1) predate it, so the attribute layout is spelled out here, as in
 // the kernel's uapi <linux/bpf.h>: the common link_create head, then the uprobe_multi
 // member of its union.
-constexpr __u32 kAttachUprobeMulti = 48;     // BPF_TRACE_UPROBE_MULTI
+constexpr __u32 kAttachUprobeMulti = 48;       // BPF_TRACE_UPROBE_MULTI
 constexpr __u32 kUprobeMultiReturn = 1u << 0;  // BPF_F_UPROBE_MULTI_RETURN
 struct UprobeMultiLinkAttr {
     __u32 prog_fd;
@@ -108,9 +109,8 @@ Expected<std::unique_ptr<BpfProbes>> BpfProbes::load(const ProbeSettings& settin
     // mutex, which perf-event uprobes hold across an RCU grace period on every detach:
     // with them, a recording that starts while another one's probes are being
     // released waits for all of those grace periods first.
-    probes->uprobe_multi_ =
-        !settings.perf_uprobes && std::getenv("CT_PERF_UPROBES") == nullptr &&
-        kernel_has_uprobe_multi();
+    probes->uprobe_multi_ = !settings.perf_uprobes && std::getenv("CT_PERF_UPROBES") == nullptr &&
+                            kernel_has_uprobe_multi();
     if (probes->uprobe_multi_) {
         bpf_program* prog = nullptr;
         bpf_object__for_each_program(prog, skel->obj) {
@@ -210,8 +210,7 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         } else {
             LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
             bpf_link* link = bpf_program__attach_uprobe_opts(
-                prog, -1, binary_path.c_str(), static_cast<std::size_t>(target.file_offset),
-                &opts);
+                prog, -1, binary_path.c_str(), static_cast<std::size_t>(target.file_offset), &opts);
             if (link) {
                 std::lock_guard lock(links_mutex_);
                 links_.emplace_back(link);
@@ -224,7 +223,6 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
     }
     return out;
 }
-
 
 std::expected<UniqueFd, int> BpfProbes::attach_uprobe_multi(bpf_program* prog,
                                                             const std::string& path,
@@ -247,7 +245,10 @@ std::expected<UniqueFd, int> BpfProbes::attach_uprobe_multi(bpf_program* prog,
 // that attach type is accepted or not.
 bool BpfProbes::kernel_has_uprobe_multi() {
     const bpf_insn insns[] = {
-        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0,
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K,
+         .dst_reg = BPF_REG_0,
+         .src_reg = 0,
+         .off = 0,
          .imm = 0},
         {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
     };
@@ -334,10 +335,7 @@ ThrottleRelease BpfProbes::resume_throttled() {
     }
     if (stopped.empty())
         return out;
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    std::uint64_t now =
-        static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+    std::uint64_t now = monotonic_now_ns();
     for (auto [pid, since] : stopped) {
         // Deleted first: a process stopped again right after its SIGCONT gets a new entry.
         __u64 held_key = (1ull << 63) | pid;  // THROTTLE_HELD_KEY in ct_record.bpf.c

@@ -16,18 +16,12 @@
 
 #include <fmt/format.h>
 
+#include "capture_header.hpp"
 #include "util/unique_fd.hpp"
 
 namespace ct::record {
 
 namespace {
-
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 bool has_elf_magic(int fd) {
     static constexpr char kElfMagic[4] = {0x7f, 'E', 'L', 'F'};
@@ -139,7 +133,7 @@ void TlsAttacher::process_hold(const HoldRequest& request) {
     outcome.exited = !probes_.continue_held(request.pid, request.seq) || is_gone(request.pid);
     if (!ex.decided && !outcome.exited)
         request_scan(request.pid);  // not found while held: at least probe it late
-    std::uint64_t now = monotonic_ns();
+    std::uint64_t now = monotonic_now_ns();
     outcome.duration_ns = now > request.stop_ns ? now - request.stop_ns : 0;
     outcome.examined = ex.first;
     std::lock_guard lock(mutex_);
@@ -204,7 +198,7 @@ TlsAttacher::Examination TlsAttacher::examine(const std::string& access_path,
         }
     }
     if (report.attached_any()) {
-        report.attached_ns = monotonic_ns();
+        report.attached_ns = monotonic_now_ns();
         std::lock_guard lock(mutex_);
         attached_files_.insert({st.st_dev, st.st_ino});
     }
