@@ -28,7 +28,7 @@ namespace ct::record {
 struct ProbeSettings {
     std::uint64_t ring_bytes = 64u << 20;   // power of two, >= page size
     std::uint64_t payload_cap = 16u << 20;  // bytes recorded per TLS call
-    bool perf_uprobes = false;  // use perf-event uprobes even where uprobe_multi exists
+    bool perf_uprobes = false;              // use perf-event uprobes even where uprobe_multi exists
     // --lossless: stop a traced process whose TLS call finds this much backlog in the
     // ring (0: never).
     std::uint64_t lossless_high_water = 0;

@@ -587,8 +587,8 @@ class Recording {
         // Lost events are sequence numbers no event in the file carries (what ct-analyze
         // counts). While recording, estimated from the counters: every failed
         // reservation or read fault, unless its LOSS event (same number) got through.
-        std::uint64_t failed = counters_.ring_full_events + counters_.read_fault_events +
-                               stats_.malformed_events;
+        std::uint64_t failed =
+            counters_.ring_full_events + counters_.read_fault_events + stats_.malformed_events;
         stats_.lost_events = failed > loss_events_in_file_ ? failed - loss_events_in_file_ : 0;
         stats_.lost_bytes = counters_.ring_full_bytes + counters_.read_fault_bytes;
         stats_.truncated_calls = counters_.truncated_calls;
@@ -657,7 +657,7 @@ class Recording {
             ct_tcp_event ev = st.ev;
             if ((ev.flags & CT_TCP_INHERITED) && ev.bytes_sent + ev.bytes_received == 0)
                 continue;  // as the BPF side: a child that never used its parent's socket
-            ev.hdr = {};  // tid 0: written by ct-record, not by a thread's syscall
+            ev.hdr = {};   // tid 0: written by ct-record, not by a thread's syscall
             ev.hdr.type = CT_EVENT_TCP;
             ev.hdr.size = sizeof ev;
             ev.hdr.seq = probes_->take_seq();

@@ -158,8 +158,9 @@ int run(int argc, char** argv) {
     // SQLite refuses rows over 1e9 bytes (SQLITE_MAX_LENGTH): a body near that could
     // never be stored, and would fail the whole import.
     if (limits.decode.max_body > (512u << 20)) {
-        fmt::print(stderr, "ct-analyze: --max-body-size: at most 512M (SQLite stores at most "
-                           "1e9 bytes in a row)\n");
+        fmt::print(stderr,
+                   "ct-analyze: --max-body-size: at most 512M (SQLite stores at most "
+                   "1e9 bytes in a row)\n");
         return 2;
     }
 

@@ -435,16 +435,9 @@ class ContentsBuilder {
         }
         if (!payload.empty() && charge(sizeof(Piece))) {
             held_budget_ -= payload.size();
-            d.pieces.push_back(Piece{ev.stream_pos,
-                                     ev.hdr.seq,
-                                     ev.hdr.ts_ns,
-                                     ev.call_start_ns,
-                                     ev.call_len,
-                                     ev.chunk_offset,
-                                     ev.hdr.tid,
-                                     ev.func,
-                                     d.bytes.size(),
-                                     payload.size()});
+            d.pieces.push_back(Piece{ev.stream_pos, ev.hdr.seq, ev.hdr.ts_ns, ev.call_start_ns,
+                                     ev.call_len, ev.chunk_offset, ev.hdr.tid, ev.func,
+                                     d.bytes.size(), payload.size()});
             d.bytes.insert(d.bytes.end(), payload.begin(), payload.end());
         } else {
             out_.over_limit_bytes += payload.size();

@@ -372,8 +372,9 @@ TEST(HostileLimits, BigBodiesAreCutWhileParsed) {
     {
         testing::SyntheticCapture cap(dir.file("big.ctz"));
         auto g = cap.open_connection(7, 0x100);
-        cap.write(g, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+        cap.write(g,
+                  "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
         cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) +
                         "\r\n\r\n" + big);
         cap.read(g, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked);

@@ -137,9 +137,10 @@ TEST(Http2Decode, GapStopsTheDirectionAndMarksOpenStreams) {
 TEST(Http2Decode, LongStatusSaturates) {
     using namespace http2;
     Deflater client, server;
-    std::string out = std::string(kClientPreface) +
-                      frame(kHeaders, kEndHeaders | kEndStream, 1,
-                            client.block({{":method", "GET"}, {":path", "/"}, {":authority", "h"}}));
+    std::string out =
+        std::string(kClientPreface) +
+        frame(kHeaders, kEndHeaders | kEndStream, 1,
+              client.block({{":method", "GET"}, {":path", "/"}, {":authority", "h"}}));
     std::string in =
         frame(kHeaders, kEndHeaders | kEndStream, 1, server.block({{":status", "3333333020000"}}));
     auto conn = testing::make_connection(testing::cut_stream(out, {}), testing::cut_stream(in, {}));
@@ -152,9 +153,10 @@ TEST(Http2Decode, LongStatusSaturates) {
 TEST(Http2Decode, BodyPastTheLimitIsCut) {
     using namespace http2;
     Deflater client, server;
-    std::string out = std::string(kClientPreface) +
-                      frame(kHeaders, kEndHeaders | kEndStream, 1,
-                            client.block({{":method", "GET"}, {":path", "/"}, {":authority", "h"}}));
+    std::string out =
+        std::string(kClientPreface) +
+        frame(kHeaders, kEndHeaders | kEndStream, 1,
+              client.block({{":method", "GET"}, {":path", "/"}, {":authority", "h"}}));
     std::string in = frame(kHeaders, kEndHeaders, 1, server.block({{":status", "200"}})) +
                      frame(kData, 0, 1, std::string(3000, 'a')) +
                      frame(kData, kEndStream, 1, std::string(3000, 'b'));

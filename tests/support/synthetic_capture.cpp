@@ -269,7 +269,7 @@ void SyntheticCapture::finish(std::string_view reason) {
         .u64(F::EndMonotonicNs, now_ns_)
         .u64(F::Events, events_)
         .u64(F::DataBytes, data_bytes_)
-        .u64(F::LostEvents, seq_ - events_)  // as ct-record counts them (spec 4, rule 8)
+        .u64(F::LostEvents, seq_ - events_)         // as ct-record counts them (spec 4, rule 8)
         .u64(F::Records, writer_->stats().records)  // as ct-record: FRAME_BEGIN, SYNC not counted
         .u64(F::LastSeq, seq_);
     check(writer_->finish(f));
