@@ -375,13 +375,8 @@ static __always_inline struct file *current_fd_file(int fd)
 /* The socket behind `fd` of the current task, NULL if `fd` is not a socket. */
 static __always_inline struct sock *sock_of_fd(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f)
+	struct file *f = current_fd_file(fd);
+	if (!f)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT_) != S_IFSOCK_)
