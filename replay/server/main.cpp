@@ -40,7 +40,9 @@ const char* kDescription =
 
   ct-replay serve session.ctz [--port N] [--speed X | --no-delay] [-v]
   ct-replay run session.ctz [options] -- CMD ARGS...
-  ct-replay serve|run --db sessions.db [--capture UUID] ...   (from a ct-analyze database)
+  ct-replay serve|run --db sessions.db [--capture UUID] [--conversation KEY] ...
+                                              (from a ct-analyze database; KEY: the hex key of
+                                               SELECT conversation FROM v_llm_conversations)
 
 The server listens on 127.0.0.1 and answers each request with the recorded
 response of the exchange that matches it: the same method and target (query
@@ -66,6 +68,7 @@ struct Options {
     std::string capture;
     std::string db;            // --db: exchanges from a ct-analyze database instead
     std::string capture_uuid;  // --capture: which capture of the database
+    std::string conversation;  // --conversation: only the LLM calls of this conversation
     int port = 0;
     double speed = 1.0;
     bool no_delay = false;
@@ -133,7 +136,8 @@ int replay(const Options& opt, bool run) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // before any thread starts: sigwait gets them
 
     auto recording = opt.db.empty() ? load_recording(opt.capture)
-                                    : load_recording_from_db(opt.db, opt.capture_uuid);
+                                    : load_recording_from_db(opt.db, opt.capture_uuid,
+                                                             opt.conversation);
     if (!recording) {
         std::fprintf(stderr, "ct-replay: %s\n", recording.error().what().c_str());
         return kCannotStart;
@@ -299,6 +303,9 @@ void add_common(CLI::App* cmd, Options& opt) {
     cmd->add_option(
         "--capture", opt.capture_uuid,
         "with --db: the UUID of the capture to serve (needed when the database holds several)");
+    cmd->add_option("--conversation", opt.conversation,
+                    "with --db: serve only the LLM calls of this conversation (the hex key of "
+                    "SELECT conversation FROM v_llm_conversations)");
     cmd->add_option("--port", opt.port, "port on 127.0.0.1 (default: any free port)")
         ->check(CLI::Range(0, 65535));
     auto* speed =
@@ -369,13 +376,14 @@ int main(int argc, char** argv) {
                 return true;
             }
             return !opt.capture.empty() && opt.capture_uuid.empty() &&
-                   std::filesystem::is_regular_file(opt.capture);
+                   opt.conversation.empty() && std::filesystem::is_regular_file(opt.capture);
         };
         Options& chosen = *serve ? serve_opt : run_opt;
         if ((*serve || *run) && !source_ok(chosen, bool(*run))) {
             std::fprintf(
                 stderr,
-                "ct-replay: give a capture file that exists, or --db DB [--capture UUID]\n");
+                "ct-replay: give a capture file that exists, or --db DB [--capture UUID] "
+                "[--conversation KEY]\n");
             return kUsage;
         }
         if (*serve)

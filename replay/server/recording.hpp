@@ -64,9 +64,11 @@ Expected<Recording> load_recording(const std::string& capture_path);
 
 // The same from a ct-analyze database: the exchanges of one capture (by UUID; may
 // be empty when the database holds one capture). Bodies there are decoded, so
-// they are served without their Content-Encoding.
+// they are served without their Content-Encoding. With `conversation` (the hex key
+// v_llm_conversations shows), only the LLM calls of that conversation.
 Expected<Recording> load_recording_from_db(const std::string& db_path,
-                                           const std::string& capture_uuid);
+                                           const std::string& capture_uuid,
+                                           const std::string& conversation = {});
 
 // Hop-by-hop, framing and HTTP/2 pseudo-headers: the server writes its own.
 bool is_framing_header(std::string_view name);

@@ -11,15 +11,20 @@
 namespace ct::replay::serve {
 
 Expected<Recording> load_recording_from_db(const std::string& db_path,
-                                           const std::string& capture_uuid) {
+                                           const std::string& capture_uuid,
+                                           const std::string& conversation) {
     auto db = analyze::sqlite::Database::open(db_path, analyze::sqlite::Database::Mode::ReadOnly);
     if (!db)
         return std::unexpected(db.error());
-    auto captures =
-        db->prepare("SELECT id, uuid FROM captures WHERE ?1 = '' OR uuid = ?1 ORDER BY id");
+    // With a conversation (hex, as v_llm_conversations shows it): the captures holding it.
+    auto captures = db->prepare(
+        "SELECT c.id, c.uuid FROM captures c WHERE (?1 = '' OR c.uuid = ?1) AND (?2 = '' OR "
+        "EXISTS (SELECT 1 FROM llm_calls l WHERE l.capture_id = c.id AND "
+        "hex(l.conversation_key) = upper(?2))) ORDER BY c.id");
     if (!captures)
         return std::unexpected(captures.error());
     captures->bind(1, capture_uuid);
+    captures->bind(2, conversation);
     std::vector<std::pair<std::int64_t, std::string>> found;
     while (true) {
         auto row = captures->step();
@@ -29,6 +34,10 @@ Expected<Recording> load_recording_from_db(const std::string& db_path,
             break;
         found.emplace_back(captures->column_int64(0), std::string(captures->column_text(1)));
     }
+    if (found.empty() && !conversation.empty())
+        return fail("no conversation " + conversation + " in " + db_path +
+                    (capture_uuid.empty() ? "" : " (capture " + capture_uuid + ")") +
+                    "; see SELECT conversation FROM v_llm_conversations");
     if (found.empty())
         return fail(capture_uuid.empty() ? db_path + " holds no capture"
                                          : "no capture " + capture_uuid + " in " + db_path);
@@ -49,7 +58,9 @@ Expected<Recording> load_recording_from_db(const std::string& db_path,
         "q.decode_error IS NULL"
         " FROM http_requests q JOIN http_request_bodies b ON b.request_id = q.id"
         " JOIN http_responses r ON r.request_id = q.id AND r.interim = 0"
-        " WHERE q.capture_id = ? ORDER BY q.start_ns, q.id");
+        " WHERE q.capture_id = ?1 AND (?2 = '' OR q.id IN (SELECT l.request_id FROM llm_calls l"
+        " WHERE l.capture_id = ?1 AND hex(l.conversation_key) = upper(?2)))"
+        " ORDER BY q.start_ns, q.id");
     auto events = db->prepare(
         "SELECT coalesce(time_ns, 0) FROM sse_events WHERE response_id = ? ORDER BY idx");
     if (!q)
@@ -57,6 +68,7 @@ Expected<Recording> load_recording_from_db(const std::string& db_path,
     if (!events)
         return std::unexpected(events.error());
     q->bind(1, capture_id);
+    q->bind(2, conversation);
     Recording rec;
     while (true) {
         auto row = q->step();

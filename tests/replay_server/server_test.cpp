@@ -24,6 +24,7 @@
 #include "protocols/http1/parse.hpp"
 #include "server/http_server.hpp"
 #include "server/recording.hpp"
+#include "sqlite/database.hpp"
 #include "server/session.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
@@ -515,6 +516,29 @@ TEST_F(ReplayServer, FromTheAnalyzerDatabase) {
     for (const auto& h : models.headers)
         EXPECT_FALSE(http1::iequals(h.name, "Content-Encoding"));
     EXPECT_FALSE(load_recording_from_db(db, "no-such-uuid"));
+    // One conversation: only its LLM calls (not the GET of the model list), the same
+    // exchanges as in the whole capture.
+    {
+        auto conn = analyze::sqlite::Database::open(db, analyze::sqlite::Database::Mode::ReadOnly);
+        ASSERT_TRUE(conn);
+        auto st = conn->prepare(
+            "SELECT conversation, calls FROM v_llm_conversations ORDER BY calls DESC LIMIT 1");
+        ASSERT_TRUE(st);
+        auto row = st->step();
+        ASSERT_TRUE(row && *row) << "the capture holds no LLM conversation";
+        const std::string key(st->column_text(0));
+        const auto calls = static_cast<std::size_t>(st->column_int64(1));
+        auto one = load_recording_from_db(db, "", key);
+        ASSERT_TRUE(one) << one.error().what();
+        ASSERT_EQ(one->exchanges.size(), calls);
+        for (const auto& x : one->exchanges)
+            EXPECT_EQ(x.method, "POST") << x.target;
+        auto lower = key;
+        for (auto& ch : lower)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        ASSERT_TRUE(load_recording_from_db(db, "", lower));  // either case
+        EXPECT_FALSE(load_recording_from_db(db, "", "00FF"));
+    }
     if (::access("/usr/bin/python3", X_OK) == 0) {
         std::string escaped;
         for (char ch : kAsk)
