@@ -71,6 +71,11 @@ enum ct_hold {
 	CT_HOLD_FAILED = 2,  /* not decided on, but the process could not be stopped */
 };
 
+/* Keys of the `held` map are the sequence numbers of the events that reported a hold;
+ * a process that --lossless stopped is in it under this bit ORed with its tgid, a key
+ * no sequence number reaches. */
+#define CT_HELD_KEY_THROTTLE (1ull << 63)
+
 /* struct ct_data_event.flags */
 enum ct_data_flags {
 	CT_DATA_TRUNCATED = 1 << 0,  /* call_len exceeds the payload cap: bytes past it are absent */

@@ -208,7 +208,6 @@ struct {
 } held SEC(".maps");
 
 #define SIGSTOP_ 19
-#define THROTTLE_HELD_KEY (1ull << 63)
 
 __u64 next_seq = 0;
 __u64 next_gen = 0;
@@ -866,7 +865,7 @@ static __always_inline void throttle_if_backlogged(__u64 pid_tgid)
 		return; /* stopped already, or no room: no stop we could not undo */
 	/* Also in `held`, under a key no event sequence number reaches, so that the hold
 	 * watchdog continues this process too if ct-record dies. */
-	__u64 held_key = THROTTLE_HELD_KEY | tgid;
+	__u64 held_key = CT_HELD_KEY_THROTTLE | tgid;
 	bpf_map_update_elem(&held, &held_key, &tgid, BPF_ANY);
 	bpf_send_signal(SIGSTOP_);
 }

@@ -338,7 +338,7 @@ ThrottleRelease BpfProbes::resume_throttled() {
     std::uint64_t now = monotonic_now_ns();
     for (auto [pid, since] : stopped) {
         // Deleted first: a process stopped again right after its SIGCONT gets a new entry.
-        __u64 held_key = (1ull << 63) | pid;  // THROTTLE_HELD_KEY in ct_record.bpf.c
+        __u64 held_key = CT_HELD_KEY_THROTTLE | pid;
         bpf_map__delete_elem(skel_->maps.held, &held_key, sizeof held_key, 0);
         bpf_map__delete_elem(skel_->maps.throttled, &pid, sizeof pid, 0);
         ::kill(static_cast<pid_t>(pid), SIGCONT);  // ESRCH: it died meanwhile, fine
