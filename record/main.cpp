@@ -12,7 +12,7 @@
 #include "hold_watchdog.hpp"
 #include "locate/tls_locator.hpp"
 #include "recorder.hpp"
-#include "size_argument.hpp"
+#include "util/size_argument.hpp"
 
 namespace {
 
@@ -151,9 +151,9 @@ int run_main(int argc, char** argv) {
     if ((o.pid > 0) == !command.empty()) {
         return usage_error("give either -p PID or -- CMD ARGS... (exactly one of them)");
     }
-    auto ring_bytes = ct::record::parse_size(ring);
-    auto cap_bytes = ct::record::parse_size(cap);
-    auto segment_bytes = ct::record::parse_size(segment_max);
+    auto ring_bytes = ct::parse_size(ring);
+    auto cap_bytes = ct::parse_size(cap);
+    auto segment_bytes = ct::parse_size(segment_max);
     if (!ring_bytes)
         return usage_error("--ring-size: " + ring_bytes.error().message);
     if (!cap_bytes)

@@ -19,7 +19,7 @@
 #include "default_paths.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
-#include "size_argument.hpp"
+#include "util/size_argument.hpp"
 #include "summary.hpp"
 #include "timeline.hpp"
 
@@ -148,7 +148,7 @@ int run(int argc, char** argv) {
          {std::tuple{&max_body, "--max-body-size", &limits.decode.max_body},
           std::tuple{&max_growth, "--max-decoded-growth", &limits.decode.max_growth},
           std::tuple{&max_plaintext, "--max-plaintext", &limits.max_held_bytes}}) {
-        auto size = ct::record::parse_size(*text);
+        auto size = ct::parse_size(*text);
         if (!size) {
             fmt::print(stderr, "ct-analyze: {}: {}\n", name, size.error().what());
             return 2;

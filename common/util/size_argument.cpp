@@ -1,9 +1,9 @@
-#include "size_argument.hpp"
+#include "util/size_argument.hpp"
 
 #include <cctype>
 #include <limits>
 
-namespace ct::record {
+namespace ct {
 
 Expected<std::uint64_t> parse_size(const std::string& text) {
     std::size_t i = 0;
@@ -40,4 +40,4 @@ Expected<std::uint64_t> parse_size(const std::string& text) {
     return value << shift;
 }
 
-}  // namespace ct::record
+}  // namespace ct

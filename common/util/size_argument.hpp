@@ -6,8 +6,8 @@
 
 #include "util/error.hpp"
 
-namespace ct::record {
+namespace ct {
 
 Expected<std::uint64_t> parse_size(const std::string& text);
 
-}  // namespace ct::record
+}  // namespace ct
