@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,8 @@ namespace {
 // Returned by the ring handler to break out of a long consume() for periodic work.
 constexpr int kTimeToTick = -EAGAIN;
 constexpr std::uint64_t kTickNs = 250'000'000;
+// ct-record's own nice value (see setup()); failing to set it (no CAP_SYS_NICE) is fine.
+constexpr int kRecorderNice = -10;
 // Longest stretch of draining the ring before periodic work (flush, signals) runs.
 constexpr std::uint64_t kDrainSliceNs = 20'000'000;
 constexpr std::uint64_t kCountersEveryNs = 1'000'000'000;
@@ -124,6 +127,13 @@ class Recording {
             // Orphaned descendants are re-parented to us, so we can reap them.
             ::prctl(PR_SET_CHILD_SUBREAPER, 1);
         }
+        // The recorder must keep up with what it traces even when the machine is busy:
+        // what waits in the ring is lost to a kill -9, and a full ring loses events. It
+        // only uses CPU in proportion to the traffic, so it runs at a higher priority
+        // than the processes around it (the command above was forked before, at the
+        // caller's). Before any thread exists: threads inherit it.
+        if (::getpriority(PRIO_PROCESS, 0) > kRecorderNice)
+            (void)::setpriority(PRIO_PROCESS, 0, kRecorderNice);
 
         WriterOptions wo;
         wo.zstd_level = o_.zstd_level;

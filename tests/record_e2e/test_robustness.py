@@ -27,11 +27,11 @@ class Robustness(RecordTest):
     # Exchanges that finished more than this long before the kill must all be on disk.
     KILL9_WINDOW_S = 1.5
 
-    def kill_9_during(self, pattern, old_enough_wanted):
+    def kill_9_during(self, pattern, old_enough_wanted, run=0):
         """Records PYTHON_PACED in `pattern`, kills ct-record with SIGKILL once
         `old_enough_wanted` exchanges finished more than KILL9_WINDOW_S ago, and checks
         that each of them is in the capture. Returns the number kept and the loss window."""
-        path = self.capture_path(f"kill9-{pattern}.ctz")
+        path = self.capture_path(f"kill9-{pattern}-{run}.ctz")
         rec = subprocess.Popen([CT_RECORD, "--no-status", "-w", path, "--", PYTHON, "-c",
                                 PYTHON_PACED, self.server.cert, str(self.server.port), pattern],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -64,8 +64,11 @@ class Robustness(RecordTest):
         old_enough = [i for i, t in done if t < killed_at - self.KILL9_WINDOW_S]
         self.assertGreaterEqual(len(old_enough), old_enough_wanted)
         lost = [i for i in old_enough if not kept(i)]
+        ages = {i: killed_at - t for i, t in done}
         self.assertEqual(lost, [], f"{pattern}: {len(lost)} of {len(old_enough)} finished "
-                                   f"exchanges older than {self.KILL9_WINDOW_S} s were lost")
+                                   f"exchanges older than {self.KILL9_WINDOW_S} s were lost "
+                                   f"(finished this long before the kill: "
+                                   f"{', '.join(f'{ages[i]:.2f} s' for i in lost[:10])})")
         newest_kept = max((t for i, t in done if kept(i)), default=None)
         window = killed_at - newest_kept if newest_kept else None
         print(f"kill -9 ({pattern}): {len(old_enough)} old exchanges all kept; newest kept "
@@ -79,7 +82,7 @@ class Robustness(RecordTest):
         for pattern in ("steady", "bursty", "sse"):
             for run in range(runs):
                 with self.subTest(pattern=pattern, run=run):
-                    self.kill_9_during(pattern, wanted)
+                    self.kill_9_during(pattern, wanted, run)
 
     def test_lossless_loses_nothing_through_a_tiny_ring(self):
         # 16 MiB up and 16 MiB back through a 512 KiB ring: more than the recorder drains
