@@ -55,7 +55,13 @@ class LogServer:
         self.url = f"https://127.0.0.1:{self.port}"
 
     def connections(self, expect=0, timeout=180):
-        """Logged connections by client port, waiting until at least `expect` are done."""
+        """Logged connections by client port, waiting until at least `expect` are done.
+        A port used twice keeps its last connection; connection_list() keeps all."""
+        return dict(self.connection_list(expect, timeout))
+
+    def connection_list(self, expect=0, timeout=180):
+        """Logged connections in the order the server logged them, as (client port,
+        {"recv", "sent"}), waiting until at least `expect` are done."""
         deadline = time.time() + timeout
         while True:
             entries = []
@@ -66,13 +72,13 @@ class LogServer:
             if len(entries) >= expect or time.time() > deadline:
                 break
             time.sleep(0.05)
-        out = {}
+        out = []
         for e in entries:
             with open(os.path.join(self.log_dir, e["recv"]), "rb") as f:
                 recv = f.read()
             with open(os.path.join(self.log_dir, e["sent"]), "rb") as f:
                 sent = f.read()
-            out[e["peer_port"]] = {"recv": recv, "sent": sent}
+            out.append((e["peer_port"], {"recv": recv, "sent": sent}))
         return out
 
     def stop(self):
@@ -148,27 +154,33 @@ class RecordTest(unittest.TestCase):
         return rec, path
 
     def assert_matches_server(self, capture, expect_connections):
-        """Every captured connection equals what the server logged for that client port."""
-        logged = self.server.connections(expect=expect_connections)
+        """Every captured connection equals what the server logged for that client port.
+        Loopback reuses client ports (tcp_tw_reuse), so a port's connections are paired
+        in order: the capture's by generation, the server's by its log."""
+        logged = self.server.connection_list(expect=expect_connections)
         data = capture.with_data()
         self.assertEqual(len(data), expect_connections,
                          f"captured connections: {[(c['gen'], c['local_port']) for c in data]}")
         self.assertEqual(len(logged), expect_connections)
-        seen_ports = set()
-        for c in data:
+        by_port = {}
+        for port, entry in logged:
+            by_port.setdefault(port, []).append(entry)
+        matched = 0
+        for c in sorted(data, key=lambda c: c["gen"]):
             port = c["local_port"]
-            self.assertIn(port, logged.keys(),
-                          f"connection {c['gen']} has no server log (port {port}); "
-                          f"server saw ports {sorted(logged)}")
-            seen_ports.add(port)
+            self.assertTrue(by_port.get(port),
+                            f"connection {c['gen']} has no server log (port {port}); "
+                            f"server saw ports {sorted(p for p, _ in logged)}")
+            server = by_port[port].pop(0)
+            matched += 1
             self.assertEqual(c["write_gaps"], 0)
             self.assertEqual(c["read_gaps"], 0)
-            self.assertEqual(len(c["write"]), len(logged[port]["recv"]))
-            self.assertTrue(c["write"] == logged[port]["recv"], "request bytes differ")
-            self.assertEqual(len(c["read"]), len(logged[port]["sent"]))
-            self.assertTrue(c["read"] == logged[port]["sent"], "response bytes differ")
+            self.assertEqual(len(c["write"]), len(server["recv"]))
+            self.assertTrue(c["write"] == server["recv"], "request bytes differ")
+            self.assertEqual(len(c["read"]), len(server["sent"]))
+            self.assertTrue(c["read"] == server["sent"], "response bytes differ")
             self.assertEqual(c["remote_port"], self.server.port)
-        self.assertEqual(len(seen_ports), expect_connections)
+        self.assertEqual(matched, expect_connections)
         self.assertTrue(capture.summary["ended_cleanly"])
         self.assertEqual(capture.summary["lost_events"], 0)
         self.assertEqual(capture.summary["trailer_lost_events"], 0)
