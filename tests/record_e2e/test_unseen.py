@@ -253,7 +253,9 @@ class UnseenTraffic(RecordTest):
         summary, rows = self.analyze(cap.path)
         unseen = [r for r in rows if r["unseen"] == 1]
         self.assertEqual(len(unseen), 1, rows)
-        self.assertEqual(unseen[0]["bytes_received"], 3000)
+        # wget peeks (recv MSG_PEEK) at the answer before reading it: the syscall totals
+        # count the peeked bytes too.
+        self.assertGreaterEqual(unseen[0]["bytes_received"], 3000)
         self.assertRegex(summary, r"warning \(recorder\): unseen traffic: pid \d+ /usr/bin/wget: "
                          r"1 connection .*GnuTLS, whose")
 
