@@ -176,8 +176,8 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
     for (auto& line : symbols.evidence)
         report.evidence.push_back(std::move(line));
     if (symbols.defines_tls) {
-        report.flavor = symbols.gnutls && !symbols.openssl ? Flavor::GnutlsSymbols
-                                                            : Flavor::OpenSslSymbols;
+        report.flavor =
+            symbols.gnutls && !symbols.openssl ? Flavor::GnutlsSymbols : Flavor::OpenSslSymbols;
         report.how_found = symbols.how_found;
         report.targets = std::move(symbols.targets);
         report.refusal = std::move(symbols.refusal);

@@ -47,9 +47,9 @@ inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role
 // the end of a session. gnutls_record_send2 and the early-data pair exist since
 // GnuTLS 3.6.x; older versions simply lack them.
 inline constexpr Role kGnutlsRoles[] = {
-    Role::GnutlsRecordSend,          Role::GnutlsRecordSend2,  Role::GnutlsRecordSendRange,
-    Role::GnutlsRecordSendEarlyData, Role::GnutlsRecordRecv,   Role::GnutlsRecordRecvSeq,
-    Role::GnutlsRecordRecvEarlyData, Role::GnutlsHandshake,    Role::GnutlsDeinit};
+    Role::GnutlsRecordSend,          Role::GnutlsRecordSend2, Role::GnutlsRecordSendRange,
+    Role::GnutlsRecordSendEarlyData, Role::GnutlsRecordRecv,  Role::GnutlsRecordRecvSeq,
+    Role::GnutlsRecordRecvEarlyData, Role::GnutlsHandshake,   Role::GnutlsDeinit};
 inline constexpr Role kLastRole = Role::GnutlsDeinit;
 bool is_gnutls_role(Role role);
 
