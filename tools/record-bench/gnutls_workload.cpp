@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -35,9 +35,10 @@ std::uint64_t now_ns(clockid_t clock) {
            static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// One direction of the in-memory connection.
+// One direction of the in-memory connection: bytes[head..] are unread.
 struct Pipe {
-    std::deque<unsigned char> bytes;
+    std::vector<unsigned char> bytes;
+    size_t head = 0;
 };
 
 struct Endpoint {
@@ -49,19 +50,24 @@ struct Endpoint {
 ssize_t push(gnutls_transport_ptr_t ptr, const void* data, size_t len) {
     auto* e = static_cast<Endpoint*>(ptr);
     const auto* p = static_cast<const unsigned char*>(data);
+    if (e->out->head == e->out->bytes.size()) {
+        e->out->bytes.clear();
+        e->out->head = 0;
+    }
     e->out->bytes.insert(e->out->bytes.end(), p, p + len);
     return static_cast<ssize_t>(len);
 }
 
 ssize_t pull(gnutls_transport_ptr_t ptr, void* data, size_t len) {
     auto* e = static_cast<Endpoint*>(ptr);
-    if (e->in->bytes.empty()) {
+    const size_t avail = e->in->bytes.size() - e->in->head;
+    if (avail == 0) {
         gnutls_transport_set_errno(e->session, EAGAIN);
         return -1;
     }
-    size_t n = std::min(len, e->in->bytes.size());
-    std::copy_n(e->in->bytes.begin(), n, static_cast<unsigned char*>(data));
-    e->in->bytes.erase(e->in->bytes.begin(), e->in->bytes.begin() + static_cast<long>(n));
+    const size_t n = std::min(len, avail);
+    std::memcpy(data, e->in->bytes.data() + e->in->head, n);
+    e->in->head += n;
     return static_cast<ssize_t>(n);
 }
 
