@@ -1055,7 +1055,10 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 			expect_send(pid_tgid, call.ssl, cst);
 	}
 	__u64 n;
-	if (is_gnutls_func(call.func)) {
+	if (call.func == CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA && ret == 0) {
+		/* GnuTLS 3.7 returns 0 when it queued all `size` bytes for the handshake. */
+		n = call.num;
+	} else if (is_gnutls_func(call.func)) {
 		/* ssize_t: bytes moved, or a negative GNUTLS_E_* code. */
 		if (ret <= 0) {
 			if ((ret == GNUTLS_E_AGAIN_ || ret == GNUTLS_E_INTERRUPTED_) &&
