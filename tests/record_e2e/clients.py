@@ -284,3 +284,38 @@ raw.close()
 g.gnutls_deinit(session)
 print(f"RETRIES {retries}")
 '''
+
+# GnuTLS's OpenSSL compatibility library (libgnutls-openssl.so.27): SSL_write over
+# gnutls_record_send. Sends one request; prints the bytes SSL_read returned (this
+# library's SSL_read returns 0 at once against a TLS 1.3 server, ct or not).
+# argv: port
+PYTHON_GNUTLS_OPENSSL = r'''
+import ctypes, socket, sys
+o = ctypes.CDLL("libgnutls-openssl.so.27")
+for name in ("SSLv23_client_method", "SSL_CTX_new", "SSL_new"):
+    getattr(o, name).restype = ctypes.c_void_p
+o.SSL_CTX_new.argtypes = [ctypes.c_void_p]
+o.SSL_new.argtypes = [ctypes.c_void_p]
+o.SSL_set_fd.argtypes = [ctypes.c_void_p, ctypes.c_int]
+o.SSL_connect.argtypes = [ctypes.c_void_p]
+o.SSL_write.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+o.SSL_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+o.SSL_free.argtypes = [ctypes.c_void_p]
+o.SSL_library_init()
+ssl = o.SSL_new(o.SSL_CTX_new(o.SSLv23_client_method()))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+o.SSL_set_fd(ssl, s.fileno())
+assert o.SSL_connect(ssl) == 1
+req = b"GET /bytes/3000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+assert o.SSL_write(ssl, req, len(req)) == len(req)
+buf = ctypes.create_string_buffer(65536)
+got = 0
+while True:
+    n = o.SSL_read(ssl, buf, 65536)
+    if n <= 0:
+        break
+    got += n
+print(f"READ {got}")
+o.SSL_free(ssl)
+s.close()
+'''

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import unittest
 
-from clients import PYTHON_CURL_GNUTLS, PYTHON_GNUTLS_RETRY
+from clients import PYTHON_CURL_GNUTLS, PYTHON_GNUTLS_OPENSSL, PYTHON_GNUTLS_RETRY
 from harness import PYTHON, LogServer, RecordTest
 
 LIBGNUTLS = "libgnutls.so.30"
@@ -127,6 +127,24 @@ class GnuTLS(RecordTest):
 
     def test_send_retried_with_null_is_recorded_from_the_first_call(self):
         self.retried_sends("null")
+
+    def test_openssl_api_over_gnutls_records_each_write_once(self):
+        # libgnutls-openssl's SSL_write calls gnutls_record_send: both are probed, the
+        # bytes must be recorded once, under the SSL*.
+        if not os.path.exists("/usr/lib/x86_64-linux-gnu/libgnutls-openssl.so.27"):
+            self.skipTest("libgnutls-openssl27 is not installed")
+        s = self.server
+        cap, proc = self.record([PYTHON, "-c", PYTHON_GNUTLS_OPENSSL, str(s.port)])
+        self.assertIn("libgnutls-openssl.so.27", proc.stderr)
+        logged = s.connections(expect=1)
+        self.assertEqual(len(logged), 1)
+        request = next(iter(logged.values()))["recv"]
+        writes = [c for c in cap.connections if c["write"]]
+        self.assertEqual(len(writes), 1, [(c["gen"], c["ssl"]) for c in cap.connections])
+        self.assertEqual(writes[0]["write"], request)
+        self.assertEqual(writes[0]["write_gaps"], 0)
+        read = int(proc.stdout.split("READ ")[1])
+        self.assertEqual(sum(len(c["read"]) for c in cap.connections), read)
 
 
 if __name__ == "__main__":
