@@ -51,6 +51,24 @@ const char* func_name(std::uint8_t func) {
             return "SSL_clear";
         case CT_FUNC_SYSCALL:
             return "syscall";
+        case CT_FUNC_GNUTLS_RECORD_SEND:
+            return "gnutls_record_send";
+        case CT_FUNC_GNUTLS_RECORD_SEND2:
+            return "gnutls_record_send2";
+        case CT_FUNC_GNUTLS_RECORD_SEND_RANGE:
+            return "gnutls_record_send_range";
+        case CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA:
+            return "gnutls_record_send_early_data";
+        case CT_FUNC_GNUTLS_RECORD_RECV:
+            return "gnutls_record_recv";
+        case CT_FUNC_GNUTLS_RECORD_RECV_SEQ:
+            return "gnutls_record_recv_seq";
+        case CT_FUNC_GNUTLS_RECORD_RECV_EARLY_DATA:
+            return "gnutls_record_recv_early_data";
+        case CT_FUNC_GNUTLS_HANDSHAKE:
+            return "gnutls_handshake";
+        case CT_FUNC_GNUTLS_DEINIT:
+            return "gnutls_deinit";
         default:
             return "unknown";
     }

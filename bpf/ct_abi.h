@@ -56,6 +56,16 @@ enum ct_func {
 	CT_FUNC_SSL_FREE = 9,
 	CT_FUNC_SSL_CLEAR = 10,
 	CT_FUNC_SYSCALL = 11, /* learned from a syscall tracepoint */
+	/* GnuTLS (libgnutls.so.30): `ssl` is the gnutls_session_t. */
+	CT_FUNC_GNUTLS_RECORD_SEND = 12,
+	CT_FUNC_GNUTLS_RECORD_SEND2 = 13,
+	CT_FUNC_GNUTLS_RECORD_SEND_RANGE = 14,
+	CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA = 15, /* 0-RTT data, queued for the handshake */
+	CT_FUNC_GNUTLS_RECORD_RECV = 16,
+	CT_FUNC_GNUTLS_RECORD_RECV_SEQ = 17,
+	CT_FUNC_GNUTLS_RECORD_RECV_EARLY_DATA = 18,
+	CT_FUNC_GNUTLS_HANDSHAKE = 19, /* CT_CONN_HANDSHAKE_DONE: ret 0 is success */
+	CT_FUNC_GNUTLS_DEINIT = 20,
 };
 
 enum ct_direction {
@@ -92,9 +102,12 @@ enum ct_loss_reason {
 /* struct ct_conn_event.kind */
 enum ct_conn_kind {
 	CT_CONN_OPEN = 1,            /* first sight of (pid, ssl) in a new generation */
-	CT_CONN_CLOSE = 2,           /* SSL_free/SSL_clear, or a new handshake ends the generation */
-	CT_CONN_HANDSHAKE_START = 3, /* SSL_do_handshake/SSL_connect/SSL_accept entered */
-	CT_CONN_HANDSHAKE_DONE = 4,  /* ... returned; ret holds its return value */
+	CT_CONN_CLOSE = 2,           /* SSL_free/SSL_clear/gnutls_deinit, or a new handshake ends
+				      * the generation */
+	CT_CONN_HANDSHAKE_START = 3, /* SSL_do_handshake/SSL_connect/SSL_accept/gnutls_handshake
+				      * entered */
+	CT_CONN_HANDSHAKE_DONE = 4,  /* ... returned; ret holds its return value (OpenSSL: 1 is
+				      * success; gnutls_handshake: 0 is success) */
 };
 
 /* struct ct_socket_event.origin: which syscall revealed the socket. */

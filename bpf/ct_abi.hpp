@@ -60,6 +60,17 @@ static_assert(offsetof(ct_mmap_exec_event, file_dev) == 56);
 static_assert(offsetof(ct_mmap_exec_event, file_ino) == 64);
 static_assert(offsetof(ct_mmap_exec_event, hold) == 72);
 static_assert(sizeof(ct_file_id) == 16);
+// enum values are part of the format: pinned like the layout.
+static_assert(CT_FUNC_SYSCALL == 11);
+static_assert(CT_FUNC_GNUTLS_RECORD_SEND == 12);
+static_assert(CT_FUNC_GNUTLS_RECORD_SEND2 == 13);
+static_assert(CT_FUNC_GNUTLS_RECORD_SEND_RANGE == 14);
+static_assert(CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA == 15);
+static_assert(CT_FUNC_GNUTLS_RECORD_RECV == 16);
+static_assert(CT_FUNC_GNUTLS_RECORD_RECV_SEQ == 17);
+static_assert(CT_FUNC_GNUTLS_RECORD_RECV_EARLY_DATA == 18);
+static_assert(CT_FUNC_GNUTLS_HANDSHAKE == 19);
+static_assert(CT_FUNC_GNUTLS_DEINIT == 20);
 
 // Sizes of the first versions of structs that grew since: still accepted.
 inline constexpr std::size_t kExecEventV1Size = 320;
@@ -169,6 +180,18 @@ inline std::span<const std::uint8_t> tail(std::span<const std::uint8_t> bytes) {
     if (len < hdr->size)
         return {};
     return bytes.subspan(hdr->size, len - hdr->size);
+}
+
+// Whether a CT_CONN_HANDSHAKE_DONE's `ret` means the handshake succeeded: OpenSSL's
+// handshake functions return 1, gnutls_handshake returns 0 (GNUTLS_E_SUCCESS).
+constexpr bool handshake_succeeded(std::uint8_t func, std::int32_t ret) {
+    return func == CT_FUNC_GNUTLS_HANDSHAKE ? ret == 0 : ret == 1;
+}
+
+// Whether a CT_CONN_OPEN by `func` saw the connection from its very start.
+constexpr bool opens_from_start(std::uint8_t func) {
+    return func == CT_FUNC_SSL_NEW || func == CT_FUNC_SSL_DO_HANDSHAKE ||
+           func == CT_FUNC_GNUTLS_HANDSHAKE || func == CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA;
 }
 
 inline std::string_view comm_view(const char (&comm)[CT_COMM_LEN]) {

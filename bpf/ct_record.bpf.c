@@ -87,12 +87,24 @@ struct {
 
 static __always_inline bool is_write_func(__u32 func)
 {
-	return func == CT_FUNC_SSL_WRITE || func == CT_FUNC_SSL_WRITE_EX;
+	return func == CT_FUNC_SSL_WRITE || func == CT_FUNC_SSL_WRITE_EX ||
+	       func == CT_FUNC_GNUTLS_RECORD_SEND || func == CT_FUNC_GNUTLS_RECORD_SEND2 ||
+	       func == CT_FUNC_GNUTLS_RECORD_SEND_RANGE ||
+	       func == CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA;
 }
+
+static __always_inline bool is_gnutls_func(__u32 func)
+{
+	return func >= CT_FUNC_GNUTLS_RECORD_SEND && func <= CT_FUNC_GNUTLS_DEINIT;
+}
+
+/* GnuTLS's "call me again" errors: the call moved no plaintext yet. */
+#define GNUTLS_E_AGAIN_ (-28)
+#define GNUTLS_E_INTERRUPTED_ (-52)
 
 struct hs_call {
 	__u64 ssl;
-	__u32 func;
+	__u32 func; /* CT_FUNC_SSL_DO_HANDSHAKE or CT_FUNC_GNUTLS_HANDSHAKE */
 	__u32 depth;
 };
 
@@ -114,6 +126,11 @@ struct conn_state {
 	__u64 pos[2]; /* bytes that flowed so far, per direction */
 	__s32 fd;     /* last socket seen under this connection, -1 if none */
 	__u32 flags;
+	/* GnuTLS: the plaintext of a gnutls_record_send* that returned GNUTLS_E_AGAIN or
+	 * GNUTLS_E_INTERRUPTED. GnuTLS has encrypted it already; the caller may retry with
+	 * (NULL, 0), and the retry's return value then counts bytes of this buffer. */
+	__u64 again_buf;
+	__u64 again_len;
 };
 
 struct {
@@ -748,8 +765,12 @@ static __always_inline int io_entry(struct pt_regs *ctx, __u32 func, __u64 len_p
 	__u32 top = stack->top;
 	if (top > 0 && top <= IO_STACK_DEPTH) {
 		struct io_frame *below = &stack->frames[(top - 1) & (IO_STACK_DEPTH - 1)];
-		if (below->ssl == ssl && is_write_func(below->func) == is_write_func(func)) {
-			below->nested++; /* e.g. SSL_write_ex -> SSL_write: the outer call records */
+		if (is_write_func(below->func) == is_write_func(func) &&
+		    (below->ssl == ssl || (is_gnutls_func(func) && !is_gnutls_func(below->func)))) {
+			/* The library calling itself (SSL_write_ex -> SSL_write, gnutls_record_send
+			 * -> gnutls_record_send2), or an OpenSSL API over GnuTLS (libgnutls-openssl's
+			 * SSL_write -> gnutls_record_send): the outer call records. */
+			below->nested++;
 			return 0;
 		}
 	}
@@ -797,6 +818,49 @@ SEC("uprobe")
 int BPF_KPROBE(probe_entry_SSL_read_ex)
 {
 	return io_entry(ctx, CT_FUNC_SSL_READ_EX, PT_REGS_PARM4(ctx));
+}
+
+/* GnuTLS: (gnutls_session_t, data, size, ...) -> ssize_t, like SSL_write/SSL_read. */
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_send)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_SEND, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_send2)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_SEND2, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_send_range)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_SEND_RANGE, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_send_early_data)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_recv)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_RECV, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_recv_seq)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_RECV_SEQ, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_record_recv_early_data)
+{
+	return io_entry(ctx, CT_FUNC_GNUTLS_RECORD_RECV_EARLY_DATA, 0);
 }
 
 /* State for emitting one call's payload in chunks from a bpf_loop callback. */
@@ -991,7 +1055,39 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 			expect_send(pid_tgid, call.ssl, cst);
 	}
 	__u64 n;
-	if (call.func == CT_FUNC_SSL_WRITE_EX || call.func == CT_FUNC_SSL_READ_EX) {
+	if (call.func == CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA && ret == 0) {
+		/* GnuTLS 3.7 returns 0 when it queued all `size` bytes for the handshake. */
+		n = call.num;
+	} else if (is_gnutls_func(call.func)) {
+		/* ssize_t: bytes moved, or a negative GNUTLS_E_* code. */
+		if (ret <= 0) {
+			if ((ret == GNUTLS_E_AGAIN_ || ret == GNUTLS_E_INTERRUPTED_) &&
+			    is_write_func(call.func) && call.num > 0 && call.buf) {
+				struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = call.ssl};
+				struct conn_state *cst = bpf_map_lookup_elem(&conns, &key);
+				if (cst) {
+					cst->again_buf = call.buf;
+					cst->again_len = call.num;
+				}
+			}
+			return 0; /* retried calls record once, when they succeed */
+		}
+		n = ret;
+		if (is_write_func(call.func)) {
+			struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = call.ssl};
+			struct conn_state *cst = bpf_map_lookup_elem(&conns, &key);
+			if (cst && cst->again_len) {
+				if (call.num == 0) {
+					/* The (NULL, 0) retry: its bytes are those of the call that
+					 * returned GNUTLS_E_AGAIN. */
+					call.buf = cst->again_buf;
+					call.num = cst->again_len;
+				}
+				cst->again_buf = 0;
+				cst->again_len = 0;
+			}
+		}
+	} else if (call.func == CT_FUNC_SSL_WRITE_EX || call.func == CT_FUNC_SSL_READ_EX) {
 		size_t done = 0;
 		if ((int)ret != 1 || !call.len_ptr ||
 		    bpf_probe_read_user(&done, sizeof(done), (const void *)call.len_ptr) != 0)
@@ -1040,7 +1136,8 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 
 /* ---- handshakes and lifecycle ----------------------------------------------------------- */
 
-static __always_inline int handshake_entry(struct pt_regs *ctx, bool new_generation_after_data)
+static __always_inline int handshake_entry(struct pt_regs *ctx, bool new_generation_after_data,
+					   __u32 func)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_traced(pid_tgid >> 32))
@@ -1051,7 +1148,7 @@ static __always_inline int handshake_entry(struct pt_regs *ctx, bool new_generat
 		cur->depth++;
 		return 0;
 	}
-	struct hs_call call = {.ssl = ssl, .func = CT_FUNC_SSL_DO_HANDSHAKE, .depth = 0};
+	struct hs_call call = {.ssl = ssl, .func = func, .depth = 0};
 	bpf_map_update_elem(&active_hs, &pid_tgid, &call, BPF_ANY);
 	if (new_generation_after_data) {
 		/* Without SSL_free to hook, a handshake on an SSL* that already carried
@@ -1059,12 +1156,12 @@ static __always_inline int handshake_entry(struct pt_regs *ctx, bool new_generat
 		struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
 		struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
 		if (old && (old->flags & CONN_HAS_DATA))
-			conn_end(pid_tgid, ssl, CT_FUNC_SSL_DO_HANDSHAKE);
+			conn_end(pid_tgid, ssl, func);
 	}
-	struct conn_state *st = conn_get(pid_tgid, ssl, CT_FUNC_SSL_DO_HANDSHAKE);
+	struct conn_state *st = conn_get(pid_tgid, ssl, func);
 	if (st && !(st->flags & CONN_HS_STARTED)) {
 		st->flags |= CONN_HS_STARTED;
-		emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_START, CT_FUNC_SSL_DO_HANDSHAKE, 0);
+		emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_START, func, 0);
 	}
 	return 0;
 }
@@ -1072,13 +1169,21 @@ static __always_inline int handshake_entry(struct pt_regs *ctx, bool new_generat
 SEC("uprobe")
 int BPF_KPROBE(probe_entry_SSL_do_handshake)
 {
-	return handshake_entry(ctx, false);
+	return handshake_entry(ctx, false, CT_FUNC_SSL_DO_HANDSHAKE);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(probe_entry_SSL_do_handshake_regen)
 {
-	return handshake_entry(ctx, true);
+	return handshake_entry(ctx, true, CT_FUNC_SSL_DO_HANDSHAKE);
+}
+
+/* gnutls_handshake(session) -> int: 0 done, GNUTLS_E_AGAIN/INTERRUPTED to be called
+ * again, any other negative value a failure. gnutls_deinit ends the generation. */
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_handshake)
+{
+	return handshake_entry(ctx, false, CT_FUNC_GNUTLS_HANDSHAKE);
 }
 
 SEC("uretprobe")
@@ -1093,6 +1198,7 @@ int BPF_KRETPROBE(probe_return_SSL_do_handshake)
 		return 0;
 	}
 	__u64 ssl = cur->ssl;
+	__u32 func = cur->func;
 	bpf_map_delete_elem(&active_hs, &pid_tgid);
 	int ret = (int)PT_REGS_RC(ctx);
 	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
@@ -1100,10 +1206,16 @@ int BPF_KRETPROBE(probe_return_SSL_do_handshake)
 	if (!st)
 		return 0;
 	expect_send(pid_tgid, ssl, st);
-	if (ret < 0 || (st->flags & CONN_HS_DONE))
+	if (st->flags & CONN_HS_DONE)
+		return 0;
+	if (func == CT_FUNC_GNUTLS_HANDSHAKE) {
+		if (ret == GNUTLS_E_AGAIN_ || ret == GNUTLS_E_INTERRUPTED_)
+			return 0; /* the handshake goes on */
+	} else if (ret < 0) {
 		return 0; /* WANT_READ/WANT_WRITE: the handshake goes on */
+	}
 	st->flags |= CONN_HS_DONE;
-	emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_DONE, CT_FUNC_SSL_DO_HANDSHAKE, ret);
+	emit_conn(pid_tgid, ssl, st, CT_CONN_HANDSHAKE_DONE, func, ret);
 	return 0;
 }
 
@@ -1113,6 +1225,15 @@ int BPF_KPROBE(probe_entry_SSL_free)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (is_traced(pid_tgid >> 32))
 		conn_end(pid_tgid, PT_REGS_PARM1(ctx), CT_FUNC_SSL_FREE);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_gnutls_deinit)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (is_traced(pid_tgid >> 32))
+		conn_end(pid_tgid, PT_REGS_PARM1(ctx), CT_FUNC_GNUTLS_DEINIT);
 	return 0;
 }
 

@@ -184,6 +184,33 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         case locate::Role::SslClear:
             plan = {p.probe_entry_SSL_clear, nullptr};
             break;
+        case locate::Role::GnutlsRecordSend:
+            plan = {p.probe_entry_gnutls_record_send, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsRecordSend2:
+            plan = {p.probe_entry_gnutls_record_send2, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsRecordSendRange:
+            plan = {p.probe_entry_gnutls_record_send_range, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsRecordSendEarlyData:
+            plan = {p.probe_entry_gnutls_record_send_early_data, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsRecordRecv:
+            plan = {p.probe_entry_gnutls_record_recv, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsRecordRecvSeq:
+            plan = {p.probe_entry_gnutls_record_recv_seq, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsRecordRecvEarlyData:
+            plan = {p.probe_entry_gnutls_record_recv_early_data, p.probe_return_SSL_io};
+            break;
+        case locate::Role::GnutlsHandshake:
+            plan = {p.probe_entry_gnutls_handshake, p.probe_return_SSL_do_handshake};
+            break;
+        case locate::Role::GnutlsDeinit:
+            plan = {p.probe_entry_gnutls_deinit, nullptr};
+            break;
         default:
             return {};  // located but not needed for recording
     }

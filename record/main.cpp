@@ -29,11 +29,12 @@ const char* kDescription =
 
 Attaches eBPF uprobes to SSL_write/SSL_read (and friends) in the target's TLS
 library (libssl.so, OpenSSL linked into node, BoringSSL inside Bun executables
-such as the native Claude Code), follows the target's children, and writes the
-raw events into a zstd-compressed, append-only capture file. Decode it later
-with ct-analyze. Every TCP connection of the target tree is also tracked with
+such as the native Claude Code) and to gnutls_record_send/gnutls_record_recv
+(and friends) in libgnutls.so (wget, git and curl over HTTPS on Debian),
+follows the target's children, and writes the raw events into a
+zstd-compressed, append-only capture file. Decode it later with ct-analyze. Every TCP connection of the target tree is also tracked with
 its peer and the bytes its syscalls moved; the summary at the end names the
-ones no probe could read (plain TCP, or TLS in Go, rustls, GnuTLS, Java).
+ones no probe could read (plain TCP, or TLS in Go, rustls, NSS, Java).
 
 A traced process that executes a program or maps a library ct-record has not
 examined yet is stopped (SIGSTOP) before it runs any of it, and continued
@@ -98,9 +99,9 @@ int run_main(int argc, char** argv) {
                    "Also probe this file before the command starts (saves the hold at its first "
                    "exec or dlopen); repeatable");
     app.add_flag("--no-system-libs", no_system_libs,
-                 "Do not probe the system's libssl.so.* and the node, bun, deno and claude found "
-                 "in PATH before the target starts them (they are then probed during a hold "
-                 "when first executed or loaded)");
+                 "Do not probe the system's libssl.so.*, libgnutls.so.* and the node, bun, deno "
+                 "and claude found in PATH before the target starts them (they are then probed "
+                 "during a hold when first executed or loaded)");
     app.add_option("--ring-size", ring, "BPF ring buffer size (power of two, at most 1G)")
         ->default_str("64M");
     app.add_option("--payload-cap", cap,

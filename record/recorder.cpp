@@ -366,7 +366,9 @@ class Recording {
                 note("info", held);
             }
             if (!o_.quiet) {
-                say(fmt::format("probing {} [{}{}]: {}{}", r.path, r.located.how_found,
+                say(fmt::format("probing {} [{}{}{}]: {}{}", r.path,
+                                r.located.flavor == locate::Flavor::GnutlsSymbols ? "GnuTLS, " : "",
+                                r.located.how_found,
                                 r.pid ? fmt::format(", mapped by pid {}", r.pid) : "",
                                 fmt::join(parts, " "), held.empty() ? "" : "; " + held));
             }

@@ -191,6 +191,7 @@ TlsAttacher::Examination TlsAttacher::examine(const std::string& access_path,
         return out;
     }
     // Without SSL_free the handshake is the only sign that an SSL* was reused.
+    // (gnutls_handshake never starts a generation: gnutls_deinit ends them.)
     bool regen = report.located.find(locate::Role::SslFree) == nullptr;
     for (const auto& target : report.located.targets) {
         for (auto& probe : probes_.attach_function(fd_path, target, regen)) {
@@ -312,7 +313,7 @@ std::vector<std::string> system_tls_libraries() {
         std::error_code ec;
         for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
             std::string name = entry.path().filename().string();
-            if (name.rfind("libssl.so", 0) != 0)
+            if (name.rfind("libssl.so", 0) != 0 && name.rfind("libgnutls.so", 0) != 0)
                 continue;
             struct stat st {};
             if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode))

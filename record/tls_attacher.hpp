@@ -121,9 +121,9 @@ class TlsAttacher {
     std::thread worker_;
 };
 
-// libssl.so.* in the system library directories (deduplicated by inode), so
-// that a library a process loads later (python's `import ssl`) is probed before
-// its first call.
+// libssl.so.* and libgnutls.so.* in the system library directories (deduplicated
+// by inode), so that a library a process loads later (python's `import ssl`, a
+// dlopen'ed libgnutls) is probed before its first call.
 std::vector<std::string> system_tls_libraries();
 
 // Programs with TLS compiled in that a traced shell is likely to start (node,

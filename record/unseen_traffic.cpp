@@ -75,7 +75,8 @@ std::string unprobed_tls_reason(const std::string& exe_path) {
     if (file.contains("\xff Go buildinf:"))
         return "a Go program: Go's crypto/tls is not supported";
     if (file.contains("libgnutls.so"))
-        return "it uses GnuTLS, which is not supported";
+        return "it uses GnuTLS, whose gnutls_record_send/recv are probed: plain TCP, or TLS "
+               "outside them (kTLS sendfile, gnutls_record_recv_packet)";
     if (file.contains("libjvm.so"))
         return "a Java program: Java's TLS (JSSE) is not supported";
     if (file.contains("libnss3.so"))

@@ -18,8 +18,11 @@ packages=(
     libgtest-dev libgmock-dev clang-16 libclang-rt-16-dev
     # runtime tools the tests and demo use: real TLS clients and servers, zstd, sqlite3
     zstd sqlite3 curl openssl python3 python3-venv ca-certificates util-linux procps
-    # clients whose TLS ct cannot probe, for the unseen-traffic tests: GnuTLS, Go crypto/tls
-    wget golang-1.19-go
+    # GnuTLS clients (tests/record_e2e/test_gnutls.py): wget, git over HTTPS (git-remote-https
+    # links libcurl-gnutls), libcurl-gnutls itself, libgnutls30 (GnuTLS called through ctypes)
+    wget libcurl3-gnutls libgnutls30
+    # clients whose TLS ct cannot probe, for the unseen-traffic tests: Go crypto/tls
+    golang-1.19-go
 )
 # /usr/bin/node may come from elsewhere (NodeSource); install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -177,7 +177,7 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
             std::string evidence;
             std::getline(fields, evidence);
             auto va = parse_hex(vaddr), off = parse_hex(offset);
-            if (!parsed || role > static_cast<unsigned>(Role::SslShutdown) || !va || !off) {
+            if (!parsed || role > static_cast<unsigned>(kLastRole) || !va || !off) {
                 why_not = "malformed target line";
                 return std::nullopt;
             }

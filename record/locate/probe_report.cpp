@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 #include <ostream>
 
 #include "locate/tls_locator.hpp"
@@ -22,9 +23,12 @@ std::string format_probe_report(const BinaryReport& report) {
     } else if (report.targets.empty()) {
         out += "  no TLS functions to hook\n";
     }
+    std::size_t width = 17;  // "SSL_do_handshake ", or the longest GnuTLS name
+    for (const auto& t : report.targets)
+        width = std::max(width, std::string_view(role_symbol(t.role)).size() + 1);
     for (const auto& t : report.targets) {
-        out += fmt::format("  {:<17} file offset {:#10x}  vaddr {:#10x}\n", role_symbol(t.role),
-                           t.file_offset, t.vaddr);
+        out += fmt::format("  {:<{}} file offset {:#10x}  vaddr {:#10x}\n", role_symbol(t.role),
+                           width, t.file_offset, t.vaddr);
         out += "      " + t.evidence + "\n";
     }
     if (!report.evidence.empty()) {

@@ -10,8 +10,9 @@
 namespace ct::locate {
 namespace {
 
-// Roles whose absence makes a symbol-flavoured binary unusable.
+// Roles whose absence makes a symbol-flavoured binary unusable, per API.
 constexpr Role kRequiredRoles[] = {Role::SslWrite, Role::SslRead};
+constexpr Role kRequiredGnutlsRoles[] = {Role::GnutlsRecordSend, Role::GnutlsRecordRecv};
 
 struct Candidate {
     uint64_t value = 0;
@@ -36,7 +37,8 @@ void scan_table(const ElfImage& image, SymbolTable which, Scan& scan,
     const char* table = which == SymbolTable::Dynamic ? "dynsym" : "symtab";
     auto ok = image.for_each_symbol(which, [&](const SymbolEntry& sym) {
         // Cheap reject first: almost every symbol fails here.
-        if (sym.name.size() < 5 || sym.name.compare(0, 4, "SSL_") != 0)
+        if (sym.name.size() < 5 ||
+            (sym.name.compare(0, 4, "SSL_") != 0 && sym.name.compare(0, 7, "gnutls_") != 0))
             return;
         const std::string_view base = sym.name.substr(0, sym.name.find('@'));
         const std::optional<Role> role = role_from_symbol(base);
@@ -68,9 +70,25 @@ void scan_table(const ElfImage& image, SymbolTable which, Scan& scan,
         evidence.push_back(fmt::format("{} unreadable: {}", table, ok.error().message));
 }
 
+bool has_any_gnutls(const Scan& scan) {
+    return std::any_of(scan.candidates.begin(), scan.candidates.end(),
+                       [](const auto& c) { return is_gnutls_role(c.first); });
+}
+
+bool has_any_openssl(const Scan& scan) {
+    return std::any_of(scan.candidates.begin(), scan.candidates.end(),
+                       [](const auto& c) { return !is_gnutls_role(c.first); });
+}
+
+// Every role of each API the binary defines some of.
 bool has_all_roles(const Scan& scan) {
-    return std::all_of(std::begin(kAllRoles), std::end(kAllRoles),
-                       [&](Role r) { return scan.candidates.contains(r); });
+    if (scan.candidates.empty())
+        return false;
+    auto has = [&](Role r) { return scan.candidates.contains(r); };
+    if (has_any_openssl(scan) && !std::all_of(std::begin(kAllRoles), std::end(kAllRoles), has))
+        return false;
+    return !has_any_gnutls(scan) ||
+           std::all_of(std::begin(kGnutlsRoles), std::end(kGnutlsRoles), has);
 }
 
 }  // namespace
@@ -111,6 +129,8 @@ SymbolLookup locate_by_symbols(const ElfImage& image) {
         return result;
     }
     result.defines_tls = true;
+    result.openssl = has_any_openssl(scan);
+    result.gnutls = has_any_gnutls(scan);
     for (size_t i = 0; i < tables.size(); ++i)
         result.how_found += (i ? "+" : "") + tables[i];
 
@@ -148,12 +168,24 @@ SymbolLookup locate_by_symbols(const ElfImage& image) {
             fmt::format("; PT_LOAD vaddr {:#x} -> offset {:#x}", segment->vaddr, segment->offset);
         result.targets.push_back(Target{role, chosen.value, offset, std::move(evidence)});
     }
-    for (Role role : kRequiredRoles) {
-        if (!scan.candidates.contains(role)) {
-            refusals.push_back(
-                fmt::format("{}: no symbol, although other SSL_* functions are "
-                            "defined here",
-                            role_symbol(role)));
+    if (result.openssl) {
+        for (Role role : kRequiredRoles) {
+            if (!scan.candidates.contains(role)) {
+                refusals.push_back(
+                    fmt::format("{}: no symbol, although other SSL_* functions are "
+                                "defined here",
+                                role_symbol(role)));
+            }
+        }
+    }
+    if (result.gnutls) {
+        for (Role role : kRequiredGnutlsRoles) {
+            if (!scan.candidates.contains(role)) {
+                refusals.push_back(
+                    fmt::format("{}: no symbol, although other gnutls_* functions are "
+                                "defined here",
+                                role_symbol(role)));
+            }
         }
     }
     if (!refusals.empty()) {

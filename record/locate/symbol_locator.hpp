@@ -1,5 +1,6 @@
 // Locating the TLS functions of a binary that has symbols (OpenSSL's libssl, node,
-// or anything with a .dynsym/.symtab entry for SSL_write).
+// GnuTLS's libgnutls, or anything with a .dynsym/.symtab entry for SSL_write or
+// gnutls_record_send).
 #pragma once
 
 #include <optional>
@@ -12,7 +13,9 @@
 namespace ct::locate {
 
 struct SymbolLookup {
-    bool defines_tls = false;  // some SSL_* role symbol is defined here
+    bool defines_tls = false;  // some SSL_* or gnutls_* role symbol is defined here
+    bool openssl = false;      // ... an SSL_* one
+    bool gnutls = false;       // ... a gnutls_* one
     std::string how_found;     // "dynsym", "symtab" or "dynsym+symtab"
     std::vector<Target> targets;
     std::optional<std::string> refusal;

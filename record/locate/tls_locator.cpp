@@ -33,6 +33,24 @@ const char* role_symbol(Role role) {
             return "SSL_clear";
         case Role::SslShutdown:
             return "SSL_shutdown";
+        case Role::GnutlsRecordSend:
+            return "gnutls_record_send";
+        case Role::GnutlsRecordSend2:
+            return "gnutls_record_send2";
+        case Role::GnutlsRecordSendRange:
+            return "gnutls_record_send_range";
+        case Role::GnutlsRecordSendEarlyData:
+            return "gnutls_record_send_early_data";
+        case Role::GnutlsRecordRecv:
+            return "gnutls_record_recv";
+        case Role::GnutlsRecordRecvSeq:
+            return "gnutls_record_recv_seq";
+        case Role::GnutlsRecordRecvEarlyData:
+            return "gnutls_record_recv_early_data";
+        case Role::GnutlsHandshake:
+            return "gnutls_handshake";
+        case Role::GnutlsDeinit:
+            return "gnutls_deinit";
     }
     return "?";
 }
@@ -42,7 +60,15 @@ std::optional<Role> role_from_symbol(std::string_view symbol) {
         if (symbol == role_symbol(role))
             return role;
     }
+    for (Role role : kGnutlsRoles) {
+        if (symbol == role_symbol(role))
+            return role;
+    }
     return std::nullopt;
+}
+
+bool is_gnutls_role(Role role) {
+    return role >= Role::GnutlsRecordSend && role <= Role::GnutlsDeinit;
 }
 
 const char* flavor_name(Flavor flavor) {
@@ -55,6 +81,8 @@ const char* flavor_name(Flavor flavor) {
             return "stripped BoringSSL";
         case Flavor::OpenSslStripped:
             return "stripped OpenSSL (unsupported)";
+        case Flavor::GnutlsSymbols:
+            return "GnuTLS symbols";
     }
     return "?";
 }
@@ -148,7 +176,8 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
     for (auto& line : symbols.evidence)
         report.evidence.push_back(std::move(line));
     if (symbols.defines_tls) {
-        report.flavor = Flavor::OpenSslSymbols;
+        report.flavor =
+            symbols.gnutls && !symbols.openssl ? Flavor::GnutlsSymbols : Flavor::OpenSslSymbols;
         report.how_found = symbols.how_found;
         report.targets = std::move(symbols.targets);
         report.refusal = std::move(symbols.refusal);
@@ -184,7 +213,8 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
         return report;
     }
     report.how_found = "none";
-    report.evidence.emplace_back("no SSL_* symbols and no ssl/ssl_lib.c(c) source path");
+    report.evidence.emplace_back(
+        "no SSL_* or gnutls_record_* symbols and no ssl/ssl_lib.c(c) source path");
     return report;
 }
 

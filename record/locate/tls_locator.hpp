@@ -18,6 +18,7 @@
 namespace ct::locate {
 
 // The functions a recorder may hook. Values are stable (they appear in cache files).
+// GnuTLS's (gnutls_*) are found by symbol only: libgnutls exports them.
 enum class Role : uint8_t {
     SslWrite = 0,
     SslWriteEx = 1,
@@ -28,12 +29,31 @@ enum class Role : uint8_t {
     SslFree = 6,
     SslClear = 7,
     SslShutdown = 8,
+    GnutlsRecordSend = 9,
+    GnutlsRecordSend2 = 10,
+    GnutlsRecordSendRange = 11,
+    GnutlsRecordSendEarlyData = 12,
+    GnutlsRecordRecv = 13,
+    GnutlsRecordRecvSeq = 14,
+    GnutlsRecordRecvEarlyData = 15,
+    GnutlsHandshake = 16,
+    GnutlsDeinit = 17,
 };
+// OpenSSL's API (OpenSSL, BoringSSL, node).
 inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role::SslRead,
                                      Role::SslReadEx, Role::SslDoHandshake, Role::SslNew,
                                      Role::SslFree,   Role::SslClear,       Role::SslShutdown};
+// GnuTLS's: every entry point that moves application plaintext, the handshake and
+// the end of a session. gnutls_record_send2 and the early-data pair exist since
+// GnuTLS 3.6.x; older versions simply lack them.
+inline constexpr Role kGnutlsRoles[] = {
+    Role::GnutlsRecordSend,          Role::GnutlsRecordSend2, Role::GnutlsRecordSendRange,
+    Role::GnutlsRecordSendEarlyData, Role::GnutlsRecordRecv,  Role::GnutlsRecordRecvSeq,
+    Role::GnutlsRecordRecvEarlyData, Role::GnutlsHandshake,   Role::GnutlsDeinit};
+inline constexpr Role kLastRole = Role::GnutlsDeinit;
+bool is_gnutls_role(Role role);
 
-// "SSL_write", "SSL_read_ex", ...
+// "SSL_write", "SSL_read_ex", "gnutls_record_send", ...
 const char* role_symbol(Role role);
 std::optional<Role> role_from_symbol(std::string_view symbol);
 
@@ -49,6 +69,7 @@ enum class Flavor : uint8_t {
     OpenSslSymbols = 1,     // SSL_* found by symbol (OpenSSL, or any library with symbols)
     BoringSslStripped = 2,  // BoringSSL without symbols, found from code structure
     OpenSslStripped = 3,    // OpenSSL source paths but no symbols: not supported, refused
+    GnutlsSymbols = 4,      // gnutls_record_send/recv found by symbol (libgnutls.so.30)
 };
 const char* flavor_name(Flavor flavor);
 

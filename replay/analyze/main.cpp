@@ -46,7 +46,7 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
          round(max(duration_ns) / 1e6) AS max_duration_ms, sum(output_tokens) AS output_tokens
   FROM llm_calls GROUP BY model;
 
-  # TCP traffic no TLS probe could read (plain TCP, Go, rustls, GnuTLS, Java)
+  # TCP traffic no TLS probe could read (plain TCP, Go, rustls, NSS, Java)
   SELECT pid, exe, peer, bytes_sent, bytes_received FROM v_unseen_connections;
 
   # Full-text search over bodies and LLM text (FTS5 syntax; --search takes plain words)

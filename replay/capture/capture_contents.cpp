@@ -476,7 +476,7 @@ class ContentsBuilder {
         auto& c = cb.conn;
         switch (ev.kind) {
             case CT_CONN_OPEN:
-                if (ev.func == CT_FUNC_SSL_NEW || ev.func == CT_FUNC_SSL_DO_HANDSHAKE) {
+                if (abi::opens_from_start(ev.func)) {
                     c.from_start = true;
                 }
                 break;
@@ -492,7 +492,7 @@ class ContentsBuilder {
                     c.handshake_start_ns = ev.hdr.ts_ns;
                 break;
             case CT_CONN_HANDSHAKE_DONE:
-                if (!c.handshake_done_ns && ev.ret == 1)
+                if (!c.handshake_done_ns && abi::handshake_succeeded(ev.func, ev.ret))
                     c.handshake_done_ns = ev.hdr.ts_ns;
                 break;
             default:

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "ct_abi.hpp"
@@ -71,6 +72,29 @@ TEST(EventAbi, MmapExecEventOfTheFirstSizeIsAccepted) {
     e.hdr.size = static_cast<std::uint16_t>(bytes.size());
     std::memcpy(bytes.data(), &e.hdr, sizeof e.hdr);
     EXPECT_EQ(abi::stored_length(bytes), 0u);
+}
+
+// A reader judges a handshake by the function that reported it: OpenSSL's succeed
+// with 1, gnutls_handshake with 0 (capture format 1.4).
+TEST(EventAbi, HandshakeSuccessDependsOnTheLibrary) {
+    EXPECT_TRUE(abi::handshake_succeeded(CT_FUNC_SSL_DO_HANDSHAKE, 1));
+    EXPECT_FALSE(abi::handshake_succeeded(CT_FUNC_SSL_DO_HANDSHAKE, 0));
+    EXPECT_TRUE(abi::handshake_succeeded(CT_FUNC_GNUTLS_HANDSHAKE, 0));
+    EXPECT_FALSE(abi::handshake_succeeded(CT_FUNC_GNUTLS_HANDSHAKE, 1));
+    EXPECT_FALSE(abi::handshake_succeeded(CT_FUNC_GNUTLS_HANDSHAKE, -9));
+}
+
+TEST(EventAbi, GnutlsOpensFromTheStartAndHaveNames) {
+    EXPECT_TRUE(abi::opens_from_start(CT_FUNC_GNUTLS_HANDSHAKE));
+    EXPECT_TRUE(abi::opens_from_start(CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA));
+    EXPECT_TRUE(abi::opens_from_start(CT_FUNC_SSL_NEW));
+    EXPECT_FALSE(abi::opens_from_start(CT_FUNC_GNUTLS_RECORD_RECV));
+    EXPECT_FALSE(abi::opens_from_start(CT_FUNC_SSL_READ));
+    for (int f = CT_FUNC_GNUTLS_RECORD_SEND; f <= CT_FUNC_GNUTLS_DEINIT; ++f) {
+        EXPECT_EQ(std::string_view(abi::func_name(static_cast<std::uint8_t>(f))).substr(0, 7),
+                  "gnutls_")
+            << f;
+    }
 }
 
 }  // namespace

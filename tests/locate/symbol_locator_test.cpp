@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <span>
 
 #include "locate/tls_locator.hpp"
 #include "test_support.hpp"
@@ -15,6 +16,7 @@ namespace {
 constexpr const char* kLibSsl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 constexpr const char* kNode = "/usr/bin/node";
 constexpr const char* kLibc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+constexpr const char* kLibGnutls = "/usr/lib/x86_64-linux-gnu/libgnutls.so.30";
 
 LocatorOptions no_cache() {
     LocatorOptions options;
@@ -27,19 +29,20 @@ std::string fixture(const char* name) {
 }
 
 // Every role the binary defines must be found at the offset readelf implies.
-void expect_matches_readelf(const std::string& path) {
+void expect_matches_readelf(const std::string& path, std::span<const Role> roles = kAllRoles,
+                            Flavor flavor = Flavor::OpenSslSymbols) {
     if (!std::filesystem::exists(path))
         GTEST_SKIP() << path << " is not installed";
     auto report = locate_tls_functions(path, no_cache());
     ASSERT_TRUE(report) << report.error().what();
-    EXPECT_EQ(report->flavor, Flavor::OpenSslSymbols);
+    EXPECT_EQ(report->flavor, flavor);
     EXPECT_FALSE(report->refusal) << *report->refusal;
     EXPECT_EQ(report->build_id_hex, test::readelf_build_id(path));
 
     const auto sections = test::readelf_sections(path);
     const auto symbols = test::readelf_dynamic_symbols(path);
     size_t checked = 0;
-    for (Role role : kAllRoles) {
+    for (Role role : roles) {
         // "SSL_write" (unversioned) or "SSL_write@@OPENSSL_3.0.0" (default version).
         const std::string name = role_symbol(role);
         auto sym = std::find_if(symbols.begin(), symbols.end(), [&](const auto& s) {
@@ -56,8 +59,8 @@ void expect_matches_readelf(const std::string& path) {
         EXPECT_NE(target->evidence.find(sym->name), std::string::npos) << target->evidence;
         ++checked;
     }
-    EXPECT_EQ(checked, std::size(kAllRoles));
-    EXPECT_EQ(report->targets.size(), std::size(kAllRoles));
+    EXPECT_EQ(checked, roles.size());
+    EXPECT_EQ(report->targets.size(), roles.size());
 }
 
 TEST(SymbolLocator, LibSslEveryRoleAtReadelfOffsets) {
@@ -66,6 +69,25 @@ TEST(SymbolLocator, LibSslEveryRoleAtReadelfOffsets) {
 
 TEST(SymbolLocator, NodeEveryRoleAtReadelfOffsets) {
     expect_matches_readelf(kNode);
+}
+
+// GnuTLS exports its API: every plaintext entry point, the handshake and deinit.
+TEST(SymbolLocator, LibGnutlsEveryRoleAtReadelfOffsets) {
+    expect_matches_readelf(kLibGnutls, kGnutlsRoles, Flavor::GnutlsSymbols);
+}
+
+// Programs that call GnuTLS import it: nothing to hook in them, libgnutls is hooked.
+TEST(SymbolLocator, GnutlsClientsOnlyImportIt) {
+    for (const char* path : {"/usr/bin/wget", "/usr/lib/git-core/git-remote-https",
+                             "/usr/lib/x86_64-linux-gnu/libcurl-gnutls.so.4"}) {
+        if (!std::filesystem::exists(path))
+            continue;
+        auto report = locate_tls_functions(path, no_cache());
+        ASSERT_TRUE(report) << report.error().what();
+        EXPECT_EQ(report->flavor, Flavor::None) << path;
+        EXPECT_FALSE(report->refusal) << path;
+        EXPECT_TRUE(report->targets.empty()) << path;
+    }
 }
 
 TEST(SymbolLocator, NodeIsQuick) {
@@ -162,7 +184,13 @@ TEST(SymbolLocator, ImportedSslWriteIsNotTlsHere) {
 TEST(Roles, SymbolNamesRoundTrip) {
     for (Role role : kAllRoles) {
         EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
+        EXPECT_FALSE(is_gnutls_role(role));
     }
+    for (Role role : kGnutlsRoles) {
+        EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
+        EXPECT_TRUE(is_gnutls_role(role));
+    }
+    EXPECT_STREQ(role_symbol(Role::GnutlsRecordRecvSeq), "gnutls_record_recv_seq");
     EXPECT_STREQ(role_symbol(Role::SslWrite), "SSL_write");
     EXPECT_STREQ(role_symbol(Role::SslReadEx), "SSL_read_ex");
     EXPECT_FALSE(role_from_symbol("SSL_peek"));

@@ -173,3 +173,149 @@ const [port, size] = process.argv.slice(1);
   if (text !== body) throw new Error('bad echo');
 })();
 '''
+
+# libcurl's GnuTLS flavour (Debian's libcurl3-gnutls, the one git uses), loaded with
+# dlopen through ctypes: a GET and a POST on one keep-alive connection.
+# argv: cafile port
+PYTHON_CURL_GNUTLS = r'''
+import ctypes, sys
+curl = ctypes.CDLL("libcurl-gnutls.so.4")
+curl.curl_easy_init.restype = ctypes.c_void_p
+curl.curl_easy_perform.argtypes = [ctypes.c_void_p]
+curl.curl_easy_cleanup.argtypes = [ctypes.c_void_p]
+CURLOPT_URL, CURLOPT_CAINFO, CURLOPT_WRITEFUNCTION = 10002, 10065, 20011
+CURLOPT_POSTFIELDS, CURLOPT_POSTFIELDSIZE, CURLOPT_HTTPGET = 10015, 60, 80
+got = []
+WRITE = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t,
+                         ctypes.c_void_p)
+def on_data(ptr, size, nmemb, _):
+    got.append(ctypes.string_at(ptr, size * nmemb))
+    return size * nmemb
+callback = WRITE(on_data)
+assert curl.curl_global_init(3) == 0
+h = ctypes.c_void_p(curl.curl_easy_init())
+def setopt(option, value):
+    assert curl.curl_easy_setopt(h, ctypes.c_int(option), value) == 0, option
+setopt(CURLOPT_CAINFO, ctypes.c_char_p(sys.argv[1].encode()))
+setopt(CURLOPT_WRITEFUNCTION, callback)
+base = f"https://127.0.0.1:{sys.argv[2]}"
+setopt(CURLOPT_URL, ctypes.c_char_p(f"{base}/bytes/70000".encode()))
+assert curl.curl_easy_perform(h) == 0
+assert len(b"".join(got)) == 70000
+got.clear()
+body = ctypes.create_string_buffer(b"curl-gnutls says hi " * 250, 5000)
+setopt(CURLOPT_URL, ctypes.c_char_p(f"{base}/echo".encode()))
+setopt(CURLOPT_POSTFIELDSIZE, ctypes.c_long(5000))
+setopt(CURLOPT_POSTFIELDS, body)
+assert curl.curl_easy_perform(h) == 0
+assert b"".join(got) == body.raw
+curl.curl_easy_cleanup(h)
+'''
+
+# GnuTLS itself through ctypes, on a non-blocking socket with a small send buffer: a
+# 3 MiB upload that hits GNUTLS_E_AGAIN, retried as `mode` says: "same" (the same
+# data and size) or "null" (NULL and 0, which GnuTLS documents as equivalent).
+# argv: port mode. Prints "RETRIES <n>".
+PYTHON_GNUTLS_RETRY = r'''
+import ctypes, select, socket, sys
+g = ctypes.CDLL("libgnutls.so.30")
+for name in ("gnutls_record_send", "gnutls_record_recv"):
+    getattr(g, name).restype = ctypes.c_ssize_t
+    getattr(g, name).argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+for name in ("gnutls_handshake", "gnutls_record_get_direction", "gnutls_deinit"):
+    getattr(g, name).argtypes = [ctypes.c_void_p]
+g.gnutls_set_default_priority.argtypes = [ctypes.c_void_p]
+g.gnutls_credentials_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+g.gnutls_transport_set_int2.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+g.gnutls_bye.argtypes = [ctypes.c_void_p, ctypes.c_int]
+g.gnutls_strerror.restype = ctypes.c_char_p
+E_AGAIN, E_INTERRUPTED = -28, -52
+port, mode = int(sys.argv[1]), sys.argv[2]
+cred = ctypes.c_void_p()
+assert g.gnutls_certificate_allocate_credentials(ctypes.byref(cred)) == 0
+session = ctypes.c_void_p()
+assert g.gnutls_init(ctypes.byref(session), 2 | 8) == 0  # GNUTLS_CLIENT | GNUTLS_NONBLOCK
+assert g.gnutls_set_default_priority(session) == 0
+assert g.gnutls_credentials_set(session, 1, cred) == 0  # GNUTLS_CRD_CERTIFICATE
+raw = socket.create_connection(("127.0.0.1", port))
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+raw.setblocking(False)
+g.gnutls_transport_set_int2(session, raw.fileno(), raw.fileno())
+def wait():
+    if g.gnutls_record_get_direction(session):
+        select.select([], [raw], [], 5)
+    else:
+        select.select([raw], [], [], 5)
+while True:
+    rc = g.gnutls_handshake(session)
+    if rc == 0:
+        break
+    assert rc in (E_AGAIN, E_INTERRUPTED), g.gnutls_strerror(rc)
+    wait()
+body = bytes((i * 7) & 0xff for i in range(3 << 20))
+data = f"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+buf = ctypes.create_string_buffer(data, len(data))
+off, retries, pending = 0, 0, False
+while off < len(data):
+    if pending and mode == "null":
+        n = g.gnutls_record_send(session, None, 0)
+    else:
+        n = g.gnutls_record_send(session, ctypes.byref(buf, off), min(len(data) - off, 1 << 16))
+    if n in (E_AGAIN, E_INTERRUPTED):
+        retries += 1
+        pending = True
+        wait()
+        continue
+    assert n > 0, g.gnutls_strerror(n)
+    pending = False
+    off += n
+response = b""
+rbuf = ctypes.create_string_buffer(4096)
+while b"}" not in response:
+    n = g.gnutls_record_recv(session, rbuf, 4096)
+    if n in (E_AGAIN, E_INTERRUPTED):
+        select.select([raw], [], [], 5)
+        continue
+    assert n > 0, n
+    response += rbuf.raw[:n]
+raw.setblocking(True)
+g.gnutls_bye(session, 1)  # GNUTLS_SHUT_WR
+raw.close()
+g.gnutls_deinit(session)
+print(f"RETRIES {retries}")
+'''
+
+# GnuTLS's OpenSSL compatibility library (libgnutls-openssl.so.27): SSL_write over
+# gnutls_record_send. Sends one request; prints the bytes SSL_read returned (this
+# library's SSL_read returns 0 at once against a TLS 1.3 server, ct or not).
+# argv: port
+PYTHON_GNUTLS_OPENSSL = r'''
+import ctypes, socket, sys
+o = ctypes.CDLL("libgnutls-openssl.so.27")
+for name in ("SSLv23_client_method", "SSL_CTX_new", "SSL_new"):
+    getattr(o, name).restype = ctypes.c_void_p
+o.SSL_CTX_new.argtypes = [ctypes.c_void_p]
+o.SSL_new.argtypes = [ctypes.c_void_p]
+o.SSL_set_fd.argtypes = [ctypes.c_void_p, ctypes.c_int]
+o.SSL_connect.argtypes = [ctypes.c_void_p]
+o.SSL_write.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+o.SSL_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+o.SSL_free.argtypes = [ctypes.c_void_p]
+o.SSL_library_init()
+ssl = o.SSL_new(o.SSL_CTX_new(o.SSLv23_client_method()))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+o.SSL_set_fd(ssl, s.fileno())
+assert o.SSL_connect(ssl) == 1
+req = b"GET /bytes/3000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+assert o.SSL_write(ssl, req, len(req)) == len(req)
+buf = ctypes.create_string_buffer(65536)
+got = 0
+while True:
+    n = o.SSL_read(ssl, buf, 65536)
+    if n <= 0:
+        break
+    got += n
+print(f"READ {got}")
+o.SSL_free(ssl)
+s.close()
+'''

@@ -40,13 +40,13 @@ def make_cert(directory):
 class LogServer:
     """tests/servers/tls_log_server.py in the background."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra=()):
         self.dir = directory
         self.cert, self.key = make_cert(directory)
         self.log_dir = os.path.join(directory, "server-log")
         self.proc = subprocess.Popen(
             [PYTHON, os.path.join(SERVERS, "tls_log_server.py"), "--cert", self.cert,
-             "--key", self.key, "--log-dir", self.log_dir],
+             "--key", self.key, "--log-dir", self.log_dir, *extra],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):

@@ -2,7 +2,7 @@
 """A small HTTPS/1.1 server for tests that logs every plaintext byte it
 received and sent, per connection, so tests can compare a capture byte for byte.
 
-  tls_log_server.py --cert C --key K --log-dir DIR [--port 0]
+  tls_log_server.py --cert C --key K --log-dir DIR [--port 0] [--git-root DIR]
 
 Prints "PORT <n>" on stdout when ready. For each connection it writes
 DIR/<id>.recv and DIR/<id>.sent (raw bytes) and appends one JSON line to
@@ -14,6 +14,9 @@ Routes:
   POST /echo         the request body back
   GET  /sse?n=K      K server-sent events, then the stream ends (chunked);
                      &ms=M waits M milliseconds before each event
+  .../info/refs, .../git-upload-pack
+                     with --git-root: git's smart HTTP, answered by `git http-backend`
+                     (the repositories under DIR, read-only)
   anything else      a small JSON document
 """
 import argparse
@@ -22,6 +25,7 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -106,6 +110,35 @@ def respond(conn, status, body, content_type="application/octet-stream", keep_al
         conn.send(body[i:i + 16384])
 
 
+GIT_ROOT = None
+
+
+def is_git_request(path):
+    return GIT_ROOT is not None and (path.endswith("/info/refs") or
+                                     path.endswith("/git-upload-pack"))
+
+
+def git_backend(method, path, query, headers, body):
+    """Runs `git http-backend` as a CGI program; returns (status, content type, body)."""
+    env = {"GIT_PROJECT_ROOT": GIT_ROOT, "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
+           "QUERY_STRING": query, "REQUEST_METHOD": method, "REMOTE_ADDR": "127.0.0.1",
+           "CONTENT_TYPE": headers.get("content-type", ""), "CONTENT_LENGTH": str(len(body)),
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for name, value in headers.items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
+                         check=True).stdout
+    head, _, content = out.partition(b"\r\n\r\n")
+    status, content_type = "200 OK", "application/octet-stream"
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = value.strip()
+        elif name.lower() == "content-type":
+            content_type = value.strip()
+    return status, content_type, content
+
+
 def handle(conn):
     while True:
         head = conn.read_until(b"\r\n\r\n")
@@ -123,7 +156,10 @@ def handle(conn):
         keep_alive = headers.get("connection", "").lower() != "close"
         path, _, query = target.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-        if path.startswith("/bytes/"):
+        if is_git_request(path):
+            status, content_type, content = git_backend(method, path, query, headers, body)
+            respond(conn, status, content, content_type, keep_alive)
+        elif path.startswith("/bytes/"):
             respond(conn, "200 OK", pattern(int(path[len("/bytes/"):])), keep_alive=keep_alive,
                     pace_ms=int(params.get("ms", "0")))
         elif path == "/echo":
@@ -151,7 +187,10 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--log-dir", required=True)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--git-root", help="serve the git repositories under this directory")
     args = ap.parse_args()
+    global GIT_ROOT
+    GIT_ROOT = args.git_root
     os.makedirs(args.log_dir, exist_ok=True)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)

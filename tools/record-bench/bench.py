@@ -114,9 +114,9 @@ def wait4(popen):
 class Workload:
     """record-bench-workload: commands on stdin, one answer line each."""
 
-    def __init__(self, cfg, lib_dir):
+    def __init__(self, cfg, lib_dir, binary="record-bench-workload"):
         env = dict(os.environ, LD_LIBRARY_PATH=lib_dir) if lib_dir else None
-        self.p = subprocess.Popen([cfg.bin("record-bench-workload")], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen([cfg.bin(binary)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, env=env)
         line = self.p.stdout.readline()
         if not line.startswith("ready"):
@@ -148,11 +148,12 @@ class Workload:
 class EmptyProbe:
     """record-bench-empty-probe attached for the duration of a `with` block."""
 
-    def __init__(self, cfg, lib):
-        self.cfg, self.lib = cfg, lib
+    def __init__(self, cfg, lib, functions=()):
+        self.cfg, self.lib, self.functions = cfg, lib, list(functions)
 
     def __enter__(self):
-        self.p = subprocess.Popen([self.cfg.bin("record-bench-empty-probe"), self.lib],
+        self.p = subprocess.Popen([self.cfg.bin("record-bench-empty-probe"), self.lib,
+                                   *self.functions],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline()
         if not line.startswith("attached"):
@@ -305,8 +306,14 @@ def table(rows, indent="  "):
 
 # ---- 1. per-call cost --------------------------------------------------------------------------
 
-def per_call(cfg):
-    log("[1] per-call cost: %d rounds" % cfg.rounds)
+# The functions ct-record probes on GnuTLS's I/O path (gnutls_record_send is a tail call
+# into gnutls_record_send2 in GnuTLS 3.7, and ct-record probes both).
+GNUTLS_IO = ("gnutls_record_send", "gnutls_record_send2", "gnutls_record_recv")
+
+
+def per_call(cfg, gnutls=False):
+    log("[%s] per-call cost%s: %d rounds" % ("8" if gnutls else "1", " (GnuTLS)" if gnutls else "",
+                                            cfg.rounds))
     sizes = [(100, cfg.pairs_small), (MIB, cfg.pairs_big)]
     res = {s: {k: [] for k in ("untraced", "empty", "ct", "ratio", "over", "lost", "events",
                                "detach", "cpu_untraced", "cpu_empty", "cpu_ct", "cpu_ratio",
@@ -314,7 +321,12 @@ def per_call(cfg):
     for s, _ in sizes:
         res[s]["bpf"] = {}
         res[s]["ct_cpu"] = []
-    w = Workload(cfg, cfg.lib_traced)
+    if gnutls:
+        w = Workload(cfg, cfg.lib_traced, "record-bench-gnutls-workload")
+        probed, functions = cfg.gnutls_probed, GNUTLS_IO
+    else:
+        w = Workload(cfg, cfg.lib_traced)
+        probed, functions = cfg.lib_probed, ()
     modes = ["untraced", "empty", "ct"]
     load_start = loadavg()
     try:
@@ -329,7 +341,7 @@ def per_call(cfg):
                         # Cheap: more pairs for the same precision.
                         got[mode] = w.run(pairs * 10 if size < KIB else pairs, size)
                     elif mode == "empty":
-                        with EmptyProbe(cfg, cfg.lib_probed):
+                        with EmptyProbe(cfg, probed, functions):
                             w.run(warm, size)
                             got[mode] = w.run(pairs, size)
                     else:
@@ -561,7 +573,30 @@ def launch(cfg):
     return out
 
 
-def report(cfg, pc, su, ag, started, la=None, ll=None):
+def report_gnutls(cfg, pc):
+    p = print
+    p("8. Per-call cost of the GnuTLS probes: gnutls_record_send until SIZE bytes are sent + ")
+    p("   gnutls_record_recv until SIZE bytes arrived, a GnuTLS client and server (PSK) in one")
+    p("   thread over in-memory transport functions (no syscalls); traced copy %s."
+      % cfg.gnutls_probed)
+    p("   The empty probe is on the functions ct-record probes on that path: %s."
+      % ", ".join(GNUTLS_IO))
+    p("   us per pair, median [min-max] of %d rounds; ratios are per round." % cfg.rounds)
+    rows = [("size", "calls/pair", "untraced", "empty probe", "ct-record", "ct/empty",
+             "overheads", "thread CPU ct/empty", "lost events")]
+    for size, name, calls in ((100, "100 B", "1 + 1"), (MIB, "1 MiB", "64 + 64")):
+        r = pc[size]
+        rows.append((name, calls, spread(r["untraced"], us), spread(r["empty"], us),
+                     spread(r["ct"], us), spread(r["ratio"], x2), spread(r["over"], x2),
+                     spread(r["cpu_ratio"], x2), "%d" % sum(r["lost"])))
+    p(table(rows))
+    p("   A GnuTLS send carries one record (<= 16 KiB): a 1 MiB pair is 64 sends (each one")
+    p("   traps twice, gnutls_record_send and gnutls_record_send2) and 64 receives.")
+    p("   Load average during part 8: %s -> %s." % (pc["load"][0], pc["load"][1]))
+    p("")
+
+
+def report(cfg, pc, su, ag, started, la=None, ll=None, gp=None):
     p = print
     libssl = os.path.realpath(cfg.system_libssl)
     p("ct record-bench (%s run, %s)" % ("quick" if cfg.quick else "full",
@@ -621,6 +656,8 @@ def report(cfg, pc, su, ag, started, la=None, ll=None):
                                  "%.2f" % (med([v[2] for v in vals]) / 1000)))
             p(table(rows))
         p("")
+    if gp:
+        report_gnutls(cfg, gp)
     if su:
         b, c, u = su["blast"], su["check"], su["usage"]
         secs = b["seconds"]
@@ -757,8 +794,9 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
     ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
     ap.add_argument("--turns", type=int, help="turns of the agent conversation")
-    ap.add_argument("--only", default="1,2,4,6,7", help="parts to run: 1 (per-call), 2 (sustained: "
-                    "also 3 and 5), 4 (capture size), 6 (launch latency), 7 (--lossless)")
+    ap.add_argument("--only", default="1,2,4,6,7,8", help="parts to run: 1 (per-call), 2 "
+                    "(sustained: also 3 and 5), 4 (capture size), 6 (launch latency), 7 "
+                    "(--lossless), 8 (per-call, GnuTLS)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
@@ -820,7 +858,24 @@ def main():
                 shutil.copy2(cfg.system_libssl, os.path.join(d, "libssl.so.3"))
             cfg.lib_probed = os.path.join(cfg.lib_traced, "libssl.so.3")
             cfg.ct_args = ["--no-system-libs"] + cfg.ct_extra
+        gp = None
+        if "8" in parts and os.access(cfg.bin("record-bench-gnutls-workload"), os.X_OK):
+            ldd = subprocess.check_output(["ldd", cfg.bin("record-bench-gnutls-workload")],
+                                          text=True)
+            m = re.search(r"libgnutls\.so\.30 => (\S+)", ldd)
+            if not m:
+                die("the GnuTLS workload does not link libgnutls.so.30")
+            if cfg.lib_traced:
+                cfg.gnutls_probed = os.path.join(cfg.lib_traced, "libgnutls.so.30")
+                shutil.copy2(m.group(1), cfg.gnutls_probed)
+            else:
+                cfg.gnutls_probed = m.group(1)
+        elif "8" in parts:
+            log("record-bench: no record-bench-gnutls-workload (GnuTLS headers missing): "
+                "part 8 skipped")
+            parts.discard("8")
         pc = per_call(cfg) if "1" in parts else None
+        gp = per_call(cfg, gnutls=True) if "8" in parts else None
         su = sustained(cfg) if "2" in parts else None
         ag = []
         if "4" in parts:
@@ -829,7 +884,7 @@ def main():
             ag.append(agent(cfg, max(turns // 2, 5), 80, "paced"))
         la = launch(cfg) if "6" in parts else None
         ll = lossless(cfg) if "7" in parts else None
-        report(cfg, pc, su, ag, started, la, ll)
+        report(cfg, pc, su, ag, started, la, ll, gp)
     finally:
         if a.keep:
             log("work directory kept: " + cfg.work)

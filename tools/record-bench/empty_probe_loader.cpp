@@ -2,9 +2,12 @@
 // uprobe and uretprobe to the functions ct-record hooks for TLS I/O, prints
 // "attached N", and detaches when its standard input closes (or says "quit").
 //
-//   record-bench-empty-probe [LIBSSL]   (default /usr/lib/x86_64-linux-gnu/libssl.so.3)
+//   record-bench-empty-probe [LIBSSL [FUNCTION...]]
+//     default /usr/lib/x86_64-linux-gnu/libssl.so.3 and SSL_write, SSL_read,
+//     SSL_write_ex, SSL_read_ex; for libgnutls, name its functions.
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -39,10 +42,13 @@ int main(int argc, char** argv) {
         std::cerr << "record-bench-empty-probe: cannot load: " << std::strerror(errno) << "\n";
         return 1;
     }
+    std::vector<std::string> functions(argv + std::min(argc, 2), argv + argc);
+    if (functions.empty())
+        functions = {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"};
     std::vector<LinkPtr> links;
-    for (const char* fn : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}) {
+    for (const std::string& fn : functions) {
         for (bool ret : {false, true}) {
-            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn);
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn.c_str());
             bpf_program* prog = ret ? skel->progs.empty_return : skel->progs.empty_entry;
             LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, lib.c_str(), 0, &opts));
             if (!link) {
