@@ -51,6 +51,12 @@ const char* func_name(std::uint8_t func) {
             return "SSL_clear";
         case CT_FUNC_SYSCALL:
             return "syscall";
+        case CT_FUNC_GO_CONN_WRITE:
+            return "crypto/tls.(*Conn).Write";
+        case CT_FUNC_GO_CONN_READ:
+            return "crypto/tls.(*Conn).Read";
+        case CT_FUNC_GO_CONN_CLOSE:
+            return "crypto/tls.(*Conn).Close";
         default:
             return "unknown";
     }

@@ -28,12 +28,19 @@ enum class Role : uint8_t {
     SslFree = 6,
     SslClear = 7,
     SslShutdown = 8,
+    // Go crypto/tls (located from the pclntab, never by symbol).
+    GoConnWrite = 9,         // entry of crypto/tls.(*Conn).Write
+    GoConnRead = 10,         // entry of crypto/tls.(*Conn).Read
+    GoConnWriteReturn = 11,  // one RET instruction of (*Conn).Write
+    GoConnReadReturn = 12,   // one RET instruction of (*Conn).Read
+    GoConnClose = 13,        // entry of crypto/tls.(*Conn).Close
 };
 inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role::SslRead,
                                      Role::SslReadEx, Role::SslDoHandshake, Role::SslNew,
                                      Role::SslFree,   Role::SslClear,       Role::SslShutdown};
 
-// "SSL_write", "SSL_read_ex", ...
+// The roles found by symbol; the Go roles are never looked up by name this way.
+// "SSL_write", "SSL_read_ex", ..., "crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Write RET"
 const char* role_symbol(Role role);
 std::optional<Role> role_from_symbol(std::string_view symbol);
 
@@ -49,6 +56,7 @@ enum class Flavor : uint8_t {
     OpenSslSymbols = 1,     // SSL_* found by symbol (OpenSSL, or any library with symbols)
     BoringSslStripped = 2,  // BoringSSL without symbols, found from code structure
     OpenSslStripped = 3,    // OpenSSL source paths but no symbols: not supported, refused
+    GoCryptoTls = 4,        // Go crypto/tls, found from the pclntab (stripped or not)
 };
 const char* flavor_name(Flavor flavor);
 
@@ -57,12 +65,14 @@ struct BinaryReport {
     std::string build_id_hex;  // empty when the object has no GNU build-id note
     uint64_t device = 0, inode = 0, file_size = 0;
     Flavor flavor = Flavor::None;
-    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-strings", "none"
+    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-strings",
+    // "go-pclntab", "none"
     std::string how_found;
     std::vector<Target> targets;         // empty when refused or no TLS
     std::optional<std::string> refusal;  // set when the object has TLS code we will not hook
     std::vector<std::string> evidence;   // what was looked at, in order
     bool from_cache = false;
+    std::string go_version;  // Go executables: "go1.19.8" from the buildinfo blob
 
     const Target* find(Role role) const;
 };
