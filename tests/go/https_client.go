@@ -2,10 +2,17 @@
 // local log server (tests/servers/tls_log_server.py) through net/http.
 //
 //	https_client CERT PORT BYTES [CONNECTIONS]
+//	https_client CERT PORT direct
 //
 // Per connection: GET /bytes/BYTES, then POST /echo with a BYTES/2 body on the
 // same keep-alive connection. Prints "OK <connections>" when every response was
 // complete.
+//
+// "direct": one request through tls.Client without net/http, written by
+// (*tls.Conn).Write as the connection's first call (the handshake runs inside that
+// Write, on a new goroutine whose stack grows meanwhile), the response read to EOF.
+// (The array is meant for the stack, but `go build -gcflags=-m` shows that Go 1.19
+// moves it to the heap: Write's parameter escapes.)
 package main
 
 import (
@@ -14,6 +21,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -30,6 +38,12 @@ func main() {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
+	if os.Args[3] == "direct" {
+		done := make(chan int)
+		go func() { done <- writeFromStack(pool, os.Args[2]) }()
+		fmt.Printf("OK direct %d\n", <-done)
+		return
+	}
 	size, _ := strconv.Atoi(os.Args[3])
 	conns := 1
 	if len(os.Args) > 4 {
@@ -62,4 +76,28 @@ func main() {
 		tr.CloseIdleConnections()
 	}
 	fmt.Printf("OK %d\n", conns)
+}
+
+const stackRequest = "GET /bytes/1000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " +
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n" +
+	"Connection: close\r\n\r\n"
+
+// writeFromStack returns the bytes of the response it read.
+func writeFromStack(pool *x509.CertPool, port string) int {
+	raw, err := net.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		panic(err)
+	}
+	conn := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	var req [len(stackRequest)]byte
+	copy(req[:], stackRequest)
+	if n, err := conn.Write(req[:]); err != nil || n != len(req) {
+		panic(fmt.Sprintf("write: %d, %v", n, err))
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		panic(err)
+	}
+	conn.Close()
+	return len(got)
 }
