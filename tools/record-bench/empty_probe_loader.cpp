@@ -3,6 +3,11 @@
 // "attached N", and detaches when its standard input closes (or says "quit").
 //
 //   record-bench-empty-probe [LIBSSL]   (default /usr/lib/x86_64-linux-gnu/libssl.so.3)
+//   record-bench-empty-probe --go BINARY
+//
+// --go: a Go executable; the empty entry program goes on every place ct-record probes in
+// it (the entries of (*tls.Conn).Write, Read and Close, and each RET instruction of
+// Write and Read), as plain uprobes like ct-record's.
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -14,6 +19,7 @@
 #include <vector>
 
 #include "empty_probe.skel.h"
+#include "locate/tls_locator.hpp"
 
 namespace {
 
@@ -40,7 +46,31 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::vector<LinkPtr> links;
+    if (lib == "--go" && argc > 2) {
+        const std::string binary = argv[2];
+        ct::locate::LocatorOptions options;
+        options.use_cache = false;
+        auto report = ct::locate::locate_tls_functions(binary, options);
+        if (!report || report->flavor != ct::locate::Flavor::GoCryptoTls || report->refusal) {
+            std::cerr << "record-bench-empty-probe: no Go crypto/tls in " << binary << "\n";
+            return 1;
+        }
+        for (const auto& t : report->targets) {
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+            LinkPtr link(bpf_program__attach_uprobe_opts(skel->progs.empty_entry, -1,
+                                                         binary.c_str(), t.file_offset, &opts));
+            if (!link) {
+                std::cerr << "record-bench-empty-probe: cannot attach at " << t.file_offset
+                          << ": " << std::strerror(errno) << "\n";
+                return 1;
+            }
+            links.push_back(std::move(link));
+        }
+        lib.clear();
+    }
     for (const char* fn : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}) {
+        if (lib.empty())
+            break;
         for (bool ret : {false, true}) {
             LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn);
             bpf_program* prog = ret ? skel->progs.empty_return : skel->progs.empty_entry;
