@@ -49,6 +49,10 @@ std::optional<std::string> find_version(const ElfImage& image, bool& found_blob,
         return image.bytes_at(vaddr, len);
     };
     for (const auto& seg : image.loads()) {
+        // The Go linker puts the blob at the start of the writable data: scanning only
+        // there keeps the check cheap for every non-Go library.
+        if (!seg.writable)
+            continue;
         const auto bytes = image.segment_bytes(seg);
         for (std::size_t at : find_buildinfo(bytes)) {
             found_blob = true;
