@@ -29,11 +29,13 @@ const char* kDescription =
 
 Attaches eBPF uprobes to SSL_write/SSL_read (and friends) in the target's TLS
 library (libssl.so, OpenSSL linked into node, BoringSSL inside Bun executables
-such as the native Claude Code), follows the target's children, and writes the
-raw events into a zstd-compressed, append-only capture file. Decode it later
-with ct-analyze. Every TCP connection of the target tree is also tracked with
-its peer and the bytes its syscalls moved; the summary at the end names the
-ones no probe could read (plain TCP, or TLS in Go, rustls, GnuTLS, Java).
+such as the native Claude Code; in Go programs, stripped or not, crypto/tls's
+(*Conn).Write and Read, returns probed at their RET instructions), follows the
+target's children, and writes the raw events into a zstd-compressed,
+append-only capture file. Decode it later with ct-analyze. Every TCP connection
+of the target tree is also tracked with its peer and the bytes its syscalls
+moved; the summary at the end names the ones no probe could read (plain TCP, or
+TLS in rustls, GnuTLS, Java).
 
 A traced process that executes a program or maps a library ct-record has not
 examined yet is stopped (SIGSTOP) before it runs any of it, and continued

@@ -31,8 +31,9 @@
 namespace ct::ctz {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 3;  // 1.1: TCP events, accept sockets; 1.2: trailer
-                                                  // lost_events = last_seq - events; 1.3: hold
+inline constexpr std::uint16_t kFormatMinor = 4;  // 1.1: TCP events, accept sockets; 1.2: trailer
+                                                  // lost_events = last_seq - events; 1.3: hold;
+                                                  // 1.4: Go crypto/tls func and origin values
 
 inline constexpr std::uint32_t kZstdFrameMagic = 0xFD2FB528;
 inline constexpr std::uint32_t kSkippableMagic = 0x184D2A5C;  // one of zstd's 0x184D2A5?
