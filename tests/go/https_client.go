@@ -3,6 +3,7 @@
 //
 //	https_client CERT PORT BYTES [CONNECTIONS]
 //	https_client CERT PORT direct
+//	https_client CERT PORT h2 PATH
 //
 // Per connection: GET /bytes/BYTES, then POST /echo with a BYTES/2 body on the
 // same keep-alive connection. Prints "OK <connections>" when every response was
@@ -11,6 +12,7 @@
 // "direct": one request through tls.Client without net/http, written by
 // (*tls.Conn).Write as the connection's first call (the handshake runs inside that
 // Write, on a new goroutine whose stack grows meanwhile), the response read to EOF.
+// "h2": GET PATH over HTTP/2 (ALPN h2, required), then prints "OK h2 <body bytes>".
 // (The array is meant for the stack, but `go build -gcflags=-m` shows that Go 1.19
 // moves it to the heap: Write's parameter escapes.)
 package main
@@ -38,6 +40,21 @@ func main() {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
+	if os.Args[3] == "h2" && len(os.Args) > 4 {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
+			ForceAttemptHTTP2: true}
+		resp, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + os.Args[2] + os.Args[4])
+		if err != nil {
+			panic(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.ProtoMajor != 2 {
+			panic(fmt.Sprintf("h2: %s, %v", resp.Proto, err))
+		}
+		fmt.Printf("OK h2 %d\n", len(body))
+		return
+	}
 	if os.Args[3] == "direct" {
 		done := make(chan int)
 		go func() { done <- writeFromStack(pool, os.Args[2]) }()

@@ -7,6 +7,8 @@ Run by hand with CT_GO_CLIENT_DIR=build/tests/go as well as the harness's variab
 import os
 import shlex
 import shutil
+import struct
+import subprocess
 import tempfile
 import unittest
 
@@ -22,6 +24,36 @@ def go_client(name):
     if not os.path.exists(path):
         raise unittest.SkipTest(f"{path} not built (no Go toolchain at configure time)")
     return path
+
+
+# An HTTP/2 server (node's http2, not traced): GET /h2/N answers N deterministic bytes.
+NODE_H2_SERVER = r"""
+const http2 = require('http2'), fs = require('fs');
+const [key, cert] = process.argv.slice(1);
+const server = http2.createSecureServer({key: fs.readFileSync(key), cert: fs.readFileSync(cert)},
+  (req, res) => {
+    const n = parseInt(req.url.split('/')[2] || '0');
+    const body = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) body[i] = (i * 7 + 3) % 251;
+    res.writeHead(200, {'content-type': 'application/octet-stream'});
+    res.end(body);
+  });
+server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port));
+"""
+
+
+def h2_frames(stream):
+    """(type, flags, stream id, payload) of each frame after the client preface, if any."""
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    pos = len(preface) if stream.startswith(preface) else 0
+    frames = []
+    while pos + 9 <= len(stream):
+        length = int.from_bytes(stream[pos:pos + 3], "big")
+        ftype, flags = stream[pos + 3], stream[pos + 4]
+        sid = struct.unpack(">I", stream[pos + 5:pos + 9])[0] & 0x7fffffff
+        frames.append((ftype, flags, sid, stream[pos + 9:pos + 9 + length]))
+        pos += 9 + length
+    return frames, pos == len(stream)
 
 
 class GoClients(RecordTest):
@@ -81,6 +113,40 @@ class GoClients(RecordTest):
         conn = cap.with_data()[0]
         self.assertTrue(conn["write"].startswith(b"GET /bytes/1000 HTTP/1.1\r\n"))
         self.assertEqual(conn["socket_origin"], "go-conn")
+
+    def test_http2_goes_through_the_same_calls(self):
+        # net/http negotiates h2 by ALPN and frames it through the same *tls.Conn Write
+        # and Read: the capture holds the client preface and every frame, and the DATA
+        # frames of the response reassemble into the body the server sent.
+        client = go_client("go_https_client_static")
+        node = shutil.which("node") or "/usr/bin/node"
+        if not os.path.exists(node):
+            self.skipTest("node is not installed (the HTTP/2 server)")
+        srv = subprocess.Popen([node, "-e", NODE_H2_SERVER, self.server.key, self.server.cert],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            line = srv.stdout.readline()
+            self.assertTrue(line.startswith("PORT "), line)
+            port = line.split()[1]
+            size = 300000
+            cap, proc = self.record([client, self.server.cert, port, "h2", f"/h2/{size}"])
+        finally:
+            srv.kill()
+            srv.wait()
+        self.assertIn(f"OK h2 {size}", proc.stdout)
+        self.assertEqual(cap.summary["lost_events"], 0)
+        conns = cap.with_data()
+        self.assertEqual(len(conns), 1)
+        conn = conns[0]
+        self.assertEqual(conn["write_gaps"], 0)
+        self.assertEqual(conn["read_gaps"], 0)
+        self.assertTrue(conn["write"].startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+        sent, sent_whole = h2_frames(conn["write"])
+        got, got_whole = h2_frames(conn["read"])
+        self.assertTrue(sent_whole and got_whole, "the streams end on frame boundaries")
+        self.assertIn(1, [t for t, _, sid, _ in sent if sid == 1])  # HEADERS of stream 1
+        body = b"".join(p for t, _, sid, p in got if t == 0 and sid == 1)  # DATA, stream 1
+        self.assertEqual(body, bytes((i * 7 + 3) % 251 for i in range(size)))
 
     def test_go_program_executed_by_the_traced_tree_is_held_and_probed(self):
         # sh executes a Go program nobody examined up front: the exec is held until its
