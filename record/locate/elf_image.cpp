@@ -219,8 +219,8 @@ void ElfImage::read_build_id() {
             }
             // Go: name "Go", type 4 (NT_GO_BUILDID), "actionID/contentID" as text.
             if (type == 4 && (namesz == 3 || namesz == 4) &&
-                std::memcmp(notes.data() + name_at, "Go", 3) == 0 &&
-                descsz > 0 && descsz <= 256 && go_build_id.empty()) {
+                std::memcmp(notes.data() + name_at, "Go", 3) == 0 && descsz > 0 && descsz <= 256 &&
+                go_build_id.empty()) {
                 for (size_t i = 0; i < descsz; ++i) {
                     go_build_id += fmt::format("{:02x}", notes[desc_at + i]);
                 }

@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
             LinkPtr link(bpf_program__attach_uprobe_opts(skel->progs.empty_entry, -1,
                                                          binary.c_str(), t.file_offset, &opts));
             if (!link) {
-                std::cerr << "record-bench-empty-probe: cannot attach at " << t.file_offset
-                          << ": " << std::strerror(errno) << "\n";
+                std::cerr << "record-bench-empty-probe: cannot attach at " << t.file_offset << ": "
+                          << std::strerror(errno) << "\n";
                 return 1;
             }
             links.push_back(std::move(link));
