@@ -69,6 +69,12 @@ const char* func_name(std::uint8_t func) {
             return "gnutls_handshake";
         case CT_FUNC_GNUTLS_DEINIT:
             return "gnutls_deinit";
+        case CT_FUNC_GO_CONN_WRITE:
+            return "crypto/tls.(*Conn).Write";
+        case CT_FUNC_GO_CONN_READ:
+            return "crypto/tls.(*Conn).Read";
+        case CT_FUNC_GO_CONN_CLOSE:
+            return "crypto/tls.(*Conn).Close";
         default:
             return "unknown";
     }

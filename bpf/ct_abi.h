@@ -66,6 +66,10 @@ enum ct_func {
 	CT_FUNC_GNUTLS_RECORD_RECV_EARLY_DATA = 18,
 	CT_FUNC_GNUTLS_HANDSHAKE = 19, /* CT_CONN_HANDSHAKE_DONE: ret 0 is success */
 	CT_FUNC_GNUTLS_DEINIT = 20,
+	/* Go crypto/tls: `ssl` is the *tls.Conn. */
+	CT_FUNC_GO_CONN_WRITE = 21, /* crypto/tls.(*Conn).Write */
+	CT_FUNC_GO_CONN_READ = 22,  /* crypto/tls.(*Conn).Read */
+	CT_FUNC_GO_CONN_CLOSE = 23, /* crypto/tls.(*Conn).Close */
 };
 
 enum ct_direction {
@@ -120,6 +124,8 @@ enum ct_socket_origin {
 	CT_SOCKET_FROM_LAST_RECV = 4, /* last receive on the thread before SSL_read */
 	CT_SOCKET_FROM_ACCEPT = 5,    /* accept()/accept4() returned a TCP socket (ssl and
 				       * conn_gen are 0, fd is the new socket, ret is 0) */
+	CT_SOCKET_FROM_GO_CONN = 6,   /* Go: read from the *tls.Conn's net.Conn (its netFD's
+				       * Sysfd) at a Write/Read entry */
 };
 
 /* struct ct_tcp_event.origin: how the traced process got the connection. */

@@ -71,6 +71,9 @@ static_assert(CT_FUNC_GNUTLS_RECORD_RECV_SEQ == 17);
 static_assert(CT_FUNC_GNUTLS_RECORD_RECV_EARLY_DATA == 18);
 static_assert(CT_FUNC_GNUTLS_HANDSHAKE == 19);
 static_assert(CT_FUNC_GNUTLS_DEINIT == 20);
+static_assert(CT_FUNC_GO_CONN_WRITE == 21);
+static_assert(CT_FUNC_GO_CONN_READ == 22);
+static_assert(CT_FUNC_GO_CONN_CLOSE == 23);
 
 // Sizes of the first versions of structs that grew since: still accepted.
 inline constexpr std::size_t kExecEventV1Size = 320;

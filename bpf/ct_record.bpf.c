@@ -131,6 +131,7 @@ struct conn_state {
 	 * (NULL, 0), and the retry's return value then counts bytes of this buffer. */
 	__u64 again_buf;
 	__u64 again_len;
+	__u64 go_netfd; /* Go: the *net.netFD under the *tls.Conn, 0 if unknown */
 };
 
 struct {
@@ -1020,6 +1021,41 @@ static long emit_chunk(__u32 index, void *data)
 	return off + n >= c->recorded;
 }
 
+/* Emits the `n` bytes at `buf` that one call moved on (process, ssl) in direction `dir`. */
+static __always_inline int record_call(__u64 pid_tgid, __u64 ssl, __u32 func, __u32 dir, __u64 buf,
+				  __u64 n, __u64 start_ns)
+{
+	struct conn_state *st = conn_get(pid_tgid, ssl, func);
+	if (!st)
+		return 0;
+	dir &= 1;
+	st->flags |= CONN_HAS_DATA;
+	struct emit_ctx ec = {
+		.pid_tgid = pid_tgid,
+		.ssl = ssl,
+		.gen = st->gen,
+		.buf = buf,
+		.start_ns = start_ns,
+		.call_len = n,
+		.recorded = n > payload_cap ? payload_cap : n,
+		.pos0 = __sync_fetch_and_add(&st->pos[dir], n),
+		.direction = dir,
+		.func = func,
+		.truncated = n > payload_cap,
+	};
+	if (ec.truncated) {
+		struct ct_counters *c = counters_get();
+		if (c) {
+			c->truncated_calls++;
+			c->truncated_bytes += n - ec.recorded;
+		}
+	}
+	__u32 chunks = (ec.recorded + CT_DATA_CHUNK_MAX - 1) / CT_DATA_CHUNK_MAX;
+	bpf_loop(chunks ? chunks : 1, emit_chunk, &ec, 0);
+	throttle_if_backlogged(pid_tgid);
+	return 0;
+}
+
 SEC("uretprobe")
 int BPF_KRETPROBE(probe_return_SSL_io)
 {
@@ -1102,36 +1138,196 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 		n = call.num; /* never trust a length beyond what the caller asked for */
 	if (n == 0)
 		return 0;
-
-	__u8 dir = is_write_func(call.func) ? CT_DIR_WRITE : CT_DIR_READ;
-	struct conn_state *st = conn_get(pid_tgid, call.ssl, call.func);
-	if (!st)
-		return 0;
-	st->flags |= CONN_HAS_DATA;
-	struct emit_ctx ec = {
-		.pid_tgid = pid_tgid,
-		.ssl = call.ssl,
-		.gen = st->gen,
-		.buf = call.buf,
-		.start_ns = call.start_ns,
-		.call_len = n,
-		.recorded = n > payload_cap ? payload_cap : n,
-		.pos0 = __sync_fetch_and_add(&st->pos[dir], n),
-		.direction = dir,
-		.func = call.func,
-		.truncated = n > payload_cap,
-	};
-	if (ec.truncated) {
-		struct ct_counters *c = counters_get();
-		if (c) {
-			c->truncated_calls++;
-			c->truncated_bytes += n - ec.recorded;
-		}
-	}
-	__u32 chunks = (ec.recorded + CT_DATA_CHUNK_MAX - 1) / CT_DATA_CHUNK_MAX;
-	bpf_loop(chunks ? chunks : 1, emit_chunk, &ec, 0);
-	throttle_if_backlogged(pid_tgid);
+	record_call(pid_tgid, call.ssl, call.func,
+		    is_write_func(call.func) ? CT_DIR_WRITE : CT_DIR_READ, call.buf, n,
+		    call.start_ns);
 	return 0;
+}
+
+/* ---- Go crypto/tls ---------------------------------------------------------------------- */
+
+/*
+ * Go's internal register ABI (amd64, Go 1.17+): the receiver and arguments go in RAX,
+ * RBX, RCX, RDI, ..., results come back in RAX, RBX, ..., and R14 holds the running
+ * goroutine (g) throughout. (*Conn).Write(b) and (*Conn).Read(b): RAX = *tls.Conn,
+ * b = (RBX ptr, RCX len, RDI cap); they return n in RAX. Returns are probed on each RET
+ * instruction: a uretprobe would replace the return address on the goroutine's stack,
+ * which Go copies elsewhere when it grows. A goroutine may move to another thread
+ * during the call, so the call is remembered under (process, g), not the thread.
+ */
+#define GO_CONN_NETCONN_DATA 8 /* tls.Conn.conn (net.Conn: itab, data) is the first field */
+#define GO_NETFD_SYSFD 16      /* netFD.pfd.Sysfd, after poll.fdMutex (16 bytes) */
+#define GO_NETFD_FAMILY 56     /* netFD.family, after poll.FD (56 bytes, Go 1.18 to 1.23) */
+#define GO_NETFD_SOTYPE 64     /* netFD.sotype */
+
+struct go_call_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_call {
+	__u64 conn;
+	__u64 buf;
+	__u64 num;
+	__u64 start_ns;
+	__u64 stack_lo; /* g.stack at entry: a buffer on the goroutine's stack moves with it */
+	__u64 stack_hi;
+	__u32 func;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_call_key);
+	__type(value, struct go_call);
+} go_calls SEC(".maps");
+
+#if defined(__TARGET_ARCH_x86)
+/* The socket under a *tls.Conn whose net.Conn is a *net.TCPConn: conn.fd (a *netFD,
+ * the first word of TCPConn) -> pfd.Sysfd. -1 if the chain does not look like one. */
+static __always_inline int go_conn_fd(__u64 conn, __u64 *netfd_out)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 sysfd = -1, family = 0, sotype = 0;
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(conn + GO_CONN_NETCONN_DATA)) ||
+	    !data)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)data) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (const void *)(netfd + GO_NETFD_SYSFD)) ||
+	    bpf_probe_read_user(&family, sizeof(family), (const void *)(netfd + GO_NETFD_FAMILY)) ||
+	    bpf_probe_read_user(&sotype, sizeof(sotype), (const void *)(netfd + GO_NETFD_SOTYPE)))
+		return -1;
+	if ((family != AF_INET_ && family != AF_INET6_) || sotype != SOCK_STREAM_ || sysfd < 0 ||
+	    sysfd > 0x7fffffff)
+		return -1;
+	*netfd_out = netfd;
+	return (int)sysfd;
+}
+
+static __always_inline int go_io_entry(struct pt_regs *ctx, __u32 func)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	__u64 conn = ctx->ax, g = ctx->r14;
+	if (!conn || !g)
+		return 0;
+	struct go_call call = {
+		.conn = conn,
+		.buf = ctx->bx,
+		.num = ctx->cx,
+		.start_ns = bpf_ktime_get_ns(),
+		.func = func,
+	};
+	__u64 stack[2] = {};
+	if (bpf_probe_read_user(stack, sizeof(stack), (const void *)g) == 0) {
+		call.stack_lo = stack[0];
+		call.stack_hi = stack[1];
+	}
+	__u64 netfd = 0;
+	int fd = go_conn_fd(conn, &netfd);
+	/* No SSL_free: a *tls.Conn address over another socket is a new connection. */
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = conn};
+	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
+	if (old && netfd && old->go_netfd && old->go_netfd != netfd)
+		conn_end(pid_tgid, conn, func);
+	struct conn_state *st = conn_get(pid_tgid, conn, func);
+	if (st && netfd) {
+		st->go_netfd = netfd;
+		learn_fd_for(pid_tgid, conn, fd, CT_SOCKET_FROM_GO_CONN);
+	}
+	struct go_call_key k = {.tgid = pid_tgid >> 32, .pad = 0, .g = g};
+	if (bpf_map_update_elem(&go_calls, &k, &call, BPF_ANY) != 0) {
+		struct ct_counters *c = counters_get();
+		if (c)
+			c->call_map_full++;
+	}
+	return 0;
+}
+
+static __always_inline int go_io_return(struct pt_regs *ctx, __u32 func)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct go_call_key k = {.tgid = pid_tgid >> 32, .pad = 0, .g = ctx->r14};
+	struct go_call *p = bpf_map_lookup_elem(&go_calls, &k);
+	if (!p) {
+		if (is_traced(pid_tgid >> 32)) {
+			struct ct_counters *c = counters_get();
+			if (c)
+				c->orphan_returns++;
+		}
+		return 0;
+	}
+	struct go_call call = *p;
+	bpf_map_delete_elem(&go_calls, &k);
+	if (call.func != func)
+		return 0; /* left by a call entered before its return probes were attached */
+	long n = ctx->ax;
+	if (n <= 0)
+		return 0;
+	if ((__u64)n > call.num)
+		n = call.num;
+	__u64 buf = call.buf;
+	if (buf >= call.stack_lo && buf < call.stack_hi) {
+		/* The buffer is on the goroutine's stack: if the stack grew, Go copied it
+		 * and everything on it keeps its distance from the top. */
+		__u64 stack[2] = {};
+		if (bpf_probe_read_user(stack, sizeof(stack), (const void *)k.g) == 0 &&
+		    stack[1] != call.stack_hi)
+			buf = buf - call.stack_hi + stack[1];
+	}
+	record_call(pid_tgid, call.conn, func,
+		    func == CT_FUNC_GO_CONN_WRITE ? CT_DIR_WRITE : CT_DIR_READ, buf, n,
+		    call.start_ns);
+	return 0;
+}
+
+static __always_inline int go_close_entry(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (is_traced(pid_tgid >> 32) && ctx->ax)
+		conn_end(pid_tgid, ctx->ax, CT_FUNC_GO_CONN_CLOSE);
+	return 0;
+}
+#else
+/* Go's register ABI differs on other machines; the locator refuses them. */
+static __always_inline int go_io_entry(struct pt_regs *ctx, __u32 func) { return 0; }
+static __always_inline int go_io_return(struct pt_regs *ctx, __u32 func) { return 0; }
+static __always_inline int go_close_entry(struct pt_regs *ctx) { return 0; }
+#endif
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_go_conn_write)
+{
+	return go_io_entry(ctx, CT_FUNC_GO_CONN_WRITE);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_go_conn_read)
+{
+	return go_io_entry(ctx, CT_FUNC_GO_CONN_READ);
+}
+
+/* Attached as plain uprobes on the RET instructions. */
+SEC("uprobe")
+int BPF_KPROBE(probe_ret_go_conn_write)
+{
+	return go_io_return(ctx, CT_FUNC_GO_CONN_WRITE);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_ret_go_conn_read)
+{
+	return go_io_return(ctx, CT_FUNC_GO_CONN_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_go_conn_close)
+{
+	return go_close_entry(ctx);
 }
 
 /* ---- handshakes and lifecycle ----------------------------------------------------------- */

@@ -155,6 +155,7 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
     struct Plan {
         bpf_program* entry = nullptr;
         bpf_program* ret = nullptr;
+        bool at_return_instruction = false;  // `entry` is placed on a RET instruction
     } plan;
     auto& p = skel_->progs;
     switch (target.role) {
@@ -211,6 +212,23 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         case locate::Role::GnutlsDeinit:
             plan = {p.probe_entry_gnutls_deinit, nullptr};
             break;
+        // Go: returns are plain uprobes on RET instructions (Go moves goroutine stacks,
+        // which a uretprobe's swapped return address does not survive).
+        case locate::Role::GoConnWrite:
+            plan = {p.probe_entry_go_conn_write, nullptr};
+            break;
+        case locate::Role::GoConnRead:
+            plan = {p.probe_entry_go_conn_read, nullptr};
+            break;
+        case locate::Role::GoConnWriteReturn:
+            plan = {p.probe_ret_go_conn_write, nullptr, true};
+            break;
+        case locate::Role::GoConnReadReturn:
+            plan = {p.probe_ret_go_conn_read, nullptr, true};
+            break;
+        case locate::Role::GoConnClose:
+            plan = {p.probe_entry_go_conn_close, nullptr};
+            break;
         default:
             return {};  // located but not needed for recording
     }
@@ -224,7 +242,7 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
             continue;
         AttachedProbe a;
         a.function = locate::role_symbol(target.role);
-        a.kind = retprobe ? "return" : "entry";
+        a.kind = retprobe || plan.at_return_instruction ? "return" : "entry";
         if (uprobe_multi_) {
             auto link = attach_uprobe_multi(prog, binary_path, target.file_offset, retprobe);
             if (link) {

@@ -73,7 +73,8 @@ std::string unprobed_tls_reason(const std::string& exe_path) {
         return {};
     // Ordered from the most specific evidence to the least.
     if (file.contains("\xff Go buildinf:"))
-        return "a Go program: Go's crypto/tls is not supported";
+        return "a Go program: not TLS through crypto/tls.(*Conn), or a Go build whose "
+               "crypto/tls could not be probed (see ct-record --probe-report)";
     if (file.contains("libgnutls.so"))
         return "it uses GnuTLS, whose gnutls_record_send/recv are probed: plain TCP, or TLS "
                "outside them (kTLS sendfile, gnutls_record_recv_packet)";

@@ -16,7 +16,7 @@
 namespace ct::record {
 
 // Why a program's TLS is invisible to the probes, judged from its file: "GnuTLS
-// is not supported", "a Go program: Go's crypto/tls is not supported", ... Empty
+// is not supported", "a Go program: not TLS through crypto/tls.(*Conn), ...", ... Empty
 // when the file names no TLS library ct knows of.
 std::string unprobed_tls_reason(const std::string& exe_path);
 

@@ -194,6 +194,7 @@ Expected<void> ElfImage::check_sections() {
 }
 
 void ElfImage::read_build_id() {
+    std::string go_build_id;  // the Go linker's note, used when there is no GNU one
     for (const auto& [offset, length] : note_ranges_) {
         const auto notes = file_.slice(offset, length);
         size_t pos = 0;
@@ -216,9 +217,18 @@ void ElfImage::read_build_id() {
                 build_id_hex_ = std::move(hex);
                 return;
             }
+            // Go: name "Go", type 4 (NT_GO_BUILDID), "actionID/contentID" as text.
+            if (type == 4 && (namesz == 3 || namesz == 4) &&
+                std::memcmp(notes.data() + name_at, "Go", 3) == 0 && descsz > 0 && descsz <= 256 &&
+                go_build_id.empty()) {
+                for (size_t i = 0; i < descsz; ++i) {
+                    go_build_id += fmt::format("{:02x}", notes[desc_at + i]);
+                }
+            }
             pos = next;
         }
     }
+    build_id_hex_ = std::move(go_build_id);
 }
 
 const LoadSegment* ElfImage::segment_of(uint64_t vaddr) const {

@@ -55,6 +55,7 @@ class ElfImage {
     uint16_t machine() const { return machine_; }
     uint16_t type() const { return type_; }  // ET_EXEC, ET_DYN
     const std::vector<LoadSegment>& loads() const { return loads_; }
+    // The GNU build-id, else the Go build ID note (Go's own linker writes no GNU one), in hex.
     const std::string& build_id_hex() const { return build_id_hex_; }
     bool has_sections() const { return section_count_ > 0; }
 

@@ -160,11 +160,13 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
             size_ok = rest == std::to_string(image.file().size());
         } else if (key == "flavor") {
             auto [flavor, how] = split_keyword(rest);
-            if (flavor.size() != 1 || flavor[0] < '0' || flavor[0] > '3')
+            if (flavor.size() != 1 || flavor[0] < '0' || flavor[0] > '4')
                 break;
             report.flavor = static_cast<Flavor>(flavor[0] - '0');
             report.how_found = how;
             flavor_ok = true;
+        } else if (key == "go-version") {
+            report.go_version = unescape(rest);
         } else if (key == "refusal") {
             report.refusal = unescape(rest);
         } else if (key == "evidence") {
@@ -217,6 +219,8 @@ Expected<void> store_cached_report(const std::string& cache_dir, const ElfImage&
     text += fmt::format("build-id {}\n", image.build_id_hex());
     text += fmt::format("file-size {}\n", image.file().size());
     text += fmt::format("flavor {} {}\n", static_cast<int>(report.flavor), report.how_found);
+    if (!report.go_version.empty())
+        text += "go-version " + escape(report.go_version) + "\n";
     if (report.refusal)
         text += "refusal " + escape(*report.refusal) + "\n";
     for (const auto& line : report.evidence)

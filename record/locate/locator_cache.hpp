@@ -6,6 +6,7 @@
 //   build-id <hex>
 //   file-size <bytes>
 //   flavor <Flavor value> <how_found>
+//   go-version <escaped text>             only for Go executables
 //   refusal <escaped text>                only when refused
 //   evidence <escaped text>               repeated, in order
 //   target <Role value> <vaddr hex> <file offset hex> <16 bytes hex at offset> <escaped evidence>

@@ -18,6 +18,8 @@ std::string format_probe_report(const BinaryReport& report) {
     out += fmt::format("  TLS: {} (found by {}){}\n", flavor_name(report.flavor),
                        report.how_found.empty() ? "-" : report.how_found,
                        report.from_cache ? ", from cache" : "");
+    if (!report.go_version.empty())
+        out += "  Go version: " + report.go_version + "\n";
     if (report.refusal) {
         out += "  REFUSED, nothing will be hooked: " + *report.refusal + "\n";
     } else if (report.targets.empty()) {

@@ -7,6 +7,7 @@
 
 #include "locate/boringssl/stripped_boringssl_locator.hpp"
 #include "locate/elf_image.hpp"
+#include "locate/go/go_tls_locator.hpp"
 #include "locate/locator_cache.hpp"
 #include "locate/source_strings.hpp"
 #include "locate/symbol_locator.hpp"
@@ -51,6 +52,16 @@ const char* role_symbol(Role role) {
             return "gnutls_handshake";
         case Role::GnutlsDeinit:
             return "gnutls_deinit";
+        case Role::GoConnWrite:
+            return "crypto/tls.(*Conn).Write";
+        case Role::GoConnRead:
+            return "crypto/tls.(*Conn).Read";
+        case Role::GoConnWriteReturn:
+            return "crypto/tls.(*Conn).Write RET";
+        case Role::GoConnReadReturn:
+            return "crypto/tls.(*Conn).Read RET";
+        case Role::GoConnClose:
+            return "crypto/tls.(*Conn).Close";
     }
     return "?";
 }
@@ -83,6 +94,8 @@ const char* flavor_name(Flavor flavor) {
             return "stripped OpenSSL (unsupported)";
         case Flavor::GnutlsSymbols:
             return "GnuTLS symbols";
+        case Flavor::GoCryptoTls:
+            return "Go crypto/tls";
     }
     return "?";
 }
@@ -202,6 +215,20 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
         report.refusal = std::move(result.refusal);
         cache.store(report);
         return report;
+    }
+    // 4. Go: crypto/tls from the pclntab, which even stripped Go executables keep.
+    if (auto go_tls = go::locate_go_tls(*image); go_tls.is_go) {
+        for (auto& line : go_tls.evidence)
+            report.evidence.push_back(std::move(line));
+        report.go_version = go_tls.version;
+        if (go_tls.has_tls) {
+            report.flavor = Flavor::GoCryptoTls;
+            report.how_found = "go-pclntab";
+            report.targets = std::move(go_tls.targets);
+            report.refusal = std::move(go_tls.refusal);
+            cache.store(report);
+            return report;
+        }
     }
     if (!strings.openssl_ssl_lib.empty()) {
         report.flavor = Flavor::OpenSslStripped;

@@ -38,6 +38,12 @@ enum class Role : uint8_t {
     GnutlsRecordRecvEarlyData = 15,
     GnutlsHandshake = 16,
     GnutlsDeinit = 17,
+    // Go crypto/tls (located from the pclntab, never by symbol).
+    GoConnWrite = 18,        // entry of crypto/tls.(*Conn).Write
+    GoConnRead = 19,         // entry of crypto/tls.(*Conn).Read
+    GoConnWriteReturn = 20,  // one RET instruction of (*Conn).Write
+    GoConnReadReturn = 21,   // one RET instruction of (*Conn).Read
+    GoConnClose = 22,        // entry of crypto/tls.(*Conn).Close
 };
 // OpenSSL's API (OpenSSL, BoringSSL, node).
 inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role::SslRead,
@@ -50,10 +56,12 @@ inline constexpr Role kGnutlsRoles[] = {
     Role::GnutlsRecordSend,          Role::GnutlsRecordSend2, Role::GnutlsRecordSendRange,
     Role::GnutlsRecordSendEarlyData, Role::GnutlsRecordRecv,  Role::GnutlsRecordRecvSeq,
     Role::GnutlsRecordRecvEarlyData, Role::GnutlsHandshake,   Role::GnutlsDeinit};
-inline constexpr Role kLastRole = Role::GnutlsDeinit;
+inline constexpr Role kLastRole = Role::GoConnClose;
 bool is_gnutls_role(Role role);
 
-// "SSL_write", "SSL_read_ex", "gnutls_record_send", ...
+// The roles found by symbol; the Go roles are never looked up by name this way.
+// "SSL_write", "SSL_read_ex", "gnutls_record_send", ..., "crypto/tls.(*Conn).Write",
+// "crypto/tls.(*Conn).Write RET"
 const char* role_symbol(Role role);
 std::optional<Role> role_from_symbol(std::string_view symbol);
 
@@ -70,6 +78,7 @@ enum class Flavor : uint8_t {
     BoringSslStripped = 2,  // BoringSSL without symbols, found from code structure
     OpenSslStripped = 3,    // OpenSSL source paths but no symbols: not supported, refused
     GnutlsSymbols = 4,      // gnutls_record_send/recv found by symbol (libgnutls.so.30)
+    GoCryptoTls = 5,        // Go crypto/tls, found from the pclntab (stripped or not)
 };
 const char* flavor_name(Flavor flavor);
 
@@ -78,12 +87,14 @@ struct BinaryReport {
     std::string build_id_hex;  // empty when the object has no GNU build-id note
     uint64_t device = 0, inode = 0, file_size = 0;
     Flavor flavor = Flavor::None;
-    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-strings", "none"
+    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-strings",
+    // "go-pclntab", "none"
     std::string how_found;
     std::vector<Target> targets;         // empty when refused or no TLS
     std::optional<std::string> refusal;  // set when the object has TLS code we will not hook
     std::vector<std::string> evidence;   // what was looked at, in order
     bool from_cache = false;
+    std::string go_version;  // Go executables: "go1.19.8" from the buildinfo blob
 
     const Target* find(Role role) const;
 };

@@ -69,6 +69,9 @@ SocketInfo socket_info(const ct_socket_event& ev) {
         case CT_SOCKET_FROM_ACCEPT:
             s.origin = "accept";
             break;
+        case CT_SOCKET_FROM_GO_CONN:
+            s.origin = "go-conn";
+            break;
         default:
             s.origin = "unknown";
             break;

@@ -221,6 +221,47 @@ def main():
         if f.endswith(".ctz"):
             with open(os.path.join(fixtures, f), "rb") as src:
                 put("fuzz_capture_reader", f, src.read())
+    go_seeds()
+
+# --- Go pclntab and buildinfo (record/locate/go/go_pclntab.hpp) -------------
+def go_pclntab(magic=0xfffffff0, names=(b"runtime.text", b"crypto/tls.(*Conn).Write")):
+    """A Go 1.18+ pclntab: header, funcnametab, (empty cutab/filetab/pctab), functab."""
+    nametab = b"".join(n + b"\0" for n in names)
+    name_offs, off = [], 0
+    for n in names:
+        name_offs.append(off)
+        off += len(n) + 1
+    cu = 72 + len(nametab)
+    pcln = cu
+    n = len(names)
+    functab_len = (n + 1) * 8
+    functab, records = b"", b""
+    for i in range(n):
+        func_off = functab_len + len(records)
+        functab += struct.pack("<II", i * 0x100, func_off)
+        records += struct.pack("<Ii", i * 0x100, name_offs[i])
+    functab += struct.pack("<II", n * 0x100, 0)
+    header = struct.pack("<IBBBBQQQQQQQQ", magic, 0, 0, 1, 8, n, 0, 0x401000, 72, cu, cu, cu,
+                         pcln)
+    return header + nametab + functab + records
+
+
+def go_buildinfo(version=b"go1.19.8"):
+    blob = b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16
+    return blob + bytes([len(version)]) + version + b"\0"
+
+
+def go_seeds():
+    put("fuzz_go_pclntab", "go118", go_pclntab())
+    table = go_pclntab(0xfffffff1)
+    table += b"\0" * (-len(table) % 16)  # the blob is 16-byte aligned
+    put("fuzz_go_pclntab", "go120_with_buildinfo", table + go_buildinfo())
+    put("fuzz_go_pclntab", "buildinfo", go_buildinfo())
+    # Pre-1.18 buildinfo: pointers (offsets into the input) to a string header.
+    old = b"\xff Go buildinf:" + bytes([8, 0]) + struct.pack("<QQ", 32, 0)
+    old += struct.pack("<QQ", 48, 9) + b"go1.16.15"
+    put("fuzz_go_pclntab", "buildinfo_pointers", old)
+
 
 if __name__ == "__main__":
     main()

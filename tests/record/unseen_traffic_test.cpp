@@ -71,8 +71,9 @@ TEST(UnseenTraffic, NamesTheProgramThePeerAndWhy) {
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_EQ(lines[0], "pid 42 " + go.path() +
                             ": 1 connection to 127.0.0.1:8443 that no probe could read (a Go "
-                            "program: Go's crypto/tls is not supported; 517 B sent, 2.1 KiB "
-                            "received)");
+                            "program: not TLS through crypto/tls.(*Conn), or a Go build whose "
+                            "crypto/tls could not be probed (see ct-record --probe-report); 517 "
+                            "B sent, 2.1 KiB received)");
 }
 
 TEST(UnseenTraffic, ExecFilenameAndForkNameTheProcess) {

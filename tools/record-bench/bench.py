@@ -145,15 +145,27 @@ class Workload:
         self.p.wait()
 
 
+class GoWorkload(Workload):
+    """record-bench-go-workload (a private copy at `path`): the same commands and answers."""
+
+    def __init__(self, path):
+        self.p = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("ready"):
+            die("the Go workload did not start: " + line)
+        self.pid = self.p.pid
+
+
 class EmptyProbe:
     """record-bench-empty-probe attached for the duration of a `with` block."""
 
-    def __init__(self, cfg, lib, functions=()):
-        self.cfg, self.lib, self.functions = cfg, lib, list(functions)
+    def __init__(self, cfg, lib, functions=(), go=False):
+        self.cfg, self.lib = cfg, lib
+        self.args = ["--go", lib] if go else [lib, *functions]
 
     def __enter__(self):
-        self.p = subprocess.Popen([self.cfg.bin("record-bench-empty-probe"), self.lib,
-                                   *self.functions],
+        self.p = subprocess.Popen([self.cfg.bin("record-bench-empty-probe")] + self.args,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline()
         if not line.startswith("attached"):
@@ -390,6 +402,99 @@ def per_call(cfg, gnutls=False):
     return res
 
 
+# ---- 9. Go crypto/tls per-call cost ----------------------------------------------------------
+
+def go_per_call(cfg):
+    """Part 1 for a Go program: (*tls.Conn).Write(SIZE) + server Reads until SIZE bytes over
+    net.Pipe, untraced, under empty uprobes on every place ct-record probes (the entries of
+    Write, Read and Close and each RET of Write and Read), and under ct-record -p."""
+    built = cfg.bin("record-bench-go-workload")
+    if not os.access(built, os.X_OK):
+        log("[9] skipped: record-bench-go-workload was not built (no Go toolchain)")
+        return None
+    log("[9] Go crypto/tls per-call cost: %d rounds" % cfg.rounds)
+    # A private copy: probes of other recordings on the built file do not reach it.
+    path = shutil.copy2(built, os.path.join(cfg.work, "go-workload"))
+    sizes = [(100, cfg.pairs_small), (MIB, cfg.pairs_big)]
+    res = {s: {k: [] for k in ("untraced", "empty", "ct", "ratio", "over", "lost",
+                               "cpu_untraced", "cpu_empty", "cpu_ct", "cpu_ratio")}
+           for s, _ in sizes}
+    w = GoWorkload(path)
+    modes = ["untraced", "empty", "ct"]
+    load_start = loadavg()
+    try:
+        for rnd in range(cfg.rounds):
+            for size, pairs in sizes:
+                warm = max(pairs // 20, 2)
+                order = modes[rnd % 3:] + modes[:rnd % 3]
+                got = {}
+                for mode in order:
+                    if mode == "untraced":
+                        w.run(warm, size)
+                        got[mode] = w.run(pairs, size)
+                    elif mode == "empty":
+                        with EmptyProbe(cfg, path, go=True):
+                            w.run(warm, size)
+                            got[mode] = w.run(pairs, size)
+                    else:
+                        out = os.path.join(cfg.work, "go-percall.ctz")
+                        with CtRecord(cfg, w.pid, out, cfg.ct_args):
+                            w.run(warm, size)
+                            got[mode] = w.run(pairs, size)
+                        c = check_capture(cfg, out)
+                        tr = c["trailer"]
+                        res[size]["lost"].append(tr["lost_events"] if tr else -1)
+                        os.unlink(out)
+                r = res[size]
+                for mode in modes:
+                    r[mode].append(got[mode][0])
+                    r["cpu_" + mode].append(got[mode][1])
+                r["ratio"].append(got["ct"][0] / got["empty"][0])
+                r["over"].append((got["ct"][0] - got["untraced"][0]) /
+                                 (got["empty"][0] - got["untraced"][0]))
+                r["cpu_ratio"].append(got["ct"][1] / got["empty"][1])
+                log("    round %d, %7d B: untraced %s us, empty %s us, ct-record %s us per pair"
+                    ", ct/empty %.2f" % (rnd + 1, size, us(got["untraced"][0]),
+                                         us(got["empty"][0]), us(got["ct"][0]),
+                                         got["ct"][0] / got["empty"][0]))
+    finally:
+        w.close()
+    res["load"] = (load_start, loadavg())
+    return res
+
+
+def go_report(cfg, go):
+    p = print
+    p("9. Go crypto/tls per-call cost: (*tls.Conn).Write(SIZE) + server Reads until SIZE")
+    p("   bytes, client and server goroutines in one process over net.Pipe (no syscalls).")
+    p("   'empty probe' = empty uprobes on every place ct-record probes (entries of Write,")
+    p("   Read, Close; each RET of Write and Read: no uretprobes, Go moves stacks). us per")
+    p("   pair, median [min-max] of %d rounds; CPU = the whole process (goroutines move" %
+      cfg.rounds)
+    p("   between threads).")
+    rows = [("size", "untraced", "empty probe", "ct-record", "ct/empty", "overheads",
+             "CPU ct/empty", "lost events")]
+    for size, name in ((100, "100 B"), (MIB, "1 MiB")):
+        r = go[size]
+        rows.append((name, spread(r["untraced"], us), spread(r["empty"], us),
+                     spread(r["ct"], us), spread(r["ratio"], x2), spread(r["over"], x2),
+                     spread(r["cpu_ratio"], x2), "%d" % sum(r["lost"])))
+    p(table(rows))
+    p("   The same in CPU time of the workload process (us per pair), which does not count")
+    p("   waiting for a CPU: each probe trap is a kernel entry, after which a busy machine")
+    p("   may run something else first, and the untraced run makes no kernel entry at all.")
+    rows = [("size", "untraced", "empty probe", "ct-record", "ct/empty")]
+    for size, name in ((100, "100 B"), (MIB, "1 MiB")):
+        r = go[size]
+        rows.append((name, spread(r["cpu_untraced"], us), spread(r["cpu_empty"], us),
+                     spread(r["cpu_ct"], us), spread(r["cpu_ratio"], x2)))
+    p(table(rows))
+    p("   A Read returns at most one TLS record (16 KiB): 1 MiB is 1 Write and >= 64 Reads,")
+    p("   both sides recorded (2 x SIZE bytes per pair).")
+    p("   Load average during part 9: %s -> %s." % (go["load"][0], go["load"][1]))
+    p("")
+
+
 # ---- 2, 3, 5. sustained writes -----------------------------------------------------------------
 
 def smaps_rss(pid):
@@ -596,7 +701,7 @@ def report_gnutls(cfg, pc):
     p("")
 
 
-def report(cfg, pc, su, ag, started, la=None, ll=None, gp=None):
+def report(cfg, pc, su, ag, started, la=None, ll=None, gp=None, go=None):
     p = print
     libssl = os.path.realpath(cfg.system_libssl)
     p("ct record-bench (%s run, %s)" % ("quick" if cfg.quick else "full",
@@ -774,6 +879,8 @@ def report(cfg, pc, su, ag, started, la=None, ll=None, gp=None):
         p(table(rows))
         p("")
     p("Aims")
+    if go:
+        go_report(cfg, go)
     p(table([("figure", "measured", "aim", "")] +
             [(n, m, a, verdict(ok)) for n, m, a, ok in aims]))
     p("")
@@ -794,9 +901,9 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
     ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
     ap.add_argument("--turns", type=int, help="turns of the agent conversation")
-    ap.add_argument("--only", default="1,2,4,6,7,8", help="parts to run: 1 (per-call), 2 "
+    ap.add_argument("--only", default="1,2,4,6,7,8,9", help="parts to run: 1 (per-call), 2 "
                     "(sustained: also 3 and 5), 4 (capture size), 6 (launch latency), 7 "
-                    "(--lossless), 8 (per-call, GnuTLS)")
+                    "(--lossless), 8 (per-call, GnuTLS), 9 (per-call, Go crypto/tls)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
@@ -884,7 +991,8 @@ def main():
             ag.append(agent(cfg, max(turns // 2, 5), 80, "paced"))
         la = launch(cfg) if "6" in parts else None
         ll = lossless(cfg) if "7" in parts else None
-        report(cfg, pc, su, ag, started, la, ll, gp)
+        go = go_per_call(cfg) if "9" in parts else None
+        report(cfg, pc, su, ag, started, la, ll, gp, go)
     finally:
         if a.keep:
             log("work directory kept: " + cfg.work)

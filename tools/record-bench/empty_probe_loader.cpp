@@ -5,6 +5,11 @@
 //   record-bench-empty-probe [LIBSSL [FUNCTION...]]
 //     default /usr/lib/x86_64-linux-gnu/libssl.so.3 and SSL_write, SSL_read,
 //     SSL_write_ex, SSL_read_ex; for libgnutls, name its functions.
+//   record-bench-empty-probe --go BINARY
+//
+// --go: a Go executable; the empty entry program goes on every place ct-record probes in
+// it (the entries of (*tls.Conn).Write, Read and Close, and each RET instruction of
+// Write and Read), as plain uprobes like ct-record's.
 #include <bpf/libbpf.h>
 
 #include <algorithm>
@@ -17,6 +22,7 @@
 #include <vector>
 
 #include "empty_probe.skel.h"
+#include "locate/tls_locator.hpp"
 
 namespace {
 
@@ -46,6 +52,29 @@ int main(int argc, char** argv) {
     if (functions.empty())
         functions = {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"};
     std::vector<LinkPtr> links;
+    if (lib == "--go" && argc > 2) {
+        const std::string binary = argv[2];
+        ct::locate::LocatorOptions options;
+        options.use_cache = false;
+        auto report = ct::locate::locate_tls_functions(binary, options);
+        if (!report || report->flavor != ct::locate::Flavor::GoCryptoTls || report->refusal) {
+            std::cerr << "record-bench-empty-probe: no Go crypto/tls in " << binary << "\n";
+            return 1;
+        }
+        for (const auto& t : report->targets) {
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+            LinkPtr link(bpf_program__attach_uprobe_opts(skel->progs.empty_entry, -1,
+                                                         binary.c_str(), t.file_offset, &opts));
+            if (!link) {
+                std::cerr << "record-bench-empty-probe: cannot attach at " << t.file_offset << ": "
+                          << std::strerror(errno) << "\n";
+                return 1;
+            }
+            links.push_back(std::move(link));
+        }
+        lib.clear();
+        functions.clear();
+    }
     for (const std::string& fn : functions) {
         for (bool ret : {false, true}) {
             LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn.c_str());
