@@ -22,6 +22,11 @@ std::string format_probe_report(const BinaryReport& report) {
     } else if (report.targets.empty()) {
         out += "  no TLS functions to hook\n";
     }
+    for (const auto& tls : report.unprobed_tls) {
+        out += fmt::format("  NOT SEEN: {} is linked in and ct has no probes for it: connections "
+                           "made through {} are not recorded\n",
+                           tls, tls.substr(0, tls.find('-')));
+    }
     for (const auto& t : report.targets) {
         out += fmt::format("  {:<17} file offset {:#10x}  vaddr {:#10x}\n", role_symbol(t.role),
                            t.file_offset, t.vaddr);
@@ -63,7 +68,7 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
             out << label << "\n  cannot be examined: " << report.error().what() << "\n";
             continue;
         }
-        if (report->flavor == Flavor::None && !report->refusal) {
+        if (report->flavor == Flavor::None && !report->refusal && report->unprobed_tls.empty()) {
             ++without_tls;
             continue;
         }

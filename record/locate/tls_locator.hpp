@@ -28,12 +28,19 @@ enum class Role : uint8_t {
     SslFree = 6,
     SslClear = 7,
     SslShutdown = 8,
+    // Stripped static OpenSSL 3 (no exported symbols): the internal functions every
+    // SSL_write*/SSL_read* call goes through, hooked instead of the API functions.
+    SslReadInternal = 9,         // ssl_read_internal(ssl, buf, num, readbytes): SSL_read_ex's ABI
+    SslWriteInternal = 10,       // ssl_write_internal(ssl, buf, num, written), OpenSSL 3.0-3.2
+    SslWriteInternalFlags = 11,  // ssl_write_internal(ssl, buf, num, flags, written), 3.3+
 };
+inline constexpr Role kLastRole = Role::SslWriteInternalFlags;
+// The exported API roles, looked up by symbol name.
 inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role::SslRead,
                                      Role::SslReadEx, Role::SslDoHandshake, Role::SslNew,
                                      Role::SslFree,   Role::SslClear,       Role::SslShutdown};
 
-// "SSL_write", "SSL_read_ex", ...
+// "SSL_write", "SSL_read_ex", "ssl_read_internal", ...
 const char* role_symbol(Role role);
 std::optional<Role> role_from_symbol(std::string_view symbol);
 
@@ -48,7 +55,7 @@ enum class Flavor : uint8_t {
     None = 0,               // no TLS library code in this object
     OpenSslSymbols = 1,     // SSL_* found by symbol (OpenSSL, or any library with symbols)
     BoringSslStripped = 2,  // BoringSSL without symbols, found from code structure
-    OpenSslStripped = 3,    // OpenSSL source paths but no symbols: not supported, refused
+    OpenSslStripped = 3,    // OpenSSL 3 without symbols, found from code structure
 };
 const char* flavor_name(Flavor flavor);
 
@@ -57,11 +64,16 @@ struct BinaryReport {
     std::string build_id_hex;  // empty when the object has no GNU build-id note
     uint64_t device = 0, inode = 0, file_size = 0;
     Flavor flavor = Flavor::None;
-    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-strings", "none"
+    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-structure",
+    // "rustls-strings" (rustls only, nothing to hook), "none"
     std::string how_found;
     std::vector<Target> targets;         // empty when refused or no TLS
     std::optional<std::string> refusal;  // set when the object has TLS code we will not hook
     std::vector<std::string> evidence;   // what was looked at, in order
+    // TLS code in this object that ct has no probes for, e.g. "rustls-0.23.46": its
+    // traffic, if any, is not recorded (named in the probe report and the unseen-traffic
+    // summary).
+    std::vector<std::string> unprobed_tls;
     bool from_cache = false;
 
     const Target* find(Role role) const;
