@@ -62,6 +62,7 @@ struct CallArguments {
     uint64_t from_va = 0;
     uint64_t from_end_va = 0;  // end of the first decoded instruction
     uint64_t callee_va = 0;
+    uint64_t call_end_va = 0;  // the instruction after the call (0: reached by a tail jump)
     bool via_jump = false;
     std::array<std::optional<uint64_t>, 6> args{};  // rdi, rsi, rdx, rcx, r8, r9
 };

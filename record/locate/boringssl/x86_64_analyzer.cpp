@@ -182,6 +182,7 @@ std::optional<CallArguments> X86_64Analyzer::decode_call(uint64_t from_va) {
             if (!target)
                 return std::nullopt;
             call.callee_va = *target;
+            call.call_end_va = va + insn->size;
             reached_call = true;
             break;
         }

@@ -37,7 +37,14 @@ struct DebugSite {
     uint64_t end_va = 0;  // end of the path load: the site's identity
     uint32_t line = 0;
     std::string function;  // the __func__ string passed as the third argument
+    uint64_t call_end_va = 0;
+    std::optional<uint32_t> reason;  // from the ERR_set_error(ERR_LIB_SSL, reason, ...) after it
 };
+
+constexpr uint32_t kErrLibSsl = 20;
+// include/openssl/sslerr.h: public, stable reason codes. 3.3 added the flags argument of
+// ssl_write_internal (for SSL_write_ex2) together with the check that rejects flags.
+constexpr uint32_t kSslRUnsupportedWriteFlags = 412;
 
 StructuralResult refuse(StructuralResult result, std::string why) {
     result.targets.clear();
@@ -187,7 +194,7 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
         if (name.empty())
             continue;
         DebugSite site{load.insn_va, load.end_va, static_cast<uint32_t>(*call->args[1]),
-                       std::move(name)};
+                       std::move(name), call->call_end_va, std::nullopt};
         ++votes[call->callee_va];
         decoded.emplace_back(std::move(site), call->callee_va);
     }
@@ -205,8 +212,16 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
     const uint64_t err_set_debug = best->first;
     std::map<uint64_t, DebugSite> sites_by_end;
     for (auto& [site, callee] : decoded) {
-        if (callee == err_set_debug)
-            sites_by_end.emplace(site.end_va, std::move(site));
+        if (callee != err_set_debug)
+            continue;
+        // ERR_set_error(ERR_LIB_SSL, reason, NULL) follows the ERR_set_debug call.
+        if (site.call_end_va != 0) {
+            auto next = code.decode_call(site.call_end_va);
+            if (next && next->args[0] == kErrLibSsl && next->args[1] &&
+                *next->args[1] < 0x1000000)
+                site.reason = static_cast<uint32_t>(*next->args[1]);
+        }
+        sites_by_end.emplace(site.end_va, std::move(site));
     }
     result.evidence.push_back(
         fmt::format("ERR_set_debug at {:#x}: {} error sites pass ssl_lib.c, a line and a function "
@@ -314,26 +329,51 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
     check_callers("SSL_read", read_fn, "ssl_read_internal");
 
     // 5. ssl_write_internal gained a flags argument in OpenSSL 3.3 (for SSL_write_ex2),
-    //    which moves `size_t *written` from the 4th to the 5th argument.
-    const auto version_texts = find_openssl_version_texts(image);
-    const VersionInfo version = parse_version(version_texts);
+    //    which moves `size_t *written` from the 4th to the 5th argument. Two independent
+    //    signs: its reason codes (3.3+ rejects unknown flags with
+    //    SSL_R_UNSUPPORTED_WRITE_FLAGS) and the version text, when the linker kept it.
     Role write_role = Role::SslWriteInternal;
-    if (!version.major) {
-        std::string list;
-        for (const auto& t : version_texts)
-            list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", t);
-        refusals.push_back(fmt::format(
-            "the OpenSSL 3 minor version is not known ({}), and the arguments of "
-            "ssl_write_internal depend on it",
-            list.empty() ? "no \"OpenSSL 3.x\" version text" : list));
-    } else {
-        result.evidence.push_back(fmt::format("version text \"{}\": ssl_write_internal takes {}",
-                                              version.text,
-                                              *version.minor >= 3
-                                                  ? "(ssl, buf, num, flags, written)"
-                                                  : "(ssl, buf, num, written)"));
-        if (*version.minor >= 3)
-            write_role = Role::SslWriteInternalFlags;
+    if (write_fn) {
+        std::set<uint32_t> reasons;
+        size_t without_reason = 0;
+        for (const auto& [end, site] : sites_by_end) {
+            auto f = attribution.function_of_site.find(end);
+            if (f == attribution.function_of_site.end() || f->second != *write_fn ||
+                site.function != "ssl_write_internal")
+                continue;
+            site.reason ? (void)reasons.insert(*site.reason) : (void)++without_reason;
+        }
+        const bool flags_by_reason = reasons.contains(kSslRUnsupportedWriteFlags);
+        std::string reason_text;
+        for (uint32_t r : reasons)
+            reason_text += fmt::format("{}{}", reason_text.empty() ? "" : ",", r);
+        const auto version_texts = find_openssl_version_texts(image);
+        const VersionInfo version = parse_version(version_texts);
+        std::optional<bool> flags_by_version;
+        if (version.major)
+            flags_by_version = *version.major == 3 && *version.minor >= 3;
+        result.evidence.push_back(fmt::format(
+            "ssl_write_internal reasons {{{}}}{}; version text {}", reason_text,
+            without_reason ? fmt::format(" ({} sites without a literal reason)", without_reason)
+                           : std::string(),
+            version.major ? "\"" + version.text + "\"" : std::string("not found")));
+        if (reasons.empty()) {
+            refusals.push_back(
+                "the reason codes of ssl_write_internal could not be read, and its arguments "
+                "depend on the OpenSSL version (written is the 5th argument since 3.3)");
+        } else if (flags_by_version && *flags_by_version != flags_by_reason) {
+            refusals.push_back(fmt::format(
+                "version text \"{}\" and the reason codes of ssl_write_internal disagree on its "
+                "arguments",
+                version.text));
+        } else {
+            if (flags_by_reason)
+                write_role = Role::SslWriteInternalFlags;
+            result.evidence.push_back(
+                fmt::format("ssl_write_internal takes {}",
+                            flags_by_reason ? "(ssl, buf, num, flags, written): OpenSSL 3.3+"
+                                            : "(ssl, buf, num, written): OpenSSL 3.0-3.2"));
+        }
     }
 
     if (!refusals.empty()) {
