@@ -146,8 +146,8 @@ void UnseenTraffic::note_late_probes(pid_t pid, const std::string& path) {
 
 void UnseenTraffic::note_unprobed_tls(pid_t pid, const std::string& path,
                                       const std::string& what) {
-    std::string why =
-        fmt::format("{} in {} carries it, and ct has no probes for rustls", what, path);
+    std::string why = fmt::format(
+        "{} contains {}, which ct does not probe: TLS through rustls is not recorded", path, what);
     if (pid != 0)
         unprobed_by_pid_.emplace(static_cast<std::uint32_t>(pid), why);
     unprobed_by_path_.emplace(path, std::move(why));
