@@ -34,8 +34,9 @@ programs such as Codex CLI and Copilot CLI's runtime.node), follows the
 target's children, and writes the raw events into a zstd-compressed,
 append-only capture file. Decode it later with ct-analyze. Every TCP
 connection of the target tree is also tracked with its peer and the bytes its
-syscalls moved; the summary at the end names the ones no probe could read (plain TCP, or TLS in Go, rustls, GnuTLS, Java); a
-binary with rustls inside is named when it is examined ("NOT seen: ...").
+syscalls moved; the summary at the end names the ones no probe could read
+(plain TCP, or TLS in Go, rustls, GnuTLS, Java); a binary with rustls inside
+is named when it is examined ("NOT seen: ...").
 
 A traced process that executes a program or maps a library ct-record has not
 examined yet is stopped (SIGSTOP) before it runs any of it, and continued
