@@ -144,8 +144,7 @@ void UnseenTraffic::note_late_probes(pid_t pid, const std::string& path) {
     late_probes_[static_cast<std::uint32_t>(pid)] = path;
 }
 
-void UnseenTraffic::note_unprobed_tls(pid_t pid, const std::string& path,
-                                      const std::string& what) {
+void UnseenTraffic::note_unprobed_tls(pid_t pid, const std::string& path, const std::string& what) {
     std::string why = fmt::format(
         "{} contains {}, which ct does not probe: TLS through rustls is not recorded", path, what);
     if (pid != 0)

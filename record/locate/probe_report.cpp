@@ -23,9 +23,10 @@ std::string format_probe_report(const BinaryReport& report) {
         out += "  no TLS functions to hook\n";
     }
     for (const auto& tls : report.unprobed_tls) {
-        out += fmt::format("  NOT SEEN: {} is linked in and ct has no probes for it: connections "
-                           "made through {} are not recorded\n",
-                           tls, tls.substr(0, tls.find('-')));
+        out += fmt::format(
+            "  NOT SEEN: {} is linked in and ct has no probes for it: connections "
+            "made through {} are not recorded\n",
+            tls, tls.substr(0, tls.find('-')));
     }
     for (const auto& t : report.targets) {
         out += fmt::format("  {:<17} file offset {:#10x}  vaddr {:#10x}\n", role_symbol(t.role),

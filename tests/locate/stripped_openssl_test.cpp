@@ -221,7 +221,8 @@ TEST(DisguisedNode, InlinedInternalFunctionsAreRefused) {
         ASSERT_NE(read, nullptr) << text;
         auto calls = [&](uint64_t function, uint64_t callee) {
             for (const auto& insn : test::objdump(kNode, function, function + 0x200)) {
-                if (insn.mnemonic == "call" && insn.operands.find(fmt::format("{:x} ", callee)) == 0)
+                if (insn.mnemonic == "call" &&
+                    insn.operands.find(fmt::format("{:x} ", callee)) == 0)
                     return true;
             }
             return false;

@@ -73,9 +73,8 @@ std::string identifier_at(const ElfImage& image, uint64_t va) {
 // inlined into it, not the internal function itself.
 const std::set<std::string> kWriteWrappers = {"SSL_write", "SSL_write_ex", "SSL_write_ex2",
                                               "SSL_write_early_data"};
-const std::set<std::string> kReadWrappers = {"SSL_read",       "SSL_read_ex",
-                                             "SSL_read_early_data", "SSL_peek",
-                                             "SSL_peek_ex",    "ssl_peek_internal"};
+const std::set<std::string> kReadWrappers = {"SSL_read", "SSL_read_ex", "SSL_read_early_data",
+                                             "SSL_peek", "SSL_peek_ex", "ssl_peek_internal"};
 
 struct VersionInfo {
     std::optional<int> major, minor;
@@ -193,7 +192,7 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
         std::string name = identifier_at(image, *call->args[2]);
         if (name.empty())
             continue;
-        DebugSite site{load.insn_va, load.end_va, static_cast<uint32_t>(*call->args[1]),
+        DebugSite site{load.insn_va,    load.end_va,       static_cast<uint32_t>(*call->args[1]),
                        std::move(name), call->call_end_va, std::nullopt};
         ++votes[call->callee_va];
         decoded.emplace_back(std::move(site), call->callee_va);
@@ -217,8 +216,7 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
         // ERR_set_error(ERR_LIB_SSL, reason, NULL) follows the ERR_set_debug call.
         if (site.call_end_va != 0) {
             auto next = code.decode_call(site.call_end_va);
-            if (next && next->args[0] == kErrLibSsl && next->args[1] &&
-                *next->args[1] < 0x1000000)
+            if (next && next->args[0] == kErrLibSsl && next->args[1] && *next->args[1] < 0x1000000)
                 site.reason = static_cast<uint32_t>(*next->args[1]);
         }
         sites_by_end.emplace(site.end_va, std::move(site));
@@ -233,16 +231,14 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
     for (const auto& [end, site] : sites_by_end)
         site_list.push_back(end);
     const std::vector<uint64_t> unwind_starts = image.unwind_function_starts();
-    result.evidence.push_back(fmt::format("{} function starts in the unwind table",
-                                          unwind_starts.size()));
-    const SiteAttribution attribution =
-        boringssl::attribute_sites(code, site_list, unwind_starts);
     result.evidence.push_back(
-        fmt::format("{} functions hold {} of the sites ({} unattributed); {} stray call targets "
-                    "rejected as entries",
-                    attribution.functions.size(),
-                    site_list.size() - attribution.orphan_sites.size(),
-                    attribution.orphan_sites.size(), attribution.entries_rejected));
+        fmt::format("{} function starts in the unwind table", unwind_starts.size()));
+    const SiteAttribution attribution = boringssl::attribute_sites(code, site_list, unwind_starts);
+    result.evidence.push_back(fmt::format(
+        "{} functions hold {} of the sites ({} unattributed); {} stray call targets "
+        "rejected as entries",
+        attribution.functions.size(), site_list.size() - attribution.orphan_sites.size(),
+        attribution.orphan_sites.size(), attribution.entries_rejected));
 
     // Names reported by each function, and the functions reporting each name.
     std::map<uint64_t, std::map<std::string, std::vector<uint32_t>>> names_of;
@@ -280,7 +276,8 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
         } else if (n > 1) {
             std::string list;
             for (uint64_t entry : it->second)
-                list += fmt::format("{}{:#x} [{}]", list.empty() ? "" : "; ", entry, describe(entry));
+                list +=
+                    fmt::format("{}{:#x} [{}]", list.empty() ? "" : "; ", entry, describe(entry));
             problem = fmt::format("{} functions report {} (inlined into several callers?): {}", n,
                                   name, list);
         } else if (orphans[name] > 0) {
@@ -290,9 +287,10 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
             const uint64_t entry = *it->second.begin();
             for (const auto& [other, lines] : names_of[entry]) {
                 if (wrappers.contains(other)) {
-                    problem = fmt::format("the function reporting {} at {:#x} also reports {}: it "
-                                          "was inlined into that API function",
-                                          name, entry, other);
+                    problem = fmt::format(
+                        "the function reporting {} at {:#x} also reports {}: it "
+                        "was inlined into that API function",
+                        name, entry, other);
                 }
             }
             if (problem.empty())
@@ -369,10 +367,10 @@ StructuralResult locate_stripped_openssl(const ElfImage& image,
         } else {
             if (flags_by_reason)
                 write_role = Role::SslWriteInternalFlags;
-            result.evidence.push_back(
-                fmt::format("ssl_write_internal takes {}",
-                            flags_by_reason ? "(ssl, buf, num, flags, written): OpenSSL 3.3+"
-                                            : "(ssl, buf, num, written): OpenSSL 3.0-3.2"));
+            result.evidence.push_back(fmt::format(
+                "ssl_write_internal takes {}", flags_by_reason
+                                                   ? "(ssl, buf, num, flags, written): OpenSSL 3.3+"
+                                                   : "(ssl, buf, num, written): OpenSSL 3.0-3.2"));
         }
     }
 
