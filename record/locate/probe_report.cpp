@@ -24,7 +24,7 @@ std::string format_probe_report(const BinaryReport& report) {
     }
     for (const auto& tls : report.unprobed_tls) {
         out += fmt::format(
-            "  NOT SEEN: {} is linked in and ct has no probes for it: connections "
+            "  NOT seen: {} is linked in and ct has no probes for it: connections "
             "made through {} are not recorded\n",
             tls, tls.substr(0, tls.find('-')));
     }

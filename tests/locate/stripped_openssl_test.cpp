@@ -172,7 +172,7 @@ TEST(Rustls, CratePathsAreReportedAsUnprobedTls) {
     std::sort(found.begin(), found.end());
     EXPECT_EQ(found, std::vector<std::string>({"rustls-0.21.12", "rustls-0.23.46"}));
     const std::string text = format_probe_report(*report);
-    EXPECT_NE(text.find("NOT SEEN: rustls-0.23.46 is linked in and ct has no probes for it"),
+    EXPECT_NE(text.find("NOT seen: rustls-0.23.46 is linked in and ct has no probes for it"),
               std::string::npos)
         << text;
 }
