@@ -55,7 +55,7 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
         out << "cannot examine process " << pid << ": " << binaries.error().what() << "\n";
         return 2;
     }
-    size_t with_tls = 0, refused = 0, without_tls = 0, unreadable = 0;
+    size_t with_tls = 0, refused = 0, without_tls = 0, unreadable = 0, unprobed_only = 0;
     for (const auto& binary : *binaries) {
         const std::string label = binary.path_in_process + (binary.deleted ? " (deleted)" : "");
         if (binary.access_path.empty()) {
@@ -73,7 +73,12 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
             ++without_tls;
             continue;
         }
-        report->refusal ? ++refused : ++with_tls;
+        if (report->refusal)
+            ++refused;
+        else if (report->targets.empty())
+            ++unprobed_only;  // rustls and nothing ct can hook
+        else
+            ++with_tls;
         if (report->path != binary.path_in_process) {
             out << label << " (opened as " << report->path << ")\n";
             report->path = binary.path_in_process;
@@ -81,9 +86,9 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
         out << format_probe_report(*report);
     }
     out << fmt::format(
-        "process {}: examined {} mapped ELF files: {} with TLS functions, {} refused, {} without "
-        "TLS (not shown), {} unreadable\n",
-        pid, binaries->size(), with_tls, refused, without_tls, unreadable);
+        "process {}: examined {} mapped ELF files: {} with TLS functions, {} refused, {} with only "
+        "TLS ct does not probe, {} without TLS (not shown), {} unreadable\n",
+        pid, binaries->size(), with_tls, refused, unprobed_only, without_tls, unreadable);
     return refused > 0 ? 1 : 0;
 }
 
