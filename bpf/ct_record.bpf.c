@@ -809,6 +809,14 @@ int BPF_KPROBE(probe_entry_SSL_write_ex)
 	return io_entry(ctx, CT_FUNC_SSL_WRITE_EX, PT_REGS_PARM4(ctx));
 }
 
+/* OpenSSL 3.3+ ssl_write_internal(ssl, buf, num, flags, written), located in stripped
+ * static OpenSSL: SSL_write_ex's semantics with `written` in the 5th argument. */
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_ssl_write_internal_flags)
+{
+	return io_entry(ctx, CT_FUNC_SSL_WRITE_EX, PT_REGS_PARM5(ctx));
+}
+
 SEC("uprobe")
 int BPF_KPROBE(probe_entry_SSL_read)
 {

@@ -169,7 +169,14 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
             plan = {p.probe_entry_SSL_read, p.probe_return_SSL_io};
             break;
         case locate::Role::SslReadEx:
+        case locate::Role::SslReadInternal:  // same arguments and return as SSL_read_ex
             plan = {p.probe_entry_SSL_read_ex, p.probe_return_SSL_io};
+            break;
+        case locate::Role::SslWriteInternal:  // OpenSSL 3.0-3.2: SSL_write_ex's ABI
+            plan = {p.probe_entry_SSL_write_ex, p.probe_return_SSL_io};
+            break;
+        case locate::Role::SslWriteInternalFlags:
+            plan = {p.probe_entry_ssl_write_internal_flags, p.probe_return_SSL_io};
             break;
         case locate::Role::SslDoHandshake:
             plan = {regen_handshake ? p.probe_entry_SSL_do_handshake_regen

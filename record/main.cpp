@@ -29,14 +29,17 @@ const char* kDescription =
 
 Attaches eBPF uprobes to SSL_write/SSL_read (and friends) in the target's TLS
 library (libssl.so, OpenSSL linked into node, BoringSSL inside Bun executables
-such as the native Claude Code), to gnutls_record_send/gnutls_record_recv (and
-friends) in libgnutls.so (wget, git and curl over HTTPS on Debian) and, in Go
-programs, stripped or not, to crypto/tls's (*Conn).Write and Read (returns
-probed at their RET instructions), follows the target's children, and writes
-the raw events into a zstd-compressed, append-only capture file. Decode it
-later with ct-analyze. Every TCP connection of the target tree is also tracked
-with its peer and the bytes its syscalls moved; the summary at the end names
-the ones no probe could read (plain TCP, or TLS in rustls, NSS, Java).
+such as the native Claude Code, OpenSSL 3 linked statically into stripped Rust
+programs such as Codex CLI and Copilot CLI's runtime.node), to
+gnutls_record_send/gnutls_record_recv (and friends) in libgnutls.so (wget, git
+and curl over HTTPS on Debian) and, in Go programs, stripped or not, to
+crypto/tls's (*Conn).Write and Read (returns probed at their RET instructions),
+follows the target's children, and writes the raw events into a
+zstd-compressed, append-only capture file. Decode it later with ct-analyze.
+Every TCP connection of the target tree is also tracked with its peer and the
+bytes its syscalls moved; the summary at the end names the ones no probe could
+read (plain TCP, or TLS in rustls, NSS, Java); a binary with rustls inside is
+named when it is examined ("NOT seen: ...").
 
 A traced process that executes a program or maps a library ct-record has not
 examined yet is stopped (SIGSTOP) before it runs any of it, and continued

@@ -340,6 +340,16 @@ class Recording {
                 note("warning", msg);
                 continue;
             }
+            for (const auto& what : r.located.unprobed_tls) {
+                // rustls (Rust programs: Codex CLI, Copilot CLI's runtime.node): no probes.
+                unseen_.note_unprobed_tls(r.pid, r.path, what);
+                std::string msg = fmt::format(
+                    "NOT seen: {} contains {}, and ct has no probes for rustls: connections it "
+                    "makes through rustls are not recorded",
+                    r.path, what);
+                say(msg);
+                note("warning", msg);
+            }
             if (r.located.refusal) {
                 std::string msg = fmt::format("NOT probing {}: {}", r.path, *r.located.refusal);
                 say(msg);

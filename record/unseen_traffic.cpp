@@ -146,6 +146,14 @@ void UnseenTraffic::note_late_probes(pid_t pid, const std::string& path) {
     late_probes_[static_cast<std::uint32_t>(pid)] = path;
 }
 
+void UnseenTraffic::note_unprobed_tls(pid_t pid, const std::string& path, const std::string& what) {
+    std::string why = fmt::format(
+        "{} contains {}, which ct does not probe: TLS through rustls is not recorded", path, what);
+    if (pid != 0)
+        unprobed_by_pid_.emplace(static_cast<std::uint32_t>(pid), why);
+    unprobed_by_path_.emplace(path, std::move(why));
+}
+
 std::size_t UnseenTraffic::unseen_connections() const {
     std::size_t n = 0;
     for (const auto& [pid, list] : unseen_)
@@ -173,7 +181,13 @@ std::vector<std::string> UnseenTraffic::report_lines() const {
             peer_text += fmt::format(" and {} more", peers.size() - 3);
         auto exe_it = exe_.find(pid);
         std::string exe = exe_it != exe_.end() ? exe_it->second : std::string("(unknown program)");
-        std::string why = exe_it != exe_.end() ? unprobed_tls_reason(exe) : std::string();
+        std::string why;
+        if (auto u = unprobed_by_pid_.find(pid); u != unprobed_by_pid_.end())
+            why = u->second;
+        else if (auto p = unprobed_by_path_.find(exe); p != unprobed_by_path_.end())
+            why = p->second;
+        else if (exe_it != exe_.end())
+            why = unprobed_tls_reason(exe);
         if (auto late = late_probes_.find(pid); why.empty() && late != late_probes_.end()) {
             why = fmt::format(
                 "its probes on {} came late: TLS it did before them is not in the capture",

@@ -31,6 +31,10 @@ class UnseenTraffic {
     void note_exe(pid_t pid, const std::string& exe);
     // Probes on `path` came after `pid` had started running it.
     void note_late_probes(pid_t pid, const std::string& path);
+    // `path` (mapped by `pid`, or 0 when not yet known) holds TLS code ct has no probes
+    // for, e.g. "rustls-0.23.46" from the locator: named as the reason for its unseen
+    // connections.
+    void note_unprobed_tls(pid_t pid, const std::string& path, const std::string& what);
 
     // Connections that moved bytes and that no probe tied to a TLS connection.
     std::size_t unseen_connections() const;
@@ -40,6 +44,8 @@ class UnseenTraffic {
   private:
     std::map<std::uint32_t, std::string> exe_;
     std::map<std::uint32_t, std::string> late_probes_;
+    std::map<std::uint32_t, std::string> unprobed_by_pid_;
+    std::map<std::string, std::string> unprobed_by_path_;
     std::map<std::uint32_t, std::vector<ct_tcp_event>> unseen_;  // by pid
     std::map<std::uint32_t, std::set<std::uint64_t>> tls_gens_;  // CONN OPEN per pid
     std::set<std::uint64_t> gens_with_socket_;

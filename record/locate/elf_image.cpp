@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -159,6 +160,8 @@ Expected<void> ElfImage::read_program_headers() {
                                          (phdr.p_flags & PF_X) != 0});
         } else if (phdr.p_type == PT_NOTE && in_file) {
             note_ranges_.emplace_back(phdr.p_offset, phdr.p_filesz);
+        } else if (phdr.p_type == PT_GNU_EH_FRAME && in_file) {
+            eh_frame_hdr_ = {phdr.p_vaddr, phdr.p_filesz};
         }
     }
     if (loads_.empty())
@@ -317,6 +320,40 @@ Expected<void> ElfImage::for_each_symbol(SymbolTable which,
         fn(entry);
     }
     return {};
+}
+
+std::vector<uint64_t> ElfImage::unwind_function_starts() const {
+    // .eh_frame_hdr: version 1, eh_frame_ptr encoding, fde_count encoding, table
+    // encoding; then eh_frame_ptr, fde_count and a sorted table of (initial location,
+    // FDE address) pairs. Only the layout every GNU and LLVM linker writes is read:
+    // table entries as signed 4-byte offsets from the header (DW_EH_PE_datarel|sdata4).
+    std::vector<uint64_t> starts;
+    if (!eh_frame_hdr_)
+        return starts;
+    const auto [hdr_va, hdr_size] = *eh_frame_hdr_;
+    const auto bytes = bytes_at(hdr_va, hdr_size);
+    if (bytes.size() < 12 || bytes[0] != 1 || bytes[3] != 0x3b)
+        return starts;
+    auto read32 = [&](size_t at) {
+        int32_t v = 0;
+        std::memcpy(&v, bytes.data() + at, sizeof v);
+        return v;
+    };
+    // eh_frame_ptr is 4 bytes for the usual encodings (pcrel/datarel/udata4 sdata4).
+    if ((bytes[1] & 0x0f) != 0x0b && (bytes[1] & 0x0f) != 0x03)
+        return starts;
+    if (bytes[2] != 0x03 && bytes[2] != 0x0b)
+        return starts;
+    const auto count = static_cast<uint32_t>(read32(8));
+    if (count > (bytes.size() - 12) / 8)
+        return starts;
+    starts.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+        const int32_t location = read32(12 + size_t{i} * 8);
+        starts.push_back(hdr_va + static_cast<uint64_t>(static_cast<int64_t>(location)));
+    }
+    std::sort(starts.begin(), starts.end());
+    return starts;
 }
 
 }  // namespace ct::locate

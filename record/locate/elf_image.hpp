@@ -66,6 +66,11 @@ class ElfImage {
     // Up to `length` bytes at `vaddr`, staying inside one segment's file image.
     std::span<const uint8_t> bytes_at(uint64_t vaddr, uint64_t length) const;
 
+    // Start addresses of the functions described by the unwind table (PT_GNU_EH_FRAME's
+    // binary search table), sorted; empty when there is none or it has an unusual
+    // encoding. Exact function entries for code compiled with unwind tables.
+    std::vector<uint64_t> unwind_function_starts() const;
+
     bool has_symbol_table(SymbolTable which) const;
     // Calls fn for each symbol of that table. Fails if the table is malformed.
     Expected<void> for_each_symbol(SymbolTable which,
@@ -88,6 +93,7 @@ class ElfImage {
     std::vector<LoadSegment> loads_;
     std::vector<std::pair<uint64_t, uint64_t>> note_ranges_;  // file offset, size
     std::string build_id_hex_;
+    std::optional<std::pair<uint64_t, uint64_t>> eh_frame_hdr_;  // vaddr, size
 };
 
 }  // namespace ct::locate

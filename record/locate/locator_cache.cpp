@@ -19,8 +19,7 @@ constexpr const char* kMagic = "ct-locator-cache 1";
 constexpr size_t kCheckBytes = 16;
 constexpr size_t kMaxCacheFile = 1u << 20;
 
-uint64_t fnv1a(std::string_view data) {
-    uint64_t hash = 0xcbf29ce484222325ull;
+uint64_t fnv1a(std::string_view data, uint64_t hash = 0xcbf29ce484222325ull) {
     for (unsigned char c : data) {
         hash ^= c;
         hash *= 0x100000001b3ull;
@@ -120,9 +119,30 @@ std::string cache_file_path(const std::string& cache_dir, const std::string& bui
     return cache_dir + "/" + build_id_hex + ".locate";
 }
 
+std::string cache_identity(const ElfImage& image) {
+    if (!image.build_id_hex().empty())
+        return image.build_id_hex();
+    // No build-id (Rust's musl builds, some stripped plugins): a fingerprint of the
+    // size, the ELF and program headers and 32 samples of 64 KiB spread over the file.
+    // The code bytes recorded at every target are checked on load as well.
+    const MappedFile& file = image.file();
+    const uint64_t size = file.size();
+    uint64_t hash = fnv1a(std::to_string(size));
+    auto mix = [&](std::span<const uint8_t> bytes) {
+        hash = fnv1a(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                     hash);
+    };
+    mix(file.slice(0, 4096));
+    constexpr uint64_t kSamples = 32, kSample = 64u << 10;
+    for (uint64_t i = 0; i < kSamples; ++i)
+        mix(file.slice(size / kSamples * i, kSample));
+    return fmt::format("nobuildid-{:016x}", hash);
+}
+
 std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, const ElfImage& image,
                                                std::string& why_not) {
-    const std::string path = cache_file_path(cache_dir, image.build_id_hex());
+    const std::string identity = cache_identity(image);
+    const std::string path = cache_file_path(cache_dir, identity);
     auto data = read_small_file(path);
     if (!data) {
         why_not = "no cache file";
@@ -155,7 +175,7 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
                 return std::nullopt;
             }
         } else if (key == "build-id") {
-            build_id_ok = rest == image.build_id_hex();
+            build_id_ok = rest == identity;
         } else if (key == "file-size") {
             size_ok = rest == std::to_string(image.file().size());
         } else if (key == "flavor") {
@@ -171,6 +191,8 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
             report.refusal = unescape(rest);
         } else if (key == "evidence") {
             report.evidence.push_back(unescape(rest));
+        } else if (key == "unprobed") {
+            report.unprobed_tls.push_back(unescape(rest));
         } else if (key == "target") {
             std::istringstream fields(rest);
             unsigned role = 0;
@@ -207,8 +229,7 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
 
 Expected<void> store_cached_report(const std::string& cache_dir, const ElfImage& image,
                                    const BinaryReport& report) {
-    if (image.build_id_hex().empty())
-        return fail("no build-id");
+    const std::string identity = cache_identity(image);
     std::error_code ec;
     std::filesystem::create_directories(cache_dir, ec);
     if (ec)
@@ -216,7 +237,7 @@ Expected<void> store_cached_report(const std::string& cache_dir, const ElfImage&
 
     std::string text = std::string(kMagic) + "\n";
     text += fmt::format("locator {}\n", kLocatorVersion);
-    text += fmt::format("build-id {}\n", image.build_id_hex());
+    text += fmt::format("build-id {}\n", identity);
     text += fmt::format("file-size {}\n", image.file().size());
     text += fmt::format("flavor {} {}\n", static_cast<int>(report.flavor), report.how_found);
     if (!report.go_version.empty())
@@ -225,6 +246,8 @@ Expected<void> store_cached_report(const std::string& cache_dir, const ElfImage&
         text += "refusal " + escape(*report.refusal) + "\n";
     for (const auto& line : report.evidence)
         text += "evidence " + escape(line) + "\n";
+    for (const auto& line : report.unprobed_tls)
+        text += "unprobed " + escape(line) + "\n";
     for (const auto& t : report.targets) {
         text += fmt::format(
             "target {} {:x} {:x} {} {}\n", static_cast<int>(t.role), t.vaddr, t.file_offset,
@@ -232,7 +255,7 @@ Expected<void> store_cached_report(const std::string& cache_dir, const ElfImage&
     }
     text += fmt::format("end {:x}\n", fnv1a(text));
 
-    const std::string path = cache_file_path(cache_dir, image.build_id_hex());
+    const std::string path = cache_file_path(cache_dir, identity);
     std::string temp = path + ".XXXXXX";
     UniqueFd fd(::mkstemp(temp.data()));
     if (!fd)

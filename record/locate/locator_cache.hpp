@@ -3,12 +3,13 @@
 //
 //   ct-locator-cache 1                    format of this file
 //   locator <N>                           kLocatorVersion; any other value: ignored
-//   build-id <hex>
+//   build-id <hex>                        or nobuildid-<fingerprint> (cache_identity)
 //   file-size <bytes>
 //   flavor <Flavor value> <how_found>
 //   go-version <escaped text>             only for Go executables
 //   refusal <escaped text>                only when refused
 //   evidence <escaped text>               repeated, in order
+//   unprobed <escaped text>               TLS code ct has no probes for (rustls), repeated
 //   target <Role value> <vaddr hex> <file offset hex> <16 bytes hex at offset> <escaped evidence>
 //   end <FNV-1a 64 of every byte before this line, hex>
 //
@@ -26,7 +27,11 @@
 namespace ct::locate {
 
 // Bump whenever the analysis could give a different answer for the same binary.
-inline constexpr int kLocatorVersion = 1;
+inline constexpr int kLocatorVersion = 2;
+
+// The build-id, or for a binary without one a fingerprint of its size, headers and
+// samples of its contents ("nobuildid-<hex>").
+std::string cache_identity(const ElfImage& image);
 
 std::string cache_file_path(const std::string& cache_dir, const std::string& build_id_hex);
 

@@ -25,6 +25,12 @@ std::string format_probe_report(const BinaryReport& report) {
     } else if (report.targets.empty()) {
         out += "  no TLS functions to hook\n";
     }
+    for (const auto& tls : report.unprobed_tls) {
+        out += fmt::format(
+            "  NOT seen: {} is linked in and ct has no probes for it: connections "
+            "made through {} are not recorded\n",
+            tls, tls.substr(0, tls.find('-')));
+    }
     std::size_t width = 17;  // "SSL_do_handshake ", or the longest GnuTLS name
     for (const auto& t : report.targets)
         width = std::max(width, std::string_view(role_symbol(t.role)).size() + 1);
@@ -55,7 +61,7 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
         out << "cannot examine process " << pid << ": " << binaries.error().what() << "\n";
         return 2;
     }
-    size_t with_tls = 0, refused = 0, without_tls = 0, unreadable = 0;
+    size_t with_tls = 0, refused = 0, without_tls = 0, unreadable = 0, unprobed_only = 0;
     for (const auto& binary : *binaries) {
         const std::string label = binary.path_in_process + (binary.deleted ? " (deleted)" : "");
         if (binary.access_path.empty()) {
@@ -69,11 +75,16 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
             out << label << "\n  cannot be examined: " << report.error().what() << "\n";
             continue;
         }
-        if (report->flavor == Flavor::None && !report->refusal) {
+        if (report->flavor == Flavor::None && !report->refusal && report->unprobed_tls.empty()) {
             ++without_tls;
             continue;
         }
-        report->refusal ? ++refused : ++with_tls;
+        if (report->refusal)
+            ++refused;
+        else if (report->targets.empty())
+            ++unprobed_only;  // rustls and nothing ct can hook
+        else
+            ++with_tls;
         if (report->path != binary.path_in_process) {
             out << label << " (opened as " << report->path << ")\n";
             report->path = binary.path_in_process;
@@ -81,9 +92,9 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
         out << format_probe_report(*report);
     }
     out << fmt::format(
-        "process {}: examined {} mapped ELF files: {} with TLS functions, {} refused, {} without "
-        "TLS (not shown), {} unreadable\n",
-        pid, binaries->size(), with_tls, refused, without_tls, unreadable);
+        "process {}: examined {} mapped ELF files: {} with TLS functions, {} refused, {} with only "
+        "TLS ct does not probe, {} without TLS (not shown), {} unreadable\n",
+        pid, binaries->size(), with_tls, refused, unprobed_only, without_tls, unreadable);
     return refused > 0 ? 1 : 0;
 }
 

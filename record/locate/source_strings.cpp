@@ -1,6 +1,7 @@
 #include "locate/source_strings.hpp"
 
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace ct::locate {
@@ -38,25 +39,60 @@ void consider_match(const LoadSegment& segment, std::span<const uint8_t> data, s
     (boringssl ? out.boringssl_ssl_lib : out.openssl_ssl_lib).push_back(std::move(found));
 }
 
-void scan_segment(const ElfImage& image, const LoadSegment& segment, TlsSourceStrings& out) {
+// rustls's crate directory in the panic locations of a Rust binary:
+// ".../index.crates.io-<hash>/rustls-0.23.46/src/conn.rs" (cargo), or
+// "external/+c+vendor__rustls-0.23.46/src/..." (Bazel). The version ends at '/'.
+constexpr std::string_view kRustlsNeedle = "rustls-0.";
+constexpr size_t kMaxCrateVersionLength = 24;
+
+void consider_rustls_match(std::span<const uint8_t> data, size_t at, TlsSourceStrings& out) {
+    if (at == 0 || (data[at - 1] != '/' && data[at - 1] != '_'))
+        return;
+    const size_t begin = at;
+    size_t end = begin + kRustlsNeedle.size();
+    while (end < data.size() && end - begin < kMaxCrateVersionLength &&
+           ((data[end] >= '0' && data[end] <= '9') || data[end] == '.'))
+        ++end;
+    if (end >= data.size() || data[end] != '/' || data[end - 1] == '.')
+        return;
+    std::string crate(reinterpret_cast<const char*>(data.data() + begin), end - begin);
+    for (const auto& known : out.rustls_crates) {
+        if (known == crate)
+            return;
+    }
+    out.rustls_crates.push_back(std::move(crate));
+}
+
+template <typename OnMatch>
+void scan_segment_for(const ElfImage& image, const LoadSegment& segment, std::string_view needle,
+                      OnMatch on_match) {
     const auto data = image.segment_bytes(segment);
-    scan_in_chunks(image.file(), data, kScanChunk, kNeedle.size() + 2,
+    scan_in_chunks(image.file(), data, kScanChunk, needle.size() + kMaxCrateVersionLength + 2,
                    [&](std::span<const uint8_t> piece, size_t start, size_t owned) {
                        const uint8_t* p = piece.data();
                        const uint8_t* end = piece.data() + piece.size();
                        while (p < end) {
-                           const void* hit = memmem(p, static_cast<size_t>(end - p), kNeedle.data(),
-                                                    kNeedle.size());
+                           const void* hit = memmem(p, static_cast<size_t>(end - p), needle.data(),
+                                                    needle.size());
                            if (hit == nullptr)
                                break;
                            const auto at =
                                static_cast<size_t>(static_cast<const uint8_t*>(hit) - piece.data());
                            if (at >= owned)
                                break;
-                           consider_match(segment, data, start + at, out);
+                           on_match(data, start + at);
                            p = static_cast<const uint8_t*>(hit) + 1;
                        }
                    });
+}
+
+void scan_segment(const ElfImage& image, const LoadSegment& segment, TlsSourceStrings& out) {
+    scan_segment_for(image, segment, kNeedle, [&](std::span<const uint8_t> data, size_t at) {
+        consider_match(segment, data, at, out);
+    });
+    scan_segment_for(image, segment, kRustlsNeedle, [&](std::span<const uint8_t> data, size_t at) {
+        consider_rustls_match(data, at, out);
+    });
 }
 
 }  // namespace

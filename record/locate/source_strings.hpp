@@ -20,6 +20,9 @@ struct SourcePathString {
 struct TlsSourceStrings {
     std::vector<SourcePathString> boringssl_ssl_lib;  // ends in "ssl/ssl_lib.cc"
     std::vector<SourcePathString> openssl_ssl_lib;    // ends in "ssl/ssl_lib.c"
+    // Rust's rustls crate, from the crate paths of panic locations ("rustls-0.23.46"),
+    // distinct versions in the order found. ct has no probes for rustls.
+    std::vector<std::string> rustls_crates;
 };
 
 // Searches the read-only loaded data: the read-only segments, or the code segment

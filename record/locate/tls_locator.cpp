@@ -9,6 +9,7 @@
 #include "locate/elf_image.hpp"
 #include "locate/go/go_tls_locator.hpp"
 #include "locate/locator_cache.hpp"
+#include "locate/openssl/stripped_openssl_locator.hpp"
 #include "locate/source_strings.hpp"
 #include "locate/symbol_locator.hpp"
 
@@ -62,6 +63,12 @@ const char* role_symbol(Role role) {
             return "crypto/tls.(*Conn).Read RET";
         case Role::GoConnClose:
             return "crypto/tls.(*Conn).Close";
+        case Role::SslReadInternal:
+            return "ssl_read_internal";
+        case Role::SslWriteInternal:
+            return "ssl_write_internal";
+        case Role::SslWriteInternalFlags:
+            return "ssl_write_internal+flags";
     }
     return "?";
 }
@@ -91,7 +98,7 @@ const char* flavor_name(Flavor flavor) {
         case Flavor::BoringSslStripped:
             return "stripped BoringSSL";
         case Flavor::OpenSslStripped:
-            return "stripped OpenSSL (unsupported)";
+            return "stripped OpenSSL";
         case Flavor::GnutlsSymbols:
             return "GnuTLS symbols";
         case Flavor::GoCryptoTls:
@@ -135,7 +142,7 @@ class ResultCache {
   public:
     ResultCache(const ElfImage& image, const LocatorOptions& options)
         : image_(image),
-          enabled_(options.use_cache && !image.build_id_hex().empty()),
+          enabled_(options.use_cache),
           dir_(options.cache_dir.empty() ? default_cache_dir() : options.cache_dir) {}
 
     std::optional<BinaryReport> load(const BinaryReport& identity) {
@@ -204,6 +211,13 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
 
     // 3. No symbols: TLS code still leaves its source paths behind.
     const TlsSourceStrings strings = find_tls_source_strings(*image);
+    for (const auto& crate : strings.rustls_crates) {
+        report.unprobed_tls.push_back(crate);
+        report.evidence.push_back(fmt::format(
+            "{} crate paths in panic locations: rustls is linked in; ct has no probes for it, "
+            "connections made through it are not recorded",
+            crate));
+    }
     if (!strings.boringssl_ssl_lib.empty()) {
         report.flavor = Flavor::BoringSslStripped;
         report.how_found = "boringssl-structure";
@@ -232,11 +246,18 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
     }
     if (!strings.openssl_ssl_lib.empty()) {
         report.flavor = Flavor::OpenSslStripped;
-        report.how_found = "openssl-strings";
-        report.evidence.push_back(fmt::format("OpenSSL source path \"{}\" at vaddr {:#x}",
-                                              strings.openssl_ssl_lib.front().text,
-                                              strings.openssl_ssl_lib.front().vaddr));
-        report.refusal = "OpenSSL code without SSL_* symbols: stripped OpenSSL is not supported";
+        report.how_found = "openssl-structure";
+        auto result = openssl::locate_stripped_openssl(*image, strings.openssl_ssl_lib);
+        for (auto& line : result.evidence)
+            report.evidence.push_back(std::move(line));
+        report.targets = std::move(result.targets);
+        report.refusal = std::move(result.refusal);
+        cache.store(report);
+        return report;
+    }
+    if (!strings.rustls_crates.empty()) {
+        report.how_found = "rustls-strings";
+        cache.store(report);
         return report;
     }
     report.how_found = "none";

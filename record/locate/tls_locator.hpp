@@ -44,8 +44,13 @@ enum class Role : uint8_t {
     GoConnWriteReturn = 20,  // one RET instruction of (*Conn).Write
     GoConnReadReturn = 21,   // one RET instruction of (*Conn).Read
     GoConnClose = 22,        // entry of crypto/tls.(*Conn).Close
+    // Stripped static OpenSSL 3 (no exported symbols): the internal functions every
+    // SSL_write*/SSL_read* call goes through, hooked instead of the API functions.
+    SslReadInternal = 23,         // ssl_read_internal(ssl, buf, num, readbytes): SSL_read_ex's ABI
+    SslWriteInternal = 24,        // ssl_write_internal(ssl, buf, num, written), OpenSSL 3.0-3.2
+    SslWriteInternalFlags = 25,   // ssl_write_internal(ssl, buf, num, flags, written), 3.3+
 };
-// OpenSSL's API (OpenSSL, BoringSSL, node).
+// The exported API roles of OpenSSL (OpenSSL, BoringSSL, node), looked up by symbol name.
 inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role::SslRead,
                                      Role::SslReadEx, Role::SslDoHandshake, Role::SslNew,
                                      Role::SslFree,   Role::SslClear,       Role::SslShutdown};
@@ -56,12 +61,12 @@ inline constexpr Role kGnutlsRoles[] = {
     Role::GnutlsRecordSend,          Role::GnutlsRecordSend2, Role::GnutlsRecordSendRange,
     Role::GnutlsRecordSendEarlyData, Role::GnutlsRecordRecv,  Role::GnutlsRecordRecvSeq,
     Role::GnutlsRecordRecvEarlyData, Role::GnutlsHandshake,   Role::GnutlsDeinit};
-inline constexpr Role kLastRole = Role::GoConnClose;
+inline constexpr Role kLastRole = Role::SslWriteInternalFlags;
 bool is_gnutls_role(Role role);
 
-// The roles found by symbol; the Go roles are never looked up by name this way.
-// "SSL_write", "SSL_read_ex", "gnutls_record_send", ..., "crypto/tls.(*Conn).Write",
-// "crypto/tls.(*Conn).Write RET"
+// The roles found by symbol; the Go and stripped-OpenSSL roles are never looked up by
+// name this way. "SSL_write", "SSL_read_ex", "gnutls_record_send", ...,
+// "ssl_read_internal", "crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Write RET"
 const char* role_symbol(Role role);
 std::optional<Role> role_from_symbol(std::string_view symbol);
 
@@ -76,7 +81,7 @@ enum class Flavor : uint8_t {
     None = 0,               // no TLS library code in this object
     OpenSslSymbols = 1,     // SSL_* found by symbol (OpenSSL, or any library with symbols)
     BoringSslStripped = 2,  // BoringSSL without symbols, found from code structure
-    OpenSslStripped = 3,    // OpenSSL source paths but no symbols: not supported, refused
+    OpenSslStripped = 3,    // OpenSSL 3 without symbols, found from code structure
     GnutlsSymbols = 4,      // gnutls_record_send/recv found by symbol (libgnutls.so.30)
     GoCryptoTls = 5,        // Go crypto/tls, found from the pclntab (stripped or not)
 };
@@ -87,12 +92,16 @@ struct BinaryReport {
     std::string build_id_hex;  // empty when the object has no GNU build-id note
     uint64_t device = 0, inode = 0, file_size = 0;
     Flavor flavor = Flavor::None;
-    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-strings",
-    // "go-pclntab", "none"
+    // "dynsym", "symtab", "dynsym+symtab", "boringssl-structure", "openssl-structure",
+    // "go-pclntab", "rustls-strings" (rustls only, nothing to hook), "none"
     std::string how_found;
     std::vector<Target> targets;         // empty when refused or no TLS
     std::optional<std::string> refusal;  // set when the object has TLS code we will not hook
     std::vector<std::string> evidence;   // what was looked at, in order
+    // TLS code in this object that ct has no probes for, e.g. "rustls-0.23.46": its
+    // traffic, if any, is not recorded (named in the probe report and the unseen-traffic
+    // summary).
+    std::vector<std::string> unprobed_tls;
     bool from_cache = false;
     std::string go_version;  // Go executables: "go1.19.8" from the buildinfo blob
 

@@ -130,6 +130,27 @@ TEST(UnseenTraffic, LateProbesAreGivenAsTheReason) {
         << lines[0];
 }
 
+// rustls found by the locator in a library the process maps (Copilot's runtime.node),
+// or in the executable examined before it started (pid 0): named with the file.
+TEST(UnseenTraffic, RustlsFromTheLocatorIsGivenAsTheReason) {
+    UnseenTraffic u;
+    u.note_exe(9, "/opt/copilot/copilot");
+    u.note_unprobed_tls(9, "/cache/runtime.node", "rustls-0.23.46");
+    u.on_event(bytes_of(tcp_event(9, 10, 20, false)));
+    u.note_exe(11, "/opt/codex/codex");
+    u.note_unprobed_tls(0, "/opt/codex/codex", "rustls-0.23.46");
+    u.on_event(bytes_of(tcp_event(11, 10, 20, false)));
+    auto lines = u.report_lines();
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_NE(lines[0].find("/cache/runtime.node contains rustls-0.23.46, which ct does not "
+                            "probe: TLS through rustls is not recorded"),
+              std::string::npos)
+        << lines[0];
+    EXPECT_NE(lines[1].find("(/opt/codex/codex contains rustls-0.23.46, which ct does not probe"),
+              std::string::npos)
+        << lines[1];
+}
+
 TEST(UnseenTraffic, ReasonFromTheFile) {
     EXPECT_EQ(unprobed_tls_reason(""), "");
     EXPECT_EQ(unprobed_tls_reason("/nonexistent/prog"), "");

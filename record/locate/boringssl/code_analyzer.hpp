@@ -4,6 +4,7 @@
 // implemented, arm64 would add adrp/add references and bl/b targets here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -55,6 +56,17 @@ struct FunctionFacts {
     std::set<uint32_t> small_immediates;  // immediates < 0x10000 seen, for corroboration
 };
 
+// A direct call and the constants its argument registers hold when it is made, decoded
+// forward from some instruction (used for OpenSSL 3's ERR_set_debug(file, line, func)).
+struct CallArguments {
+    uint64_t from_va = 0;
+    uint64_t from_end_va = 0;  // end of the first decoded instruction
+    uint64_t callee_va = 0;
+    uint64_t call_end_va = 0;  // the instruction after the call (0: reached by a tail jump)
+    bool via_jump = false;
+    std::array<std::optional<uint64_t>, 6> args{};  // rdi, rsi, rdx, rcx, r8, r9
+};
+
 struct AddressRange {
     uint64_t begin = 0;
     uint64_t end = 0;  // exclusive
@@ -71,6 +83,15 @@ class CodeAnalyzer {
     // Decodes the ERR_put_error call fed by the address load at `site_va`; nullopt when
     // the code there is not such a call.
     virtual std::optional<ErrorCall> decode_error_call(uint64_t site_va, uint64_t file_va) = 0;
+
+    // Decodes forward from `va` to the first direct call (through up to two direct jumps),
+    // tracking constants in the argument registers; nullopt when no such call follows.
+    virtual std::optional<CallArguments> decode_call(uint64_t va) = 0;
+
+    // The start of the straight-line code that ends with the instruction at `va`, when it
+    // directly follows a `call rel32` at most `max_back` bytes before `va` (OpenSSL 3's
+    // ERR_raise: ERR_new(); then the arguments of ERR_set_debug in any order).
+    virtual std::optional<uint64_t> start_after_call(uint64_t va, unsigned max_back) = 0;
 
     // Once known, a jump to the error function counts as a (tail) call to it when
     // decoding error calls.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace ct::locate::boringssl {
@@ -14,7 +15,8 @@ constexpr uint64_t kMaxDistanceToEntry = 256u << 10;
 
 }  // namespace
 
-SiteAttribution attribute_sites(CodeAnalyzer& analyzer, const std::vector<uint64_t>& sites) {
+SiteAttribution attribute_sites(CodeAnalyzer& analyzer, const std::vector<uint64_t>& sites,
+                                const std::vector<uint64_t>& known_entries) {
     SiteAttribution result;
     std::vector<AddressRange> windows;
     for (uint64_t site : sites) {
@@ -31,6 +33,13 @@ SiteAttribution attribute_sites(CodeAnalyzer& analyzer, const std::vector<uint64
     }
     const std::set<uint64_t> site_set(sites.begin(), sites.end());
     std::map<uint64_t, bool> entry_verdict;
+    for (const auto& w : windows) {
+        auto it = std::lower_bound(known_entries.begin(), known_entries.end(), w.begin);
+        for (; it != known_entries.end() && *it < w.end; ++it) {
+            boundaries.insert(*it);
+            entry_verdict[*it] = true;
+        }
+    }
     struct Explored {
         FunctionFacts facts;
         size_t boundaries_version;

@@ -22,6 +22,9 @@ struct SiteAttribution {
 };
 
 // `sites`: end addresses of the error sites' address loads.
-SiteAttribution attribute_sites(CodeAnalyzer& analyzer, const std::vector<uint64_t>& sites);
+// `known_entries` (sorted): exact function starts from the unwind table, when the
+// binary has one; trusted without the entry test, and exploration stops at them.
+SiteAttribution attribute_sites(CodeAnalyzer& analyzer, const std::vector<uint64_t>& sites,
+                                const std::vector<uint64_t>& known_entries = {});
 
 }  // namespace ct::locate::boringssl

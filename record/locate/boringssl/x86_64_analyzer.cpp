@@ -163,11 +163,11 @@ std::vector<AddressLoad> X86_64Analyzer::find_address_loads(uint64_t target_va) 
     return loads;
 }
 
-std::optional<ErrorCall> X86_64Analyzer::decode_error_call(uint64_t site_va, uint64_t file_va) {
+std::optional<CallArguments> X86_64Analyzer::decode_call(uint64_t from_va) {
     std::array<std::optional<uint64_t>, kGprCount> value{};
-    ErrorCall call;
-    call.site_va = site_va;
-    uint64_t va = site_va;
+    CallArguments call;
+    call.from_va = from_va;
+    uint64_t va = from_va;
     int jumps = 0;
     bool reached_call = false;
     for (int i = 0; i < kMaxErrorCallInstructions && !reached_call; ++i) {
@@ -175,13 +175,14 @@ std::optional<ErrorCall> X86_64Analyzer::decode_error_call(uint64_t site_va, uin
         if (insn == nullptr)
             return std::nullopt;
         if (i == 0)
-            call.site_end_va = va + insn->size;
+            call.from_end_va = va + insn->size;
         const cs_x86& d = x86(insn);
         if (insn->id == X86_INS_CALL) {
             auto target = direct_target(insn);
             if (!target)
                 return std::nullopt;
             call.callee_va = *target;
+            call.call_end_va = va + insn->size;
             reached_call = true;
             break;
         }
@@ -239,12 +240,57 @@ std::optional<ErrorCall> X86_64Analyzer::decode_error_call(uint64_t site_va, uin
     }
     if (!reached_call)
         return std::nullopt;
+    for (size_t slot = 0; slot < kArgumentRegisters.size(); ++slot)
+        call.args[slot] = value[static_cast<size_t>(kArgumentRegisters[slot])];
+    return call;
+}
+
+std::optional<uint64_t> X86_64Analyzer::start_after_call(uint64_t va, unsigned max_back) {
+    // The nearest start wins: a farther one could be the tail of another instruction.
+    for (unsigned back = 0; back <= max_back && back + 5 <= va; ++back) {
+        const uint64_t start = va - back;
+        if (!is_code(start - 5))
+            continue;
+        const auto before = image_.bytes_at(start - 5, 1);
+        if (before.empty() || before[0] != 0xe8)
+            continue;
+        const cs_insn* call = decode_at(start - 5);
+        if (call == nullptr || call->id != X86_INS_CALL || call->size != 5)
+            continue;
+        // Straight-line code from `start` must land exactly on `va`.
+        uint64_t at = start;
+        bool straight = true;
+        while (at < va) {
+            const cs_insn* insn = decode_at(at);
+            if (insn == nullptr || in_group(insn, X86_GRP_JUMP) || insn->id == X86_INS_CALL ||
+                is_return(insn) || is_trap(insn)) {
+                straight = false;
+                break;
+            }
+            at += insn->size;
+        }
+        if (straight && at == va)
+            return start;
+    }
+    return std::nullopt;
+}
+
+std::optional<ErrorCall> X86_64Analyzer::decode_error_call(uint64_t site_va, uint64_t file_va) {
+    auto decoded = decode_call(site_va);
+    if (!decoded)
+        return std::nullopt;
+    ErrorCall call;
+    call.site_va = site_va;
+    call.site_end_va = decoded->from_end_va;
+    call.callee_va = decoded->callee_va;
+    call.via_jump = decoded->via_jump;
+    const auto& value = decoded->args;
 
     // __FILE__ must sit in exactly one argument register, with room for library and
     // reason before it.
     std::optional<size_t> file_slot;
     for (size_t slot = 0; slot < kArgumentRegisters.size(); ++slot) {
-        if (value[static_cast<size_t>(kArgumentRegisters[slot])] == file_va) {
+        if (value[slot] == file_va) {
             if (file_slot)
                 return std::nullopt;
             file_slot = slot;
@@ -255,7 +301,7 @@ std::optional<ErrorCall> X86_64Analyzer::decode_error_call(uint64_t site_va, uin
     auto arg = [&](size_t slot) -> std::optional<uint32_t> {
         if (slot >= kArgumentRegisters.size())
             return std::nullopt;
-        auto v = value[static_cast<size_t>(kArgumentRegisters[slot])];
+        auto v = value[slot];
         if (!v || *v > 0xffffffffu)
             return std::nullopt;
         return static_cast<uint32_t>(*v);

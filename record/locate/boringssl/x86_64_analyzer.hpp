@@ -19,6 +19,8 @@ class X86_64Analyzer final : public CodeAnalyzer {
     const char* isa_name() const override { return "x86-64"; }
     std::vector<AddressLoad> find_address_loads(uint64_t target_va) override;
     std::optional<ErrorCall> decode_error_call(uint64_t site_va, uint64_t file_va) override;
+    std::optional<CallArguments> decode_call(uint64_t va) override;
+    std::optional<uint64_t> start_after_call(uint64_t va, unsigned max_back) override;
     std::map<uint64_t, unsigned> direct_call_targets(
         const std::vector<AddressRange>& windows) override;
     bool looks_like_boundary(uint64_t va) override;
