@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -56,9 +57,11 @@ void write_sequential(const std::string& path, int connections, std::size_t body
 std::int64_t count(sqlite::Database& db, const std::string& sql) {
     auto st = db.prepare(sql);
     EXPECT_TRUE(st) << sql;
+    if (!st)
+        return -1;
     auto row = st->step();
     EXPECT_TRUE(row && *row) << sql;
-    return st->column_int64(0);
+    return row && *row ? st->column_int64(0) : -1;
 }
 
 TEST(StreamingImport, PlaintextHeldDoesNotGrowWithTheCapture) {
@@ -74,7 +77,7 @@ TEST(StreamingImport, PlaintextHeldDoesNotGrowWithTheCapture) {
         auto r = import_capture_file(*db, dir.file(name), false);
         ASSERT_TRUE(r) << r.error().what();
         held[i++] = r->held_plaintext_high_water;
-        EXPECT_EQ(count(*db, "SELECT count(*) FROM http_responses WHERE body_size = 262144"),
+        EXPECT_EQ(count(*db, "SELECT count(*) FROM http_responses WHERE decoded_size = 262144"),
                   i == 1 ? 4 : 32);
     }
     // Eight times the plaintext, not more held: about one connection's bytes.
@@ -127,8 +130,11 @@ TEST(StreamingImport, ALongConnectionHoldsBackTheOthersOnlyUpToALimit) {
                 EXPECT_EQ(order[i], whole->connections[i].conn_gen) << i;
             EXPECT_GE(streamed->held_high_water(), kShort * kBody);
         } else {
-            // The long one goes last; the others never waited past the limit.
-            EXPECT_EQ(order.back(), whole->connections.front().conn_gen);
+            // The long one did not come first; the others never waited past the limit.
+            EXPECT_NE(order.front(), whole->connections.front().conn_gen);
+            std::vector<std::uint64_t> sorted = order;
+            std::sort(sorted.begin(), sorted.end());
+            EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
             EXPECT_LT(streamed->held_high_water(), limit + 2 * (kBody + kKiB));
         }
     }
@@ -249,7 +255,7 @@ TEST(StreamingImport, TheDatabaseIsTheOneAWholeLoadGives) {
             EXPECT_EQ(streamed->result.llm_calls, whole->llm_calls);
             auto a = dump(*streamed_db);
             auto b = dump(*whole_db);
-            EXPECT_GT(a.size(), 5u);
+            EXPECT_GE(a.size(), path.ends_with("mixed.ctz") ? 40u : 5u);
             ASSERT_EQ(a.size(), b.size());
             for (std::size_t i = 0; i < a.size(); ++i)
                 EXPECT_EQ(a[i], b[i]);
