@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
 #include <future>
+#include <map>
+#include <memory>
 #include <thread>
 #include <unordered_map>
 
@@ -790,34 +791,60 @@ ReadSummary read_records(const CaptureReader& reader, const std::function<void(c
 
 Expected<StreamedCapture> StreamedCapture::open(const std::string& path,
                                                 const LoadOptions& options) {
-    auto reader = CaptureReader::open(path);
-    if (!reader)
-        return std::unexpected(reader.error());
-    StreamedCapture out(std::move(*reader), options);
-    ContentsBuilder index(out.reader_.header(), options.max_held_bytes, false);
-    ReadSummary summary = read_records(
-        out.reader_, [&](const Record& r) { index.add(r); }, options.progress);
-    out.records_ = index.records_added();
+    auto opened = CaptureReader::open(path);
+    if (!opened)
+        return std::unexpected(opened.error());
+    auto reader = std::make_shared<const CaptureReader>(std::move(*opened));
+    StreamedCapture out(
+        reader->header(),
+        [reader](const std::function<void(const Record&)>& visit,
+                 const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
+            return read_records(*reader, visit, progress);
+        },
+        options);
+    out.index();
+    return out;
+}
+
+StreamedCapture StreamedCapture::from_records(const CaptureHeader& header,
+                                              std::span<const Record> records, ReadSummary summary,
+                                              const LoadOptions& options) {
+    StreamedCapture out(
+        header,
+        [records, summary](const std::function<void(const Record&)>& visit,
+                           const std::function<void(std::uint64_t, std::uint64_t)>&) {
+            for (const auto& r : records)
+                visit(r);
+            return summary;
+        },
+        options);
+    out.index();
+    return out;
+}
+
+void StreamedCapture::index() {
+    ContentsBuilder index(header_, options_.max_held_bytes, false);
+    ReadSummary summary = read_([&](const Record& r) { index.add(r); }, options_.progress);
+    records_ = index.records_added();
     auto connections = index.connection_index();
-    out.contents_ = index.finish(std::move(summary));
+    contents_ = index.finish(std::move(summary));
     // The order load_capture() gives them.
     std::sort(connections.begin(), connections.end(), [](const auto& a, const auto& b) {
         return a.first_monotonic_ns != b.first_monotonic_ns
                    ? a.first_monotonic_ns < b.first_monotonic_ns
                    : a.gen < b.gen;
     });
-    out.order_.reserve(connections.size());
-    out.completions_.reserve(connections.size());
+    order_.reserve(connections.size());
+    completions_.reserve(connections.size());
     for (const auto& c : connections) {
-        out.order_.push_back(c.gen);
-        out.completions_.emplace_back(c.last_record, c.gen);
+        order_.push_back(c.gen);
+        completions_.emplace_back(c.last_record, c.gen);
     }
-    std::sort(out.completions_.begin(), out.completions_.end());
-    return out;
+    std::sort(completions_.begin(), completions_.end());
 }
 
 Expected<void> StreamedCapture::for_each_connection(const Visit& visit) {
-    ContentsBuilder builder(reader_.header(), options_.max_held_bytes);
+    ContentsBuilder builder(header_, options_.max_held_bytes);
     builder.skip_sequence_numbers();
     std::unordered_map<std::uint64_t, std::size_t> position;  // generation -> index in order_
     position.reserve(order_.size());
@@ -864,8 +891,7 @@ Expected<void> StreamedCapture::for_each_connection(const Visit& visit) {
             status = visit(std::move(*c));
         }
     };
-    read_records(
-        reader_,
+    read_(
         [&](const Record& r) {
             if (!status || builder.records_added() >= records_)
                 return;

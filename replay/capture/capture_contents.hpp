@@ -222,11 +222,22 @@ class StreamedCapture {
     // what a visit keeps).
     std::uint64_t held_high_water() const { return held_high_water_; }
 
-  private:
-    StreamedCapture(CaptureReader reader, LoadOptions options)
-        : reader_(std::move(reader)), options_(std::move(options)) {}
+    // The same over records read elsewhere (tests, fuzz targets), which must
+    // outlive it; `summary` is what reading them found.
+    static StreamedCapture from_records(const CaptureHeader& header,
+                                        std::span<const Record> records, ReadSummary summary,
+                                        const LoadOptions& options = {});
 
-    CaptureReader reader_;
+  private:
+    using Read = std::function<ReadSummary(
+        const std::function<void(const Record&)>& visit,
+        const std::function<void(std::uint64_t, std::uint64_t)>& progress)>;
+    StreamedCapture(CaptureHeader header, Read read, LoadOptions options)
+        : header_(std::move(header)), read_(std::move(read)), options_(std::move(options)) {}
+    void index();  // the first read
+
+    CaptureHeader header_;
+    Read read_;
     LoadOptions options_;
     CaptureContents contents_;
     std::uint64_t records_ = 0;         // read by open()

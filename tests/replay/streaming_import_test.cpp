@@ -12,6 +12,7 @@
 
 #include "analyze_capture.hpp"
 #include "capture/capture_contents.hpp"
+#include "capture/capture_reader.hpp"
 #include "importer.hpp"
 #include "llm_fixtures.hpp"
 #include "synthetic_capture.hpp"
@@ -214,6 +215,93 @@ void write_mixed(const std::string& path) {
     cap.close(a);
     cap.exit(7, 0);
     cap.finish();
+}
+
+// Records in any order (a hostile capture: events after a close, connections
+// interleaved, losses anywhere): the connections handed over one by one are
+// those a whole load builds, in its order.
+TEST(StreamingImport, ConnectionsAreTheOnesAWholeLoadBuildsInAnyRecordOrder) {
+    testing::TempDir dir;
+    write_mixed(dir.file("mixed.ctz"));
+    auto reader = replay::CaptureReader::open(dir.file("mixed.ctz"));
+    ASSERT_TRUE(reader);
+    std::vector<std::vector<std::uint8_t>> bodies;
+    std::vector<ctz::RecordType> types;
+    auto summary = reader->for_each_record([&](const replay::Record& r) {
+        bodies.emplace_back(r.body.begin(), r.body.end());
+        types.push_back(r.type);
+    });
+    ASSERT_GT(bodies.size(), 20u);
+    std::uint64_t state = 0x9e3779b97f4a7c15ull;
+    auto random = [&](std::size_t n) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return static_cast<std::size_t>(state % n);
+    };
+    for (int round = 0; round < 40; ++round) {
+        std::vector<std::size_t> order(bodies.size());
+        for (std::size_t i = 0; i < order.size(); ++i)
+            order[i] = i;
+        if (round > 0) {
+            for (std::size_t i = order.size() - 1; i > 0; --i)
+                std::swap(order[i], order[random(i + 1)]);
+        }
+        std::vector<replay::Record> records;
+        for (std::size_t i : order)
+            records.push_back(replay::Record{types[i], bodies[i]});
+        for (std::uint64_t max_held : {replay::kDefaultMaxHeldBytes, std::uint64_t{8 * kKiB}}) {
+            SCOPED_TRACE(fmt::format("round {}, max_held {}", round, max_held));
+            replay::LoadOptions options;
+            options.max_held_bytes = max_held;
+            auto whole = replay::build_contents(reader->header(), records, summary, options);
+            auto streamed =
+                replay::StreamedCapture::from_records(reader->header(), records, summary, options);
+            EXPECT_EQ(streamed.connection_count(), whole.connections.size());
+            EXPECT_EQ(streamed.contents().events, whole.events);
+            EXPECT_EQ(streamed.contents().lost_events, whole.lost_events);
+            EXPECT_EQ(streamed.contents().over_limit_bytes, whole.over_limit_bytes);
+            EXPECT_EQ(streamed.contents().processes.size(), whole.processes.size());
+            std::size_t i = 0;
+            auto r = streamed.for_each_connection([&](replay::Connection&& c) -> Expected<void> {
+                EXPECT_LT(i, whole.connections.size());
+                if (i >= whole.connections.size())
+                    return {};
+                const replay::Connection& w = whole.connections[i++];
+                EXPECT_EQ(c.conn_gen, w.conn_gen);
+                EXPECT_EQ(c.first_monotonic_ns, w.first_monotonic_ns);
+                EXPECT_EQ(c.last_monotonic_ns, w.last_monotonic_ns);
+                EXPECT_EQ(c.closed, w.closed);
+                EXPECT_EQ(c.socket.has_value(), w.socket.has_value());
+                for (int d = 0; d < 2; ++d) {
+                    const auto& a = c.streams[d];
+                    const auto& b = w.streams[d];
+                    EXPECT_EQ(a.end_pos, b.end_pos);
+                    EXPECT_EQ(a.gap_bytes, b.gap_bytes);
+                    EXPECT_EQ(a.segments.size(), b.segments.size());
+                    std::string sa, sb;
+                    for (const auto& seg : a.segments) {
+                        sa += fmt::format("{}+{}{}{};", seg.pos, seg.len, seg.is_gap ? "g" : "",
+                                          static_cast<int>(seg.gap_reason));
+                        if (!seg.is_gap)
+                            sa.append(reinterpret_cast<const char*>(a.bytes(seg).data()),
+                                      a.bytes(seg).size());
+                    }
+                    for (const auto& seg : b.segments) {
+                        sb += fmt::format("{}+{}{}{};", seg.pos, seg.len, seg.is_gap ? "g" : "",
+                                          static_cast<int>(seg.gap_reason));
+                        if (!seg.is_gap)
+                            sb.append(reinterpret_cast<const char*>(b.bytes(seg).data()),
+                                      b.bytes(seg).size());
+                    }
+                    EXPECT_EQ(sa, sb);
+                }
+                return {};
+            });
+            EXPECT_TRUE(r);
+            EXPECT_EQ(i, whole.connections.size());
+        }
+    }
 }
 
 TEST(StreamingImport, TheDatabaseIsTheOneAWholeLoadGives) {
