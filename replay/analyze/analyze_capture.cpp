@@ -91,9 +91,11 @@ Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::str
         load.progress = [&](std::uint64_t done, std::uint64_t total) {
             progress("read", done, total);
         };
-    auto contents = replay::load_capture(capture_path, load);
-    if (!contents)
-        return std::unexpected(contents.error());
+    // Read twice rather than held: the connections come one by one.
+    auto capture = replay::StreamedCapture::open(capture_path, load);
+    if (!capture)
+        return std::unexpected(capture.error());
+    const replay::CaptureContents& contents = capture->contents();
 
     std::optional<SecretFingerprinter> fingerprinter;
     if (!keep_secrets) {
@@ -116,10 +118,17 @@ Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::str
 
     std::error_code ec;
     std::string absolute = std::filesystem::absolute(capture_path, ec).string();
-    auto result = (*importer)->import(*contents, ec ? capture_path : absolute);
+    auto result = (*importer)->import(
+        contents, ec ? capture_path : absolute, capture->connection_count(),
+        [&](const Importer::ConnectionSink& sink) {
+            return capture->for_each_connection([&](replay::Connection&& c) {
+                return sink(std::make_shared<const replay::Connection>(std::move(c)));
+            });
+        });
     if (!result)
         return std::unexpected(result.error());
-    return CaptureImport{*result, contents->summary.ended_cleanly(), contents->summary.bad_frames};
+    return CaptureImport{*result, contents.summary.ended_cleanly(), contents.summary.bad_frames,
+                         capture->held_high_water()};
 }
 
 }  // namespace ct::analyze

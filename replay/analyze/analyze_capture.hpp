@@ -17,6 +17,9 @@ struct CaptureImport {
     ImportResult result;
     bool ended_cleanly = false;
     std::uint64_t bad_frames = 0;
+    // The most captured plaintext bytes the reading held at once: those of the
+    // connections open at that point of the file (StreamedCapture).
+    std::uint64_t held_plaintext_high_water = 0;
 };
 
 // progress(phase, done, total): phase "read" counts file bytes, "decode" connections.

@@ -1,5 +1,6 @@
-// Imports a loaded capture into the database: one transaction per capture,
-// idempotent by capture UUID.
+// Imports a capture into a store: decodes its connections (a few at a time, on
+// worker threads) and hands what they hold to the store, one transaction per
+// capture, idempotent by capture UUID.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "capture/capture_contents.hpp"
+#include "capture_store.hpp"
 #include "content_decoding.hpp"
 #include "secrets.hpp"
 #include "sqlite/database.hpp"
@@ -21,41 +23,35 @@ struct ImportOptions {
     std::function<void(std::size_t done, std::size_t total)> progress;  // connections decoded
 };
 
-struct ImportResult {
-    std::int64_t capture_id = 0;
-    bool already_present = false;  // the UUID was imported before: nothing changed
-    // Set when the earlier import held fewer events than this file (it was read
-    // while still being recorded): the events it stored.
-    std::optional<std::uint64_t> stored_events;
-    std::uint64_t file_events = 0;  // events in the file being imported
-    std::uint64_t connections = 0;
-    std::uint64_t requests = 0;
-    std::uint64_t responses = 0;
-    std::uint64_t sse_events = 0;
-    std::uint64_t llm_calls = 0;
-};
-
 class Importer {
   public:
-    // Prepares the statements; the database must already be migrated.
+    // Writes to a ct SQLite database, which must already be migrated.
     static Expected<std::unique_ptr<Importer>> create(sqlite::Database& db,
                                                       const SecretFingerprinter* fingerprinter,
                                                       ImportOptions options);
+    Importer(std::unique_ptr<CaptureStore> store, const SecretFingerprinter* fingerprinter,
+             ImportOptions options);
     ~Importer();
     Importer(const Importer&) = delete;
     Importer& operator=(const Importer&) = delete;
 
+    // A capture loaded whole (load_capture).
     Expected<ImportResult> import(const replay::CaptureContents& contents, const std::string& file);
 
-    struct Statements;
-    Importer(sqlite::Database& db, const SecretFingerprinter* fingerprinter, ImportOptions options,
-             std::unique_ptr<Statements> statements);
+    // A capture whose connections come one by one: `source(sink)` calls
+    // sink(connection) for each of the `connection_count` connections, in the
+    // order of CaptureContents::connections, and stops at the first failure it
+    // returns. `contents` holds the rest of the capture (its connections unused).
+    // The importer keeps a connection only until it is written.
+    using ConnectionSink = std::function<Expected<void>(std::shared_ptr<const replay::Connection>)>;
+    using ConnectionSource = std::function<Expected<void>(const ConnectionSink&)>;
+    Expected<ImportResult> import(const replay::CaptureContents& contents, const std::string& file,
+                                  std::size_t connection_count, const ConnectionSource& source);
 
   private:
-    sqlite::Database& db_;
+    std::unique_ptr<CaptureStore> store_;
     const SecretFingerprinter* fingerprinter_;
     ImportOptions options_;
-    std::unique_ptr<Statements> st_;
 };
 
 }  // namespace ct::analyze

@@ -128,8 +128,8 @@ int run(int argc, char** argv) {
                    "decode_error")
         ->type_name("SIZE");
     app.add_option("--max-plaintext", max_plaintext,
-                   "captured bytes of one capture held in memory (default 1G); bytes past it are "
-                   "left out as gaps with reason over_limit")
+                   "captured bytes imported of one capture (default 1G), in file order; bytes "
+                   "past it are left out as gaps with reason over_limit")
         ->type_name("SIZE");
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
     try {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
+#include <map>
+#include <memory>
 #include <thread>
 #include <unordered_map>
 
@@ -116,6 +118,7 @@ struct DirectionBuild {
 struct ConnectionBuild {
     Connection conn;
     std::array<DirectionBuild, 2> dirs;
+    std::uint64_t last_record = 0;  // index of the last record that touched it
 };
 
 // Sorts the losses and makes them disjoint (where two overlap, the one that
@@ -240,13 +243,57 @@ std::uint64_t clamped_end(std::uint64_t a, std::uint64_t b) {
 
 class ContentsBuilder {
   public:
-    ContentsBuilder(const CaptureHeader& header, std::uint64_t max_held_bytes)
-        : held_budget_(max_held_bytes), record_budget_(max_held_bytes / 4) {
+    // Index mode (keep_bytes false) takes the same decisions as a full build,
+    // budgets included, but keeps no captured byte and no piece: it learns the
+    // capture's records, and where each connection's last record is.
+    ContentsBuilder(const CaptureHeader& header, std::uint64_t max_held_bytes,
+                    bool keep_bytes = true)
+        : held_budget_(max_held_bytes),
+          record_budget_(max_held_bytes / 4),
+          keep_bytes_(keep_bytes) {
         out_.header = header;
         out_.max_held_bytes = max_held_bytes;
     }
 
+    std::uint64_t records_added() const { return records_; }
+    // For a second read of records already counted: no sequence numbers kept.
+    void skip_sequence_numbers() { count_sequence_numbers_ = false; }
+    std::uint64_t held_bytes() const { return held_now_; }
+
     void add(const Record& r) {
+        add_record(r);
+        ++records_;
+    }
+
+    // Index mode: each connection's generation, first time and last record index.
+    struct ConnectionIndex {
+        std::uint64_t gen, first_monotonic_ns, last_record;
+    };
+    std::vector<ConnectionIndex> connection_index() const {
+        std::vector<ConnectionIndex> out;
+        out.reserve(conns_.size());
+        for (const auto& [gen, cb] : conns_)
+            out.push_back(ConnectionIndex{gen, cb.conn.first_monotonic_ns, cb.last_record});
+        return out;
+    }
+
+    // Assembles a connection no later record touches and forgets it.
+    std::optional<Connection> take(std::uint64_t gen) {
+        auto it = conns_.find(gen);
+        if (it == conns_.end())
+            return std::nullopt;
+        ConnectionBuild& cb = it->second;
+        for (int d = 0; d < 2; ++d) {
+            held_now_ -= cb.dirs[d].bytes.size();
+            cb.conn.streams[d] = assemble(cb.dirs[d]);
+        }
+        Connection c = std::move(cb.conn);
+        conns_.erase(it);
+        return c;
+    }
+
+  private:
+    void add_record(const Record& r) {
         switch (r.type) {
             case ctz::RecordType::Event:
                 event(r.body);
@@ -271,14 +318,18 @@ class ContentsBuilder {
         }
     }
 
+  public:
+    // Index mode: the connections are left out (connection_index() names them).
     CaptureContents finish(ReadSummary summary) {
         out_.summary = std::move(summary);
         count_lost_sequence_numbers();
         for (auto& [pid, p] : processes_)
             out_.processes.push_back(std::move(p));
-        assemble_all();
-        for (auto& [gen, cb] : conns_)
-            out_.connections.push_back(std::move(cb.conn));
+        if (keep_bytes_) {
+            assemble_all();
+            for (auto& [gen, cb] : conns_)
+                out_.connections.push_back(std::move(cb.conn));
+        }
         std::sort(out_.connections.begin(), out_.connections.end(),
                   [](const Connection& a, const Connection& b) {
                       return a.first_monotonic_ns != b.first_monotonic_ns
@@ -340,6 +391,7 @@ class ContentsBuilder {
         if (found == conns_.end() && !charge(sizeof(ConnectionBuild) + 64))
             return nullptr;
         auto [it, inserted] = conns_.try_emplace(gen);
+        it->second.last_record = records_;
         auto& c = it->second.conn;
         if (inserted) {
             c.conn_gen = gen;
@@ -373,7 +425,8 @@ class ContentsBuilder {
             return;
         }
         ++out_.events;
-        seqs_.push_back(h->seq);
+        if (count_sequence_numbers_)
+            seqs_.push_back(h->seq);
         if (out_.first_monotonic_ns == 0 || h->ts_ns < out_.first_monotonic_ns) {
             out_.first_monotonic_ns = h->ts_ns;
         }
@@ -438,10 +491,13 @@ class ContentsBuilder {
         }
         if (!payload.empty() && charge(sizeof(Piece))) {
             held_budget_ -= payload.size();
-            d.pieces.push_back(Piece{ev.stream_pos, ev.hdr.seq, ev.hdr.ts_ns, ev.call_start_ns,
-                                     ev.call_len, ev.chunk_offset, ev.hdr.tid, ev.func,
-                                     d.bytes.size(), payload.size()});
-            d.bytes.insert(d.bytes.end(), payload.begin(), payload.end());
+            if (keep_bytes_) {
+                d.pieces.push_back(Piece{ev.stream_pos, ev.hdr.seq, ev.hdr.ts_ns, ev.call_start_ns,
+                                         ev.call_len, ev.chunk_offset, ev.hdr.tid, ev.func,
+                                         d.bytes.size(), payload.size()});
+                d.bytes.insert(d.bytes.end(), payload.begin(), payload.end());
+                held_now_ += payload.size();
+            }
         } else {
             out_.over_limit_bytes += payload.size();
         }
@@ -664,6 +720,10 @@ class ContentsBuilder {
     CaptureContents out_;
     std::uint64_t held_budget_;    // captured bytes that may still be kept
     std::uint64_t record_budget_;  // bytes of bookkeeping that may still be kept
+    bool keep_bytes_;
+    bool count_sequence_numbers_ = true;
+    std::uint64_t records_ = 0;   // records added so far
+    std::uint64_t held_now_ = 0;  // captured bytes held by the connections not taken
     std::map<std::uint32_t, ProcessInfo> processes_;
     std::map<std::uint64_t, ConnectionBuild> conns_;
     std::vector<std::uint64_t> seqs_;
@@ -701,6 +761,160 @@ Expected<CaptureContents> load_capture(const std::string& path, const LoadOption
     pipe.drain([&](const Record& r) { builder.add(r); }, options.progress);
     reading.join();
     return builder.finish(std::move(summary));
+}
+
+}  // namespace ct::replay
+
+namespace ct::replay {
+
+namespace {
+
+// Reads `reader`'s records on a thread of its own and hands them to `add` here.
+ReadSummary read_records(const CaptureReader& reader, const std::function<void(const Record&)>& add,
+                         const std::function<void(std::uint64_t, std::uint64_t)>& on_progress) {
+    RecordPipe pipe;
+    ReadSummary summary;
+    std::function<void(std::uint64_t, std::uint64_t)> progress;
+    if (on_progress)
+        progress = [&pipe](std::uint64_t done, std::uint64_t total) { pipe.progress(done, total); };
+    std::jthread reading([&] {
+        summary = reader.for_each_record([&pipe](const Record& r) { pipe.push(r); }, progress);
+        pipe.close();
+    });
+    struct CancelOnExit {
+        RecordPipe& pipe;
+        ~CancelOnExit() { pipe.cancel(); }  // before `reading` joins, should add() throw
+    } cancel_on_exit{pipe};
+    pipe.drain(add, on_progress);
+    reading.join();
+    return summary;
+}
+
+}  // namespace
+
+Expected<StreamedCapture> StreamedCapture::open(const std::string& path,
+                                                const LoadOptions& options) {
+    auto opened = CaptureReader::open(path);
+    if (!opened)
+        return std::unexpected(opened.error());
+    auto reader = std::make_shared<const CaptureReader>(std::move(*opened));
+    StreamedCapture out(
+        reader->header(),
+        [reader](const std::function<void(const Record&)>& visit,
+                 const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
+            return read_records(*reader, visit, progress);
+        },
+        options);
+    out.index();
+    return out;
+}
+
+StreamedCapture StreamedCapture::from_records(const CaptureHeader& header,
+                                              std::span<const Record> records, ReadSummary summary,
+                                              const LoadOptions& options) {
+    StreamedCapture out(
+        header,
+        [records, summary](const std::function<void(const Record&)>& visit,
+                           const std::function<void(std::uint64_t, std::uint64_t)>&) {
+            for (const auto& r : records)
+                visit(r);
+            return summary;
+        },
+        options);
+    out.index();
+    return out;
+}
+
+void StreamedCapture::index() {
+    ContentsBuilder index(header_, options_.max_held_bytes, false);
+    ReadSummary summary = read_([&](const Record& r) { index.add(r); }, options_.progress);
+    records_ = index.records_added();
+    auto connections = index.connection_index();
+    contents_ = index.finish(std::move(summary));
+    // The order load_capture() gives them.
+    std::sort(connections.begin(), connections.end(), [](const auto& a, const auto& b) {
+        return a.first_monotonic_ns != b.first_monotonic_ns
+                   ? a.first_monotonic_ns < b.first_monotonic_ns
+                   : a.gen < b.gen;
+    });
+    order_.reserve(connections.size());
+    completions_.reserve(connections.size());
+    for (const auto& c : connections) {
+        order_.push_back(c.gen);
+        completions_.emplace_back(c.last_record, c.gen);
+    }
+    std::sort(completions_.begin(), completions_.end());
+}
+
+Expected<void> StreamedCapture::for_each_connection(const Visit& visit) {
+    ContentsBuilder builder(header_, options_.max_held_bytes);
+    builder.skip_sequence_numbers();
+    std::unordered_map<std::uint64_t, std::size_t> position;  // generation -> index in order_
+    position.reserve(order_.size());
+    for (std::size_t i = 0; i < order_.size(); ++i)
+        position.emplace(order_[i], i);
+    // Ended connections waiting for the ones before them (nullopt: none was built).
+    std::map<std::size_t, std::optional<Connection>> waiting;
+    std::uint64_t waiting_bytes = 0;
+    std::size_t next = 0;       // index in order_ of the next to hand over
+    std::size_t completed = 0;  // completions_ taken
+    Expected<void> status;
+    held_high_water_ = 0;
+    auto held = [](const Connection& c) {
+        return c.streams[0].data.size() + c.streams[1].data.size();
+    };
+    auto note_held = [&] {
+        held_high_water_ = std::max(held_high_water_, builder.held_bytes() + waiting_bytes);
+    };
+    auto take = [&](std::uint64_t gen) {
+        auto c = builder.take(gen);
+        if (c)
+            waiting_bytes += held(*c);
+        waiting.emplace(position.at(gen), std::move(c));
+    };
+    std::vector<bool> handed(order_.size(), false);
+    // In order; but past max_waiting_bytes of ended connections waiting for an
+    // earlier one, the first of them goes ahead of it, so that one connection
+    // open from start to end cannot make the whole capture wait.
+    auto hand_over = [&] {
+        while (status) {
+            while (next < order_.size() && handed[next])
+                ++next;
+            if (waiting.empty())
+                break;
+            auto it = waiting.begin();
+            if (it->first != next && waiting_bytes <= options_.max_waiting_bytes)
+                break;
+            handed[it->first] = true;
+            std::optional<Connection> c = std::move(it->second);
+            waiting.erase(it);
+            if (!c)
+                continue;
+            waiting_bytes -= held(*c);
+            status = visit(std::move(*c));
+        }
+    };
+    read_(
+        [&](const Record& r) {
+            if (!status || builder.records_added() >= records_)
+                return;
+            builder.add(r);
+            note_held();
+            const std::uint64_t index = builder.records_added() - 1;
+            while (completed < completions_.size() && completions_[completed].first <= index)
+                take(completions_[completed++].second);
+            hand_over();
+        },
+        {});
+    // A file that shrank since open(): whatever is left, in order.
+    while (status && completed < completions_.size())
+        take(completions_[completed++].second);
+    while (status && next < order_.size()) {
+        if (!handed[next] && !waiting.contains(next))
+            waiting.emplace(next, std::nullopt);
+        hand_over();
+    }
+    return status;
 }
 
 }  // namespace ct::replay

@@ -177,6 +177,8 @@ inline constexpr std::uint64_t kMaxStreamPos = 1ull << 62;
 // Captured plaintext a load keeps in memory at most, all connections together.
 inline constexpr std::uint64_t kDefaultMaxHeldBytes = 1ull << 30;
 
+inline constexpr std::uint64_t kDefaultMaxWaitingBytes = 256ull << 20;
+
 struct LoadOptions {
     std::function<void(std::uint64_t, std::uint64_t)> progress;  // (bytes done, total)
     // Captured bytes kept in memory at most; past them (in file order) they become
@@ -184,11 +186,66 @@ struct LoadOptions {
     // (connections, processes, pieces, losses, notes ...); records past that are
     // left out. So memory grows neither with the plaintext nor with the events.
     std::uint64_t max_held_bytes = kDefaultMaxHeldBytes;
+    // StreamedCapture: captured bytes of ended connections kept waiting for one
+    // that started before them at most; past it they are handed over first.
+    std::uint64_t max_waiting_bytes = kDefaultMaxWaitingBytes;
 };
 
 // Reads and reassembles a whole capture. Fails only when the file cannot be read as
 // a capture at all; damage is reported in `summary`.
 Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options = {});
+
+// A capture read twice instead of held whole. open() reads it once for everything
+// but the plaintext, and learns where each connection's last record is;
+// for_each_connection() reads it again and hands over each connection, exactly
+// as load_capture() builds it, once its last record has been read, then forgets
+// it. The plaintext held at a time is that of the connections open at that point
+// of the file, and of those that ended but wait for one that started before them
+// (connections are handed over in the order of CaptureContents::connections,
+// except that past LoadOptions::max_waiting_bytes of them, those that ended go
+// ahead of one still open).
+class StreamedCapture {
+  public:
+    static Expected<StreamedCapture> open(const std::string& path, const LoadOptions& options = {});
+
+    // Everything load_capture() gives but `connections`, which is empty.
+    const CaptureContents& contents() const { return contents_; }
+    std::size_t connection_count() const { return order_.size(); }
+
+    // visit(connection) for each connection, in order (see above). After a visit fails, no
+    // other is made and the failure is returned. A file that grew since open()
+    // is read as far as it was then.
+    using Visit = std::function<Expected<void>(Connection&&)>;
+    Expected<void> for_each_connection(const Visit& visit);
+
+    // The most captured bytes for_each_connection() held at once (not counting
+    // what a visit keeps).
+    std::uint64_t held_high_water() const { return held_high_water_; }
+
+    // The same over records read elsewhere (tests, fuzz targets), which must
+    // outlive it; `summary` is what reading them found.
+    static StreamedCapture from_records(const CaptureHeader& header,
+                                        std::span<const Record> records, ReadSummary summary,
+                                        const LoadOptions& options = {});
+
+  private:
+    using Read = std::function<ReadSummary(
+        const std::function<void(const Record&)>& visit,
+        const std::function<void(std::uint64_t, std::uint64_t)>& progress)>;
+    StreamedCapture(CaptureHeader header, Read read, LoadOptions options)
+        : header_(std::move(header)), read_(std::move(read)), options_(std::move(options)) {}
+    void index();  // the first read
+
+    CaptureHeader header_;
+    Read read_;
+    LoadOptions options_;
+    CaptureContents contents_;
+    std::uint64_t records_ = 0;         // read by open()
+    std::vector<std::uint64_t> order_;  // connection generations, in hand-over order
+    // (index of a connection's last record, its generation), by record index
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> completions_;
+    std::uint64_t held_high_water_ = 0;
+};
 
 // What load_capture does with the records it read, for records from elsewhere
 // (the fuzz target of stream assembly).

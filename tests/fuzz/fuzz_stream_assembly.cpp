@@ -1,5 +1,7 @@
 // libFuzzer target: stream assembly (events into per-connection streams with
-// gaps), from records as the reader delivers them, and the stream views over it.
+// gaps), from records as the reader delivers them, and the stream views over it;
+// and the streamed assembly (StreamedCapture) hands over the same connections,
+// in the same order, as the whole one.
 #include "fuzz_support.hpp"
 #include "stream/stream_view.hpp"
 
@@ -29,5 +31,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             (void)view.monotonic_at(view.end_pos() / 2);
         }
     }
+    auto streamed =
+        ct::replay::StreamedCapture::from_records(ct::fuzz::fuzz_header(0), records, {}, options);
+    if (streamed.connection_count() != contents.connections.size())
+        __builtin_trap();
+    std::size_t i = 0;
+    auto same = [](const ct::replay::DirectionStream& a, const ct::replay::DirectionStream& b) {
+        if (a.end_pos != b.end_pos || a.gap_bytes != b.gap_bytes ||
+            a.segments.size() != b.segments.size())
+            return false;
+        for (std::size_t k = 0; k < a.segments.size(); ++k) {
+            const auto& x = a.segments[k];
+            const auto& y = b.segments[k];
+            if (x.pos != y.pos || x.len != y.len || x.is_gap != y.is_gap ||
+                x.gap_reason != y.gap_reason || x.monotonic_ns != y.monotonic_ns)
+                return false;
+            if (!x.is_gap && !std::ranges::equal(a.bytes(x), b.bytes(y)))
+                return false;
+        }
+        return true;
+    };
+    auto r = streamed.for_each_connection([&](ct::replay::Connection&& c) -> ct::Expected<void> {
+        if (i >= contents.connections.size())
+            __builtin_trap();
+        const auto& w = contents.connections[i++];
+        if (c.conn_gen != w.conn_gen || c.closed != w.closed || !same(c.streams[0], w.streams[0]) ||
+            !same(c.streams[1], w.streams[1]))
+            __builtin_trap();
+        return {};
+    });
+    if (!r || i != contents.connections.size())
+        __builtin_trap();
     return 0;
 }
