@@ -325,9 +325,32 @@ Expected<std::string> html_report(sqlite::Database& db, const ReportSelection& s
             blob_ids.insert(st->column_int64(1));
         }
     }
+    // Every call resends the conversation: a call's list is stored as the number of
+    // leading messages it shares with the previous call of its conversation ("mp",
+    // "mk") plus the rest ("ma"), else whole ("ma"), so the size stays linear.
+    static const std::vector<std::int64_t> kNone;
+    std::map<std::string, std::pair<std::int64_t, const std::vector<std::int64_t>*>> last;
     for (auto& call : data["llm"]) {
-        auto it = messages.find(call["id"].get<std::int64_t>());
-        call["msgs"] = it == messages.end() ? Json::array() : Json(it->second);
+        const std::int64_t id = call["id"].get<std::int64_t>();
+        auto it = messages.find(id);
+        const std::vector<std::int64_t>& mine = it == messages.end() ? kNone : it->second;
+        std::size_t shared = 0;
+        if (call.contains("conv")) {
+            auto& prev = last[call["conv"].get<std::string>()];
+            if (prev.second) {
+                const auto& theirs = *prev.second;
+                while (shared < theirs.size() && shared < mine.size() &&
+                       theirs[shared] == mine[shared])
+                    ++shared;
+                if (shared) {
+                    call["mp"] = prev.first;
+                    call["mk"] = shared;
+                }
+            }
+            prev = {id, &mine};
+        }
+        call["ma"] = std::vector<std::int64_t>(mine.begin() + static_cast<std::ptrdiff_t>(shared),
+                                               mine.end());
         for (const char* key : {"sys", "tools"}) {
             if (call.contains(key))
                 blob_ids.insert(call[key].get<std::int64_t>());

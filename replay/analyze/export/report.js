@@ -132,6 +132,8 @@
   for (const c of D.llm) {
     llmByReq.set(c.req, c);
     llmById.set(c.id, c);
+    // The messages sent: the first `mk` of call `mp`'s, then `ma` (see html_report.cpp).
+    c.msgs = has(c.mp) ? llmById.get(c.mp).msgs.slice(0, c.mk).concat(c.ma) : c.ma;
     for (const k in totals) totals[k] += c[k] || 0;
     running += (c.tin || 0) + (c.tout || 0) + (c.tcw || 0) + (c.tcr || 0);
     c.running = running;  // tokens of the session so far (calls in start order)
@@ -684,7 +686,7 @@
         const tx = x(t);
         axis.append(svg('line', { x1: tx, x2: tx, y1: 16, y2: 22, stroke: 'currentColor', 'stroke-opacity': 0.4 }));
         const text = svg('text', { x: tx + 2, y: 13 });
-        text.textContent = '+' + dur(t - t0);
+        text.textContent = '+' + tick(t - t0, step);
         axis.append(text);
       }
       const lbl = svg('text', { x: 4, y: 13 });
@@ -696,6 +698,14 @@
         const m = svg('path', { d: 'M' + (nx - 5) + ',16 L' + (nx + 5) + ',16 L' + nx + ',22 Z', fill: 'var(--warn)', 'data-note': D.notes.indexOf(n), class: 'tl-note-mark' });
         axis.append(m);
       }
+    }
+    function tick(ns, step) {
+      if (step < 1e6) return (ns / 1e6).toFixed(step < 1e5 ? 2 : 1) + ' ms';
+      if (step < 1e9) return Math.round(ns / 1e6) + ' ms';
+      const s = ns / 1e9;
+      if (s < 60) return (step < 1e10 ? s.toFixed(step < 1e9 ? 1 : 0) : Math.round(s)) + ' s';
+      const m = Math.floor(s / 60);
+      return m + ':' + String(Math.round(s - m * 60)).padStart(2, '0') + ' min';
     }
     function zoom(f, at) {
       const c = has(at) ? at : (v0 + v1) / 2;
@@ -964,5 +974,10 @@
   }
 
   render();
-  window.ctReport = { ready: true, calls: D.llm.length, rows: timeline.rows.length, setQuery: setQuery, revealCall: (id) => revealCall(llmById.get(id)) };
+  // For tests and the curious: what the page holds, and when it was ready.
+  window.ctReport = {
+    ready: true, readyAt: performance.now(), calls: D.llm.length, rows: timeline.rows.length,
+    lastCallId: D.llm.length ? D.llm[D.llm.length - 1].id : null,
+    setQuery: setQuery, revealCall: (id) => revealCall(llmById.get(id))
+  };
 })();

@@ -1,0 +1,302 @@
+"""ct-analyze --html in a real browser: Debian's headless Chromium, driven over
+the DevTools protocol (python3-websocket), opens reports written from synthetic
+captures (no root needed).
+
+  html_report_test.py CAPTURE_GEN CT_ANALYZE OUT_DIR
+
+- A Claude Code-like session with a tool round-trip: no console errors, no
+  network request, the turns, tool name, tool input and tool result, the token
+  figures, TTFT and stop reasons, timeline bars (LLM and other HTTP, TTFT marks,
+  the unseen connection, the gap, the warning) are in the DOM; secrets are not
+  in the file. Screenshot: OUT_DIR/html_report_tool.png.
+- A 500-call session: the load time is measured and printed (not asserted);
+  what is asserted is what keeps it fast: the DOM stays small (calls render 50
+  at a time, bodies only when opened, the timeline only its visible rows).
+  Screenshot: OUT_DIR/html_report_500.png.
+"""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import websocket  # Debian: python3-websocket
+
+GEN, CT_ANALYZE, OUT_DIR = sys.argv[1:4] if len(sys.argv) >= 4 else (None, None, None)
+CHROMIUM = shutil.which("chromium") or "chromium"
+
+
+class Browser:
+    """One headless Chromium and a CDP session on its first page."""
+
+    def __init__(self, workdir):
+        self.profile = os.path.join(workdir, "profile")
+        os.makedirs(self.profile)
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--no-default-browser-check", "--disable-extensions", "--remote-debugging-port=0",
+             "--user-data-dir=" + self.profile, "--window-size=1400,1000", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = os.path.join(self.profile, "DevToolsActivePort")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(port_file) or os.path.getsize(port_file) == 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("chromium did not start its DevTools endpoint")
+            time.sleep(0.05)
+        time.sleep(0.1)
+        with open(port_file) as f:
+            port = f.read().split()[0]
+        pages = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+        page = next(p for p in pages if p["type"] == "page")
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60)
+        self.next_id = 0
+        self.events = []
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.call(domain + ".enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000,
+                  deviceScaleFactor=1, mobile=False)
+
+    def call(self, method, **params):
+        self.next_id += 1
+        my_id = self.next_id
+        self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == my_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_event(self, method, timeout=60):
+        deadline = time.monotonic() + timeout
+        for i, e in enumerate(self.events):
+            if e.get("method") == method:
+                return self.events.pop(i)
+        while time.monotonic() < deadline:
+            msg = json.loads(self.ws.recv())
+            if msg.get("method") == method:
+                return msg
+            self.events.append(msg)
+        raise TimeoutError(method)
+
+    def js(self, expression):
+        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                      awaitPromise=True)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def open(self, path):
+        """Loads the file; returns seconds from navigation to the report's ready flag."""
+        self.events.clear()
+        start = time.monotonic()
+        self.call("Page.navigate", url="file://" + os.path.abspath(path))
+        self.wait_event("Page.loadEventFired")
+        while not self.js("!!(window.ctReport && window.ctReport.ready)"):
+            if time.monotonic() - start > 60:
+                raise TimeoutError("the report never set ctReport.ready")
+            time.sleep(0.01)
+        return time.monotonic() - start
+
+    def problems(self):
+        """Console errors, uncaught exceptions and network requests seen so far."""
+        out = []
+        for e in self.events:
+            m, p = e.get("method"), e.get("params", {})
+            if m == "Runtime.exceptionThrown":
+                out.append("exception: " + json.dumps(p["exceptionDetails"])[:500])
+            elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+                out.append("console.error: " + json.dumps(p.get("args"))[:500])
+            elif m == "Log.entryAdded" and p["entry"].get("level") == "error":
+                out.append("log: " + p["entry"].get("text", ""))
+            elif m == "Network.requestWillBeSent":
+                url = p["request"]["url"]
+                if not url.startswith("file://"):
+                    out.append("network request: " + url[:200])
+        return out
+
+    def screenshot(self, path):
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+
+    def close(self):
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def make_report(workdir, name, *gen_args):
+    capture = os.path.join(workdir, name + ".ctz")
+    subprocess.run([GEN, capture, *gen_args], check=True)
+    report = os.path.join(OUT_DIR, "html_report_" + name + ".html")
+    r = subprocess.run([CT_ANALYZE, "--db", os.path.join(workdir, name + ".db"), "--no-progress",
+                        "-q", "--html", report, capture], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"ct-analyze failed ({r.returncode}): {r.stderr}")
+    return capture, report
+
+
+class HtmlReport(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(OUT_DIR, exist_ok=True)
+        cls.tmp = tempfile.mkdtemp(prefix="ct-html-")
+        cls.browser = Browser(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_tool_round_trip(self):
+        _, report = make_report(self.tmp, "tool", "tool")
+        with open(report, encoding="utf-8") as f:
+            html = f.read()
+        # Self-contained: no external resource, and the data cannot end its element.
+        for needle in ("<link", "<script src", "@import", "url(http"):
+            self.assertNotIn(needle, html)
+        self.assertEqual(html.count("</script>"), 2)
+        # The database's redaction holds in the report.
+        self.assertNotIn("sk-ant-api03-SECRET", html)
+        self.assertNotIn("tel-SECRET-token", html)
+        self.assertIn("ct-hmac:", html)
+
+        b = self.browser
+        b.open(report)
+        self.assertEqual(b.problems(), [])
+        self.assertEqual(b.js("document.querySelectorAll('.conversation').length"), 1)
+        roles = b.js("[...document.querySelectorAll('.turn .role')].map(e => e.textContent)")
+        self.assertEqual(roles, ["system", "system", "user", "assistant", "tool", "assistant"])
+        calls = b.js("""[...document.querySelectorAll('.call')].map(c => ({
+            model: c.querySelector('.model').textContent, tin: c.querySelector('.tin').textContent,
+            tout: c.querySelector('.tout').textContent, ttft: c.querySelector('.ttft').textContent,
+            stop: c.querySelector('.stop').textContent,
+            running: c.querySelector('.running').textContent, all: c.textContent}))""")
+        self.assertEqual([c["tin"] for c in calls], ["1,200", "1,350"])
+        self.assertEqual([c["tout"] for c in calls], ["87", "14"])
+        self.assertEqual([c["stop"] for c in calls], ["tool_use", "end_turn"])
+        # Running total: input + output + cache read + cache write so far.
+        self.assertEqual([c["running"] for c in calls], ["4,787", "10,351"])
+        self.assertIn("claude-sonnet-4-5-20250929", calls[0]["model"])
+        self.assertIn("cache 3,000 / 500", calls[0]["all"])
+        for c in calls:
+            self.assertRegex(c["ttft"], r"^\d+ ms$")
+        # Bodies exist only once opened; open every turn.
+        self.assertEqual(b.js("document.querySelectorAll('.turn > .body').length"), 0)
+        b.js("document.querySelectorAll('.turn > .row').forEach(r => r.click())")
+        self.assertEqual(b.js("document.querySelectorAll('.turn > .body').length"), 6)
+        b.js("document.querySelectorAll('details.thinking').forEach(d => d.open = true)")
+        text = b.js("document.getElementById('conversations').innerText")
+        for needle in ("You are Claude Code", "List the files here", "I will list the files.",
+                       "The user wants the files", "ls -1", "alpha.txt", "There are two files"):
+            self.assertIn(needle, text)
+        # The tool call in the first answer shows the result that came back.
+        tool_use = b.js("""(() => { const t = document.querySelector('.turn.answer .block.tool_use');
+            return {name: t.querySelector('.tname').textContent,
+                    result: t.querySelector('.result').innerText}; })()""")
+        self.assertEqual(tool_use["name"], "Bash")
+        self.assertIn("alpha.txt", tool_use["result"])
+        self.assertIn("result of Bash", tool_use["result"])
+        # Timeline: the process, both connections, 4 exchanges (2 LLM calls with a
+        # TTFT mark and an SSE stream), the unseen connection, the gap, the warning.
+        tl = b.js("""(() => { const q = s => document.querySelectorAll('#timeline ' + s).length;
+            return {proc: q('.tl-row.proc'), conn: q('.tl-row.conn'), http: q('.tl-row.http'),
+                    unseen: q('.tl-row.unseen'), llm_sse: q('.tl-bar.sse.llm'), ttft: q('.tl-ttft'),
+                    gap: q('.tl-gap'), note: q('.tl-note'), rows: window.ctReport.rows}; })()""")
+        self.assertEqual(tl, {"proc": 1, "conn": 2, "http": 4, "unseen": 1, "llm_sse": 2,
+                              "ttft": 2, "gap": 1, "note": 1, "rows": 8})
+        # Hovering a bar gives its details.
+        hover = b.js("""(() => { const bar = document.querySelector('.tl-bar.sse.llm');
+            const r = bar.getBoundingClientRect();
+            bar.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: r.x + 1, clientY: r.y + 1}));
+            return document.querySelector('.tooltip').textContent; })()""")
+        self.assertIn("TTFT", hover)
+        self.assertIn("tokens in 1,200", hover)
+        # Losses, unseen traffic and warnings are listed.
+        issues = b.js("document.getElementById('issues').innerText")
+        self.assertIn("attached 12.0 ms after pid 4321", issues)
+        self.assertIn("140.82.112.3:443", issues)
+        self.assertIn("ring", issues.lower())
+        self.assertEqual(b.js("document.querySelectorAll('.http-row').length"), 2)
+        # Search marks the words and keeps the matching calls.
+        b.js("window.ctReport.setQuery('beta.txt')")
+        self.assertGreater(b.js("document.querySelectorAll('#conversations mark').length"), 0)
+        # Only the second call sent the tool result that holds it.
+        self.assertEqual(b.js("[...document.querySelectorAll('.call .n')].map(e => e.textContent)"),
+                         ["LLM call 2"])
+        b.js("window.ctReport.setQuery('')")
+        self.assertEqual(b.js("document.querySelectorAll('.call').length"), 2)
+        self.assertEqual(b.problems(), [])
+        # The screenshot: the first answer open, the timeline and conversation in view.
+        b.js("document.querySelectorAll('.turn.open').forEach(t => t.toggle(false))")
+        b.js("document.querySelector('.turn.answer').toggle(true)")
+        b.js("window.scrollTo(0, document.getElementById('timeline').offsetTop - 40)")
+        b.js("document.querySelector('.tooltip').classList.add('hidden')")
+        shot = os.path.join(OUT_DIR, "html_report_tool.png")
+        b.screenshot(shot)
+        self.assertGreater(os.path.getsize(shot), 10000)
+        print(f"tool round-trip report: {os.path.getsize(report)} bytes, screenshot {shot}")
+
+    def test_500_calls(self):
+        _, report = make_report(self.tmp, "500", "long", "500")
+        size = os.path.getsize(report)
+        b = self.browser
+        seconds = b.open(report)
+        in_page_ms = b.js("window.ctReport.readyAt")
+        self.assertEqual(b.problems(), [])
+        self.assertEqual(b.js("window.ctReport.calls"), 500)
+        print(f"500-call report: {size} bytes ({size / 1024:.0f} KiB); opened in Chromium in "
+              f"{seconds * 1000:.0f} ms (navigation to ready; script done {in_page_ms:.0f} ms "
+              f"after navigation start)")
+        # What keeps a long session fast, counted rather than timed.
+        counts = b.js("""({nodes: document.getElementsByTagName('*').length,
+            calls: document.querySelectorAll('.call').length,
+            bodies: document.querySelectorAll('.turn > .body').length,
+            drawn: document.querySelectorAll('#timeline .tl-row').length,
+            rows: window.ctReport.rows, convs: document.querySelectorAll('.conversation').length})""")
+        print(f"500-call report DOM: {counts}")
+        self.assertEqual(counts["convs"], 5)
+        self.assertEqual(counts["calls"], 50)       # the open conversation's first page
+        self.assertEqual(counts["bodies"], 0)       # nothing opened yet
+        self.assertGreater(counts["rows"], 500)     # every exchange has a timeline row...
+        self.assertLess(counts["drawn"], 80)        # ...but only those in view are drawn
+        self.assertLess(counts["nodes"], 3000)
+        # The timeline draws the rows scrolled to.
+        last = b.js("""(() => { const s = document.querySelector('.tl-scroll');
+            s.scrollTop = s.scrollHeight; s.dispatchEvent(new Event('scroll'));
+            return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => {
+              const rows = document.querySelectorAll('#timeline .tl-row');
+              r({n: rows.length, last: +rows[rows.length - 1].dataset.i}); }))); })()""")
+        self.assertEqual(last["last"], counts["rows"] - 1)
+        self.assertLess(last["n"], 80)
+        # More calls on demand; jumping to the last call renders up to it.
+        b.js("document.querySelector('.conversation.open > .content > .more').click()")
+        self.assertEqual(b.js("document.querySelectorAll('.call').length"), 100)
+        b.js("window.ctReport.revealCall(window.ctReport.lastCallId)")
+        self.assertTrue(b.js("!!document.getElementById('call-' + window.ctReport.lastCallId)"))
+        # The last call sent one new message: the result of the call before it.
+        before = b.js("document.getElementById('call-' + window.ctReport.lastCallId)"
+                      ".previousElementSibling.innerText")
+        self.assertIn("output of call 498 in main", before)
+        self.assertEqual(b.problems(), [])
+        b.js("window.scrollTo(0, 0)")
+        b.screenshot(os.path.join(OUT_DIR, "html_report_500.png"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[4:])
