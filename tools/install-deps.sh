@@ -20,6 +20,8 @@ packages=(
     zstd sqlite3 curl openssl python3 python3-venv ca-certificates util-linux procps
     # clients whose TLS ct cannot probe, for the unseen-traffic tests: GnuTLS, Go crypto/tls
     wget golang-1.19-go
+    # the HTML report test: headless Chromium driven over the DevTools protocol
+    chromium python3-websocket
 )
 # /usr/bin/node may come from elsewhere (NodeSource); install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

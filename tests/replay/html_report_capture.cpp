@@ -165,8 +165,9 @@ void tool_session(const std::string& path) {
 
     auto api = cap.open_connection(kPid, 0x1000, "claude");
     cap.socket(api, 5, "160.79.104.10", 443, 50000);
+    // A screenshot (a 2x2 PNG) and the question.
     const std::string user =
-        R"({"role":"user","content":[{"type":"text","text":"List the files here"}]})";
+        R"({"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGM4YWMDRAwQCgAlPgUBdJmUYAAAAABJRU5ErkJggg=="}},{"type":"text","text":"List the files here"}]})";
     cap.write(api, post(request_body(user)));
     cap.advance_ns(350'000'000);  // time to first token
     {
@@ -180,8 +181,13 @@ void tool_session(const std::string& path) {
     cap.advance_ns(60'000'000);  // the tool runs
     const std::string assistant =
         R"({"role":"assistant","content":[{"type":"thinking","thinking":"The user wants the files; I will run ls.","signature":"c2ln"},{"type":"text","text":"I will list the files."},{"type":"tool_use","id":"toolu_01ABC","name":"Bash","input":{"command":"ls -1"}}]})";
-    const std::string result =
-        R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_01ABC","content":"alpha.txt\nbeta.txt","is_error":false}]})";
+    // The tool's output: two files, then a long listing, then markup that must stay text.
+    std::string listing;
+    for (int i = 0; i < 800; ++i)
+        listing += fmt::format("\\nfile{:03}.log", i);
+    const std::string result = fmt::format(
+        R"({{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_01ABC","content":"alpha.txt\nbeta.txt{}\n</script><img src=x onerror=window.pwned=1>","is_error":false}}]}})",
+        listing);
     cap.write(api, post(request_body(user + "," + assistant + "," + result)));
     cap.advance_ns(280'000'000);
     {

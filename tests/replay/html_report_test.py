@@ -117,7 +117,7 @@ class Browser:
                 out.append("log: " + p["entry"].get("text", ""))
             elif m == "Network.requestWillBeSent":
                 url = p["request"]["url"]
-                if not url.startswith("file://"):
+                if not url.startswith(("file://", "data:")):
                     out.append("network request: " + url[:200])
         return out
 
@@ -203,6 +203,20 @@ class HtmlReport(unittest.TestCase):
         for needle in ("You are Claude Code", "List the files here", "I will list the files.",
                        "The user wants the files", "ls -1", "alpha.txt", "There are two files"):
             self.assertIn(needle, text)
+        # The image shows as an image; the long tool output is cut until asked; markup
+        # in the data stays text.
+        image = b.js("""(() => { const i = document.querySelector('.turn.user img');
+            return i && {src: i.src.slice(0, 22), width: i.naturalWidth}; })()""")
+        self.assertEqual(image, {"src": "data:image/png;base64,", "width": 2})
+        self.assertIn("file010.log", text)
+        self.assertNotIn("file799.log", text)
+        self.assertEqual(b.js("document.querySelectorAll('img').length"), 1)
+        self.assertFalse(b.js("'pwned' in window"))
+        b.js("document.querySelectorAll('.turn.tool button.more').forEach(m => m.click())")
+        text = b.js("document.getElementById('conversations').innerText")
+        self.assertIn("file799.log", text)
+        self.assertIn("</script><img src=x onerror=window.pwned=1>", text)
+        self.assertFalse(b.js("'pwned' in window"))
         # The tool call in the first answer shows the result that came back.
         tool_use = b.js("""(() => { const t = document.querySelector('.turn.answer .block.tool_use');
             return {name: t.querySelector('.tname').textContent,
