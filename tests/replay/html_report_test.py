@@ -206,7 +206,7 @@ class HtmlReport(unittest.TestCase):
         # The image shows as an image; the long tool output is cut until asked; markup
         # in the data stays text.
         image = b.js("""(() => { const i = document.querySelector('.turn.user img');
-            return i && {src: i.src.slice(0, 22), width: i.naturalWidth}; })()""")
+            return i && i.decode().then(() => ({src: i.src.slice(0, 22), width: i.naturalWidth})); })()""")
         self.assertEqual(image, {"src": "data:image/png;base64,", "width": 2})
         self.assertIn("file010.log", text)
         self.assertNotIn("file799.log", text)
