@@ -23,7 +23,9 @@ using ct::testing::SyntheticCapture;
 
 constexpr std::uint32_t kPid = 4321;
 
-std::string chunk(std::string_view data) { return fmt::format("{:x}\r\n{}\r\n", data.size(), data); }
+std::string chunk(std::string_view data) {
+    return fmt::format("{:x}\r\n{}\r\n", data.size(), data);
+}
 
 std::string post(std::string_view body) {
     return fmt::format(
@@ -52,39 +54,45 @@ class Answer {
         cap_.advance_ns(then_ns);
     }
     void start(int input, int cache_read, int cache_write) {
-        event("message_start",
-              fmt::format(
-                  R"({{"type":"message_start","message":{{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"usage":{{"input_tokens":{},"cache_read_input_tokens":{},"cache_creation_input_tokens":{},"output_tokens":1}}}}}})",
-                  input, cache_read, cache_write));
+        event(
+            "message_start",
+            fmt::format(
+                R"({{"type":"message_start","message":{{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"usage":{{"input_tokens":{},"cache_read_input_tokens":{},"cache_creation_input_tokens":{},"output_tokens":1}}}}}})",
+                input, cache_read, cache_write));
         flush();
     }
     void thinking(int index, std::string_view text) {
-        event("content_block_start",
-              fmt::format(
-                  R"({{"type":"content_block_start","index":{},"content_block":{{"type":"thinking","thinking":"","signature":""}}}})",
-                  index));
-        event("content_block_delta",
-              fmt::format(
-                  R"({{"type":"content_block_delta","index":{},"delta":{{"type":"thinking_delta","thinking":"{}"}}}})",
-                  index, text));
-        event("content_block_delta",
-              fmt::format(
-                  R"({{"type":"content_block_delta","index":{},"delta":{{"type":"signature_delta","signature":"c2ln"}}}})",
-                  index));
+        event(
+            "content_block_start",
+            fmt::format(
+                R"({{"type":"content_block_start","index":{},"content_block":{{"type":"thinking","thinking":"","signature":""}}}})",
+                index));
+        event(
+            "content_block_delta",
+            fmt::format(
+                R"({{"type":"content_block_delta","index":{},"delta":{{"type":"thinking_delta","thinking":"{}"}}}})",
+                index, text));
+        event(
+            "content_block_delta",
+            fmt::format(
+                R"({{"type":"content_block_delta","index":{},"delta":{{"type":"signature_delta","signature":"c2ln"}}}})",
+                index));
         event("content_block_stop",
               fmt::format(R"({{"type":"content_block_stop","index":{}}})", index));
         flush();
     }
     void text(int index, std::initializer_list<std::string_view> pieces) {
-        event("content_block_start",
-              fmt::format(
-                  R"({{"type":"content_block_start","index":{},"content_block":{{"type":"text","text":""}}}})",
-                  index));
+        event(
+            "content_block_start",
+            fmt::format(
+                R"({{"type":"content_block_start","index":{},"content_block":{{"type":"text","text":""}}}})",
+                index));
         for (auto p : pieces) {
-            event("content_block_delta",
-                  fmt::format(
-                      R"({{"type":"content_block_delta","index":{},"delta":{{"type":"text_delta","text":"{}"}}}})",
-                      index, p));
+            event(
+                "content_block_delta",
+                fmt::format(
+                    R"({{"type":"content_block_delta","index":{},"delta":{{"type":"text_delta","text":"{}"}}}})",
+                    index, p));
             flush();
         }
         event("content_block_stop",
@@ -99,23 +107,26 @@ class Answer {
                 escaped += '\\';
             escaped += c;
         }
-        event("content_block_start",
-              fmt::format(
-                  R"({{"type":"content_block_start","index":{},"content_block":{{"type":"tool_use","id":"{}","name":"{}","input":{{}}}}}})",
-                  index, id, name));
-        event("content_block_delta",
-              fmt::format(
-                  R"({{"type":"content_block_delta","index":{},"delta":{{"type":"input_json_delta","partial_json":"{}"}}}})",
-                  index, escaped));
+        event(
+            "content_block_start",
+            fmt::format(
+                R"({{"type":"content_block_start","index":{},"content_block":{{"type":"tool_use","id":"{}","name":"{}","input":{{}}}}}})",
+                index, id, name));
+        event(
+            "content_block_delta",
+            fmt::format(
+                R"({{"type":"content_block_delta","index":{},"delta":{{"type":"input_json_delta","partial_json":"{}"}}}})",
+                index, escaped));
         event("content_block_stop",
               fmt::format(R"({{"type":"content_block_stop","index":{}}})", index));
         flush();
     }
     void stop(std::string_view reason, int output_tokens) {
-        event("message_delta",
-              fmt::format(
-                  R"({{"type":"message_delta","delta":{{"stop_reason":"{}","stop_sequence":null}},"usage":{{"output_tokens":{}}}}})",
-                  reason, output_tokens));
+        event(
+            "message_delta",
+            fmt::format(
+                R"({{"type":"message_delta","delta":{{"stop_reason":"{}","stop_sequence":null}},"usage":{{"output_tokens":{}}}}})",
+                reason, output_tokens));
         event("message_stop", R"({"type":"message_stop"})");
         wire_ += "0\r\n\r\n";
         flush(1'000'000);

@@ -68,8 +68,8 @@ Expected<Json> rows(sqlite::Database& db, const std::string& sql, std::int64_t t
 }
 
 Expected<std::vector<std::pair<std::int64_t, std::string>>> id_text(sqlite::Database& db,
-                                                                     const std::string& sql,
-                                                                     const std::string& bind) {
+                                                                    const std::string& sql,
+                                                                    const std::string& bind) {
     auto stmt = db.prepare(sql);
     if (!stmt)
         return std::unexpected(stmt.error());
@@ -161,16 +161,16 @@ Expected<ReportSelection> select_report(sqlite::Database& db, const std::string&
                         " matches several conversations; give more digits");
         sel.conversation = keys->front().second;
     }
-    auto captures = id_text(
-        db,
-        "SELECT c.id, c.uuid FROM captures c WHERE (?1 = '' OR c.uuid = ?1) AND (" +
-            (sel.conversation.empty()
-                 ? std::string("1")
-                 : "EXISTS (SELECT 1 FROM llm_calls l WHERE l.capture_id = c.id AND "
-                   "hex(l.conversation_key) = '" +
-                       sel.conversation + "')") +
-            ") ORDER BY c.id",
-        capture_uuid);
+    auto captures =
+        id_text(db,
+                "SELECT c.id, c.uuid FROM captures c WHERE (?1 = '' OR c.uuid = ?1) AND (" +
+                    (sel.conversation.empty()
+                         ? std::string("1")
+                         : "EXISTS (SELECT 1 FROM llm_calls l WHERE l.capture_id = c.id AND "
+                           "hex(l.conversation_key) = '" +
+                               sel.conversation + "')") +
+                    ") ORDER BY c.id",
+                capture_uuid);
     if (!captures)
         return std::unexpected(captures.error());
     if (captures->empty())
@@ -182,9 +182,10 @@ Expected<ReportSelection> select_report(sqlite::Database& db, const std::string&
         std::string list;
         for (const auto& [id, uuid] : *captures)
             list += "\n  " + uuid;
-        return fail("the database holds several captures; choose one with --capture UUID (or "
-                    "a conversation with --conversation KEY):" +
-                    list);
+        return fail(
+            "the database holds several captures; choose one with --capture UUID (or "
+            "a conversation with --conversation KEY):" +
+            list);
     }
     for (const auto& [id, uuid] : *captures)
         sel.capture_ids.push_back(id);
@@ -204,17 +205,17 @@ Expected<std::string> html_report(sqlite::Database& db, const ReportSelection& s
     const std::string conv = upper(selection.conversation);
     // The LLM calls shown, and (for one conversation) only their HTTP exchanges.
     const std::string calls_where =
-        "l." + in_captures +
-        (conv.empty() ? "" : " AND hex(l.conversation_key) = '" + conv + "'");
+        "l." + in_captures + (conv.empty() ? "" : " AND hex(l.conversation_key) = '" + conv + "'");
     const std::string requests_where =
         "q." + in_captures +
-        (conv.empty() ? "" : " AND q.id IN (SELECT l.request_id FROM llm_calls l WHERE " +
-                                 calls_where + ")");
+        (conv.empty()
+             ? ""
+             : " AND q.id IN (SELECT l.request_id FROM llm_calls l WHERE " + calls_where + ")");
 
     std::int64_t t0 = 0;
     {
-        auto st = db.prepare("SELECT coalesce(min(start_ns), 0) FROM captures WHERE id IN (" +
-                             ids + ")");
+        auto st =
+            db.prepare("SELECT coalesce(min(start_ns), 0) FROM captures WHERE id IN (" + ids + ")");
         if (!st)
             return std::unexpected(st.error());
         auto row = st->step();
@@ -391,14 +392,15 @@ Expected<std::string> html_report(sqlite::Database& db, const ReportSelection& s
     html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
     // Nothing in the report may reach the network: inline style and script, data: images.
-    html += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n";
-    html += "<meta name=\"generator\" content=\"ct-analyze " + std::string(ct::kVersion) +
-            "\">\n";
+    html +=
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n";
+    html += "<meta name=\"generator\" content=\"ct-analyze " + std::string(ct::kVersion) + "\">\n";
     html += "<title>" + html_escape(title) + "</title>\n<style>\n";
     html += html_report_css();
-    html += "</style>\n</head>\n<body>\n<div id=\"app\"><p class=\"loading\">Loading the "
-            "report… (it needs JavaScript)</p></div>\n";
+    html +=
+        "</style>\n</head>\n<body>\n<div id=\"app\"><p class=\"loading\">Loading the "
+        "report… (it needs JavaScript)</p></div>\n";
     html += "<script type=\"application/json\" id=\"ct-data\">";
     html += script_safe_json(data);
     html += "</script>\n<script>\n";
