@@ -203,6 +203,13 @@ class ClaudeCode(unittest.TestCase):
                 stop: c.querySelector('.stop').textContent}))""")
             self.assertEqual(calls, [{"tin": f"{r['input_tokens']:,}", "tout": f"{r['output_tokens']:,}",
                                       "stop": r["stop_reason"]} for r in rows])
+            # Each call shows only what it added: the second one the tool result (the
+            # echo of the first answer left out), with no "history differs" note.
+            turns = browser.js("[...document.querySelectorAll('#conversations .turn .role, "
+                               "#conversations .call .n, #conversations .note')]"
+                               ".map(e => e.textContent)")
+            self.assertEqual(turns[turns.index("LLM call 1"):],
+                             ["LLM call 1", "assistant", "tool", "LLM call 2", "assistant"])
             browser.js("document.querySelectorAll('.turn.answer').forEach(t => t.toggle(true))")
             tool = browser.js("""(() => { const t = document.querySelector('.turn.answer .block.tool_use');
                 return {name: t.querySelector('.tname').textContent,
@@ -213,6 +220,10 @@ class ClaudeCode(unittest.TestCase):
             self.assertEqual(browser.problems(), [])
             artifacts = os.environ.get("CT_TEST_ARTIFACTS", self.tmp)
             os.makedirs(artifacts, exist_ok=True)
+            # The timeline and the conversation in view, the first answer open.
+            browser.js("document.querySelectorAll('.turn.open').forEach(t => t.toggle(false))")
+            browser.js("document.querySelector('.turn.answer').toggle(true)")
+            browser.js("window.scrollTo(0, document.getElementById('timeline').offsetTop - 40)")
             browser.screenshot(os.path.join(artifacts, "html_report_claude_code.png"))
         finally:
             browser.close()

@@ -170,6 +170,7 @@ void tool_session(const std::string& path) {
              "probes on /usr/bin/node were attached 12.0 ms after pid 4321 executed it; TLS "
              "traffic it made before then is not in the capture");
 
+    cap.note("info", "held pid 4321 for 0.3 ms while examining /usr/bin/node");
     auto tel = cap.open_connection(kPid, 0x2000, "claude");
     cap.socket(tel, 6, "34.128.128.0", 443, 50100);
     telemetry(cap, tel, 1);

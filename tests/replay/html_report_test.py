@@ -130,6 +130,9 @@ class HtmlReport(unittest.TestCase):
         # Losses, unseen traffic and warnings are listed.
         issues = b.js("document.getElementById('issues').innerText")
         self.assertIn("attached 12.0 ms after pid 4321", issues)
+        # Informational notes are folded away (and not marked in the timeline).
+        self.assertIn("1 informational notes", issues)
+        self.assertNotIn("held pid 4321", issues)
         self.assertIn("140.82.112.3:443", issues)
         self.assertIn("ring", issues.lower())
         self.assertEqual(b.js("document.querySelectorAll('.http-row').length"), 2)

@@ -339,6 +339,31 @@
     g.ctx = ctx;
     return ctx;
   }
+  // Two sent messages are the same if they differ at most in prompt-cache markers
+  // ("cache_control"), which clients move from message to message, or in
+  // spelling text content as a string or as text blocks (Claude Code does both).
+  const normalCache = new Map();
+  function normalized(id) {
+    if (!normalCache.has(id)) {
+      const strip = (v) => {
+        if (Array.isArray(v)) return v.map(strip);
+        if (v && typeof v === 'object') {
+          const o = {};
+          for (const k in v) if (k !== 'cache_control') o[k] = strip(v[k]);
+          if (Array.isArray(o.content) && o.content.length &&
+              o.content.every((b) => b && b.type === 'text' && Object.keys(b).length === 2)) {
+            o.content = o.content.map((b) => b.text).join('');
+          }
+          return o;
+        }
+        return v;
+      };
+      const b = blob(id);
+      normalCache.set(id, b && b.json !== null ? JSON.stringify(strip(b.json)) : String(D.blobs[id]));
+    }
+    return normalCache.get(id);
+  }
+  function sameMessage(a, b) { return a === b || normalized(a) === normalized(b); }
   // The messages a call sent that the previous call of its conversation did not,
   // minus the echo of the previous answer.
   function newMessages(c) {
@@ -346,13 +371,16 @@
     let from = 0;
     let note = null;
     if (prev) {
-      while (from < prev.msgs.length && from < c.msgs.length && prev.msgs[from] === c.msgs[from]) from++;
+      while (from < prev.msgs.length && from < c.msgs.length && sameMessage(prev.msgs[from], c.msgs[from])) from++;
       if (from < prev.msgs.length) note = 'the history differs from the previous call from message ' + (from + 1) + ' on';
     }
     const out = [];
+    // The previous answer comes back first (one message, or several Responses items).
+    let echo = prev && !note && !!(prev.content || prev.text || prev.tool_calls);
     for (let i = from; i < c.msgs.length; i++) {
       const m = (blob(c.msgs[i]) || {}).json;
-      if (prev && !note && i === from && roleOf(m) === 'assistant' && (prev.content || prev.text || prev.tool_calls)) continue;
+      if (echo && roleOf(m) === 'assistant') continue;
+      echo = false;
       out.push({ idx: i, id: c.msgs[i], m: m });
     }
     return { list: out, note: note };
@@ -395,7 +423,11 @@
     return line;
   }
   function renderCall(parent, c, open) {
-    const ctx = conversationContext(c.group);
+    // Tool names and results are looked up only when a body is built.
+    const ctx = {
+      get toolNames() { return conversationContext(c.group).toolNames; },
+      get results() { return conversationContext(c.group).results; }
+    };
     const fresh = newMessages(c);
     if (c.index === 0 || (c.index > 0 && c.group.calls[c.index - 1].sys !== c.sys)) {
       if (has(c.sys)) {
@@ -568,7 +600,8 @@
       if (!has(row.end) && last !== -Infinity) row.end = last;
       span(row.start, row.end);
     }
-    const notes = D.notes.filter((n) => has(n.time_t));
+    // Warnings (not informational notes) are marked where they happened.
+    const notes = D.notes.map((n, i) => ({ time_t: n.time_t, i: i, w: isWarning(n) })).filter((n) => has(n.time_t) && n.w);
     if (tmin === Infinity) { tmin = 0; tmax = 1; }
     if (tmax <= tmin) tmax = tmin + 1e6;
     let v0 = tmin, v1 = tmax;
@@ -579,7 +612,11 @@
     function x(t) { return LABEL_W + (t - v0) / (v1 - v0) * (width - LABEL_W - 10); }
     function rowLabel(r) {
       if (r.kind === 'proc') return 'pid ' + r.p.pid + ' ' + clip(r.p.exe || '', 40);
-      if (r.kind === 'conn') return '  ' + (r.c.host || r.c.addr || '?') + (r.c.port ? ':' + r.c.port : '') + ' ' + r.c.protocol + (r.c.tls ? ' ' + r.c.tls : '');
+      if (r.kind === 'conn') {
+        const c = r.c;
+        const where = c.host ? c.host + (c.host.includes(':') || !c.port || c.port === 443 ? '' : ':' + c.port) : (c.addr || '?') + ':' + c.port;
+        return '  ' + where + ' ' + c.protocol;
+      }
       if (r.kind === 'unseen') return '  unseen ' + (r.u.addr || '?') + ':' + r.u.port;
       const h = r.h;
       return '    ' + h.method + ' ' + clip(h.target, 36) + (has(h.status) ? ' ' + h.status : '');
@@ -669,7 +706,7 @@
       for (const n of notes) {
         const nx = x(n.time_t);
         if (nx < LABEL_W || nx > width) continue;
-        const line = svg('line', { class: 'tl-note', x1: nx, x2: nx, y1: 0, y2: (b - a) * ROW_H, 'data-note': D.notes.indexOf(n) });
+        const line = svg('line', { class: 'tl-note', x1: nx, x2: nx, y1: 0, y2: (b - a) * ROW_H, 'data-note': n.i });
         body.append(line);
       }
       drawAxis();
@@ -695,7 +732,7 @@
       for (const n of notes) {
         const nx = x(n.time_t);
         if (nx < LABEL_W || nx > width) continue;
-        const m = svg('path', { d: 'M' + (nx - 5) + ',16 L' + (nx + 5) + ',16 L' + nx + ',22 Z', fill: 'var(--warn)', 'data-note': D.notes.indexOf(n), class: 'tl-note-mark' });
+        const m = svg('path', { d: 'M' + (nx - 5) + ',16 L' + (nx + 5) + ',16 L' + nx + ',22 Z', fill: 'var(--warn)', 'data-note': n.i, class: 'tl-note-mark' });
         axis.append(m);
       }
     }
@@ -830,6 +867,7 @@
     searchInfo.textContent = query ? n + ' matching calls' : '';
   }
 
+  function isWarning(n) { return n.level !== 'info' && n.level !== 'debug'; }
   function section(id, title, ...kids) {
     return el('section', { id: id }, el('h2', { text: title }), ...kids);
   }
@@ -862,10 +900,18 @@
       if (c.bad_frames || c.missing_frames) bad.push((c.bad_frames || 0) + ' damaged and ' + (c.missing_frames || 0) + ' missing frames (' + bytes(c.skipped_file_bytes) + ' skipped)');
       for (const b of bad) parts.push(el('div', { class: 'note', text: (D.captures.length > 1 ? c.uuid + ': ' : '') + b }));
     }
-    if (D.notes.length) {
-      parts.push(el('h3', { text: 'Recorder and analyzer notes (' + D.notes.length + ')' }));
-      parts.push(pagedTable([{ t: 'time' }, { t: 'level' }, { t: 'source' }, { t: 'message' }], D.notes, (n) =>
-        el('tr', {}, td(clock(n.time_t), 'mono'), td(n.level, 'lvl-' + n.level), td(n.source), td(n.message)), 20));
+    const noteTable = (list) => pagedTable([{ t: 'time' }, { t: 'level' }, { t: 'source' }, { t: 'message' }], list, (n) =>
+      el('tr', { class: 'note-row' }, td(clock(n.time_t), 'mono'), td(n.level, 'lvl-' + n.level), td(n.source), td(n.message)), 20);
+    const serious = D.notes.filter(isWarning);
+    const info = D.notes.filter((n) => !isWarning(n));
+    if (serious.length) {
+      parts.push(el('h3', { text: 'Warnings (' + serious.length + ')' }));
+      parts.push(noteTable(serious));
+    }
+    if (info.length) {
+      const d = el('details', {}, el('summary', { class: 'muted', text: info.length + ' informational notes' }));
+      d.addEventListener('toggle', () => { if (d.open && d.children.length === 1) d.append(noteTable(info)); });
+      parts.push(d);
     }
     if (D.gaps.length) {
       parts.push(el('h3', { text: 'Gaps: bytes that flowed but are not in the capture (' + D.gaps.length + ')' }));
