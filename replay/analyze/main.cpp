@@ -158,6 +158,14 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
         return 2;
     }
+    if (timeline && !html_path.empty()) {
+        fmt::print(stderr, "ct-analyze: --html does not go with --timeline\n");
+        return 2;
+    }
+    if (html_path.empty() && !(report_capture.empty() && report_conversation.empty())) {
+        fmt::print(stderr, "ct-analyze: --capture and --conversation go with --html\n");
+        return 2;
+    }
 
     ct::analyze::CaptureLimits limits;
     for (auto [text, name, target] :
@@ -206,10 +214,6 @@ int run(int argc, char** argv) {
             return 2;
         }
         sql = std::move(*query);
-    }
-    if (html_path.empty() && !(report_capture.empty() && report_conversation.empty())) {
-        fmt::print(stderr, "ct-analyze: --capture and --conversation go with --html\n");
-        return 2;
     }
     if (captures.empty() && sql.empty() && html_path.empty()) {
         fmt::print(stderr, "{}", app.help());

@@ -5,6 +5,8 @@
 //                                          round-trip (thinking, Bash tool_use, its
 //                                          tool_result), a telemetry GET, a loss, an
 //                                          unseen TCP connection and a warning
+//   html-report-capture OUT.ctz openai     OpenAI Chat Completions: a streamed
+//                                          function call, its tool result, an answer
 //   html-report-capture OUT.ctz long N     N streamed Anthropic calls: one long
 //                                          conversation with a tool call in every
 //                                          answer, side conversations of 10 calls,
@@ -292,6 +294,59 @@ void long_session(const std::string& path, int calls) {
     cap.finish();
 }
 
+// OpenAI Chat Completions: a streamed answer that calls a function, then the
+// tool message with its result and a JSON answer.
+void openai_session(const std::string& path) {
+    ct::testing::SyntheticOptions options;
+    options.uuid_seed = "html-report-openai";
+    SyntheticCapture cap(path, options);
+    cap.process(kPid, 1, "/usr/bin/python3", {"python3", "agent.py"});
+    auto g = cap.open_connection(kPid, 0x3000, "python3");
+    cap.socket(g, 5, "162.159.140.245", 443, 52000);
+    auto request = [](std::string_view body) {
+        return fmt::format(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer "
+            "sk-proj-SECRET\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+            body.size(), body);
+    };
+    const std::string head =
+        R"({"model":"gpt-4o","stream":true,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],"messages":[{"role":"system","content":"You are a weather bot."},{"role":"user","content":"Weather in Paris?"})";
+    cap.write(g, request(head + "]}"));
+    cap.advance_ns(250'000'000);
+    std::string wire =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (
+        std::string_view data :
+        {R"({"id":"c1","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Let me check."}}]})",
+         R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}}]})",
+         R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})",
+         R"({"id":"c1","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":9,"prompt_tokens_details":{"cached_tokens":32}}})",
+         "[DONE]"}) {
+        wire += chunk(fmt::format("data: {}\n\n", data));
+        cap.read(g, wire);
+        wire.clear();
+        cap.advance_ns(15'000'000);
+    }
+    cap.read(g, "0\r\n\r\n");
+    cap.advance_ns(40'000'000);
+    std::string again = head;
+    again.replace(again.find(R"("stream":true)"), 13, R"("stream":false)");
+    cap.write(
+        g,
+        request(
+            again +
+            R"(,{"role":"assistant","content":"Let me check.","tool_calls":[{"id":"call_9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_9","content":"18 C, sunny"}]})"));
+    cap.advance_ns(300'000'000);
+    const std::string answer =
+        R"({"id":"c2","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"It is 18 C and sunny in Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":80,"completion_tokens":12}})";
+    cap.read(g, fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                            "{}\r\n\r\n{}",
+                            answer.size(), answer));
+    cap.close(g);
+    cap.exit(kPid, 0);
+    cap.finish();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,6 +357,8 @@ int main(int argc, char** argv) {
     std::string kind = argv[2];
     if (kind == "tool") {
         tool_session(argv[1]);
+    } else if (kind == "openai") {
+        openai_session(argv[1]);
     } else if (kind == "long" && argc > 3) {
         long_session(argv[1], std::atoi(argv[3]));
     } else {

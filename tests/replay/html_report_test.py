@@ -155,6 +155,31 @@ class HtmlReport(unittest.TestCase):
         self.assertGreater(os.path.getsize(shot), 10000)
         print(f"tool round-trip report: {os.path.getsize(report)} bytes, screenshot {shot}")
 
+    def test_openai_function_call(self):
+        _, report = make_report(self.tmp, "openai", "openai")
+        b = self.browser
+        b.open(report)
+        self.assertEqual(b.problems(), [])
+        self.assertEqual(b.js("document.querySelector('.conversation .title').textContent"),
+                         "Weather in Paris?")
+        roles = b.js("[...document.querySelectorAll('.turn .role')].map(e => e.textContent)")
+        self.assertEqual(roles, ["system", "system", "user", "assistant", "tool", "assistant"])
+        calls = b.js("""[...document.querySelectorAll('.call')].map(c => [c.querySelector('.model').textContent,
+            c.querySelector('.tin').textContent, c.querySelector('.tout').textContent,
+            c.querySelector('.stop').textContent])""")
+        self.assertEqual(calls, [["gpt-4o · stream", "50", "9", "tool_calls"],
+                                 ["gpt-4o", "80", "12", "stop"]])
+        b.js("document.querySelectorAll('.turn.answer').forEach(t => t.toggle(true))")
+        tool = b.js("""(() => { const t = document.querySelector('.turn.answer .block.tool_use');
+            return [t.querySelector('.tname').textContent, t.querySelector('pre').textContent,
+                    t.querySelector('.result').innerText]; })()""")
+        self.assertEqual(tool[0], "get_weather")
+        self.assertIn('"city": "Paris"', tool[1])
+        self.assertIn("18 C, sunny", tool[2])
+        self.assertIn("It is 18 C and sunny in Paris.",
+                      b.js("document.getElementById('conversations').innerText"))
+        self.assertEqual(b.problems(), [])
+
     def test_500_calls(self):
         _, report = make_report(self.tmp, "500", "long", "500")
         size = os.path.getsize(report)

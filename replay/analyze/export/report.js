@@ -430,7 +430,8 @@
     };
     const fresh = newMessages(c);
     if (c.index === 0 || (c.index > 0 && c.group.calls[c.index - 1].sys !== c.sys)) {
-      if (has(c.sys)) {
+      // Chat Completions' system prompt is one of the messages: shown there.
+      if (has(c.sys) && c.api !== 'chat.completions') {
         const b = blob(c.sys);
         const sysText = b.json !== null && typeof b.json === 'string' ? b.json : b.text;
         parent.append(turn('system', (c.index ? '(changed) ' : '') + (typeof b.json === 'string' ? b.json : contentText(b.json) || b.text),
@@ -480,12 +481,15 @@
     const first = g.calls[0];
     let text = '';
     if (first.msgs.length) {
-      const m = (blob(first.msgs[0]) || {}).json;
+      // The first user message (Chat Completions puts the system prompt first).
+      let at = 0;
+      while (at + 1 < first.msgs.length && roleOf((blob(first.msgs[at]) || {}).json) !== 'user') at++;
+      const m = (blob(first.msgs[at]) || {}).json;
       if (m && Array.isArray(m.content)) {
         const texts = m.content.filter((b) => b && (b.type === 'text' || b.type === 'input_text')).map((b) => b.text);
         text = texts.length ? texts[texts.length - 1] : contentText(m.content);
       } else {
-        text = m ? messagePreview(m) : D.blobs[first.msgs[0]] || '';
+        text = m ? messagePreview(m) : D.blobs[first.msgs[at]] || '';
       }
     }
     return text || '(no messages)';
