@@ -14,7 +14,9 @@ captures (no root needed).
   at a time, bodies only when opened, the timeline only its visible rows).
   Screenshot: OUT_DIR/html_report_500.png.
 """
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +37,77 @@ def make_report(workdir, name, *gen_args):
     if r.returncode != 0:
         raise AssertionError(f"ct-analyze failed ({r.returncode}): {r.stderr}")
     return capture, report
+
+
+def report_data(path):
+    """The JSON the report embeds."""
+    with open(path, encoding="utf-8") as f:
+        html = f.read()
+    m = re.search(r'<script type="application/json" id="ct-data">(.*?)</script>', html, re.S)
+    return json.loads(m.group(1))
+
+
+class Selection(unittest.TestCase):
+    """Which captures and calls a report covers, from the command line (no browser)."""
+
+    def run_analyze(self, *args):
+        return subprocess.run([CT_ANALYZE, "--no-progress", "-q", *args], capture_output=True,
+                              text=True)
+
+    def test_captures_and_conversations(self):
+        tmp = tempfile.mkdtemp(prefix="ct-html-sel-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        db = os.path.join(tmp, "s.db")
+        tool, longer = os.path.join(tmp, "tool.ctz"), os.path.join(tmp, "long.ctz")
+        subprocess.run([GEN, tool, "tool"], check=True)
+        subprocess.run([GEN, longer, "long", "60"], check=True)
+        both = os.path.join(tmp, "both.html")
+        r = self.run_analyze("--db", db, "--html", both, tool, longer)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.stat(both).st_mode & 0o777, 0o600)
+        data = report_data(both)
+        self.assertEqual(len(data["captures"]), 2)
+        self.assertEqual(len(data["llm"]), 62)
+        # From the database: several captures need a choice.
+        r = self.run_analyze("--db", db, "--html", os.path.join(tmp, "x.html"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("several captures", r.stderr)
+        uuids = [c["uuid"] for c in data["captures"]]
+        for uuid in uuids:
+            self.assertIn(uuid, r.stderr)
+        one = os.path.join(tmp, "one.html")
+        tool_uuid = next(c["uuid"] for c in data["captures"] if c["file"] == tool)
+        r = self.run_analyze("--db", db, "--capture", tool_uuid, "--html", one)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = report_data(one)
+        self.assertEqual([c["uuid"] for c in d["captures"]], [tool_uuid])
+        self.assertEqual(len(d["llm"]), 2)
+        self.assertEqual(len(d["http"]), 4)
+        # One conversation, by a key prefix: its calls and their exchanges only.
+        r = subprocess.run([CT_ANALYZE, "--db", db, "--json", "--sql",
+                            "SELECT conversation, calls FROM v_llm_conversations ORDER BY calls"],
+                           capture_output=True, text=True, check=True)
+        convs = json.loads(r.stdout)
+        side = convs[0]
+        chat = os.path.join(tmp, "chat.html")
+        r = self.run_analyze("--db", db, "--conversation", side["conversation"][:10].lower(),
+                             "--html", chat)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = report_data(chat)
+        self.assertEqual(d["meta"]["conversation"], side["conversation"])
+        self.assertEqual(len(d["llm"]), side["calls"])
+        self.assertEqual({c["conv"] for c in d["llm"]}, {side["conversation"]})
+        self.assertEqual(sorted(h["id"] for h in d["http"]), sorted(c["req"] for c in d["llm"]))
+        # Mistakes.
+        r = self.run_analyze("--db", db, "--conversation", "00000000", "--html", chat)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no conversation 00000000", r.stderr)
+        r = self.run_analyze("--db", db, "--conversation", "not-hex", "--html", chat)
+        self.assertEqual(r.returncode, 1)
+        r = self.run_analyze("--db", db, "--capture", tool_uuid)
+        self.assertEqual(r.returncode, 2)
+        r = self.run_analyze("--timeline", "--html", chat, tool)
+        self.assertEqual(r.returncode, 2)
 
 
 class HtmlReport(unittest.TestCase):
