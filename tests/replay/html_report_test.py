@@ -253,6 +253,24 @@ class HtmlReport(unittest.TestCase):
                       b.js("document.getElementById('conversations').innerText"))
         self.assertEqual(b.problems(), [])
 
+    def test_hostile_captures(self):
+        # Captures with impossible times and stream positions still give a page that
+        # opens without errors (and without hanging on a timeline of absurd span).
+        hostile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
+                               "hostile")
+        names = sorted(n for n in os.listdir(hostile) if n.endswith(".ctz"))
+        self.assertGreater(len(names), 0)
+        for name in names:
+            with self.subTest(capture=name):
+                report = os.path.join(self.tmp, name + ".html")
+                r = subprocess.run([CT_ANALYZE, "--db", os.path.join(self.tmp, name + ".db"),
+                                    "-q", "--no-progress", "--html", report,
+                                    os.path.join(hostile, name)],
+                                   capture_output=True, text=True, timeout=300)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.browser.open(report)
+                self.assertEqual(self.browser.problems(), [])
+
     def test_500_calls(self):
         _, report = make_report(self.tmp, "500", "long", "500")
         size = os.path.getsize(report)

@@ -43,7 +43,11 @@ Expected<Json> rows(sqlite::Database& db, const std::string& sql, std::int64_t t
                     break;  // absent keys are null to the script, and smaller
                 case SQLITE_INTEGER: {
                     std::int64_t v = stmt->column_int64(i);
-                    row[name] = name.ends_with("_t") ? v - t0 : v;
+                    std::int64_t rel = 0;
+                    // Hostile captures hold any time at all: saturate, never overflow.
+                    if (name.ends_with("_t") && __builtin_sub_overflow(v, t0, &rel))
+                        rel = v < 0 ? INT64_MIN : INT64_MAX;
+                    row[name] = name.ends_with("_t") ? rel : v;
                     break;
                 }
                 case SQLITE_FLOAT:

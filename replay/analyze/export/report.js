@@ -56,14 +56,21 @@
     while (v >= 1024 && i < 3) { v /= 1024; i++; }
     return (i ? v.toFixed(1) : v) + ' ' + u[i];
   }
+  // Times of hostile captures can be anything; a date past JavaScript's range is "?".
+  function when(rel) {
+    if (!has(rel)) return null;
+    const d = new Date(D.meta.t0_ms + rel / 1e6);
+    return isNaN(d.getTime()) ? null : d.toISOString();
+  }
   function clock(rel) {
     if (!has(rel)) return '–';
-    const d = new Date(D.meta.t0_ms + rel / 1e6);
-    return d.toISOString().slice(11, 23);
+    const w = when(rel);
+    return w ? w.slice(11, 23) : '?';
   }
   function dateTime(rel) {
     if (!has(rel)) return '–';
-    return new Date(D.meta.t0_ms + rel / 1e6).toISOString().replace('T', ' ').slice(0, 23) + ' UTC';
+    const w = when(rel);
+    return w ? w.replace('T', ' ').slice(0, 23) + ' UTC' : '?';
   }
   function clip(s, n) {
     s = String(s).replace(/\s+/g, ' ').trim();
@@ -721,9 +728,11 @@
       const spanNs = v1 - v0;
       const target = spanNs / Math.max(2, (width - LABEL_W) / 110);
       const steps = [1e3, 1e4, 1e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9, 2e9, 5e9, 1e10, 3e10, 6e10, 1.2e11, 3e11, 6e11, 1.8e12, 3.6e12];
-      const step = steps.find((s) => s >= target) || 3.6e12;
+      let step = steps.find((s) => s >= target);
+      if (!step) { step = 3.6e12; while (step < target) step *= 10; }
       const t0 = tmin;
-      for (let t = Math.ceil((v0 - t0) / step) * step + t0; t <= v1; t += step) {
+      let n = 0;
+      for (let t = Math.ceil((v0 - t0) / step) * step + t0; t <= v1 && n < 100; t += step, n++) {
         const tx = x(t);
         axis.append(svg('line', { x1: tx, x2: tx, y1: 16, y2: 22, stroke: 'currentColor', 'stroke-opacity': 0.4 }));
         const text = svg('text', { x: tx + 2, y: 13 });
