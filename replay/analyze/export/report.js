@@ -193,7 +193,7 @@
   function messagePreview(m) {
     if (!m || typeof m !== 'object') return String(m);
     let t = contentText(m.content);
-    if (Array.isArray(m.tool_calls)) t += ' ' + m.tool_calls.map((c) => '→ ' + (c.function ? c.function.name : c.name)).join(' ');
+    if (Array.isArray(m.tool_calls)) t += ' ' + m.tool_calls.map((c) => '→ ' + ((c && (c.function || c).name) || '?')).join(' ');
     if (!m.content && m.type) t = blockText(m);
     return t;
   }
@@ -471,9 +471,7 @@
     parent.append(callLine(c));
     const answer = answerBlocks(c);
     if (answer) {
-      const preview = contentText(Array.isArray(answer) ? answer : (answer.content !== undefined || answer.tool_calls ? [] : answer)) ||
-        (answer && answer.tool_calls ? answer.tool_calls.map((t) => '→ ' + (t.function || t).name).join(' ') : '') ||
-        (answer && typeof answer.content === 'string' ? answer.content : '');
+      const preview = Array.isArray(answer) ? contentText(answer) : messagePreview(answer);
       const t = turn('assistant', preview, (body) => {
         if (Array.isArray(answer)) renderContent(body, answer, ctx); else renderMessage(body, answer, ctx);
       }, 'answer');
