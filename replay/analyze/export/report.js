@@ -578,10 +578,33 @@
     for (const u of D.unseen) procFor(u.cap, u.pid).unseen.push(u);
     let tmin = Infinity, tmax = -Infinity;
     const span = (a, b) => { if (has(a)) { tmin = Math.min(tmin, a); tmax = Math.max(tmax, a); } if (has(b)) { tmin = Math.min(tmin, b); tmax = Math.max(tmax, b); } };
-    for (const c of D.captures) span(c.start_t, c.end_t);
-    for (const { p, conns, unseen } of procs.values()) {
+    // Processes in tree order (children under their parent, indented), each
+    // followed by its connections.
+    const ordered = [];
+    {
+      const kids = new Map();
+      const roots = [];
+      for (const e of procs.values()) {
+        const parent = has(e.p.ppid) && procs.get(procKey(e.p.cap, e.p.ppid));
+        if (parent && parent !== e) {
+          if (!kids.has(parent)) kids.set(parent, []);
+          kids.get(parent).push(e);
+        } else roots.push(e);
+      }
+      const seen = new Set();
+      const visit = (e, depth) => {
+        if (seen.has(e)) return;
+        seen.add(e);
+        e.depth = depth;
+        ordered.push(e);
+        for (const k of kids.get(e) || []) visit(k, Math.min(depth + 1, 8));
+      };
+      for (const e of roots) visit(e, 0);
+      for (const e of procs.values()) visit(e, 0);  // cycles in hostile data
+    }
+    for (const { p, conns, unseen, depth } of ordered) {
       if (!conns.length && !unseen.length && !has(p.start_t) && !has(p.end_t)) continue;
-      const row = { kind: 'proc', id: 'p' + (p.id || p.pid), p: p, start: p.start_t, end: p.end_t };
+      const row = { kind: 'proc', id: 'p' + (p.id || p.pid), p: p, start: p.start_t, end: p.end_t, depth: depth };
       rows.push(row);
       const items = [];
       for (const c of conns) items.push({ t: c.start_t || 0, c: c });
@@ -611,6 +634,10 @@
     }
     // Warnings (not informational notes) are marked where they happened.
     const notes = D.notes.map((n, i) => ({ time_t: n.time_t, i: i, w: isWarning(n) })).filter((n) => has(n.time_t) && n.w);
+    // The window is the traced activity and the warnings; the capture's own span
+    // only without any.
+    for (const n of notes) span(n.time_t, null);
+    if (tmin === Infinity) for (const c of D.captures) span(c.start_t, c.end_t);
     if (tmin === Infinity) { tmin = 0; tmax = 1; }
     if (tmax <= tmin) tmax = tmin + 1e6;
     let v0 = tmin, v1 = tmax;
@@ -620,7 +647,7 @@
 
     function x(t) { return LABEL_W + (t - v0) / (v1 - v0) * (width - LABEL_W - 10); }
     function rowLabel(r) {
-      if (r.kind === 'proc') return 'pid ' + r.p.pid + ' ' + clip(r.p.exe || '', 40);
+      if (r.kind === 'proc') return ' '.repeat(2 * (r.depth || 0)) + 'pid ' + r.p.pid + ' ' + clip((r.p.exe || '').replace(/^.*\//, ''), 40);
       if (r.kind === 'conn') {
         const c = r.c;
         const where = c.host ? c.host + (c.host.includes(':') || !c.port || c.port === 443 ? '' : ':' + c.port) : (c.addr || '?') + ':' + c.port;
@@ -733,6 +760,7 @@
       for (let t = Math.ceil((v0 - t0) / step) * step + t0; t <= v1 && n < 100; t += step, n++) {
         const tx = x(t);
         axis.append(svg('line', { x1: tx, x2: tx, y1: 16, y2: 22, stroke: 'currentColor', 'stroke-opacity': 0.4 }));
+        if (tx + 70 > width) continue;  // no label cut at the edge
         const text = svg('text', { x: tx + 2, y: 13 });
         text.textContent = '+' + tick(t - t0, step);
         axis.append(text);
