@@ -41,7 +41,7 @@ class Browser:
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60)
         self.next_id = 0
         self.events = []
-        for domain in ("Page", "Runtime", "Log", "Network"):
+        for domain in ("Page", "Runtime", "Log", "Network", "Performance"):
             self.call(domain + ".enable")
         self.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000,
                   deviceScaleFactor=1, mobile=False)
@@ -88,6 +88,12 @@ class Browser:
                 raise TimeoutError("the report never set ctReport.ready")
             time.sleep(0.01)
         return time.monotonic() - start
+
+    def metrics(self):
+        """The page's main-thread durations so far, in ms (Performance.getMetrics)."""
+        got = {m["name"]: m["value"] for m in self.call("Performance.getMetrics")["metrics"]}
+        return {k: round(got.get(k, 0) * 1000) for k in
+                ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")}
 
     def problems(self):
         """Console errors, uncaught exceptions and network requests seen so far."""

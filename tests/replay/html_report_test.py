@@ -281,7 +281,7 @@ class HtmlReport(unittest.TestCase):
         self.assertEqual(b.js("window.ctReport.calls"), 500)
         print(f"500-call report: {size} bytes ({size / 1024:.0f} KiB); opened in Chromium in "
               f"{seconds * 1000:.0f} ms (navigation to ready; script done {in_page_ms:.0f} ms "
-              f"after navigation start)")
+              f"after navigation start); main thread: {b.metrics()}")
         # What keeps a long session fast, counted rather than timed.
         counts = b.js("""({nodes: document.getElementsByTagName('*').length,
             calls: document.querySelectorAll('.call').length,

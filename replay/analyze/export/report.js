@@ -38,7 +38,8 @@
     return e;
   }
   const has = (v) => v !== undefined && v !== null;
-  function num(n) { return has(n) ? Number(n).toLocaleString('en-US') : '–'; }
+  const numberFormat = new Intl.NumberFormat('en-US');
+  function num(n) { return has(n) ? numberFormat.format(n) : '–'; }
   function dur(ns) {
     if (!has(ns)) return '–';
     const ms = ns / 1e6;
