@@ -1,9 +1,10 @@
 #include "export/html_report.hpp"
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
