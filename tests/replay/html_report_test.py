@@ -303,6 +303,19 @@ class HtmlReport(unittest.TestCase):
               r({n: rows.length, last: +rows[rows.length - 1].dataset.i}); }))); })()""")
         self.assertEqual(last["last"], counts["rows"] - 1)
         self.assertLess(last["n"], 80)
+        # The table of all calls is built when opened, 100 rows a page, and sorts.
+        self.assertEqual(b.js("document.querySelectorAll('.llm-row').length"), 0)
+        b.js("document.querySelector('details.calls-table').open = true")
+        table = b.js("""new Promise(r => setTimeout(() => {
+            const rows = () => [...document.querySelectorAll('.llm-row')];
+            const n = rows().length;
+            const th = [...document.querySelectorAll('.calls-table th')].find(t => t.textContent === 'out');
+            th.click();
+            const outs = rows().map(tr => +tr.children[5].textContent.replace(/,/g, ''));
+            r({n: n, first: outs[0], sorted: outs.every((v, i) => i === 0 || outs[i - 1] >= v)}); }, 50))""")
+        self.assertEqual(table["n"], 100)
+        self.assertEqual(table["first"], 69)   # 40 + i % 30 output tokens at most
+        self.assertTrue(table["sorted"])
         # More calls on demand; jumping to the last call renders up to it.
         b.js("document.querySelector('.conversation.open > .content > .more').click()")
         self.assertEqual(b.js("document.querySelectorAll('.call').length"), 100)

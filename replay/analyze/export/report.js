@@ -138,6 +138,7 @@
   let running = 0;
   const totals = { tin: 0, tout: 0, tcw: 0, tcr: 0 };
   for (const c of D.llm) {
+    c.seq = llmById.size + 1;  // in start order
     llmByReq.set(c.req, c);
     llmById.set(c.id, c);
     // The messages sent: the first `mk` of call `mp`'s, then `ma` (see html_report.cpp).
@@ -913,7 +914,8 @@
   }
   function pagedTable(head, items, rowOf, pageSize) {
     const tbody = el('tbody');
-    const table = el('table', {}, el('thead', {}, el('tr', {}, ...head.map((h) => el('th', { class: h.num ? 'num' : null, text: h.t })))), tbody);
+    const ths = head.map((h) => el('th', { class: h.num ? 'num' : null, text: h.t, title: h.sort ? 'sort' : null }));
+    const table = el('table', {}, el('thead', {}, el('tr', {}, ...ths)), tbody);
     const more = el('button', { class: 'more' });
     let list = items, shown = 0;
     function page() {
@@ -926,7 +928,43 @@
     page();
     const wrap = el('div', {}, table, more);
     wrap.setItems = (l) => { list = l; shown = 0; tbody.textContent = ''; page(); };
+    // Columns with a `sort` key sort on click (again: the other way).
+    head.forEach((h, i) => {
+      if (!h.sort) return;
+      ths[i].style.cursor = 'pointer';
+      let down = true;
+      ths[i].addEventListener('click', () => {
+        const key = h.sort;
+        const v = (x) => { const y = key(x); return has(y) ? y : -Infinity; };
+        wrap.setItems([...list].sort((a, b) => (down ? v(b) - v(a) : v(a) - v(b))));
+        for (const t of ths) t.textContent = t.textContent.replace(/ [▼▲]$/, '');
+        ths[i].textContent += down ? ' ▼' : ' ▲';
+        down = !down;
+      });
+    });
     return wrap;
+  }
+  // Every LLM call in one table (built when opened), sortable by its figures.
+  function callsSection() {
+    if (!D.llm.length) return null;
+    const d = el('details', { class: 'calls-table' }, el('summary', { text: 'All ' + D.llm.length + ' LLM calls as a table (click a column to sort, a row to open the call)' }));
+    d.addEventListener('toggle', () => {
+      if (!d.open || d.children.length > 1) return;
+      d.append(pagedTable([
+        { t: '#', num: 1 }, { t: 'time' }, { t: 'conversation' }, { t: 'model' },
+        { t: 'in', num: 1, sort: (c) => c.tin }, { t: 'out', num: 1, sort: (c) => c.tout },
+        { t: 'cache read', num: 1, sort: (c) => c.tcr }, { t: 'cache write', num: 1, sort: (c) => c.tcw },
+        { t: 'TTFT', num: 1, sort: (c) => c.ttft }, { t: 'took', num: 1, sort: (c) => c.dur },
+        { t: 'stop' }, { t: 'tools' }, { t: 'Σ tokens', num: 1, sort: (c) => c.running }], D.llm, (c) => {
+        const tr = el('tr', { class: 'llm-row', style: 'cursor:pointer' }, td(c.seq, 'num'), td(clock(c.start_t), 'mono'),
+          td(c.group.real ? c.group.key.slice(0, 8) + ' #' + (c.index + 1) : '–', 'mono'), td(c.rmodel || c.model),
+          td(num(c.tin), 'num'), td(num(c.tout), 'num'), td(num(c.tcr), 'num'), td(num(c.tcw), 'num'),
+          td(dur(c.ttft), 'num'), td(dur(c.dur), 'num'), td(c.error ? 'error' : c.stop), td((c.tool_names_json || []).join(', ')), td(num(c.running), 'num'));
+        tr.addEventListener('click', () => revealCall(c));
+        return tr;
+      }, 100));
+    });
+    return section('calls', 'LLM calls', d);
   }
   function td(text, cls) { return el('td', { class: cls, text: has(text) ? String(text) : '–' }); }
 
@@ -1055,6 +1093,8 @@
       convs.append(card);
     }
     app.append(convs);
+    const calls = callsSection();
+    if (calls) app.append(calls);
     httpSection = httpTable();
     if (httpSection) app.append(httpSection);
   }
