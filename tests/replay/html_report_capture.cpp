@@ -342,6 +342,31 @@ void openai_session(const std::string& path) {
     cap.read(g, fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                             "{}\r\n\r\n{}",
                             answer.size(), answer));
+    // The Responses API: instructions, input items with a function call and its
+    // output, a streamed answer with reasoning, text and another function call.
+    cap.advance_ns(100'000'000);
+    const std::string responses_body =
+        R"({"model":"gpt-5","stream":true,"instructions":"Answer about the weather.","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"And in Lyon?"}]},{"type":"function_call","call_id":"fc_0","name":"get_weather","arguments":"{\"city\":\"Lyon\"}"},{"type":"function_call_output","call_id":"fc_0","output":"21 C"}]})";
+    cap.write(g, fmt::format("POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\ncontent-type: "
+                             "application/json\r\ncontent-length: {}\r\n\r\n{}",
+                             responses_body.size(), responses_body));
+    cap.advance_ns(200'000'000);
+    wire =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (
+        auto [type, data] : std::initializer_list<std::pair<std::string_view, std::string_view>>{
+            {"response.created",
+             R"({"type":"response.created","response":{"id":"resp_1","model":"gpt-5","status":"in_progress"}})"},
+            {"response.output_text.delta",
+             R"({"type":"response.output_text.delta","output_index":1,"delta":"21 C in Lyon."})"},
+            {"response.completed",
+             R"({"type":"response.completed","response":{"id":"resp_1","model":"gpt-5","status":"completed","output":[{"type":"reasoning","summary":[{"type":"summary_text","text":"The tool said 21 C."}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"21 C in Lyon."}]},{"type":"function_call","call_id":"fc_1","name":"get_forecast","arguments":"{\"city\":\"Lyon\"}"}],"usage":{"input_tokens":11,"output_tokens":22,"input_tokens_details":{"cached_tokens":3}}}})"}}) {
+        wire += chunk(fmt::format("event: {}\ndata: {}\n\n", type, data));
+        cap.read(g, wire);
+        wire.clear();
+        cap.advance_ns(15'000'000);
+    }
+    cap.read(g, "0\r\n\r\n");
     cap.close(g);
     cap.exit(kPid, 0);
     cap.finish();

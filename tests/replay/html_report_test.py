@@ -233,13 +233,14 @@ class HtmlReport(unittest.TestCase):
         b = self.browser
         b.open(report)
         self.assertEqual(b.problems(), [])
-        self.assertEqual(b.js("document.querySelector('.conversation .title').textContent"),
-                         "Weather in Paris?")
+        self.assertEqual(b.js("[...document.querySelectorAll('.conversation .title')]"
+                              ".map(e => e.textContent)"), ["Weather in Paris?", "And in Lyon?"])
         roles = b.js("[...document.querySelectorAll('.turn .role')].map(e => e.textContent)")
         self.assertEqual(roles, ["system", "system", "user", "assistant", "tool", "assistant"])
         calls = b.js("""[...document.querySelectorAll('.call')].map(c => [c.querySelector('.model').textContent,
             c.querySelector('.tin').textContent, c.querySelector('.tout').textContent,
             c.querySelector('.stop').textContent])""")
+        # (the open conversation; the Responses one below starts collapsed)
         self.assertEqual(calls, [["gpt-4o · stream", "50", "9", "tool_calls"],
                                  ["gpt-4o", "80", "12", "stop"]])
         b.js("document.querySelectorAll('.turn.answer').forEach(t => t.toggle(true))")
@@ -251,6 +252,17 @@ class HtmlReport(unittest.TestCase):
         self.assertIn("18 C, sunny", tool[2])
         self.assertIn("It is 18 C and sunny in Paris.",
                       b.js("document.getElementById('conversations').innerText"))
+        # The Responses API call: instructions, input items, reasoning, a new call.
+        b.js("document.querySelectorAll('.conversation')[1].toggle(true)")
+        b.js("document.querySelectorAll('.conversation')[1]"
+             ".querySelectorAll('.turn > .row').forEach(r => r.click())")
+        roles = b.js("[...document.querySelectorAll('.conversation')[1]"
+                     ".querySelectorAll('.turn .role')].map(e => e.textContent)")
+        self.assertEqual(roles, ["system", "user", "assistant", "tool", "assistant"])
+        text = b.js("document.querySelectorAll('.conversation')[1].innerText")
+        for needle in ("Answer about the weather.", "And in Lyon?", "21 C", "The tool said 21 C.",
+                       "21 C in Lyon.", "get_forecast", "stop completed"):
+            self.assertIn(needle, text.replace("\n", " "))
         self.assertEqual(b.problems(), [])
 
     def test_hostile_captures(self):
