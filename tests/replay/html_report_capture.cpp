@@ -7,6 +7,7 @@
 //                                          unseen TCP connection and a warning
 //   html-report-capture OUT.ctz openai     OpenAI Chat Completions: a streamed
 //                                          function call, its tool result, an answer
+//   html-report-capture OUT.ctz big MIB    one call whose question is MIB MiB long
 //   html-report-capture OUT.ctz long N     N streamed Anthropic calls: one long
 //                                          conversation with a tool call in every
 //                                          answer, side conversations of 10 calls,
@@ -294,6 +295,29 @@ void long_session(const std::string& path, int calls) {
     cap.finish();
 }
 
+// One Anthropic call whose question is `mib` MiB of text (a pasted log).
+void big_session(const std::string& path, int mib) {
+    ct::testing::SyntheticOptions options;
+    options.uuid_seed = "html-report-big";
+    options.payload_cap = 64u << 20;
+    SyntheticCapture cap(path, options);
+    cap.process(kPid, 1, "/usr/bin/node", {"claude"});
+    auto api = cap.open_connection(kPid, 0x1000, "claude");
+    std::string log;
+    while (log.size() < static_cast<std::size_t>(mib) << 20)
+        log += "2026-01-01 12:00:00 INFO a line of the pasted log ÿ\\n";
+    cap.write(api, post(request_body(fmt::format(
+                       R"({{"role":"user","content":"Why does this fail? {}"}})", log))));
+    cap.advance_ns(100'000'000);
+    Answer a(cap, api);
+    a.start(900000, 0, 0);
+    a.text(0, {"It fails because of the last line."});
+    a.stop("end_turn", 9);
+    cap.close(api);
+    cap.exit(kPid, 0);
+    cap.finish();
+}
+
 // OpenAI Chat Completions: a streamed answer that calls a function, then the
 // tool message with its result and a JSON answer.
 void openai_session(const std::string& path) {
@@ -382,6 +406,8 @@ int main(int argc, char** argv) {
     std::string kind = argv[2];
     if (kind == "tool") {
         tool_session(argv[1]);
+    } else if (kind == "big" && argc > 3) {
+        big_session(argv[1], std::atoi(argv[3]));
     } else if (kind == "openai") {
         openai_session(argv[1]);
     } else if (kind == "long" && argc > 3) {

@@ -283,6 +283,20 @@ class HtmlReport(unittest.TestCase):
                 self.browser.open(report)
                 self.assertEqual(self.browser.problems(), [])
 
+    def test_huge_message_is_cut(self):
+        # A 6 MiB question is embedded up to 4 MiB, with a note, and still opens.
+        _, report = make_report(self.tmp, "big", "big", "6")
+        size = os.path.getsize(report)
+        self.assertLess(size, 5 << 20)
+        self.assertGreater(size, 4 << 20)
+        self.browser.open(report)
+        self.assertEqual(self.browser.problems(), [])
+        with open(report, encoding="utf-8") as f:
+            self.assertIn("cut by ct-analyze --html: 62", f.read())
+        self.browser.js("document.querySelector('.turn.user').toggle(true)")
+        self.assertIn("show all", self.browser.js("document.querySelector('.turn.user').innerText"))
+        self.assertEqual(self.browser.problems(), [])
+
     def test_500_calls(self):
         _, report = make_report(self.tmp, "500", "long", "500")
         size = os.path.getsize(report)

@@ -18,6 +18,21 @@ namespace {
 
 using Json = nlohmann::json;
 
+// One text (a message, an answer, a header list) is embedded up to this size, so
+// that a session with huge tool outputs or images still gives a file a browser
+// opens; the rest stays in the database.
+constexpr std::size_t kMaxText = 4u << 20;
+
+std::string capped(std::string_view text) {
+    if (text.size() <= kMaxText)
+        return std::string(text);
+    std::size_t cut = kMaxText;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+        --cut;  // not inside a UTF-8 sequence
+    return fmt::format("{}\n[… cut by ct-analyze --html: {} bytes in all, in the database]",
+                       text.substr(0, cut), text.size());
+}
+
 // Rows of `sql` as JSON objects keyed by column name. Columns whose name ends in
 // "_t" are wall-clock ns and become ns since `t0` (JavaScript numbers hold them
 // exactly); "_json" columns holding valid JSON are embedded as JSON.
@@ -55,7 +70,7 @@ Expected<Json> rows(sqlite::Database& db, const std::string& sql, std::int64_t t
                     row[name] = stmt->column_double(i);
                     break;
                 default: {
-                    std::string text(stmt->column_text(i));
+                    std::string text = capped(stmt->column_text(i));
                     if (name.ends_with("_json")) {
                         Json parsed = Json::parse(text, nullptr, false);
                         if (!parsed.is_discarded()) {
@@ -373,7 +388,7 @@ Expected<std::string> html_report(sqlite::Database& db, const ReportSelection& s
             if (!row)
                 return std::unexpected(row.error());
             if (*row)
-                blobs[std::to_string(id)] = std::string(st->column_text(0));
+                blobs[std::to_string(id)] = capped(st->column_text(0));
             st->reset();
         }
     }

@@ -74,7 +74,9 @@
     return w ? w.replace('T', ' ').slice(0, 23) + ' UTC' : '?';
   }
   function clip(s, n) {
-    s = String(s).replace(/\s+/g, ' ').trim();
+    s = String(s);
+    if (s.length > 4 * n) s = s.slice(0, 4 * n);  // never scan a long text whole
+    s = s.replace(/\s+/g, ' ').trim();
     return s.length > n ? s.slice(0, n - 1) + '…' : s;
   }
   function parse(text) {
