@@ -20,9 +20,11 @@ packages=(
     zstd sqlite3 curl openssl python3 python3-venv ca-certificates util-linux procps
     # GnuTLS clients (tests/record_e2e/test_gnutls.py): wget, git over HTTPS (git-remote-https
     # links libcurl-gnutls), libcurl-gnutls itself, libgnutls30 (GnuTLS called through ctypes)
-    wget libcurl3-gnutls libgnutls30
-    # clients whose TLS ct cannot probe, for the unseen-traffic tests: Go crypto/tls
+    wget git libcurl3-gnutls libgnutls30
+    # Go crypto/tls clients built by the tests (test_go.py, test_unseen.py, record-bench)
     golang-1.19-go
+    # the HTML report test: headless Chromium driven over the DevTools protocol
+    chromium python3-websocket
 )
 # /usr/bin/node may come from elsewhere (NodeSource); install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

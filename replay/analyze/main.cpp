@@ -17,6 +17,7 @@
 #include "capture/capture_contents.hpp"
 #include "ct/version.hpp"
 #include "default_paths.hpp"
+#include "export/html_report.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
 #include "util/size_argument.hpp"
@@ -33,6 +34,10 @@ Examples:
   ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
   ct-analyze --search "hello.txt timeout"     where these words are, with snippets
+  ct-analyze --html report.html session.ctz   import, then write a self-contained HTML report
+                                              (conversations, LLM calls, timeline, losses)
+  ct-analyze --db work.db --capture UUID --html report.html
+  ct-analyze --db work.db --conversation KEY --html chat.html   (KEY: v_llm_conversations)
 
 Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
   # Which tools did the agent call, and what did the calls that asked for them cost?
@@ -93,6 +98,7 @@ int run(int argc, char** argv) {
     std::string sql, search;
     bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
     bool no_progress = false, sql_write = false;
+    std::string html_path, report_capture, report_conversation;
     std::string max_body = "64M", max_growth = "256M", max_plaintext = "1G";
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
@@ -131,6 +137,16 @@ int run(int argc, char** argv) {
                    "captured bytes imported of one capture (default 1G), in file order; bytes "
                    "past it are left out as gaps with reason over_limit")
         ->type_name("SIZE");
+    app.add_option("--html", html_path,
+                   "write a self-contained HTML report (no network needed) of the captures "
+                   "imported now, or of --capture / --conversation from --db")
+        ->type_name("FILE");
+    app.add_option("--capture", report_capture, "with --html: the capture (UUID) to report on")
+        ->type_name("UUID");
+    app.add_option("--conversation", report_conversation,
+                   "with --html: report only this conversation (its hex key, or a unique "
+                   "prefix of 8+ digits, from SELECT conversation FROM v_llm_conversations)")
+        ->type_name("KEY");
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
     try {
         app.parse(argc, argv);
@@ -140,6 +156,14 @@ int run(int argc, char** argv) {
     }
     if (sql_write && sql.empty()) {
         fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
+        return 2;
+    }
+    if (timeline && !html_path.empty()) {
+        fmt::print(stderr, "ct-analyze: --html does not go with --timeline\n");
+        return 2;
+    }
+    if (html_path.empty() && !(report_capture.empty() && report_conversation.empty())) {
+        fmt::print(stderr, "ct-analyze: --capture and --conversation go with --html\n");
         return 2;
     }
 
@@ -191,7 +215,7 @@ int run(int argc, char** argv) {
         }
         sql = std::move(*query);
     }
-    if (captures.empty() && sql.empty()) {
+    if (captures.empty() && sql.empty() && html_path.empty()) {
         fmt::print(stderr, "{}", app.help());
         return 2;
     }
@@ -204,6 +228,7 @@ int run(int argc, char** argv) {
     }
 
     int status = 0;
+    std::vector<std::int64_t> imported_ids;
     Progress progress(!no_progress && isatty(STDERR_FILENO));
     for (const auto& path : captures) {
         auto imported = ct::analyze::import_capture_file(
@@ -218,6 +243,7 @@ int run(int argc, char** argv) {
             status = 1;
             continue;
         }
+        imported_ids.push_back(imported->result.capture_id);
         if (quiet)
             continue;
         auto summary = ct::analyze::capture_summary(*db, imported->result.capture_id);
@@ -243,6 +269,17 @@ int run(int argc, char** argv) {
             fmt::print("Imported into {} as capture id {}.\n\n", db_path,
                        imported->result.capture_id);
         }
+    }
+    if (!html_path.empty() && (status == 0 || !imported_ids.empty())) {
+        auto report = ct::analyze::html_report_command(*db, imported_ids, report_capture,
+                                                       report_conversation, html_path);
+        if (!report) {
+            fmt::print(stderr, "ct-analyze: --html: {}\n", report.error().what());
+            return 1;
+        }
+        if (!quiet)
+            fmt::print("Wrote {}: {} LLM calls, {} HTTP exchanges, {} KiB.\n", html_path,
+                       report->llm_calls, report->http_exchanges, (report->bytes + 1023) / 1024);
     }
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv

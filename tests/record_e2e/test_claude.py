@@ -179,6 +179,54 @@ class ClaudeCode(unittest.TestCase):
                           if x.get("llm", {}).get("call") == 2][0]
         body = mock.read(second_request["request_body_file"])
         self.assertIn(b"tool_result", body)
+        self.check_html_report(path, rows)
+
+    def check_html_report(self, path, rows):
+        """ct-analyze --html of the recording, opened in headless Chromium: the two
+        calls with the mock's figures, the Bash call with the result Claude Code
+        sent back, the timeline bars; a screenshot is kept in CT_TEST_ARTIFACTS."""
+        import sys
+        sys.path.insert(0, os.path.join(HERE, "..", "replay"))
+        from chromium_cdp import Browser  # needs chromium and python3-websocket
+        report = path + ".html"
+        out = subprocess.run([CT_ANALYZE, "--db", path + ".db", "--html", report],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(report, encoding="utf-8") as f:
+            self.assertNotIn("sk-test-not-a-key", f.read())
+        browser = Browser(self.tmp)
+        try:
+            browser.open(report)
+            self.assertEqual(browser.problems(), [])
+            calls = browser.js("""[...document.querySelectorAll('.call')].map(c => ({
+                tin: c.querySelector('.tin').textContent, tout: c.querySelector('.tout').textContent,
+                stop: c.querySelector('.stop').textContent}))""")
+            self.assertEqual(calls, [{"tin": f"{r['input_tokens']:,}", "tout": f"{r['output_tokens']:,}",
+                                      "stop": r["stop_reason"]} for r in rows])
+            # Each call shows only what it added: the second one the tool result (the
+            # echo of the first answer left out), with no "history differs" note.
+            turns = browser.js("[...document.querySelectorAll('#conversations .turn .role, "
+                               "#conversations .call .n, #conversations .note')]"
+                               ".map(e => e.textContent)")
+            self.assertEqual(turns[turns.index("LLM call 1"):],
+                             ["LLM call 1", "assistant", "tool", "LLM call 2", "assistant"])
+            browser.js("document.querySelectorAll('.turn.answer').forEach(t => t.toggle(true))")
+            tool = browser.js("""(() => { const t = document.querySelector('.turn.answer .block.tool_use');
+                return {name: t.querySelector('.tname').textContent,
+                        result: !!t.querySelector('.result')}; })()""")
+            self.assertEqual(tool, {"name": "Bash", "result": True})
+            self.assertGreaterEqual(browser.js("document.querySelectorAll('.tl-bar.sse.llm').length"), 2)
+            self.assertEqual(browser.js("document.querySelectorAll('.tl-ttft').length"), 2)
+            self.assertEqual(browser.problems(), [])
+            artifacts = os.environ.get("CT_TEST_ARTIFACTS", self.tmp)
+            os.makedirs(artifacts, exist_ok=True)
+            # The timeline and the conversation in view, the first answer open.
+            browser.js("document.querySelectorAll('.turn.open').forEach(t => t.toggle(false))")
+            browser.js("document.querySelector('.turn.answer').toggle(true)")
+            browser.js("window.scrollTo(0, document.getElementById('timeline').offsetTop - 40)")
+            browser.screenshot(os.path.join(artifacts, "html_report_claude_code.png"))
+        finally:
+            browser.close()
 
     def test_native_recorded_by_pid(self):
         # Claude is already running when ct-record attaches: the first answer is
