@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -17,6 +18,7 @@
 #include "capture/capture_contents.hpp"
 #include "ct/version.hpp"
 #include "default_paths.hpp"
+#include "export/export_cli.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
 #include "size_argument.hpp"
@@ -33,6 +35,11 @@ Examples:
   ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
   ct-analyze --search "hello.txt timeout"     where these words are, with snippets
+  ct-analyze session.ctz --har session.har    import, and write the HTTP exchanges as HAR 1.2
+  ct-analyze --db work.db --capture UUID --otlp trace.json
+                                              one imported capture as OTLP/JSON traces
+  ct-analyze --db work.db --conversation KEY --otlp-endpoint http://localhost:4318
+                                              one conversation's LLM calls to an OTLP receiver
 
 Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
   # Which tools did the agent call, and what did the calls that asked for them cost?
@@ -131,12 +138,18 @@ int run(int argc, char** argv) {
                    "captured bytes of one capture held in memory (default 1G); bytes past it are "
                    "left out as gaps with reason over_limit")
         ->type_name("SIZE");
+    ct::analyze::exports::ExportOptions exports;
+    ct::analyze::exports::add_export_options(app, exports);
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         // --help and --version exit 0; every bad command line exits 2.
         return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (auto checked = ct::analyze::exports::check_export_options(exports); !checked) {
+        fmt::print(stderr, "ct-analyze: {}\n", checked.error().what());
+        return 2;
     }
     if (sql_write && sql.empty()) {
         fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
@@ -191,7 +204,7 @@ int run(int argc, char** argv) {
         }
         sql = std::move(*query);
     }
-    if (captures.empty() && sql.empty()) {
+    if (captures.empty() && sql.empty() && !exports.any()) {
         fmt::print(stderr, "{}", app.help());
         return 2;
     }
@@ -204,6 +217,7 @@ int run(int argc, char** argv) {
     }
 
     int status = 0;
+    std::vector<std::int64_t> imported_ids;  // what --har / --otlp export
     Progress progress(!no_progress && isatty(STDERR_FILENO));
     for (const auto& path : captures) {
         auto imported = ct::analyze::import_capture_file(
@@ -218,6 +232,7 @@ int run(int argc, char** argv) {
             status = 1;
             continue;
         }
+        imported_ids.push_back(imported->result.capture_id);
         if (quiet)
             continue;
         auto summary = ct::analyze::capture_summary(*db, imported->result.capture_id);
@@ -244,6 +259,9 @@ int run(int argc, char** argv) {
                        imported->result.capture_id);
         }
     }
+    if (exports.any() && (status == 0 || !imported_ids.empty()))
+        status = std::max(status,
+                          ct::analyze::exports::run_exports(*db, imported_ids, exports, quiet));
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json
