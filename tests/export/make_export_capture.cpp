@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     cap.read(g1, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
                  "Content-Length: " +
                      std::to_string(gz.size()) + "\r\n\r\n" + gz);
-    const std::string upload("\xff\xfe\x00\x01binary\x80", 11);
+    const std::string upload("\xff\xfe\x00\x01" "binary\x80", 11);
     cap.write(g1, "POST /upload HTTP/1.1\r\nHost: api.anthropic.com\r\n"
                   "Content-Type: application/octet-stream\r\nContent-Length: " +
                       std::to_string(upload.size()) + "\r\n\r\n" + upload);
