@@ -62,7 +62,7 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
 --sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
-Exit status: 0 success; 1 an import or the SQL failed (or was refused); 2 bad command line.
+Exit status: 0 success; 1 an import, the SQL (or its refusal) or an export failed; 2 bad command line.
 )";
 
 // Progress on stderr, at most five times a second, only for a terminal.
