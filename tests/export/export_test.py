@@ -17,12 +17,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import tempfile
 import unittest
 
 CT_ANALYZE, MAKE_CAPTURE, SOURCE_DIR, NPM_DIR = map(os.path.abspath, sys.argv[1:5])
 del sys.argv[1:5]
-NPM_PACKAGES = ["har-validator@5.1.5", "@opentelemetry/otlp-transformer@0.57.2"]
+NPM_PACKAGES = ["har-validator@5.1.5", "@opentelemetry/otlp-transformer@0.57.2", "typescript@5.9.3"]
+DEVTOOLS = "chrome-devtools-frontend@1.0.1705227"  # only its HAR model is used
+HAR_FORMAT = os.path.join(NPM_DIR, "devtools", "HARFormat.ts")
 MODULES = os.path.join(NPM_DIR, "node_modules")
 
 HAR_CHECK = """
@@ -47,6 +50,19 @@ def npm_install():
     if proc.returncode != 0:
         raise RuntimeError("npm install failed (the network tests need the npm registry): "
                            + proc.stderr[-2000:])
+    # DevTools' HAR parser: one file of the (large) chrome-devtools-frontend package.
+    packed = os.path.join(NPM_DIR, "devtools")
+    os.makedirs(packed, exist_ok=True)
+    proc = subprocess.run(["npm", "pack", DEVTOOLS, "--pack-destination", packed],
+                          capture_output=True, text=True, timeout=500)
+    if proc.returncode != 0:
+        raise RuntimeError("npm pack failed: " + proc.stderr[-2000:])
+    tarball = os.path.join(packed, proc.stdout.strip().splitlines()[-1])
+    with tarfile.open(tarball) as tar:
+        member = tar.extractfile("package/front_end/models/har/HARFormat.ts")
+        with open(HAR_FORMAT, "wb") as f:
+            f.write(member.read())
+    os.remove(tarball)
     with open(marker, "w") as f:
         f.write(" ".join(NPM_PACKAGES))
 
@@ -139,6 +155,30 @@ class ExportTest(unittest.TestCase):
         proc = subprocess.run(["node", check, MODULES, broken], capture_output=True, text=True,
                               timeout=60)
         self.assertNotEqual(proc.returncode, 0, proc.stdout)
+
+    def test_har_parses_with_chromium_devtools_har_model(self):
+        script = os.path.join(SOURCE_DIR, "devtools_har_parse.cjs")
+        proc = subprocess.run(["node", script, MODULES, HAR_FORMAT, self.har_path],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        parsed = json.loads(proc.stdout)
+        with open(self.har_path) as f:
+            entries = json.load(f)["log"]["entries"]
+        self.assertEqual([(p["method"], p["url"], p["status"]) for p in parsed],
+                         [(e["request"]["method"], e["request"]["url"], e["response"]["status"])
+                          for e in entries])
+        self.assertEqual(sum(p["encoding"] == "base64" for p in parsed), 1)
+        self.assertEqual([p["started"][:23] for p in parsed],
+                         [e["startedDateTime"][:23] for e in entries])
+        # The parser refuses what DevTools cannot import.
+        entries[0]["startedDateTime"] = "yesterday"
+        broken = os.path.join(self.tmp, "broken-date.har")
+        with open(broken, "w") as f:
+            json.dump({"log": {"version": "1.2", "creator": {"name": "x", "version": "1"},
+                               "entries": entries}}, f)
+        proc = subprocess.run(["node", script, MODULES, HAR_FORMAT, broken],
+                              capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(proc.returncode, 0)
 
     def test_har_equals_database(self):
         with open(self.har_path) as f:
