@@ -260,8 +260,8 @@ int run(int argc, char** argv) {
         }
     }
     if (exports.any() && (status == 0 || !imported_ids.empty()))
-        status = std::max(status,
-                          ct::analyze::exports::run_exports(*db, imported_ids, exports, quiet));
+        status =
+            std::max(status, ct::analyze::exports::run_exports(*db, imported_ids, exports, quiet));
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json

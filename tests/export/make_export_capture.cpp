@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
     // The conversation: a streamed answer asking for bash, then the tool result.
     auto g1 = cap.open_connection(100, 0x1000, "agent");
     cap.socket(g1, 5, "160.79.104.10", 443, 50000);
-    cap.write(g1, ct::testing::http_request("/v1/messages",
-                                            ct::testing::kAnthropicStreamRequestBody));
+    cap.write(g1,
+              ct::testing::http_request("/v1/messages", ct::testing::kAnthropicStreamRequestBody));
     cap.advance_ns(200'000'000);
     cap.read(g1, ct::testing::sse_response_head());
     for (const auto& e : ct::testing::anthropic_stream_events()) {
@@ -104,13 +104,18 @@ int main(int argc, char** argv) {
     const std::string models = R"({"data":[{"id":"claude-sonnet-4-5"}],"has_more":false})";
     const std::string gz = gzip(models);
     cap.advance_ns(40'000'000);
-    cap.read(g1, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-                 "Content-Length: " +
-                     std::to_string(gz.size()) + "\r\n\r\n" + gz);
-    const std::string upload("\xff\xfe\x00\x01" "binary\x80", 11);
-    cap.write(g1, "POST /upload HTTP/1.1\r\nHost: api.anthropic.com\r\n"
-                  "Content-Type: application/octet-stream\r\nContent-Length: " +
-                      std::to_string(upload.size()) + "\r\n\r\n" + upload);
+    cap.read(g1,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+             "Content-Length: " +
+                 std::to_string(gz.size()) + "\r\n\r\n" + gz);
+    const std::string upload(
+        "\xff\xfe\x00\x01"
+        "binary\x80",
+        11);
+    cap.write(g1,
+              "POST /upload HTTP/1.1\r\nHost: api.anthropic.com\r\n"
+              "Content-Type: application/octet-stream\r\nContent-Length: " +
+                  std::to_string(upload.size()) + "\r\n\r\n" + upload);
     const std::string png("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff", 17);
     cap.advance_ns(30'000'000);
     cap.read(g1, "HTTP/1.1 201 Created\r\nContent-Type: image/png\r\nContent-Length: " +
@@ -124,12 +129,14 @@ int main(int argc, char** argv) {
     auto g2 = cap.open_connection(101, 0x2000, "helper");
     cap.socket(g2, 6, "162.159.140.245", 443, 50001);
     const std::string chat = R"({"model":"gpt-4o","stream":true,"messages":[{}]})";
-    cap.write(g2, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: "
-                  "Bearer sk-openai-9\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(chat.size()) + "\r\n\r\n" + chat);
+    cap.write(g2,
+              "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: "
+              "Bearer sk-openai-9\r\nContent-Type: application/json\r\nContent-Length: " +
+                  std::to_string(chat.size()) + "\r\n\r\n" + chat);
     cap.advance_ns(150'000'000);
-    cap.read(g2, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n");
+    cap.read(g2,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n");
     for (const auto& e : ct::testing::openai_chat_stream_events()) {
         cap.advance_ns(5'000'000);
         cap.read(g2, chunk(e));
@@ -149,10 +156,11 @@ int main(int argc, char** argv) {
                      h2_frame(kData, kEndStream, 1, "h2 request body") +
                      h2_frame(kHeaders, kEndStream | kEndHeaders, 3, get));
     cap.advance_ns(25'000'000);
-    cap.read(h, h2_frame(kSettings, 0, 0, "") +
-                    h2_frame(kHeaders, kEndHeaders, 1, "\x88" + hpack_literal(31, "application/json")) +
-                    h2_frame(kData, kEndStream, 1, R"({"created":true})") +
-                    h2_frame(kHeaders, kEndStream | kEndHeaders, 3, "\x8d"));
+    cap.read(
+        h, h2_frame(kSettings, 0, 0, "") +
+               h2_frame(kHeaders, kEndHeaders, 1, "\x88" + hpack_literal(31, "application/json")) +
+               h2_frame(kData, kEndStream, 1, R"({"created":true})") +
+               h2_frame(kHeaders, kEndStream | kEndHeaders, 3, "\x8d"));
     cap.close(h);
 
     // A request the capture never saw answered.

@@ -67,8 +67,9 @@ void add_export_options(CLI::App& app, ExportOptions& o) {
 
 Expected<void> check_export_options(const ExportOptions& o) {
     if (!o.any() && (!o.capture.empty() || !o.conversation.empty()))
-        return fail("--capture and --conversation choose what --har, --otlp or "
-                    "--otlp-endpoint export; give one of those");
+        return fail(
+            "--capture and --conversation choose what --har, --otlp or "
+            "--otlp-endpoint export; give one of those");
     if (!o.otlp_endpoint.empty())
         return check_otlp_endpoint(o.otlp_endpoint);
     return {};

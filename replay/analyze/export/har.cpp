@@ -113,10 +113,10 @@ Json request_cookies(const std::vector<std::pair<std::string, std::string>>& hea
             if (part.empty())
                 continue;
             auto eq = part.find('=');
-            out.push_back({{"name", std::string(trim(part.substr(0, eq)))},
-                           {"value", eq == std::string_view::npos
-                                         ? std::string()
-                                         : std::string(trim(part.substr(eq + 1)))}});
+            out.push_back(
+                {{"name", std::string(trim(part.substr(0, eq)))},
+                 {"value", eq == std::string_view::npos ? std::string()
+                                                        : std::string(trim(part.substr(eq + 1)))}});
         }
     }
     return out;
@@ -131,10 +131,10 @@ Json response_cookies(const std::vector<std::pair<std::string, std::string>>& he
         auto semi = rest.find(';');
         std::string_view first = trim(rest.substr(0, semi));
         auto eq = first.find('=');
-        Json cookie = {{"name", std::string(trim(first.substr(0, eq)))},
-                       {"value", eq == std::string_view::npos
-                                     ? std::string()
-                                     : std::string(trim(first.substr(eq + 1)))}};
+        Json cookie = {
+            {"name", std::string(trim(first.substr(0, eq)))},
+            {"value", eq == std::string_view::npos ? std::string()
+                                                   : std::string(trim(first.substr(eq + 1)))}};
         rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
         while (!rest.empty()) {
             semi = rest.find(';');
@@ -188,7 +188,9 @@ std::string incomplete(const char* what, std::int64_t gap_bytes) {
                          : std::string(what) + " incomplete: cut by the end of the capture";
 }
 
-double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double ms(std::int64_t ns) {
+    return static_cast<double>(ns) / 1e6;
+}
 
 std::string entries_sql() {
     return std::string(
@@ -196,15 +198,17 @@ std::string entries_sql() {
                " q.http_version, ") +
            kAuthoritySql +
            ","
-    " q.headers, q.content_type, (SELECT b.body FROM http_request_bodies b WHERE b.request_id ="
-    " q.id), q.encoded_size, q.decode_error, q.complete, q.gap_bytes, n.remote_addr,"
-    " r.id, r.start_ns, r.end_ns, r.status, r.reason, r.http_version, r.headers, r.content_type,"
-    " r.body, r.encoded_size, r.decode_error, r.complete, r.gap_bytes, r.content_encoding"
-    " FROM http_requests q JOIN connections n ON n.id = q.connection_id"
-    " LEFT JOIN http_responses r ON r.id = (SELECT x.id FROM http_responses x WHERE"
-    "  x.request_id = q.id AND x.interim = 0 ORDER BY x.id LIMIT 1)"
-    " WHERE q.capture_id = ?1 AND " + kRequestInScope +
-           " ORDER BY coalesce(q.start_ns, r.start_ns), q.id";
+           " q.headers, q.content_type, (SELECT b.body FROM http_request_bodies b WHERE "
+           "b.request_id ="
+           " q.id), q.encoded_size, q.decode_error, q.complete, q.gap_bytes, n.remote_addr,"
+           " r.id, r.start_ns, r.end_ns, r.status, r.reason, r.http_version, r.headers, "
+           "r.content_type,"
+           " r.body, r.encoded_size, r.decode_error, r.complete, r.gap_bytes, r.content_encoding"
+           " FROM http_requests q JOIN connections n ON n.id = q.connection_id"
+           " LEFT JOIN http_responses r ON r.id = (SELECT x.id FROM http_responses x WHERE"
+           "  x.request_id = q.id AND x.interim = 0 ORDER BY x.id LIMIT 1)"
+           " WHERE q.capture_id = ?1 AND " +
+           kRequestInScope + " ORDER BY coalesce(q.start_ns, r.start_ns), q.id";
 }
 
 }  // namespace
@@ -310,15 +314,16 @@ Expected<HarDocument> build_har(sqlite::Database& db, const ExportScope& scope) 
             const std::int64_t sent = std::max(start, q_end.value_or(start));
             const std::int64_t first = std::max(sent, r_start.value_or(sent));
             const std::int64_t last = std::max(first, r_end.value_or(first));
-            Json timings = {{"blocked", -1}, {"dns", -1},           {"connect", -1},
-                            {"ssl", -1},     {"send", ms(sent - start)}, {"wait", ms(first - sent)},
+            Json timings = {{"blocked", -1},
+                            {"dns", -1},
+                            {"connect", -1},
+                            {"ssl", -1},
+                            {"send", ms(sent - start)},
+                            {"wait", ms(first - sent)},
                             {"receive", ms(last - first)}};
-            Json entry = {{"startedDateTime", iso8601(start)},
-                          {"time", ms(last - start)},
-                          {"request", std::move(request)},
-                          {"response", std::move(response)},
-                          {"cache", Json::object()},
-                          {"timings", std::move(timings)}};
+            Json entry = {{"startedDateTime", iso8601(start)}, {"time", ms(last - start)},
+                          {"request", std::move(request)},     {"response", std::move(response)},
+                          {"cache", Json::object()},           {"timings", std::move(timings)}};
             if (ip_address(remote))
                 entry["serverIPAddress"] = remote;
             entry["connection"] = std::to_string(s.column_int64(1));

@@ -69,8 +69,7 @@ Expected<Endpoint> parse_endpoint(const std::string& url) {
 }
 
 // Waits until `fd` is ready for `events`, at most `timeout`.
-Expected<void> wait_for(int fd, short events, std::chrono::milliseconds timeout,
-                        const char* what) {
+Expected<void> wait_for(int fd, short events, std::chrono::milliseconds timeout, const char* what) {
     pollfd p{fd, events, 0};
     while (true) {
         int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
@@ -108,8 +107,8 @@ Expected<std::string> post_otlp(const std::string& endpoint, const std::string& 
     UniqueFd sock;
     std::string connect_error;
     for (addrinfo* a = found; a; a = a->ai_next) {
-        UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                             a->ai_protocol));
+        UniqueFd fd(
+            ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
         if (!fd)
             continue;
         if (::connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0) {
@@ -135,10 +134,10 @@ Expected<std::string> post_otlp(const std::string& endpoint, const std::string& 
     if (!sock)
         return fail("OTLP endpoint " + e->host_header + ": cannot connect: " + connect_error);
 
-    std::string request = "POST " + e->path + " HTTP/1.1\r\nHost: " + e->host_header +
-                          "\r\nContent-Type: application/json\r\nContent-Length: " +
-                          std::to_string(json.size()) +
-                          "\r\nUser-Agent: ct-analyze\r\nConnection: close\r\n\r\n";
+    std::string request =
+        "POST " + e->path + " HTTP/1.1\r\nHost: " + e->host_header +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(json.size()) +
+        "\r\nUser-Agent: ct-analyze\r\nConnection: close\r\n\r\n";
     request += json;
     std::size_t sent = 0;
     while (sent < request.size()) {
@@ -167,7 +166,8 @@ Expected<std::string> post_otlp(const std::string& endpoint, const std::string& 
                     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                 auto cl = head.find("\r\ncontent-length:");
                 if (cl != std::string::npos &&
-                    answer.size() >= head_end + 4 + std::strtoull(head.c_str() + cl + 17, nullptr, 10))
+                    answer.size() >=
+                        head_end + 4 + std::strtoull(head.c_str() + cl + 17, nullptr, 10))
                     break;
             }
         } else if (n == 0) {
@@ -201,8 +201,8 @@ Expected<std::string> post_otlp(const std::string& endpoint, const std::string& 
             rejected = r.is_string() ? r.get<std::string>() : r.dump();
         }
         if (rejected != "0")
-            return fail("OTLP endpoint rejected " + rejected + " spans: " +
-                        partial.value("errorMessage", std::string()));
+            return fail("OTLP endpoint rejected " + rejected +
+                        " spans: " + partial.value("errorMessage", std::string()));
     }
     return status_line;
 }

@@ -31,9 +31,8 @@ Expected<ExportScope> resolve_scope(sqlite::Database& db, const std::vector<std:
     ExportScope scope;
     scope.capture_ids = imported;
     if (!capture.empty()) {
-        auto found = ids(db,
-                         "SELECT id FROM captures WHERE uuid = lower(?1) OR CAST(id AS TEXT) = ?1",
-                         capture);
+        auto found = ids(
+            db, "SELECT id FROM captures WHERE uuid = lower(?1) OR CAST(id AS TEXT) = ?1", capture);
         if (!found)
             return std::unexpected(found.error());
         if (found->empty())
@@ -68,8 +67,9 @@ Expected<ExportScope> resolve_scope(sqlite::Database& db, const std::vector<std:
                         "; see SELECT conversation FROM v_llm_conversations");
     }
     if (scope.capture_ids.empty())
-        return fail("nothing to export: give capture files to import, or --db with --capture "
-                    "UUID or --conversation KEY");
+        return fail(
+            "nothing to export: give capture files to import, or --db with --capture "
+            "UUID or --conversation KEY");
     // Each capture once, in the order given.
     std::vector<std::int64_t> unique;
     for (auto id : scope.capture_ids)
