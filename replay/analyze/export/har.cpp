@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -198,18 +199,103 @@ std::string entries_sql() {
                " q.http_version, ") +
            kAuthoritySql +
            ","
-           " q.headers, q.content_type, (SELECT b.body FROM http_request_bodies b WHERE "
-           "b.request_id ="
-           " q.id), q.encoded_size, q.decode_error, q.complete, q.gap_bytes, n.remote_addr,"
+           " q.headers, q.content_type, q.body, q.encoded_size, q.decode_error, q.complete, "
+           "q.gap_bytes, n.remote_addr,"
            " r.id, r.start_ns, r.end_ns, r.status, r.reason, r.http_version, r.headers, "
            "r.content_type,"
-           " r.body, r.encoded_size, r.decode_error, r.complete, r.gap_bytes, r.content_encoding"
+           " r.body, r.encoded_size, r.decode_error, r.complete, r.gap_bytes, r.content_encoding,"
+           " q.body_prefix_id, q.body_suffix_id"
            " FROM http_requests q JOIN connections n ON n.id = q.connection_id"
            " LEFT JOIN http_responses r ON r.id = (SELECT x.id FROM http_responses x WHERE"
            "  x.request_id = q.id AND x.interim = 0 ORDER BY x.id LIMIT 1)"
            " WHERE q.capture_id = ?1 AND " +
            kRequestInScope + " ORDER BY coalesce(q.start_ns, r.start_ns), q.id";
 }
+
+// Request bodies byte-exact, as the http_request_bodies view gives them: an LLM
+// request stored by parts is its prefix, each message after its separator, and
+// its suffix. Put together here through the primary keys (the view's plan scans
+// every message of the database for each request).
+class RequestBodies {
+  public:
+    static Expected<RequestBodies> create(sqlite::Database& db) {
+        RequestBodies b;
+        auto calls = db.prepare("SELECT request_id, id FROM llm_calls WHERE capture_id = ?1");
+        auto blob = db.prepare("SELECT text FROM llm_blobs WHERE id = ?1");
+        auto messages = db.prepare(
+            "SELECT m.sep, b.text FROM llm_call_messages m JOIN llm_blobs b ON b.id = m.blob_id"
+            " WHERE m.llm_call_id = ?1 ORDER BY m.idx");
+        for (auto* st : {&calls, &blob, &messages})
+            if (!*st)
+                return std::unexpected(st->error());
+        b.calls_ = std::move(*calls);
+        b.blob_ = std::move(*blob);
+        b.messages_ = std::move(*messages);
+        return b;
+    }
+
+    Expected<void> start_capture(std::int64_t capture_id) {
+        call_of_request_.clear();
+        calls_.bind(1, capture_id);
+        while (true) {
+            auto row = calls_.step();
+            if (!row)
+                return std::unexpected(row.error());
+            if (!*row)
+                break;
+            call_of_request_.emplace(calls_.column_int64(0), calls_.column_int64(1));
+        }
+        calls_.reset();
+        return {};
+    }
+
+    // The body of the current row of the entries statement `s`.
+    Expected<std::string> body(const sqlite::Statement& s, int body_col, int prefix_col,
+                               int suffix_col, std::int64_t request_id) {
+        if (s.column_is_null(prefix_col))
+            return std::string(s.column_is_null(body_col) ? "" : s.column_text(body_col));
+        auto out = blob_text(s.column_int64(prefix_col));
+        if (!out)
+            return out;
+        if (auto call = call_of_request_.find(request_id); call != call_of_request_.end()) {
+            messages_.bind(1, call->second);
+            while (true) {
+                auto row = messages_.step();
+                if (!row) {
+                    messages_.reset();
+                    return std::unexpected(row.error());
+                }
+                if (!*row)
+                    break;
+                if (!messages_.column_is_null(0))
+                    *out += messages_.column_text(0);
+                *out += messages_.column_text(1);
+            }
+            messages_.reset();
+        }
+        if (!s.column_is_null(suffix_col)) {
+            auto suffix = blob_text(s.column_int64(suffix_col));
+            if (!suffix)
+                return suffix;
+            *out += *suffix;
+        }
+        return out;
+    }
+
+  private:
+    Expected<std::string> blob_text(std::int64_t id) {
+        blob_.bind(1, id);
+        auto row = blob_.step();
+        std::string text = row && *row ? std::string(blob_.column_text(0)) : std::string();
+        blob_.reset();
+        if (!row)
+            return std::unexpected(row.error());
+        return text;
+    }
+
+    sqlite::Statement calls_, blob_, messages_;
+    std::map<std::int64_t, std::int64_t> call_of_request_;
+};
 
 }  // namespace
 
@@ -222,6 +308,9 @@ Expected<HarDocument> build_har(sqlite::Database& db, const ExportScope& scope) 
     auto uuid_st = db.prepare("SELECT uuid FROM captures WHERE id = ?1");
     if (!uuid_st)
         return std::unexpected(uuid_st.error());
+    auto bodies = RequestBodies::create(db);
+    if (!bodies)
+        return std::unexpected(bodies.error());
     for (auto capture_id : scope.capture_ids) {
         uuid_st->bind(1, capture_id);
         std::string uuid;
@@ -230,6 +319,8 @@ Expected<HarDocument> build_har(sqlite::Database& db, const ExportScope& scope) 
         uuid_st->reset();
         captures_comment += (captures_comment.empty() ? "" : ", ") + uuid;
 
+        if (auto started = bodies->start_capture(capture_id); !started)
+            return std::unexpected(started.error());
         st->bind(1, capture_id);
         st->bind(2, scope.conversation);
         while (true) {
@@ -245,7 +336,9 @@ Expected<HarDocument> build_har(sqlite::Database& db, const ExportScope& scope) 
             const std::string url = url_of(method, text(s, 5), text(s, 7));
             const auto q_headers = header_pairs(text(s, 8));
             const std::string q_type = text(s, 9);
-            const std::string_view q_body = s.column_is_null(10) ? "" : s.column_text(10);
+            auto q_body = bodies->body(s, 10, 30, 31, request_id);
+            if (!q_body)
+                return std::unexpected(q_body.error());
             const bool q_complete = s.column_int64(13) != 0;
             const std::string remote = text(s, 15);
             const bool has_response = !s.column_is_null(16);
@@ -259,9 +352,9 @@ Expected<HarDocument> build_har(sqlite::Database& db, const ExportScope& scope) 
                             {"queryString", query_string(url)},
                             {"headersSize", -1},
                             {"bodySize", s.column_int64(11)}};
-            if (!q_body.empty() || !q_type.empty()) {
+            if (!q_body->empty() || !q_type.empty()) {
                 Json post = {{"mimeType", q_type}};
-                put_body(post, q_body);
+                put_body(post, *q_body);
                 request["postData"] = std::move(post);
             }
 

@@ -546,9 +546,16 @@ Expected<Json> capture_spans(sqlite::Database& db, std::int64_t capture_id,
         const LlmCall& c = calls[static_cast<std::size_t>(t.call_index)];
         const LlmCall* next = nullptr;
         if (!t.id.empty() && !c.conversation.empty()) {
+            // The calls are in start order; the result comes back in one of the next
+            // few calls of the conversation (agents may retry a call), so at most
+            // kLookAhead are searched.
+            constexpr int kLookAhead = 3;
+            int looked = 0;
             for (const auto& other : calls) {
                 if (other.conversation != c.conversation || other.start < c.end || other.id == c.id)
                     continue;
+                if (looked++ == kLookAhead)
+                    break;
                 result_sent->bind(1, other.id);
                 result_sent->bind(2, std::max<std::int64_t>(0, other.message_count - 3));
                 result_sent->bind(3, t.id);
