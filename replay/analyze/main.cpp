@@ -177,6 +177,10 @@ int run(int argc, char** argv) {
         return 2;
     }
 
+    if (timeline && exports.any()) {
+        fmt::print(stderr, "ct-analyze: --har and --otlp export from the database; --timeline uses none\n");
+        return 2;
+    }
     if (timeline) {
         if (captures.empty()) {
             fmt::print(stderr, "ct-analyze: --timeline needs capture files\n");
