@@ -178,7 +178,8 @@ int run(int argc, char** argv) {
     }
 
     if (timeline && exports.any()) {
-        fmt::print(stderr, "ct-analyze: --har and --otlp export from the database; --timeline uses none\n");
+        fmt::print(stderr,
+                   "ct-analyze: --har and --otlp export from the database; --timeline uses none\n");
         return 2;
     }
     if (timeline) {
