@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds ct with warnings as errors and runs every test:
 #   unit     no privileges needed (format, parsers, analyzer, locator)
-#   network  downloads Claude Code builds from npm for the locator (skipped offline)
+#   network  downloads Claude Code builds from npm for the locator (skipped offline),
+#            and the HAR / OTLP checkers of the export tests (these fail offline)
 #   root     real clients, real TLS, real BPF (skipped when not root)
 # then an AddressSanitizer/UndefinedBehaviorSanitizer build of the unit tests,
 # then a short run of the libFuzzer targets (clang; tools/fuzz.sh).

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -17,7 +18,7 @@
 #include "capture/capture_contents.hpp"
 #include "ct/version.hpp"
 #include "default_paths.hpp"
-#include "export/html_report.hpp"
+#include "export/export_cli.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
 #include "util/size_argument.hpp"
@@ -38,6 +39,11 @@ Examples:
                                               (conversations, LLM calls, timeline, losses)
   ct-analyze --db work.db --capture UUID --html report.html
   ct-analyze --db work.db --conversation KEY --html chat.html   (KEY: v_llm_conversations)
+  ct-analyze session.ctz --har session.har    import, and write the HTTP exchanges as HAR 1.2
+  ct-analyze --db work.db --capture UUID --otlp trace.json
+                                              one imported capture as OTLP/JSON traces
+  ct-analyze --db work.db --conversation KEY --otlp-endpoint http://localhost:4318
+                                              one conversation's LLM calls to an OTLP receiver
 
 Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
   # Which tools did the agent call, and what did the calls that asked for them cost?
@@ -60,7 +66,7 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
 --sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
-Exit status: 0 success; 1 an import or the SQL failed (or was refused); 2 bad command line.
+Exit status: 0 success; 1 an import, the SQL (or its refusal) or an export failed; 2 bad command line.
 )";
 
 // Progress on stderr, at most five times a second, only for a terminal.
@@ -98,7 +104,6 @@ int run(int argc, char** argv) {
     std::string sql, search;
     bool csv = false, json = false, timeline = false, keep_secrets = false, quiet = false;
     bool no_progress = false, sql_write = false;
-    std::string html_path, report_capture, report_conversation;
     std::string max_body = "64M", max_growth = "256M", max_plaintext = "1G";
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
@@ -137,16 +142,8 @@ int run(int argc, char** argv) {
                    "captured bytes imported of one capture (default 1G), in file order; bytes "
                    "past it are left out as gaps with reason over_limit")
         ->type_name("SIZE");
-    app.add_option("--html", html_path,
-                   "write a self-contained HTML report (no network needed) of the captures "
-                   "imported now, or of --capture / --conversation from --db")
-        ->type_name("FILE");
-    app.add_option("--capture", report_capture, "with --html: the capture (UUID) to report on")
-        ->type_name("UUID");
-    app.add_option("--conversation", report_conversation,
-                   "with --html: report only this conversation (its hex key, or a unique "
-                   "prefix of 8+ digits, from SELECT conversation FROM v_llm_conversations)")
-        ->type_name("KEY");
+    ct::analyze::exports::ExportOptions exports;
+    ct::analyze::exports::add_export_options(app, exports);
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
     try {
         app.parse(argc, argv);
@@ -154,16 +151,16 @@ int run(int argc, char** argv) {
         // --help and --version exit 0; every bad command line exits 2.
         return app.exit(e) == 0 ? 0 : 2;
     }
+    if (auto checked = ct::analyze::exports::check_export_options(exports); !checked) {
+        fmt::print(stderr, "ct-analyze: {}\n", checked.error().what());
+        return 2;
+    }
     if (sql_write && sql.empty()) {
         fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
         return 2;
     }
-    if (timeline && !html_path.empty()) {
-        fmt::print(stderr, "ct-analyze: --html does not go with --timeline\n");
-        return 2;
-    }
-    if (html_path.empty() && !(report_capture.empty() && report_conversation.empty())) {
-        fmt::print(stderr, "ct-analyze: --capture and --conversation go with --html\n");
+    if (timeline && exports.any()) {
+        fmt::print(stderr, "ct-analyze: --html, --har and --otlp do not go with --timeline\n");
         return 2;
     }
 
@@ -215,7 +212,7 @@ int run(int argc, char** argv) {
         }
         sql = std::move(*query);
     }
-    if (captures.empty() && sql.empty() && html_path.empty()) {
+    if (captures.empty() && sql.empty() && !exports.any()) {
         fmt::print(stderr, "{}", app.help());
         return 2;
     }
@@ -228,7 +225,7 @@ int run(int argc, char** argv) {
     }
 
     int status = 0;
-    std::vector<std::int64_t> imported_ids;
+    std::vector<std::int64_t> imported_ids;  // what --har / --otlp export
     Progress progress(!no_progress && isatty(STDERR_FILENO));
     for (const auto& path : captures) {
         auto imported = ct::analyze::import_capture_file(
@@ -270,17 +267,9 @@ int run(int argc, char** argv) {
                        imported->result.capture_id);
         }
     }
-    if (!html_path.empty() && (status == 0 || !imported_ids.empty())) {
-        auto report = ct::analyze::html_report_command(*db, imported_ids, report_capture,
-                                                       report_conversation, html_path);
-        if (!report) {
-            fmt::print(stderr, "ct-analyze: --html: {}\n", report.error().what());
-            return 1;
-        }
-        if (!quiet)
-            fmt::print("Wrote {}: {} LLM calls, {} HTTP exchanges, {} KiB.\n", html_path,
-                       report->llm_calls, report->http_exchanges, (report->bytes + 1023) / 1024);
-    }
+    if (exports.any() && (status == 0 || !imported_ids.empty()))
+        status =
+            std::max(status, ct::analyze::exports::run_exports(*db, imported_ids, exports, quiet));
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json

@@ -1,8 +1,13 @@
 // libFuzzer target: the importer on an in-memory database, from records as the
-// reader delivers them (stream assembly, every decoder, every insert).
+// reader delivers them (stream assembly, every decoder, every insert), then the
+// HAR and OTLP exports of what was imported (they must always be valid JSON).
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "analyze_capture.hpp"
+#include "export/har.hpp"
+#include "export/otlp.hpp"
 #include "fuzz_support.hpp"
 #include "importer.hpp"
 
@@ -35,6 +40,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         __builtin_trap();
     auto result = (*importer)->import(contents, "fuzz.ctz");
     if (!result || result->already_present)
+        __builtin_trap();
+    ct::analyze::exports::ExportScope scope{{result->capture_id}, {}};
+    auto har = ct::analyze::exports::build_har(*db, scope);
+    auto otlp = ct::analyze::exports::build_otlp(*db, scope);
+    if (!har || !otlp || !nlohmann::json::accept(har->json) || !nlohmann::json::accept(otlp->json))
         __builtin_trap();
     return 0;
 }

@@ -7,6 +7,7 @@ exact token counts.
   e2e_record_test.py CT_RECORD CT_ANALYZE MOCK_SERVER
 """
 
+import base64
 import json
 import os
 import sqlite3
@@ -188,6 +189,53 @@ class RecordAndAnalyze(unittest.TestCase):
         self.assertEqual(checked, expected_exchanges)
         # Secrets are fingerprinted.
         self.assertEqual(db.execute("SELECT count(*) FROM http_requests WHERE headers LIKE '%sk-e2e-secret%'").fetchone()[0], 0)
+        self.check_exports(db, conns)
+
+    def check_exports(self, db, conns):
+        """--har and --otlp of the recorded session hold what the server logged."""
+        db_path = db.execute("PRAGMA database_list").fetchone()[2]
+        har_path, otlp_path = db_path + ".har", db_path + ".otlp.json"
+        uuid = db.execute("SELECT uuid FROM captures").fetchone()[0]
+        exp = subprocess.run([CT_ANALYZE, "--db", db_path, "--capture", uuid, "--har", har_path, "--otlp", otlp_path],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        with open(har_path) as f:
+            entries = {e["_ct_request_id"]: e for e in json.load(f)["log"]["entries"]}
+        with open(otlp_path) as f:
+            spans = [s for rs in json.load(f)["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+
+        def attrs(span):
+            return {kv["key"]: next(iter(kv["value"].values())) for kv in span["attributes"]}
+        chat = {int(attrs(s)["ct.llm_call_id"]): attrs(s) for s in spans if s["name"].startswith("chat")}
+        rows = db.execute("SELECT q.id, n.local_port, q.seq FROM http_requests q JOIN connections n"
+                          " ON n.id = q.connection_id WHERE n.remote_port = ?", (self.port,)).fetchall()
+        llm_checked = 0
+        for qid, local_port, seq in rows:
+            x = conns[local_port]["exchanges"][seq]
+            e = entries[qid]
+            content = e["response"]["content"]
+            body = (base64.b64decode(content["text"]) if content.get("encoding") == "base64"
+                    else content.get("text", "").encode())
+            self.assertEqual(body, self.log(x["response_body_file"]))
+            self.assertEqual(e["response"]["status"], x["status"])
+            sent = self.log(x["request_body_file"])
+            if sent:
+                post = e["request"]["postData"]
+                got = base64.b64decode(post["text"]) if post.get("encoding") == "base64" else post["text"].encode()
+                self.assertEqual(got, sent)
+            if "llm" not in x:
+                continue
+            llm = x["llm"]
+            call_id = db.execute("SELECT id FROM llm_calls WHERE request_id = ?", (qid,)).fetchone()[0]
+            a = chat[call_id]
+            inp = llm["input_tokens"]
+            if "/v1/messages" in x["target"]:
+                inp += llm["cache_creation_input_tokens"] + llm["cache_read_input_tokens"]
+            self.assertEqual((a["gen_ai.request.model"], int(a["gen_ai.usage.input_tokens"]),
+                              int(a["gen_ai.usage.output_tokens"])), (llm["model"], inp, llm["output_tokens"]))
+            self.assertEqual(a["gen_ai.response.finish_reasons"]["values"], [{"stringValue": llm["stop_reason"]}])
+            llm_checked += 1
+        self.assertGreater(llm_checked, 0)
 
     def test_curl(self):
         args = ["curl", "-sS", "--cacert", self.cert]
