@@ -134,6 +134,44 @@ std::optional<std::vector<std::string_view>> array_elements(std::string_view s) 
     return std::nullopt;
 }
 
+std::vector<std::string_view> array_prefix_elements(std::string_view s, bool* closed) {
+    std::vector<std::string_view> out;
+    if (closed)
+        *closed = false;
+    std::size_t pos = skip_ws(s, 0);
+    if (pos >= s.size() || s[pos] != '[')
+        return out;
+    pos = skip_ws(s, pos + 1);
+    if (pos < s.size() && s[pos] == ']') {
+        if (closed)
+            *closed = true;
+        return out;
+    }
+    while (pos < s.size()) {
+        auto end = skip_value(s, pos);
+        // A value must be followed by ',' or ']': a scalar cut at the end of the
+        // text is not known to be whole.
+        if (!end)
+            return out;
+        std::size_t next = skip_ws(s, *end);
+        if (next >= s.size()) {
+            if (s[pos] == '{' || s[pos] == '[' || s[pos] == '"')
+                out.push_back(s.substr(pos, *end - pos));
+            return out;
+        }
+        if (s[next] != ',' && s[next] != ']')
+            return out;
+        out.push_back(s.substr(pos, *end - pos));
+        if (s[next] == ']') {
+            if (closed)
+                *closed = true;
+            return out;
+        }
+        pos = skip_ws(s, next + 1);
+    }
+    return out;
+}
+
 bool nesting_within(std::string_view s, std::size_t limit) {
     std::size_t depth = 0;
     for (std::size_t pos = 0; pos < s.size(); ++pos) {

@@ -24,6 +24,11 @@ std::optional<std::vector<std::pair<std::string_view, std::string_view>>> object
 // The raw elements of a JSON array; nullopt if not an array.
 std::optional<std::vector<std::string_view>> array_elements(std::string_view array);
 
+// The complete elements at the start of a JSON array, in order, up to the first
+// element that is cut or malformed (a stream read so far, or damaged). `closed`:
+// the array's closing bracket followed the last element.
+std::vector<std::string_view> array_prefix_elements(std::string_view array, bool* closed = nullptr);
+
 // False if brackets nest deeper than `limit` (outside strings). Parsed documents
 // are later serialised recursively, so hostile nesting must not reach them.
 bool nesting_within(std::string_view text, std::size_t limit);
