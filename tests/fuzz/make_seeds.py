@@ -106,6 +106,14 @@ RESPONSES_JSON = json.dumps({"id": "r1", "model": "gpt-x", "status": "completed"
     {"type": "message", "content": [{"type": "output_text", "text": "Hello"}]},
     {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}],
     "usage": {"input_tokens": 3, "output_tokens": 1}}).encode()
+GEMINI_REQUEST = json.dumps({
+    "contents": [{"role": "user", "parts": [{"text": "list the files"}]},
+                 {"role": "model", "parts": [{"functionCall": {"name": "list_directory", "args": {}}}]},
+                 {"role": "user", "parts": [{"functionResponse": {"name": "list_directory",
+                                                                  "response": {"output": "a.txt"}}}]}],
+    "systemInstruction": {"parts": [{"text": "terse"}]},
+    "tools": [{"functionDeclarations": [{"name": "list_directory"}]}, {"googleSearch": {}}],
+    "generationConfig": {"maxOutputTokens": 100}}).encode()
 
 
 def chunked(body, size=40):
@@ -195,6 +203,27 @@ def main():
         b"event: " + t.encode() + b"\ndata: " + json.dumps(d).encode() + b"\n\n" for t, d in [
             ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "He"}),
             ("response.completed", {"type": "response.completed", "response": json.loads(RESPONSES_JSON)})]))
+
+    gemini_chunks = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hmm", "thought": True}]}, "index": 0}],
+         "modelVersion": "gemini-2.5-pro", "responseId": "r1"},
+        {"candidates": [{"content": {"role": "model", "parts": [
+            {"text": "Listing."}, {"functionCall": {"name": "list_directory", "args": {"dir_path": "."}}}]},
+            "index": 0}]},
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}],
+         "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "cachedContentTokenCount": 2,
+                           "thoughtsTokenCount": 3, "totalTokenCount": 16}}]
+    gemini_sse = b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in gemini_chunks)
+    gemini_array = b"[" + b"\n,\r\n".join(json.dumps(c).encode() for c in gemini_chunks) + b"\n]"
+    put("fuzz_llm_gemini", "stream_sse", b"\x01" + GEMINI_REQUEST + SEP + gemini_sse)
+    put("fuzz_llm_gemini", "stream_array", b"\x00" + GEMINI_REQUEST + SEP + gemini_array)
+    put("fuzz_llm_gemini", "vertex_json", b"\x04" + GEMINI_REQUEST + SEP + json.dumps(gemini_chunks[1]).encode())
+    put("fuzz_llm_gemini", "count_tokens", b"\x08" + GEMINI_REQUEST + SEP + b'{"totalTokens":12}')
+    put("fuzz_llm_gemini", "code_assist", b"\x0d" + b'{"model":"gemini-2.5-pro","project":"p","request":' +
+        GEMINI_REQUEST + b"}" + SEP + b"".join(
+            b"data: " + json.dumps({"response": c, "traceId": "t"}).encode() + b"\r\n\r\n" for c in gemini_chunks))
+    put("fuzz_llm_gemini", "error", b"\x00" + GEMINI_REQUEST + SEP +
+        b'[{"error":{"code":429,"message":"busy","status":"RESOURCE_EXHAUSTED"}}]')
 
     # Records for stream assembly and the importer.
     for target in ("fuzz_stream_assembly", "fuzz_importer"):
