@@ -2,9 +2,8 @@
 traffic) recorded by ct-record while it talks to the project's mock Gemini API
 over HTTPS with a tool round-trip (list_directory), then imported by ct-analyze.
 
-The package comes from npm and is installed outside the repository
-(${CT_TEST_CACHE:-/var/cache/ct-test}/gemini-cli/VERSION); the test skips only
-when the npm registry cannot be reached.
+The package comes from npm, installed outside the repository (agent_support.py);
+the test skips only when the npm registry cannot be reached.
 """
 import json
 import os
@@ -13,36 +12,15 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import CT_RECORD, Capture, require_root
-from test_claude import CACHE, CT_ANALYZE, MockAnthropic
+from agent_support import NODE, AgentChecks, npm_install
+from harness import CT_RECORD, require_root
+from test_claude import MockAnthropic
 
 # The newest @google/gemini-cli on npm when this test was written.
 GEMINI_CLI_VERSION = "0.61.0"
-NODE = "/usr/bin/node"
 
 
-def gemini_cli():
-    dest = os.path.join(CACHE, "gemini-cli", GEMINI_CLI_VERSION)
-    cli = os.path.join(dest, "node_modules", "@google", "gemini-cli", "bundle", "gemini.js")
-    if os.path.exists(cli):
-        return cli
-    os.makedirs(dest, exist_ok=True)
-    # Its install scripts only build optional native modules (keytar, node-pty)
-    # that -p does not need.
-    proc = subprocess.run(["npm", "install", "--prefix", dest, "--no-audit", "--no-fund",
-                           "--ignore-scripts", "--fetch-retries=1", "--fetch-timeout=60000",
-                           f"@google/gemini-cli@{GEMINI_CLI_VERSION}"],
-                          capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        error = proc.stderr.strip()
-        if any(s in error for s in ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT",
-                                    "ECONNRESET", "network")):
-            raise unittest.SkipTest(f"npm registry unreachable: {error[:200]}")
-        raise RuntimeError(f"npm install @google/gemini-cli@{GEMINI_CLI_VERSION}: {error}")
-    return cli
-
-
-class GeminiCli(unittest.TestCase):
+class GeminiCli(AgentChecks, unittest.TestCase):
     maxDiff = 4000
 
     def setUp(self):
@@ -54,7 +32,7 @@ class GeminiCli(unittest.TestCase):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run_gemini(self, name, model, extra_env):
-        cli = gemini_cli()
+        cli = npm_install("@google/gemini-cli", GEMINI_CLI_VERSION, "bundle/gemini.js")
         mock = MockAnthropic(os.path.join(self.tmp, name), "tool-then-text")
         self.addCleanup(mock.stop)
         home = os.path.join(self.tmp, name, "home")
@@ -82,49 +60,9 @@ class GeminiCli(unittest.TestCase):
         self.assertIn(NODE, proc.stderr)
         return mock, path, proc
 
-    def check_capture_equals_mock(self, mock, path):
-        cap = Capture(path, os.path.dirname(path))
-        exchanges = []
-        for c in mock.connections():
-            matches = [k for k in cap.connections if k["local_port"] == c["peer_port"]]
-            self.assertEqual(len(matches), 1, f"no captured connection for port {c['peer_port']}")
-            k = matches[0]
-            self.assertEqual(k["write"], mock.read(c["recv_file"]), "request bytes differ")
-            self.assertEqual(k["read"], mock.read(c["sent_file"]), "response bytes differ")
-            self.assertEqual(k["write_gaps"] + k["read_gaps"], 0)
-            exchanges += [x for x in c["exchanges"] if x.get("llm")]
-        self.assertEqual(cap.summary["lost_events"], 0)
-        return sorted(exchanges, key=lambda x: x["llm"]["call"])
-
-    def sql(self, db, query):
-        out = subprocess.run([CT_ANALYZE, "--db", db, "--json", "--sql", query],
-                             capture_output=True, text=True, timeout=120)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        return json.loads(out.stdout)
-
     def check_database(self, mock, path, exchanges, path_prefix):
-        db = path + ".db"
-        imp = subprocess.run([CT_ANALYZE, "--no-progress", "--db", db, path],
-                             capture_output=True, text=True, timeout=300)
-        self.assertEqual(imp.returncode, 0, imp.stderr)
-        # Every body the mock received and sent, byte for byte.
-        bodies = self.sql(db, "SELECT q.target, hex(b.body) AS request, hex(r.body) AS response "
-                              "FROM http_requests q JOIN http_request_bodies b ON b.request_id = q.id "
-                              "JOIN http_responses r ON r.request_id = q.id ORDER BY q.start_ns")
-        logged = [x for c in mock.connections() for x in c["exchanges"]]
-        self.assertEqual(len(bodies), len(logged))
-        for x in logged:
-            row = [b for b in bodies if b["target"] == x["target"] and
-                   bytes.fromhex(b["request"]) == mock.read(x["request_body_file"])]
-            self.assertEqual(len(row), 1, f"request body of {x['target']} not stored byte-exact")
-            self.assertEqual(bytes.fromhex(row[0]["response"]), mock.read(x["response_body_file"]))
-        rows = self.sql(db, "SELECT l.provider, l.api, l.model, l.response_model, l.streamed, "
-                            "l.stop_reason, l.input_tokens, l.output_tokens, "
-                            "l.cache_creation_input_tokens, l.cache_read_input_tokens, "
-                            "l.reasoning_tokens, l.response_text, l.thinking_text, l.tool_calls, "
-                            "l.ttft_ns, l.complete, hex(l.conversation_key) AS conversation, q.target "
-                            "FROM llm_calls l JOIN http_requests q ON q.id = l.request_id "
-                            "ORDER BY l.start_ns")
+        db = self.import_and_check_bodies(mock, path)
+        rows = self.llm_rows(db)
         self.assertEqual(len(rows), len(exchanges))
         for row, x in zip(rows, exchanges):
             llm = x["llm"]
@@ -144,12 +82,7 @@ class GeminiCli(unittest.TestCase):
                              [(t["name"], t["input"]) for t in llm["tool_calls"]])
             self.assertGreater(row["ttft_ns"], 0)
             self.assertEqual(row["complete"], 1)
-        # One conversation: the second call resends the first one's turns.
-        self.assertIsNotNone(rows[0]["conversation"])
-        self.assertEqual({r["conversation"] for r in rows}, {rows[0]["conversation"]})
-        conv = self.sql(db, "SELECT calls, tool_calls, input_tokens FROM v_llm_conversations")
-        self.assertEqual(conv, [{"calls": len(rows), "tool_calls": 1,
-                                 "input_tokens": sum(x["llm"]["input_tokens"] for x in exchanges)}])
+        self.check_one_conversation(db, rows, exchanges)
         return rows
 
     def tool_round_trip(self, name, model, env, path_prefix):

@@ -353,6 +353,21 @@ GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/loc
                          r"(generateContent|streamGenerateContent|countTokens)$")
 
 
+def openai_tool(request):
+    """For OpenAI-shaped requests: a read-only tool the client offers, with its
+    arguments (qwen-code's glob, list_directory), else None (the plan's Bash)."""
+    for tool in request.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        f = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        schema = f.get("parameters") or {}
+        if f.get("name") == "glob":
+            return "glob", {"pattern": "*"}
+        if f.get("name") == "list_directory":
+            return "list_directory", {(schema.get("required") or ["path"])[0]: "."}
+    return None
+
+
 def gemini_tool(request):
     """The function call to make: list_directory of "." when the client offers it
     (Gemini CLI), else the first declared function with no arguments."""
@@ -426,6 +441,9 @@ class Server:
             model = request.get("model", "mock-model")
             messages = request.get("messages") if path != "/v1/responses" else request.get("input")
             plan = plan_answer(self.args.scenario, messages if isinstance(messages, list) else [], call_index)
+            offered = openai_tool(request) if plan["tool"] and path != "/v1/messages" else None
+            if offered:
+                plan["tool"] = dict(plan["tool"], name=offered[0], input=offered[1])
             record["llm"] = {"call": call_index, "model": model, "text": plan["text"],
                              "tool_calls": [plan["tool"]] if plan["tool"] else [],
                              "input_tokens": plan["input_tokens"], "output_tokens": plan["output_tokens"],
