@@ -354,17 +354,20 @@ GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/loc
 
 
 def openai_tool(request):
-    """For OpenAI-shaped requests: a read-only tool the client offers, with its
-    arguments (qwen-code's glob, list_directory), else None (the plan's Bash)."""
+    """A read-only tool the client offers, with its arguments: list_directory of
+    ".", opencode's read of notes.txt, qwen-code's glob of "*"; else None (the
+    plan's Bash). Tools in the OpenAI (function) or Anthropic shape."""
+    offered = {}
     for tool in request.get("tools") or []:
-        if not isinstance(tool, dict):
-            continue
-        f = tool.get("function") if isinstance(tool.get("function"), dict) else tool
-        schema = f.get("parameters") or {}
-        if f.get("name") == "glob":
-            return "glob", {"pattern": "*"}
-        if f.get("name") == "list_directory":
-            return "list_directory", {(schema.get("required") or ["path"])[0]: "."}
+        if isinstance(tool, dict):
+            f = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            offered[f.get("name")] = f.get("parameters") or f.get("input_schema") or {}
+    if "list_directory" in offered:
+        return "list_directory", {(offered["list_directory"].get("required") or ["path"])[0]: "."}
+    if "read" in offered and "filePath" in (offered["read"].get("required") or []):
+        return "read", {"filePath": "notes.txt"}
+    if "glob" in offered:
+        return "glob", {"pattern": "*"}
     return None
 
 
@@ -441,7 +444,7 @@ class Server:
             model = request.get("model", "mock-model")
             messages = request.get("messages") if path != "/v1/responses" else request.get("input")
             plan = plan_answer(self.args.scenario, messages if isinstance(messages, list) else [], call_index)
-            offered = openai_tool(request) if plan["tool"] and path != "/v1/messages" else None
+            offered = openai_tool(request) if plan["tool"] else None
             if offered:
                 plan["tool"] = dict(plan["tool"], name=offered[0], input=offered[1])
             record["llm"] = {"call": call_index, "model": model, "text": plan["text"],
