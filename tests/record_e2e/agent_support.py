@@ -43,13 +43,20 @@ def npm_install(package, version, entry):
 class AgentChecks:
     """Mixin for unittest.TestCase: the recording against the mock's log."""
 
-    def check_capture_equals_mock(self, mock, path):
+    def check_capture_equals_mock(self, mock, path, by_content=False):
         """Every connection the mock logged was captured byte-exact; returns the
-        LLM exchanges in call order."""
+        LLM exchanges in call order. by_content: find each by its bytes instead of
+        its client port (see test_sdks.py)."""
         cap = Capture(path, os.path.dirname(path))
         exchanges = []
+        to_mock = [k for k in cap.connections if k["remote_port"] == mock.port]
+        self.assertEqual(len(to_mock), len(mock.connections()))
         for c in mock.connections():
-            matches = [k for k in cap.connections if k["local_port"] == c["peer_port"]]
+            if by_content:
+                matches = [k for k in to_mock if k["write"] == mock.read(c["recv_file"])
+                           and k["read"] == mock.read(c["sent_file"])]
+            else:
+                matches = [k for k in to_mock if k["local_port"] == c["peer_port"]]
             self.assertEqual(len(matches), 1, f"no captured connection for port {c['peer_port']}")
             k = matches[0]
             self.assertEqual(k["write"], mock.read(c["recv_file"]), "request bytes differ")
@@ -92,7 +99,8 @@ class AgentChecks:
                             "l.stop_reason, l.input_tokens, l.output_tokens, "
                             "l.cache_creation_input_tokens, l.cache_read_input_tokens, "
                             "l.reasoning_tokens, l.response_text, l.thinking_text, l.tool_calls, "
-                            "l.ttft_ns, l.complete, hex(l.conversation_key) AS conversation, q.target "
+                            "l.ttft_ns, l.complete, nullif(hex(l.conversation_key), '') AS conversation, "
+                            "q.target "
                             "FROM llm_calls l JOIN http_requests q ON q.id = l.request_id "
                             "ORDER BY l.start_ns")
 

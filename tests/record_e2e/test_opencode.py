@@ -88,7 +88,8 @@ class Opencode(AgentChecks, unittest.TestCase):
         rows = {r["message_id"]: r for r in self.sql(
             db, "SELECT message_id, provider, api, model, stop_reason, input_tokens, "
                 "output_tokens, cache_creation_input_tokens, cache_read_input_tokens, "
-                "response_text, tool_calls, ttft_ns, complete, hex(conversation_key) AS conversation "
+                "response_text, tool_calls, ttft_ns, complete, "
+                "nullif(hex(conversation_key), '') AS conversation "
                 "FROM llm_calls")}
         self.assertEqual(len(rows), 3)
         for x in exchanges:
