@@ -83,6 +83,9 @@ class GeminiCli(AgentChecks, unittest.TestCase):
             self.assertGreater(row["ttft_ns"], 0)
             self.assertEqual(row["complete"], 1)
         self.check_one_conversation(db, rows, exchanges)
+        # Its first message as text: the prompt, after the CLI's session context.
+        self.assertEqual(self.sql(db, "SELECT first_message FROM v_llm_conversations"),
+                         [{"first_message": "list the files in this directory"}])
         return rows
 
     def tool_round_trip(self, name, model, env, path_prefix):

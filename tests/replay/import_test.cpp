@@ -607,6 +607,7 @@ TEST(Import, GeminiCallsToolCallsAndConversation) {
     EXPECT_EQ(d.count("SELECT calls FROM v_llm_conversations"), 2);
     EXPECT_EQ(d.count("SELECT input_tokens FROM v_llm_conversations"), 310 + 500);
     EXPECT_EQ(d.count("SELECT tool_calls FROM v_llm_conversations"), 1);
+    EXPECT_EQ(d.text("SELECT first_message FROM v_llm_conversations"), "List the files");
     EXPECT_EQ(d.count("SELECT input_tokens FROM llm_calls WHERE api = 'countTokens'"), 77);
     // Bodies byte-exact, the LLM requests stored by their contents.
     EXPECT_EQ(d.text("SELECT CAST(b.body AS TEXT) FROM http_request_bodies b WHERE b.request_id = "
