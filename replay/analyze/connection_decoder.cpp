@@ -104,17 +104,25 @@ void decode_body_within(Message& message, DecodedBody& body, Limits lim) {
     }
 }
 
-// A body streamed as a JSON array: the time each element was complete.
+// A body streamed as a JSON array: the time each element was complete, for the
+// first kMaxTimedArrayElements (enough for a time to first token; a hostile body
+// can hold millions of elements).
+constexpr std::size_t kMaxTimedArrayElements = 4096;
+
 void time_json_array(const StreamView& view, const Message& message, DecodedMessage& out) {
     const std::string& body = out.body.bytes;
     const std::size_t first = body.find_first_not_of(" \t\r\n");
     if (first == std::string::npos || body[first] != '[')
         return;
     const bool identity = out.body.encoding.empty();
-    for (std::string_view element : llm::array_prefix_elements(body)) {
+    llm::ArrayScanner scanner(body);
+    while (out.json_array_monotonic_ns.size() < kMaxTimedArrayElements) {
+        auto element = scanner.next();
+        if (!element)
+            break;
         std::uint64_t t = message.end_monotonic_ns;
         const auto end_offset =
-            static_cast<std::uint64_t>(element.data() - body.data()) + element.size();
+            static_cast<std::uint64_t>(element->data() - body.data()) + element->size();
         if (identity) {
             if (auto pos = body_offset_to_pos(message, end_offset - 1))
                 t = view.monotonic_at(*pos);

@@ -305,6 +305,26 @@ TEST(GeminiDecode, HostileBodiesNeverThrow) {
     }
 }
 
+// A hostile array of many small elements: times are kept for the first 4096 only,
+// and the decoder walks the rest without a list of them.
+TEST(GeminiDecode, HugeArraysAreBounded) {
+    std::string body = "[";
+    for (int i = 0; i < 20000; ++i)
+        body += i ? ",{}" : "{}";
+    body += "]";
+    const std::string response =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    auto d = decode(testing::make_connection(
+        testing::cut_stream(testing::gemini_request(kStreamPath, testing::kGeminiRequestBody), {}),
+        testing::cut_stream(response, {})));
+    EXPECT_EQ(d->dc.responses[0].json_array_monotonic_ns.size(), 4096u);
+    ASSERT_TRUE(d->call);
+    EXPECT_EQ(d->call->events, 20000u);
+    EXPECT_TRUE(d->call->stream_ended);
+    EXPECT_TRUE(d->call->text.empty());
+}
+
 TEST(JsonScan, ArrayPrefixElements) {
     bool closed = true;
     auto e = array_prefix_elements(R"( [{"a":1} , "s", 3 ,{"b":)", &closed);

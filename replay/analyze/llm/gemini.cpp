@@ -328,24 +328,26 @@ void decode_gemini_response(const DecodedMessage& response, LlmCall& call) {
         // streamGenerateContent without alt=sse: a JSON array, complete elements
         // as far as the body goes.
         call.streamed = true;
-        bool closed = false;
-        auto elements = array_prefix_elements(body, &closed);
-        call.events = elements.size();
-        for (std::size_t i = 0; i < elements.size(); ++i) {
-            Json j = parse_json(elements[i]);
+        ArrayScanner scanner(body);
+        for (std::size_t i = 0;; ++i) {
+            auto element = scanner.next();
+            if (!element)
+                break;
+            ++call.events;
+            Json j = parse_json(*element);
             if (j.is_discarded() || !j.is_object()) {
                 if (call.error.empty())
                     call.error = "unparsable array element";
                 continue;
             }
-            bool token = apply_response(elements[i], j, call, answer);
+            bool token = apply_response(*element, j, call, answer);
             std::uint64_t t = i < response.json_array_monotonic_ns.size()
                                   ? response.json_array_monotonic_ns[i]
                                   : response.message.end_monotonic_ns;
             token_at(t, token);
         }
         // The array's own end: the answer is whole even if the HTTP framing was not read.
-        call.stream_ended = closed;
+        call.stream_ended = scanner.closed();
         finish_answer(answer, call);
         return;
     }
