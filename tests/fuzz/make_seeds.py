@@ -170,6 +170,10 @@ def main():
         "openai_sse": (http_request(b"/v1/chat/completions", OPENAI_REQUEST), sse_response(OPENAI_SSE)),
         "gzip_json": (http_request(b"/v1/responses", RESPONSES_REQUEST, b"Accept-Encoding: gzip\r\n"),
                       json_response(RESPONSES_JSON, gz=True)),
+        "gemini_array": (http_request(b"/v1beta/models/gemini-x:streamGenerateContent", GEMINI_REQUEST),
+                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + chunked(b'[{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]}\n,\r\n'
+                                   b'{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3}}\n]')),
         "keepalive": (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n",
                       b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
                       b"HTTP/1.1 204 No Content\r\n\r\n"),
