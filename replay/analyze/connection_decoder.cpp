@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "content_decoding.hpp"
+#include "llm/json_scan.hpp"
 #include "protocols/http1/parse.hpp"
 #include "protocols/http1/stream_decoder.hpp"
 #include "protocols/http2/connection.hpp"
@@ -103,6 +104,33 @@ void decode_body_within(Message& message, DecodedBody& body, Limits lim) {
     }
 }
 
+// A body streamed as a JSON array: the time each element was complete, for the
+// first kMaxTimedArrayElements (enough for a time to first token; a hostile body
+// can hold millions of elements).
+constexpr std::size_t kMaxTimedArrayElements = 4096;
+
+void time_json_array(const StreamView& view, const Message& message, DecodedMessage& out) {
+    const std::string& body = out.body.bytes;
+    const std::size_t first = body.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos || body[first] != '[')
+        return;
+    const bool identity = out.body.encoding.empty();
+    llm::ArrayScanner scanner(body);
+    while (out.json_array_monotonic_ns.size() < kMaxTimedArrayElements) {
+        auto element = scanner.next();
+        if (!element)
+            break;
+        std::uint64_t t = message.end_monotonic_ns;
+        const auto end_offset =
+            static_cast<std::uint64_t>(element->data() - body.data()) + element->size();
+        if (identity) {
+            if (auto pos = body_offset_to_pos(message, end_offset - 1))
+                t = view.monotonic_at(*pos);
+        }
+        out.json_array_monotonic_ns.push_back(t);
+    }
+}
+
 DecodedMessage finish_message(const StreamView& view, Message message, Limits lim) {
     DecodedMessage out;
     time_message(view, message);
@@ -131,6 +159,8 @@ DecodedMessage finish_message(const StreamView& view, Message message, Limits li
             out.sse_monotonic_ns.push_back(t);
             out.sse_stream_pos.push_back(p);
         }
+    } else if (message.kind == MessageKind::Response) {
+        time_json_array(view, message, out);
     }
     out.message = std::move(message);
     return out;

@@ -36,6 +36,9 @@ struct DecodedMessage {
     sse::DecodedEvents sse;
     std::vector<std::uint64_t> sse_monotonic_ns;  // per event: when its last byte arrived
     std::vector<std::uint64_t> sse_stream_pos;    // per event: stream position of its last byte
+    // A response body that is a JSON array (Gemini's streamGenerateContent without
+    // alt=sse): per complete element, when its last byte arrived.
+    std::vector<std::uint64_t> json_array_monotonic_ns;
 };
 
 struct RawStretch {

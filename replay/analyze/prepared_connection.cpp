@@ -32,7 +32,7 @@ void strip_cache_control(llm::Json& j) {
 // Calls of one conversation share their first message: its SHA-256, ignoring
 // cache markers, groups them (llm_calls.conversation_key).
 std::optional<std::string> conversation_key(const llm::LlmCall& call) {
-    if (call.messages.empty())
+    if (call.messages.empty() || !call.in_conversation)
         return std::nullopt;
     // Always in canonical form (sorted keys, compact), so that a message with a
     // marker and the same one without give the same key.

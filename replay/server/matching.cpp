@@ -279,7 +279,7 @@ void describe_turns(std::vector<Difference>& differences, const json& doc) {
     if (!doc.is_object())
         return;
     for (auto& d : differences) {
-        for (std::string_view key : {"messages", "input"}) {
+        for (std::string_view key : {"messages", "input", "contents"}) {
             std::string_view rest;
             auto turn = leading_index(d.path, key, rest);
             auto list = doc.find(std::string(key));
@@ -301,7 +301,20 @@ void describe_turns(std::vector<Difference>& differences, const json& doc) {
                 (*content)[*block].is_object() &&
                 (*content)[*block].value("type", "") == "tool_result")
                 id = (*content)[*block].value("tool_use_id", "");
-            if (!id.empty()) {
+            // Gemini: a functionResponse part names its function (its id is often absent).
+            std::string_view part_rest;
+            auto part = leading_index(rest, ".parts", part_rest);
+            auto parts = m.find("parts");
+            std::string gemini_tool;
+            if (part && parts != m.end() && parts->is_array() && *part < parts->size() &&
+                (*parts)[*part].is_object()) {
+                auto fr = (*parts)[*part].find("functionResponse");
+                if (fr != (*parts)[*part].end() && fr->is_object())
+                    gemini_tool = fr->value("name", "");
+            }
+            if (!gemini_tool.empty()) {
+                d.context += ", tool result of " + gemini_tool;
+            } else if (!id.empty()) {
                 const std::string name = tool_name(*list, id);
                 d.context += ", tool result of " + (name.empty() ? id : name);
             } else if (m.contains("role") && m["role"].is_string()) {

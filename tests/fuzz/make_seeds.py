@@ -106,6 +106,14 @@ RESPONSES_JSON = json.dumps({"id": "r1", "model": "gpt-x", "status": "completed"
     {"type": "message", "content": [{"type": "output_text", "text": "Hello"}]},
     {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}],
     "usage": {"input_tokens": 3, "output_tokens": 1}}).encode()
+GEMINI_REQUEST = json.dumps({
+    "contents": [{"role": "user", "parts": [{"text": "list the files"}]},
+                 {"role": "model", "parts": [{"functionCall": {"name": "list_directory", "args": {}}}]},
+                 {"role": "user", "parts": [{"functionResponse": {"name": "list_directory",
+                                                                  "response": {"output": "a.txt"}}}]}],
+    "systemInstruction": {"parts": [{"text": "terse"}]},
+    "tools": [{"functionDeclarations": [{"name": "list_directory"}]}, {"googleSearch": {}}],
+    "generationConfig": {"maxOutputTokens": 100}}).encode()
 
 
 def chunked(body, size=40):
@@ -162,6 +170,10 @@ def main():
         "openai_sse": (http_request(b"/v1/chat/completions", OPENAI_REQUEST), sse_response(OPENAI_SSE)),
         "gzip_json": (http_request(b"/v1/responses", RESPONSES_REQUEST, b"Accept-Encoding: gzip\r\n"),
                       json_response(RESPONSES_JSON, gz=True)),
+        "gemini_array": (http_request(b"/v1beta/models/gemini-x:streamGenerateContent", GEMINI_REQUEST),
+                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + chunked(b'[{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]}\n,\r\n'
+                                   b'{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3}}\n]')),
         "keepalive": (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n",
                       b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
                       b"HTTP/1.1 204 No Content\r\n\r\n"),
@@ -195,6 +207,27 @@ def main():
         b"event: " + t.encode() + b"\ndata: " + json.dumps(d).encode() + b"\n\n" for t, d in [
             ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "He"}),
             ("response.completed", {"type": "response.completed", "response": json.loads(RESPONSES_JSON)})]))
+
+    gemini_chunks = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hmm", "thought": True}]}, "index": 0}],
+         "modelVersion": "gemini-2.5-pro", "responseId": "r1"},
+        {"candidates": [{"content": {"role": "model", "parts": [
+            {"text": "Listing."}, {"functionCall": {"name": "list_directory", "args": {"dir_path": "."}}}]},
+            "index": 0}]},
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}],
+         "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "cachedContentTokenCount": 2,
+                           "thoughtsTokenCount": 3, "totalTokenCount": 16}}]
+    gemini_sse = b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in gemini_chunks)
+    gemini_array = b"[" + b"\n,\r\n".join(json.dumps(c).encode() for c in gemini_chunks) + b"\n]"
+    put("fuzz_llm_gemini", "stream_sse", b"\x01" + GEMINI_REQUEST + SEP + gemini_sse)
+    put("fuzz_llm_gemini", "stream_array", b"\x00" + GEMINI_REQUEST + SEP + gemini_array)
+    put("fuzz_llm_gemini", "vertex_json", b"\x04" + GEMINI_REQUEST + SEP + json.dumps(gemini_chunks[1]).encode())
+    put("fuzz_llm_gemini", "count_tokens", b"\x08" + GEMINI_REQUEST + SEP + b'{"totalTokens":12}')
+    put("fuzz_llm_gemini", "code_assist", b"\x0d" + b'{"model":"gemini-2.5-pro","project":"p","request":' +
+        GEMINI_REQUEST + b"}" + SEP + b"".join(
+            b"data: " + json.dumps({"response": c, "traceId": "t"}).encode() + b"\r\n\r\n" for c in gemini_chunks))
+    put("fuzz_llm_gemini", "error", b"\x00" + GEMINI_REQUEST + SEP +
+        b'[{"error":{"code":429,"message":"busy","status":"RESOURCE_EXHAUSTED"}}]')
 
     # Records for stream assembly and the importer.
     for target in ("fuzz_stream_assembly", "fuzz_importer"):

@@ -553,6 +553,68 @@ TEST(Import, ToolInputStreamEndTargetAndHttp2Timeline) {
     EXPECT_NE(text.find("GET /a HTTP/2   [stream 1]"), std::string::npos) << text;
 }
 
+// Gemini: a streamed call with a function call, the next call carrying its
+// functionResponse (one conversation), and a countTokens call that joins none.
+TEST(Import, GeminiCallsToolCallsAndConversation) {
+    testing::TempDir dir;
+    const std::string capture = dir.file("g.ctz");
+    const std::string first_turn = R"({"role":"user","parts":[{"text":"List the files"}]})";
+    const std::string second_body =
+        R"({"contents":[)" + first_turn +
+        R"(,{"role":"model","parts":[{"functionCall":{"name":"list_directory","args":{"path": ".", "all": true}}}]},)"
+        R"({"role":"user","parts":[{"functionResponse":{"name":"list_directory","response":{"output":"a.txt"}}}]}]})";
+    const std::string text_answer =
+        R"({"candidates":[{"content":{"role":"model","parts":[{"text":"One file."}]},"finishReason":"STOP","index":0}],)"
+        R"("usageMetadata":{"promptTokenCount":500,"candidatesTokenCount":4,"totalTokenCount":504},"modelVersion":"gemini-2.5-pro"})";
+    {
+        testing::SyntheticOptions o;
+        o.uuid_seed = "gemini";
+        testing::SyntheticCapture cap(capture, o);
+        auto g = cap.open_connection(7, 0x900, "gemini");
+        const std::string path = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse";
+        cap.write(g, testing::gemini_request(path, testing::kGeminiRequestBody));
+        cap.read(g, testing::sse_response_head());
+        for (const auto& c : testing::gemini_stream_chunks())
+            cap.read(g, chunk("data: " + c + "\r\n\r\n"));
+        cap.read(g, "0\r\n\r\n");
+        // The same conversation on: its first content is the same.
+        cap.write(g, testing::gemini_request(path, second_body));
+        cap.read(g, testing::sse_response_head());
+        cap.read(g, chunk("data: " + text_answer + "\r\n\r\n"));
+        cap.read(g, "0\r\n\r\n");
+        const std::string count_body = R"({"totalTokens":77})";
+        cap.write(g, testing::gemini_request("/v1beta/models/gemini-2.5-pro:countTokens",
+                                             R"({"contents":[)" + first_turn + "]}"));
+        cap.read(g, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                        std::to_string(count_body.size()) + "\r\n\r\n" + count_body);
+        cap.close(g);
+        cap.finish();
+    }
+    Db d = open_db(dir.file("db.sqlite"));
+    ASSERT_TRUE(import_capture_file(d.db, capture, false));
+    EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls WHERE provider = 'google'"), 3);
+    EXPECT_EQ(d.text("SELECT group_concat(api, ',') FROM (SELECT api FROM llm_calls ORDER BY id)"),
+              "streamGenerateContent,streamGenerateContent,countTokens");
+    EXPECT_EQ(d.count("SELECT reasoning_tokens FROM llm_calls WHERE id = 1"), 48);
+    EXPECT_EQ(d.count("SELECT complete FROM llm_calls WHERE id = 1"), 1);
+    EXPECT_EQ(d.text("SELECT name || ' ' || input FROM llm_tool_calls"),
+              R"(list_directory {"path":".","all":true})");
+    EXPECT_EQ(d.text("SELECT input_raw FROM llm_tool_calls"), R"({"path": ".", "all": true})");
+    EXPECT_EQ(d.text("SELECT system_text FROM v_llm_requests WHERE llm_call_id = 1"),
+              "You are terse.\nBe exact.");
+    // Two calls in one conversation; countTokens in none.
+    EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls WHERE conversation_key IS NULL"), 1);
+    EXPECT_EQ(d.count("SELECT calls FROM v_llm_conversations"), 2);
+    EXPECT_EQ(d.count("SELECT input_tokens FROM v_llm_conversations"), 310 + 500);
+    EXPECT_EQ(d.count("SELECT tool_calls FROM v_llm_conversations"), 1);
+    EXPECT_EQ(d.text("SELECT first_message FROM v_llm_conversations"), "List the files");
+    EXPECT_EQ(d.count("SELECT input_tokens FROM llm_calls WHERE api = 'countTokens'"), 77);
+    // Bodies byte-exact, the LLM requests stored by their contents.
+    EXPECT_EQ(d.text("SELECT CAST(b.body AS TEXT) FROM http_request_bodies b WHERE b.request_id = "
+                     "(SELECT request_id FROM llm_calls WHERE id = 2)"),
+              second_body);
+}
+
 }  // namespace
 }  // namespace ct::analyze
 

@@ -128,4 +128,58 @@ inline std::vector<std::string> openai_responses_stream_events() {
     };
 }
 
+// Gemini (generateContent family): a request with a system instruction, two turns
+// and three tools (two declared functions and Google Search).
+inline const std::string kGeminiRequestBody =
+    R"({"contents":[{"role":"user","parts":[{"text":"List the files"}]},)"
+    R"({"role":"model","parts":[{"text":"Sure."}]}],)"
+    R"("systemInstruction":{"role":"user","parts":[{"text":"You are terse."},{"text":"Be exact."}]},)"
+    R"("tools":[{"functionDeclarations":[{"name":"list_directory"},{"name":"read_file"}]},{"googleSearch":{}}],)"
+    R"("generationConfig":{"maxOutputTokens":2048,"thinkingConfig":{"includeThoughts":true}}})";
+
+// The GenerateContentResponse chunks of one streamed answer: a thought, text in
+// three pieces, a function call (members not in sorted order), then the end.
+inline std::vector<std::string> gemini_stream_chunks() {
+    const std::string tail = R"(,"modelVersion":"gemini-2.5-pro","responseId":"resp-g1"})";
+    return {
+        R"({"candidates":[{"content":{"role":"model","parts":[{"text":"Need a listing.","thought":true}]},"index":0}],)"
+        R"("usageMetadata":{"promptTokenCount":310,"totalTokenCount":310})" +
+            tail,
+        R"({"candidates":[{"content":{"role":"model","parts":[{"text":"Let me "}]},"index":0}])" +
+            tail,
+        R"({"candidates":[{"content":{"role":"model","parts":[{"text":"look"},{"text":"."}]},"index":0}])" +
+            tail,
+        R"({"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"list_directory",)"
+        R"("args":{"path": ".", "all": true}},"thoughtSignature":"c2ln"}]},"index":0}])" +
+            tail,
+        R"({"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP","index":0}],)"
+        R"("usageMetadata":{"promptTokenCount":310,"candidatesTokenCount":42,"totalTokenCount":400,)"
+        R"("cachedContentTokenCount":256,"thoughtsTokenCount":48})" +
+            tail,
+    };
+}
+
+inline std::string gemini_sse_body() {
+    std::string out;
+    for (const auto& c : gemini_stream_chunks())
+        out += "data: " + c + "\r\n\r\n";
+    return out;
+}
+
+// streamGenerateContent without alt=sse: the chunks as one JSON array.
+inline std::string gemini_array_body() {
+    std::string out = "[";
+    for (const auto& c : gemini_stream_chunks())
+        out += (out.size() > 1 ? "\n,\r\n" : "") + c;
+    return out + "\n]";
+}
+
+inline std::string gemini_request(const std::string& target, const std::string& body) {
+    return "POST " + target +
+           " HTTP/1.1\r\nHost: generativelanguage.googleapis.com\r\nContent-Type: "
+           "application/json\r\n"
+           "x-goog-api-key: AIza-secret\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 }  // namespace ct::testing

@@ -159,6 +159,21 @@ TEST(ReplayDiff, TurnsAndToolsAreNamed) {
     EXPECT_EQ(model[0].context, "");
 }
 
+TEST(ReplayDiff, GeminiFunctionResponsesAreNamed) {
+    // Gemini: the function's answer is a functionResponse part, often without an id.
+    json gemini = json::parse(R"({"contents":[{"role":"user","parts":[{"text":"go"}]},
+        {"role":"model","parts":[{"functionCall":{"name":"list_directory","args":{}}}]},
+        {"role":"user","parts":[{"functionResponse":{"name":"list_directory","response":{"output":"a"}}}]}]})");
+    json changed = gemini;
+    changed["contents"][2]["parts"][0]["functionResponse"]["response"]["output"] = "b";
+    changed["contents"][0]["parts"][0]["text"] = "go!";
+    auto d = diff_json(gemini, changed);
+    describe_turns(d, changed);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].context, "turn 1, user");
+    EXPECT_EQ(d[1].context, "turn 3, tool result of list_directory");
+}
+
 TEST(ReplayDiff, StopsAtTheLimitButCountsAll) {
     json a = json::array(), b = json::array();
     for (int i = 0; i < 10; ++i) {

@@ -6,6 +6,11 @@ Serves, on 127.0.0.1:
                               thinking when asked for, tool_use)
   POST /v1/chat/completions   OpenAI Chat Completions, JSON or SSE stream
   POST /v1/responses          OpenAI Responses API, JSON or SSE stream
+  POST .../models/M:generateContent, :streamGenerateContent, :countTokens
+                              Google Gemini API (/v1beta/models/M, Vertex AI
+                              /v1/projects/P/locations/L/publishers/google/models/M):
+                              JSON, an SSE stream with ?alt=sse, else a JSON
+                              array streamed element by element; function calls
   GET  /v1/models             a JSON list (gzip when the client accepts it)
   GET  /gzip?size=N           N bytes of text, always gzip-encoded
   anything else               404 JSON error
@@ -34,6 +39,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -177,7 +183,7 @@ WORDS = ("The files are listed below and everything looks in order so the task "
 
 
 def has_tool_result(messages):
-    """True if the last message carries a tool result (Anthropic or OpenAI shape)."""
+    """True if the last message carries a tool result (Anthropic, OpenAI or Gemini shape)."""
     if not messages:
         return False
     last = messages[-1]
@@ -188,6 +194,9 @@ def has_tool_result(messages):
     content = last.get("content")
     if isinstance(content, list):
         return any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+    parts = last.get("parts")
+    if isinstance(parts, list):
+        return any(isinstance(p, dict) and "functionResponse" in p for p in parts)
     return False
 
 
@@ -339,6 +348,76 @@ def responses_events(plan, model, call_index):
     return events, "completed"
 
 
+GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?"
+                         r"(?:publishers/google/)?models/([^/:]+):"
+                         r"(generateContent|streamGenerateContent|countTokens)$")
+
+
+def openai_tool(request):
+    """A read-only tool the client offers, with its arguments: list_directory of
+    ".", opencode's read of notes.txt, qwen-code's glob of "*"; else None (the
+    plan's Bash). Tools in the OpenAI (function) or Anthropic shape."""
+    offered = {}
+    for tool in request.get("tools") or []:
+        if isinstance(tool, dict):
+            f = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            offered[f.get("name")] = f.get("parameters") or f.get("input_schema") or {}
+    if "list_directory" in offered:
+        return "list_directory", {(offered["list_directory"].get("required") or ["path"])[0]: "."}
+    if "read" in offered and "filePath" in (offered["read"].get("required") or []):
+        return "read", {"filePath": "notes.txt"}
+    if "glob" in offered:
+        return "glob", {"pattern": "*"}
+    return None
+
+
+def gemini_tool(request):
+    """The function call to make: list_directory of "." when the client offers it
+    (Gemini CLI), else the first declared function with no arguments."""
+    declared = []
+    for tool in request.get("tools") or []:
+        if isinstance(tool, dict):
+            declared += [f for f in tool.get("functionDeclarations") or tool.get("function_declarations") or []
+                         if isinstance(f, dict)]
+    for f in declared:
+        if f.get("name") == "list_directory":
+            schema = f.get("parameters") or f.get("parametersJsonSchema") or {}
+            required = schema.get("required") or ["dir_path"]
+            return {"name": "list_directory", "args": {required[0]: "."}}
+    if declared:
+        return {"name": declared[0].get("name", "tool"), "args": {}}
+    return None
+
+
+def gemini_chunks(plan, model, call_index, request, thinking):
+    """The GenerateContentResponse chunks of one answer: a thought when asked for,
+    the text pieces, the function call, then the end with the usage."""
+    tail = {"modelVersion": model, "responseId": "gemini-mock-%d" % call_index}
+    usage = {"promptTokenCount": plan["input_tokens"], "candidatesTokenCount": plan["output_tokens"],
+             "cachedContentTokenCount": plan["cache_read_input_tokens"],
+             "thoughtsTokenCount": plan["reasoning_tokens"],
+             "totalTokenCount": plan["input_tokens"] + plan["output_tokens"] + plan["reasoning_tokens"]}
+
+    def chunk(parts, finish=None, usage_metadata=None):
+        candidate = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if finish:
+            candidate["finishReason"] = finish
+        d = {"candidates": [candidate]}
+        if usage_metadata:
+            d["usageMetadata"] = usage_metadata
+        return dict(d, **tail)
+
+    chunks = []
+    if thinking:
+        chunks.append(chunk([{"text": "Let me think about this.", "thought": True}]))
+    for piece in plan["text_pieces"]:
+        chunks.append(chunk([{"text": piece}]))
+    if plan["tool"]:
+        chunks.append(chunk([{"functionCall": {"name": plan["tool"]["name"], "args": plan["tool"]["input"]}}]))
+    chunks.append(chunk([{"text": ""}], "STOP", usage))
+    return chunks
+
+
 # ---- the server ----------------------------------------------------------------------------
 
 class Server:
@@ -365,6 +444,9 @@ class Server:
             model = request.get("model", "mock-model")
             messages = request.get("messages") if path != "/v1/responses" else request.get("input")
             plan = plan_answer(self.args.scenario, messages if isinstance(messages, list) else [], call_index)
+            offered = openai_tool(request) if plan["tool"] else None
+            if offered:
+                plan["tool"] = dict(plan["tool"], name=offered[0], input=offered[1])
             record["llm"] = {"call": call_index, "model": model, "text": plan["text"],
                              "tool_calls": [plan["tool"]] if plan["tool"] else [],
                              "input_tokens": plan["input_tokens"], "output_tokens": plan["output_tokens"],
@@ -392,6 +474,9 @@ class Server:
                 payload, stop = responses_object(plan, model, call_index, "completed"), "completed"
             record["llm"]["stop_reason"] = stop
             return self.send_json(conn, 200, payload, accepts_gzip, record)
+        gemini = GEMINI_PATH.match(path)
+        if method == "POST" and gemini:
+            return self.respond_gemini(conn, target, gemini.group(1), gemini.group(2), body, record)
         if method == "GET" and path == "/v1/models":
             return self.send_json(conn, 200, {"data": [{"id": "claude-sonnet-4-5", "type": "model"},
                                                        {"id": "gpt-4o", "type": "model"}], "has_more": False},
@@ -406,6 +491,57 @@ class Server:
         if method == "HEAD":
             return self.send_body(conn, 200, "text/plain", b"", False, record, content_length=1234)
         return self.send_json(conn, 404, {"error": {"type": "not_found", "message": path}}, False, record)
+
+    def respond_gemini(self, conn, target, model, method, body, record):
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return self.send_json(conn, 400, {"error": {"code": 400, "message": "body is not JSON",
+                                                        "status": "INVALID_ARGUMENT"}}, False, record)
+        contents = request.get("contents")
+        contents = contents if isinstance(contents, list) else []
+        call_index = self.next_call()
+        if method == "countTokens":
+            total = 40 + 3 * len(json.dumps(contents)) // 16
+            record["llm"] = {"call": call_index, "model": model, "api": method, "input_tokens": total}
+            return self.send_json(conn, 200, {"totalTokens": total}, False, record)
+        plan = plan_answer(self.args.scenario, contents, call_index)
+        plan["reasoning_tokens"] = 30 + call_index
+        tool = gemini_tool(request) if plan["tool"] else None
+        if tool:
+            plan["tool"] = {"id": "", "name": tool["name"], "input": tool["args"]}
+        elif plan["tool"]:  # no function offered: text
+            plan = plan_answer("text", contents, call_index)
+            plan["reasoning_tokens"] = 30 + call_index
+        thinking = bool(((request.get("generationConfig") or {}).get("thinkingConfig") or {})
+                        .get("includeThoughts"))
+        chunks = gemini_chunks(plan, model, call_index, request, thinking)
+        stream = method == "streamGenerateContent"
+        record["llm"] = {"call": call_index, "model": model, "api": method, "text": plan["text"],
+                         "thinking": "Let me think about this." if thinking else "",
+                         "tool_calls": [plan["tool"]] if plan["tool"] else [],
+                         "input_tokens": plan["input_tokens"], "output_tokens": plan["output_tokens"],
+                         "cache_creation_input_tokens": None,
+                         "cache_read_input_tokens": plan["cache_read_input_tokens"],
+                         "reasoning_tokens": plan["reasoning_tokens"],
+                         "stop_reason": "STOP", "streamed": stream}
+        if not stream:
+            parts = []
+            if thinking:
+                parts.append({"text": "Let me think about this.", "thought": True})
+            parts.append({"text": plan["text"]})
+            if plan["tool"]:
+                parts.append({"functionCall": {"name": plan["tool"]["name"], "args": plan["tool"]["input"]}})
+            whole = dict(chunks[-1])
+            whole["candidates"] = [dict(whole["candidates"][0], content={"role": "model", "parts": parts})]
+            return self.send_json(conn, 200, whole, False, record)
+        if "alt=sse" in target.partition("?")[2].split("&"):
+            events = [("data: %s\r\n\r\n" % json.dumps(c, separators=(",", ":"))).encode() for c in chunks]
+            return self.send_stream(conn, events, record)
+        # Without alt=sse: one JSON array, written element by element.
+        pieces = [("[" if i == 0 else "\n,\r\n").encode() + json.dumps(c).encode() for i, c in enumerate(chunks)]
+        pieces.append(b"\n]")
+        return self.send_stream(conn, pieces, record, content_type=b"application/json; charset=UTF-8")
 
     def send_json(self, conn, status, payload, use_gzip, record):
         body = json.dumps(payload, separators=(",", ":")).encode()
@@ -423,8 +559,8 @@ class Server:
         record["response_encoded_size"] = len(wire)
         conn.send(head.encode() + wire)
 
-    def send_stream(self, conn, events, record):
-        conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+    def send_stream(self, conn, events, record, content_type=b"text/event-stream; charset=utf-8"):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\n"
                   b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
         for e in events:
             time.sleep(self.args.event_delay_ms / 1000.0)

@@ -134,6 +134,58 @@ std::optional<std::vector<std::string_view>> array_elements(std::string_view s) 
     return std::nullopt;
 }
 
+ArrayScanner::ArrayScanner(std::string_view text) : text_(text) {
+    pos_ = skip_ws(text_, 0);
+    if (pos_ >= text_.size() || text_[pos_] != '[') {
+        done_ = true;
+        return;
+    }
+    pos_ = skip_ws(text_, pos_ + 1);
+    if (pos_ < text_.size() && text_[pos_] == ']') {
+        done_ = true;
+        closed_ = true;
+    }
+}
+
+std::optional<std::string_view> ArrayScanner::next() {
+    if (done_ || pos_ >= text_.size()) {
+        done_ = true;
+        return std::nullopt;
+    }
+    const std::size_t start = pos_;
+    auto end = skip_value(text_, start);
+    done_ = true;  // unless a ',' follows
+    if (!end)
+        return std::nullopt;
+    std::string_view element = text_.substr(start, *end - start);
+    const std::size_t next = skip_ws(text_, *end);
+    if (next >= text_.size()) {
+        // A value must be followed by ',' or ']': a scalar cut at the end of the
+        // text is not known to be whole, a container or string is.
+        const char c = text_[start];
+        return c == '{' || c == '[' || c == '"' ? std::optional(element) : std::nullopt;
+    }
+    if (text_[next] == ']') {
+        closed_ = true;
+        return element;
+    }
+    if (text_[next] != ',')
+        return std::nullopt;
+    pos_ = skip_ws(text_, next + 1);
+    done_ = false;
+    return element;
+}
+
+std::vector<std::string_view> array_prefix_elements(std::string_view s, bool* closed) {
+    std::vector<std::string_view> out;
+    ArrayScanner scanner(s);
+    while (auto element = scanner.next())
+        out.push_back(*element);
+    if (closed)
+        *closed = scanner.closed();
+    return out;
+}
+
 bool nesting_within(std::string_view s, std::size_t limit) {
     std::size_t depth = 0;
     for (std::size_t pos = 0; pos < s.size(); ++pos) {

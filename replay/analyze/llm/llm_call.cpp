@@ -102,6 +102,15 @@ std::optional<LlmCall> decode_llm_call(const DecodedMessage& request,
         decode_openai_responses_request(request, call);
         if (response)
             decode_openai_responses_response(*response, call);
+    } else if (auto gemini = gemini_path(path)) {
+        call.provider = "google";
+        call.api = std::string(gemini->method);
+        call.model = gemini->model;
+        call.streamed = gemini->method == "streamGenerateContent";
+        call.in_conversation = gemini->method != "countTokens";
+        decode_gemini_request(request, call);
+        if (response)
+            decode_gemini_response(*response, call);
     } else {
         return std::nullopt;
     }

@@ -27,8 +27,10 @@ struct Usage {
 };
 
 struct LlmCall {
-    std::string provider;  // "anthropic", "openai"
-    std::string api;       // "messages", "chat.completions", "responses"
+    std::string provider;  // "anthropic", "openai", "google"
+    // "messages", "chat.completions", "responses"; Gemini: "generateContent",
+    // "streamGenerateContent", "countTokens"
+    std::string api;
     // Request.
     std::string model;
     bool streamed = false;
@@ -56,6 +58,9 @@ struct LlmCall {
     // The stream's own end arrived ([DONE], message_stop, response.completed): the
     // answer is whole even if the HTTP framing after it was never read.
     bool stream_ended = false;
+    // false for calls that only count tokens (Gemini countTokens): they belong to
+    // no conversation, so their counts do not add to one.
+    bool in_conversation = true;
 };
 
 // Plain text of a system prompt given as a JSON string or a list of text blocks.
@@ -72,6 +77,17 @@ void decode_openai_chat_request(const DecodedMessage& request, LlmCall& call);
 void decode_openai_chat_response(const DecodedMessage& response, LlmCall& call);
 void decode_openai_responses_request(const DecodedMessage& request, LlmCall& call);
 void decode_openai_responses_response(const DecodedMessage& response, LlmCall& call);
+
+// Gemini: the method and model a request path names ("/v1beta/models/M:generateContent",
+// ".../publishers/google/models/M:streamGenerateContent", "/v1internal:countTokens").
+struct GeminiPath {
+    std::string_view method;  // generateContent, streamGenerateContent, countTokens
+    std::string model;        // empty for Code Assist (/v1internal:...): it is in the body
+    bool code_assist = false;
+};
+std::optional<GeminiPath> gemini_path(std::string_view path);
+void decode_gemini_request(const DecodedMessage& request, LlmCall& call);
+void decode_gemini_response(const DecodedMessage& response, LlmCall& call);
 
 // Shared by the decoders: a tool call from the model's argument text (kept as is,
 // and compacted when it parses).
