@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 SERVER = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
@@ -41,14 +42,21 @@ class MockServerTest(unittest.TestCase):
         return out.stdout
 
     def index(self):
-        with open(os.path.join(self.logs, "index.json")) as f:
-            return json.load(f)
+        try:
+            with open(os.path.join(self.logs, "index.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):  # not written yet, or being rewritten
+            return {"connections": []}
 
-    def connection_by_port(self, port):
-        for c in self.index()["connections"]:
-            if c["peer_port"] == port:
-                return c
-        self.fail("no connection from port %d" % port)
+    def connection_by_port(self, port, exchanges):
+        """The server's log of the connection from `port`, once it holds `exchanges`
+        exchanges: the server may still be writing it when curl has its answer."""
+        for _ in range(600):
+            for c in self.index()["connections"]:
+                if c["peer_port"] == port and len(c["exchanges"]) >= exchanges:
+                    return c
+            time.sleep(0.05)
+        self.fail("no connection with %d exchanges from port %d in the log" % (exchanges, port))
 
     def read_log(self, name):
         with open(os.path.join(self.logs, name), "rb") as f:
@@ -68,7 +76,7 @@ class MockServerTest(unittest.TestCase):
                           "--cacert", self.cert, "-w", "%{local_port}\n", "-H", "content-type: application/json",
                           "-d", second, "-o", os.path.join(out_dir, "r2"), self.base + "/v1/messages").decode().split()
         self.assertEqual(ports[0], ports[1])  # kept alive
-        conn = self.connection_by_port(int(ports[0]))
+        conn = self.connection_by_port(int(ports[0]), 2)
         self.assertEqual(len(conn["exchanges"]), 2)
         x1, x2 = conn["exchanges"]
         self.assertEqual(x1["llm"]["tool_calls"][0]["name"], "Bash")
