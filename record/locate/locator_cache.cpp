@@ -180,7 +180,8 @@ std::optional<BinaryReport> load_cached_report(const std::string& cache_dir, con
             size_ok = rest == std::to_string(image.file().size());
         } else if (key == "flavor") {
             auto [flavor, how] = split_keyword(rest);
-            if (flavor.size() != 1 || flavor[0] < '0' || flavor[0] > '4')
+            if (flavor.size() != 1 || flavor[0] < '0' ||
+                flavor[0] > '0' + static_cast<int>(kLastFlavor))
                 break;
             report.flavor = static_cast<Flavor>(flavor[0] - '0');
             report.how_found = how;

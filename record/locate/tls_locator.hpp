@@ -85,6 +85,7 @@ enum class Flavor : uint8_t {
     GnutlsSymbols = 4,      // gnutls_record_send/recv found by symbol (libgnutls.so.30)
     GoCryptoTls = 5,        // Go crypto/tls, found from the pclntab (stripped or not)
 };
+inline constexpr Flavor kLastFlavor = Flavor::GoCryptoTls;  // cache files check against it
 const char* flavor_name(Flavor flavor);
 
 struct BinaryReport {
