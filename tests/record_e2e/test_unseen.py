@@ -332,12 +332,15 @@ class UnseenTraffic(RecordTest):
                                    "import os, socket, sys, time\n"
                                    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
                                    "s.sendall(b'b' * 100)\n"
+                                   "open(sys.argv[2] + '.open', 'w').close()\n"
                                    "while not os.path.exists(sys.argv[2] + '.go'):\n"
                                    "    time.sleep(0.02)\n"
                                    "s.sendall(b'a' * 900)\n"
                                    "open(sys.argv[2], 'w').close()\n"
                                    "time.sleep(600)\n", str(server.port), ready])
         try:
+            # The connection must be open (and its first 100 B sent) before recording.
+            self.assertTrue(wait_for(lambda: os.path.exists(ready + ".open"), timeout=30))
             rec, path = self.record_pid(client.pid, extra=("--wait",))
             open(ready + ".go", "w").close()
             self.assertTrue(wait_for(lambda: os.path.exists(ready), timeout=30))
