@@ -26,8 +26,10 @@
 
 namespace ct::locate {
 
-// Bump whenever the analysis could give a different answer for the same binary.
-inline constexpr int kLocatorVersion = 2;
+// Bump whenever the analysis could give a different answer for the same binary, or
+// the numbers of Role or Flavor (written in cache files) change. 3: GnuTLS, Go and
+// stripped-OpenSSL roles numbered together.
+inline constexpr int kLocatorVersion = 3;
 
 // The build-id, or for a binary without one a fingerprint of its size, headers and
 // samples of its contents ("nobuildid-<hex>").
