@@ -135,4 +135,14 @@ std::string hex(const std::uint8_t* bytes, std::size_t n) {
     return out;
 }
 
+std::optional<std::int64_t> opt_int(const sqlite::Statement& st, int i) {
+    if (st.column_is_null(i))
+        return std::nullopt;
+    return st.column_int64(i);
+}
+
+std::string text(const sqlite::Statement& st, int i) {
+    return st.column_is_null(i) ? std::string() : std::string(st.column_text(i));
+}
+
 }  // namespace ct::analyze::exports

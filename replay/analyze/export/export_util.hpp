@@ -3,8 +3,11 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "sqlite/statement.hpp"
 
 namespace ct::analyze::exports {
 
@@ -31,5 +34,9 @@ inline constexpr const char* kAuthoritySql =
 
 // Lower-case hex.
 std::string hex(const std::uint8_t* bytes, std::size_t n);
+
+// Column i of the current row: NULL as nullopt / as "".
+std::optional<std::int64_t> opt_int(const sqlite::Statement& st, int i);
+std::string text(const sqlite::Statement& st, int i);
 
 }  // namespace ct::analyze::exports

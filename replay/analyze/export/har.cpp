@@ -17,16 +17,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::optional<std::int64_t> opt_int(const sqlite::Statement& st, int i) {
-    if (st.column_is_null(i))
-        return std::nullopt;
-    return st.column_int64(i);
-}
-
-std::string text(const sqlite::Statement& st, int i) {
-    return st.column_is_null(i) ? std::string() : std::string(st.column_text(i));
-}
-
 bool equals_ci(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==

@@ -22,16 +22,6 @@ constexpr int kSpanKindInternal = 1;
 constexpr int kSpanKindClient = 3;
 constexpr int kStatusError = 2;
 
-std::optional<std::int64_t> opt_int(const sqlite::Statement& st, int i) {
-    if (st.column_is_null(i))
-        return std::nullopt;
-    return st.column_int64(i);
-}
-
-std::string text(const sqlite::Statement& st, int i) {
-    return st.column_is_null(i) ? std::string() : std::string(st.column_text(i));
-}
-
 class Attributes {
   public:
     Attributes& str(std::string_view key, std::string_view value) {
