@@ -1,8 +1,9 @@
 """rustls: a client whose TLS is rustls (tests/rustls, rustls 0.20 from Debian's crates,
 built with and without symbols) is named as unseen, not recorded in silence: ct has no
 rustls probes (docs/agents-tls.md, "rustls" says why). ct-record's `NOT seen:` line,
-its UNSEEN summary and --probe-report name the file and rustls-0.20.8; the capture holds
-no plaintext of those connections although the server logged them complete.
+its UNSEEN summary, --probe-report and a refused --binary name the file and rustls-0.20.8;
+the capture holds no plaintext of those connections although the server logged them
+complete.
 
 Run by hand with CT_RUSTLS_CLIENT_DIR=build/tests/rustls as well as the harness's
 variables."""
@@ -34,6 +35,7 @@ class RustlsClient(RecordTest):
         # rustls (webpki) refuses a self-signed leaf that is its own CA: serve a leaf
         # signed by a CA instead of the harness's certificate.
         self.server.stop()
+        self.server.proc.stdout.close()
         certs = make_ca_and_leaf(self.tmp)
         self.ca = certs["ca"]
         self.server = LogServer(self.tmp, cert=certs["chain"], key=certs["key"])
@@ -64,6 +66,13 @@ class RustlsClient(RecordTest):
                                 text=True, timeout=120)
         self.assertIn(f"NOT seen: {VERSION} is linked in and ct has no probes for it",
                       report.stdout)
+        # Asked to probe it with --binary, ct-record refuses and says why.
+        refused = subprocess.run([CT_RECORD, "--no-status", "--binary", client, "-w",
+                                  self.capture_path("refused.ctz"), "--", "true"],
+                                 capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn(f"--binary {client}: no TLS functions found there (it contains {VERSION}, "
+                      "which ct has no probes for)", refused.stderr)
 
     def test_client_with_symbols_is_named_unseen(self):
         self.check_named_unseen("rustls_https_client")
