@@ -270,11 +270,15 @@ class Recording {
         };
         for (const auto& path : o_.binaries) {
             auto r = attacher_->attach_file(path);
-            if (!r) {
+            if (!r || (!r->error && r->located.flavor == locate::Flavor::None)) {
+                std::string rustls =
+                    r ? fmt::format(" (it contains {}, which ct has no probes for)",
+                                    fmt::join(r->located.unprobed_tls, ", "))
+                      : "";
                 return fail(
-                    fmt::format("--binary {}: no TLS functions found there (see "
+                    fmt::format("--binary {}: no TLS functions found there{} (see "
                                 "ct-record --probe-report {})",
-                                path, path));
+                                path, rustls, path));
             }
             keep(std::move(r));
         }
@@ -356,6 +360,8 @@ class Recording {
                 note("warning", msg);
                 continue;
             }
+            if (r.located.flavor == locate::Flavor::None)
+                continue;  // rustls only: named above, nothing probed
             std::vector<std::string> parts;
             for (const auto& [target, probe] : r.probes) {
                 append(ctz::RecordType::Probe, probe_record(r, target, probe));

@@ -188,6 +188,10 @@ TlsAttacher::Examination TlsAttacher::examine(const std::string& access_path,
     report.located.path = shown_path;
     if (report.located.flavor == locate::Flavor::None) {
         mark_known(st.st_dev, st.st_ino);
+        // Nothing to hook, but TLS code ct cannot probe (rustls) is reported: its
+        // connections are named as unseen, with the file and the version.
+        if (!report.located.unprobed_tls.empty())
+            out.report = std::move(report);
         return out;
     }
     // Without SSL_free the handshake is the only sign that an SSL* was reused.

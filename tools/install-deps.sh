@@ -23,12 +23,16 @@ packages=(
     wget git libcurl3-gnutls libgnutls30
     # Go crypto/tls clients built by the tests (test_go.py, test_unseen.py, record-bench)
     golang-1.19-go
+    # the rustls test client (tests/rustls), built offline from Debian's crates by cargo
+    librust-rustls-dev
     # the HTML report test: headless Chromium driven over the DevTools protocol
     chromium python3-websocket
 )
 # /usr/bin/node may come from elsewhere (NodeSource); install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
+# cargo may come from rustup; install Debian's only if absent.
+command -v cargo >/dev/null 2>&1 || packages+=(cargo)
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for p in "${packages[@]}"; do
