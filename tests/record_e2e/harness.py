@@ -86,6 +86,7 @@ class LogServer:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        self.proc.stdout.close()
 
 
 class Capture:
