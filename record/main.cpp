@@ -134,7 +134,8 @@ int run_main(int argc, char** argv) {
     app.add_flag("-q,--quiet", o.quiet, "Print only errors and warnings");
     app.add_option("--probe-report", probe_report,
                    "Print where probes would go in BINARY (or every binary of PID) and the "
-                   "evidence, then exit (non-zero if a TLS library would be refused)");
+                   "evidence, then exit (1 if a TLS library would be refused, or if the only "
+                   "TLS is one ct has no probes for, such as rustls)");
 
     try {
         app.parse(parse_argc, argv);

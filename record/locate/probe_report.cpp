@@ -95,7 +95,7 @@ int report_process(pid_t pid, std::ostream& out, const LocatorOptions& options) 
         "process {}: examined {} mapped ELF files: {} with TLS functions, {} refused, {} with only "
         "TLS ct does not probe, {} without TLS (not shown), {} unreadable\n",
         pid, binaries->size(), with_tls, refused, unprobed_only, without_tls, unreadable);
-    return refused > 0 ? 1 : 0;
+    return refused > 0 || unprobed_only > 0 ? 1 : 0;
 }
 
 }  // namespace
@@ -111,7 +111,10 @@ int run_probe_report(const std::string& binary_or_pid, std::ostream& out,
         return 2;
     }
     out << format_probe_report(*report);
-    return report->refusal ? 1 : 0;
+    // Non-zero when ct would not record this binary's TLS: a refused library, or TLS
+    // ct has no probes for (rustls) and nothing it can hook.
+    const bool unprobed_only = report->targets.empty() && !report->unprobed_tls.empty();
+    return report->refusal || unprobed_only ? 1 : 0;
 }
 
 }  // namespace ct::locate

@@ -66,6 +66,8 @@ class RustlsClient(RecordTest):
                                 text=True, timeout=120)
         self.assertIn(f"NOT seen: {VERSION} is linked in and ct has no probes for it",
                       report.stdout)
+        # Scripts can trust the exit code: nothing of this binary's TLS would be recorded.
+        self.assertEqual(report.returncode, 1, report.stdout)
         # Asked to probe it with --binary, ct-record refuses and says why.
         refused = subprocess.run([CT_RECORD, "--no-status", "--binary", client, "-w",
                                   self.capture_path("refused.ctz"), "--", "true"],
