@@ -239,6 +239,9 @@ class AgentChecks:
                 results.append(m["output"])  # Responses API
             elif m.get("role") == "tool" and m.get("tool_call_id") == tool["tool_use_id"]:
                 results.append(m["content"])  # Chat Completions
+            elif isinstance(m.get("content"), list):  # Anthropic Messages
+                results += [b.get("content") for b in m["content"] if isinstance(b, dict) and
+                            b.get("type") == "tool_result" and b.get("tool_use_id") == tool["tool_use_id"]]
         self.assertEqual(len(results), 1, f"no result for {tool['tool_use_id']} in the next request")
         self.assertIn(result_text, json.dumps(results[0]))
         return results[0]

@@ -8,8 +8,8 @@
   to rustls;
 - GitHub Copilot CLI (node SEA whose runtime.node holds OpenSSL 3.5 and rustls) with a
   bring-your-own-key provider pointing at the mock, over Chat Completions (its
-  default) and over the Responses API, each with a tool round-trip (its glob tool):
-  byte-exact and decoded.
+  default), the Responses API and Anthropic Messages, each with a tool round-trip
+  (its glob tool): byte-exact and decoded.
 
 The agents come from npm (pinned versions), installed outside the repository
 (agent_support.py); those tests skip only when the npm registry cannot be reached.
@@ -165,16 +165,16 @@ class Agents(AgentChecks, unittest.TestCase):
                                       rf"{mock.port} that no probe could read \(\S*codex "
                                       r"contains rustls-0\.23\.46, which ct does not probe")
 
-    def copilot_round_trip(self, name, wire_api, api, target):
+    def copilot_round_trip(self, name, provider_env, model, provider, api, target):
         binary = platform_binary("@github/copilot", COPILOT_VERSION, "@github/copilot-linux-x64/copilot")
         mock = self.start_mock("tool-then-text")
         # Bring your own key: COPILOT_PROVIDER_BASE_URL switches it to the provider
         # and needs no GitHub sign-in; COPILOT_OFFLINE keeps it off the network.
         env = self.base_env() | {
-            "COPILOT_PROVIDER_BASE_URL": f"https://127.0.0.1:{mock.port}/v1",
-            "COPILOT_PROVIDER_API_KEY": "sk-test-not-a-key", "COPILOT_PROVIDER_TYPE": "openai",
-            "COPILOT_PROVIDER_WIRE_API": wire_api, "COPILOT_MODEL": "gpt-mock",
+            "COPILOT_PROVIDER_API_KEY": "sk-test-not-a-key", "COPILOT_MODEL": model,
             "COPILOT_OFFLINE": "1", "SSL_CERT_FILE": mock.cert, "NODE_EXTRA_CA_CERTS": mock.cert}
+        for k, v in provider_env.items():
+            env[k] = v.replace("{PORT}", str(mock.port))
         path, proc = self.record(name, [binary, "-p", PROMPT, "--allow-all-tools"], env)
         # The API calls go through the OpenSSL inside runtime.node, not node's own.
         self.assertRegex(proc.stderr, r"probing \S*runtime\.node \[openssl-structure")
@@ -185,7 +185,7 @@ class Agents(AgentChecks, unittest.TestCase):
         self.assertEqual((tool["name"], tool["input"]), ("glob", {"pattern": "*"}))
         db = self.import_and_check_bodies(mock, path)
         rows = self.llm_rows(db)
-        self.check_llm_rows(rows, exchanges, "openai", api, target)
+        self.check_llm_rows(rows, exchanges, provider, api, target)
         self.check_tool_round_trip(db, exchanges, "notes.txt")
         self.check_one_conversation(db, rows, exchanges)
         self.assertIn(exchanges[1]["llm"]["text"], proc.stdout)
@@ -194,13 +194,25 @@ class Agents(AgentChecks, unittest.TestCase):
         return rows
 
     def test_copilot_byok_chat_completions_tool_round_trip(self):
-        self.copilot_round_trip("copilot-chat", "completions", "chat.completions",
-                                "/v1/chat/completions")
+        # The "openai" provider's default wire API.
+        self.copilot_round_trip("copilot-chat", {
+            "COPILOT_PROVIDER_TYPE": "openai", "COPILOT_PROVIDER_WIRE_API": "completions",
+            "COPILOT_PROVIDER_BASE_URL": "https://127.0.0.1:{PORT}/v1"},
+            "gpt-mock", "openai", "chat.completions", "/v1/chat/completions")
 
     def test_copilot_byok_responses_tool_round_trip(self):
-        rows = self.copilot_round_trip("copilot-responses", "responses", "responses",
-                                       "/v1/responses")
+        rows = self.copilot_round_trip("copilot-responses", {
+            "COPILOT_PROVIDER_TYPE": "openai", "COPILOT_PROVIDER_WIRE_API": "responses",
+            "COPILOT_PROVIDER_BASE_URL": "https://127.0.0.1:{PORT}/v1"},
+            "gpt-mock", "openai", "responses", "/v1/responses")
+        # Copilot asks for reasoning: the mock answers with a reasoning item.
         self.assertTrue(all(r["reasoning_tokens"] > 0 for r in rows))
+
+    def test_copilot_byok_anthropic_tool_round_trip(self):
+        self.copilot_round_trip("copilot-anthropic", {
+            "COPILOT_PROVIDER_TYPE": "anthropic",
+            "COPILOT_PROVIDER_BASE_URL": "https://127.0.0.1:{PORT}"},
+            "claude-sonnet-4-5", "anthropic", "messages", "/v1/messages")
 
 
 if __name__ == "__main__":

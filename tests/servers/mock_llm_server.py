@@ -560,6 +560,8 @@ class Server:
                              "streamed": bool(request.get("stream"))}
             if path != "/v1/messages":  # OpenAI reports no cache writes
                 record["llm"]["cache_creation_input_tokens"] = None
+            elif request.get("stream"):
+                record["llm"]["thinking"] = "Let me think about this." if request.get("thinking") else ""
             if path == "/v1/responses":
                 record["llm"]["reasoning_tokens"] = plan["reasoning_tokens"]
                 record["llm"]["thinking"] = "".join(plan["reasoning"]["summary"]) if plan["reasoning"] else ""
