@@ -15,12 +15,10 @@ import threading
 import time
 import unittest
 
-from agent_support import MockLlm
+from agent_support import CACHE, CT_ANALYZE, MockLlm
 from harness import CT_RECORD, Capture, require_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
-CACHE = os.environ.get("CT_TEST_CACHE", "/var/cache/ct-test")
 FETCH_NATIVE = os.path.join(HERE, "..", "locate", "fetch_claude_builds.sh")
 # An early, a middle, the documented and the newest release we test; the locator
 # tests cover the same set.
