@@ -10,6 +10,10 @@ import json
 import os
 import shutil
 import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+import mock_llm_server  # noqa: E402  (the Responses event sequence)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
@@ -207,6 +211,18 @@ def main():
         b"event: " + t.encode() + b"\ndata: " + json.dumps(d).encode() + b"\n\n" for t, d in [
             ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "He"}),
             ("response.completed", {"type": "response.completed", "response": json.loads(RESPONSES_JSON)})]))
+
+    # The API's whole event sequence (reasoning, message and function call items),
+    # as the mock server sends it, and the same stream cut inside the function call.
+    events, _ = mock_llm_server.responses_events(
+        mock_llm_server.responses_plan(
+            dict(mock_llm_server.plan_answer("tool-then-text", [], 1),
+                 tool={"id": "t", "name": "exec_command", "input": {"cmd": "cat notes.txt"}}),
+            {"reasoning": {"summary": "auto"}, "include": ["reasoning.encrypted_content"]}, 1),
+        "gpt-x", 1, {"reasoning": {"summary": "auto"}})
+    put("fuzz_llm_openai", "responses_items_stream", b"\x05" + RESPONSES_REQUEST + SEP + b"".join(events))
+    cut = [e for e in events if b"function_call_arguments.done" not in e][:-3]
+    put("fuzz_llm_openai", "responses_items_cut", b"\x05" + RESPONSES_REQUEST + SEP + b"".join(cut))
 
     gemini_chunks = [
         {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hmm", "thought": True}]}, "index": 0}],

@@ -1,6 +1,8 @@
 """Shared by the end-to-end tests of AI coding agents installed from npm
-(test_gemini.py, test_qwen.py): the install into the test cache, and the checks
-of a recording against the mock LLM server's own log.
+(test_claude.py, test_gemini.py, test_qwen.py, test_opencode.py, test_sdks.py,
+test_static_openssl.py): the install into the test cache, the mock LLM server
+(tests/servers/mock_llm_server.py) with its certificates, and the checks of a
+recording against the mock's own log.
 
 Packages are installed outside the repository
 (${CT_TEST_CACHE:-/var/cache/ct-test}/NAME/VERSION); a test skips only when the
@@ -8,10 +10,12 @@ npm registry cannot be reached.
 """
 import json
 import os
+import shutil
 import subprocess
+import time
 import unittest
 
-from harness import Capture
+from harness import PYTHON, SERVERS, Capture, make_cert
 
 CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
 CACHE = os.environ.get("CT_TEST_CACHE", "/var/cache/ct-test")
@@ -40,6 +44,81 @@ def npm_install(package, version, entry):
     return path
 
 
+def make_ca_and_leaf(directory):
+    """A CA and a server certificate it signed (rustls rejects a self-signed
+    certificate that is its own CA, as `openssl req -x509` makes it), and a hashed
+    directory holding the CA for OpenSSL's SSL_CERT_DIR."""
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=directory)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.pem", "-days", "2", "-subj", "/CN=ct-test-ca")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+        "leaf.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(directory, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")
+    with open(os.path.join(directory, "chain.pem"), "w") as out:
+        for name in ("leaf.pem", "ca.pem"):
+            with open(os.path.join(directory, name)) as f:
+                out.write(f.read())
+    cadir = os.path.join(directory, "cadir")
+    os.makedirs(cadir)
+    shutil.copy(os.path.join(directory, "ca.pem"), cadir)
+    run("openssl", "rehash", cadir)
+    return {"chain": os.path.join(directory, "chain.pem"), "key": os.path.join(directory, "key.pem"),
+            "ca": os.path.join(directory, "ca.pem"), "cadir": cadir}
+
+
+class MockLlm:
+    """tests/servers/mock_llm_server.py on 127.0.0.1 with its log in DIRECTORY/mock-log.
+    `cert` is the certificate a client must trust (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE);
+    with ca=True the server's certificate is a leaf signed by a CA (`cert` is then
+    the CA, `cadir` a hashed directory of it for SSL_CERT_DIR)."""
+
+    def __init__(self, directory, scenario, event_delay_ms=5, ca=False):
+        os.makedirs(directory, exist_ok=True)
+        if ca:
+            certs = make_ca_and_leaf(directory)
+            self.cert, self.cadir = certs["ca"], certs["cadir"]
+            served, self.key = certs["chain"], certs["key"]
+        else:
+            self.cert, self.key = make_cert(directory)
+            served, self.cadir = self.cert, None
+        self.log_dir = os.path.join(directory, "mock-log")
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(SERVERS, "mock_llm_server.py"), "--cert", served,
+             "--key", self.key, "--log-dir", self.log_dir, "--scenario", scenario,
+             "--event-delay-ms", str(event_delay_ms)],
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[-1])
+
+    def connections(self):
+        with open(os.path.join(self.log_dir, "index.json")) as f:
+            return json.load(f)["connections"]
+
+    def settled(self):
+        """The log once every connection is closed: a client that has exited has
+        closed its sockets, and the server writes the index after it has sent an
+        answer, so a log read as soon as the client exits can lack the last one."""
+        for _ in range(1200):
+            connections = self.connections()
+            if all(c["closed"] for c in connections):
+                return connections
+            time.sleep(0.05)
+        raise AssertionError(f"the mock's connections never all closed: {connections}")
+
+    def read(self, name):
+        with open(os.path.join(self.log_dir, name), "rb") as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
 class AgentChecks:
     """Mixin for unittest.TestCase: the recording against the mock's log."""
 
@@ -50,8 +129,9 @@ class AgentChecks:
         cap = Capture(path, os.path.dirname(path))
         exchanges = []
         to_mock = [k for k in cap.connections if k["remote_port"] == mock.port]
-        self.assertEqual(len(to_mock), len(mock.connections()))
-        for c in mock.connections():
+        logged = mock.settled()
+        self.assertEqual(len(to_mock), len(logged))
+        for c in logged:
             if by_content:
                 matches = [k for k in to_mock if k["write"] == mock.read(c["recv_file"])
                            and k["read"] == mock.read(c["sent_file"])]
@@ -111,3 +191,57 @@ class AgentChecks:
         conv = self.sql(db, "SELECT calls, tool_calls, input_tokens FROM v_llm_conversations")
         self.assertEqual(conv, [{"calls": len(rows), "tool_calls": 1,
                                  "input_tokens": sum(x["llm"]["input_tokens"] for x in exchanges)}])
+
+    def check_llm_rows(self, rows, exchanges, provider, api, target):
+        """Each llm_calls row equals what the mock logged for its call: model, stop
+        reason, every token count the mock sent (None where the API has none), text,
+        reasoning summary, tool calls; streamed, with a first token, complete."""
+        self.assertEqual(len(rows), len(exchanges), [r["target"] for r in rows])
+        for row, x in zip(rows, exchanges):
+            llm = x["llm"]
+            self.assertEqual(row["target"], target)
+            self.assertEqual((row["provider"], row["api"], row["streamed"]), (provider, api, 1))
+            self.assertEqual(row["model"], llm["model"])
+            self.assertEqual(row["response_model"], llm["model"])
+            self.assertEqual(row["stop_reason"], llm["stop_reason"])
+            for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                      "cache_read_input_tokens", "reasoning_tokens"):
+                if k in llm:
+                    self.assertEqual(row[k], llm[k], f"call {llm['call']}: {k}")
+            self.assertEqual(row["response_text"], llm["text"])
+            if "thinking" in llm:
+                self.assertEqual(row["thinking_text"] or "", llm["thinking"])
+            self.assertEqual([(t["id"], t["name"], t["input"]) for t in json.loads(row["tool_calls"])],
+                             [(t["id"], t["name"], t["input"]) for t in llm["tool_calls"]])
+            self.assertGreater(row["ttft_ns"], 0)
+            self.assertEqual(row["complete"], 1)
+
+    def check_tool_round_trip(self, db, exchanges, result_text):
+        """llm_tool_calls holds the first call's tool call as the mock sent it
+        (id, name, arguments byte-exact), and the next call's request carries the
+        result for that id, holding result_text. Returns the result."""
+        sent = exchanges[0]["llm"]["tool_calls"]
+        self.assertEqual(len(sent), 1)
+        tools = self.sql(db, "SELECT t.llm_call_id, t.tool_use_id, t.name, t.input, t.input_raw, "
+                             "t.input_valid FROM llm_tool_calls t "
+                             "JOIN llm_calls l ON l.id = t.llm_call_id ORDER BY l.start_ns, t.idx")
+        self.assertEqual(len(tools), 1, tools)
+        tool = tools[0]
+        self.assertEqual((tool["tool_use_id"], tool["name"], json.loads(tool["input"]),
+                          tool["input_valid"]), (sent[0]["id"], sent[0]["name"], sent[0]["input"], 1))
+        self.assertEqual(tool["input_raw"], json.dumps(sent[0]["input"]))
+        calls = self.sql(db, "SELECT r.llm_call_id, r.messages FROM v_llm_requests r "
+                             "JOIN llm_calls l ON l.id = r.llm_call_id ORDER BY l.start_ns")
+        self.assertEqual(calls[0]["llm_call_id"], tool["llm_call_id"])
+        results = []
+        for m in json.loads(calls[1]["messages"]):
+            if m.get("type") == "function_call_output" and m.get("call_id") == tool["tool_use_id"]:
+                results.append(m["output"])  # Responses API
+            elif m.get("role") == "tool" and m.get("tool_call_id") == tool["tool_use_id"]:
+                results.append(m["content"])  # Chat Completions
+            elif isinstance(m.get("content"), list):  # Anthropic Messages
+                results += [b.get("content") for b in m["content"] if isinstance(b, dict) and
+                            b.get("type") == "tool_result" and b.get("tool_use_id") == tool["tool_use_id"]]
+        self.assertEqual(len(results), 1, f"no result for {tool['tool_use_id']} in the next request")
+        self.assertIn(result_text, json.dumps(results[0]))
+        return results[0]

@@ -15,11 +15,10 @@ import threading
 import time
 import unittest
 
-from harness import CT_RECORD, PYTHON, SERVERS, Capture, make_cert, require_root
+from agent_support import CACHE, CT_ANALYZE, MockLlm
+from harness import CT_RECORD, Capture, require_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
-CACHE = os.environ.get("CT_TEST_CACHE", "/var/cache/ct-test")
 FETCH_NATIVE = os.path.join(HERE, "..", "locate", "fetch_claude_builds.sh")
 # An early, a middle, the documented and the newest release we test; the locator
 # tests cover the same set.
@@ -57,31 +56,6 @@ def node_claude():
     return cli
 
 
-class MockAnthropic:
-    def __init__(self, directory, scenario, event_delay_ms=5):
-        os.makedirs(directory, exist_ok=True)
-        self.cert, self.key = make_cert(directory)
-        self.log_dir = os.path.join(directory, "mock-log")
-        self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(SERVERS, "mock_llm_server.py"), "--cert", self.cert,
-             "--key", self.key, "--log-dir", self.log_dir, "--scenario", scenario,
-             "--event-delay-ms", str(event_delay_ms)],
-            stdout=subprocess.PIPE, text=True)
-        self.port = int(self.proc.stdout.readline().split()[-1])
-
-    def connections(self):
-        with open(os.path.join(self.log_dir, "index.json")) as f:
-            return json.load(f)["connections"]
-
-    def read(self, name):
-        with open(os.path.join(self.log_dir, name), "rb") as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
 class ClaudeCode(unittest.TestCase):
     maxDiff = 2000
 
@@ -102,7 +76,7 @@ class ClaudeCode(unittest.TestCase):
                           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
 
     def run_claude(self, argv, scenario, name):
-        mock = MockAnthropic(os.path.join(self.tmp, name), scenario)
+        mock = MockLlm(os.path.join(self.tmp, name), scenario)
         self.addCleanup(mock.stop)
         home, env = self.claude_env(mock, name)
         path = os.path.join(self.tmp, name, "claude.ctz")
@@ -232,7 +206,7 @@ class ClaudeCode(unittest.TestCase):
         # Claude is already running when ct-record attaches: the first answer is
         # streaming slowly; the second API call (with the tool result) is recorded whole.
         _, claude = native_claude("2.1.328")
-        mock = MockAnthropic(os.path.join(self.tmp, "pid"), "tool-then-text", event_delay_ms=250)
+        mock = MockLlm(os.path.join(self.tmp, "pid"), "tool-then-text", event_delay_ms=250)
         self.addCleanup(mock.stop)
         home, env = self.claude_env(mock, "pid")
         target = subprocess.Popen([claude, "-p", "list the files"], env=env, cwd=home,
@@ -285,7 +259,7 @@ class ClaudeCode(unittest.TestCase):
         # everything too.
         _, claude = native_claude("2.1.328")
         cache_dir = os.path.join(self.tmp, "locator-cache")
-        mock_a = MockAnthropic(os.path.join(self.tmp, "a"), "text", event_delay_ms=150)
+        mock_a = MockLlm(os.path.join(self.tmp, "a"), "text", event_delay_ms=150)
         self.addCleanup(mock_a.stop)
         home_a, env_a = self.claude_env(mock_a, "a")
         env_a["CT_CACHE_DIR"] = cache_dir
@@ -311,7 +285,7 @@ class ClaudeCode(unittest.TestCase):
         self.assertIn("from cache file", report.stdout, report.stdout[-2000:])
         self.assertNotIn("differs", report.stdout)
 
-        mock_b = MockAnthropic(os.path.join(self.tmp, "b"), "text")
+        mock_b = MockLlm(os.path.join(self.tmp, "b"), "text")
         self.addCleanup(mock_b.stop)
         home_b, env_b = self.claude_env(mock_b, "b")
         env_b["CT_CACHE_DIR"] = cache_dir

@@ -12,9 +12,8 @@ import subprocess
 import tempfile
 import unittest
 
-from agent_support import NODE, AgentChecks, npm_install
+from agent_support import NODE, AgentChecks, MockLlm, npm_install
 from harness import CT_RECORD, require_root
-from test_claude import MockAnthropic
 
 # The newest @google/gemini-cli on npm when this test was written.
 GEMINI_CLI_VERSION = "0.61.0"
@@ -33,7 +32,7 @@ class GeminiCli(AgentChecks, unittest.TestCase):
 
     def run_gemini(self, name, model, extra_env):
         cli = npm_install("@google/gemini-cli", GEMINI_CLI_VERSION, "bundle/gemini.js")
-        mock = MockAnthropic(os.path.join(self.tmp, name), "tool-then-text")
+        mock = MockLlm(os.path.join(self.tmp, name), "tool-then-text")
         self.addCleanup(mock.stop)
         home = os.path.join(self.tmp, name, "home")
         work = os.path.join(home, "work")

@@ -13,9 +13,8 @@ import subprocess
 import tempfile
 import unittest
 
-from agent_support import AgentChecks, npm_install
+from agent_support import AgentChecks, MockLlm, npm_install
 from harness import CT_RECORD, require_root
-from test_claude import MockAnthropic
 
 # The newest opencode-ai on npm when this test was written.
 OPENCODE_VERSION = "1.18.33"
@@ -45,7 +44,7 @@ class Opencode(AgentChecks, unittest.TestCase):
 
     def test_anthropic_tool_round_trip(self):
         opencode = opencode_binary()
-        mock = MockAnthropic(os.path.join(self.tmp, "opencode"), "tool-then-text")
+        mock = MockLlm(os.path.join(self.tmp, "opencode"), "tool-then-text")
         self.addCleanup(mock.stop)
         home = os.path.join(self.tmp, "opencode", "home")
         work = os.path.join(home, "work")

@@ -13,9 +13,8 @@ import subprocess
 import tempfile
 import unittest
 
-from agent_support import NODE, AgentChecks, npm_install
+from agent_support import NODE, AgentChecks, MockLlm, npm_install
 from harness import CT_RECORD, require_root
-from test_claude import MockAnthropic
 
 # The newest @qwen-code/qwen-code on npm when this test was written.
 QWEN_CODE_VERSION = "0.24.4"
@@ -35,7 +34,7 @@ class QwenCode(AgentChecks, unittest.TestCase):
 
     def test_chat_completions_tool_round_trip(self):
         cli = npm_install("@qwen-code/qwen-code", QWEN_CODE_VERSION, "cli.js")
-        mock = MockAnthropic(os.path.join(self.tmp, "qwen"), "tool-then-text")
+        mock = MockLlm(os.path.join(self.tmp, "qwen"), "tool-then-text")
         self.addCleanup(mock.stop)
         home = os.path.join(self.tmp, "qwen", "home")
         work = os.path.join(home, "work")

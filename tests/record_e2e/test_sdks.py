@@ -13,9 +13,8 @@ import subprocess
 import tempfile
 import unittest
 
-from agent_support import NODE, AgentChecks, npm_install
+from agent_support import NODE, AgentChecks, MockLlm, npm_install
 from harness import CT_RECORD, require_root
-from test_claude import MockAnthropic
 
 # The newest releases on npm when this test was written.
 SDKS = {"openai": "7.59.0", "@anthropic-ai/sdk": "1.14.0", "@google/genai": "3.3.0"}
@@ -64,7 +63,7 @@ class Sdks(AgentChecks, unittest.TestCase):
     def test_openai_anthropic_and_genai_sdks(self):
         packages = {name: os.path.dirname(npm_install(name, version, "package.json"))
                     for name, version in SDKS.items()}
-        mock = MockAnthropic(os.path.join(self.tmp, "sdks"), "tool-then-text")
+        mock = MockLlm(os.path.join(self.tmp, "sdks"), "tool-then-text")
         self.addCleanup(mock.stop)
         script = os.path.join(self.tmp, "client.js")
         with open(script, "w") as f:

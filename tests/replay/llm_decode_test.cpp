@@ -234,6 +234,182 @@ TEST(LlmDecode, OpenAiResponsesStream) {
     EXPECT_EQ(d->call->usage.output_tokens, 22);
 }
 
+// The Responses stream as the API sends it, its response read in two pieces cut at
+// `cut` (none if 0): request at 1 s, the first piece at 2 s, the rest at 3 s.
+std::string responses_wire(std::size_t events) {
+    std::string wire = testing::sse_response_head();
+    auto all = testing::openai_responses_full_stream_events();
+    for (std::size_t i = 0; i < events && i < all.size(); ++i)
+        wire += chunk(all[i]);
+    return events >= all.size() ? wire + "0\r\n\r\n" : wire;
+}
+
+replay::Connection responses_connection(const std::string& wire, std::size_t cut) {
+    testing::StreamBuilder out, in;
+    out.data(testing::http_request("/v1/responses", testing::kOpenAiResponsesRequestBody),
+             1'000'000'000);
+    if (cut > 0 && cut < wire.size()) {
+        in.data(wire.substr(0, cut), 2'000'000'000);
+        in.data(wire.substr(cut), 3'000'000'000);
+    } else {
+        in.data(wire, 2'000'000'000);
+    }
+    return testing::make_connection(out.stream(), in.stream());
+}
+
+void expect_whole_responses_stream(const LlmCall& c, const std::string& where) {
+    EXPECT_EQ(c.provider, "openai") << where;
+    EXPECT_EQ(c.api, "responses") << where;
+    EXPECT_EQ(c.model, "gpt-5-codex") << where;
+    EXPECT_TRUE(c.streamed) << where;
+    EXPECT_EQ(c.max_tokens, 4096) << where;
+    EXPECT_EQ(system_text(c.system_json), "You are Codex.") << where;
+    EXPECT_EQ(c.message_count, 1) << where;
+    EXPECT_EQ(c.tool_count, 1) << where;
+    EXPECT_EQ(c.response_id, "resp_7") << where;
+    EXPECT_EQ(c.response_model, "gpt-5-codex-2025-09-15") << where;
+    EXPECT_EQ(c.stop_reason, "completed") << where;
+    // OpenAI counts the cached tokens inside input_tokens; they are shown as they came.
+    EXPECT_EQ(c.usage.input_tokens, 1234) << where;
+    EXPECT_EQ(c.usage.cache_read_input_tokens, 1024) << where;
+    EXPECT_FALSE(c.usage.cache_creation_input_tokens) << where;
+    EXPECT_EQ(c.usage.output_tokens, 96) << where;
+    EXPECT_EQ(c.usage.reasoning_tokens, 30) << where;
+    EXPECT_EQ(c.thinking, "Listing first.") << where;
+    EXPECT_EQ(c.text, "I will look.") << where;
+    ASSERT_EQ(c.tool_calls.size(), 1u) << where;
+    EXPECT_EQ(c.tool_calls[0].id, "call_7") << where;  // the call_id the result names
+    EXPECT_EQ(c.tool_calls[0].name, "exec_command") << where;
+    EXPECT_EQ(c.tool_calls[0].input_raw, R"({"cmd": "ls -la"})") << where;
+    EXPECT_EQ(c.tool_calls[0].input_json, R"({"cmd":"ls -la"})") << where;
+    EXPECT_TRUE(c.tool_calls[0].input_valid) << where;
+    EXPECT_EQ(c.events, 22u) << where;
+    EXPECT_TRUE(c.stream_ended) << where;
+    EXPECT_EQ(c.error, "") << where;
+}
+
+TEST(LlmDecode, OpenAiResponsesRealEventSequence) {
+    auto d = decode(responses_connection(responses_wire(100), 0));
+    ASSERT_TRUE(d->call);
+    expect_whole_responses_stream(*d->call, "whole");
+    EXPECT_NE(d->call->content_json.find(R"("encrypted_content":"gAAAAB0ZXN0")"), std::string::npos)
+        << d->call->content_json;
+}
+
+// Every cut of the response into two reads gives the same call; the first token
+// (the first reasoning summary delta) is dated by the read that completed it.
+TEST(LlmDecode, OpenAiResponsesCutAtEveryByteDecodesTheSame) {
+    const std::string wire = responses_wire(100);
+    const std::string first_delta = R"("delta":"Listing ")";
+    const std::size_t first_token_end = wire.find("\n\n", wire.find(first_delta)) + 2;
+    for (std::size_t cut = 1; cut < wire.size(); ++cut) {
+        const std::string where = "cut " + std::to_string(cut);
+        auto d = decode(responses_connection(wire, cut));
+        ASSERT_TRUE(d->call) << where;
+        expect_whole_responses_stream(*d->call, where);
+        ASSERT_TRUE(d->call->first_token_monotonic_ns) << where;
+        EXPECT_EQ(*d->call->first_token_monotonic_ns,
+                  cut >= first_token_end ? 2'000'000'000u : 3'000'000'000u)
+            << where;
+    }
+}
+
+// A stream that ends early (client gone, capture cut) at any byte keeps exactly
+// what had arrived: the text, reasoning and arguments of the events received
+// whole, a function call from the moment it was added, no usage and no end
+// before response.completed.
+TEST(LlmDecode, OpenAiResponsesEndingAtEveryByteKeepsWhatArrived) {
+    const auto events = testing::openai_responses_full_stream_events();
+    const std::string wire = responses_wire(events.size());
+    // Where each event's data ends in the wire.
+    std::vector<std::size_t> ends;
+    std::size_t at = testing::sse_response_head().size();
+    for (const auto& e : events) {
+        at += chunk(e).size();
+        ends.push_back(at - 2);  // before the chunk's CRLF
+    }
+    for (std::size_t cut = testing::sse_response_head().size(); cut <= wire.size(); ++cut) {
+        const std::string where = "ends at " + std::to_string(cut);
+        std::string text, thinking, arguments;
+        bool call_added = false, completed = false;
+        for (std::size_t i = 0; i < events.size() && ends[i] <= cut; ++i) {
+            Json j = parse_json(events[i].substr(events[i].find("data: ") + 6));
+            std::string type = string_member(j, "type");
+            if (type == "response.output_text.delta")
+                text += string_member(j, "delta");
+            else if (type == "response.reasoning_summary_text.delta")
+                thinking += string_member(j, "delta");
+            else if (type == "response.function_call_arguments.delta")
+                arguments += string_member(j, "delta");
+            else if (type == "response.output_item.added" && int_member(j, "output_index") == 2)
+                call_added = true;
+            else if (type == "response.completed")
+                completed = true;
+        }
+        auto d = decode(responses_connection(wire.substr(0, cut), 0));
+        ASSERT_TRUE(d->call) << where;
+        const LlmCall& c = *d->call;
+        if (completed) {
+            expect_whole_responses_stream(c, where);
+            continue;
+        }
+        EXPECT_FALSE(c.stream_ended) << where;
+        EXPECT_FALSE(c.usage.output_tokens) << where;
+        EXPECT_EQ(c.text, text) << where;
+        EXPECT_EQ(c.thinking, thinking) << where;
+        ASSERT_EQ(c.tool_calls.size(), call_added ? 1u : 0u) << where;
+        if (call_added) {
+            EXPECT_EQ(c.tool_calls[0].id, "call_7") << where;
+            EXPECT_EQ(c.tool_calls[0].name, "exec_command") << where;
+            EXPECT_EQ(c.tool_calls[0].input_raw, arguments) << where;
+            // No argument yet reads as {}; a part of them is not JSON.
+            EXPECT_EQ(c.tool_calls[0].input_valid,
+                      arguments.empty() || arguments == R"({"cmd": "ls -la"})")
+                << where;
+        }
+    }
+}
+
+// Items that arrive only as deltas (no output_item events) still make the answer;
+// a reasoning item with reasoning text and no summary gives its text.
+TEST(LlmDecode, OpenAiResponsesDeltasWithoutItemsAndReasoningText) {
+    std::string wire = testing::sse_response_head();
+    for (
+        const std::string& e : {
+            testing::sse_event(
+                "response.reasoning_text.delta",
+                R"({"type":"response.reasoning_text.delta","output_index":0,"delta":"Hmm."})"),
+            testing::sse_event(
+                "response.output_text.delta",
+                R"({"type":"response.output_text.delta","output_index":1,"delta":"Hi"})"),
+            testing::sse_event(
+                "response.custom_tool_call_input.delta",
+                R"({"type":"response.custom_tool_call_input.delta","output_index":2,"delta":"*** Begin"})"),
+        })
+        wire += chunk(e);
+    auto d = decode(responses_connection(wire, 0));
+    ASSERT_TRUE(d->call);
+    EXPECT_EQ(d->call->thinking, "Hmm.");
+    EXPECT_EQ(d->call->text, "Hi");
+    ASSERT_EQ(d->call->tool_calls.size(), 1u);
+    EXPECT_EQ(d->call->tool_calls[0].input_raw, "*** Begin");
+
+    // A finished reasoning item with only reasoning text (open-weight models).
+    std::string done =
+        testing::sse_response_head() +
+        chunk(testing::sse_event(
+            "response.completed",
+            R"({"type":"response.completed","response":{"id":"r","status":"completed","output":[)"
+            R"({"type":"reasoning","summary":[],"content":[{"type":"reasoning_text","text":"Think."}]},)"
+            R"({"type":"message","content":[{"type":"output_text","text":"Ok"}]}]}})")) +
+        "0\r\n\r\n";
+    auto d2 = decode(responses_connection(done, 0));
+    ASSERT_TRUE(d2->call);
+    EXPECT_EQ(d2->call->thinking, "Think.");
+    EXPECT_EQ(d2->call->text, "Ok");
+    EXPECT_TRUE(d2->call->stream_ended);
+}
+
 TEST(LlmDecode, NotAnLlmCall) {
     auto conn = testing::make_connection(
         testing::cut_stream("GET /v1/models HTTP/1.1\r\n\r\n", {}),

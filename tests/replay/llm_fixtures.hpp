@@ -128,6 +128,96 @@ inline std::vector<std::string> openai_responses_stream_events() {
     };
 }
 
+// A Responses API stream as the API sends it (and Codex CLI reads it): created and
+// in_progress, then a reasoning item (summary in two deltas, encrypted content),
+// a message (text in two deltas), a function call (arguments in two deltas), each
+// with its added/part/delta/done events, and response.completed with the output
+// and the usage (cached input and reasoning tokens).
+inline const std::string kOpenAiResponsesRequestBody =
+    R"({"model":"gpt-5-codex","instructions":"You are Codex.","input":[)"
+    R"({"type":"message","role":"user","content":[{"type":"input_text","text":"list the files"}]}],)"
+    R"("tools":[{"type":"function","name":"exec_command","parameters":{"type":"object"}}],)"
+    R"("reasoning":{"effort":"medium","summary":"auto"},"store":false,"stream":true,)"
+    R"("include":["reasoning.encrypted_content"],"max_output_tokens":4096})";
+
+inline std::vector<std::string> openai_responses_full_stream_events() {
+    const std::string resp =
+        R"("id":"resp_7","object":"response","created_at":1700000000,"background":false,)"
+        R"("error":null,"incomplete_details":null,"instructions":"You are Codex.",)"
+        R"("model":"gpt-5-codex-2025-09-15","parallel_tool_calls":true,"store":false,)"
+        R"("tools":[{"type":"function","name":"exec_command","parameters":{"type":"object"}}],)";
+    const std::string reasoning_done =
+        R"({"id":"rs_7","type":"reasoning","summary":[{"type":"summary_text","text":"Listing first."}],)"
+        R"("encrypted_content":"gAAAAB0ZXN0"})";
+    const std::string message_done =
+        R"({"id":"msg_7","type":"message","status":"completed","content":[{"type":"output_text",)"
+        R"("annotations":[],"logprobs":[],"text":"I will look."}],"role":"assistant"})";
+    const std::string call_done =
+        R"({"id":"fc_7","type":"function_call","status":"completed",)"
+        R"("arguments":"{\"cmd\": \"ls -la\"}","call_id":"call_7","name":"exec_command"})";
+    auto ev = [](const std::string& type, const std::string& rest) {
+        return sse_event(type, R"({"type":")" + type + "\"," + rest + "}");
+    };
+    return {
+        ev("response.created", R"("sequence_number":0,"response":{)" + resp +
+                                   R"("status":"in_progress","output":[],"usage":null})"),
+        ev("response.in_progress", R"("sequence_number":1,"response":{)" + resp +
+                                       R"("status":"in_progress","output":[],"usage":null})"),
+        ev("response.output_item.added",
+           R"("sequence_number":2,"output_index":0,"item":{"id":"rs_7","type":"reasoning","summary":[]})"),
+        ev("response.reasoning_summary_part.added",
+           R"("sequence_number":3,"item_id":"rs_7","output_index":0,"summary_index":0,)"
+           R"("part":{"type":"summary_text","text":""})"),
+        ev("response.reasoning_summary_text.delta",
+           R"("sequence_number":4,"item_id":"rs_7","output_index":0,"summary_index":0,"delta":"Listing ")"),
+        ev("response.reasoning_summary_text.delta",
+           R"("sequence_number":5,"item_id":"rs_7","output_index":0,"summary_index":0,"delta":"first.")"),
+        ev("response.reasoning_summary_text.done",
+           R"("sequence_number":6,"item_id":"rs_7","output_index":0,"summary_index":0,"text":"Listing first.")"),
+        ev("response.reasoning_summary_part.done",
+           R"("sequence_number":7,"item_id":"rs_7","output_index":0,"summary_index":0,)"
+           R"("part":{"type":"summary_text","text":"Listing first."})"),
+        ev("response.output_item.done",
+           R"("sequence_number":8,"output_index":0,"item":)" + reasoning_done),
+        ev("response.output_item.added",
+           R"("sequence_number":9,"output_index":1,"item":{"id":"msg_7","type":"message",)"
+           R"("status":"in_progress","content":[],"role":"assistant"})"),
+        ev("response.content_part.added",
+           R"("sequence_number":10,"item_id":"msg_7","output_index":1,"content_index":0,)"
+           R"("part":{"type":"output_text","annotations":[],"logprobs":[],"text":""})"),
+        ev("response.output_text.delta",
+           R"("sequence_number":11,"item_id":"msg_7","output_index":1,"content_index":0,)"
+           R"("delta":"I will ","logprobs":[])"),
+        ev("response.output_text.delta",
+           R"("sequence_number":12,"item_id":"msg_7","output_index":1,"content_index":0,)"
+           R"("delta":"look.","logprobs":[])"),
+        ev("response.output_text.done",
+           R"("sequence_number":13,"item_id":"msg_7","output_index":1,"content_index":0,)"
+           R"("text":"I will look.","logprobs":[])"),
+        ev("response.content_part.done",
+           R"("sequence_number":14,"item_id":"msg_7","output_index":1,"content_index":0,)"
+           R"("part":{"type":"output_text","annotations":[],"logprobs":[],"text":"I will look."})"),
+        ev("response.output_item.done",
+           R"("sequence_number":15,"output_index":1,"item":)" + message_done),
+        ev("response.output_item.added",
+           R"("sequence_number":16,"output_index":2,"item":{"id":"fc_7","type":"function_call",)"
+           R"("status":"in_progress","arguments":"","call_id":"call_7","name":"exec_command"})"),
+        ev("response.function_call_arguments.delta",
+           R"("sequence_number":17,"item_id":"fc_7","output_index":2,"delta":"{\"cmd\": ")"),
+        ev("response.function_call_arguments.delta",
+           R"("sequence_number":18,"item_id":"fc_7","output_index":2,"delta":"\"ls -la\"}")"),
+        ev("response.function_call_arguments.done",
+           R"("sequence_number":19,"item_id":"fc_7","output_index":2,"arguments":"{\"cmd\": \"ls -la\"}")"),
+        ev("response.output_item.done",
+           R"("sequence_number":20,"output_index":2,"item":)" + call_done),
+        ev("response.completed",
+           R"("sequence_number":21,"response":{)" + resp + R"("status":"completed","output":[)" +
+               reasoning_done + "," + message_done + "," + call_done +
+               R"(],"usage":{"input_tokens":1234,"input_tokens_details":{"cached_tokens":1024},)"
+               R"("output_tokens":96,"output_tokens_details":{"reasoning_tokens":30},"total_tokens":1330}})"),
+    };
+}
+
 // Gemini (generateContent family): a request with a system instruction, two turns
 // and three tools (two declared functions and Google Search).
 inline const std::string kGeminiRequestBody =

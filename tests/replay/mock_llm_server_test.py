@@ -118,6 +118,45 @@ class MockServerTest(unittest.TestCase):
         out = self.curl("-d", body, self.base + "/v1/responses").decode()
         self.assertIn("event: response.completed", out)
 
+    def test_responses_stream_follows_the_api(self):
+        """The event order a client such as Codex CLI relies on: every delta belongs to
+        an item added before it and finished after it, sequence numbers count up,
+        and response.completed carries the finished items and the usage."""
+        body = json.dumps({"model": "gpt-test", "stream": True, "reasoning": {"summary": "auto"},
+                           "include": ["reasoning.encrypted_content"],
+                           "input": [{"role": "user", "content": "hi"}],
+                           "tools": [{"type": "function", "name": "exec_command",
+                                      "parameters": {"type": "object"}}]})
+        out = self.curl("-d", body, self.base + "/v1/responses").decode()
+        events = []
+        for block in out.split("\n\n"):
+            if block.strip():
+                kind, data = block.split("\n")
+                events.append((kind[len("event: "):], json.loads(data[len("data: "):])))
+        self.assertEqual([d["sequence_number"] for _, d in events], list(range(len(events))))
+        self.assertEqual([k for k, d in events], [d["type"] for _, d in events])
+        self.assertEqual([k for k, _ in events[:2]], ["response.created", "response.in_progress"])
+        self.assertEqual(events[-1][0], "response.completed")
+        added, done = {}, {}
+        for kind, d in events[2:-1]:
+            index = d["output_index"]
+            if kind == "response.output_item.added":
+                added[index] = d["item"]
+            elif kind == "response.output_item.done":
+                done[index] = d["item"]
+            else:
+                self.assertIn(index, added, kind)
+                self.assertNotIn(index, done, kind)
+        final = events[-1][1]["response"]
+        self.assertEqual(final["output"], [done[i] for i in sorted(done)])
+        self.assertEqual([i["type"] for i in final["output"]], ["reasoning", "message", "function_call"])
+        self.assertTrue(final["output"][0]["encrypted_content"])
+        self.assertEqual(json.loads(final["output"][2]["arguments"]), {"cmd": "cat notes.txt"})
+        usage = final["usage"]
+        self.assertEqual(usage["total_tokens"], usage["input_tokens"] + usage["output_tokens"])
+        self.assertLessEqual(usage["input_tokens_details"]["cached_tokens"], usage["input_tokens"])
+        self.assertGreater(usage["output_tokens_details"]["reasoning_tokens"], 0)
+
     def test_unknown_path(self):
         out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", self.cert,
                               self.base + "/nope"], capture_output=True, text=True)

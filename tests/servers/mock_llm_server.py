@@ -5,7 +5,10 @@ Serves, on 127.0.0.1:
   POST /v1/messages           Anthropic Messages API, JSON or SSE stream (text,
                               thinking when asked for, tool_use)
   POST /v1/chat/completions   OpenAI Chat Completions, JSON or SSE stream
-  POST /v1/responses          OpenAI Responses API, JSON or SSE stream
+  POST /v1/responses          OpenAI Responses API, JSON or SSE stream (the API's
+                              event sequence: output items added and done,
+                              content parts, text and argument deltas, a
+                              reasoning item with its summary when asked for)
   POST .../models/M:generateContent, :streamGenerateContent, :countTokens
                               Google Gemini API (/v1beta/models/M, Vertex AI
                               /v1/projects/P/locations/L/publishers/google/models/M):
@@ -321,30 +324,128 @@ def chat_json(plan, model, call_index):
                       "prompt_tokens_details": {"cached_tokens": plan["cache_read_input_tokens"]}}}, finish
 
 
-def responses_object(plan, model, call_index, status):
-    output = [{"type": "message", "id": "msg_r%d" % call_index, "role": "assistant", "status": "completed",
-               "content": [{"type": "output_text", "text": plan["text"], "annotations": []}]}]
+def responses_plan(plan, request, call_index):
+    """The Responses API's view of a plan: a call id in OpenAI's shape, input tokens
+    that include the cached ones (as OpenAI counts them), and a reasoning item when
+    the request asks for reasoning (its summary when it asks for one, its encrypted
+    content when it includes reasoning.encrypted_content)."""
+    plan = dict(plan)
     if plan["tool"]:
-        output.append({"type": "function_call", "id": "fc_%d" % call_index, "call_id": plan["tool"]["id"],
-                       "name": plan["tool"]["name"], "arguments": json.dumps(plan["tool"]["input"]), "status": "completed"})
-    return {"id": "resp_mock_%d" % call_index, "object": "response", "model": model, "status": status,
-            "output": output if status == "completed" else [],
-            "usage": {"input_tokens": plan["input_tokens"], "output_tokens": plan["output_tokens"],
-                      "total_tokens": plan["input_tokens"] + plan["output_tokens"],
-                      "input_tokens_details": {"cached_tokens": plan["cache_read_input_tokens"]}}}
+        plan["tool"] = dict(plan["tool"], id="call_mock_%d" % call_index)
+    plan["input_tokens"] = plan["input_tokens"] + plan["cache_read_input_tokens"]
+    reasoning = request.get("reasoning")
+    plan["reasoning"] = None
+    plan["reasoning_tokens"] = 0
+    if isinstance(reasoning, dict) and reasoning:
+        include = request.get("include") or []
+        plan["reasoning"] = {
+            "summary": ["Let me think ", "about this."] if reasoning.get("summary") else [],
+            "encrypted_content": "Z0FBQUFBQm1vY2stcmVhc29uaW5n%d" % call_index
+            if "reasoning.encrypted_content" in include else None}
+        plan["reasoning_tokens"] = 30 + call_index
+        plan["output_tokens"] += plan["reasoning_tokens"]
+    return plan
 
 
-def responses_events(plan, model, call_index):
-    created = responses_object(plan, model, call_index, "in_progress")
-    events = [sse("response.created", {"type": "response.created", "response": created})]
-    for piece in plan["text_pieces"]:
-        events.append(sse("response.output_text.delta", {"type": "response.output_text.delta", "output_index": 0,
-                                                         "content_index": 0, "delta": piece}))
+def responses_output(plan, call_index):
+    """The finished output items: reasoning, the message, the function call."""
+    items = []
+    if plan.get("reasoning"):
+        r = plan["reasoning"]
+        item = {"id": "rs_mock_%d" % call_index, "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": "".join(r["summary"])}] if r["summary"] else []}
+        if r["encrypted_content"] is not None:
+            item["encrypted_content"] = r["encrypted_content"]
+        items.append(item)
+    items.append({"id": "msg_mock_%d" % call_index, "type": "message", "status": "completed",
+                  "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": plan["text"]}],
+                  "role": "assistant"})
     if plan["tool"]:
-        events.append(sse("response.function_call_arguments.delta", {"type": "response.function_call_arguments.delta",
-                                                                     "output_index": 1, "delta": json.dumps(plan["tool"]["input"])}))
-    events.append(sse("response.completed", {"type": "response.completed",
-                                             "response": responses_object(plan, model, call_index, "completed")}))
+        items.append({"id": "fc_mock_%d" % call_index, "type": "function_call", "status": "completed",
+                      "arguments": json.dumps(plan["tool"]["input"]), "call_id": plan["tool"]["id"],
+                      "name": plan["tool"]["name"]})
+    return items
+
+
+def responses_usage(plan):
+    return {"input_tokens": plan["input_tokens"],
+            "input_tokens_details": {"cached_tokens": plan["cache_read_input_tokens"]},
+            "output_tokens": plan["output_tokens"],
+            "output_tokens_details": {"reasoning_tokens": plan.get("reasoning_tokens", 0)},
+            "total_tokens": plan["input_tokens"] + plan["output_tokens"]}
+
+
+def responses_object(plan, model, call_index, status, request):
+    """A Response object with the members the API sends (status in_progress: no
+    output and no usage yet)."""
+    done = status == "completed"
+    reasoning = request.get("reasoning") if isinstance(request.get("reasoning"), dict) else {}
+    return {"id": "resp_mock_%d" % call_index, "object": "response", "created_at": 1700000000 + call_index,
+            "status": status, "background": False, "error": None, "incomplete_details": None,
+            "instructions": request.get("instructions"), "max_output_tokens": request.get("max_output_tokens"),
+            "model": model, "output": responses_output(plan, call_index) if done else [],
+            "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "previous_response_id": request.get("previous_response_id"),
+            "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+            "store": request.get("store", True), "temperature": 1.0,
+            "text": {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": request.get("tool_choice", "auto"), "tools": request.get("tools") or [],
+            "top_p": 1.0, "truncation": "disabled", "usage": responses_usage(plan) if done else None,
+            "user": None, "metadata": {}}
+
+
+def responses_events(plan, model, call_index, request):
+    """The event sequence of the Responses API's stream: response.created and
+    .in_progress, then per output item .output_item.added, its parts and deltas
+    and their .done events, .output_item.done, and response.completed with the
+    whole response and its usage. Every event carries its sequence_number."""
+    events = []
+
+    def emit(kind, **fields):
+        events.append(sse(kind, dict({"type": kind, "sequence_number": len(events)}, **fields)))
+
+    emit("response.created", response=responses_object(plan, model, call_index, "in_progress", request))
+    emit("response.in_progress", response=responses_object(plan, model, call_index, "in_progress", request))
+    for index, item in enumerate(responses_output(plan, call_index)):
+        item_id = item["id"]
+        if item["type"] == "reasoning":
+            added = dict(item, summary=[])
+            emit("response.output_item.added", output_index=index, item=added)
+            pieces = plan["reasoning"]["summary"]
+            if pieces:
+                text = "".join(pieces)
+                emit("response.reasoning_summary_part.added", item_id=item_id, output_index=index,
+                     summary_index=0, part={"type": "summary_text", "text": ""})
+                for piece in pieces:
+                    emit("response.reasoning_summary_text.delta", item_id=item_id, output_index=index,
+                         summary_index=0, delta=piece)
+                emit("response.reasoning_summary_text.done", item_id=item_id, output_index=index,
+                     summary_index=0, text=text)
+                emit("response.reasoning_summary_part.done", item_id=item_id, output_index=index,
+                     summary_index=0, part={"type": "summary_text", "text": text})
+        elif item["type"] == "message":
+            emit("response.output_item.added", output_index=index,
+                 item=dict(item, status="in_progress", content=[]))
+            emit("response.content_part.added", item_id=item_id, output_index=index, content_index=0,
+                 part={"type": "output_text", "annotations": [], "logprobs": [], "text": ""})
+            for piece in plan["text_pieces"]:
+                emit("response.output_text.delta", item_id=item_id, output_index=index, content_index=0,
+                     delta=piece, logprobs=[])
+            emit("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
+                 text=plan["text"], logprobs=[])
+            emit("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
+                 part=item["content"][0])
+        else:  # function_call
+            emit("response.output_item.added", output_index=index,
+                 item=dict(item, status="in_progress", arguments=""))
+            raw = item["arguments"]
+            for piece in (raw[: len(raw) // 2], raw[len(raw) // 2:]):
+                emit("response.function_call_arguments.delta", item_id=item_id, output_index=index,
+                     delta=piece)
+            emit("response.function_call_arguments.done", item_id=item_id, output_index=index,
+                 arguments=raw)
+        emit("response.output_item.done", output_index=index, item=item)
+    emit("response.completed", response=responses_object(plan, model, call_index, "completed", request))
     return events, "completed"
 
 
@@ -354,14 +455,16 @@ GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/loc
 
 
 def openai_tool(request):
-    """A read-only tool the client offers, with its arguments: list_directory of
-    ".", opencode's read of notes.txt, qwen-code's glob of "*"; else None (the
+    """A read-only tool the client offers, with its arguments: Codex CLI's
+    exec_command of `cat notes.txt`, list_directory of ".", opencode's read of notes.txt, qwen-code's glob of "*"; else None (the
     plan's Bash). Tools in the OpenAI (function) or Anthropic shape."""
     offered = {}
     for tool in request.get("tools") or []:
         if isinstance(tool, dict):
             f = tool.get("function") if isinstance(tool.get("function"), dict) else tool
             offered[f.get("name")] = f.get("parameters") or f.get("input_schema") or {}
+    if "exec_command" in offered:  # Codex CLI's shell
+        return "exec_command", {"cmd": "cat notes.txt"}
     if "list_directory" in offered:
         return "list_directory", {(offered["list_directory"].get("required") or ["path"])[0]: "."}
     if "read" in offered and "filePath" in (offered["read"].get("required") or []):
@@ -447,12 +550,21 @@ class Server:
             offered = openai_tool(request) if plan["tool"] else None
             if offered:
                 plan["tool"] = dict(plan["tool"], name=offered[0], input=offered[1])
+            if path == "/v1/responses":
+                plan = responses_plan(plan, request, call_index)
             record["llm"] = {"call": call_index, "model": model, "text": plan["text"],
                              "tool_calls": [plan["tool"]] if plan["tool"] else [],
                              "input_tokens": plan["input_tokens"], "output_tokens": plan["output_tokens"],
                              "cache_creation_input_tokens": plan["cache_creation_input_tokens"],
                              "cache_read_input_tokens": plan["cache_read_input_tokens"],
                              "streamed": bool(request.get("stream"))}
+            if path != "/v1/messages":  # OpenAI reports no cache writes
+                record["llm"]["cache_creation_input_tokens"] = None
+            elif request.get("stream"):
+                record["llm"]["thinking"] = "Let me think about this." if request.get("thinking") else ""
+            if path == "/v1/responses":
+                record["llm"]["reasoning_tokens"] = plan["reasoning_tokens"]
+                record["llm"]["thinking"] = "".join(plan["reasoning"]["summary"]) if plan["reasoning"] else ""
             if request.get("stream"):
                 if path == "/v1/messages":
                     events, stop = anthropic_events(plan, model, bool(request.get("thinking")), call_index)
@@ -463,7 +575,7 @@ class Server:
                         for k in ("input_tokens", "output_tokens", "cache_read_input_tokens"):
                             record["llm"][k] = None
                 else:
-                    events, stop = responses_events(plan, model, call_index)
+                    events, stop = responses_events(plan, model, call_index, request)
                 record["llm"]["stop_reason"] = stop
                 return self.send_stream(conn, events, record)
             if path == "/v1/messages":
@@ -471,7 +583,7 @@ class Server:
             elif path == "/v1/chat/completions":
                 payload, stop = chat_json(plan, model, call_index)
             else:
-                payload, stop = responses_object(plan, model, call_index, "completed"), "completed"
+                payload, stop = responses_object(plan, model, call_index, "completed", request), "completed"
             record["llm"]["stop_reason"] = stop
             return self.send_json(conn, 200, payload, accepts_gzip, record)
         gemini = GEMINI_PATH.match(path)

@@ -94,15 +94,59 @@ void add_output_item(const Json& item, LlmCall& call) {
                                                    : string_member(item, "input");
         call.tool_calls.push_back(make_tool_call(id, string_member(item, "name"), args));
     } else if (type == "reasoning") {
-        if (const Json* summary = member(item, "summary")) {
-            std::string text = content_text(*summary);
-            if (!text.empty()) {
-                if (!call.thinking.empty())
-                    call.thinking += "\n";
-                call.thinking += text;
-            }
+        // The summary; else the reasoning text itself (open-weight models send it).
+        std::string text;
+        if (const Json* summary = member(item, "summary"))
+            text = content_text(*summary);
+        if (text.empty()) {
+            if (const Json* content = member(item, "content"))
+                text = content_text(*content);
+        }
+        if (!text.empty()) {
+            if (!call.thinking.empty())
+                call.thinking += "\n";
+            call.thinking += text;
         }
     }
+}
+
+// One output item of a Responses stream as its events built it: the item of
+// response.output_item.added (type, ids, name), the deltas that followed, and
+// the finished item once response.output_item.done has come.
+struct StreamedItem {
+    Json item = Json::object();
+    bool done = false;
+    std::string text;       // response.output_text.delta
+    std::string arguments;  // function_call_arguments / custom_tool_call_input deltas
+    std::map<std::int64_t, std::string> summary;  // reasoning_summary_text.delta by summary_index
+    std::string reasoning;                        // reasoning_text.delta
+};
+
+// What arrived of an item that did not finish: the item as added, with the text,
+// arguments or reasoning streamed so far put where the finished item has them.
+Json partial_item(StreamedItem& s, const char* inferred_type) {
+    Json item = s.item.is_object() ? s.item : Json::object();
+    std::string type = string_member(item, "type");
+    if (type.empty()) {
+        type = inferred_type;
+        item["type"] = type;
+    }
+    if (type == "message") {
+        item["content"] = Json::array({Json{{"type", "output_text"}, {"text", s.text}}});
+    } else if (type == "function_call") {
+        item["arguments"] = s.arguments;
+    } else if (type == "custom_tool_call") {
+        item["input"] = s.arguments;
+    } else if (type == "reasoning") {
+        Json summary = Json::array();
+        for (const auto& [index, text] : s.summary)
+            summary.push_back(Json{{"type", "summary_text"}, {"text", text}});
+        item["summary"] = std::move(summary);
+        if (!s.reasoning.empty())
+            item["content"] =
+                Json::array({Json{{"type", "reasoning_text"}, {"text", s.reasoning}}});
+    }
+    return item;
 }
 
 void read_response_object(const Json& response, LlmCall& call) {
@@ -319,9 +363,8 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
     const auto& events = response.sse.events;
     call.events = events.size();
     bool completed = false;
-    std::map<std::int64_t, Json> items;  // output_index -> finished item
-    std::string streamed_text;
-    std::string streamed_thinking;
+    std::map<std::int64_t, StreamedItem> items;    // by output_index
+    std::map<std::int64_t, const char*> inferred;  // the item type a delta implies
     for (std::size_t i = 0; i < events.size(); ++i) {
         Json j = parse_json(events[i].data);
         if (j.is_discarded()) {
@@ -332,25 +375,40 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
         std::string type = string_member(j, "type");
         if (type.empty())
             type = events[i].type;
+        const std::int64_t index = int_member(j, "output_index").value_or(0);
         bool token = false;
+        auto delta_into = [&](const char* item_type) -> StreamedItem& {
+            inferred.try_emplace(index, item_type);
+            token = true;
+            return items[index];
+        };
         if (type == "response.created" || type == "response.in_progress") {
             if (const Json* r = member(j, "response")) {
                 call.response_id = string_member(*r, "id");
                 call.response_model = string_member(*r, "model");
             }
+        } else if (type == "response.output_item.added") {
+            if (const Json* item = member(j, "item"); item && item->is_object()) {
+                StreamedItem& s = items[index];
+                if (!s.done)
+                    s.item = *item;
+            }
         } else if (type == "response.output_text.delta") {
-            streamed_text += string_member(j, "delta");
-            token = true;
-        } else if (type == "response.reasoning_summary_text.delta" ||
-                   type == "response.reasoning_text.delta") {
-            streamed_thinking += string_member(j, "delta");
-            token = true;
+            delta_into("message").text += string_member(j, "delta");
+        } else if (type == "response.reasoning_summary_text.delta") {
+            delta_into("reasoning").summary[int_member(j, "summary_index").value_or(0)] +=
+                string_member(j, "delta");
+        } else if (type == "response.reasoning_text.delta") {
+            delta_into("reasoning").reasoning += string_member(j, "delta");
         } else if (type == "response.function_call_arguments.delta") {
-            token = true;
+            delta_into("function_call").arguments += string_member(j, "delta");
+        } else if (type == "response.custom_tool_call_input.delta") {
+            delta_into("custom_tool_call").arguments += string_member(j, "delta");
         } else if (type == "response.output_item.done") {
-            if (const Json* item = member(j, "item")) {
-                items[int_member(j, "output_index")
-                          .value_or(static_cast<std::int64_t>(items.size()))] = *item;
+            if (const Json* item = member(j, "item"); item && item->is_object()) {
+                StreamedItem& s = items[index];
+                s.item = *item;
+                s.done = true;
             }
         } else if (type == "response.completed" || type == "response.incomplete" ||
                    type == "response.failed") {
@@ -371,20 +429,20 @@ void decode_openai_responses_response(const DecodedMessage& response, LlmCall& c
     }
     if (completed && (!call.text.empty() || !call.tool_calls.empty() || !call.thinking.empty()))
         return;
-    // No final response object (cut stream, or it omitted output): rebuild from the pieces.
+    // No final response object (a cut stream, or one that omitted its output):
+    // rebuild the output from the items, finished or as far as they arrived.
     call.text.clear();
     call.tool_calls.clear();
     call.thinking.clear();
     Json output = Json::array();
-    for (const auto& [index, item] : items) {
+    for (auto& [index, s] : items) {
+        Json item =
+            s.done ? s.item : partial_item(s, inferred.contains(index) ? inferred[index] : "");
+        if (string_member(item, "type").empty())
+            continue;  // an added event without a type: nothing to show
         add_output_item(item, call);
-        output.push_back(item);
+        output.push_back(std::move(item));
     }
-    if (items.empty()) {
-        call.text = streamed_text;
-    }
-    if (call.thinking.empty())
-        call.thinking = streamed_thinking;
     call.content_json = dump(output);
 }
 
