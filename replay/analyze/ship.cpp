@@ -232,7 +232,7 @@ class Shipper {
         if (::poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
             signalfd_siginfo info{};
             if (::read(signal_fd_, &info, sizeof info) == sizeof info)
-                log("stopping on {} after the current capture",
+                log("stopping on {}",
                     info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             stopping_ = true;
         }
@@ -429,10 +429,9 @@ class Shipper {
                     path, look.uuid, *r.stored_events, r.file_events);
         } else {
             ++imported_;
-            log("{}: imported capture {} as id {}: {} events, {} connections, {} requests, {} "
-                "LLM calls{}",
-                path, look.uuid, r.capture_id, r.file_events, r.connections, r.requests,
-                r.llm_calls, f.message.empty() ? "" : " (" + f.message + ")");
+            log("{}: imported capture {} as id {} ({} connections, {} requests, {} LLM calls){}",
+                path, look.uuid, r.capture_id, r.connections, r.requests, r.llm_calls,
+                f.message.empty() ? "" : ": " + f.message);
         }
         remember(path, f);
         after_import(path);

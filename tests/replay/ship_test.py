@@ -57,7 +57,8 @@ def dump(db_path):
         for t in tables:
             cols = [r[1] for r in c.execute(f"PRAGMA table_info({t})")
                     if (t, r[1]) not in SKIP_COLUMNS]
-            rows = c.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY rowid").fetchall()
+            order = ", ".join(str(i + 1) for i in range(len(cols)))
+            rows = c.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY {order}").fetchall()
             out[t] = (cols, rows)
     return out
 
@@ -99,6 +100,7 @@ class Watcher:
             self.proc.send_signal(sig)
         rc = self.proc.wait()
         self.reader.join()
+        self.proc.stderr.close()
         return rc
 
 
