@@ -81,7 +81,8 @@ Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/
 Exit status: 0 success; 1 an import, the SQL (or its refusal) or an export failed; 2 bad command line.
 With --watch: 0 stopped by SIGTERM/SIGINT, or (--once) every finished capture is in the
 database; 1 --once could not import a file (reported on stderr and in shipped_files, not
-retried until it changes), or the database or the directory became unusable; 2 bad command line.
+retried until it changes), the directory went away, or the database could not be opened;
+2 bad command line. Database errors while watching are reported and retried at the next scan.
 )";
 
 // Progress on stderr, at most five times a second, only for a terminal.
@@ -158,13 +159,12 @@ int run(int argc, char** argv) {
                    "past it are left out as gaps with reason over_limit")
         ->type_name("SIZE");
     ct::analyze::ShipOptions ship;
-    auto* watch_option = app.add_option(
-        "--watch", ship.dir,
+    const char* watch_help =
         "import every finished capture in DIR into --db, oldest first, then each new one as "
         "soon as it is finished (closed with its trailer and no longer written, under its "
         "final name); what was done is kept in the table shipped_files; runs until SIGTERM "
-        "or SIGINT, which wait for the capture being imported")
-                             ->type_name("DIR");
+        "or SIGINT, which wait for the capture being imported";
+    auto* watch_option = app.add_option("--watch", ship.dir, watch_help)->type_name("DIR");
     app.add_flag("--once", ship.once,
                  "with --watch: one scan, import what is finished, exit (for cron)")
         ->needs(watch_option);
@@ -207,8 +207,8 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
         return 2;
     }
-    if (!ship.dir.empty() && (!captures.empty() || !sql.empty() || !search.empty() || timeline ||
-                              exports.any())) {
+    if (!ship.dir.empty() &&
+        (!captures.empty() || !sql.empty() || !search.empty() || timeline || exports.any())) {
         fmt::print(stderr,
                    "ct-analyze: --watch takes no capture files, --sql, --search, --timeline or "
                    "exports\n");

@@ -211,7 +211,9 @@ FileKey key_of(const struct stat& st) {
             static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
-FileKey key_of(const ShippedFile& f) { return {f.device, f.inode, f.size, f.mtime_ns}; }
+FileKey key_of(const ShippedFile& f) {
+    return {f.device, f.inode, f.size, f.mtime_ns};
+}
 
 bool busy_error(const Error& e) {
     return e.message.find("database is locked") != std::string::npos ||
@@ -232,8 +234,7 @@ class Shipper {
         if (::poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
             signalfd_siginfo info{};
             if (::read(signal_fd_, &info, sizeof info) == sizeof info)
-                log("stopping on {}",
-                    info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                log("stopping on {}", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             stopping_ = true;
         }
         return stopping_;
@@ -336,7 +337,8 @@ class Shipper {
     template <typename... Args>
     void log(fmt::format_string<Args...> format, Args&&... args) {
         if (!options_.quiet)
-            fmt::print(stderr, "ct-analyze: {}\n", fmt::format(format, std::forward<Args>(args)...));
+            fmt::print(stderr, "ct-analyze: {}\n",
+                       fmt::format(format, std::forward<Args>(args)...));
     }
     template <typename... Args>
     void log_error(fmt::format_string<Args...> format, Args&&... args) {
@@ -521,7 +523,8 @@ int run_ship(ShipTarget& target, const ShipOptions& options) {
     shipper.log("watching {} (rescan every {} s, settle {} s)", dir, options.rescan_seconds,
                 options.settle_seconds);
 
-    const int rescan_ms = static_cast<int>(std::min<unsigned>(options.rescan_seconds, 86400)) * 1000;
+    const int rescan_ms =
+        static_cast<int>(std::min<unsigned>(options.rescan_seconds, 86400)) * 1000;
     alignas(inotify_event) std::array<char, 64 * 1024> buffer;
     while (!shipper.stop_requested()) {
         int timeout = rescan_ms;
@@ -547,8 +550,8 @@ int run_ship(ShipTarget& target, const ShipOptions& options) {
                         fmt::print(stderr, "ct-analyze: {} was removed or moved away\n", dir);
                         return kShipFailed;
                     }
-                    if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB |
-                                    IN_Q_OVERFLOW))
+                    if (ev->mask &
+                        (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_Q_OVERFLOW))
                         rescan = true;
                     off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
                 }

@@ -76,8 +76,9 @@ struct ShipOptions {
 };
 
 // Exit statuses of --watch (documented in --help and the README).
-inline constexpr int kShipOk = 0;      // stopped by SIGTERM/SIGINT, or --once imported all
-inline constexpr int kShipFailed = 1;  // --once: a file could not be imported; or fatal
+inline constexpr int kShipOk = 0;  // stopped by SIGTERM/SIGINT, or --once imported all
+inline constexpr int kShipFailed =
+    1;  // --once: a file failed; the directory or database is unusable
 // 2 is a bad command line, as for every ct-analyze run.
 
 // Runs the watcher until SIGTERM or SIGINT (which it blocks and reads from a

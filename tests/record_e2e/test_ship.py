@@ -42,7 +42,8 @@ class Watcher:
                                       "--settle", "3600"], stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         self.wait_line(lambda l: "watching" in l)
 
     def _read(self):
@@ -60,7 +61,10 @@ class Watcher:
 
     def stop(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)
-        return self.proc.wait()
+        rc = self.proc.wait()
+        self.reader.join()
+        self.proc.stderr.close()
+        return rc
 
 
 def wait_rows(db, sql, expect):
