@@ -123,33 +123,20 @@ FileLook::Writer writer_state(int fd) {
     return errno == EAGAIN ? FileLook::Writer::Open : FileLook::Writer::Unknown;
 }
 
-// Does the file end with a capture trailer (a CTZT skippable frame whose end is the
-// file's end)? Reads at most the last 64 KiB.
-bool ends_with_trailer(int fd, std::uint64_t size) {
-    constexpr std::uint64_t kTail = 64 * 1024;
-    const std::uint64_t take = std::min(size, kTail);
-    if (take < 16)
-        return false;
+// Reads the file's last kTailBytes (fewer if it is shorter).
+std::vector<std::uint8_t> read_tail(int fd, std::uint64_t size) {
+    const std::uint64_t take = std::min<std::uint64_t>(size, kTailBytes);
     std::vector<std::uint8_t> tail(take);
     const auto start = static_cast<off_t>(size - take);
     std::size_t got = 0;
     while (got < take) {
         ssize_t n = ::pread(fd, tail.data() + got, take - got, start + static_cast<off_t>(got));
         if (n <= 0)
-            return false;
+            break;
         got += static_cast<std::size_t>(n);
     }
-    for (std::uint64_t p = take - 16;; --p) {
-        if (le32(&tail[p]) == ctz::kSkippableMagic && le32(&tail[p + 8]) == ctz::kTagTrailer &&
-            p + 8 + le32(&tail[p + 4]) == take) {
-            std::span<const std::uint8_t> content(&tail[p + 8], take - p - 8);
-            if (replay::parse_trailer_content(content))
-                return true;
-        }
-        if (p == 0)
-            break;
-    }
-    return false;
+    tail.resize(got);
+    return tail;
 }
 
 }  // namespace
@@ -163,6 +150,21 @@ Expected<std::unique_ptr<ShipTarget>> open_ship_target(const std::string& db_spe
     if (!db)
         return std::unexpected(db.error());
     return std::make_unique<SqliteShipTarget>(std::move(*db), keep_secrets, limits);
+}
+
+bool tail_ends_with_trailer(std::span<const std::uint8_t> tail) {
+    const std::size_t size = tail.size();
+    if (size < 16)
+        return false;
+    // Candidates from the end back: a frame of ours whose end is the tail's end.
+    for (std::size_t p = size - 16;; --p) {
+        if (le32(&tail[p]) == ctz::kSkippableMagic && le32(&tail[p + 8]) == ctz::kTagTrailer &&
+            le32(&tail[p + 4]) == size - p - 8 &&
+            replay::parse_trailer_content(tail.subspan(p + 8)))
+            return true;
+        if (p == 0)
+            return false;
+    }
 }
 
 bool is_temporary_name(std::string_view name) {
@@ -182,6 +184,8 @@ Expected<FileLook> look_at_file(const std::string& path) {
         return fail_errno("cannot stat " + path);
     FileLook look;
     look.writer = writer_state(fd.get());
+    if (look.writer == FileLook::Writer::Open)
+        return look;  // nothing else counts while it is written
     auto reader = replay::CaptureReader::open(path);
     if (reader) {
         look.header_ok = true;
@@ -192,8 +196,8 @@ Expected<FileLook> look_at_file(const std::string& path) {
         look.maybe_incomplete = look.header_error.find("too short") != std::string::npos ||
                                 look.header_error.find("truncated") != std::string::npos;
     }
-    look.clean_trailer =
-        look.header_ok && ends_with_trailer(fd.get(), static_cast<std::uint64_t>(st.st_size));
+    look.clean_trailer = look.header_ok && tail_ends_with_trailer(read_tail(
+                                               fd.get(), static_cast<std::uint64_t>(st.st_size)));
     return look;
 }
 

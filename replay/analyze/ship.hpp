@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,12 @@ struct FileLook {
     bool clean_trailer = false;  // the file ends with a capture trailer
 };
 Expected<FileLook> look_at_file(const std::string& path);
+
+// Does a file whose last bytes are `tail` end with a capture trailer (a CTZT
+// skippable frame that ends where the file ends and parses)? A file's tail is its
+// last kTailBytes; trailers are far smaller.
+inline constexpr std::size_t kTailBytes = 64 * 1024;
+bool tail_ends_with_trailer(std::span<const std::uint8_t> tail);
 
 // A temporary name a writer gives a file until it is complete (x.ctz.part ...).
 bool is_temporary_name(std::string_view name);
