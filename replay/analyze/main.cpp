@@ -260,6 +260,10 @@ int run(int argc, char** argv) {
             fmt::print(stderr, "ct-analyze: {}\n", target.error().what());
             return 1;
         }
+        std::error_code ec;
+        auto canonical = std::filesystem::canonical(db_path, ec);
+        if (!ec)
+            ship.skip_prefix = canonical.string();
         return ct::analyze::run_ship(**target, ship);
     }
     if (timeline) {

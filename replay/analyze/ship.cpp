@@ -267,6 +267,8 @@ class Shipper {
             if (name.empty() || name[0] == '.')
                 continue;  // ., .., hidden files (rsync's temporary names among them)
             std::string path = dir_ + "/" + std::string(name);
+            if (!options_.skip_prefix.empty() && path.starts_with(options_.skip_prefix))
+                continue;
             struct stat st {};
             if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
                 continue;

@@ -80,6 +80,9 @@ struct ShipOptions {
     bool delete_after_import = false;
     bool quiet = false;  // only problems on stderr
     std::string host;    // shipped_files.host; gethostname() when empty
+    // The database's own files (a database kept in the watched directory, with its
+    // -wal, -shm and .key) are no captures: paths starting with this are left alone.
+    std::string skip_prefix;
 };
 
 // Exit statuses of --watch (documented in --help and the README).

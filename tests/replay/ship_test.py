@@ -291,6 +291,17 @@ class Ship(unittest.TestCase):
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2)
 
+    def test_database_in_the_watched_directory_is_left_alone(self):
+        db = os.path.join(self.dir, "history.db")
+        shutil.copy(fixture(WHOLE[0]), self.dir)
+        for _ in range(2):
+            once = subprocess.run([CT_ANALYZE, "--watch", self.dir, "--db", db, "--once"],
+                                  capture_output=True, text=True)
+            self.assertEqual(once.returncode, 0, once.stderr)
+            self.assertNotIn("skipped", once.stderr)
+        with sqlite3.connect(db) as c:
+            self.assertEqual(c.execute("SELECT count(*) FROM shipped_files").fetchone()[0], 1)
+
     def test_move_to(self):
         done = os.path.join(self.tmp, "done")
         os.mkdir(done)
