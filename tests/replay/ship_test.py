@@ -302,6 +302,19 @@ class Ship(unittest.TestCase):
         with sqlite3.connect(db) as c:
             self.assertEqual(c.execute("SELECT count(*) FROM shipped_files").fetchone()[0], 1)
 
+    def test_oldest_first(self):
+        """Captures are stored in the order they were finished (mtime), not by name."""
+        now = time.time()
+        for age, name in ((100, WHOLE[2]), (300, WHOLE[1]), (200, WHOLE[0])):
+            shutil.copy(fixture(name), self.dir)
+            path = os.path.join(self.dir, name)
+            os.utime(path, (now - age, now - age))
+        once = subprocess.run([CT_ANALYZE, "--watch", self.dir, "--db", self.db, "--once"],
+                              capture_output=True, text=True)
+        self.assertEqual(once.returncode, 0, once.stderr)
+        self.assertEqual(self.imported_order(), [fixture(WHOLE[1]), fixture(WHOLE[0]),
+                                                 fixture(WHOLE[2])])
+
     def test_move_to(self):
         done = os.path.join(self.tmp, "done")
         os.mkdir(done)
