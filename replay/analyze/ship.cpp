@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <unordered_map>
@@ -103,8 +104,9 @@ class SqliteShipTarget final : public ShipTarget {
                            now_ns());
     }
 
-    Expected<CaptureImport> import_file(const std::string& path) override {
-        return import_capture_file(db_, path, keep_secrets_, {}, limits_);
+    Expected<CaptureImport> import_file(const std::string& path,
+                                        const ImportProgress& progress) override {
+        return import_capture_file(db_, path, keep_secrets_, progress, limits_);
     }
 
   private:
@@ -397,7 +399,19 @@ class Shipper {
 
     void ship(const std::string& path, const struct stat& st, const FileLook& look) {
         log("{}: importing", path);
-        auto imported = target_.import_file(path);
+        // For tests of a watcher killed inside an import: with CT_SHIP_TEST_STALL
+        // set, it stops for good once the first connection is written, its
+        // transaction open (SIGKILL ends it; SIGTERM and SIGINT wait, blocked).
+        ImportProgress stall;
+        if (const char* v = std::getenv("CT_SHIP_TEST_STALL"); v && *v)
+            stall = [&path](const char* phase, std::uint64_t done, std::uint64_t) {
+                if (std::string_view(phase) != "decode" || done != 1)
+                    return;
+                fmt::print(stderr, "ct-analyze: {}: stalled inside the import\n", path);
+                for (;;)
+                    ::pause();
+            };
+        auto imported = target_.import_file(path, stall);
         if (!imported) {
             const Error& e = imported.error();
             struct stat now {};

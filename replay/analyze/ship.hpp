@@ -41,7 +41,10 @@ class ShipTarget {
     virtual Expected<std::optional<ShippedFile>> find_shipped(const std::string& host,
                                                               const std::string& path) = 0;
     virtual Expected<void> record_shipped(const std::string& host, const ShippedFile& file) = 0;
-    virtual Expected<CaptureImport> import_file(const std::string& path) = 0;
+    // `progress` as for import_capture_file ("decode" steps come inside the
+    // capture's transaction).
+    virtual Expected<CaptureImport> import_file(const std::string& path,
+                                                const ImportProgress& progress) = 0;
 };
 
 // The database named by --db. Knows SQLite files only: a postgresql:// URL is

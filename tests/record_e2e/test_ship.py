@@ -2,8 +2,8 @@
 real clients (curl, python) into the watched directory (in place, and under a
 temporary name renamed at the end); the watcher imports each once it is closed,
 and the database holds every byte the server logged. A watcher killed with -9
-in the middle of an import and restarted leaves exactly one copy of each
-capture.
+in the middle of an import (held there by CT_SHIP_TEST_STALL) and restarted
+leaves exactly one copy of each capture.
 
   CT_RECORD=build/record/ct-record CT_DUMP=build/tools/ct-dump/ct-dump \
   CT_ANALYZE=build/replay/analyze/ct-analyze python3 -m unittest -v test_ship
@@ -37,9 +37,10 @@ conn.close()
 
 
 class Watcher:
-    def __init__(self, directory, db):
+    def __init__(self, directory, db, env=None):
         self.proc = subprocess.Popen([CT_ANALYZE, "--watch", directory, "--db", db,
-                                      "--settle", "3600"], stderr=subprocess.PIPE, text=True)
+                                      "--settle", "3600"], stderr=subprocess.PIPE, text=True,
+                                     env=env)
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -171,13 +172,18 @@ class ShipE2E(RecordTest):
                 watcher.stop(signal.SIGKILL)
 
     def test_kill_9_mid_import_leaves_one_copy(self):
-        # A large capture, so that the import takes a while.
-        big = self.record_into("big.ctz", [
-            "curl", "-sS", "--cacert", self.server.cert, "-o", "/dev/null",
-            self.server.url + "/bytes/60000000"], self.server)
-        watcher = Watcher(self.watched, self.db)
-        watcher.wait_line(lambda l: "big.ctz: importing" in l)
-        watcher.stop(signal.SIGKILL)
+        # CT_SHIP_TEST_STALL holds the watcher inside the import's transaction, once
+        # the first connection is written: the kill lands mid-import for certain.
+        watcher = Watcher(self.watched, self.db, env=dict(os.environ, CT_SHIP_TEST_STALL="1"))
+        try:
+            big = self.record_into("big.ctz", [
+                "curl", "-sS", "--cacert", self.server.cert, "-o", "/dev/null",
+                self.server.url + "/bytes/5000000"], self.server)
+            watcher.wait_line(lambda l: "big.ctz: stalled inside the import" in l)
+            with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
+                self.assertEqual(db.execute("SELECT count(*) FROM captures").fetchone()[0], 0)
+        finally:
+            watcher.stop(signal.SIGKILL)
         small = self.record_into("small.ctz", [
             "curl", "-sS", "--cacert", self.server.cert, "-o", "/dev/null", "-d", "y" * 100,
             self.server.url + "/echo"], self.server)
