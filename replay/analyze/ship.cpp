@@ -399,18 +399,26 @@ class Shipper {
 
     void ship(const std::string& path, const struct stat& st, const FileLook& look) {
         log("{}: importing", path);
-        // For tests of a watcher killed inside an import: with CT_SHIP_TEST_STALL
-        // set, it stops for good once the first connection is written, its
-        // transaction open (SIGKILL ends it; SIGTERM and SIGINT wait, blocked).
+        // For tests of a watcher stopped inside an import: with CT_SHIP_TEST_STALL
+        // set, it halts once the first connection is written, its transaction
+        // open: for good ("1"; SIGKILL ends it), or until SIGTERM or SIGINT is
+        // pending ("signal"; the import then goes on to its end).
         ImportProgress stall;
-        if (const char* v = std::getenv("CT_SHIP_TEST_STALL"); v && *v)
-            stall = [&path](const char* phase, std::uint64_t done, std::uint64_t) {
+        if (const char* v = std::getenv("CT_SHIP_TEST_STALL"); v && *v) {
+            const bool until_signal = std::string_view(v) == "signal";
+            stall = [&path, until_signal](const char* phase, std::uint64_t done, std::uint64_t) {
                 if (std::string_view(phase) != "decode" || done != 1)
                     return;
                 fmt::print(stderr, "ct-analyze: {}: stalled inside the import\n", path);
-                for (;;)
-                    ::pause();
+                for (;;) {
+                    sigset_t pending;
+                    if (until_signal && ::sigpending(&pending) == 0 &&
+                        (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT)))
+                        return;
+                    ::usleep(10000);
+                }
             };
+        }
         auto imported = target_.import_file(path, stall);
         if (!imported) {
             const Error& e = imported.error();

@@ -6,7 +6,7 @@ damaged, not a capture at all); the database must then hold exactly what a plain
 `ct-analyze` import of the same files gives, each capture once, and say in
 shipped_files what became of every file.
 
-  ship_test.py CT_ANALYZE HTML_REPORT_CAPTURE FIXTURES_DIR
+  ship_test.py CT_ANALYZE FIXTURES_DIR
 
 Every wait is for a condition (a log line, a database row), never for a time.
 """
@@ -22,8 +22,8 @@ import threading
 import time
 import unittest
 
-CT_ANALYZE, GENERATOR, FIXTURES = (os.path.abspath(a) for a in sys.argv[1:4])
-del sys.argv[1:4]
+CT_ANALYZE, FIXTURES = (os.path.abspath(a) for a in sys.argv[1:3])
+del sys.argv[1:3]
 
 WHOLE = ["a-tool.ctz", "b-openai.ctz", "c-long.ctz"]
 DAMAGED = "d-damaged.ctz"  # c-long.ctz cut inside a segment: no trailer
@@ -382,19 +382,27 @@ class Ship(unittest.TestCase):
         self.assertEqual(dump(self.db), dump(self.reference(order)))
 
     def test_sigterm_waits_for_the_capture_being_imported(self):
-        big = os.path.join(self.tmp, "big.ctz")
-        subprocess.run([GENERATOR, big, "long", "300"], check=True, capture_output=True,
-                       env=dict(os.environ, CT_SYNTHETIC_UUID_SEED="ship-big"))
-        w = Watcher(self.dir, self.db, "--settle", "3600")
-        shutil.copy(big, self.dir)
-        w.wait_line(lambda l: "big.ctz: importing" in l)
-        rc = w.stop(signal.SIGTERM)
+        """SIGTERM while a capture is being imported (the watcher held inside its
+        transaction until the signal is pending): the import ends, then the watcher."""
+        os.environ["CT_SHIP_TEST_STALL"] = "signal"
+        try:
+            w = Watcher(self.dir, self.db, "--settle", "3600")
+        finally:
+            del os.environ["CT_SHIP_TEST_STALL"]
+        try:
+            shutil.copy(fixture(WHOLE[2]), self.dir)
+            w.wait_line(lambda l: WHOLE[2] in l and "stalled inside the import" in l)
+            with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+                self.assertEqual(c.execute("SELECT count(*) FROM captures").fetchone()[0], 0)
+        finally:
+            rc = w.stop(signal.SIGTERM)
         self.assertEqual(rc, 0, "\n".join(w.lines))
-        # Stopped after the import, not inside it: the capture is there, whole.
-        self.assertEqual(w.count(lambda l: "big.ctz: imported capture" in l), 1,
+        self.assertEqual(w.count(lambda l: WHOLE[2] in l and "imported capture" in l), 1,
                          "\n".join(w.lines))
         with sqlite3.connect(self.db) as c:
-            self.assertEqual(c.execute("SELECT count(*) FROM captures").fetchone()[0], 1)
+            order = [fixture(WHOLE[2])] * c.execute("SELECT count(*) FROM captures").fetchone()[0]
+        self.assertEqual(order, [fixture(WHOLE[2])])
+        self.assertEqual(dump(self.db), dump(self.reference(order)))
 
 
 if __name__ == "__main__":
