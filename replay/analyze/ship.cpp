@@ -250,7 +250,10 @@ class Shipper {
     // `next_wake_ms` gets how soon a file waiting to settle needs another look.
     bool scan(int& next_wake_ms) {
         next_wake_ms = -1;
-        DIR* d = ::opendir(dir_.c_str());
+        struct Closer {
+            void operator()(DIR* d) const { ::closedir(d); }
+        };
+        std::unique_ptr<DIR, Closer> d(::opendir(dir_.c_str()));
         if (!d) {
             log_error("cannot read {}: {}", dir_, std::strerror(errno));
             return false;
@@ -264,7 +267,7 @@ class Shipper {
         std::unordered_set<std::string> seen;
         waiting_ = 0;
         const std::int64_t now = now_ns();
-        while (dirent* e = ::readdir(d)) {
+        while (dirent* e = ::readdir(d.get())) {
             std::string_view name = e->d_name;
             if (name.empty() || name[0] == '.')
                 continue;  // ., .., hidden files (rsync's temporary names among them)
@@ -290,7 +293,8 @@ class Shipper {
             }
             auto look = look_at_file(path);
             if (!look) {
-                fail_file(path, st, look.error().what(), {});
+                if (look.error().errno_value != ENOENT)  // not gone meanwhile
+                    fail_file(path, st, look.error().what(), {});
                 continue;
             }
             if (look->writer == FileLook::Writer::Open) {
@@ -322,7 +326,7 @@ class Shipper {
             }
             ready.push_back({path, st, std::move(*look)});
         }
-        ::closedir(d);
+        d.reset();
         // Forget what is gone (moved away, deleted, rotated out).
         std::erase_if(done_, [&](const auto& kv) { return !seen.contains(kv.first); });
         // Oldest first: the history fills in the order it was recorded.
