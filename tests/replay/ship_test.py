@@ -324,6 +324,27 @@ class Ship(unittest.TestCase):
         self.assertEqual(once.returncode, 0, once.stderr)
         self.assertEqual(os.listdir(self.dir), [])
         self.assertEqual(os.listdir(done), [WHOLE[0]])
+        # The same name again (a copy of another capture): never overwritten there.
+        shutil.copy(fixture(WHOLE[1]), os.path.join(self.dir, WHOLE[0]))
+        once = subprocess.run([CT_ANALYZE, "--watch", self.dir, "--db", self.db, "--once",
+                               "--move-to", done], capture_output=True, text=True)
+        self.assertEqual(once.returncode, 0, once.stderr)
+        self.assertIn("cannot move", once.stderr)
+        self.assertEqual(os.listdir(self.dir), [WHOLE[0]])
+        with open(os.path.join(done, WHOLE[0]), "rb") as a, open(fixture(WHOLE[0]), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+    def test_delete_after_import(self):
+        shutil.copy(fixture(WHOLE[0]), self.dir)
+        with open(os.path.join(self.dir, NOT_CAPTURE), "w") as f:
+            f.write("hello\n" * 10)
+        once = subprocess.run([CT_ANALYZE, "--watch", self.dir, "--db", self.db, "--once",
+                               "--delete-after-import"], capture_output=True, text=True)
+        self.assertEqual(once.returncode, 1, once.stderr)  # the text file
+        self.assertEqual(os.listdir(self.dir), [NOT_CAPTURE])  # only what was imported goes
+        with sqlite3.connect(self.db) as c:
+            self.assertEqual(c.execute("SELECT uuid FROM captures").fetchall(),
+                             [(self.uuids[WHOLE[0]],)])
 
     def test_two_watchers_one_database(self):
         """Two watchers of one directory into one database: each capture once."""
