@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <optional>
 
 #include "analyze_capture.hpp"
@@ -21,6 +22,7 @@
 #include "export/export_cli.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
+#include "ship.hpp"
 #include "util/size_argument.hpp"
 #include "summary.hpp"
 #include "timeline.hpp"
@@ -45,6 +47,16 @@ Examples:
   ct-analyze --db work.db --conversation KEY --otlp-endpoint http://localhost:4318
                                               one conversation's LLM calls to an OTLP receiver
 
+Shipping (an always-on recorder's directory into one database, see README "Shipping"):
+  ct-analyze --watch /var/lib/ct/captures --db /var/lib/ct/history.db
+                                              import every finished capture now and as soon
+                                              as each later one is finished; runs until
+                                              SIGTERM/SIGINT (which wait for the current import)
+  ct-analyze --watch DIR --db DB --once       the same, once (for cron): captures still being
+                                              written are left for the next run
+  ct-analyze --watch DIR --db DB --move-to DIR2
+                                              move each imported capture out of DIR
+
 Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Unix ns):
   # Which tools did the agent call, and what did the calls that asked for them cost?
   SELECT t.name AS tool, count(*) AS uses, sum(l.input_tokens) AS input_tokens,
@@ -67,6 +79,10 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
 --sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
 Exit status: 0 success; 1 an import, the SQL (or its refusal) or an export failed; 2 bad command line.
+With --watch: 0 stopped by SIGTERM/SIGINT, or (--once) every finished capture is in the
+database; 1 --once could not import a file (reported on stderr and in shipped_files, not
+retried until it changes), the directory went away, or the database could not be opened;
+2 bad command line. Database errors while watching are reported and retried at the next scan.
 )";
 
 // Progress on stderr, at most five times a second, only for a terminal.
@@ -127,7 +143,7 @@ int run(int argc, char** argv) {
     app.add_flag("--keep-secrets", keep_secrets,
                  "store Authorization, Cookie, API-key ... header values and key=, api_key=, "
                  "access_token= ... URL query parameters verbatim instead of keyed fingerprints");
-    app.add_flag("-q,--quiet", quiet, "print no import summary");
+    app.add_flag("-q,--quiet", quiet, "print no import summary (with --watch: only problems)");
     app.add_flag("--no-progress", no_progress, "no progress display on stderr");
     app.add_option("--max-body-size", max_body,
                    "store at most SIZE of each body, after Content-Encoding is undone "
@@ -142,6 +158,38 @@ int run(int argc, char** argv) {
                    "captured bytes imported of one capture (default 1G), in file order; bytes "
                    "past it are left out as gaps with reason over_limit")
         ->type_name("SIZE");
+    ct::analyze::ShipOptions ship;
+    const char* watch_help =
+        "import every finished capture in DIR into --db, oldest first, then each new one as "
+        "soon as it is finished (closed with its trailer and no longer written, under its "
+        "final name); what was done is kept in the table shipped_files; runs until SIGTERM "
+        "or SIGINT, which wait for the capture being imported";
+    auto* watch_option = app.add_option("--watch", ship.dir, watch_help)->type_name("DIR");
+    app.add_flag("--once", ship.once,
+                 "with --watch: one scan, import what is finished, exit (for cron)")
+        ->needs(watch_option);
+    app.add_option("--rescan", ship.rescan_seconds,
+                   "with --watch: look at the whole directory this often besides inotify "
+                   "(default 60)")
+        ->type_name("SECONDS")
+        ->check(CLI::Range(1u, 86400u))
+        ->needs(watch_option);
+    app.add_option("--settle", ship.settle_seconds,
+                   "with --watch: a capture without a trailer, or under a temporary name "
+                   "(.part, .tmp, ...), that no process holds open for writing is imported as "
+                   "it is (damaged: its recorder died) once unchanged this long (default 120)")
+        ->type_name("SECONDS")
+        ->needs(watch_option);
+    auto* move_option =
+        app.add_option("--move-to", ship.move_to,
+                       "with --watch: move each imported capture into this directory (same "
+                       "file system; an existing file there is never replaced)")
+            ->type_name("DIR")
+            ->needs(watch_option);
+    app.add_flag("--delete-after-import", ship.delete_after_import,
+                 "with --watch: delete each capture once it is in the database")
+        ->needs(watch_option)
+        ->excludes(move_option);
     ct::analyze::exports::ExportOptions exports;
     ct::analyze::exports::add_export_options(app, exports);
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);
@@ -158,6 +206,24 @@ int run(int argc, char** argv) {
     if (sql_write && sql.empty()) {
         fmt::print(stderr, "ct-analyze: --sql-write needs --sql\n");
         return 2;
+    }
+    if (!ship.dir.empty() &&
+        (!captures.empty() || !sql.empty() || !search.empty() || timeline || exports.any())) {
+        fmt::print(stderr,
+                   "ct-analyze: --watch takes no capture files, --sql, --search, --timeline or "
+                   "exports\n");
+        return 2;
+    }
+    if (!ship.move_to.empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(ship.move_to, ec)) {
+            fmt::print(stderr, "ct-analyze: --move-to {}: not a directory\n", ship.move_to);
+            return 2;
+        }
+        if (std::filesystem::equivalent(ship.move_to, ship.dir, ec)) {
+            fmt::print(stderr, "ct-analyze: --move-to is the watched directory\n");
+            return 2;
+        }
     }
     if (timeline && exports.any()) {
         fmt::print(stderr, "ct-analyze: --html, --har and --otlp do not go with --timeline\n");
@@ -185,6 +251,21 @@ int run(int argc, char** argv) {
         return 2;
     }
 
+    if (!ship.dir.empty()) {
+        ship.quiet = quiet;
+        if (db_path.empty())
+            db_path = ct::analyze::default_database_path();
+        auto target = ct::analyze::open_ship_target(db_path, keep_secrets, limits);
+        if (!target) {
+            fmt::print(stderr, "ct-analyze: {}\n", target.error().what());
+            return 1;
+        }
+        std::error_code ec;
+        auto canonical = std::filesystem::canonical(db_path, ec);
+        if (!ec)
+            ship.skip_prefix = canonical.string();
+        return ct::analyze::run_ship(**target, ship);
+    }
     if (timeline) {
         if (captures.empty()) {
             fmt::print(stderr, "ct-analyze: --timeline needs capture files\n");

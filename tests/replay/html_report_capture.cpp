@@ -12,6 +12,7 @@
 //                                          conversation with a tool call in every
 //                                          answer, side conversations of 10 calls,
 //                                          a telemetry GET every 25 calls
+//   $CT_SYNTHETIC_UUID_SEED, when set, seeds the capture UUID instead of the mode
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -25,6 +26,13 @@ namespace {
 using ct::testing::SyntheticCapture;
 
 constexpr std::uint32_t kPid = 4321;
+
+// The capture UUID derives from the mode, or from $CT_SYNTHETIC_UUID_SEED when set
+// (tests that need several captures of one mode).
+std::string uuid_seed(const char* mode_seed) {
+    const char* seed = std::getenv("CT_SYNTHETIC_UUID_SEED");
+    return seed && *seed ? seed : mode_seed;
+}
 
 std::string chunk(std::string_view data) {
     return fmt::format("{:x}\r\n{}\r\n", data.size(), data);
@@ -165,7 +173,7 @@ void telemetry(SyntheticCapture& cap, std::uint64_t gen, int n) {
 
 void tool_session(const std::string& path) {
     ct::testing::SyntheticOptions options;
-    options.uuid_seed = "html-report-tool";
+    options.uuid_seed = uuid_seed("html-report-tool");
     options.target_cmdline = {"claude", "-p", "List the files here"};
     SyntheticCapture cap(path, options);
     cap.process(kPid, 1, "/usr/bin/node", {"claude", "-p", "List the files here"});
@@ -231,7 +239,7 @@ void tool_session(const std::string& path) {
 
 void long_session(const std::string& path, int calls) {
     ct::testing::SyntheticOptions options;
-    options.uuid_seed = "html-report-long";
+    options.uuid_seed = uuid_seed("html-report-long");
     options.target_cmdline = {"claude"};
     SyntheticCapture cap(path, options);
     cap.process(kPid, 1, "/usr/bin/node", {"claude"});
@@ -298,7 +306,7 @@ void long_session(const std::string& path, int calls) {
 // One Anthropic call whose question is `mib` MiB of text (a pasted log).
 void big_session(const std::string& path, int mib) {
     ct::testing::SyntheticOptions options;
-    options.uuid_seed = "html-report-big";
+    options.uuid_seed = uuid_seed("html-report-big");
     options.payload_cap = 64u << 20;
     SyntheticCapture cap(path, options);
     cap.process(kPid, 1, "/usr/bin/node", {"claude"});
@@ -322,7 +330,7 @@ void big_session(const std::string& path, int mib) {
 // tool message with its result and a JSON answer.
 void openai_session(const std::string& path) {
     ct::testing::SyntheticOptions options;
-    options.uuid_seed = "html-report-openai";
+    options.uuid_seed = uuid_seed("html-report-openai");
     SyntheticCapture cap(path, options);
     cap.process(kPid, 1, "/usr/bin/python3", {"python3", "agent.py"});
     auto g = cap.open_connection(kPid, 0x3000, "python3");
