@@ -19,6 +19,8 @@
 #include "ct/version.hpp"
 #include "default_paths.hpp"
 #include "export/export_cli.hpp"
+#include "pg/connection.hpp"
+#include "pg_query.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
 #include "util/size_argument.hpp"
@@ -204,8 +206,19 @@ int run(int argc, char** argv) {
         }
         return status;
     }
+    if (db_path.empty())
+        db_path = ct::analyze::default_database_path();
+    const bool postgres = ct::analyze::pg::is_connection_string(db_path);
+    if (postgres && exports.any()) {
+        fmt::print(stderr,
+                   "ct-analyze: --html, --har and --otlp read SQLite databases only; with "
+                   "PostgreSQL (--db {}) import, then use --sql or --search (or import into an "
+                   "SQLite file for the exports)\n",
+                   ct::analyze::pg::redact_connection_string(db_path));
+        return 2;
+    }
     if (!search.empty()) {
-        auto query = ct::analyze::search_sql(search);
+        auto query = postgres ? ct::analyze::pg_search_sql(search) : ct::analyze::search_sql(search);
         if (!query) {
             fmt::print(stderr, "ct-analyze: {}\n", query.error().what());
             return 2;
@@ -216,9 +229,7 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "{}", app.help());
         return 2;
     }
-    if (db_path.empty())
-        db_path = ct::analyze::default_database_path();
-    auto db = ct::analyze::open_session_database(db_path);
+    auto db = ct::analyze::open_store(db_path);
     if (!db) {
         fmt::print(stderr, "ct-analyze: {}\n", db.error().what());
         return 1;
@@ -243,15 +254,23 @@ int run(int argc, char** argv) {
         imported_ids.push_back(imported->result.capture_id);
         if (quiet)
             continue;
-        auto summary = ct::analyze::capture_summary(*db, imported->result.capture_id);
-        if (!summary) {
-            fmt::print(stderr, "ct-analyze: {}: {}\n", path, summary.error().what());
-            status = 1;
-            continue;
+        if (db->sqlite()) {
+            auto summary = ct::analyze::capture_summary(*db->sqlite(), imported->result.capture_id);
+            if (!summary) {
+                fmt::print(stderr, "ct-analyze: {}: {}\n", path, summary.error().what());
+                status = 1;
+                continue;
+            }
+            fmt::print("{}", *summary);
+        } else if (!imported->result.already_present) {
+            // The full summary reads SQLite; on PostgreSQL, what the import wrote.
+            const auto& r = imported->result;
+            fmt::print("{}: {} connections, {} requests, {} responses, {} SSE events, {} LLM "
+                       "calls\n",
+                       path, r.connections, r.requests, r.responses, r.sse_events, r.llm_calls);
         }
-        fmt::print("{}", *summary);
         if (imported->result.already_present) {
-            fmt::print("Already in {} (capture id {}): nothing changed.\n", db_path,
+            fmt::print("Already in {} (capture id {}): nothing changed.\n", db->display_name(),
                        imported->result.capture_id);
             if (imported->result.stored_events) {
                 fmt::print(
@@ -263,17 +282,28 @@ int run(int argc, char** argv) {
             }
             fmt::print("\n");
         } else {
-            fmt::print("Imported into {} as capture id {}.\n\n", db_path,
+            fmt::print("Imported into {} as capture id {}.\n\n", db->display_name(),
                        imported->result.capture_id);
         }
     }
     if (exports.any() && (status == 0 || !imported_ids.empty()))
         status =
-            std::max(status, ct::analyze::exports::run_exports(*db, imported_ids, exports, quiet));
+            std::max(status,
+                     ct::analyze::exports::run_exports(*db->sqlite(), imported_ids, exports, quiet));
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json
                              : ct::analyze::OutputFormat::Table;
+        auto access =
+            sql_write ? ct::analyze::QueryAccess::Write : ct::analyze::QueryAccess::ReadOnly;
+        if (db->postgres()) {
+            if (auto r = ct::analyze::run_query_pg(*db->postgres(), sql, format, stdout, access);
+                !r) {
+                fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
+                return 1;
+            }
+            return status;
+        }
         // Read-only queries get their own read-only connection (closed before the
         // import connection, which then removes the WAL as the last one out).
         std::optional<ct::analyze::sqlite::Database> reader;
@@ -286,9 +316,7 @@ int run(int argc, char** argv) {
             }
             reader = std::move(*ro);
         }
-        auto access =
-            sql_write ? ct::analyze::QueryAccess::Write : ct::analyze::QueryAccess::ReadOnly;
-        if (auto r = ct::analyze::run_query(reader ? *reader : *db, sql, format, stdout, access);
+        if (auto r = ct::analyze::run_query(reader ? *reader : *db->sqlite(), sql, format, stdout, access);
             !r) {
             fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
             return 1;
