@@ -21,12 +21,16 @@ CREATE TABLE ct_schema (version integer NOT NULL);
 -- fingerprints (so that one secret has one fingerprint whichever host imported it).
 CREATE TABLE ct_settings (name text PRIMARY KEY, value bytea NOT NULL);
 
--- "YYYY-MM-DD HH:MM:SS.SSS" UTC of Unix nanoseconds, rounded to the millisecond
--- like SQLite's strftime('%Y-%m-%d %H:%M:%f', ns / 1e9, 'unixepoch').
+-- "YYYY-MM-DD HH:MM:SS.SSS" UTC of Unix nanoseconds, exactly as SQLite's
+-- strftime('%Y-%m-%d %H:%M:%f', ns / 1e9, 'unixepoch') gives it: SQLite turns
+-- the seconds into Julian-day milliseconds in double precision (ns / 1e9 * 1000
+-- + 210866760000000, + 0.5, truncated), which is done here with the same
+-- IEEE doubles so that both engines print the same millisecond.
 CREATE FUNCTION ct_utc(ns bigint) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT to_char(to_timestamp((ms / 1000)::float8) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
            || '.' || lpad((ms % 1000)::text, 3, '0')
-    FROM (SELECT (ns + 500000) / 1000000 AS ms) x
+    FROM (SELECT floor((ns::float8 / 1e9::float8) * 1000::float8 + 210866760000000::float8
+                       + 0.5::float8)::bigint - 210866760000000 AS ms) x
 $$;
 
 -- The text as jsonb, or NULL when it is not JSON (SQLite's json_valid()).
