@@ -27,8 +27,11 @@ namespace {
 
 struct TableInfo {
     const char* name;
-    const char* id;  // the id column the importer reserves, or nullptr
+    const char* id;       // the id column the importer reserves, or nullptr
     const char* columns;  // in the order RowRun hands the values over (id first)
+    // A child table that has capture_id on PostgreSQL only (for Citus): the
+    // writer adds it, last.
+    bool adds_capture = false;
 };
 
 // Indexed by rows::Table. search_index rows go to a temporary table first and
@@ -52,9 +55,10 @@ constexpr std::array<TableInfo, rows::kTables> kTableInfo{{
      "local_addr, local_port, remote_addr, remote_port, host, start_ns, end_ns, handshake_ns, "
      "closed, bytes_sent, bytes_received, gap_bytes_sent, gap_bytes_received, gaps, "
      "undecoded_bytes_sent, undecoded_bytes_received"},
-    {"stream_gaps", "id", "id, connection_id, direction, stream_pos, length, reason, time_ns"},
+    {"stream_gaps", "id",
+     "id, connection_id, direction, stream_pos, length, reason, time_ns, capture_id", true},
     {"raw_streams", "id",
-     "id, connection_id, direction, stream_pos, reason, time_ns, size, bytes"},
+     "id, connection_id, direction, stream_pos, reason, time_ns, size, bytes, capture_id", true},
     {"http_requests", "id",
      "id, capture_id, connection_id, seq, start_ns, end_ns, method, target, path, "
      "http_version, host, headers, content_type, content_encoding, body, body_size, "
@@ -65,7 +69,8 @@ constexpr std::array<TableInfo, rows::kTables> kTableInfo{{
      "http_version, headers, content_type, content_encoding, body, encoded_size, decoded_size, "
      "framing, trailers, decode_error, stream_pos, wire_size, gap_bytes, after_resync, "
      "complete"},
-    {"sse_events", nullptr, "response_id, idx, time_ns, event, data, event_id, retry_ms"},
+    {"sse_events", nullptr,
+     "response_id, idx, time_ns, event, data, event_id, retry_ms, capture_id", true},
     {"llm_blobs", "id", nullptr},  // intern_blob()
     {"llm_calls", "id",
      "id, capture_id, request_id, response_id, provider, api, model, response_model, "
@@ -74,11 +79,11 @@ constexpr std::array<TableInfo, rows::kTables> kTableInfo{{
      "cache_read_input_tokens, reasoning_tokens, start_ns, first_token_ns, end_ns, ttft_ns, "
      "duration_ns, response_text, thinking_text, tool_calls, content, sse_event_count, error, "
      "complete, conversation_key"},
-    {"llm_call_messages", nullptr, "llm_call_id, idx, blob_id, sep"},
+    {"llm_call_messages", nullptr, "llm_call_id, idx, blob_id, sep, capture_id", true},
     {"llm_tool_calls", "id",
-     "id, llm_call_id, idx, tool_use_id, name, input, input_valid, input_raw"},
+     "id, llm_call_id, idx, tool_use_id, name, input, input_valid, input_raw, capture_id", true},
     {"search_documents", "rowid", "rowid, capture_id, kind, ref_id"},
-    {"ct_search_text", nullptr, "rowid, text"},
+    {"ct_search_text", nullptr, "rowid, text, capture_id", true},
 }};
 
 constexpr const char* kCaptureColumns =
@@ -241,7 +246,12 @@ class PgStore::Writer {
             if (!id)
                 return std::unexpected(id.error());
             last_id_ = *id;
-            append_row(out, *id, args...);
+            if (kTableInfo[t].adds_capture)
+                append_row(out, *id, args..., capture_id_);
+            else
+                append_row(out, *id, args...);
+        } else if (kTableInfo[t].adds_capture) {
+            append_row(out, args..., capture_id_);
         } else {
             append_row(out, args...);
         }
@@ -267,14 +277,16 @@ class PgStore::Writer {
         if (PQntuples(r->get()) == 0)
             return std::optional<std::int64_t>();
         last_id_ = std::stoll(PQgetvalue(r->get(), 0, 0));
+        capture_id_ = last_id_;
         return std::optional<std::int64_t>(last_id_);
     }
 
     template <typename F>
     Expected<void> insert_rows(Table table, std::size_t count, F&& row) {
         std::string& out = buffers_[static_cast<std::size_t>(table)];
+        // Both many-row tables (sse_events, llm_call_messages) add capture_id.
         for (std::size_t i = 0; i < count; ++i)
-            row([&](const auto&... values) { append_row(out, values...); }, i);
+            row([&](const auto&... values) { append_row(out, values..., capture_id_); }, i);
         buffered_ += count;
         return {};
     }
@@ -318,8 +330,8 @@ class PgStore::Writer {
                 data));
             data.clear();
             if (static_cast<Table>(t) == Table::search_index) {
-                CT_TRY(main_.exec("INSERT INTO search_index (rowid, tsv) SELECT rowid, "
-                                  "to_tsvector('simple', text) FROM ct_search_text;"
+                CT_TRY(main_.exec("INSERT INTO search_index (rowid, tsv, capture_id) SELECT rowid, "
+                                  "to_tsvector('simple', text), capture_id FROM ct_search_text;"
                                   "TRUNCATE ct_search_text"));
             }
         }
@@ -363,6 +375,7 @@ class PgStore::Writer {
     std::array<Pool, rows::kTables> pools_;
     std::size_t buffered_ = 0;
     std::int64_t last_id_ = 0;
+    std::int64_t capture_id_ = 0;  // the capture being written
 };
 
 struct PgStore::Run {
@@ -385,7 +398,7 @@ Expected<std::unique_ptr<PgStore>> PgStore::create(const std::string& spec) {
     if (!blobs)
         return std::unexpected(blobs.error());
     CT_TRY(main->exec("CREATE TEMPORARY TABLE IF NOT EXISTS ct_search_text (rowid bigint, text "
-                      "text) ON COMMIT DELETE ROWS"));
+                      "text, capture_id bigint) ON COMMIT DELETE ROWS"));
     return std::unique_ptr<PgStore>(new PgStore(std::move(*main), std::move(*blobs)));
 }
 

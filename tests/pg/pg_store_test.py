@@ -141,9 +141,23 @@ def sqlite_rows(path, table, types):
     return rows
 
 
+# Child tables that have capture_id on PostgreSQL only (for Citus), and the
+# parent whose capture_id it must be.
+PG_CAPTURE = {"stream_gaps": ("connection_id", "connections"),
+              "raw_streams": ("connection_id", "connections"),
+              "sse_events": ("response_id", "http_responses"),
+              "llm_call_messages": ("llm_call_id", "llm_calls"),
+              "llm_tool_calls": ("llm_call_id", "llm_calls"),
+              "search_index": ("rowid", "search_documents")}
+
+
 def pg_rows(pg, table):
     out = pg.psql("ct", f"SELECT coalesce(json_agg(t), '[]') FROM {table} t")
-    return json.loads(out)
+    rows = json.loads(out)
+    if table in PG_CAPTURE:
+        for r in rows:
+            del r["capture_id"]
+    return rows
 
 
 def rank_maps(dump):
@@ -191,6 +205,14 @@ def compare_tables(sqlite_path, pg):
                          f"only in SQLite: {only_a}; only in PostgreSQL: {only_b}")
         else:
             print(f"  {table}: {len(a[table])} rows equal", flush=True)
+    # The PostgreSQL-only capture_id is the parent's.
+    for child, (column, parent) in PG_CAPTURE.items():
+        key = "rowid" if parent == "search_documents" else "id"
+        wrong = pg.psql("ct", f"SELECT count(*) FROM {child} c JOIN {parent} p ON p.{key} = "
+                              f"c.{column} WHERE p.capture_id <> c.capture_id").strip()
+        rows = pg.psql("ct", f"SELECT count(*) FROM {child}").strip()
+        check(wrong == "0" and (rows != "0" or child == "raw_streams"),
+              f"{child}.capture_id: {wrong} of {rows} rows not their parent's")
     # Every search document has its tsvector.
     docs = pg.psql("ct", "SELECT count(*) FROM search_documents d "
                          "JOIN search_index s ON s.rowid = d.rowid")

@@ -13,6 +13,10 @@
 --     and tool inputs keep the model's member order, which jsonb would sort;
 --   * search_index is a table of tsvectors (to_tsvector('simple', text)) with a
 --     GIN index instead of an FTS5 table; query it with @@ (see README);
+--   * stream_gaps, raw_streams, sse_events, llm_call_messages, llm_tool_calls
+--     and search_index also have capture_id (the capture of their parent row),
+--     so that every capture's rows can be distributed by capture_id (Citus,
+--     docs/postgresql.md);
 --   * TEXT cannot hold NUL bytes or invalid UTF-8 in PostgreSQL: the importer
 --     stores such text with U+FFFD in their place (bodies are bytea: exact).
 
@@ -199,7 +203,9 @@ CREATE TABLE stream_gaps (
     stream_pos bigint NOT NULL,
     length bigint NOT NULL,
     reason text NOT NULL,
-    time_ns bigint
+    time_ns bigint,
+    -- PostgreSQL only: the capture, for distributing by capture_id (Citus).
+    capture_id bigint NOT NULL REFERENCES captures(id)
 );
 CREATE INDEX stream_gaps_connection ON stream_gaps(connection_id);
 
@@ -211,7 +217,8 @@ CREATE TABLE raw_streams (
     reason text NOT NULL,
     time_ns bigint,
     size bigint NOT NULL,
-    bytes bytea
+    bytes bytea,
+    capture_id bigint NOT NULL REFERENCES captures(id)  -- PostgreSQL only (Citus)
 );
 CREATE INDEX raw_streams_connection ON raw_streams(connection_id);
 
@@ -294,6 +301,7 @@ CREATE TABLE sse_events (
     data text NOT NULL,
     event_id text,
     retry_ms bigint,
+    capture_id bigint NOT NULL REFERENCES captures(id),  -- PostgreSQL only (Citus)
     PRIMARY KEY (response_id, idx)
 );
 
@@ -343,6 +351,7 @@ CREATE TABLE llm_call_messages (
     idx bigint NOT NULL,
     blob_id bigint NOT NULL REFERENCES llm_blobs(id),
     sep bytea,
+    capture_id bigint NOT NULL REFERENCES captures(id),  -- PostgreSQL only (Citus)
     PRIMARY KEY (llm_call_id, idx)
 );
 CREATE INDEX llm_call_messages_blob ON llm_call_messages(blob_id);
@@ -355,7 +364,8 @@ CREATE TABLE llm_tool_calls (
     name text NOT NULL,
     input text NOT NULL,
     input_valid bigint NOT NULL,
-    input_raw text
+    input_raw text,
+    capture_id bigint NOT NULL REFERENCES captures(id)  -- PostgreSQL only (Citus)
 );
 CREATE INDEX llm_tool_calls_call ON llm_tool_calls(llm_call_id);
 CREATE INDEX llm_tool_calls_name ON llm_tool_calls(name);
@@ -371,7 +381,8 @@ CREATE TABLE search_documents (
 CREATE INDEX search_documents_capture ON search_documents(capture_id);
 CREATE TABLE search_index (
     rowid bigint PRIMARY KEY REFERENCES search_documents(rowid),
-    tsv tsvector NOT NULL
+    tsv tsvector NOT NULL,
+    capture_id bigint NOT NULL REFERENCES captures(id)  -- PostgreSQL only (Citus)
 );
 CREATE INDEX search_index_tsv ON search_index USING gin (tsv);
 
