@@ -34,6 +34,9 @@ Examples:
   ct-analyze session.ctz                      import into the default database, print a summary
                                               (hosts, unseen TCP traffic, requests, LLM calls, warnings)
   ct-analyze --db work.db a.ctz b.ctz         import two captures into work.db
+  ct-analyze --db postgresql://ct@db.example/ct a.ctz
+                                              import into PostgreSQL (many hosts at once;
+                                              docs/postgresql.md)
   ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
   ct-analyze --search "hello.txt timeout"     where these words are, with snippets
@@ -65,9 +68,15 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
   # Full-text search over bodies and LLM text (FTS5 syntax; --search takes plain words)
   SELECT d.kind, d.ref_id FROM search_index JOIN search_documents d ON d.rowid = search_index.rowid
   WHERE search_index MATCH '"hello.txt" timeout';
+  # The same on PostgreSQL (text search)
+  SELECT d.kind, d.ref_id FROM search_index s JOIN search_documents d ON d.rowid = s.rowid
+  WHERE s.tsv @@ (phraseto_tsquery('simple', 'hello.txt') && phraseto_tsquery('simple', 'timeout'));
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
 --sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
+PostgreSQL (--db postgresql://..., postgres://... or "host=... dbname=..."): imports, --sql
+(one statement, READ ONLY transaction, 60 s statement timeout), --search and --timeline work;
+the import summary is a line of counts; --html, --har and --otlp read SQLite only (refused).
 Exit status: 0 success; 1 an import, the SQL (or its refusal) or an export failed; 2 bad command line.
 )";
 
@@ -99,7 +108,7 @@ class Progress {
 };
 
 int run(int argc, char** argv) {
-    CLI::App app{"ct-analyze: import ct captures (.ctz) into SQLite and query them"};
+    CLI::App app{"ct-analyze: import ct captures (.ctz) into SQLite or PostgreSQL and query them"};
     app.footer(kExamples);
     std::vector<std::string> captures;
     std::string db_path;
@@ -110,7 +119,9 @@ int run(int argc, char** argv) {
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
                    "database file (default: $CT_DB or ~/.local/share/ct/sessions.db); created "
-                   "with mode 0600; an existing database that is not ct's is refused");
+                   "with mode 0600; an existing database that is not ct's is refused. Or "
+                   "PostgreSQL: postgresql://..., postgres://... or libpq \"host=... "
+                   "dbname=...\" (tables created on first use)");
     auto* sql_option = app.add_option(
         "--sql", sql,
         "run this SQL and print the result (after any imports); read-only: statements that "
