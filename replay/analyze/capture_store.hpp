@@ -47,8 +47,8 @@ class CaptureStore {
     // must outlive the capture's writing. Returns the capture's id, or nullopt
     // when the UUID turned out to be stored already (a concurrent import of the
     // same capture committed first; the caller then rolls back).
-    virtual Expected<std::optional<std::int64_t>> write_capture(const replay::CaptureContents& contents,
-                                                 const std::string& file, ImportResult& result) = 0;
+    virtual Expected<std::optional<std::int64_t>> write_capture(
+        const replay::CaptureContents& contents, const std::string& file, ImportResult& result) = 0;
     // One connection with its gaps, raw stretches, exchanges, SSE events and LLM
     // calls, in the order the import hands them over.
     virtual Expected<void> write_connection(const replay::Connection& connection,

@@ -10,7 +10,9 @@ namespace ct::analyze {
 
 Importer::Importer(std::unique_ptr<CaptureStore> store, const SecretFingerprinter* fingerprinter,
                    ImportOptions options)
-    : owned_(std::move(store)), store_(owned_.get()), fingerprinter_(fingerprinter),
+    : owned_(std::move(store)),
+      store_(owned_.get()),
+      fingerprinter_(fingerprinter),
       options_(std::move(options)) {}
 
 Importer::Importer(CaptureStore& store, const SecretFingerprinter* fingerprinter,

@@ -229,7 +229,8 @@ int run(int argc, char** argv) {
         return 2;
     }
     if (!search.empty()) {
-        auto query = postgres ? ct::analyze::pg_search_sql(search) : ct::analyze::search_sql(search);
+        auto query =
+            postgres ? ct::analyze::pg_search_sql(search) : ct::analyze::search_sql(search);
         if (!query) {
             fmt::print(stderr, "ct-analyze: {}\n", query.error().what());
             return 2;
@@ -276,9 +277,10 @@ int run(int argc, char** argv) {
         } else if (!imported->result.already_present) {
             // The full summary reads SQLite; on PostgreSQL, what the import wrote.
             const auto& r = imported->result;
-            fmt::print("{}: {} connections, {} requests, {} responses, {} SSE events, {} LLM "
-                       "calls\n",
-                       path, r.connections, r.requests, r.responses, r.sse_events, r.llm_calls);
+            fmt::print(
+                "{}: {} connections, {} requests, {} responses, {} SSE events, {} LLM "
+                "calls\n",
+                path, r.connections, r.requests, r.responses, r.sse_events, r.llm_calls);
         }
         if (imported->result.already_present) {
             fmt::print("Already in {} (capture id {}): nothing changed.\n", db->display_name(),
@@ -298,9 +300,8 @@ int run(int argc, char** argv) {
         }
     }
     if (exports.any() && (status == 0 || !imported_ids.empty()))
-        status =
-            std::max(status,
-                     ct::analyze::exports::run_exports(*db->sqlite(), imported_ids, exports, quiet));
+        status = std::max(
+            status, ct::analyze::exports::run_exports(*db->sqlite(), imported_ids, exports, quiet));
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json
@@ -327,7 +328,8 @@ int run(int argc, char** argv) {
             }
             reader = std::move(*ro);
         }
-        if (auto r = ct::analyze::run_query(reader ? *reader : *db->sqlite(), sql, format, stdout, access);
+        if (auto r = ct::analyze::run_query(reader ? *reader : *db->sqlite(), sql, format, stdout,
+                                            access);
             !r) {
             fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
             return 1;

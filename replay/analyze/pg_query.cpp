@@ -10,16 +10,14 @@ namespace ct::analyze {
 namespace {
 
 // PostgreSQL type OIDs (pg_type.dat).
-constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26,
-              kFloat4 = 700, kFloat8 = 701, kNumeric = 1700;
+constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kFloat4 = 700,
+              kFloat8 = 701, kNumeric = 1700;
 
 std::string unhex_bytea(std::string_view text) {
     std::string out;
     if (!text.starts_with("\\x"))
         return std::string(text);
-    auto nibble = [](char c) {
-        return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-    };
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
     for (std::size_t i = 2; i + 1 < text.size(); i += 2)
         out += static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1]));
     return out;
@@ -87,12 +85,14 @@ Expected<void> run_query_pg(pg::Connection& db, const std::string& sql, OutputFo
         if (!result) {
             const std::string& m = result.error().message;
             if (m.find("read-only transaction") != std::string::npos)
-                return fail("--sql is read-only: the statement would change the database "
-                            "(PostgreSQL: " + m.substr(m.find(':') + 2) +
-                            "); --sql-write allows it");
+                return fail(
+                    "--sql is read-only: the statement would change the database "
+                    "(PostgreSQL: " +
+                    m.substr(m.find(':') + 2) + "); --sql-write allows it");
             if (m.find("cannot insert multiple commands") != std::string::npos)
-                return fail("--sql on PostgreSQL runs one statement at a time (read-only); "
-                            "give each one its own --sql run");
+                return fail(
+                    "--sql on PostgreSQL runs one statement at a time (read-only); "
+                    "give each one its own --sql run");
             return fail("SQL error: " + m.substr(m.find(':') + 2));
         }
     } else {

@@ -176,10 +176,18 @@ void append_hex(std::string& out, std::string_view bytes) {
 }
 
 // One value in COPY's text format.
-[[maybe_unused]] void append_field(std::string& out, std::nullptr_t) { out += "\\N"; }
-void append_field(std::string& out, std::string_view s) { append_text(out, s, true); }
-void append_field(std::string& out, const std::string& s) { append_text(out, s, true); }
-void append_field(std::string& out, const char* s) { append_text(out, s, true); }
+[[maybe_unused]] void append_field(std::string& out, std::nullptr_t) {
+    out += "\\N";
+}
+void append_field(std::string& out, std::string_view s) {
+    append_text(out, s, true);
+}
+void append_field(std::string& out, const std::string& s) {
+    append_text(out, s, true);
+}
+void append_field(std::string& out, const char* s) {
+    append_text(out, s, true);
+}
 void append_field(std::string& out, Blob b) {
     out += "\\\\x";
     append_hex(out, b.bytes);
@@ -208,18 +216,25 @@ void append_row(std::string& out, const Args&... args) {
 }
 
 // One value as a text-format statement parameter.
-[[maybe_unused]] pg::Param param(std::nullptr_t) { return {}; }
+[[maybe_unused]] pg::Param param(std::nullptr_t) {
+    return {};
+}
 pg::Param param(std::string_view s) {
     std::string v;
     append_text(v, s, false);
     return {std::move(v), false};
 }
-pg::Param param(const std::string& s) { return param(std::string_view(s)); }
-pg::Param param(const char* s) { return param(std::string_view(s)); }
-pg::Param param(Blob b) { return {std::string(b.bytes), true}; }
+pg::Param param(const std::string& s) {
+    return param(std::string_view(s));
+}
+pg::Param param(const char* s) {
+    return param(std::string_view(s));
+}
+pg::Param param(Blob b) {
+    return {std::string(b.bytes), true};
+}
 template <typename T>
-requires std::is_integral_v<T>
-pg::Param param(T v) {
+requires std::is_integral_v<T> pg::Param param(T v) {
     if constexpr (std::is_same_v<T, bool>)
         return {std::string(v ? "1" : "0"), false};
     else
@@ -330,9 +345,10 @@ class PgStore::Writer {
                 data));
             data.clear();
             if (static_cast<Table>(t) == Table::search_index) {
-                CT_TRY(main_.exec("INSERT INTO search_index (rowid, tsv, capture_id) SELECT rowid, "
-                                  "to_tsvector('simple', text), capture_id FROM ct_search_text;"
-                                  "TRUNCATE ct_search_text"));
+                CT_TRY(
+                    main_.exec("INSERT INTO search_index (rowid, tsv, capture_id) SELECT rowid, "
+                               "to_tsvector('simple', text), capture_id FROM ct_search_text;"
+                               "TRUNCATE ct_search_text"));
             }
         }
         buffered_ = 0;
@@ -385,10 +401,13 @@ struct PgStore::Run {
 };
 
 PgStore::PgStore(pg::Connection main, pg::Connection blobs)
-    : main_(std::move(main)), blobs_(std::move(blobs)),
+    : main_(std::move(main)),
+      blobs_(std::move(blobs)),
       writer_(std::make_unique<Writer>(main_, blobs_)) {}
 
-PgStore::~PgStore() { rollback(); }
+PgStore::~PgStore() {
+    rollback();
+}
 
 Expected<std::unique_ptr<PgStore>> PgStore::create(const std::string& spec) {
     auto main = pg::Connection::open(spec);
@@ -397,8 +416,9 @@ Expected<std::unique_ptr<PgStore>> PgStore::create(const std::string& spec) {
     auto blobs = pg::Connection::open(spec);
     if (!blobs)
         return std::unexpected(blobs.error());
-    CT_TRY(main->exec("CREATE TEMPORARY TABLE IF NOT EXISTS ct_search_text (rowid bigint, text "
-                      "text, capture_id bigint) ON COMMIT DELETE ROWS"));
+    CT_TRY(
+        main->exec("CREATE TEMPORARY TABLE IF NOT EXISTS ct_search_text (rowid bigint, text "
+                   "text, capture_id bigint) ON COMMIT DELETE ROWS"));
     return std::unique_ptr<PgStore>(new PgStore(std::move(*main), std::move(*blobs)));
 }
 
@@ -473,8 +493,8 @@ Expected<int> migrate_pg(pg::Connection& db) {
     } guard{db};
     // One migrating importer at a time (the key: "ct-schema" in ASCII).
     CT_TRY(db.exec("SELECT pg_advisory_xact_lock(7310312830049676645)"));
-    auto state = db.exec(
-        "SELECT to_regclass('ct_schema') IS NOT NULL, to_regclass('captures') IS NOT NULL");
+    auto state =
+        db.exec("SELECT to_regclass('ct_schema') IS NOT NULL, to_regclass('captures') IS NOT NULL");
     if (!state)
         return std::unexpected(state.error());
     const bool has_version = PQgetvalue(state->get(), 0, 0)[0] == 't';
@@ -513,9 +533,10 @@ Expected<std::string> pg_fingerprint_key(pg::Connection& db) {
     if (getrandom(key.data(), key.size(), 0) != static_cast<ssize_t>(key.size()))
         return fail_errno("getrandom");
     // The first importer's key wins; every later one reads it.
-    CT_TRY(db.exec("INSERT INTO ct_settings (name, value) VALUES ('fingerprint_key', $1) "
-                   "ON CONFLICT (name) DO NOTHING",
-                   {pg::Param{key, true}}));
+    CT_TRY(
+        db.exec("INSERT INTO ct_settings (name, value) VALUES ('fingerprint_key', $1) "
+                "ON CONFLICT (name) DO NOTHING",
+                {pg::Param{key, true}}));
     auto r = db.exec("SELECT value FROM ct_settings WHERE name = 'fingerprint_key'", {});
     if (!r)
         return std::unexpected(r.error());

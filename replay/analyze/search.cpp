@@ -134,8 +134,7 @@ Expected<std::string> pg_search_sql(std::string_view words, int limit) {
         "  CASE WHEN length(text) > greatest(1, at - 60) + 159 THEN '…' ELSE '' END,"
         "  chr(13), ' '), chr(10), ' '), chr(9), ' ') AS snippet"
         " FROM found ORDER BY rank DESC, rowid",
-        fmt::arg("query", query), fmt::arg("limit", limit),
-        fmt::arg("first", quoted(first, '\'')));
+        fmt::arg("query", query), fmt::arg("limit", limit), fmt::arg("first", quoted(first, '\'')));
 }
 
 }  // namespace ct::analyze

@@ -292,8 +292,8 @@ Expected<std::optional<StoredCapture>> SqliteStore::find_capture(std::string_vie
     return existing;
 }
 
-Expected<std::optional<std::int64_t>> SqliteStore::write_capture(const replay::CaptureContents& contents,
-                                                  const std::string& file, ImportResult& result) {
+Expected<std::optional<std::int64_t>> SqliteStore::write_capture(
+    const replay::CaptureContents& contents, const std::string& file, ImportResult& result) {
     run_ = std::make_unique<Run>(db_, *st_, contents, result);
     auto written = run_->rows.write_capture(file);
     if (!written)

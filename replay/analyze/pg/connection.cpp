@@ -9,8 +9,9 @@ bool is_connection_string(std::string_view spec) {
         return true;
     // libpq keyword/value pairs: the first word is one of libpq's keywords, then '='.
     static constexpr std::string_view kKeywords[] = {
-        "host",    "hostaddr", "port",        "dbname",          "user",    "password",
-        "service", "sslmode",  "application_name", "connect_timeout", "options", "passfile"};
+        "host",     "hostaddr", "port",    "dbname",           "user",
+        "password", "service",  "sslmode", "application_name", "connect_timeout",
+        "options",  "passfile"};
     std::size_t eq = spec.find('=');
     if (eq == std::string_view::npos)
         return false;
@@ -83,7 +84,8 @@ Expected<Connection> Connection::open(const std::string& spec) {
                     "; ct needs a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')");
     }
     // Notices (CREATE ... IF NOT EXISTS and the like) are not for the user.
-    PQsetNoticeProcessor(c.conn_.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c.conn_.get(), [](void*, const char*) {}, nullptr);
     return c;
 }
 
