@@ -397,6 +397,48 @@ def main():
             check(x == y and x.split("|")[0] == x.split("|")[1].strip(),
                   f"LLM blobs indexed: {x} concurrently, {y} in turn")
 
+            # The race itself, made certain: another transaction holds the
+            # capture's row uncommitted while ct-analyze imports the same file.
+            uuid = pg.psql("ct", "SELECT uuid FROM captures WHERE file LIKE '%/tool.ctz'").strip()
+            for ending in ["COMMIT", "ROLLBACK"]:
+                db = "race_" + ending.lower()
+                pg.create_database(db)
+                run([CT, "--db", pg.url(db), "--sql", "SELECT 1"])  # the schema
+                holder = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                           pg.keywords(db)], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, text=True)
+                holder.stdin.write(
+                    "BEGIN;\nINSERT INTO captures (uuid, file, file_size, format_version, "
+                    "ended_cleanly, events, lost_events, lost_bytes, malformed_events, frames, "
+                    "bad_frames, missing_frames, skipped_file_bytes, truncated_tail, imported_ns, "
+                    f"analyzer_version) VALUES ('{uuid}', 'held', 0, '1.0', 1, 0, 0, 0, 0, 0, 0, "
+                    "0, 0, 0, 0, 'test');\nSELECT 'held';\n")
+                holder.stdin.flush()
+                check(holder.stdout.readline().strip() == "held", "the holder did not insert")
+                importer = subprocess.Popen([CT, "--no-progress", "--keep-secrets", "--db",
+                                             pg.url(db), caps["tool"]], stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+                # Wait until the import waits for the holder's row lock.
+                waiting = "0"
+                while waiting == "0" and importer.poll() is None:
+                    waiting = pg.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                          "wait_event_type = 'Lock'").strip()
+                check(waiting != "0", f"the import did not wait for the held row ({ending})")
+                holder.stdin.write(ending + ";\n")
+                holder.stdin.close()
+                holder.wait()
+                out, err = importer.communicate()
+                check(importer.returncode == 0, f"import against a held row: {err}")
+                n = pg.psql(db, f"SELECT count(*), min(file) FROM captures WHERE uuid = '{uuid}'").strip()
+                if ending == "COMMIT":
+                    check("Already in" in out and n == "1|held",
+                          f"held and committed: {out} {err}; captures {n}")
+                else:
+                    check("Imported into" in out and n.startswith("1|/"),
+                          f"held and rolled back: {out} {err}; captures {n}")
+                    check(pg.psql(db, "SELECT count(*) FROM llm_calls").strip() == "2",
+                          "held and rolled back: the import is not whole")
+
             # Fingerprints: one key for the whole database, stored in it.
             r = run([CT, "--no-progress", "-q", "--db", fleet, caps["tool"]])
             check(r.returncode == 0, r.stderr)
