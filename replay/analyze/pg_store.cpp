@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <type_traits>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -306,8 +307,40 @@ class PgStore::Writer {
         return {};
     }
 
+    // Looks up, in one round trip, which of a connection's request parts are
+    // stored already (another capture sent the same system prompt, tools or
+    // messages), so that intern_blob() needs no round trip for them.
+    Expected<void> prefetch_blobs(const std::vector<BlobPart>& parts) {
+        std::string hex;
+        for (const auto& p : parts) {
+            if (known_blobs_.contains(p.digest))
+                continue;
+            if (!hex.empty())
+                hex += ',';
+            append_hex(hex, p.digest);
+        }
+        if (hex.empty())
+            return {};
+        auto r = blobs_.exec(
+            "SELECT sha256, id FROM llm_blobs WHERE sha256 IN "
+            "(SELECT decode(h, 'hex') FROM unnest(string_to_array($1, ',')) h)",
+            {param(std::string_view(hex))});
+        if (!r)
+            return std::unexpected(r.error());
+        for (int i = 0; i < PQntuples(r->get()); ++i) {
+            std::string_view text = PQgetvalue(r->get(), i, 0);  // \x + hex
+            std::string digest;
+            for (std::size_t k = 2; k + 1 < text.size(); k += 2)
+                digest += static_cast<char>(std::stoi(std::string(text.substr(k, 2)), nullptr, 16));
+            known_blobs_.emplace(std::move(digest), std::stoll(PQgetvalue(r->get(), i, 1)));
+        }
+        return {};
+    }
+
     Expected<rows::StoredBlob> intern_blob(const std::string& digest, const char* kind,
                                            std::string_view text) {
+        if (auto it = known_blobs_.find(digest); it != known_blobs_.end())
+            return rows::StoredBlob{it->second, false};
         std::vector<pg::Param> params{param(Blob{digest}), param(kind),
                                       param(static_cast<std::int64_t>(text.size())), param(text)};
         auto r = blobs_.exec(
@@ -359,6 +392,7 @@ class PgStore::Writer {
         for (auto& b : buffers_)
             b.clear();
         buffered_ = 0;
+        known_blobs_.clear();
     }
 
   private:
@@ -392,6 +426,8 @@ class PgStore::Writer {
     std::size_t buffered_ = 0;
     std::int64_t last_id_ = 0;
     std::int64_t capture_id_ = 0;  // the capture being written
+    // llm_blobs found stored by prefetch_blobs(), sha256 -> id.
+    std::unordered_map<std::string, std::int64_t> known_blobs_;
 };
 
 struct PgStore::Run {
@@ -452,6 +488,7 @@ Expected<std::optional<std::int64_t>> PgStore::write_capture(
 
 Expected<void> PgStore::write_connection(const replay::Connection& connection,
                                          const PreparedConnection& prepared) {
+    CT_TRY(writer_->prefetch_blobs(prepared.parts));
     CT_TRY(run_->rows.insert_connection(connection, prepared));
     // Bounded memory: rows go out once a few MiB are waiting.
     if (writer_->buffered_bytes() > (8u << 20))
@@ -461,6 +498,7 @@ Expected<void> PgStore::write_connection(const replay::Connection& connection,
 
 Expected<void> PgStore::finish_capture(std::uint64_t lost_bytes) {
     CT_TRY(writer_->flush());
+    writer_->discard();
     CT_TRY(main_.exec("UPDATE captures SET lost_bytes = $1 WHERE id = $2",
                       {param(lost_bytes), param(run_->rows.capture_id)}));
     run_.reset();
