@@ -358,6 +358,14 @@ def main():
             for spec in [url, url.replace("postgresql://", "postgres://"), pg.keywords("ct")]:
                 check(sql(spec, n) == sql(lite, n), f"--db {spec}: captures differ")
 
+            # A password in --db is never printed.
+            for spec in [f"postgresql://ct:SECRETPW@/ct?host={work}/none&port=1",
+                         f"host={work}/none port=1 password=SECRETPW dbname=ct"]:
+                r = run([CT, "--db", spec, "--sql", "SELECT 1"])
+                check(r.returncode == 1 and "cannot connect" in r.stderr and
+                      "SECRETPW" not in r.stderr + r.stdout and "***" in r.stderr,
+                      f"--db with a password: {r.stderr}")
+
             print("2. concurrent imports", flush=True)
             pg.create_database("fleet")
             fleet = pg.url("fleet")
