@@ -13,7 +13,7 @@ packages=(
     clang llvm libbpf-dev bpftool libelf-dev
     # libraries
     libzstd-dev libxxhash-dev libsqlite3-dev libcli11-dev libfmt-dev libcapstone-dev zlib1g-dev
-    libbrotli-dev libnghttp2-dev nlohmann-json3-dev libssl-dev
+    libbrotli-dev libnghttp2-dev nlohmann-json3-dev libssl-dev libpq-dev
     # tests; clang 16 with libFuzzer for the fuzz targets (tools/fuzz.sh)
     libgtest-dev libgmock-dev clang-16 libclang-rt-16-dev
     # runtime tools the tests and demo use: real TLS clients and servers, zstd, sqlite3
@@ -27,6 +27,8 @@ packages=(
     librust-rustls-dev
     # the HTML report test: headless Chromium driven over the DevTools protocol
     chromium python3-websocket
+    # ct-analyze --db postgresql://: the tests start a throw-away PostgreSQL 15 cluster
+    postgresql-15 postgresql-client-15
 )
 # /usr/bin/node may come from elsewhere (NodeSource); install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -8,6 +8,8 @@
 
 #include "capture/capture_contents.hpp"
 #include "default_paths.hpp"
+#include "pg_store.hpp"
+#include "sqlite_store.hpp"
 #include "secrets.hpp"
 #include "sqlite/migrations.hpp"
 #include "util/unique_fd.hpp"
@@ -85,6 +87,86 @@ Expected<sqlite::Database> open_session_database(const std::string& path) {
 Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::string& capture_path,
                                             bool keep_secrets, const ImportProgress& progress,
                                             const CaptureLimits& limits) {
+    std::optional<SecretFingerprinter> fingerprinter;
+    if (!keep_secrets) {
+        auto fp = SecretFingerprinter::for_database(db.path());
+        if (!fp)
+            return std::unexpected(fp.error());
+        fingerprinter = std::move(*fp);
+    }
+    auto store = SqliteStore::create(db);
+    if (!store)
+        return std::unexpected(store.error());
+    return import_capture_file(**store, fingerprinter ? &*fingerprinter : nullptr, capture_path,
+                               keep_secrets, progress, limits);
+}
+
+Expected<std::unique_ptr<CaptureStore>> SessionDatabase::capture_store() {
+    if (pg_) {
+        auto store = PgStore::create(spec_);
+        if (!store)
+            return std::unexpected(store.error());
+        return std::unique_ptr<CaptureStore>(std::move(*store));
+    }
+    auto store = SqliteStore::create(*sqlite_);
+    if (!store)
+        return std::unexpected(store.error());
+    return std::unique_ptr<CaptureStore>(std::move(*store));
+}
+
+Expected<SecretFingerprinter> SessionDatabase::fingerprinter() {
+    if (pg_) {
+        auto key = pg_fingerprint_key(*pg_);
+        if (!key)
+            return std::unexpected(key.error());
+        return SecretFingerprinter::with_key(std::move(*key));
+    }
+    return SecretFingerprinter::for_database(sqlite_->path());
+}
+
+Expected<SessionDatabase> open_store(const std::string& spec) {
+    SessionDatabase db;
+    db.spec_ = spec;
+    if (pg::is_connection_string(spec)) {
+        db.display_ = pg::redact_connection_string(spec);
+        auto conn = pg::Connection::open(spec);
+        if (!conn)
+            return std::unexpected(conn.error());
+        if (auto r = migrate_pg(*conn); !r)
+            return std::unexpected(r.error());
+        db.pg_ = std::make_unique<pg::Connection>(std::move(*conn));
+        return db;
+    }
+    db.display_ = spec;
+    auto opened = open_session_database(spec);
+    if (!opened)
+        return std::unexpected(opened.error());
+    db.sqlite_ = std::move(*opened);
+    return db;
+}
+
+Expected<CaptureImport> import_capture_file(SessionDatabase& db, const std::string& capture_path,
+                                            bool keep_secrets, const ImportProgress& progress,
+                                            const CaptureLimits& limits) {
+    std::optional<SecretFingerprinter> fingerprinter;
+    if (!keep_secrets) {
+        auto fp = db.fingerprinter();
+        if (!fp)
+            return std::unexpected(fp.error());
+        fingerprinter = std::move(*fp);
+    }
+    auto store = db.capture_store();
+    if (!store)
+        return std::unexpected(store.error());
+    return import_capture_file(**store, fingerprinter ? &*fingerprinter : nullptr, capture_path,
+                               keep_secrets, progress, limits);
+}
+
+Expected<CaptureImport> import_capture_file(CaptureStore& store,
+                                            const SecretFingerprinter* fingerprinter,
+                                            const std::string& capture_path, bool keep_secrets,
+                                            const ImportProgress& progress,
+                                            const CaptureLimits& limits) {
     replay::LoadOptions load;
     load.max_held_bytes = limits.max_held_bytes;
     if (progress)
@@ -97,13 +179,6 @@ Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::str
         return std::unexpected(capture.error());
     const replay::CaptureContents& contents = capture->contents();
 
-    std::optional<SecretFingerprinter> fingerprinter;
-    if (!keep_secrets) {
-        auto fp = SecretFingerprinter::for_database(db.path());
-        if (!fp)
-            return std::unexpected(fp.error());
-        fingerprinter = std::move(*fp);
-    }
     ImportOptions options;
     options.keep_secrets = keep_secrets;
     options.decode = limits.decode;
@@ -111,14 +186,11 @@ Expected<CaptureImport> import_capture_file(sqlite::Database& db, const std::str
         options.progress = [&](std::size_t done, std::size_t total) {
             progress("decode", done, total);
         };
-    auto importer =
-        Importer::create(db, fingerprinter ? &*fingerprinter : nullptr, std::move(options));
-    if (!importer)
-        return std::unexpected(importer.error());
+    Importer importer(store, fingerprinter, std::move(options));
 
     std::error_code ec;
     std::string absolute = std::filesystem::absolute(capture_path, ec).string();
-    auto result = (*importer)->import(
+    auto result = importer.import(
         contents, ec ? capture_path : absolute, capture->connection_count(),
         [&](const Importer::ConnectionSink& sink) {
             return capture->for_each_connection([&](replay::Connection&& c) {

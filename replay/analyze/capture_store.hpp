@@ -1,6 +1,6 @@
 // Where an import writes. The importer decodes; a store keeps what it decoded,
-// one capture at a time and all of it or nothing: SqliteStore today, another
-// database (issue 12) behind the same calls later.
+// one capture at a time and all of it or nothing: SqliteStore or PgStore
+// (open_store() in session_database.hpp picks one from a --db string).
 #pragma once
 
 #include <cstdint>
@@ -44,9 +44,11 @@ class CaptureStore {
     virtual Expected<std::optional<StoredCapture>> find_capture(std::string_view uuid) = 0;
     // The capture and what it knows as a whole: damage, notes, processes, probes,
     // TCP connections (not contents.connections). Counts go to `result`, which
-    // must outlive the capture's writing. Returns the capture's id.
-    virtual Expected<std::int64_t> write_capture(const replay::CaptureContents& contents,
-                                                 const std::string& file, ImportResult& result) = 0;
+    // must outlive the capture's writing. Returns the capture's id, or nullopt
+    // when the UUID turned out to be stored already (a concurrent import of the
+    // same capture committed first; the caller then rolls back).
+    virtual Expected<std::optional<std::int64_t>> write_capture(
+        const replay::CaptureContents& contents, const std::string& file, ImportResult& result) = 0;
     // One connection with its gaps, raw stretches, exchanges, SSE events and LLM
     // calls, in the order the import hands them over.
     virtual Expected<void> write_connection(const replay::Connection& connection,

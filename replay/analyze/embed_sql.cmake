@@ -1,5 +1,8 @@
 # Writes OUTPUT: a C++ file holding every SQL_DIR/NNN_*.sql file, in name order,
-# as ct::analyze::schema_migrations().
+# as ct::analyze::FUNCTION() (default schema_migrations).
+if(NOT FUNCTION)
+  set(FUNCTION schema_migrations)
+endif()
 file(GLOB files ${SQL_DIR}/*.sql)
 list(SORT files)
 set(body "")
@@ -13,12 +16,12 @@ foreach(f ${files})
   math(EXPR version "${number}")
   string(APPEND body "        {${version}, \"${name}\", R\"ct_sql(${sql})ct_sql\"},\n")
 endforeach()
-file(WRITE ${OUTPUT}.tmp "// Generated from schema/sql by embed_sql.cmake; do not edit.
+file(WRITE ${OUTPUT}.tmp "// Generated from ${SQL_DIR} by embed_sql.cmake; do not edit.
 #include \"sqlite/migrations.hpp\"
 
 namespace ct::analyze {
 
-const std::vector<Migration>& schema_migrations() {
+const std::vector<Migration>& ${FUNCTION}() {
     static const std::vector<Migration> migrations = {
 ${body}    };
     return migrations;

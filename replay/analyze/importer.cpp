@@ -10,7 +10,14 @@ namespace ct::analyze {
 
 Importer::Importer(std::unique_ptr<CaptureStore> store, const SecretFingerprinter* fingerprinter,
                    ImportOptions options)
-    : store_(std::move(store)), fingerprinter_(fingerprinter), options_(std::move(options)) {}
+    : owned_(std::move(store)),
+      store_(owned_.get()),
+      fingerprinter_(fingerprinter),
+      options_(std::move(options)) {}
+
+Importer::Importer(CaptureStore& store, const SecretFingerprinter* fingerprinter,
+                   ImportOptions options)
+    : store_(&store), fingerprinter_(fingerprinter), options_(std::move(options)) {}
 
 Importer::~Importer() = default;
 
@@ -47,26 +54,41 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
             if (store)
                 store->rollback();
         }
-    } rollback{store_.get()};
+    } rollback{store_};
     if (auto r = store_->begin(); !r)
         return std::unexpected(r.error());
     ImportResult result;
-    auto existing = store_->find_capture(contents.header.uuid);
-    if (!existing)
-        return std::unexpected(existing.error());
-    if (*existing) {
-        result.capture_id = (*existing)->id;
+    // The UUID stored already: nothing changes (the transaction is rolled back).
+    auto already = [&](const StoredCapture& stored) {
+        result.capture_id = stored.id;
         result.already_present = true;
         result.file_events = contents.events;
         // Imported while it was still being recorded, say: this file holds more.
-        if ((*existing)->events < contents.events)
-            result.stored_events = (*existing)->events;
-        return result;  // rolled back: nothing changes
-    }
+        if (stored.events < contents.events)
+            result.stored_events = stored.events;
+        return result;
+    };
+    auto existing = store_->find_capture(contents.header.uuid);
+    if (!existing)
+        return std::unexpected(existing.error());
+    if (*existing)
+        return already(**existing);
     auto capture_id = store_->write_capture(contents, file, result);
     if (!capture_id)
         return std::unexpected(capture_id.error());
-    result.capture_id = *capture_id;
+    if (!*capture_id) {
+        // A concurrent import of the same capture committed first.
+        store_->rollback();
+        auto stored = store_->find_capture(contents.header.uuid);
+        if (!stored)
+            return std::unexpected(stored.error());
+        if (!*stored)
+            return fail("capture " + contents.header.uuid +
+                        " was reported stored by the database but cannot be found");
+        result = ImportResult{};
+        return already(**stored);
+    }
+    result.capture_id = **capture_id;
 
     // Connections decode a few ahead of the writes (bounded, to bound memory).
     // The worker also frees the connection written before, off the writing thread.

@@ -31,6 +31,8 @@ class Importer {
                                                       ImportOptions options);
     Importer(std::unique_ptr<CaptureStore> store, const SecretFingerprinter* fingerprinter,
              ImportOptions options);
+    // Writes to `store`, which must outlive the importer.
+    Importer(CaptureStore& store, const SecretFingerprinter* fingerprinter, ImportOptions options);
     ~Importer();
     Importer(const Importer&) = delete;
     Importer& operator=(const Importer&) = delete;
@@ -49,7 +51,8 @@ class Importer {
                                   std::size_t connection_count, const ConnectionSource& source);
 
   private:
-    std::unique_ptr<CaptureStore> store_;
+    std::unique_ptr<CaptureStore> owned_;
+    CaptureStore* store_;
     const SecretFingerprinter* fingerprinter_;
     ImportOptions options_;
 };

@@ -20,6 +20,8 @@
 #include "ct/version.hpp"
 #include "default_paths.hpp"
 #include "export/export_cli.hpp"
+#include "pg/connection.hpp"
+#include "pg_query.hpp"
 #include "query_output.hpp"
 #include "search.hpp"
 #include "ship.hpp"
@@ -34,6 +36,9 @@ Examples:
   ct-analyze session.ctz                      import into the default database, print a summary
                                               (hosts, unseen TCP traffic, requests, LLM calls, warnings)
   ct-analyze --db work.db a.ctz b.ctz         import two captures into work.db
+  ct-analyze --db postgresql://ct@db.example/ct a.ctz
+                                              import into PostgreSQL (many hosts at once;
+                                              docs/postgresql.md)
   ct-analyze --timeline session.ctz           print the calls, HTTP heads and SSE events in time order
   ct-analyze --db work.db --sql "SELECT * FROM v_llm_calls" --csv
   ct-analyze --search "hello.txt timeout"     where these words are, with snippets
@@ -75,9 +80,15 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
   # Full-text search over bodies and LLM text (FTS5 syntax; --search takes plain words)
   SELECT d.kind, d.ref_id FROM search_index JOIN search_documents d ON d.rowid = search_index.rowid
   WHERE search_index MATCH '"hello.txt" timeout';
+  # The same on PostgreSQL (text search)
+  SELECT d.kind, d.ref_id FROM search_index s JOIN search_documents d ON d.rowid = s.rowid
+  WHERE s.tsv @@ (phraseto_tsquery('simple', 'hello.txt') && phraseto_tsquery('simple', 'timeout'));
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
 --sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
+PostgreSQL (--db postgresql://..., postgres://... or "host=... dbname=..."): imports, --sql
+(one statement, READ ONLY transaction, 60 s statement timeout), --search and --timeline work;
+the import summary is a line of counts; --html, --har and --otlp read SQLite only (refused).
 Exit status: 0 success; 1 an import, the SQL (or its refusal) or an export failed; 2 bad command line.
 With --watch: 0 stopped by SIGTERM/SIGINT, or (--once) every finished capture is in the
 database; 1 --once could not import a file (reported on stderr and in shipped_files, not
@@ -113,7 +124,7 @@ class Progress {
 };
 
 int run(int argc, char** argv) {
-    CLI::App app{"ct-analyze: import ct captures (.ctz) into SQLite and query them"};
+    CLI::App app{"ct-analyze: import ct captures (.ctz) into SQLite or PostgreSQL and query them"};
     app.footer(kExamples);
     std::vector<std::string> captures;
     std::string db_path;
@@ -124,7 +135,9 @@ int run(int argc, char** argv) {
     app.add_option("captures", captures, "capture files to import (or to print with --timeline)");
     app.add_option("--db", db_path,
                    "database file (default: $CT_DB or ~/.local/share/ct/sessions.db); created "
-                   "with mode 0600; an existing database that is not ct's is refused");
+                   "with mode 0600; an existing database that is not ct's is refused. Or "
+                   "PostgreSQL: postgresql://..., postgres://... or libpq \"host=... "
+                   "dbname=...\" (tables created on first use)");
     auto* sql_option = app.add_option(
         "--sql", sql,
         "run this SQL and print the result (after any imports); read-only: statements that "
@@ -285,8 +298,20 @@ int run(int argc, char** argv) {
         }
         return status;
     }
+    if (db_path.empty())
+        db_path = ct::analyze::default_database_path();
+    const bool postgres = ct::analyze::pg::is_connection_string(db_path);
+    if (postgres && exports.any()) {
+        fmt::print(stderr,
+                   "ct-analyze: --html, --har and --otlp read SQLite databases only; with "
+                   "PostgreSQL (--db {}) import, then use --sql or --search (or import into an "
+                   "SQLite file for the exports)\n",
+                   ct::analyze::pg::redact_connection_string(db_path));
+        return 2;
+    }
     if (!search.empty()) {
-        auto query = ct::analyze::search_sql(search);
+        auto query =
+            postgres ? ct::analyze::pg_search_sql(search) : ct::analyze::search_sql(search);
         if (!query) {
             fmt::print(stderr, "ct-analyze: {}\n", query.error().what());
             return 2;
@@ -297,9 +322,7 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "{}", app.help());
         return 2;
     }
-    if (db_path.empty())
-        db_path = ct::analyze::default_database_path();
-    auto db = ct::analyze::open_session_database(db_path);
+    auto db = ct::analyze::open_store(db_path);
     if (!db) {
         fmt::print(stderr, "ct-analyze: {}\n", db.error().what());
         return 1;
@@ -324,15 +347,24 @@ int run(int argc, char** argv) {
         imported_ids.push_back(imported->result.capture_id);
         if (quiet)
             continue;
-        auto summary = ct::analyze::capture_summary(*db, imported->result.capture_id);
-        if (!summary) {
-            fmt::print(stderr, "ct-analyze: {}: {}\n", path, summary.error().what());
-            status = 1;
-            continue;
+        if (db->sqlite()) {
+            auto summary = ct::analyze::capture_summary(*db->sqlite(), imported->result.capture_id);
+            if (!summary) {
+                fmt::print(stderr, "ct-analyze: {}: {}\n", path, summary.error().what());
+                status = 1;
+                continue;
+            }
+            fmt::print("{}", *summary);
+        } else if (!imported->result.already_present) {
+            // The full summary reads SQLite; on PostgreSQL, what the import wrote.
+            const auto& r = imported->result;
+            fmt::print(
+                "{}: {} connections, {} requests, {} responses, {} SSE events, {} LLM "
+                "calls\n",
+                path, r.connections, r.requests, r.responses, r.sse_events, r.llm_calls);
         }
-        fmt::print("{}", *summary);
         if (imported->result.already_present) {
-            fmt::print("Already in {} (capture id {}): nothing changed.\n", db_path,
+            fmt::print("Already in {} (capture id {}): nothing changed.\n", db->display_name(),
                        imported->result.capture_id);
             if (imported->result.stored_events) {
                 fmt::print(
@@ -344,17 +376,27 @@ int run(int argc, char** argv) {
             }
             fmt::print("\n");
         } else {
-            fmt::print("Imported into {} as capture id {}.\n\n", db_path,
+            fmt::print("Imported into {} as capture id {}.\n\n", db->display_name(),
                        imported->result.capture_id);
         }
     }
     if (exports.any() && (status == 0 || !imported_ids.empty()))
-        status =
-            std::max(status, ct::analyze::exports::run_exports(*db, imported_ids, exports, quiet));
+        status = std::max(
+            status, ct::analyze::exports::run_exports(*db->sqlite(), imported_ids, exports, quiet));
     if (!sql.empty()) {
         auto format = csv    ? ct::analyze::OutputFormat::Csv
                       : json ? ct::analyze::OutputFormat::Json
                              : ct::analyze::OutputFormat::Table;
+        auto access =
+            sql_write ? ct::analyze::QueryAccess::Write : ct::analyze::QueryAccess::ReadOnly;
+        if (db->postgres()) {
+            if (auto r = ct::analyze::run_query_pg(*db->postgres(), sql, format, stdout, access);
+                !r) {
+                fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
+                return 1;
+            }
+            return status;
+        }
         // Read-only queries get their own read-only connection (closed before the
         // import connection, which then removes the WAL as the last one out).
         std::optional<ct::analyze::sqlite::Database> reader;
@@ -367,9 +409,8 @@ int run(int argc, char** argv) {
             }
             reader = std::move(*ro);
         }
-        auto access =
-            sql_write ? ct::analyze::QueryAccess::Write : ct::analyze::QueryAccess::ReadOnly;
-        if (auto r = ct::analyze::run_query(reader ? *reader : *db, sql, format, stdout, access);
+        if (auto r = ct::analyze::run_query(reader ? *reader : *db->sqlite(), sql, format, stdout,
+                                            access);
             !r) {
             fmt::print(stderr, "ct-analyze: {}\n", r.error().what());
             return 1;

@@ -15,12 +15,9 @@ namespace {
 
 constexpr std::size_t kMaxTableCell = 120;
 
-struct Cell {
-    std::string text;
-    int type = SQLITE_NULL;
-    std::int64_t integer = 0;
-    double real = 0;
-};
+using Cell = QueryCell;
+
+}  // namespace
 
 bool valid_utf8(std::string_view s) {
     std::size_t i = 0;
@@ -51,6 +48,8 @@ std::string hex_blob(std::string_view bytes) {
     }
     return out + "'";
 }
+
+namespace {
 
 // Display width in code points (close enough for aligned output).
 std::size_t width(std::string_view s) {
@@ -304,6 +303,12 @@ Expected<void> run_query(sqlite::Database& db, const std::string& sql, OutputFor
         }
     }
 
+    return print_rows(names, rows, format, out);
+}
+
+Expected<void> print_rows(const std::vector<std::string>& names,
+                          const std::vector<std::vector<QueryCell>>& rows, OutputFormat format,
+                          std::FILE* out) {
     if (format == OutputFormat::Csv) {
         std::string line;
         for (std::size_t i = 0; i < names.size(); ++i) {

@@ -2,13 +2,33 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "sqlite/database.hpp"
 
 namespace ct::analyze {
 
 enum class OutputFormat { Table, Csv, Json };
+
+// One value of a result row; `type` is SQLite's fundamental type (SQLITE_NULL,
+// SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB), whatever the engine.
+struct QueryCell {
+    std::string text;
+    int type = SQLITE_NULL;
+    std::int64_t integer = 0;
+    double real = 0;
+};
+
+// Prints rows as an aligned table, CSV or JSON (objects with the columns in order).
+Expected<void> print_rows(const std::vector<std::string>& names,
+                          const std::vector<std::vector<QueryCell>>& rows, OutputFormat format,
+                          std::FILE* out);
+bool valid_utf8(std::string_view s);
+// x'..' hex of bytes that are not text.
+std::string hex_blob(std::string_view bytes);
 
 // What `--sql` may do. ReadOnly (the default) refuses every statement that would
 // change a database: INSERT/UPDATE/DELETE, CREATE/DROP/ALTER, REINDEX, ANALYZE,

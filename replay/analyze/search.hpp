@@ -22,4 +22,7 @@ Expected<std::string> fts_query_for_words(std::string_view words);
 // word, newlines shown as spaces), best matches first, at most `limit` rows.
 Expected<std::string> search_sql(std::string_view words, int limit = 50);
 
+// The same for PostgreSQL: PostgreSQL text search (search_index.tsv) instead of FTS5.
+Expected<std::string> pg_search_sql(std::string_view words, int limit = 50);
+
 }  // namespace ct::analyze

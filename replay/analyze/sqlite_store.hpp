@@ -19,8 +19,9 @@ class SqliteStore final : public CaptureStore {
 
     Expected<void> begin() override;
     Expected<std::optional<StoredCapture>> find_capture(std::string_view uuid) override;
-    Expected<std::int64_t> write_capture(const replay::CaptureContents& contents,
-                                         const std::string& file, ImportResult& result) override;
+    Expected<std::optional<std::int64_t>> write_capture(const replay::CaptureContents& contents,
+                                                        const std::string& file,
+                                                        ImportResult& result) override;
     Expected<void> write_connection(const replay::Connection& connection,
                                     const PreparedConnection& prepared) override;
     Expected<void> finish_capture(std::uint64_t lost_bytes) override;

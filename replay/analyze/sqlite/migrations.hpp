@@ -16,6 +16,8 @@ struct Migration {
 };
 
 const std::vector<Migration>& schema_migrations();  // generated
+// schema/sql/postgresql, applied by migrate_pg() (pg_store.hpp).
+const std::vector<Migration>& pg_schema_migrations();  // generated
 
 // Brings the database to the newest schema; fails on a database newer than this binary.
 Expected<int> migrate(sqlite::Database& db);
