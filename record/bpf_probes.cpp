@@ -11,7 +11,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -333,6 +335,7 @@ void BpfProbes::detach_all() {
 }
 
 void BpfProbes::untrace_all() {
+    stop_watching();
     __u32 key = 0, next = 0;
     std::vector<__u32> keys;
     const void* prev = nullptr;
@@ -343,6 +346,97 @@ void BpfProbes::untrace_all() {
     }
     for (__u32 k : keys)
         bpf_map__delete_elem(skel_->maps.traced, &k, sizeof k, 0);
+}
+
+Expected<void> BpfProbes::set_watch_rules(const std::vector<std::string>& names,
+                                          const std::vector<ct_file_id>& exes,
+                                          const std::vector<std::uint32_t>& uids, bool cmdlines) {
+    __u32 one = 1, rules = 0;
+    for (const auto& name : names) {
+        char key[CT_COMM_LEN] = {};
+        std::memcpy(key, name.data(), std::min(name.size(), sizeof key - 1));
+        if (bpf_map__update_elem(skel_->maps.watch_names, key, sizeof key, &one, sizeof one,
+                                 BPF_ANY) != 0)
+            return fail_errno("cannot add a --match-name rule to the BPF map");
+        rules |= CT_WATCH_NAMES;
+    }
+    for (const auto& id : exes) {
+        if (bpf_map__update_elem(skel_->maps.watch_exes, &id, sizeof id, &one, sizeof one,
+                                 BPF_ANY) != 0)
+            return fail_errno("cannot add a --match-exe rule to the BPF map");
+        rules |= CT_WATCH_EXES;
+    }
+    for (std::uint32_t uid : uids) {
+        if (bpf_map__update_elem(skel_->maps.watch_uids, &uid, sizeof uid, &one, sizeof one,
+                                 BPF_ANY) != 0)
+            return fail_errno("cannot add a --match-user rule to the BPF map");
+        rules |= CT_WATCH_UIDS;
+    }
+    if (cmdlines)
+        rules |= CT_WATCH_CMDLINES;
+    __atomic_store_n(&skel_->bss->watch_rules, rules, __ATOMIC_SEQ_CST);
+    return {};
+}
+
+void BpfProbes::stop_watching() {
+    __atomic_store_n(&skel_->bss->watch_rules, 0u, __ATOMIC_SEQ_CST);
+}
+
+namespace {
+// The BPF side's `struct conn_key` and `struct conn_state` (ct_record.bpf.c), which
+// are not part of the event ABI; the map's sizes are checked before use.
+struct BpfConnKey {
+    std::uint32_t tgid;
+    std::uint32_t pad;
+    std::uint64_t ssl;
+};
+struct BpfConnState {
+    std::uint64_t gen;
+    std::uint64_t pos[2];
+    std::int32_t fd;
+    std::uint32_t flags;
+    std::uint64_t again_buf;
+    std::uint64_t again_len;
+    std::uint64_t go_netfd;
+};
+}  // namespace
+
+std::vector<BpfProbes::OpenConnection> BpfProbes::open_connections() const {
+    std::vector<OpenConnection> out;
+    if (bpf_map__key_size(skel_->maps.conns) != sizeof(BpfConnKey) ||
+        bpf_map__value_size(skel_->maps.conns) != sizeof(BpfConnState))
+        return out;
+    BpfConnKey key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.conns, prev, &next, sizeof next) == 0) {
+        key = next;
+        prev = &key;
+        BpfConnState st{};
+        if (bpf_map__lookup_elem(skel_->maps.conns, &key, sizeof key, &st, sizeof st, 0) != 0)
+            continue;
+        if (!is_traced(static_cast<pid_t>(key.tgid)))
+            continue;
+        out.push_back({key.tgid, key.ssl, st.gen, st.pos[CT_DIR_WRITE], st.pos[CT_DIR_READ],
+                       st.fd});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const OpenConnection& a, const OpenConnection& b) { return a.gen < b.gen; });
+    return out;
+}
+
+std::vector<std::pair<ct_tcp_key, ct_tcp_state>> BpfProbes::tcp_sockets() const {
+    std::vector<std::pair<ct_tcp_key, ct_tcp_state>> out;
+    ct_tcp_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.tcp_socks, prev, &next, sizeof next) == 0) {
+        key = next;
+        prev = &key;
+        ct_tcp_state st{};
+        if (bpf_map__lookup_elem(skel_->maps.tcp_socks, &key, sizeof key, &st, sizeof st, 0) ==
+            0)
+            out.emplace_back(key, st);
+    }
+    return out;
 }
 
 void BpfProbes::release_in_background() {

@@ -73,6 +73,30 @@ class BpfProbes {
     void release_in_background();
     void untrace_all();
 
+    // --watch: processes that are not traced join the traced set when they execute a
+    // program that matches (names: comm or executable basename, at most 15 bytes;
+    // exes: file identities; uids: real uids). `cmdlines`: every other exec is also
+    // reported (ct_exec_event.watch CT_WATCH_CANDIDATE) for user space to match.
+    Expected<void> set_watch_rules(const std::vector<std::string>& names,
+                                   const std::vector<ct_file_id>& exes,
+                                   const std::vector<std::uint32_t>& uids, bool cmdlines);
+    // Nothing joins the traced set any more (called before untrace_all at the end).
+    void stop_watching();
+
+    // A TLS connection BPF knows as open (a generation without its CLOSE yet).
+    struct OpenConnection {
+        std::uint32_t tgid = 0;
+        std::uint64_t ssl = 0;
+        std::uint64_t gen = 0;
+        std::uint64_t bytes_written = 0;
+        std::uint64_t bytes_read = 0;
+        std::int32_t fd = -1;
+    };
+    // The open connections of traced processes (for a rotated capture's first unit).
+    std::vector<OpenConnection> open_connections() const;
+    // The TCP connections tracked now (left in the map).
+    std::vector<std::pair<ct_tcp_key, ct_tcp_state>> tcp_sockets() const;
+
     // Sends SIGCONT to every process --lossless stopped, and forgets them.
     ThrottleRelease resume_throttled();
     Expected<void> trace_pid(pid_t pid);
