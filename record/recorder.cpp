@@ -273,8 +273,18 @@ class Recording {
     // --watch: the processes running now that match a rule, with their descendants.
     Expected<void> trace_watched() {
         const pid_t self = ::getpid();
+        // Our ancestors (the shell, sudo or service manager that started us) are never
+        // matched here: their descendants are unrelated programs and ct-record itself.
+        // A program they start later is matched at its exec like any other.
+        std::set<pid_t> ancestors;
+        for (pid_t p = ::getppid(); p > 0 && ancestors.insert(p).second;) {
+            auto snap = read_process(p);
+            if (!snap)
+                break;
+            p = snap->ppid;
+        }
         auto add = [&](pid_t pid) -> Expected<void> {
-            if (pid == self || !live_.insert(pid).second)
+            if (pid == self || ancestors.contains(pid) || !live_.insert(pid).second)
                 return {};
             return probes_->trace_pid(pid);
         };
@@ -292,7 +302,7 @@ class Recording {
             }
             ::closedir(dp);
             for (pid_t pid : pids) {
-                if (pid == self || live_.contains(pid))
+                if (pid == self || ancestors.contains(pid) || live_.contains(pid))
                     continue;
                 auto snap = read_process(pid);
                 if (!snap || snap->exe.empty() || snap->ppid == self)

@@ -40,12 +40,12 @@ def make_cert(directory):
 class LogServer:
     """tests/servers/tls_log_server.py in the background."""
 
-    def __init__(self, directory, extra=()):
+    def __init__(self, directory, extra=(), python=PYTHON):
         self.dir = directory
         self.cert, self.key = make_cert(directory)
         self.log_dir = os.path.join(directory, "server-log")
         self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(SERVERS, "tls_log_server.py"), "--cert", self.cert,
+            [python, os.path.join(SERVERS, "tls_log_server.py"), "--cert", self.cert,
              "--key", self.key, "--log-dir", self.log_dir, *extra],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
