@@ -382,63 +382,6 @@ void BpfProbes::stop_watching() {
     __atomic_store_n(&skel_->bss->watch_rules, 0u, __ATOMIC_SEQ_CST);
 }
 
-namespace {
-// The BPF side's `struct conn_key` and `struct conn_state` (ct_record.bpf.c), which
-// are not part of the event ABI; the map's sizes are checked before use.
-struct BpfConnKey {
-    std::uint32_t tgid;
-    std::uint32_t pad;
-    std::uint64_t ssl;
-};
-struct BpfConnState {
-    std::uint64_t gen;
-    std::uint64_t pos[2];
-    std::int32_t fd;
-    std::uint32_t flags;
-    std::uint64_t again_buf;
-    std::uint64_t again_len;
-    std::uint64_t go_netfd;
-};
-}  // namespace
-
-std::vector<BpfProbes::OpenConnection> BpfProbes::open_connections() const {
-    std::vector<OpenConnection> out;
-    if (bpf_map__key_size(skel_->maps.conns) != sizeof(BpfConnKey) ||
-        bpf_map__value_size(skel_->maps.conns) != sizeof(BpfConnState))
-        return out;
-    BpfConnKey key{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map__get_next_key(skel_->maps.conns, prev, &next, sizeof next) == 0) {
-        key = next;
-        prev = &key;
-        BpfConnState st{};
-        if (bpf_map__lookup_elem(skel_->maps.conns, &key, sizeof key, &st, sizeof st, 0) != 0)
-            continue;
-        if (!is_traced(static_cast<pid_t>(key.tgid)))
-            continue;
-        out.push_back({key.tgid, key.ssl, st.gen, st.pos[CT_DIR_WRITE], st.pos[CT_DIR_READ],
-                       st.fd});
-    }
-    std::sort(out.begin(), out.end(),
-              [](const OpenConnection& a, const OpenConnection& b) { return a.gen < b.gen; });
-    return out;
-}
-
-std::vector<std::pair<ct_tcp_key, ct_tcp_state>> BpfProbes::tcp_sockets() const {
-    std::vector<std::pair<ct_tcp_key, ct_tcp_state>> out;
-    ct_tcp_key key{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map__get_next_key(skel_->maps.tcp_socks, prev, &next, sizeof next) == 0) {
-        key = next;
-        prev = &key;
-        ct_tcp_state st{};
-        if (bpf_map__lookup_elem(skel_->maps.tcp_socks, &key, sizeof key, &st, sizeof st, 0) ==
-            0)
-            out.emplace_back(key, st);
-    }
-    return out;
-}
-
 void BpfProbes::release_in_background() {
     untrace_all();
     int fds[2];

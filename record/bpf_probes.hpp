@@ -83,20 +83,6 @@ class BpfProbes {
     // Nothing joins the traced set any more (called before untrace_all at the end).
     void stop_watching();
 
-    // A TLS connection BPF knows as open (a generation without its CLOSE yet).
-    struct OpenConnection {
-        std::uint32_t tgid = 0;
-        std::uint64_t ssl = 0;
-        std::uint64_t gen = 0;
-        std::uint64_t bytes_written = 0;
-        std::uint64_t bytes_read = 0;
-        std::int32_t fd = -1;
-    };
-    // The open connections of traced processes (for a rotated capture's first unit).
-    std::vector<OpenConnection> open_connections() const;
-    // The TCP connections tracked now (left in the map).
-    std::vector<std::pair<ct_tcp_key, ct_tcp_state>> tcp_sockets() const;
-
     // Sends SIGCONT to every process --lossless stopped, and forgets them.
     ThrottleRelease resume_throttled();
     Expected<void> trace_pid(pid_t pid);

@@ -549,11 +549,15 @@ class Recording {
             }
             ++events_in_file_;
             ++events_written_;
+            if (events_in_file_ == 1 || h.seq > max_seq_in_file_)
+                max_seq_in_file_ = h.seq;
             if (h.type == CT_EVENT_LOSS)
                 ++loss_events_in_file_;
         }
         ++stats_.events;
         unseen_.on_event(ev);
+        if (watch_rules_)
+            track_connection(ev, h);
         switch (h.type) {
             case CT_EVENT_DATA: {
                 auto d = *abi::read_struct<ct_data_event>(ev);
@@ -611,6 +615,63 @@ class Recording {
         if ((stats_.events & 63) == 0 && monotonic_now_ns() >= consume_until_ns_)
             return kTimeToTick;
         return 0;
+    }
+
+    // --watch: where each open TLS connection stands in what the current file holds, so
+    // that the next file can say where its part of the streams begins. Kept from the
+    // events themselves (not from BPF's maps), so it agrees with the file exactly.
+    void track_connection(std::span<const std::uint8_t> ev, const ct_event_header& h) {
+        auto at_least = [](std::uint64_t& pos, std::uint64_t end) { pos = std::max(pos, end); };
+        auto get = [&](std::uint64_t gen, std::uint64_t ssl) -> TrackedConnection& {
+            auto& c = open_conns_[gen];
+            c.pid = h.pid;
+            c.ssl = ssl;
+            return c;
+        };
+        switch (h.type) {
+            case CT_EVENT_CONN: {
+                auto e = *abi::read_struct<ct_conn_event>(ev);
+                if (e.kind == CT_CONN_CLOSE) {
+                    open_conns_.erase(e.conn_gen);
+                    break;
+                }
+                auto& c = get(e.conn_gen, e.ssl);
+                at_least(c.pos[CT_DIR_WRITE], e.bytes_written);
+                at_least(c.pos[CT_DIR_READ], e.bytes_read);
+                std::memcpy(c.comm, e.comm, sizeof c.comm);
+                break;
+            }
+            case CT_EVENT_DATA: {
+                auto e = *abi::read_struct<ct_data_event>(ev);
+                if (e.direction > CT_DIR_READ)
+                    break;
+                std::uint64_t end = e.stream_pos + e.data_len;
+                if ((e.flags & CT_DATA_TRUNCATED) && (e.flags & CT_DATA_LAST_CHUNK) &&
+                    e.stream_pos >= e.chunk_offset)
+                    end = std::max<std::uint64_t>(end, e.stream_pos - e.chunk_offset + e.call_len);
+                auto& c = get(e.conn_gen, e.ssl);
+                at_least(c.pos[e.direction], end);
+                std::memcpy(c.comm, e.comm, sizeof c.comm);
+                break;
+            }
+            case CT_EVENT_LOSS: {
+                auto e = *abi::read_struct<ct_loss_event>(ev);
+                if (e.direction <= CT_DIR_READ && e.conn_gen != 0)
+                    at_least(get(e.conn_gen, e.ssl).pos[e.direction], e.stream_pos + e.lost_len);
+                break;
+            }
+            case CT_EVENT_SOCKET: {
+                auto e = *abi::read_struct<ct_socket_event>(ev);
+                if (e.conn_gen != 0 && e.origin != CT_SOCKET_FROM_CONNECT)
+                    get(e.conn_gen, e.ssl).socket = e;
+                break;
+            }
+            case CT_EVENT_EXIT:
+                std::erase_if(open_conns_, [&](const auto& kv) { return kv.second.pid == h.pid; });
+                break;
+            default:
+                break;
+        }
     }
 
     // --watch with --match-cmdline: BPF reports execs of untraced processes; one whose
@@ -865,7 +926,9 @@ class Recording {
 
     // Writes the current file's trailer (its final COUNTERS are in already) and, with
     // --watch, gives it its final name. False if the file could not be closed cleanly.
-    bool close_file(const std::string& reason, std::uint64_t end_mono) {
+    // `last_seq`: where the file's sequence numbers end (default: every number handed out).
+    bool close_file(const std::string& reason, std::uint64_t end_mono,
+                    std::optional<std::uint64_t> file_last_seq = std::nullopt) {
         if (failed_)
             return false;
         if (auto ok = writer_->drain(); !ok) {
@@ -875,7 +938,8 @@ class Recording {
         auto ws = writer_->stats();
         // The file's sequence numbers are first_seq_ .. last_seq - 1 (capture-format.md 4,
         // rule 8); a single capture starts at 0.
-        const std::uint64_t last_seq = probes_->next_seq();
+        const std::uint64_t last_seq = file_last_seq ? *file_last_seq : probes_->next_seq();
+        closed_last_seq_ = last_seq;
         const std::uint64_t allocated = last_seq > first_seq_ ? last_seq - first_seq_ : 0;
         using F = ctz::TrailerField;
         ctz::FieldWriter t;
@@ -907,6 +971,11 @@ class Recording {
     // --watch: closes the current file cleanly and continues in a new one, which starts
     // with what a reader needs to decode it alone (capture-format.md, "Rotated captures").
     void rotate(const std::string& reason) {
+        // What the ring holds was numbered for this file: it goes in before the trailer.
+        // (An event numbered in the microseconds between its number and its submission
+        // can still reach the next file; it then counts as lost in this one.)
+        for (int slices = 0; consume_ring() && !failed_ && slices < 50; ++slices) {
+        }
         after_events();  // process records and probe reports go in the file they belong to
         for (const auto& line : unseen_.report_lines())
             note("warning", "unseen traffic: " + line);
@@ -914,13 +983,17 @@ class Recording {
         update_stats_from_counters();
         append(ctz::RecordType::Counters, counters_record(counters_, true));
         const std::string closed = output_path_;
-        if (!close_file(reason, monotonic_now_ns()))
+        // The ring was drained: the numbers up to the highest one in the file are this
+        // file's; the process goes on numbering events meanwhile, and those (still in the
+        // ring) are the next file's.
+        std::uint64_t last = std::max(first_seq_, events_in_file_ ? max_seq_in_file_ + 1 : 0);
+        if (!close_file(reason, monotonic_now_ns(), last))
             return;
         unseen_ = UnseenTraffic{};  // each file reports its own unseen connections
         previous_uuid_ = current_uuid_;
         ++series_index_;
-        first_seq_ = probes_->next_seq();
-        events_in_file_ = loss_events_in_file_ = file_data_bytes_ = 0;
+        first_seq_ = closed_last_seq_;  // the numbers of the files do not overlap
+        events_in_file_ = loss_events_in_file_ = file_data_bytes_ = max_seq_in_file_ = 0;
         lost_bytes_before_ = stats_.lost_bytes;
         clock_ = sample_clocks();
         file_start_ns_ = clock_.monotonic_ns;
@@ -977,37 +1050,25 @@ class Recording {
             if (auto ok = writer_->append(ctz::RecordType::Probe, body); !ok)
                 on_write_failure(ok.error());
         }
-        std::map<std::pair<std::uint32_t, std::int32_t>, ct_tcp_event> sockets;
-        for (const auto& [key, st] : probes_->tcp_sockets())
-            sockets[{key.tgid, key.fd}] = st.ev;
         carried_connections_ = 0;
-        for (const auto& c : probes_->open_connections()) {
-            ct_conn_event open{};
-            open.ssl = c.ssl;
-            open.conn_gen = c.gen;
-            open.bytes_written = c.bytes_written;
-            open.bytes_read = c.bytes_read;
-            open.kind = CT_CONN_OPEN;
-            open.func = CT_FUNC_CONTINUED;
-            if (auto it = comms.find(static_cast<pid_t>(c.tgid)); it != comms.end())
-                std::memcpy(open.comm, it->second.data(),
-                            std::min(it->second.size(), sizeof open.comm - 1));
-            write_own_event(open, CT_EVENT_CONN, static_cast<pid_t>(c.tgid));
+        // A copy: writing the events below goes through track_connection().
+        const auto open = open_conns_;
+        for (const auto& [gen, c] : open) {
+            ct_conn_event ev{};
+            ev.ssl = c.ssl;
+            ev.conn_gen = gen;
+            ev.bytes_written = c.pos[CT_DIR_WRITE];
+            ev.bytes_read = c.pos[CT_DIR_READ];
+            ev.kind = CT_CONN_OPEN;
+            ev.func = CT_FUNC_CONTINUED;
+            std::memcpy(ev.comm, c.comm, sizeof ev.comm);
+            write_own_event(ev, CT_EVENT_CONN, static_cast<pid_t>(c.pid));
             ++carried_connections_;
-            auto sock = sockets.find({c.tgid, c.fd});
-            if (c.fd < 0 || sock == sockets.end())
+            if (!c.socket)
                 continue;
-            ct_socket_event se{};
-            se.ssl = c.ssl;
-            se.conn_gen = c.gen;
-            se.fd = c.fd;
-            se.family = sock->second.family;
-            se.local_port = sock->second.local_port;
-            se.remote_port = sock->second.remote_port;
+            ct_socket_event se = *c.socket;
             se.origin = CT_SOCKET_FROM_CONTINUED;
-            std::memcpy(se.local_addr, sock->second.local_addr, sizeof se.local_addr);
-            std::memcpy(se.remote_addr, sock->second.remote_addr, sizeof se.remote_addr);
-            write_own_event(se, CT_EVENT_SOCKET, static_cast<pid_t>(c.tgid));
+            write_own_event(se, CT_EVENT_SOCKET, static_cast<pid_t>(c.pid));
         }
     }
 
@@ -1127,11 +1188,21 @@ class Recording {
     std::string series_name_;
     std::uint64_t series_index_ = 0;
     std::uint64_t first_seq_ = 0;
+    std::uint64_t closed_last_seq_ = 0;
+    std::uint64_t max_seq_in_file_ = 0;  // highest sequence number in the current file
     std::uint64_t file_start_ns_ = 0;
     std::uint64_t watch_matches_ = 0;
     std::uint64_t carried_connections_ = 0;
     bool rotate_requested_ = false;
     std::vector<std::vector<std::uint8_t>> probe_records_;  // re-written in each new file
+    struct TrackedConnection {
+        std::uint32_t pid = 0;
+        std::uint64_t ssl = 0;
+        std::uint64_t pos[2] = {0, 0};  // stream ends the current file reaches
+        char comm[CT_COMM_LEN] = {};
+        std::optional<ct_socket_event> socket;  // the last socket tied to it
+    };
+    std::map<std::uint64_t, TrackedConnection> open_conns_;  // by generation
     std::string output_path_;
     std::uint64_t events_in_file_ = 0;       // events handed to the writer
     std::uint64_t loss_events_in_file_ = 0;  // ... of which LOSS events

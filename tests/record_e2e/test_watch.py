@@ -166,7 +166,9 @@ class Watch(RecordTest):
     def test_rotation_by_size_every_file_decodes_alone(self):
         agent = self.agent_python()
         rec = self.start_watcher("--match-exe", agent, extra=("--rotate-size", "1M"))
-        count, size = 40, 64 * 1024
+        # Each body is echoed and half of it resent: about `size` new bytes per exchange
+        # after compression.
+        count, size = 60, 128 * 1024
         subprocess.run([agent, "-c", PYTHON_ROTATE, self.server.cert, str(self.server.port),
                         str(count), str(size)], check=True, stdout=subprocess.DEVNULL)
         logged = self.server.connection_list(expect=count + 1)
