@@ -495,7 +495,7 @@ def report_watch(cfg, wc):
     rows.append((spread(wc["untraced"], us), spread(wc["empty"], us), spread(wc["watch"], us),
                  spread(wc["ratio"], x2), spread(wc["cpu_ratio"], x2),
                  "%.0f ns/run" % med(wc["probe_ns"])))
-    table(rows, "    ")
+    p(table(rows, "    "))
     for label, (ns, cnt) in wc["exec"].items():
         p("    exec tracepoint (handle_exec) under %s: %.0f ns per run (%d runs)"
           % (label, ns, cnt))
