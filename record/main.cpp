@@ -134,8 +134,7 @@ int run_main(int argc, char** argv) {
                    "--watch: start a new capture when the current one is this old (90s, 30m, "
                    "1h, 1d)")
         ->default_str("1h");
-    app.add_option("--rotate-size", rotate_size,
-                   "--watch: ... or this big on disk (compressed)")
+    app.add_option("--rotate-size", rotate_size, "--watch: ... or this big on disk (compressed)")
         ->default_str("256M");
     app.add_option("--keep", keep,
                    "--watch: remove finished captures older than this (e.g. 7d; default: keep)");
@@ -205,9 +204,8 @@ int run_main(int argc, char** argv) {
     };
     if (pid_option->count() > 0 && o.pid <= 0)
         return usage_error("-p needs the ID of a running process (a number above 0)");
-    bool any_rule = match_name->count() + match_exe->count() + match_cmdline->count() +
-                        match_user->count() >
-                    0;
+    bool any_rule =
+        match_name->count() + match_exe->count() + match_cmdline->count() + match_user->count() > 0;
     if (o.watch) {
         if (o.pid > 0 || !command.empty())
             return usage_error("--watch records by rules: it takes no -p PID and no -- CMD");
@@ -235,14 +233,16 @@ int run_main(int argc, char** argv) {
         if (!keep.empty()) {
             auto k = ct::record::parse_duration_ms(keep);
             if (!k || *k == 0)
-                return usage_error("--keep: " + (k ? std::string("must be above 0") : k.error().message));
+                return usage_error("--keep: " +
+                                   (k ? std::string("must be above 0") : k.error().message));
             w.keep_ms = *k;
         }
         if (!keep_size.empty()) {
             auto ks = ct::parse_size(keep_size);
             if (!ks || *ks < w.rotate_bytes)
-                return usage_error("--keep-size: " + (ks ? std::string("must be at least --rotate-size")
-                                                         : ks.error().message));
+                return usage_error(
+                    "--keep-size: " +
+                    (ks ? std::string("must be at least --rotate-size") : ks.error().message));
             w.keep_bytes = *ks;
         }
     } else {

@@ -121,20 +121,20 @@ class Recording {
             if (!rules)
                 return std::unexpected(rules.error());
             watch_rules_.emplace(std::move(*rules));
-            CaptureDirectory::Limits limits{o_.watch_options.keep_ms,
-                                            o_.watch_options.keep_bytes};
+            CaptureDirectory::Limits limits{o_.watch_options.keep_ms, o_.watch_options.keep_bytes};
             auto dir = CaptureDirectory::open(o_.watch_options.dir, limits);
             if (!dir)
                 return std::unexpected(dir.error());
             capture_dir_.emplace(std::move(*dir));
             for (const auto& f : capture_dir_->recovered()) {
-                say(fmt::format("kept {}: a capture a previous recorder did not close (no "
+                say(
+                    fmt::format("kept {}: a capture a previous recorder did not close (no "
                                 "trailer; readable up to its last flush)",
                                 f));
             }
             series_uuid_ = random_uuid();
-            series_name_ = fmt::format("{:02x}{:02x}{:02x}{:02x}", series_uuid_[0],
-                                       series_uuid_[1], series_uuid_[2], series_uuid_[3]);
+            series_name_ = fmt::format("{:02x}{:02x}{:02x}{:02x}", series_uuid_[0], series_uuid_[1],
+                                       series_uuid_[2], series_uuid_[3]);
         } else if (o_.pid > 0) {
             if (o_.pid == ::getpid())
                 return fail("ct-record cannot record itself");
@@ -196,9 +196,9 @@ class Recording {
             return ok;
         if (watch_rules_) {
             // From here on a matching exec joins in BPF; the scan below finds the rest.
-            if (auto ok = probes_->set_watch_rules(watch_rules_->names(), watch_rules_->exe_ids(),
-                                                   watch_rules_->uids(),
-                                                   watch_rules_->has_cmdlines());
+            if (auto ok =
+                    probes_->set_watch_rules(watch_rules_->names(), watch_rules_->exe_ids(),
+                                             watch_rules_->uids(), watch_rules_->has_cmdlines());
                 !ok)
                 return ok;
         }
@@ -240,11 +240,11 @@ class Recording {
                                 launcher_->pid(), o_.output));
             }
         } else if (watch_rules_) {
-            say(fmt::format("watching for {} (and their descendants): {} running now; captures "
-                            "into {}/, rotated every {} s or {} MiB",
-                            fmt::join(watch_rules_->describe(), ", "), live_.size(),
-                            capture_dir_->path(), o_.watch_options.rotate_ms / 1000,
-                            o_.watch_options.rotate_bytes >> 20));
+            say(fmt::format(
+                "watching for {} (and their descendants): {} running now; captures "
+                "into {}/, rotated every {} s or {} MiB",
+                fmt::join(watch_rules_->describe(), ", "), live_.size(), capture_dir_->path(),
+                o_.watch_options.rotate_ms / 1000, o_.watch_options.rotate_bytes >> 20));
             for (const auto& f : capture_dir_->enforce_limits())
                 say(fmt::format("removed {} (--keep/--keep-size)", f));
         } else if (!o_.quiet) {
@@ -307,8 +307,8 @@ class Recording {
                 auto snap = read_process(pid);
                 if (!snap || snap->exe.empty() || snap->ppid == self)
                     continue;  // gone, a kernel thread, or our own watchdog
-                auto rule = watch_rules_->match(
-                    *snap, file_id_of(fmt::format("/proc/{}/exe", pid)));
+                auto rule =
+                    watch_rules_->match(*snap, file_id_of(fmt::format("/proc/{}/exe", pid)));
                 if (!rule)
                     continue;
                 if (auto ok = add(pid); !ok)
@@ -586,9 +586,9 @@ class Recording {
                         ++processes_seen_;
                     ++watch_matches_;
                     if (!o_.quiet) {
-                        say(fmt::format("recording pid {} ({}): it matched a --watch rule",
-                                        h.pid, std::string(e.filename,
-                                                           strnlen(e.filename, sizeof e.filename))));
+                        say(fmt::format(
+                            "recording pid {} ({}): it matched a --watch rule", h.pid,
+                            std::string(e.filename, strnlen(e.filename, sizeof e.filename))));
                     }
                 }
                 new_processes_.push_back(
@@ -1011,9 +1011,8 @@ class Recording {
         }
         carry_over();
         if (!o_.quiet) {
-            auto ws = writer_->stats();
-            (void)ws;
-            say(fmt::format("{}: closed {}; now {} ({} processes, {} open connections carried "
+            say(
+                fmt::format("{}: closed {}; now {} ({} processes, {} open connections carried "
                             "over)",
                             reason, closed, names_.part, live_.size(), carried_connections_));
         }
@@ -1173,9 +1172,9 @@ class Recording {
     std::uint64_t next_tick_ns_ = 0, next_flush_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
     std::uint64_t consume_until_ns_ = 0;
     ct_counters counters_{};
-    std::uint64_t events_written_ = 0;       // events handed to the writers (every file)
-    std::uint64_t file_data_bytes_ = 0;      // DATA bytes in the current file
-    std::uint64_t lost_bytes_before_ = 0;    // lost bytes counted when the file began
+    std::uint64_t events_written_ = 0;     // events handed to the writers (every file)
+    std::uint64_t file_data_bytes_ = 0;    // DATA bytes in the current file
+    std::uint64_t lost_bytes_before_ = 0;  // lost bytes counted when the file began
     // --watch
     std::optional<WatchRules> watch_rules_;
     std::optional<CaptureDirectory> capture_dir_;

@@ -56,7 +56,7 @@ std::uint64_t now_realtime_ms() {
 }  // namespace
 
 std::optional<ct_file_id> file_id_of(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
         return std::nullopt;
     return ct_file_id{(static_cast<std::uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev),
@@ -67,9 +67,10 @@ Expected<WatchRules> WatchRules::resolve(const WatchRuleArgs& args) {
     WatchRules r;
     for (const auto& name : args.names) {
         if (name.empty() || name.find('/') != std::string::npos)
-            return fail(fmt::format("--match-name '{}': give a program name such as claude or "
-                                    "python3 (no path; use --match-exe for a file)",
-                                    name));
+            return fail(
+                fmt::format("--match-name '{}': give a program name such as claude or "
+                            "python3 (no path; use --match-exe for a file)",
+                            name));
         // The kernel's comm and ct's BPF comparison keep the first 15 bytes.
         r.names_.push_back(name.substr(0, kCommMax));
         r.text_.push_back("name=" + name);
@@ -79,7 +80,7 @@ Expected<WatchRules> WatchRules::resolve(const WatchRuleArgs& args) {
         if (!::realpath(exe.c_str(), real))
             return fail_errno(fmt::format("--match-exe {}: cannot resolve the file", exe));
         auto id = file_id_of(real);
-        struct stat st{};
+        struct stat st {};
         if (!id || ::stat(real, &st) != 0 || !S_ISREG(st.st_mode))
             return fail(fmt::format("--match-exe {}: not a regular file", exe));
         r.exe_paths_.push_back(real);
@@ -178,7 +179,7 @@ Expected<CaptureDirectory> CaptureDirectory::open(const std::string& dir, Limits
         d.dir_.pop_back();
     if (::mkdir(d.dir_.c_str(), 0700) != 0 && errno != EEXIST)
         return fail_errno(fmt::format("cannot create the output directory {}", d.dir_));
-    struct stat st{};
+    struct stat st {};
     if (::lstat(d.dir_.c_str(), &st) != 0)
         return fail_errno(fmt::format("cannot read the output directory {}", d.dir_));
     if (!S_ISDIR(st.st_mode))
@@ -186,20 +187,20 @@ Expected<CaptureDirectory> CaptureDirectory::open(const std::string& dir, Limits
     d.dir_fd_.reset(::open(d.dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!d.dir_fd_)
         return fail_errno(fmt::format("cannot open the output directory {}", d.dir_));
-    d.lock_.reset(::openat(d.dir_fd_.get(), kLockName, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                           0600));
+    d.lock_.reset(
+        ::openat(d.dir_fd_.get(), kLockName, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!d.lock_) {
         return fail_errno(fmt::format(
-            "the output directory {} is not writable (cannot create {} in it)", d.dir_,
-            kLockName));
+            "the output directory {} is not writable (cannot create {} in it)", d.dir_, kLockName));
     }
     if (::flock(d.lock_.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
             char pid[32] = {};
             (void)::pread(d.lock_.get(), pid, sizeof pid - 1, 0);
-            return fail(fmt::format("another ct-record --watch writes into {} (pid {}); one "
-                                    "recorder per directory",
-                                    d.dir_, std::string(pid).substr(0, std::string(pid).find('\n'))));
+            return fail(
+                fmt::format("another ct-record --watch writes into {} (pid {}); one "
+                            "recorder per directory",
+                            d.dir_, std::string(pid).substr(0, std::string(pid).find('\n'))));
         }
         return fail_errno(fmt::format("cannot lock {}/{}", d.dir_, kLockName));
     }
@@ -215,8 +216,7 @@ Expected<CaptureDirectory> CaptureDirectory::open(const std::string& dir, Limits
             if (name.rfind(kPrefix, 0) != 0 || !ends_with(name, kPartSuffix))
                 continue;
             std::string final_name = name.substr(0, name.size() - 5);  // drop ".part"
-            if (::renameat(d.dir_fd_.get(), name.c_str(), d.dir_fd_.get(), final_name.c_str()) ==
-                0)
+            if (::renameat(d.dir_fd_.get(), name.c_str(), d.dir_fd_.get(), final_name.c_str()) == 0)
                 d.recovered_.push_back(d.dir_ + "/" + final_name);
         }
         ::closedir(dp);
@@ -263,16 +263,17 @@ std::vector<std::string> CaptureDirectory::enforce_limits(const std::string& kee
             bool done = ends_with(name, kSuffix), part = ends_with(name, kPartSuffix);
             if (!done && !part)
                 continue;
-            struct stat st{};
+            struct stat st {};
             if (::fstatat(dir_fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
                 !S_ISREG(st.st_mode))
                 continue;
             auto bytes = static_cast<std::uint64_t>(st.st_blocks) * 512;
             total += bytes;  // the file being written counts towards the bound
             if (done && dir_ + "/" + name != keep_path) {
-                finished.push_back({name, bytes,
-                                    static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000 +
-                                        static_cast<std::uint64_t>(st.st_mtim.tv_nsec) / 1'000'000});
+                finished.push_back(
+                    {name, bytes,
+                     static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000 +
+                         static_cast<std::uint64_t>(st.st_mtim.tv_nsec) / 1'000'000});
             }
         }
         ::closedir(dp);
