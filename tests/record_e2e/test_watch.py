@@ -298,6 +298,50 @@ class Watch(RecordTest):
               f"{lost[:10]}")
 
 
+class WatchClaude(Watch):
+    """Two Claude Code runs (the native build, a tool round-trip each) that start after a
+    `--match-name claude` watcher, against the mock Anthropic API: every connection of
+    both runs equal to the mock's log, in captures rotated meanwhile."""
+
+    def test_two_claude_code_runs(self):
+        from test_claude import MockAnthropic, native_claude
+        _, claude = native_claude("2.1.328")
+        rec = self.start_watcher("--match-name", "claude", extra=("--rotate-size", "1M"))
+        mocks = []
+        for run in range(2):
+            mock = MockAnthropic(os.path.join(self.tmp, f"claude-{run}"), "tool-then-text")
+            self.addCleanup(mock.stop)
+            home = os.path.join(self.tmp, f"claude-{run}", "home")
+            os.makedirs(home, exist_ok=True)
+            env = dict(os.environ, HOME=home, ANTHROPIC_BASE_URL=f"https://127.0.0.1:{mock.port}",
+                       ANTHROPIC_API_KEY="sk-test-not-a-key", NODE_EXTRA_CA_CERTS=mock.cert,
+                       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
+            proc = subprocess.run([claude, "-p", "list the files in this directory"], env=env,
+                                  cwd=home, capture_output=True, text=True, timeout=300)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            mocks.append(mock)
+        self.stop_watcher(rec)
+        self.assertEqual(self.partial_captures(), [])
+        caps = [Capture(p, self.tmp) for p in self.finished_captures()]
+        for cap in caps:
+            self.assertTrue(cap.summary["ended_cleanly"])
+            self.assertEqual(cap.summary["lost_events"], 0)
+        api_calls = 0
+        for mock in mocks:
+            for c in mock.connections():
+                # A connection may span files: its parts, in file order, joined.
+                parts = [k for cap in caps for k in cap.connections
+                         if k["remote_port"] == mock.port and k["local_port"] == c["peer_port"]]
+                self.assertTrue(parts, f"no captured connection for port {c['peer_port']}")
+                self.assertEqual(b"".join(k["write"] for k in parts), mock.read(c["recv_file"]))
+                self.assertEqual(b"".join(k["read"] for k in parts), mock.read(c["sent_file"]))
+                api_calls += sum(1 for x in c["exchanges"] if x.get("llm"))
+        self.assertEqual(api_calls, 4, "two runs, a tool round-trip each")
+        for path in self.finished_captures():
+            self.assert_imports(path)
+        print(f"claude: 2 runs, {api_calls} API calls, {len(caps)} capture files")
+
+
 class WatchArguments(unittest.TestCase):
     """Bad command lines are refused before anything privileged happens."""
 
