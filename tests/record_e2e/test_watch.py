@@ -47,7 +47,9 @@ def real_python():
     return os.path.realpath(PYTHON)
 
 
-class Watch(RecordTest):
+class WatchBase(RecordTest):
+    """A log server from a python copy named ctw-server, a captures directory, helpers."""
+
     def setUp(self):
         require_root(self)
         import tempfile
@@ -110,6 +112,9 @@ class Watch(RecordTest):
         proc = subprocess.run([CT_ANALYZE, "--db", db, path], capture_output=True, text=True)
         self.assertEqual(proc.returncode, 0, f"ct-analyze {path}: {proc.stderr}")
 
+
+
+class Watch(WatchBase):
     def test_python3_rule_records_new_clients_and_ignores_curl(self):
         rec = self.start_watcher("--match-name", "python3", "--match-name", "claude")
         # Both start after the watcher; only the python3 one matches.
@@ -294,11 +299,11 @@ class Watch(RecordTest):
         print(f"kill -9 + restart: {len(old_enough)} exchanges older than "
               f"{self.KILL9_WINDOW_S} s all in the killed file (newest kept finished "
               f"{killed_at - newest_old:.2f} s before the kill); {len(lost)} exchanges in "
-              f"neither file (made while no recorder ran, or in flight): "
-              f"{lost[:10]}")
+              f"neither file (made in the {restarted_at - killed_at:.1f} s without a recorder, "
+              f"or in flight): {lost[:10]}")
 
 
-class WatchClaude(Watch):
+class WatchClaude(WatchBase):
     """Two Claude Code runs (the native build, a tool round-trip each) that start after a
     `--match-name claude` watcher, against the mock Anthropic API: every connection of
     both runs equal to the mock's log, in captures rotated meanwhile."""
@@ -306,7 +311,8 @@ class WatchClaude(Watch):
     def test_two_claude_code_runs(self):
         from test_claude import MockAnthropic, native_claude
         _, claude = native_claude("2.1.328")
-        rec = self.start_watcher("--match-name", "claude", extra=("--rotate-size", "1M"))
+        # Rotated every second: the runs' connections span files and are joined back.
+        rec = self.start_watcher("--match-name", "claude", extra=("--rotate", "1s"))
         mocks = []
         for run in range(2):
             mock = MockAnthropic(os.path.join(self.tmp, f"claude-{run}"), "tool-then-text")
