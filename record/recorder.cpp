@@ -983,6 +983,7 @@ class Recording {
         update_stats_from_counters();
         append(ctz::RecordType::Counters, counters_record(counters_, true));
         const std::string closed = output_path_;
+        const std::uint64_t closed_events = events_in_file_, closed_bytes = file_data_bytes_;
         // The ring was drained: the numbers up to the highest one in the file are this
         // file's; the process goes on numbering events meanwhile, and those (still in the
         // ring) are the next file's.
@@ -1011,10 +1012,11 @@ class Recording {
         }
         carry_over();
         if (!o_.quiet) {
-            say(
-                fmt::format("{}: closed {}; now {} ({} processes, {} open connections carried "
-                            "over)",
-                            reason, closed, names_.part, live_.size(), carried_connections_));
+            say(fmt::format(
+                "{}: closed {} ({} events, {:.1f} MiB of plaintext); now {} ({} "
+                "processes, {} open connections carried over)",
+                reason, closed, closed_events, static_cast<double>(closed_bytes) / (1 << 20),
+                names_.part, live_.size(), carried_connections_));
         }
         for (const auto& f : capture_dir_->enforce_limits(names_.part))
             say(fmt::format("removed {} (--keep/--keep-size)", f));
@@ -1135,6 +1137,12 @@ class Recording {
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
             std::fputs(format_summary(stats_, output_path_, elapsed, unseen).c_str(), stderr);
+        if (capture_dir_ && !o_.quiet) {
+            say(
+                fmt::format("{} capture(s) of series {} in {}/ this run; {} process(es) joined "
+                            "by a rule",
+                            series_index_ + 1, series_name_, capture_dir_->path(), watch_matches_));
+        }
         if (failed_) {
             say(
                 fmt::format("the capture is incomplete ({}); everything before the failure is "
