@@ -303,6 +303,36 @@ class Watch(WatchBase):
               f"or in flight): {lost[:10]}")
 
 
+class WatchRetention(WatchBase):
+    def test_keep_removes_the_oldest_finished_captures(self):
+        agent = self.agent_python()
+        rec = self.start_watcher("--match-exe", agent, extra=("--rotate", "1s", "--keep", "2s"))
+        client = subprocess.Popen([agent, "-c", PYTHON_PACED, self.server.cert,
+                                   str(self.server.port), "steady"],
+                                  stdout=subprocess.DEVNULL)
+        self.addCleanup(lambda: client.poll() is None and client.kill())
+        # Waits for removals to have happened, not for a time.
+        self.assertTrue(wait_for(lambda: self.read_log().count("(--keep/--keep-size)") >= 3,
+                                 timeout=300), self.read_log())
+        client.kill()
+        client.wait()
+        self.stop_watcher(rec)
+        log = self.read_log()
+        closed = [line.split("closed ")[1].split(" (")[0] for line in log.splitlines()
+                  if ": closed " in line]
+        removed = [line.split("removed ")[1].split(" (")[0] for line in log.splitlines()
+                   if line.startswith("ct-record: removed ")]
+        left = self.finished_captures()
+        self.assertGreaterEqual(len(removed), 3)
+        for path in removed:
+            self.assertFalse(os.path.exists(path))
+            self.assertIn(path, closed, "only finished captures are removed")
+        # Oldest first: every capture removed is older (sorts before) every one kept.
+        self.assertLess(max(removed), min(left))
+        for path in left:
+            self.assertTrue(Capture(path, self.tmp).summary["ended_cleanly"])
+
+
 class WatchClaude(WatchBase):
     """Two Claude Code runs (the native build, a tool round-trip each) that start after a
     `--match-name claude` watcher, against the mock Anthropic API: every connection of
