@@ -74,7 +74,8 @@ Examples:
 Exit status: 0 recorded and finished cleanly; with -- CMD, the command's own
 status (128+N if killed by signal N); 1 nothing recorded (setup failed);
 2 bad command line; 3 recording failed midway (disk full, I/O error): the
-capture is readable up to the failure.)";
+capture is readable up to the failure. --watch runs until SIGTERM or SIGINT
+(then 0) or a failure (3; systemd's Restart=on-failure starts it again).)";
 
 int run_main(int argc, char** argv) {
     if (argc == 4 && std::string(argv[1]) == ct::record::kHoldWatchdogFlag) {
