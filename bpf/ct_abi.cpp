@@ -75,6 +75,8 @@ const char* func_name(std::uint8_t func) {
             return "crypto/tls.(*Conn).Read";
         case CT_FUNC_GO_CONN_CLOSE:
             return "crypto/tls.(*Conn).Close";
+        case CT_FUNC_CONTINUED:
+            return "continued";
         default:
             return "unknown";
     }

@@ -70,6 +70,10 @@ enum ct_func {
 	CT_FUNC_GO_CONN_WRITE = 21, /* crypto/tls.(*Conn).Write */
 	CT_FUNC_GO_CONN_READ = 22,  /* crypto/tls.(*Conn).Read */
 	CT_FUNC_GO_CONN_CLOSE = 23, /* crypto/tls.(*Conn).Close */
+	/* ct-record --watch (1.6): a CONN OPEN written by ct-record at the start of a
+	 * rotated capture for a connection that was open in the previous file; its
+	 * bytes_written/bytes_read are where this file's part of the streams starts. */
+	CT_FUNC_CONTINUED = 24,
 };
 
 enum ct_direction {
@@ -84,6 +88,25 @@ enum ct_hold {
 	CT_HOLD_STOPPED = 1, /* SIGSTOP sent; ct-record resumes the process (SIGCONT) */
 	CT_HOLD_FAILED = 2,  /* not decided on, but the process could not be stopped */
 };
+
+/* --watch rules active in BPF (the `watch_rules` global). */
+enum ct_watch_rules {
+	CT_WATCH_NAMES = 1 << 0,    /* comm or executable basename in `watch_names` */
+	CT_WATCH_EXES = 1 << 1,     /* executed file in `watch_exes` */
+	CT_WATCH_UIDS = 1 << 2,     /* real uid in `watch_uids` */
+	CT_WATCH_CMDLINES = 1 << 3, /* user space matches command lines: every exec is asked */
+};
+
+/* struct ct_exec_event.watch */
+enum ct_watch_match {
+	CT_WATCH_NONE = 0,      /* the process was traced already (a descendant) */
+	CT_WATCH_MATCHED = 1,   /* it joined the traced set at this exec by a --watch rule */
+	CT_WATCH_CANDIDATE = 2, /* untraced; sent only for user space's command-line rules
+				 * (seq CT_SEQ_NONE; never written to a capture) */
+};
+
+/* hdr.seq of an event that took no sequence number (a --watch candidate exec). */
+#define CT_SEQ_NONE (~0ull)
 
 /* Keys of the `held` map are the sequence numbers of the events that reported a hold;
  * a process that --lossless stopped is in it under this bit ORed with its tgid, a key
@@ -126,6 +149,9 @@ enum ct_socket_origin {
 				       * conn_gen are 0, fd is the new socket, ret is 0) */
 	CT_SOCKET_FROM_GO_CONN = 6,   /* Go: read from the *tls.Conn's net.Conn (its netFD's
 				       * Sysfd) at a Write/Read entry */
+	CT_SOCKET_FROM_CONTINUED = 7, /* ct-record --watch (1.6): the connection's socket as
+				       * known when the previous file of the series closed,
+				       * repeated at the start of a rotated capture */
 };
 
 /* struct ct_tcp_event.origin: how the traced process got the connection. */
@@ -244,7 +270,7 @@ struct ct_exec_event {
 	__u64 file_dev;
 	__u64 file_ino;
 	__u32 hold; /* enum ct_hold */
-	__u32 pad2;
+	__u32 watch; /* enum ct_watch_match (format 1.6; 0 before) */
 };
 
 struct ct_exit_event {

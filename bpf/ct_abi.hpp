@@ -74,6 +74,8 @@ static_assert(CT_FUNC_GNUTLS_DEINIT == 20);
 static_assert(CT_FUNC_GO_CONN_WRITE == 21);
 static_assert(CT_FUNC_GO_CONN_READ == 22);
 static_assert(CT_FUNC_GO_CONN_CLOSE == 23);
+static_assert(CT_FUNC_CONTINUED == 24);
+static_assert(offsetof(ct_exec_event, watch) == 340);
 
 // Sizes of the first versions of structs that grew since: still accepted.
 inline constexpr std::size_t kExecEventV1Size = 320;

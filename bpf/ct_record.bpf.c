@@ -230,6 +230,38 @@ struct {
 __u64 next_seq = 0;
 __u64 next_gen = 0;
 
+/*
+ * --watch: rules that make a process that is not traced yet join the traced set
+ * when it executes a program (then it is recorded with its descendants, as a -p
+ * target). Bits of enum ct_watch_rules; 0 (the default, and after the recording
+ * stops): nothing joins. Set by user space after load.
+ */
+__u32 watch_rules = 0;
+
+/* --match-name: comm or executable basename, first 15 bytes, NUL-padded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[CT_COMM_LEN]);
+	__type(value, __u32);
+} watch_names SEC(".maps");
+
+/* --match-exe: the executed file, keyed as known_files. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct ct_file_id);
+	__type(value, __u32);
+} watch_exes SEC(".maps");
+
+/* --match-user: real uid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} watch_uids SEC(".maps");
+
 static __always_inline struct ct_counters *counters_get(void)
 {
 	__u32 zero = 0;
@@ -1600,15 +1632,63 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* --watch: does the program this untraced process just executed match a rule?
+ * Returns enum ct_watch_match. Runs once per exec on the machine, never in a probe. */
+static __always_inline __u32 watch_match(struct linux_binprm *bprm, __u32 rules)
+{
+	if (rules & CT_WATCH_NAMES) {
+		char name[CT_COMM_LEN] = {};
+		bpf_get_current_comm(name, sizeof(name));
+		if (bpf_map_lookup_elem(&watch_names, name))
+			return CT_WATCH_MATCHED;
+		char base[CT_COMM_LEN] = {};
+		const unsigned char *dname = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+		if (dname && bpf_probe_read_kernel_str(base, sizeof(base), dname) > 0 &&
+		    bpf_map_lookup_elem(&watch_names, base))
+			return CT_WATCH_MATCHED;
+	}
+	if (rules & CT_WATCH_EXES) {
+		struct ct_file_id id = {};
+		file_identity(BPF_CORE_READ(bprm, file), &id.dev, &id.ino);
+		if (bpf_map_lookup_elem(&watch_exes, &id))
+			return CT_WATCH_MATCHED;
+	}
+	if (rules & CT_WATCH_UIDS) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+		if (bpf_map_lookup_elem(&watch_uids, &uid))
+			return CT_WATCH_MATCHED;
+	}
+	/* A command-line pattern is matched in user space, on this event. */
+	return (rules & CT_WATCH_CMDLINES) ? CT_WATCH_CANDIDATE : CT_WATCH_NONE;
+}
+
 SEC("raw_tp/sched_process_exec")
 int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!is_traced(pid_tgid >> 32))
-		return 0;
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
-	tcp_flush_process(pid_tgid, CT_TCP_END_EXEC); /* close-on-exec sockets are gone */
-	__u64 seq = take_seq();
+	__u32 watch = CT_WATCH_NONE;
+	if (!is_traced(pid_tgid >> 32)) {
+		__u32 rules = watch_rules;
+		if (!rules)
+			return 0;
+		watch = watch_match(bprm, rules);
+		if (watch == CT_WATCH_NONE)
+			return 0;
+		if (watch == CT_WATCH_MATCHED) {
+			__u32 tgid = pid_tgid >> 32, one = 1;
+			bpf_map_update_elem(&traced, &tgid, &one, BPF_ANY);
+		}
+	}
+	__u64 seq;
+	if (watch == CT_WATCH_CANDIDATE) {
+		/* Not traced: the event is only a question to user space, never written to
+		 * a capture, so it takes no sequence number (that would count as lost). */
+		seq = CT_SEQ_NONE;
+	} else {
+		tcp_flush_process(pid_tgid, CT_TCP_END_EXEC); /* close-on-exec sockets are gone */
+		seq = take_seq();
+	}
 	struct ct_exec_event *e =
 		bpf_ringbuf_reserve(&events, sizeof(struct ct_exec_event) + CT_EXEC_ARGS_MAX, 0);
 	if (!e) {
@@ -1636,9 +1716,11 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	e->args_len = n;
 	/* bprm->file is what runs: for a script, its interpreter. The stop happens
 	 * before the new program's first instruction. */
-	e->pad2 = 0;
+	e->watch = watch;
 	file_identity(BPF_CORE_READ(bprm, file), &e->file_dev, &e->file_ino);
-	e->hold = hold_if_unknown(seq, pid_tgid >> 32, e->file_dev, e->file_ino);
+	e->hold = watch == CT_WATCH_CANDIDATE
+		      ? CT_HOLD_NONE
+		      : hold_if_unknown(seq, pid_tgid >> 32, e->file_dev, e->file_ino);
 	bpf_ringbuf_submit(e, 0);
 	count_submit(0);
 	return 0;

@@ -11,7 +11,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -333,6 +335,7 @@ void BpfProbes::detach_all() {
 }
 
 void BpfProbes::untrace_all() {
+    stop_watching();
     __u32 key = 0, next = 0;
     std::vector<__u32> keys;
     const void* prev = nullptr;
@@ -343,6 +346,40 @@ void BpfProbes::untrace_all() {
     }
     for (__u32 k : keys)
         bpf_map__delete_elem(skel_->maps.traced, &k, sizeof k, 0);
+}
+
+Expected<void> BpfProbes::set_watch_rules(const std::vector<std::string>& names,
+                                          const std::vector<ct_file_id>& exes,
+                                          const std::vector<std::uint32_t>& uids, bool cmdlines) {
+    __u32 one = 1, rules = 0;
+    for (const auto& name : names) {
+        char key[CT_COMM_LEN] = {};
+        std::memcpy(key, name.data(), std::min(name.size(), sizeof key - 1));
+        if (bpf_map__update_elem(skel_->maps.watch_names, key, sizeof key, &one, sizeof one,
+                                 BPF_ANY) != 0)
+            return fail_errno("cannot add a --match-name rule to the BPF map");
+        rules |= CT_WATCH_NAMES;
+    }
+    for (const auto& id : exes) {
+        if (bpf_map__update_elem(skel_->maps.watch_exes, &id, sizeof id, &one, sizeof one,
+                                 BPF_ANY) != 0)
+            return fail_errno("cannot add a --match-exe rule to the BPF map");
+        rules |= CT_WATCH_EXES;
+    }
+    for (std::uint32_t uid : uids) {
+        if (bpf_map__update_elem(skel_->maps.watch_uids, &uid, sizeof uid, &one, sizeof one,
+                                 BPF_ANY) != 0)
+            return fail_errno("cannot add a --match-user rule to the BPF map");
+        rules |= CT_WATCH_UIDS;
+    }
+    if (cmdlines)
+        rules |= CT_WATCH_CMDLINES;
+    __atomic_store_n(&skel_->bss->watch_rules, rules, __ATOMIC_SEQ_CST);
+    return {};
+}
+
+void BpfProbes::stop_watching() {
+    __atomic_store_n(&skel_->bss->watch_rules, 0u, __ATOMIC_SEQ_CST);
 }
 
 void BpfProbes::release_in_background() {

@@ -73,6 +73,16 @@ class BpfProbes {
     void release_in_background();
     void untrace_all();
 
+    // --watch: processes that are not traced join the traced set when they execute a
+    // program that matches (names: comm or executable basename, at most 15 bytes;
+    // exes: file identities; uids: real uids). `cmdlines`: every other exec is also
+    // reported (ct_exec_event.watch CT_WATCH_CANDIDATE) for user space to match.
+    Expected<void> set_watch_rules(const std::vector<std::string>& names,
+                                   const std::vector<ct_file_id>& exes,
+                                   const std::vector<std::uint32_t>& uids, bool cmdlines);
+    // Nothing joins the traced set any more (called before untrace_all at the end).
+    void stop_watching();
+
     // Sends SIGCONT to every process --lossless stopped, and forgets them.
     ThrottleRelease resume_throttled();
     Expected<void> trace_pid(pid_t pid);

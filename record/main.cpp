@@ -25,6 +25,7 @@ const char* kDescription =
 
   ct-record -p PID -w FILE [OPTIONS]
   ct-record -w FILE [OPTIONS] -- CMD [ARGS...]
+  ct-record --watch --match-name NAME... --output-dir DIR [OPTIONS]
   ct-record --probe-report BINARY_OR_PID
 
 Attaches eBPF uprobes to SSL_write/SSL_read (and friends) in the target's TLS
@@ -47,17 +48,34 @@ examined yet is stopped (SIGSTOP) before it runs any of it, and continued
 nothing is missed, whatever starts the program. A parent waiting with waitpid
 sees no difference; one using WUNTRACED (job control) may see the stop.
 
+Always-on (--watch): every process of the machine that matches a rule (several
+rules: any one) is recorded from its first instruction with its descendants, no
+PID or command needed; new ones join as they execute. --match-name, --match-exe
+and --match-user are checked in BPF at exec, and the process is held until its
+probes are attached; --match-cmdline is checked by ct-record on each exec, so its
+probes come a moment late (the capture says how late). Processes already running
+that match are recorded from the start of the recorder (their earlier traffic,
+and the start of connections already open, are not). Captures go into DIR as
+ct-<UTC start>-<series>-<NNNN>.ctz.part, renamed to .ctz once closed with their
+trailer: a .ctz never changes again. They rotate by age and size; each starts
+with the processes, probes and open connections a reader needs to decode it
+alone. SIGTERM/SIGINT close the current file cleanly, SIGHUP rotates now.
+
 Examples:
   sudo ct-record -w session.ctz -- curl -s https://example.com/
   sudo ct-record -p $(pgrep -n claude) -w claude.ctz      # Ctrl-C to stop
   sudo ct-record -w s.ctz -- claude -p "explain this repo"
   sudo ct-record --probe-report /usr/bin/node             # where would probes go?
   zstd -dc session.ctz | strings | less                   # raw look without ct-analyze
+  sudo ct-record --watch --match-name claude --match-name python3 \
+       --output-dir /var/lib/ct/captures --rotate 1h --rotate-size 256M --keep 7d --keep-size 10G
+  sudo ct-record --watch --match-cmdline 'agent\.py' --match-user ci -w /var/lib/ct/captures
 
 Exit status: 0 recorded and finished cleanly; with -- CMD, the command's own
 status (128+N if killed by signal N); 1 nothing recorded (setup failed);
 2 bad command line; 3 recording failed midway (disk full, I/O error): the
-capture is readable up to the failure.)";
+capture is readable up to the failure. --watch runs until SIGTERM or SIGINT
+(then 0) or a failure (3; systemd's Restart=on-failure starts it again).)";
 
 int run_main(int argc, char** argv) {
     if (argc == 4 && std::string(argv[1]) == ct::record::kHoldWatchdogFlag) {
@@ -82,6 +100,8 @@ int run_main(int argc, char** argv) {
     std::uint64_t segment_interval_s = 60;
     bool no_system_libs = false, status = false, no_status = false;
     bool allow_init = false;
+    std::string rotate = "1h", rotate_size = "256M", keep, keep_size, output_dir;
+    auto& w = o.watch_options;
     auto* pid_option =
         app.add_option("-p,--pid", o.pid, "Record this running process and its descendants");
     app.add_flag("--allow-init", allow_init,
@@ -89,7 +109,40 @@ int run_main(int argc, char** argv) {
                  "TLS plaintext would all be recorded (refused without this flag)");
     app.add_option("-w,--write", o.output,
                    "Capture file to write (created with mode 0600); never a symbolic link, "
-                   "device, FIFO, socket or directory");
+                   "device, FIFO, socket or directory. With --watch: the output directory");
+    app.add_flag("--watch", o.watch,
+                 "Always-on: record every process that matches a --match-* rule (and its "
+                 "descendants) into rotated captures in --output-dir, until SIGTERM/SIGINT");
+    auto* match_name = app.add_option(
+        "--match-name", w.rules.names,
+        "--watch rule: the program's name (comm, as ps shows it, or its executable's basename; "
+        "first 15 bytes compared), e.g. claude, node, python3; repeatable");
+    auto* match_exe = app.add_option("--match-exe", w.rules.exes,
+                                     "--watch rule: this executable file (compared by inode; "
+                                     "for a script, give its interpreter); repeatable");
+    auto* match_cmdline = app.add_option(
+        "--match-cmdline", w.rules.cmdlines,
+        "--watch rule: an ECMAScript regular expression searched in the command line (argv "
+        "joined with spaces); checked in user space, so probes come a moment after exec; "
+        "repeatable");
+    auto* match_user = app.add_option("--match-user", w.rules.users,
+                                      "--watch rule: processes of this user (name or uid; the "
+                                      "real uid at exec); repeatable");
+    app.add_option("--output-dir", output_dir,
+                   "--watch: directory of the captures (created 0700 if missing; one recorder "
+                   "per directory)");
+    app.add_option("--rotate", rotate,
+                   "--watch: start a new capture when the current one is this old (90s, 30m, "
+                   "1h, 1d)")
+        ->default_str("1h");
+    app.add_option("--rotate-size", rotate_size, "--watch: ... or this big on disk (compressed)")
+        ->default_str("256M");
+    app.add_option("--keep", keep,
+                   "--watch: remove finished captures older than this (e.g. 7d; default: keep)");
+    app.add_option("--keep-size", keep_size,
+                   "--watch: remove the oldest finished captures while the directory's captures "
+                   "exceed this (e.g. 10G; default: no bound). Disk use stays below it plus "
+                   "--rotate-size");
     app.add_flag("-f,--force", o.force,
                  "Replace FILE if it is an existing regular file (and only then): the new "
                  "capture is written beside it under a temporary name and renamed over it once "
@@ -153,10 +206,57 @@ int run_main(int argc, char** argv) {
     };
     if (pid_option->count() > 0 && o.pid <= 0)
         return usage_error("-p needs the ID of a running process (a number above 0)");
-    if (o.output.empty())
-        return usage_error("-w FILE is required");
-    if ((o.pid > 0) == !command.empty()) {
-        return usage_error("give either -p PID or -- CMD ARGS... (exactly one of them)");
+    bool any_rule =
+        match_name->count() + match_exe->count() + match_cmdline->count() + match_user->count() > 0;
+    if (o.watch) {
+        if (o.pid > 0 || !command.empty())
+            return usage_error("--watch records by rules: it takes no -p PID and no -- CMD");
+        if (!any_rule) {
+            return usage_error(
+                "--watch needs at least one rule: --match-name NAME, --match-exe PATH, "
+                "--match-cmdline REGEX or --match-user USER (e.g. --match-name claude)");
+        }
+        if (o.force)
+            return usage_error("--force does not apply to --watch (captures get new names)");
+        if (!output_dir.empty() && !o.output.empty() && output_dir != o.output)
+            return usage_error("give the directory once: --output-dir DIR (or -w DIR)");
+        w.dir = output_dir.empty() ? o.output : output_dir;
+        if (w.dir.empty())
+            return usage_error("--watch needs --output-dir DIR (where the captures go)");
+        auto r = ct::record::parse_duration_ms(rotate);
+        if (!r || *r < 1000)
+            return usage_error("--rotate: " + (r ? std::string("at least 1s") : r.error().message));
+        w.rotate_ms = *r;
+        auto rs = ct::parse_size(rotate_size);
+        if (!rs || *rs < (1ull << 20))
+            return usage_error("--rotate-size: " +
+                               (rs ? std::string("at least 1M") : rs.error().message));
+        w.rotate_bytes = *rs;
+        if (!keep.empty()) {
+            auto k = ct::record::parse_duration_ms(keep);
+            if (!k || *k == 0)
+                return usage_error("--keep: " +
+                                   (k ? std::string("must be above 0") : k.error().message));
+            w.keep_ms = *k;
+        }
+        if (!keep_size.empty()) {
+            auto ks = ct::parse_size(keep_size);
+            if (!ks || *ks < w.rotate_bytes)
+                return usage_error(
+                    "--keep-size: " +
+                    (ks ? std::string("must be at least --rotate-size") : ks.error().message));
+            w.keep_bytes = *ks;
+        }
+    } else {
+        if (any_rule)
+            return usage_error("--match-* rules need --watch");
+        if (!output_dir.empty())
+            return usage_error("--output-dir needs --watch (for one capture, use -w FILE)");
+        if (o.output.empty())
+            return usage_error("-w FILE is required");
+        if ((o.pid > 0) == !command.empty()) {
+            return usage_error("give either -p PID or -- CMD ARGS... (exactly one of them)");
+        }
     }
     auto ring_bytes = ct::parse_size(ring);
     auto cap_bytes = ct::parse_size(cap);

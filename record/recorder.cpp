@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -30,6 +33,7 @@
 #include "tcp_scan.hpp"
 #include "tls_attacher.hpp"
 #include "unseen_traffic.hpp"
+#include "watch.hpp"
 
 namespace ct::record {
 
@@ -112,7 +116,26 @@ class Recording {
                 "ct-record needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF "
                 "probes; run it with sudo");
         }
-        if (o_.pid > 0) {
+        if (o_.watch) {
+            auto rules = WatchRules::resolve(o_.watch_options.rules);
+            if (!rules)
+                return std::unexpected(rules.error());
+            watch_rules_.emplace(std::move(*rules));
+            CaptureDirectory::Limits limits{o_.watch_options.keep_ms, o_.watch_options.keep_bytes};
+            auto dir = CaptureDirectory::open(o_.watch_options.dir, limits);
+            if (!dir)
+                return std::unexpected(dir.error());
+            capture_dir_.emplace(std::move(*dir));
+            for (const auto& f : capture_dir_->recovered()) {
+                say(
+                    fmt::format("kept {}: a capture a previous recorder did not close (no "
+                                "trailer; readable up to its last flush)",
+                                f));
+            }
+            series_uuid_ = random_uuid();
+            series_name_ = fmt::format("{:02x}{:02x}{:02x}{:02x}", series_uuid_[0], series_uuid_[1],
+                                       series_uuid_[2], series_uuid_[3]);
+        } else if (o_.pid > 0) {
             if (o_.pid == ::getpid())
                 return fail("ct-record cannot record itself");
             if (!process_alive(o_.pid)) {
@@ -143,7 +166,14 @@ class Recording {
         wo.background = true;
         wo_unit_max_ = wo.unit_max_bytes;
         wo_window_log_ = wo.window_log;
-        auto writer = CaptureWriter::create(o_.output, wo);
+        writer_options_ = wo;
+        if (capture_dir_) {
+            names_ = capture_dir_->next_names(sample_clocks().realtime_ns, series_name_, 0);
+            output_path_ = names_.final_path;
+        } else {
+            output_path_ = o_.output;
+        }
+        auto writer = CaptureWriter::create(capture_dir_ ? names_.part : o_.output, wo);
         if (!writer)
             return std::unexpected(writer.error());
         writer_ = std::move(*writer);
@@ -164,8 +194,16 @@ class Recording {
         }
         if (auto ok = probes_->attach_tracepoints(); !ok)
             return ok;
+        if (watch_rules_) {
+            // From here on a matching exec joins in BPF; the scan below finds the rest.
+            if (auto ok =
+                    probes_->set_watch_rules(watch_rules_->names(), watch_rules_->exe_ids(),
+                                             watch_rules_->uids(), watch_rules_->has_cmdlines());
+                !ok)
+                return ok;
+        }
 
-        if (auto ok = trace_targets(); !ok)
+        if (auto ok = watch_rules_ ? trace_watched() : trace_targets(); !ok)
             return ok;
         attacher_ = std::make_unique<TlsAttacher>(*probes_, locate::LocatorOptions{});
         if (auto ok = attach_initial(); !ok)
@@ -173,6 +211,7 @@ class Recording {
 
         clock_ = sample_clocks();
         start_ns_ = clock_.monotonic_ns;
+        file_start_ns_ = start_ns_;
         HeaderInputs hi;
         hi.recorder_cmdline = o_.recorder_cmdline;
         hi.target_cmdline = o_.command;
@@ -185,9 +224,9 @@ class Recording {
         hi.segment_interval_ms = o_.segment_interval_ms;
         hi.window_log = wo_window_log_;
         hi.zstd_level = o_.zstd_level;
-        if (auto ok = writer_->write_header(build_capture_header(hi, clock_, random_uuid())); !ok) {
+        header_inputs_ = hi;
+        if (auto ok = write_header(); !ok)
             return ok;
-        }
         for (auto& [fields] : pending_records_)
             append(ctz::RecordType::Process, fields);
         pending_records_.clear();
@@ -200,10 +239,95 @@ class Recording {
                 say(fmt::format("recording `{}` (pid {}) into {}", fmt::join(o_.command, " "),
                                 launcher_->pid(), o_.output));
             }
+        } else if (watch_rules_) {
+            say(fmt::format(
+                "watching for {} (and their descendants): {} running now; captures "
+                "into {}/, rotated every {} s or {} MiB",
+                fmt::join(watch_rules_->describe(), ", "), live_.size(), capture_dir_->path(),
+                o_.watch_options.rotate_ms / 1000, o_.watch_options.rotate_bytes >> 20));
+            for (const auto& f : capture_dir_->enforce_limits())
+                say(fmt::format("removed {} (--keep/--keep-size)", f));
         } else if (!o_.quiet) {
             say(fmt::format("recording pid {} and its children into {}; Ctrl-C to stop", o_.pid,
                             o_.output));
         }
+        return {};
+    }
+
+    // The header of the current file; with --watch, where it stands in the series.
+    Expected<void> write_header() {
+        current_uuid_ = random_uuid();
+        auto fields = build_capture_header(header_inputs_, clock_, current_uuid_);
+        if (watch_rules_) {
+            using F = ctz::HeaderField;
+            fields.u64(F::FirstSeq, first_seq_)
+                .bytes(F::SeriesUuid, series_uuid_)
+                .u64(F::SeriesIndex, series_index_)
+                .str_list(F::WatchRules, watch_rules_->describe());
+            if (previous_uuid_)
+                fields.bytes(F::PreviousCaptureUuid, *previous_uuid_);
+        }
+        return writer_->write_header(fields);
+    }
+
+    // --watch: the processes running now that match a rule, with their descendants.
+    Expected<void> trace_watched() {
+        const pid_t self = ::getpid();
+        // Our ancestors (the shell, sudo or service manager that started us) are never
+        // matched here: their descendants are unrelated programs and ct-record itself.
+        // A program they start later is matched at its exec like any other.
+        std::set<pid_t> ancestors;
+        for (pid_t p = ::getppid(); p > 0 && ancestors.insert(p).second;) {
+            auto snap = read_process(p);
+            if (!snap)
+                break;
+            p = snap->ppid;
+        }
+        auto add = [&](pid_t pid) -> Expected<void> {
+            if (pid == self || ancestors.contains(pid) || !live_.insert(pid).second)
+                return {};
+            return probes_->trace_pid(pid);
+        };
+        // Exec tracking is live now; two passes catch what started during the first.
+        for (int pass = 0; pass < 2; ++pass) {
+            DIR* dp = ::opendir("/proc");
+            if (!dp)
+                return fail_errno("cannot read /proc");
+            std::vector<pid_t> pids;
+            while (dirent* e = ::readdir(dp)) {
+                char* end = nullptr;
+                long pid = std::strtol(e->d_name, &end, 10);
+                if (end && *end == 0 && pid > 0)
+                    pids.push_back(static_cast<pid_t>(pid));
+            }
+            ::closedir(dp);
+            for (pid_t pid : pids) {
+                if (pid == self || ancestors.contains(pid) || live_.contains(pid))
+                    continue;
+                auto snap = read_process(pid);
+                if (!snap || snap->exe.empty() || snap->ppid == self)
+                    continue;  // gone, a kernel thread, or our own watchdog
+                auto rule =
+                    watch_rules_->match(*snap, file_id_of(fmt::format("/proc/{}/exe", pid)));
+                if (!rule)
+                    continue;
+                if (auto ok = add(pid); !ok)
+                    return ok;
+                for (pid_t child : list_descendants(pid)) {
+                    if (auto ok = add(child); !ok)
+                        return ok;
+                }
+            }
+        }
+        for (pid_t pid : live_) {
+            for (const auto& [key, st] : open_tcp_connections(pid, monotonic_now_ns()))
+                probes_->track_tcp(key, st);
+            if (auto snap = read_process(pid)) {
+                unseen_.note_exe(pid, snap->exe);
+                pending_records_.push_back({process_record(*snap, "scan")});
+            }
+        }
+        processes_seen_ = live_.size();
         return {};
     }
 
@@ -309,6 +433,8 @@ class Recording {
             for (auto& r : attacher_->attach_process(pid))
                 initial_reports_.push_back(std::move(r));
         }
+        if (watch_rules_)
+            return {};
         bool target_has_tls = false;
         for (pid_t pid : live_)
             target_has_tls = target_has_tls || attacher_->probes_any_mapping_of(pid);
@@ -325,6 +451,8 @@ class Recording {
     // ---- records -----------------------------------------------------------------------
 
     void append(ctz::RecordType type, const ctz::FieldWriter& fields) {
+        if (watch_rules_ && type == ctz::RecordType::Probe)
+            probe_records_.emplace_back(fields.bytes().begin(), fields.bytes().end());
         if (failed_)
             return;
         if (auto ok = writer_->append(type, fields.bytes()); !ok)
@@ -414,21 +542,33 @@ class Recording {
         }
         auto ev = bytes.first(len);
         auto h = *abi::read_header(ev);
+        if (h.type == CT_EVENT_EXEC && h.seq == CT_SEQ_NONE) {
+            // --watch: an exec of an untraced process, asked about for --match-cmdline
+            // only; it is not written (the process is nothing of ours unless it matches).
+            on_watch_candidate(ev, h);
+            return 0;
+        }
         if (!failed_) {
             if (auto ok = writer_->append(ctz::RecordType::Event, ev); !ok) {
                 on_write_failure(ok.error());
                 return -EIO;
             }
             ++events_in_file_;
+            ++events_written_;
+            if (events_in_file_ == 1 || h.seq > max_seq_in_file_)
+                max_seq_in_file_ = h.seq;
             if (h.type == CT_EVENT_LOSS)
                 ++loss_events_in_file_;
         }
         ++stats_.events;
         unseen_.on_event(ev);
+        if (watch_rules_)
+            track_connection(ev, h);
         switch (h.type) {
             case CT_EVENT_DATA: {
                 auto d = *abi::read_struct<ct_data_event>(ev);
                 ++stats_.data_events;
+                file_data_bytes_ += d.data_len;
                 (d.direction == CT_DIR_WRITE ? stats_.bytes_written : stats_.bytes_read) +=
                     d.data_len;
                 break;
@@ -445,8 +585,20 @@ class Recording {
                 break;
             }
             case CT_EVENT_EXEC: {
-                new_processes_.push_back({static_cast<pid_t>(h.pid), "exec"});
                 auto e = *abi::read_event<ct_exec_event>(ev);
+                if (e.watch == CT_WATCH_MATCHED) {
+                    // Joined by a --watch rule in BPF, before its first instruction.
+                    if (live_.insert(static_cast<pid_t>(h.pid)).second)
+                        ++processes_seen_;
+                    ++watch_matches_;
+                    if (!o_.quiet) {
+                        say(fmt::format(
+                            "recording pid {} ({}): it matched a --watch rule", h.pid,
+                            std::string(e.filename, strnlen(e.filename, sizeof e.filename))));
+                    }
+                }
+                new_processes_.push_back(
+                    {static_cast<pid_t>(h.pid), e.watch == CT_WATCH_MATCHED ? "watch" : "exec"});
                 on_new_code(
                     h, true, -1, e.file_dev, e.file_ino,
                     h.size >= sizeof(ct_exec_event) ? e.hold : std::uint32_t{CT_HOLD_FAILED},
@@ -469,6 +621,90 @@ class Recording {
         if ((stats_.events & 63) == 0 && monotonic_now_ns() >= consume_until_ns_)
             return kTimeToTick;
         return 0;
+    }
+
+    // --watch: where each open TLS connection stands in what the current file holds, so
+    // that the next file can say where its part of the streams begins. Kept from the
+    // events themselves (not from BPF's maps), so it agrees with the file exactly.
+    void track_connection(std::span<const std::uint8_t> ev, const ct_event_header& h) {
+        auto at_least = [](std::uint64_t& pos, std::uint64_t end) { pos = std::max(pos, end); };
+        auto get = [&](std::uint64_t gen, std::uint64_t ssl) -> TrackedConnection& {
+            auto& c = open_conns_[gen];
+            c.pid = h.pid;
+            c.ssl = ssl;
+            return c;
+        };
+        switch (h.type) {
+            case CT_EVENT_CONN: {
+                auto e = *abi::read_struct<ct_conn_event>(ev);
+                if (e.kind == CT_CONN_CLOSE) {
+                    open_conns_.erase(e.conn_gen);
+                    break;
+                }
+                auto& c = get(e.conn_gen, e.ssl);
+                at_least(c.pos[CT_DIR_WRITE], e.bytes_written);
+                at_least(c.pos[CT_DIR_READ], e.bytes_read);
+                std::memcpy(c.comm, e.comm, sizeof c.comm);
+                break;
+            }
+            case CT_EVENT_DATA: {
+                auto e = *abi::read_struct<ct_data_event>(ev);
+                if (e.direction > CT_DIR_READ)
+                    break;
+                std::uint64_t end = e.stream_pos + e.data_len;
+                if ((e.flags & CT_DATA_TRUNCATED) && (e.flags & CT_DATA_LAST_CHUNK) &&
+                    e.stream_pos >= e.chunk_offset)
+                    end = std::max<std::uint64_t>(end, e.stream_pos - e.chunk_offset + e.call_len);
+                auto& c = get(e.conn_gen, e.ssl);
+                at_least(c.pos[e.direction], end);
+                std::memcpy(c.comm, e.comm, sizeof c.comm);
+                break;
+            }
+            case CT_EVENT_LOSS: {
+                auto e = *abi::read_struct<ct_loss_event>(ev);
+                if (e.direction <= CT_DIR_READ && e.conn_gen != 0)
+                    at_least(get(e.conn_gen, e.ssl).pos[e.direction], e.stream_pos + e.lost_len);
+                break;
+            }
+            case CT_EVENT_SOCKET: {
+                auto e = *abi::read_struct<ct_socket_event>(ev);
+                if (e.conn_gen != 0 && e.origin != CT_SOCKET_FROM_CONNECT)
+                    get(e.conn_gen, e.ssl).socket = e;
+                break;
+            }
+            case CT_EVENT_EXIT:
+                std::erase_if(open_conns_, [&](const auto& kv) { return kv.second.pid == h.pid; });
+                break;
+            default:
+                break;
+        }
+    }
+
+    // --watch with --match-cmdline: BPF reports execs of untraced processes; one whose
+    // command line matches joins the traced set from now on. It was not stopped (that
+    // would stop every program started on the machine), so its probes come late: what
+    // it sent before then is missing, and the capture says so (the late-probe warning).
+    void on_watch_candidate(std::span<const std::uint8_t> ev, const ct_event_header& h) {
+        auto e = abi::read_event<ct_exec_event>(ev);
+        if (!e || !watch_rules_ || stop_ || failed_)
+            return;
+        auto args = abi::tail(ev);
+        std::string raw(reinterpret_cast<const char*>(args.data()), args.size());
+        auto rule = watch_rules_->match_cmdline(split_nul_separated(raw));
+        if (!rule)
+            return;
+        pid_t pid = static_cast<pid_t>(h.pid);
+        if (pid == ::getpid() || !probes_->trace_pid(pid))
+            return;
+        if (live_.insert(pid).second)
+            ++processes_seen_;
+        ++watch_matches_;
+        new_processes_.push_back({pid, "watch"});
+        attacher_->request_scan(pid, h.ts_ns);
+        if (!o_.quiet)
+            say(fmt::format("recording pid {} ({}): it matched {}", pid,
+                            std::string(e->filename, strnlen(e->filename, sizeof e->filename)),
+                            *rule));
     }
 
     // A traced process executed or mapped a file: probe it if BPF did not know it.
@@ -597,9 +833,20 @@ class Recording {
         for (auto it = live_.begin(); it != live_.end();) {
             it = process_alive(*it) ? std::next(it) : live_.erase(it);
         }
-        if (live_.empty()) {
+        if (live_.empty() && !watch_rules_) {
             stop_ = true;
             end_reason_ = launcher_ ? "command exited" : "target exited";
+        }
+        if (watch_rules_ && !failed_ && !stop_) {
+            const auto& w = o_.watch_options;
+            bool old = now - file_start_ns_ >= w.rotate_ms * 1'000'000;
+            bool big = writer_->stats().file_bytes >= w.rotate_bytes;
+            if (old || big || rotate_requested_) {
+                rotate(rotate_requested_ ? "rotated (SIGHUP)"
+                       : old             ? "rotated (age)"
+                                         : "rotated (size)");
+                rotate_requested_ = false;
+            }
         }
         update_stats_from_counters();
         status_line_.update(stats_, static_cast<double>(now - start_ns_) / 1e9);
@@ -633,6 +880,11 @@ class Recording {
                 continue;
             }
             const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+            if (watch_rules_ && sig == SIGHUP) {
+                rotate_requested_ = true;  // a new file now (logrotate style)
+                next_tick_ns_ = 0;
+                continue;
+            }
             if (!launcher_) {
                 stop_ = true;
                 end_reason_ = fmt::format("stopped by {}", name);
@@ -674,6 +926,157 @@ class Recording {
         probes_->untrace_all();
         if (!launcher_)
             stop_ = true;  // command mode: wait for the command, then exit non-zero
+    }
+
+    // ---- the end of a file ---------------------------------------------------------------
+
+    // Writes the current file's trailer (its final COUNTERS are in already) and, with
+    // --watch, gives it its final name. False if the file could not be closed cleanly.
+    // `last_seq`: where the file's sequence numbers end (default: every number handed out).
+    bool close_file(const std::string& reason, std::uint64_t end_mono,
+                    std::optional<std::uint64_t> file_last_seq = std::nullopt) {
+        if (failed_)
+            return false;
+        if (auto ok = writer_->drain(); !ok) {
+            on_write_failure(ok.error());
+            return false;
+        }
+        auto ws = writer_->stats();
+        // The file's sequence numbers are first_seq_ .. last_seq - 1 (capture-format.md 4,
+        // rule 8); a single capture starts at 0.
+        const std::uint64_t last_seq = file_last_seq ? *file_last_seq : probes_->next_seq();
+        closed_last_seq_ = last_seq;
+        const std::uint64_t allocated = last_seq > first_seq_ ? last_seq - first_seq_ : 0;
+        using F = ctz::TrailerField;
+        ctz::FieldWriter t;
+        t.str(F::EndReason, reason)
+            .i64(F::EndRealtimeNs, static_cast<std::int64_t>(end_mono) + clock_.offset())
+            .u64(F::EndMonotonicNs, end_mono)
+            .u64(F::Frames, ws.segments)
+            .u64(F::Records, ws.records)
+            .u64(F::Events, events_in_file_)
+            .u64(F::DataBytes, file_data_bytes_)
+            .u64(F::LostEvents, allocated > events_in_file_ ? allocated - events_in_file_ : 0)
+            .u64(F::LostBytes, stats_.lost_bytes - std::min(stats_.lost_bytes, lost_bytes_before_))
+            .u64(F::LastSeq, last_seq);
+        if (child_status_)
+            t.i64(F::ExitStatus, *child_status_);
+        if (auto ok = writer_->finish(t); !ok) {
+            on_write_failure(ok.error());
+            return false;
+        }
+        if (capture_dir_) {
+            if (auto ok = capture_dir_->publish(names_); !ok) {
+                on_write_failure(ok.error());
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // --watch: closes the current file cleanly and continues in a new one, which starts
+    // with what a reader needs to decode it alone (capture-format.md, "Rotated captures").
+    void rotate(const std::string& reason) {
+        // What the ring holds was numbered for this file: it goes in before the trailer.
+        // (An event numbered in the microseconds between its number and its submission
+        // can still reach the next file; it then counts as lost in this one.)
+        for (int slices = 0; consume_ring() && !failed_ && slices < 50; ++slices) {
+        }
+        after_events();  // process records and probe reports go in the file they belong to
+        for (const auto& line : unseen_.report_lines())
+            note("warning", "unseen traffic: " + line);
+        counters_ = probes_->counters();
+        update_stats_from_counters();
+        append(ctz::RecordType::Counters, counters_record(counters_, true));
+        const std::string closed = output_path_;
+        const std::uint64_t closed_events = events_in_file_, closed_bytes = file_data_bytes_;
+        // The ring was drained: the numbers up to the highest one in the file are this
+        // file's; the process goes on numbering events meanwhile, and those (still in the
+        // ring) are the next file's.
+        std::uint64_t last = std::max(first_seq_, events_in_file_ ? max_seq_in_file_ + 1 : 0);
+        if (!close_file(reason, monotonic_now_ns(), last))
+            return;
+        unseen_ = UnseenTraffic{};  // each file reports its own unseen connections
+        previous_uuid_ = current_uuid_;
+        ++series_index_;
+        first_seq_ = closed_last_seq_;  // the numbers of the files do not overlap
+        events_in_file_ = loss_events_in_file_ = file_data_bytes_ = max_seq_in_file_ = 0;
+        lost_bytes_before_ = stats_.lost_bytes;
+        clock_ = sample_clocks();
+        file_start_ns_ = clock_.monotonic_ns;
+        names_ = capture_dir_->next_names(clock_.realtime_ns, series_name_, series_index_);
+        output_path_ = names_.final_path;
+        auto writer = CaptureWriter::create(names_.part, writer_options_);
+        if (!writer) {
+            on_write_failure(writer.error());
+            return;
+        }
+        writer_ = std::move(*writer);
+        if (auto ok = write_header(); !ok) {
+            on_write_failure(ok.error());
+            return;
+        }
+        carry_over();
+        if (!o_.quiet) {
+            say(fmt::format(
+                "{}: closed {} ({} events, {:.1f} MiB of plaintext); now {} ({} "
+                "processes, {} open connections carried over)",
+                reason, closed, closed_events, static_cast<double>(closed_bytes) / (1 << 20),
+                names_.part, live_.size(), carried_connections_));
+        }
+        for (const auto& f : capture_dir_->enforce_limits(names_.part))
+            say(fmt::format("removed {} (--keep/--keep-size)", f));
+    }
+
+    // An event ct-record writes itself (tid 0), numbered like BPF's.
+    template <typename T>
+    void write_own_event(T& ev, std::uint16_t type, pid_t pid) {
+        ev.hdr = {};
+        ev.hdr.type = type;
+        ev.hdr.size = sizeof ev;
+        ev.hdr.seq = probes_->take_seq();
+        ev.hdr.ts_ns = monotonic_now_ns();
+        ev.hdr.pid = static_cast<std::uint32_t>(pid);
+        on_event({reinterpret_cast<const std::uint8_t*>(&ev), sizeof ev});
+    }
+
+    // The start of a rotated file: the processes being recorded, every probe placed so
+    // far, and the TLS connections open now (where their streams stand, and their socket).
+    void carry_over() {
+        std::map<pid_t, std::string> comms;
+        for (pid_t pid : live_) {
+            if (auto snap = read_process(pid)) {
+                unseen_.note_exe(pid, snap->exe);
+                comms[pid] = snap->comm;
+                append(ctz::RecordType::Process, process_record(*snap, "carried"));
+            }
+        }
+        for (const auto& body : probe_records_) {
+            if (failed_)
+                break;
+            if (auto ok = writer_->append(ctz::RecordType::Probe, body); !ok)
+                on_write_failure(ok.error());
+        }
+        carried_connections_ = 0;
+        // A copy: writing the events below goes through track_connection().
+        const auto open = open_conns_;
+        for (const auto& [gen, c] : open) {
+            ct_conn_event ev{};
+            ev.ssl = c.ssl;
+            ev.conn_gen = gen;
+            ev.bytes_written = c.pos[CT_DIR_WRITE];
+            ev.bytes_read = c.pos[CT_DIR_READ];
+            ev.kind = CT_CONN_OPEN;
+            ev.func = CT_FUNC_CONTINUED;
+            std::memcpy(ev.comm, c.comm, sizeof ev.comm);
+            write_own_event(ev, CT_EVENT_CONN, static_cast<pid_t>(c.pid));
+            ++carried_connections_;
+            if (!c.socket)
+                continue;
+            ct_socket_event se = *c.socket;
+            se.origin = CT_SOCKET_FROM_CONTINUED;
+            write_own_event(se, CT_EVENT_SOCKET, static_cast<pid_t>(c.pid));
+        }
     }
 
     // ---- the end -----------------------------------------------------------------------
@@ -729,39 +1132,23 @@ class Recording {
         }
         append(ctz::RecordType::Counters, counters_record(counters_, true));
         std::uint64_t end_mono = monotonic_now_ns();
-        if (!failed_) {
-            if (auto ok = writer_->drain(); !ok)
-                on_write_failure(ok.error());
-        }
+        close_file(end_reason_, end_mono);
         auto ws = writer_->stats();
-        // Exact at the end: sequence numbers handed out that no event in the file carries.
+        // Exact at the end: sequence numbers handed out that no event in the files carries.
         const std::uint64_t last_seq = probes_->next_seq();
-        stats_.lost_events = last_seq > events_in_file_ ? last_seq - events_in_file_ : 0;
-        if (!failed_) {
-            using F = ctz::TrailerField;
-            ctz::FieldWriter t;
-            t.str(F::EndReason, end_reason_)
-                .i64(F::EndRealtimeNs, static_cast<std::int64_t>(end_mono) + clock_.offset())
-                .u64(F::EndMonotonicNs, end_mono)
-                .u64(F::Frames, ws.segments)
-                .u64(F::Records, ws.records)
-                .u64(F::Events, stats_.events)
-                .u64(F::DataBytes, stats_.bytes_written + stats_.bytes_read)
-                .u64(F::LostEvents, stats_.lost_events)
-                .u64(F::LostBytes, stats_.lost_bytes)
-                .u64(F::LastSeq, last_seq);
-            if (child_status_)
-                t.i64(F::ExitStatus, *child_status_);
-            if (auto ok = writer_->finish(t); !ok)
-                on_write_failure(ok.error());
-            ws = writer_->stats();
-        }
+        stats_.lost_events = last_seq > events_written_ ? last_seq - events_written_ : 0;
         probes_->release_in_background();
         stats_.file_bytes = ws.file_bytes;
         stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, o_.output, elapsed, unseen).c_str(), stderr);
+            std::fputs(format_summary(stats_, output_path_, elapsed, unseen).c_str(), stderr);
+        if (capture_dir_ && !o_.quiet) {
+            say(
+                fmt::format("{} capture(s) of series {} in {}/ this run; {} process(es) joined "
+                            "by a rule",
+                            series_index_ + 1, series_name_, capture_dir_->path(), watch_matches_));
+        }
         if (failed_) {
             say(
                 fmt::format("the capture is incomplete ({}); everything before the failure is "
@@ -799,6 +1186,37 @@ class Recording {
     std::uint64_t next_tick_ns_ = 0, next_flush_ns_ = 0, next_counters_ns_ = 0, next_clock_ns_ = 0;
     std::uint64_t consume_until_ns_ = 0;
     ct_counters counters_{};
+    std::uint64_t events_written_ = 0;     // events handed to the writers (every file)
+    std::uint64_t file_data_bytes_ = 0;    // DATA bytes in the current file
+    std::uint64_t lost_bytes_before_ = 0;  // lost bytes counted when the file began
+    // --watch
+    std::optional<WatchRules> watch_rules_;
+    std::optional<CaptureDirectory> capture_dir_;
+    CaptureDirectory::Names names_;
+    WriterOptions writer_options_;
+    HeaderInputs header_inputs_;
+    std::array<std::uint8_t, 16> series_uuid_{};
+    std::array<std::uint8_t, 16> current_uuid_{};
+    std::optional<std::array<std::uint8_t, 16>> previous_uuid_;
+    std::string series_name_;
+    std::uint64_t series_index_ = 0;
+    std::uint64_t first_seq_ = 0;
+    std::uint64_t closed_last_seq_ = 0;
+    std::uint64_t max_seq_in_file_ = 0;  // highest sequence number in the current file
+    std::uint64_t file_start_ns_ = 0;
+    std::uint64_t watch_matches_ = 0;
+    std::uint64_t carried_connections_ = 0;
+    bool rotate_requested_ = false;
+    std::vector<std::vector<std::uint8_t>> probe_records_;  // re-written in each new file
+    struct TrackedConnection {
+        std::uint32_t pid = 0;
+        std::uint64_t ssl = 0;
+        std::uint64_t pos[2] = {0, 0};  // stream ends the current file reaches
+        char comm[CT_COMM_LEN] = {};
+        std::optional<ct_socket_event> socket;  // the last socket tied to it
+    };
+    std::map<std::uint64_t, TrackedConnection> open_conns_;  // by generation
+    std::string output_path_;
     std::uint64_t events_in_file_ = 0;       // events handed to the writer
     std::uint64_t loss_events_in_file_ = 0;  // ... of which LOSS events
     RecordingStats stats_;

@@ -9,7 +9,19 @@
 #include <string>
 #include <vector>
 
+#include "watch.hpp"
+
 namespace ct::record {
+
+// --watch: which processes, and where their captures go.
+struct WatchOptions {
+    WatchRuleArgs rules;
+    std::string dir;                            // --output-dir
+    std::uint64_t rotate_ms = 3'600'000;        // --rotate: a file's age at most
+    std::uint64_t rotate_bytes = 256ull << 20;  // --rotate-size: a file's size at most
+    std::uint64_t keep_ms = 0;                  // --keep: remove finished files older than this
+    std::uint64_t keep_bytes = 0;               // --keep-size: total bound of the directory
+};
 
 struct RecorderOptions {
     pid_t pid = 0;                     // -p PID
@@ -29,6 +41,8 @@ struct RecorderOptions {
     int status = -1;  // status line: 1 on, 0 off, -1 if stderr is a terminal
     bool quiet = false;
     std::vector<std::string> recorder_cmdline;
+    bool watch = false;  // --watch: every matching process of the machine, into a directory
+    WatchOptions watch_options;
 };
 
 // Exit codes (also in --help and README).

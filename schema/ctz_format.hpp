@@ -31,9 +31,10 @@
 namespace ct::ctz {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 5;  // 1.1: TCP events, accept sockets; 1.2: trailer
+inline constexpr std::uint16_t kFormatMinor = 6;  // 1.1: TCP events, accept sockets; 1.2: trailer
                                                   // lost_events = last_seq - events; 1.3: hold;
-                                                  // 1.4: GnuTLS func values; 1.5: Go's
+                                                  // 1.4: GnuTLS func values; 1.5: Go's;
+                                                  // 1.6: --watch series (first_seq, rotation)
 
 inline constexpr std::uint32_t kZstdFrameMagic = 0xFD2FB528;
 inline constexpr std::uint32_t kSkippableMagic = 0x184D2A5C;  // one of zstd's 0x184D2A5?
@@ -95,6 +96,12 @@ enum class HeaderField : std::uint16_t {
     SegmentMaxBytes = 21,
     SegmentIntervalMs = 22,
     WindowLog = 23,
+    // 1.6, ct-record --watch: one file of a series of rotated captures.
+    FirstSeq = 24,             // sequence numbers below it belong to earlier files
+    SeriesUuid = 25,           // bytes(16): the same in every file of one recorder run
+    SeriesIndex = 26,          // 0, 1, 2, ... within the series
+    PreviousCaptureUuid = 27,  // bytes(16): the file this one continues
+    WatchRules = 28,           // string list: "name=claude", "exe=/usr/bin/node", ...
 };
 
 enum class TrailerField : std::uint16_t {

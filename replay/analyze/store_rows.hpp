@@ -113,6 +113,8 @@ inline const char* gap_reason(replay::GapReason reason) {
             return "truncated";
         case replay::GapReason::OverLimit:
             return "over_limit";
+        case replay::GapReason::EarlierFile:
+            return "earlier_file";
     }
     return "unknown";
 }

@@ -28,6 +28,8 @@ const char* gap_reason_name(GapReason reason) {
             return "truncated";
         case GapReason::OverLimit:
             return "over-limit";
+        case GapReason::EarlierFile:
+            return "earlier-file";
     }
     return "unknown";
 }
@@ -73,6 +75,9 @@ SocketInfo socket_info(const ct_socket_event& ev) {
             break;
         case CT_SOCKET_FROM_GO_CONN:
             s.origin = "go-conn";
+            break;
+        case CT_SOCKET_FROM_CONTINUED:
+            s.origin = "continued";
             break;
         default:
             s.origin = "unknown";
@@ -537,6 +542,15 @@ class ContentsBuilder {
             case CT_CONN_OPEN:
                 if (abi::opens_from_start(ev.func)) {
                     c.from_start = true;
+                } else if (ev.func == CT_FUNC_CONTINUED) {
+                    // A rotated capture: what flowed before is in the previous file.
+                    c.continued = true;
+                    const std::uint64_t pos[2] = {ev.bytes_written, ev.bytes_read};
+                    for (int d = 0; d < 2; ++d) {
+                        std::uint64_t at = std::min<std::uint64_t>(pos[d], kMaxStreamPos);
+                        if (at > 0 && charge(sizeof(Loss)))
+                            cb.dirs[d].losses.push_back(Loss{0, at, GapReason::EarlierFile});
+                    }
                 }
                 break;
             case CT_CONN_CLOSE:
@@ -702,15 +716,19 @@ class ContentsBuilder {
     void count_lost_sequence_numbers() {
         std::sort(seqs_.begin(), seqs_.end());
         seqs_.erase(std::unique(seqs_.begin(), seqs_.end()), seqs_.end());
+        // A rotated capture's numbers start at first_seq (earlier ones are earlier files');
+        // an event numbered below it that reached this file late is not counted.
+        const std::uint64_t first = out_.header.first_seq;
+        seqs_.erase(seqs_.begin(), std::lower_bound(seqs_.begin(), seqs_.end(), first));
         std::uint64_t lost = 0;
         if (!seqs_.empty()) {
-            lost += seqs_.front();
+            lost += seqs_.front() - first;
             for (std::size_t i = 1; i < seqs_.size(); ++i)
                 lost += seqs_[i] - seqs_[i - 1] - 1;
         }
         if (out_.summary.trailer) {
             std::uint64_t allocated = out_.summary.trailer->last_seq;
-            std::uint64_t seen_end = seqs_.empty() ? 0 : seqs_.back() + 1;
+            std::uint64_t seen_end = seqs_.empty() ? first : seqs_.back() + 1;
             if (allocated > seen_end)
                 lost += allocated - seen_end;
         }

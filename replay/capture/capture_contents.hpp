@@ -80,7 +80,9 @@ struct TcpConnection {
 };
 
 // OverLimit: captured bytes the analyzer did not keep (LoadOptions::max_held_bytes).
-enum class GapReason { LostEvents, RingFull, ReadFault, Truncated, OverLimit };
+// EarlierFile (1.6): a --watch capture's connection that began in the previous file of
+// its series; these bytes are in that file.
+enum class GapReason { LostEvents, RingFull, ReadFault, Truncated, OverLimit, EarlierFile };
 const char* gap_reason_name(GapReason reason);
 
 // A run of stream bytes: captured data, or a gap of bytes that flowed but are absent.
@@ -123,6 +125,9 @@ struct Connection {
     // The capture saw the connection begin (SSL_new or its handshake), so stream
     // position 0 is its first byte; false for connections already open at attach time.
     bool from_start = false;
+    // ct-record --watch: the connection was open when the previous file of the series
+    // closed; its streams begin with a gap of reason EarlierFile (those bytes: that file).
+    bool continued = false;
     std::optional<SocketInfo> socket;
     std::array<DirectionStream, 2> streams;  // [CT_DIR_WRITE], [CT_DIR_READ]
 };

@@ -400,6 +400,12 @@ Expected<CaptureHeader> parse_header_content(std::span<const std::uint8_t> conte
     h.target_pid = f.u64(F::TargetPid).value_or(0);
     h.ring_buffer_bytes = f.u64(F::RingBufferBytes).value_or(0);
     h.payload_cap_bytes = f.u64(F::PayloadCapBytes).value_or(0);
+    h.first_seq = f.u64(F::FirstSeq).value_or(0);
+    if (const auto* u = f.find(F::SeriesUuid))
+        h.series_uuid = format_uuid(u->value);
+    h.series_index = f.u64(F::SeriesIndex).value_or(0);
+    if (const auto* u = f.find(F::PreviousCaptureUuid))
+        h.previous_capture_uuid = format_uuid(u->value);
     if (h.uuid.empty())
         return fail("capture header has no capture UUID");
     return h;

@@ -34,6 +34,11 @@ struct CaptureHeader {
     std::uint64_t target_pid = 0;
     std::uint64_t ring_buffer_bytes = 0;
     std::uint64_t payload_cap_bytes = 0;
+    // 1.6, --watch: the first sequence number of this file (earlier ones: earlier files).
+    std::uint64_t first_seq = 0;
+    std::string series_uuid;  // the recorder run this file belongs to ("" if none)
+    std::uint64_t series_index = 0;
+    std::string previous_capture_uuid;     // the file this one continues ("" if none)
     std::vector<std::uint8_t> raw_fields;  // the header's `fields` bytes, for fields not named here
 
     ctz::ParsedFields fields() const { return ctz::parse_fields(raw_fields); }

@@ -40,14 +40,14 @@ def make_cert(directory):
 class LogServer:
     """tests/servers/tls_log_server.py in the background."""
 
-    def __init__(self, directory, extra=(), cert=None, key=None):
+    def __init__(self, directory, extra=(), cert=None, key=None, python=PYTHON):
         """With cert and key (a chain and its key), serves those instead of a new
         self-signed certificate."""
         self.dir = directory
         self.cert, self.key = (cert, key) if cert else make_cert(directory)
         self.log_dir = os.path.join(directory, "server-log")
         self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(SERVERS, "tls_log_server.py"), "--cert", self.cert,
+            [python, os.path.join(SERVERS, "tls_log_server.py"), "--cert", self.cert,
              "--key", self.key, "--log-dir", self.log_dir, *extra],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()

@@ -180,8 +180,10 @@ class EmptyProbe:
 class CtRecord:
     """ct-record -p PID, started and stopped around a `with` block."""
 
-    def __init__(self, cfg, pid, out, extra=()):
-        self.cmdline = [cfg.ct_record, "-p", str(pid), "-w", out, "-f", "--no-status"] + list(extra)
+    def __init__(self, cfg, pid, out, extra=(), cmdline=None, ready="ct-record: recording"):
+        self.cmdline = cmdline or ([cfg.ct_record, "-p", str(pid), "-w", out, "-f", "--no-status"]
+                                   + list(extra))
+        self.ready_prefix = ready
         self.stderr = []
         self.usage = None
         self.detach_wait = 0.0
@@ -193,7 +195,7 @@ class CtRecord:
         def pump():
             for line in self.p.stderr:
                 self.stderr.append(line.rstrip("\n"))
-                if line.startswith("ct-record: recording"):
+                if line.startswith(self.ready_prefix):
                     ready.set()
             ready.set()
 
@@ -400,6 +402,105 @@ def per_call(cfg, gnutls=False):
         w.close()
     res["load"] = (load_start, loadavg())
     return res
+
+
+# ---- 10. --watch: what a process that matches no rule pays -------------------------------------
+
+def watch_cost(cfg):
+    """ct-record --watch with a rule the workload does not match, its probes on the workload's
+    libssl (--binary): the workload pays the probes' first map lookup. Interleaved with no
+    recorder and with empty probes, as in part 1 (100 B pairs). Then the exec tracepoint's
+    run time per exec, --watch (rules looked up for every untraced exec) against -p (one
+    lookup), over /bin/true runs, from kernel.bpf_stats_enabled."""
+    log("[10] --watch, a process that matches no rule: %d rounds" % cfg.rounds)
+    pairs = cfg.pairs_small
+    res = {k: [] for k in ("untraced", "empty", "watch", "ratio", "cpu_ratio", "probe_ns")}
+    w = Workload(cfg, cfg.lib_traced)
+
+    def watcher(tag):
+        out = os.path.join(cfg.work, "watch-%s" % tag)
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [cfg.ct_record, "--watch", "--no-status", "--match-name", "ct-bench-nomatch",
+               "--match-exe", "/bin/false", "--output-dir", out, "--binary", cfg.lib_probed,
+               "--no-system-libs"] + cfg.ct_extra
+        return CtRecord(cfg, 0, out, cmdline=cmd, ready="ct-record: watching for")
+
+    modes = ["untraced", "empty", "watch"]
+    try:
+        for rnd in range(cfg.rounds):
+            got = {}
+            for mode in modes[rnd % 3:] + modes[:rnd % 3]:
+                if mode == "untraced":
+                    w.run(max(pairs // 20, 2), 100)
+                    got[mode] = w.run(pairs, 100)
+                elif mode == "empty":
+                    with EmptyProbe(cfg, cfg.lib_probed):
+                        w.run(max(pairs // 20, 2), 100)
+                        got[mode] = w.run(pairs, 100)
+                else:
+                    with watcher(rnd) as ct:
+                        w.run(max(pairs // 20, 2), 100)
+                        with BpfStats():
+                            before = bpf_prog_stats(ct.pid)
+                            got[mode] = w.run(pairs, 100)
+                            after = bpf_prog_stats(ct.pid)
+                        ns = cnt = 0
+                        for name, (t, c) in after.items():
+                            if name.startswith("probe_"):
+                                ns += t - before.get(name, (0, 0))[0]
+                                cnt += c - before.get(name, (0, 0))[1]
+                        res["probe_ns"].append(ns / cnt if cnt else float("nan"))
+            for mode in modes:
+                res[mode].append(got[mode][0])
+            res["ratio"].append(got["watch"][0] / got["empty"][0])
+            res["cpu_ratio"].append(got["watch"][1] / got["empty"][1])
+            log("    round %d: untraced %s us, empty %s us, --watch (no match) %s us per pair, "
+                "watch/empty %.2f" % (rnd + 1, us(got["untraced"][0]), us(got["empty"][0]),
+                                      us(got["watch"][0]), res["ratio"][-1]))
+    finally:
+        w.close()
+    # The exec tracepoint: --watch against -p, over the same execs.
+    execs = 300 if cfg.quick else 1000
+    idle = subprocess.Popen(["sleep", "1000000"])
+    res["exec"] = {}
+    try:
+        for label, rec in (("-p (one lookup)", CtRecord(cfg, idle.pid,
+                                                         os.path.join(cfg.work, "exec.ctz"),
+                                                         ["--wait"] + cfg.ct_args)),
+                           ("--watch (rules)", watcher("exec"))):
+            with rec as ct:
+                with BpfStats():
+                    before = bpf_prog_stats(ct.pid).get("handle_exec", (0, 0))
+                    for _ in range(execs):
+                        subprocess.run(["/bin/true"])
+                    after = bpf_prog_stats(ct.pid).get("handle_exec", (0, 0))
+            d_ns, d_cnt = after[0] - before[0], after[1] - before[1]
+            res["exec"][label] = (d_ns / d_cnt if d_cnt else float("nan"), d_cnt)
+            log("    exec tracepoint under %s: %.0f ns per run over %d runs"
+                % (label, res["exec"][label][0], d_cnt))
+    finally:
+        idle.kill()
+        idle.wait()
+    res["load"] = loadavg()
+    return res
+
+
+def report_watch(cfg, wc):
+    p = print
+    p("10. --watch: a process that matches no rule, its libssl probed by ct-record --watch")
+    p("    (--binary), 100 B SSL_write+SSL_read pairs, us per pair, median [min-max] of %d rounds"
+      % cfg.rounds)
+    rows = [("untraced", "empty probe", "--watch, no match", "watch/empty", "thread CPU",
+             "probe run time")]
+    rows.append((spread(wc["untraced"], us), spread(wc["empty"], us), spread(wc["watch"], us),
+                 spread(wc["ratio"], x2), spread(wc["cpu_ratio"], x2),
+                 "%.0f ns/run" % med(wc["probe_ns"])))
+    p(table(rows, "    "))
+    for label, (ns, cnt) in wc["exec"].items():
+        p("    exec tracepoint (handle_exec) under %s: %.0f ns per run (%d runs)"
+          % (label, ns, cnt))
+    p("    load average %s" % (wc["load"],))
+    p("")
 
 
 # ---- 9. Go crypto/tls per-call cost ----------------------------------------------------------
@@ -901,9 +1002,10 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
     ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
     ap.add_argument("--turns", type=int, help="turns of the agent conversation")
-    ap.add_argument("--only", default="1,2,4,6,7,8,9", help="parts to run: 1 (per-call), 2 "
+    ap.add_argument("--only", default="1,2,4,6,7,8,9,10", help="parts to run: 1 (per-call), 2 "
                     "(sustained: also 3 and 5), 4 (capture size), 6 (launch latency), 7 "
-                    "(--lossless), 8 (per-call, GnuTLS), 9 (per-call, Go crypto/tls)")
+                    "(--lossless), 8 (per-call, GnuTLS), 9 (per-call, Go crypto/tls), 10 "
+                    "(--watch: a process that matches no rule)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
@@ -992,7 +1094,10 @@ def main():
         la = launch(cfg) if "6" in parts else None
         ll = lossless(cfg) if "7" in parts else None
         go = go_per_call(cfg) if "9" in parts else None
+        wc = watch_cost(cfg) if "10" in parts else None
         report(cfg, pc, su, ag, started, la, ll, gp, go)
+        if wc:
+            report_watch(cfg, wc)
     finally:
         if a.keep:
             log("work directory kept: " + cfg.work)
