@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <type_traits>
@@ -517,8 +518,30 @@ void PgStore::rollback() {
     }
 }
 
+namespace {
+
+// PostgreSQL's migrations: postgresql/NNN_*.sql (the first creates every table of
+// its version at once), then for each later version the shared ../NNN_*.sql,
+// unless postgresql/ has its own file of that number (SQL only PostgreSQL takes).
+std::vector<Migration> pg_migrations() {
+    std::vector<Migration> out(pg_schema_migrations().begin(), pg_schema_migrations().end());
+    const int init = out.empty() ? 0 : out.front().version;
+    for (const auto& m : schema_migrations()) {
+        if (m.version <= init)
+            continue;
+        if (std::none_of(out.begin(), out.end(),
+                         [&](const Migration& p) { return p.version == m.version; }))
+            out.push_back(m);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    return out;
+}
+
+}  // namespace
+
 Expected<int> migrate_pg(pg::Connection& db) {
-    const auto& migrations = pg_schema_migrations();
+    const auto migrations = pg_migrations();
     const int newest = migrations.empty() ? 0 : migrations.back().version;
     CT_TRY(db.exec("BEGIN"));
     struct RollbackUnlessCommitted {

@@ -38,6 +38,11 @@ class PgStore final : public CaptureStore {
                                     const PreparedConnection& prepared) override;
     Expected<void> finish_capture(std::uint64_t lost_bytes) override;
     void rollback() override;
+    // Are both connections still up? (A store whose server went away is replaced.)
+    bool connected() const {
+        return PQstatus(main_.handle()) == CONNECTION_OK &&
+               PQstatus(blobs_.handle()) == CONNECTION_OK;
+    }
 
     class Writer;
 
