@@ -198,19 +198,24 @@ class PgShipTarget final : public ShipTarget {
                 return std::unexpected(lost(fp.error()));
             fingerprinter_ = std::move(*fp);
         }
-        if (!store_) {
-            auto store = db_.capture_store();
-            if (!store)
-                return std::unexpected(lost(store.error()));
-            store_ = std::move(*store);
+        // A store whose connections the server dropped (a restart since the
+        // last capture) is replaced and the import run again: it is one
+        // transaction, idempotent by UUID.
+        for (int attempt = 0;; ++attempt) {
+            if (!store_) {
+                auto store = db_.capture_store();  // connects: fails when unreachable
+                if (!store)
+                    return std::unexpected(Error{std::string(kPgLost) + store.error().message, 0});
+                store_ = std::move(*store);
+            }
+            auto r = import_capture_file(*store_, fingerprinter_ ? &*fingerprinter_ : nullptr,
+                                         path, keep_secrets_, progress, limits_);
+            if (r || static_cast<PgStore&>(*store_).connected())
+                return r;
+            store_.reset();
+            if (attempt == 1)
+                return std::unexpected(Error{std::string(kPgLost) + r.error().message, 0});
         }
-        auto r = import_capture_file(*store_, fingerprinter_ ? &*fingerprinter_ : nullptr, path,
-                                     keep_secrets_, progress, limits_);
-        if (!r && !static_cast<PgStore&>(*store_).connected()) {
-            store_.reset();  // its connections are gone: new ones next time
-            return std::unexpected(lost(r.error()));
-        }
-        return r;
     }
 
   private:
@@ -224,14 +229,17 @@ class PgShipTarget final : public ShipTarget {
         return e;
     }
 
+    // Runs one statement of shipped_files (each is safe to run twice), once
+    // more on a new connection when the server dropped this one.
     Expected<pg::Result> exec(const std::string& sql, const std::vector<pg::Param>& params) {
         pg::Connection& c = *db_.postgres();
-        if (PQstatus(c.handle()) != CONNECTION_OK)
-            PQreset(c.handle());
-        auto r = c.exec(sql, params);
-        if (!r)
-            return std::unexpected(lost(r.error()));
-        return r;
+        for (int attempt = 0;; ++attempt) {
+            if (PQstatus(c.handle()) != CONNECTION_OK)
+                PQreset(c.handle());
+            auto r = c.exec(sql, params);
+            if (r || PQstatus(c.handle()) == CONNECTION_OK || attempt == 1)
+                return r ? std::move(r) : std::unexpected(lost(r.error()));
+        }
     }
 
     SessionDatabase db_;

@@ -16,6 +16,8 @@ PostgreSQL 15 database (a throw-away cluster, pg_cluster.py).
    it once, the same as a plain import; a further --once imports nothing.
 3. A database at schema version 6 (before shipped_files) is brought to 7 by the
    watcher.
+4. The server restarts under a running watcher: the next capture is imported on
+   new connections, nothing is recorded as failed.
 
 Every wait is for a condition (a log line, a row count), never for a time.
 """
@@ -253,6 +255,32 @@ def main():
             check(pg.psql("kill", "SELECT max(version) FROM ct_schema").strip() == "7" and
                   pg.psql("kill", "SELECT outcome FROM shipped_files").strip() == "already_present",
                   "version 6 database not migrated")
+
+            print("4. the server restarts under a running watcher", flush=True)
+            pg.create_database("restart")
+            rdir = os.path.join(work, "r")
+            os.mkdir(rdir)
+            for name, seed in [("r1.ctz", "restart-1"), ("r2.ctz", "restart-2")]:
+                subprocess.run([GEN_REPORT, os.path.join(staging, name), "long", "10"], check=True,
+                               stdout=subprocess.DEVNULL,
+                               env=dict(os.environ, CT_SYNTHETIC_UUID_SEED=seed))
+            w = Watcher(rdir, pg.url("restart"), "--settle", "3600", "--rescan", "3600")
+            try:
+                w.wait_line(lambda l: "watching" in l)
+                os.rename(os.path.join(staging, "r1.ctz"), os.path.join(rdir, "r1.ctz"))
+                w.wait_line(lambda l: "r1.ctz: imported capture" in l)
+                pg.restart()  # the watcher's three connections are cut
+                os.rename(os.path.join(staging, "r2.ctz"), os.path.join(rdir, "r2.ctz"))
+                # Only the new file's event brings the watcher back (no rescan for an
+                # hour): its statements fail on the cut connections and run again.
+                w.wait_line(lambda l: "r2.ctz: imported capture" in l)
+            finally:
+                rc = w.stop()
+            check(rc == 0 and w.count("skipped") == 0 and w.count("failed") == 0 and
+                  w.count("retrying") == 0,
+                  f"restart: {rc}\n" + "\n".join(w.lines))
+            check(pg.psql("restart", "SELECT count(*) FROM shipped_files WHERE outcome = "
+                                     "'imported'").strip() == "2", "shipped_files after the restart")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:
