@@ -208,8 +208,8 @@ class PgShipTarget final : public ShipTarget {
                     return std::unexpected(Error{std::string(kPgLost) + store.error().message, 0});
                 store_ = std::move(*store);
             }
-            auto r = import_capture_file(*store_, fingerprinter_ ? &*fingerprinter_ : nullptr,
-                                         path, keep_secrets_, progress, limits_);
+            auto r = import_capture_file(*store_, fingerprinter_ ? &*fingerprinter_ : nullptr, path,
+                                         keep_secrets_, progress, limits_);
             if (r || static_cast<PgStore&>(*store_).connected())
                 return r;
             store_.reset();
