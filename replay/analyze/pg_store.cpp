@@ -518,6 +518,12 @@ void PgStore::rollback() {
     }
 }
 
+std::string pg_text(std::string_view s) {
+    std::string out;
+    append_text(out, s, false);
+    return out;
+}
+
 namespace {
 
 // PostgreSQL's migrations: postgresql/NNN_*.sql (the first creates every table of

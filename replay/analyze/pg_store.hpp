@@ -57,6 +57,10 @@ class PgStore final : public CaptureStore {
     bool in_transaction_ = false;
 };
 
+// `s` as PostgreSQL text can hold it: NUL bytes and invalid UTF-8 (a file name's
+// bytes, say) become U+FFFD, as everywhere the importer writes text.
+std::string pg_text(std::string_view s);
+
 // Creates ct's tables in an empty database, or checks that the database is
 // ct's and brings it to this binary's schema version (one importer at a time:
 // an advisory lock). Returns the schema version.

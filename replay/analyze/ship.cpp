@@ -219,7 +219,7 @@ class PgShipTarget final : public ShipTarget {
     }
 
   private:
-    static pg::Param text(const std::string& s) { return {s, false}; }
+    static pg::Param text(const std::string& s) { return {pg_text(s), false}; }
 
     // A failure because the server is out of reach is no fault of the file:
     // the watcher retries it at its next scan (busy_error()).
@@ -234,8 +234,10 @@ class PgShipTarget final : public ShipTarget {
     Expected<pg::Result> exec(const std::string& sql, const std::vector<pg::Param>& params) {
         pg::Connection& c = *db_.postgres();
         for (int attempt = 0;; ++attempt) {
-            if (PQstatus(c.handle()) != CONNECTION_OK)
+            if (PQstatus(c.handle()) != CONNECTION_OK) {
                 PQreset(c.handle());
+                PQsetClientEncoding(c.handle(), "UTF8");
+            }
             auto r = c.exec(sql, params);
             if (r || PQstatus(c.handle()) == CONNECTION_OK || attempt == 1)
                 return r ? std::move(r) : std::unexpected(lost(r.error()));

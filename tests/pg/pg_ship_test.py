@@ -16,8 +16,9 @@ PostgreSQL 15 database (a throw-away cluster, pg_cluster.py).
    it once, the same as a plain import; a further --once imports nothing.
 3. A database at schema version 6 (before shipped_files) is brought to 7 by the
    watcher.
-4. The server restarts under a running watcher: the next capture is imported on
-   new connections, nothing is recorded as failed.
+4. The server restarts under a running watcher: the next capture (its file
+   name not UTF-8) is imported on new connections, nothing is recorded as
+   failed, and a later --once finds both files shipped.
 
 Every wait is for a condition (a log line, a row count), never for a time.
 """
@@ -49,7 +50,8 @@ class Watcher:
 
     def __init__(self, directory, db, *extra, env=None):
         self.proc = subprocess.Popen([CT, "--watch", directory, "--db", db, *extra],
-                                     stderr=subprocess.PIPE, text=True, env=env)
+                                     stderr=subprocess.PIPE, text=True, errors="replace",
+                                     env=env)
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -260,7 +262,9 @@ def main():
             pg.create_database("restart")
             rdir = os.path.join(work, "r")
             os.mkdir(rdir)
-            for name, seed in [("r1.ctz", "restart-1"), ("r2.ctz", "restart-2")]:
+            # r2's name is not UTF-8 (a file name is bytes): PostgreSQL text gets U+FFFD.
+            r2 = "r2-\udcff.ctz"
+            for name, seed in [("r1.ctz", "restart-1"), (r2, "restart-2")]:
                 subprocess.run([GEN_REPORT, os.path.join(staging, name), "long", "10"], check=True,
                                stdout=subprocess.DEVNULL,
                                env=dict(os.environ, CT_SYNTHETIC_UUID_SEED=seed))
@@ -270,10 +274,10 @@ def main():
                 os.rename(os.path.join(staging, "r1.ctz"), os.path.join(rdir, "r1.ctz"))
                 w.wait_line(lambda l: "r1.ctz: imported capture" in l)
                 pg.restart()  # the watcher's three connections are cut
-                os.rename(os.path.join(staging, "r2.ctz"), os.path.join(rdir, "r2.ctz"))
+                os.rename(os.path.join(staging, r2), os.path.join(rdir, r2))
                 # Only the new file's event brings the watcher back (no rescan for an
                 # hour): its statements fail on the cut connections and run again.
-                w.wait_line(lambda l: "r2.ctz: imported capture" in l)
+                w.wait_line(lambda l: "r2-" in l and ".ctz: imported capture" in l)
             finally:
                 rc = w.stop()
             check(rc == 0 and w.count("skipped") == 0 and w.count("failed") == 0 and
@@ -281,6 +285,15 @@ def main():
                   f"restart: {rc}\n" + "\n".join(w.lines))
             check(pg.psql("restart", "SELECT count(*) FROM shipped_files WHERE outcome = "
                                      "'imported'").strip() == "2", "shipped_files after the restart")
+            check(pg.psql("restart", "SELECT count(*) FROM shipped_files WHERE path LIKE "
+                                     "'%/r2-\ufffd.ctz'").strip() == "1",
+                  "a file name that is not UTF-8 in shipped_files")
+            # Restarted, the watcher finds both files shipped.
+            again = subprocess.run([CT, "--watch", rdir, "--db", pg.url("restart"), "--once"],
+                                   capture_output=True, text=True, errors="replace")
+            check(again.returncode == 0 and "importing" not in again.stderr and
+                  "imported" not in again.stderr,
+                  f"--once after the restart: {again.returncode} {again.stderr}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:
