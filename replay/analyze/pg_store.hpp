@@ -7,7 +7,9 @@
 //     imports of different captures never collide; the rows go in with COPY,
 //     buffered per table and flushed parents first;
 //   * llm_blobs (shared by all captures, content-addressed) are inserted on a
-//     second, autocommit connection with ON CONFLICT DO NOTHING: two imports
+//     second, autocommit connection with ON CONFLICT DO NOTHING, one statement
+//     per connection for all its new blobs (found by running the connection
+//     through a writer that writes nothing first), in sha256 order: two imports
 //     that store the same blobs in different orders cannot deadlock. A blob
 //     whose import then fails stays (unreferenced, like any blob nobody uses).
 #pragma once
