@@ -57,6 +57,9 @@ Shipping (an always-on recorder's directory into one database, see README "Shipp
                                               import every finished capture now and as soon
                                               as each later one is finished; runs until
                                               SIGTERM/SIGINT (which wait for the current import)
+  ct-analyze --watch DIR --db postgresql://ct@central/ct
+                                              the same into one PostgreSQL database that
+                                              every host's watcher ships into at once
   ct-analyze --watch DIR --db DB --once       the same, once (for cron): captures still being
                                               written are left for the next run
   ct-analyze --watch DIR --db DB --move-to DIR2
@@ -203,6 +206,11 @@ int run(int argc, char** argv) {
                  "with --watch: delete each capture once it is in the database")
         ->needs(watch_option)
         ->excludes(move_option);
+    app.add_option("--host", ship.host,
+                   "with --watch: the host name its shipped_files rows carry (default: this "
+                   "machine's; give one per watcher when containers share a host name)")
+        ->type_name("NAME")
+        ->needs(watch_option);
     ct::analyze::exports::ExportOptions exports;
     ct::analyze::exports::add_export_options(app, exports);
     app.set_version_flag("--version", std::string("ct-analyze ") + ct::kVersion);

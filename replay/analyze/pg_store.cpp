@@ -2,12 +2,16 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "sqlite/migrations.hpp"
 #include "store_rows.hpp"
@@ -248,6 +252,39 @@ pg::Param param(const std::optional<T>& v) {
 
 }  // namespace
 
+namespace {
+
+// A blob a connection will intern, its kind that of its first use.
+struct NewBlob {
+    std::string digest;
+    const char* kind;
+    std::string_view text;
+};
+
+// A Writer that writes nothing: a connection run through it says which blobs
+// its import will intern, in which order (and so of which kind), so that the
+// new ones are stored in one round trip (PgStore::write_connection).
+struct BlobSurvey {
+    const PgStore::Writer& writer;
+    std::vector<NewBlob> wanted;
+    std::unordered_set<std::string> seen;
+    std::int64_t next = 0;
+
+    template <typename... Args>
+    Expected<std::int64_t> insert(Table, const Args&...) {
+        return ++next;
+    }
+    std::int64_t last_id() const { return next; }
+    template <typename F>
+    Expected<void> insert_rows(Table, std::size_t, F&&) {
+        return {};
+    }
+    Expected<rows::StoredBlob> intern_blob(const std::string& digest, const char* kind,
+                                           std::string_view text);
+};
+
+}  // namespace
+
 // rows::RowRun's Writer: rows buffered per table in COPY's text format.
 class PgStore::Writer {
   public:
@@ -332,15 +369,76 @@ class PgStore::Writer {
             std::string digest;
             for (std::size_t k = 2; k + 1 < text.size(); k += 2)
                 digest += static_cast<char>(std::stoi(std::string(text.substr(k, 2)), nullptr, 16));
-            known_blobs_.emplace(std::move(digest), std::stoll(PQgetvalue(r->get(), i, 1)));
+            known_blobs_.emplace(std::move(digest),
+                                 KnownBlob{std::stoll(PQgetvalue(r->get(), i, 1)), false});
         }
+        return {};
+    }
+
+    bool knows_blob(const std::string& digest) const { return known_blobs_.contains(digest); }
+
+    // Stores, in one statement (autocommit, on the blob connection, the rows in
+    // sha256 order so that two imports cannot deadlock), the blobs a connection will
+    // intern that are not stored yet; those another import stored meanwhile are
+    // looked up. Each then costs intern_blob() no round trip.
+    Expected<void> store_new_blobs(const std::vector<NewBlob>& blobs) {
+        if (blobs.empty())
+            return {};
+        nlohmann::json rows = nlohmann::json::array();
+        for (const auto& b : blobs) {
+            std::string hex;
+            append_hex(hex, b.digest);
+            rows.push_back({std::move(hex), b.kind, b.text.size(), pg_text(b.text)});
+        }
+        auto inserted = blobs_.exec(
+            // Ids in the order of first use (as SQLite gives them), rows in sha256 order.
+            "WITH b AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('llm_blobs', 'id')) "
+            "AS id, decode(e->>0, 'hex') AS sha256, e->>1 AS kind, (e->>2)::bigint AS size, "
+            "e->>3 AS text FROM json_array_elements($1::json) WITH ORDINALITY AS t(e, n) "
+            "ORDER BY n) "
+            "INSERT INTO llm_blobs (id, sha256, kind, size, text) SELECT id, sha256, kind, size, "
+            "text FROM b ORDER BY sha256 ON CONFLICT (sha256) DO NOTHING "
+            "RETURNING encode(sha256, 'hex'), id",
+            {param(std::string_view(rows.dump()))});
+        if (!inserted)
+            return std::unexpected(inserted.error());
+        auto unhex = [](std::string_view h) {
+            std::string out;
+            for (std::size_t k = 0; k + 1 < h.size(); k += 2)
+                out += static_cast<char>(std::stoi(std::string(h.substr(k, 2)), nullptr, 16));
+            return out;
+        };
+        for (int i = 0; i < PQntuples(inserted->get()); ++i)
+            known_blobs_[unhex(PQgetvalue(inserted->get(), i, 0))] =
+                KnownBlob{std::stoll(PQgetvalue(inserted->get(), i, 1)), true};
+        std::string missing;
+        for (const auto& b : blobs) {
+            if (known_blobs_.contains(b.digest))
+                continue;
+            if (!missing.empty())
+                missing += ',';
+            append_hex(missing, b.digest);
+        }
+        if (missing.empty())
+            return {};
+        auto found = blobs_.exec(
+            "SELECT encode(sha256, 'hex'), id FROM llm_blobs WHERE sha256 IN "
+            "(SELECT decode(h, 'hex') FROM unnest(string_to_array($1, ',')) h)",
+            {param(std::string_view(missing))});
+        if (!found)
+            return std::unexpected(found.error());
+        for (int i = 0; i < PQntuples(found->get()); ++i)
+            known_blobs_[unhex(PQgetvalue(found->get(), i, 0))] =
+                KnownBlob{std::stoll(PQgetvalue(found->get(), i, 1)), false};
         return {};
     }
 
     Expected<rows::StoredBlob> intern_blob(const std::string& digest, const char* kind,
                                            std::string_view text) {
-        if (auto it = known_blobs_.find(digest); it != known_blobs_.end())
-            return rows::StoredBlob{it->second, false};
+        if (auto it = known_blobs_.find(digest); it != known_blobs_.end()) {
+            const bool fresh = std::exchange(it->second.fresh, false);
+            return rows::StoredBlob{it->second.id, fresh};
+        }
         std::vector<pg::Param> params{param(Blob{digest}), param(kind),
                                       param(static_cast<std::int64_t>(text.size())), param(text)};
         auto r = blobs_.exec(
@@ -426,9 +524,22 @@ class PgStore::Writer {
     std::size_t buffered_ = 0;
     std::int64_t last_id_ = 0;
     std::int64_t capture_id_ = 0;  // the capture being written
-    // llm_blobs found stored by prefetch_blobs(), sha256 -> id.
-    std::unordered_map<std::string, std::int64_t> known_blobs_;
+    // llm_blobs found stored by prefetch_blobs() or stored by store_new_blobs(),
+    // sha256 -> id; `fresh`: stored by this import and not yet handed out (the
+    // first intern_blob() of it reports it inserted, so that it is indexed once).
+    struct KnownBlob {
+        std::int64_t id;
+        bool fresh;
+    };
+    std::unordered_map<std::string, KnownBlob> known_blobs_;
 };
+
+Expected<rows::StoredBlob> BlobSurvey::intern_blob(const std::string& digest, const char* kind,
+                                                   std::string_view text) {
+    if (!writer.knows_blob(digest) && seen.insert(digest).second)
+        wanted.push_back({digest, kind, text});
+    return rows::StoredBlob{++next, false};
+}
 
 struct PgStore::Run {
     Run(Writer& writer, const replay::CaptureContents& contents, ImportResult& result)
@@ -489,6 +600,13 @@ Expected<std::optional<std::int64_t>> PgStore::write_capture(
 Expected<void> PgStore::write_connection(const replay::Connection& connection,
                                          const PreparedConnection& prepared) {
     CT_TRY(writer_->prefetch_blobs(prepared.parts));
+    if (!prepared.parts.empty()) {
+        BlobSurvey survey{*writer_, {}, {}, 0};
+        ImportResult scratch;
+        rows::RowRun<BlobSurvey> dry{survey, run_->rows.contents, 0, {}, scratch, {}, nullptr, {}};
+        CT_TRY(dry.insert_connection(connection, prepared));
+        CT_TRY(writer_->store_new_blobs(survey.wanted));
+    }
     CT_TRY(run_->rows.insert_connection(connection, prepared));
     // Bounded memory: rows go out once a few MiB are waiting.
     if (writer_->buffered_bytes() > (8u << 20))
@@ -517,8 +635,36 @@ void PgStore::rollback() {
     }
 }
 
+std::string pg_text(std::string_view s) {
+    std::string out;
+    append_text(out, s, false);
+    return out;
+}
+
+namespace {
+
+// PostgreSQL's migrations: postgresql/NNN_*.sql (the first creates every table of
+// its version at once), then for each later version the shared ../NNN_*.sql,
+// unless postgresql/ has its own file of that number (SQL only PostgreSQL takes).
+std::vector<Migration> pg_migrations() {
+    std::vector<Migration> out(pg_schema_migrations().begin(), pg_schema_migrations().end());
+    const int init = out.empty() ? 0 : out.front().version;
+    for (const auto& m : schema_migrations()) {
+        if (m.version <= init)
+            continue;
+        if (std::none_of(out.begin(), out.end(),
+                         [&](const Migration& p) { return p.version == m.version; }))
+            out.push_back(m);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    return out;
+}
+
+}  // namespace
+
 Expected<int> migrate_pg(pg::Connection& db) {
-    const auto& migrations = pg_schema_migrations();
+    const auto migrations = pg_migrations();
     const int newest = migrations.empty() ? 0 : migrations.back().version;
     CT_TRY(db.exec("BEGIN"));
     struct RollbackUnlessCommitted {

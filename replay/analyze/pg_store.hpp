@@ -7,7 +7,9 @@
 //     imports of different captures never collide; the rows go in with COPY,
 //     buffered per table and flushed parents first;
 //   * llm_blobs (shared by all captures, content-addressed) are inserted on a
-//     second, autocommit connection with ON CONFLICT DO NOTHING: two imports
+//     second, autocommit connection with ON CONFLICT DO NOTHING, one statement
+//     per connection for all its new blobs (found by running the connection
+//     through a writer that writes nothing first), in sha256 order: two imports
 //     that store the same blobs in different orders cannot deadlock. A blob
 //     whose import then fails stays (unreferenced, like any blob nobody uses).
 #pragma once
@@ -38,6 +40,11 @@ class PgStore final : public CaptureStore {
                                     const PreparedConnection& prepared) override;
     Expected<void> finish_capture(std::uint64_t lost_bytes) override;
     void rollback() override;
+    // Are both connections still up? (A store whose server went away is replaced.)
+    bool connected() const {
+        return PQstatus(main_.handle()) == CONNECTION_OK &&
+               PQstatus(blobs_.handle()) == CONNECTION_OK;
+    }
 
     class Writer;
 
@@ -51,6 +58,10 @@ class PgStore final : public CaptureStore {
     std::unique_ptr<Run> run_;
     bool in_transaction_ = false;
 };
+
+// `s` as PostgreSQL text can hold it: NUL bytes and invalid UTF-8 (a file name's
+// bytes, say) become U+FFFD, as everywhere the importer writes text.
+std::string pg_text(std::string_view s);
 
 // Creates ct's tables in an empty database, or checks that the database is
 // ct's and brings it to this binary's schema version (one importer at a time:

@@ -24,12 +24,17 @@
 
 #include "capture/capture_reader.hpp"
 #include "ctz_format.hpp"
+#include "pg/connection.hpp"
+#include "pg_store.hpp"
 #include "sqlite/database.hpp"
 #include "util/unique_fd.hpp"
 
 namespace ct::analyze {
 
 namespace {
+
+// Starts the message of an error because the PostgreSQL server went away.
+constexpr const char* kPgLost = "PostgreSQL server unreachable: ";
 
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -115,6 +120,137 @@ class SqliteShipTarget final : public ShipTarget {
     CaptureLimits limits_;
 };
 
+// shipped_files on a ct PostgreSQL database: the same statements, $n
+// placeholders. One connection for shipped_files and one PgStore (with its own
+// two connections) for every capture the watcher imports; a connection the
+// server dropped is opened again at the next call.
+class PgShipTarget final : public ShipTarget {
+  public:
+    PgShipTarget(SessionDatabase db, bool keep_secrets, CaptureLimits limits)
+        : db_(std::move(db)), keep_secrets_(keep_secrets), limits_(limits) {}
+
+    Expected<std::optional<ShippedFile>> find_shipped(const std::string& host,
+                                                      const std::string& path) override {
+        auto r = exec(
+            "SELECT device, inode, size, mtime_ns, outcome, capture_uuid, capture_id, "
+            "ended_cleanly, message FROM shipped_files WHERE host = $1 AND path = $2",
+            {text(host), text(path)});
+        if (!r)
+            return std::unexpected(r.error());
+        const PGresult* res = r->get();
+        if (PQntuples(res) == 0)
+            return std::nullopt;
+        auto value = [&](int c) -> std::optional<std::string> {
+            if (PQgetisnull(res, 0, c))
+                return std::nullopt;
+            return std::string(PQgetvalue(res, 0, c));
+        };
+        ShippedFile f;
+        f.path = path;
+        f.device = std::stoull(*value(0));
+        f.inode = std::stoull(*value(1));
+        f.size = std::stoull(*value(2));
+        f.mtime_ns = std::stoll(*value(3));
+        f.outcome = *value(4);
+        f.capture_uuid = value(5);
+        if (auto v = value(6))
+            f.capture_id = std::stoll(*v);
+        if (auto v = value(7))
+            f.ended_cleanly = *v != "0";
+        if (auto v = value(8))
+            f.message = *v;
+        return f;
+    }
+
+    Expected<void> record_shipped(const std::string& host, const ShippedFile& f) override {
+        auto number = [](auto v) { return pg::Param{fmt::format("{}", v), false}; };
+        pg::Param clean, id, uuid, message;
+        if (f.ended_cleanly)
+            clean = number(*f.ended_cleanly ? 1 : 0);
+        if (f.capture_id)
+            id = number(*f.capture_id);
+        if (f.capture_uuid)
+            uuid = text(*f.capture_uuid);
+        if (!f.message.empty())
+            message = text(f.message);
+        auto r = exec(
+            "INSERT INTO shipped_files (host, path, device, inode, size, mtime_ns, outcome, "
+            "capture_uuid, capture_id, ended_cleanly, message, shipped_ns) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "ON CONFLICT (host, path) DO UPDATE SET device = excluded.device, "
+            "inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "outcome = excluded.outcome, capture_uuid = excluded.capture_uuid, "
+            "capture_id = excluded.capture_id, ended_cleanly = excluded.ended_cleanly, "
+            "message = excluded.message, shipped_ns = excluded.shipped_ns",
+            {text(host), text(f.path), number(static_cast<std::int64_t>(f.device)),
+             number(static_cast<std::int64_t>(f.inode)), number(static_cast<std::int64_t>(f.size)),
+             number(f.mtime_ns), text(f.outcome), uuid, id, clean, message, number(now_ns())});
+        if (!r)
+            return std::unexpected(r.error());
+        return {};
+    }
+
+    Expected<CaptureImport> import_file(const std::string& path,
+                                        const ImportProgress& progress) override {
+        if (!keep_secrets_ && !fingerprinter_) {
+            auto fp = db_.fingerprinter();
+            if (!fp)
+                return std::unexpected(lost(fp.error()));
+            fingerprinter_ = std::move(*fp);
+        }
+        // A store whose connections the server dropped (a restart since the
+        // last capture) is replaced and the import run again: it is one
+        // transaction, idempotent by UUID.
+        for (int attempt = 0;; ++attempt) {
+            if (!store_) {
+                auto store = db_.capture_store();  // connects: fails when unreachable
+                if (!store)
+                    return std::unexpected(Error{std::string(kPgLost) + store.error().message, 0});
+                store_ = std::move(*store);
+            }
+            auto r = import_capture_file(*store_, fingerprinter_ ? &*fingerprinter_ : nullptr, path,
+                                         keep_secrets_, progress, limits_);
+            if (r || static_cast<PgStore&>(*store_).connected())
+                return r;
+            store_.reset();
+            if (attempt == 1)
+                return std::unexpected(Error{std::string(kPgLost) + r.error().message, 0});
+        }
+    }
+
+  private:
+    static pg::Param text(const std::string& s) { return {pg_text(s), false}; }
+
+    // A failure because the server is out of reach is no fault of the file:
+    // the watcher retries it at its next scan (busy_error()).
+    Error lost(Error e) {
+        if (PQstatus(db_.postgres()->handle()) != CONNECTION_OK)
+            e.message = std::string(kPgLost) + e.message;
+        return e;
+    }
+
+    // Runs one statement of shipped_files (each is safe to run twice), once
+    // more on a new connection when the server dropped this one.
+    Expected<pg::Result> exec(const std::string& sql, const std::vector<pg::Param>& params) {
+        pg::Connection& c = *db_.postgres();
+        for (int attempt = 0;; ++attempt) {
+            if (PQstatus(c.handle()) != CONNECTION_OK) {
+                PQreset(c.handle());
+                PQsetClientEncoding(c.handle(), "UTF8");
+            }
+            auto r = c.exec(sql, params);
+            if (r || PQstatus(c.handle()) == CONNECTION_OK || attempt == 1)
+                return r ? std::move(r) : std::unexpected(lost(r.error()));
+        }
+    }
+
+    SessionDatabase db_;
+    bool keep_secrets_;
+    CaptureLimits limits_;
+    std::optional<SecretFingerprinter> fingerprinter_;
+    std::unique_ptr<CaptureStore> store_;
+};
+
 // Is the file open for writing anywhere? A read lease is refused (EAGAIN) while it
 // is; taken, it is given back at once. Leases need the file's owner or CAP_LEASE.
 FileLook::Writer writer_state(int fd) {
@@ -146,8 +282,12 @@ std::vector<std::uint8_t> read_tail(int fd, std::uint64_t size) {
 Expected<std::unique_ptr<ShipTarget>> open_ship_target(const std::string& db_spec,
                                                        bool keep_secrets,
                                                        const CaptureLimits& limits) {
-    if (db_spec.starts_with("postgresql://") || db_spec.starts_with("postgres://"))
-        return fail("--db " + db_spec + ": this build of ct-analyze writes SQLite files only");
+    if (pg::is_connection_string(db_spec)) {
+        auto db = open_store(db_spec);
+        if (!db)
+            return std::unexpected(db.error());
+        return std::make_unique<PgShipTarget>(std::move(*db), keep_secrets, limits);
+    }
     auto db = open_session_database(db_spec);
     if (!db)
         return std::unexpected(db.error());
@@ -222,7 +362,8 @@ FileKey key_of(const ShippedFile& f) {
 }
 
 bool busy_error(const Error& e) {
-    return e.message.find("database is locked") != std::string::npos ||
+    return e.message.starts_with(kPgLost) ||
+           e.message.find("database is locked") != std::string::npos ||
            e.message.find("database table is locked") != std::string::npos;
 }
 
@@ -430,7 +571,10 @@ class Shipper {
             if (::lstat(path.c_str(), &now) != 0)
                 return;  // gone meanwhile (another watcher moved it): nothing to do
             if (busy_error(e)) {
-                log("{}: database busy, retrying at the next scan", path);
+                if (e.message.starts_with(kPgLost))
+                    log_error("{}: {}; retrying at the next scan", path, e.what());
+                else
+                    log("{}: database busy, retrying at the next scan", path);
                 return;
             }
             int& tries = tries_[path];

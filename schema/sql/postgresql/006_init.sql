@@ -1,7 +1,9 @@
 -- ct-analyze database on PostgreSQL, schema version 6 created at once: the same
 -- tables, columns and views as the SQLite migrations ../001..006 applied in
 -- order, in PostgreSQL's dialect. See schema/data-dictionary.md ("PostgreSQL").
--- A later migration NNN adds ../NNN_*.sql and postgresql/NNN_*.sql side by side.
+-- Later versions (7 on) are the shared ../NNN_*.sql, applied to both engines
+-- (migrate_pg); a postgresql/NNN_*.sql of the same number takes its place when
+-- PostgreSQL needs its own dialect for that version.
 --
 -- What differs from SQLite, on purpose and only here:
 --   * INTEGER is bigint, BLOB is bytea; ids are identity columns whose values the
