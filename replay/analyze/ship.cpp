@@ -333,6 +333,12 @@ Expected<FileLook> look_at_file(const std::string& path) {
         look.header_ok = true;
         look.uuid = reader->header().uuid;
     } else {
+        // Renamed or deleted since our open (a recorder renaming `x.ctz.part` to
+        // `x.ctz` as it closes it): not a bad file, the new name comes next.
+        struct stat now {};
+        if (::lstat(path.c_str(), &now) != 0 || now.st_dev != st.st_dev ||
+            now.st_ino != st.st_ino)
+            return fail("gone while being looked at: " + path, ENOENT);
         look.header_error = reader.error().what();
         // The header is written at once, but a copy may be under way.
         look.maybe_incomplete = look.header_error.find("too short") != std::string::npos ||

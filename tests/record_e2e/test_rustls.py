@@ -13,7 +13,7 @@ import subprocess
 import unittest
 
 from harness import CT_RECORD, LogServer, RecordTest
-from test_static_openssl import make_ca_and_leaf
+from agent_support import make_ca_and_leaf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT_DIR = os.environ.get("CT_RUSTLS_CLIENT_DIR",

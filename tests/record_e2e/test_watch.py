@@ -339,13 +339,14 @@ class WatchClaude(WatchBase):
     both runs equal to the mock's log, in captures rotated meanwhile."""
 
     def test_two_claude_code_runs(self):
-        from test_claude import MockAnthropic, native_claude
+        from agent_support import MockLlm
+        from test_claude import native_claude
         _, claude = native_claude("2.1.328")
         # Rotated every second: the runs' connections span files and are joined back.
         rec = self.start_watcher("--match-name", "claude", extra=("--rotate", "1s"))
         mocks = []
         for run in range(2):
-            mock = MockAnthropic(os.path.join(self.tmp, f"claude-{run}"), "tool-then-text")
+            mock = MockLlm(os.path.join(self.tmp, f"claude-{run}"), "tool-then-text")
             self.addCleanup(mock.stop)
             home = os.path.join(self.tmp, f"claude-{run}", "home")
             os.makedirs(home, exist_ok=True)
