@@ -69,6 +69,10 @@ const char* role_symbol(Role role) {
             return "ssl_write_internal";
         case Role::SslWriteInternalFlags:
             return "ssl_write_internal+flags";
+        case Role::BioWrite:
+            return "BIO_write";
+        case Role::BioWriteEx:
+            return "BIO_write_ex";
     }
     return "?";
 }
@@ -82,11 +86,19 @@ std::optional<Role> role_from_symbol(std::string_view symbol) {
         if (symbol == role_symbol(role))
             return role;
     }
+    for (Role role : kBioRoles) {
+        if (symbol == role_symbol(role))
+            return role;
+    }
     return std::nullopt;
 }
 
 bool is_gnutls_role(Role role) {
     return role >= Role::GnutlsRecordSend && role <= Role::GnutlsDeinit;
+}
+
+bool is_bio_role(Role role) {
+    return role == Role::BioWrite || role == Role::BioWriteEx;
 }
 
 const char* flavor_name(Flavor flavor) {
