@@ -467,6 +467,7 @@ static __always_inline void emit_socket(__u64 pid_tgid, __u64 ssl, __u64 gen, in
 #define MMSGHDR_SIZE_ 64     /* struct mmsghdr on 64-bit targets */
 #define MMSGHDR_LEN_OFF_ 56  /* its msg_len */
 #define MMSG_MAX_ 1024       /* UIO_MAXIOV: the kernel's limit on vlen */
+#define MSG_PEEK_ 2
 
 /* Every TCP connection a traced process opened with connect or accept, until its
  * close() (or the process's exit/exec): addresses and bytes moved by syscalls. */
@@ -581,6 +582,21 @@ static long add_mmsg_len(__u32 index, void *data)
 }
 
 /*
+ * The flags of a receive: recvfrom(fd, buf, len, flags, ...), recvmsg(fd, msg, flags),
+ * recvmmsg(fd, vec, vlen, flags, timeout); read and readv have none. MSG_PEEK leaves the
+ * data queued. MSG_TRUNC on a TCP socket discards the bytes instead of copying them: they
+ * left the socket all the same, and the return value counts them, so they count.
+ */
+static __always_inline __u64 recv_flags(long id, struct pt_regs *regs)
+{
+	if (id == CT_NR_recvfrom || id == CT_NR_recvmmsg)
+		return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	if (id == CT_NR_recvmsg)
+		return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	return 0;
+}
+
+/*
  * At the exit of a syscall that returned > 0: if it was socket I/O on a tracked TCP
  * socket, adds what it moved. The syscall's number and arguments are still in
  * `regs` (x86-64 and arm64 syscalls preserve the argument registers), so the
@@ -597,6 +613,8 @@ static __always_inline void tcp_io_exit(__u64 pid_tgid, struct pt_regs *regs, lo
 	struct ct_tcp_state *st = bpf_map_lookup_elem(&tcp_socks, &key);
 	if (!st)
 		return;
+	if (!send && (recv_flags(id, regs) & MSG_PEEK_))
+		return; /* the bytes stay queued: the read that takes them counts them */
 	__u64 n = ret;
 	if (id == CT_NR_sendmmsg || id == CT_NR_recvmmsg) {
 		/* ret counts messages; each mmsghdr's msg_len holds its bytes. */

@@ -32,6 +32,25 @@ s.close()
 print(len(got))
 """
 
+# Looks at the answer with MSG_PEEK (recvfrom and recvmsg) before reading it, and throws
+# 100 bytes of it away with MSG_TRUNC (consumed, not copied).
+PEEKING_CLIENT = r"""
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"x" * 1000)
+peeked = 0
+while peeked < 3000:
+    peeked = len(s.recv(65536, socket.MSG_PEEK))
+assert len(s.recvmsg(65536, 0, socket.MSG_PEEK)[0]) == 3000
+assert len(s.recv(100, socket.MSG_TRUNC)) == 100
+got = 100
+while got < 3000:
+    assert len(s.recv(10, socket.MSG_PEEK)) > 0
+    got += len(s.recv(700))
+s.close()
+print(got)
+"""
+
 FORKED_CLIENT = r"""
 import os, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -171,6 +190,17 @@ class UnseenTraffic(RecordTest):
         self.assertEqual((r["origin"], r["family"], r["end_reason"]), ("connect", "ipv4", "close"))
         self.assertRegex(summary, r"pid \d+ /usr/bin/python3[.\d]*: connect to 127\.0\.0\.1:" +
                          str(server.port) + r"  sent 1000 B  received 2\.9 KiB")
+
+    def test_peeked_bytes_count_once(self):
+        server = PlainTcpServer()
+        try:
+            cap, proc = self.record([PYTHON, "-c", PEEKING_CLIENT, str(server.port)])
+        finally:
+            server.stop()
+        self.assertEqual(proc.stdout.split(), ["3000"])
+        self.assertIn("1000 B sent, 2.9 KiB received", proc.stderr)
+        _, rows = self.analyze(cap.path)
+        self.assertEqual([(r["bytes_sent"], r["bytes_received"]) for r in rows], [(1000, 3000)])
 
     def test_child_using_its_parents_socket(self):
         server = PlainTcpServer()
