@@ -1,7 +1,7 @@
 """Each TLS connection is tied to its own socket (so its client port and 4-tuple are
-right) when a client keeps several connections open at once: node (OpenSSL behind
-memory BIOs, its ciphertext written by libuv after the TLS calls), python threads
-(socket BIOs) and curl --parallel. The server logs every connection's client port with
+right) when a client keeps several connections open at once: node and python's
+asyncio (OpenSSL behind memory BIOs, the ciphertext written by the event loop after
+the TLS calls), python threads (socket BIOs) and curl --parallel. The server logs every connection's client port with
 the bytes it received and sent; each captured connection must carry the port of the
 connection whose bytes it holds, and ct-record must report no connection as having an
 unknown socket or as unseen traffic."""
@@ -75,6 +75,29 @@ for t in threads: t.join()
 if errors: raise errors[0]
 '''
 
+# argv: cafile port count. asyncio: OpenSSL behind memory BIOs (ssl.MemoryBIO), the
+# ciphertext written by the event loop after the TLS calls, all on one thread.
+PYTHON_ASYNCIO = r'''
+import asyncio, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+port, n = int(sys.argv[2]), int(sys.argv[3])
+async def one(i):
+    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    await asyncio.sleep(i * 0.02)
+    for k in range(3):
+        body = f"asyncio {i} {k} ".encode() * (3 + i)
+        w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await w.drain()
+        head = await r.readuntil(b"\r\n\r\n")
+        length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        assert await r.readexactly(int(length[0].split(b":")[1])) == body
+    w.close()
+    await w.wait_closed()
+async def main():
+    await asyncio.gather(*(one(i) for i in range(n)))
+asyncio.run(main())
+'''
+
 
 class ConcurrentConnections(RecordTest):
     def check(self, cap, proc):
@@ -103,6 +126,12 @@ class ConcurrentConnections(RecordTest):
         cap, proc = self.record([PYTHON, "-c", PYTHON_THREADS, self.server.cert,
                                  str(self.server.port), str(CONNECTIONS)])
         self.check(cap, proc)
+
+    def test_python_asyncio(self):
+        cap, proc = self.record([PYTHON, "-c", PYTHON_ASYNCIO, self.server.cert,
+                                 str(self.server.port), str(CONNECTIONS)])
+        origins = self.check(cap, proc)
+        self.assertEqual({o for gen in origins.values() for o, _ in gen}, {7})
 
     def test_curl_parallel(self):
         s = self.server
