@@ -17,6 +17,7 @@ constexpr const char* kLibSsl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 constexpr const char* kNode = "/usr/bin/node";
 constexpr const char* kLibc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 constexpr const char* kLibGnutls = "/usr/lib/x86_64-linux-gnu/libgnutls.so.30";
+constexpr const char* kLibCrypto = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3";
 
 LocatorOptions no_cache() {
     LocatorOptions options;
@@ -67,8 +68,21 @@ TEST(SymbolLocator, LibSslEveryRoleAtReadelfOffsets) {
     expect_matches_readelf(kLibSsl);
 }
 
+std::vector<Role> api_and_bio_roles() {
+    std::vector<Role> roles(std::begin(kAllRoles), std::end(kAllRoles));
+    roles.insert(roles.end(), std::begin(kBioRoles), std::end(kBioRoles));
+    return roles;
+}
+
+// node exports the OpenSSL linked into it: the API and BIO_write (sockets by ciphertext).
 TEST(SymbolLocator, NodeEveryRoleAtReadelfOffsets) {
-    expect_matches_readelf(kNode);
+    expect_matches_readelf(kNode, api_and_bio_roles());
+}
+
+// libcrypto has no SSL_* but BIO_write, which libssl's record layer calls: found alone,
+// without a refusal for the missing SSL_write/SSL_read.
+TEST(SymbolLocator, LibCryptoHasBioWriteOnly) {
+    expect_matches_readelf(kLibCrypto, kBioRoles);
 }
 
 // GnuTLS exports its API: every plaintext entry point, the handshake and deinit.
@@ -189,6 +203,11 @@ TEST(Roles, SymbolNamesRoundTrip) {
     for (Role role : kGnutlsRoles) {
         EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
         EXPECT_TRUE(is_gnutls_role(role));
+    }
+    for (Role role : kBioRoles) {
+        EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
+        EXPECT_TRUE(is_bio_role(role));
+        EXPECT_FALSE(is_gnutls_role(role));
     }
     EXPECT_STREQ(role_symbol(Role::GnutlsRecordRecvSeq), "gnutls_record_recv_seq");
     EXPECT_STREQ(role_symbol(Role::SslWrite), "SSL_write");
