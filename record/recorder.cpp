@@ -758,7 +758,8 @@ class Recording {
         stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, o_.output, elapsed, unseen, socketless).c_str(), stderr);
+            std::fputs(format_summary(stats_, o_.output, elapsed, unseen, socketless).c_str(),
+                       stderr);
         if (failed_) {
             say(
                 fmt::format("the capture is incomplete ({}); everything before the failure is "

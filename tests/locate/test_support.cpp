@@ -1,12 +1,17 @@
 #include "test_support.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -14,6 +19,58 @@
 #include <stdexcept>
 
 namespace ct::locate::test {
+
+long thread_page_faults() {
+    struct rusage usage {};
+    if (::getrusage(RUSAGE_THREAD, &usage) != 0)
+        throw std::runtime_error("getrusage failed");
+    return usage.ru_minflt + usage.ru_majflt;
+}
+
+std::int64_t thread_cpu_ns() {
+    struct timespec ts {};
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        throw std::runtime_error("clock_gettime failed");
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t search_whole_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size == 0)
+        throw std::runtime_error("cannot open " + path);
+    const auto size = static_cast<size_t>(st.st_size);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED)
+        throw std::runtime_error("cannot map " + path);
+    static constexpr char kAbsent[] = "\x01ct-no-such-string\x02";
+    const void* hit = ::memmem(map, size, kAbsent, sizeof kAbsent - 1);
+    ::munmap(map, size);
+    if (hit != nullptr)
+        throw std::runtime_error("the absent string is in " + path);
+    return size;
+}
+
+long faults_to_read_whole_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size == 0)
+        throw std::runtime_error("cannot open " + path);
+    const auto size = static_cast<size_t>(st.st_size);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED)
+        throw std::runtime_error("cannot map " + path);
+    const long before = thread_page_faults();
+    const long page = ::sysconf(_SC_PAGESIZE);
+    volatile uint8_t sink = 0;
+    for (size_t at = 0; at < size; at += static_cast<size_t>(page))
+        sink = sink + static_cast<const uint8_t*>(map)[at];
+    const long faults = thread_page_faults() - before;
+    ::munmap(map, size);
+    return faults;
+}
 namespace {
 
 uint64_t hex(const std::string& text) {
