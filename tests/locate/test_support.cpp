@@ -1,5 +1,7 @@
 #include "test_support.hpp"
 
+#include "locate/mapped_file.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -34,43 +36,36 @@ std::int64_t thread_cpu_ns() {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+namespace {
+
+// A fresh mapping of `path`, as the locator maps the files it reads.
+MappedFile map_file(const std::string& path) {
+    auto file = MappedFile::open(path);
+    if (!file)
+        throw std::runtime_error(file.error().what());
+    return std::move(*file);
+}
+
+}  // namespace
+
 uint64_t search_whole_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size == 0)
-        throw std::runtime_error("cannot open " + path);
-    const auto size = static_cast<size_t>(st.st_size);
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (map == MAP_FAILED)
-        throw std::runtime_error("cannot map " + path);
+    const MappedFile file = map_file(path);
     static constexpr char kAbsent[] = "\x01ct-no-such-string\x02";
-    const void* hit = ::memmem(map, size, kAbsent, sizeof kAbsent - 1);
-    ::munmap(map, size);
-    if (hit != nullptr)
+    if (::memmem(file.bytes().data(), file.size(), kAbsent, sizeof kAbsent - 1) != nullptr)
         throw std::runtime_error("the absent string is in " + path);
-    return size;
+    return file.size();
 }
 
 long faults_to_read_whole_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size == 0)
-        throw std::runtime_error("cannot open " + path);
-    const auto size = static_cast<size_t>(st.st_size);
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (map == MAP_FAILED)
-        throw std::runtime_error("cannot map " + path);
+    const MappedFile file = map_file(path);
     const long before = thread_page_faults();
-    const long page = ::sysconf(_SC_PAGESIZE);
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     volatile uint8_t sink = 0;
-    for (size_t at = 0; at < size; at += static_cast<size_t>(page))
-        sink = sink + static_cast<const uint8_t*>(map)[at];
-    const long faults = thread_page_faults() - before;
-    ::munmap(map, size);
-    return faults;
+    for (size_t at = 0; at < file.size(); at += page)
+        sink = sink + file.bytes()[at];
+    return thread_page_faults() - before;
 }
+
 namespace {
 
 uint64_t hex(const std::string& text) {

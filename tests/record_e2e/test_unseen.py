@@ -162,6 +162,16 @@ class UnseenTraffic(RecordTest):
         self.assertEqual(q.returncode, 0, q.stderr)
         return imp.stdout, json.loads(q.stdout)
 
+    def record_python_with_plain_server(self, script):
+        """Records the python `script` (argv: a PlainTcpServer's port) against a fresh
+        PlainTcpServer; returns (server, Capture, ct-record's completed process)."""
+        server = PlainTcpServer()
+        try:
+            cap, proc = self.record([PYTHON, "-c", script, str(server.port)])
+        finally:
+            server.stop()
+        return server, cap, proc
+
     def assert_unseen(self, stderr, exe_pattern, peer, why=None):
         """ct-record's summary names the connection and does not say "nothing lost"."""
         pattern = (r"pid \d+ " + exe_pattern + r": 1 connection " + re.escape(peer) +
@@ -172,11 +182,7 @@ class UnseenTraffic(RecordTest):
         self.assertNotIn("nothing lost", stderr)
 
     def test_python_raw_tcp_socket(self):
-        server = PlainTcpServer()
-        try:
-            cap, proc = self.record([PYTHON, "-c", RAW_CLIENT, str(server.port)])
-        finally:
-            server.stop()
+        server, cap, proc = self.record_python_with_plain_server(RAW_CLIENT)
         peer = f"to 127.0.0.1:{server.port}"
         self.assert_unseen(proc.stderr, r"/usr/bin/python3[.\d]*", peer,
                            "plain TCP, or TLS in a library ct does not probe")
@@ -192,22 +198,14 @@ class UnseenTraffic(RecordTest):
                          str(server.port) + r"  sent 1000 B  received 2\.9 KiB")
 
     def test_peeked_bytes_count_once(self):
-        server = PlainTcpServer()
-        try:
-            cap, proc = self.record([PYTHON, "-c", PEEKING_CLIENT, str(server.port)])
-        finally:
-            server.stop()
+        server, cap, proc = self.record_python_with_plain_server(PEEKING_CLIENT)
         self.assertEqual(proc.stdout.split(), ["3000"])
         self.assertIn("1000 B sent, 2.9 KiB received", proc.stderr)
         _, rows = self.analyze(cap.path)
         self.assertEqual([(r["bytes_sent"], r["bytes_received"]) for r in rows], [(1000, 3000)])
 
     def test_child_using_its_parents_socket(self):
-        server = PlainTcpServer()
-        try:
-            cap, proc = self.record([PYTHON, "-c", FORKED_CLIENT, str(server.port)])
-        finally:
-            server.stop()
+        server, cap, proc = self.record_python_with_plain_server(FORKED_CLIENT)
         child = int(proc.stdout.split()[-1])
         peer = f"to 127.0.0.1:{server.port}"
         self.assertRegex(proc.stderr, rf"pid {child} /usr/bin/python3[.\d]*: 1 connection " +
