@@ -139,12 +139,15 @@ enum ct_conn_kind {
 
 /* struct ct_socket_event.origin: which syscall revealed the socket. */
 enum ct_socket_origin {
-	CT_SOCKET_FROM_IO = 1,      /* read/write/send/recv made inside a TLS call */
+	CT_SOCKET_FROM_IO = 1,      /* read/write/send/recv made inside a TLS call (libraries
+				     * whose BIO_write is not probed: GnuTLS, BoringSSL in Bun,
+				     * stripped static OpenSSL) */
 	CT_SOCKET_FROM_CONNECT = 2, /* connect() returned (ssl and conn_gen are 0) */
-	/* Libraries that feed TLS through memory BIOs (node, Bun) do their socket I/O
-	 * outside the TLS calls; these are the nearest socket I/O on the same thread. */
-	CT_SOCKET_FROM_NEXT_SEND = 3, /* first send on the thread after a TLS call returned */
-	CT_SOCKET_FROM_LAST_RECV = 4, /* last receive on the thread before SSL_read */
+	/* 3 and 4 were guesses for memory-BIO libraries (the thread's next send after a TLS
+	 * call, its last receive before SSL_read) that could name another connection's
+	 * socket; writers since format 1.6 never produce them (origin 8 replaced them). */
+	CT_SOCKET_FROM_NEXT_SEND = 3,
+	CT_SOCKET_FROM_LAST_RECV = 4,
 	CT_SOCKET_FROM_ACCEPT = 5,    /* accept()/accept4() returned a TCP socket (ssl and
 				       * conn_gen are 0, fd is the new socket, ret is 0) */
 	CT_SOCKET_FROM_GO_CONN = 6,   /* Go: read from the *tls.Conn's net.Conn (its netFD's
@@ -152,6 +155,8 @@ enum ct_socket_origin {
 	CT_SOCKET_FROM_CONTINUED = 7, /* ct-record --watch (1.6): the connection's socket as
 				       * known when the previous file of the series closed,
 				       * repeated at the start of a rotated capture */
+	CT_SOCKET_FROM_CIPHERTEXT = 8, /* (1.6) a send on this socket began with ciphertext the
+					* connection's TLS library passed to BIO_write */
 };
 
 /* struct ct_tcp_event.origin: how the traced process got the connection. */

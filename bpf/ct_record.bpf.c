@@ -39,6 +39,11 @@ const volatile __u64 lossless_high_water = 0;
 #define CONN_HAS_DATA (1u << 0)
 #define CONN_HS_STARTED (1u << 1)
 #define CONN_HS_DONE (1u << 2)
+/* Its library's ciphertext passes BIO_write, which is probed: the socket is found by
+ * matching that ciphertext with a send (SOCKET origin 8), never by I/O made inside its
+ * TLS calls (which, with a memory BIO, is some other socket's: node runs JavaScript
+ * callbacks inside SSL_read). */
+#define CONN_CIPHER_KEYED (1u << 3)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -154,35 +159,31 @@ struct {
 	__type(value, struct pending_syscall);
 } pending_syscalls SEC(".maps");
 
-/* Per thread: a connection without a known socket whose TLS call just returned
- * (its ciphertext goes out with the next send), and the last receive. */
-struct fd_hint {
-	__u64 ssl;
-	__u64 ts;
+/*
+ * Ciphertext the TLS library handed to BIO_write inside a TLS call on a connection, keyed
+ * by its first CIPHER_KEY_LEN bytes: a send syscall whose data starts with those bytes
+ * carries that connection's records, so its fd is the connection's socket. This is exact
+ * whichever thread writes and whenever (node and python's asyncio write the ciphertext
+ * of a memory BIO after the TLS call returned, possibly batched with other records; a
+ * socket BIO writes inside BIO_write). 24 bytes of a TLS record are at least 11 bytes of
+ * ciphertext or handshake randomness (the TLS 1.2 explicit nonce is a counter), so two
+ * connections do not share a key; if they ever did, the key is marked ambiguous and
+ * binds nothing.
+ */
+#define CIPHER_KEY_LEN 24
+
+struct cipher_key {
+	__u32 tgid;
+	__u32 pad;
+	__u8 bytes[CIPHER_KEY_LEN];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct fd_hint);
-} pending_send SEC(".maps");
-
-struct last_recv {
-	__s64 fd;
-	__u64 ts;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct last_recv);
-} last_recvs SEC(".maps");
-
-/* How close in time the nearby socket I/O must be to count. */
-#define NEXT_SEND_WINDOW_NS (100ull * 1000 * 1000)
-#define LAST_RECV_WINDOW_NS (2000ull * 1000 * 1000)
+	__type(key, struct cipher_key);
+	__type(value, __u64); /* the SSL*, 0 if two connections wrote these bytes */
+} cipher_keys SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -498,6 +499,7 @@ static __always_inline void emit_socket(__u64 pid_tgid, __u64 ssl, __u64 gen, in
 #define MMSGHDR_SIZE_ 64     /* struct mmsghdr on 64-bit targets */
 #define MMSGHDR_LEN_OFF_ 56  /* its msg_len */
 #define MMSG_MAX_ 1024       /* UIO_MAXIOV: the kernel's limit on vlen */
+#define MSG_PEEK_ 2
 
 /* Every TCP connection a traced process opened with connect or accept, until its
  * close() (or the process's exit/exec): addresses and bytes moved by syscalls. */
@@ -612,6 +614,21 @@ static long add_mmsg_len(__u32 index, void *data)
 }
 
 /*
+ * The flags of a receive: recvfrom(fd, buf, len, flags, ...), recvmsg(fd, msg, flags),
+ * recvmmsg(fd, vec, vlen, flags, timeout); read and readv have none. MSG_PEEK leaves the
+ * data queued. MSG_TRUNC on a TCP socket discards the bytes instead of copying them: they
+ * left the socket all the same, and the return value counts them, so they count.
+ */
+static __always_inline __u64 recv_flags(long id, struct pt_regs *regs)
+{
+	if (id == CT_NR_recvfrom || id == CT_NR_recvmmsg)
+		return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	if (id == CT_NR_recvmsg)
+		return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	return 0;
+}
+
+/*
  * At the exit of a syscall that returned > 0: if it was socket I/O on a tracked TCP
  * socket, adds what it moved. The syscall's number and arguments are still in
  * `regs` (x86-64 and arm64 syscalls preserve the argument registers), so the
@@ -628,6 +645,8 @@ static __always_inline void tcp_io_exit(__u64 pid_tgid, struct pt_regs *regs, lo
 	struct ct_tcp_state *st = bpf_map_lookup_elem(&tcp_socks, &key);
 	if (!st)
 		return;
+	if (!send && (recv_flags(id, regs) & MSG_PEEK_))
+		return; /* the bytes stay queued: the read that takes them counts them */
 	__u64 n = ret;
 	if (id == CT_NR_sendmmsg || id == CT_NR_recvmmsg) {
 		/* ret counts messages; each mmsghdr's msg_len holds its bytes. */
@@ -733,46 +752,119 @@ static __always_inline __u64 current_ssl(__u64 pid_tgid)
 	return hs ? hs->ssl : 0;
 }
 
-/* After a TLS call on a connection with no known socket, the thread's next send is
- * probably its ciphertext (memory-BIO libraries write after the call returns). */
-static __always_inline void expect_send(__u64 pid_tgid, __u64 ssl, struct conn_state *st)
-{
-	if (st->fd >= 0)
-		return;
-	struct fd_hint hint = {.ssl = ssl, .ts = bpf_ktime_get_ns()};
-	bpf_map_update_elem(&pending_send, &pid_tgid, &hint, BPF_ANY);
-}
-
-/* Socket I/O by a traced thread. */
-static __always_inline void on_socket_io(__u64 pid_tgid, int fd, bool is_send)
+/* Socket I/O by a traced thread inside a TLS call: with a socket BIO (OpenSSL's, or a
+ * library's own transport callback, as in GnuTLS, Bun's uSockets and rust-openssl), it is
+ * that connection's socket (origin 1). Not for a connection whose ciphertext is matched
+ * by content: its library may use a memory BIO, and I/O inside its calls may then be
+ * another socket's. */
+static __always_inline void on_socket_io(__u64 pid_tgid, int fd)
 {
 	__u64 ssl = current_ssl(pid_tgid);
-	if (ssl) {
+	if (!ssl)
+		return;
+	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	if (st && !(st->flags & CONN_CIPHER_KEYED))
 		learn_fd_for(pid_tgid, ssl, fd, CT_SOCKET_FROM_IO);
-		return;
-	}
-	if (!is_send) {
-		struct last_recv r = {.fd = fd, .ts = bpf_ktime_get_ns()};
-		bpf_map_update_elem(&last_recvs, &pid_tgid, &r, BPF_ANY);
-		return;
-	}
-	struct fd_hint *hint = bpf_map_lookup_elem(&pending_send, &pid_tgid);
-	if (!hint)
-		return;
-	__u64 hint_ssl = hint->ssl, age = bpf_ktime_get_ns() - hint->ts;
-	bpf_map_delete_elem(&pending_send, &pid_tgid);
-	if (age < NEXT_SEND_WINDOW_NS)
-		learn_fd_for(pid_tgid, hint_ssl, fd, CT_SOCKET_FROM_NEXT_SEND);
 }
 
-/* Before SSL_read on a connection with no known socket: the thread's last receive. */
-static __always_inline void use_last_recv(__u64 pid_tgid, __u64 ssl, struct conn_state *st)
+/*
+ * BIO_write(bio, data, len) / BIO_write_ex(bio, data, len, written) inside a TLS call:
+ * OpenSSL's record layer handing a connection's ciphertext to its BIO. Remembers the
+ * first bytes under the connection (see cipher_keys) until it has a socket.
+ */
+static __always_inline int bio_write_entry(struct pt_regs *ctx)
 {
-	if (!st || st->fd >= 0)
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	__u64 ssl = current_ssl(pid_tgid);
+	if (!ssl)
+		return 0; /* not inside a TLS call: not a connection's records */
+	struct conn_key ck = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &ck);
+	if (!st)
+		return 0;
+	st->flags |= CONN_CIPHER_KEYED;
+	__s64 len = (__s64)(int)PT_REGS_PARM3(ctx);
+	if (st->fd >= 0 || len < CIPHER_KEY_LEN)
+		return 0;
+	struct cipher_key k = {.tgid = pid_tgid >> 32, .pad = 0};
+	if (bpf_probe_read_user(k.bytes, sizeof(k.bytes), (const void *)PT_REGS_PARM2(ctx)) != 0)
+		return 0;
+	__u64 *owner = bpf_map_lookup_elem(&cipher_keys, &k);
+	if (owner) {
+		if (*owner != ssl)
+			*owner = 0; /* two connections wrote the same bytes: they name no one */
+		return 0;
+	}
+	bpf_map_update_elem(&cipher_keys, &k, &ssl, BPF_NOEXIST);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_entry_BIO_write)
+{
+	return bio_write_entry(ctx);
+}
+
+/* The first bytes a send syscall writes: its buffer, or its first iovec's. */
+static __always_inline __u64 send_data(long id, struct pt_regs *regs, __u64 *len)
+{
+	__u64 arg2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	if (id == CT_NR_write || id == CT_NR_sendto) {
+		*len = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		return arg2;
+	}
+	__u64 iov = 0;
+	if (id == CT_NR_writev) {
+		if (PT_REGS_PARM3_CORE_SYSCALL(regs) < 1)
+			return 0;
+		iov = arg2;
+	} else if (id == CT_NR_sendmsg) {
+		__u64 iovlen = 0;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(arg2 + 16)) != 0 ||
+		    bpf_probe_read_user(&iovlen, sizeof(iovlen), (const void *)(arg2 + 24)) != 0 ||
+		    iovlen < 1)
+			return 0;
+	} else {
+		return 0;
+	}
+	__u64 first[2] = {}; /* struct iovec: base, len */
+	if (!iov || bpf_probe_read_user(first, sizeof(first), (const void *)iov) != 0)
+		return 0;
+	*len = first[1];
+	return first[0];
+}
+
+/* A send on a tracked TCP socket that no connection owns yet: if its data starts with
+ * ciphertext a connection without a socket wrote (cipher_keys), this is its socket. */
+static __always_inline void bind_by_ciphertext(__u64 pid_tgid, long id, struct pt_regs *regs,
+					       int fd)
+{
+	struct ct_tcp_key tk = {.tgid = pid_tgid >> 32, .fd = fd};
+	struct ct_tcp_state *ts = bpf_map_lookup_elem(&tcp_socks, &tk);
+	if (!ts || (ts->ev.flags & CT_TCP_TLS_SEEN))
 		return;
-	struct last_recv *r = bpf_map_lookup_elem(&last_recvs, &pid_tgid);
-	if (r && bpf_ktime_get_ns() - r->ts < LAST_RECV_WINDOW_NS)
-		learn_fd_for(pid_tgid, ssl, (int)r->fd, CT_SOCKET_FROM_LAST_RECV);
+	__u64 len = 0;
+	__u64 data = send_data(id, regs, &len);
+	if (!data || len < CIPHER_KEY_LEN)
+		return;
+	struct cipher_key k = {.tgid = pid_tgid >> 32, .pad = 0};
+	if (bpf_probe_read_user(k.bytes, sizeof(k.bytes), (const void *)data) != 0)
+		return;
+	__u64 *owner = bpf_map_lookup_elem(&cipher_keys, &k);
+	if (!owner || !*owner)
+		return;
+	__u64 ssl = *owner;
+	bpf_map_delete_elem(&cipher_keys, &k);
+	struct conn_key ck = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &ck);
+	if (!st || st->fd >= 0)
+		return; /* a connection has one socket, and keeps the first one found */
+	st->fd = fd;
+	emit_socket(pid_tgid, ssl, st->gen, fd, 0, CT_SOCKET_FROM_CIPHERTEXT);
+	tcp_mark_tls(pid_tgid, fd, ssl, st->gen);
 }
 
 /* ---- TLS read/write ------------------------------------------------------------------- */
@@ -823,9 +915,7 @@ static __always_inline int io_entry(struct pt_regs *ctx, __u32 func, __u64 len_p
 	f->func = func;
 	f->nested = 0;
 	stack->top = top + 1;
-	struct conn_state *st = conn_get(pid_tgid, ssl, func); /* syscalls inside find it */
-	if (!is_write_func(func))
-		use_last_recv(pid_tgid, ssl, st);
+	conn_get(pid_tgid, ssl, func); /* syscalls and BIO_write inside find it */
 	return 0;
 }
 
@@ -1123,13 +1213,6 @@ int BPF_KRETPROBE(probe_return_SSL_io)
 	stack->top = top - 1;
 
 	long ret = PT_REGS_RC(ctx);
-	{
-		/* Even a call that moved no plaintext may have produced handshake records. */
-		struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = call.ssl};
-		struct conn_state *cst = bpf_map_lookup_elem(&conns, &key);
-		if (cst)
-			expect_send(pid_tgid, call.ssl, cst);
-	}
 	__u64 n;
 	if (call.func == CT_FUNC_GNUTLS_RECORD_SEND_EARLY_DATA && ret == 0) {
 		/* GnuTLS 3.7 returns 0 when it queued all `size` bytes for the handshake. */
@@ -1439,10 +1522,7 @@ int BPF_KRETPROBE(probe_return_SSL_do_handshake)
 	int ret = (int)PT_REGS_RC(ctx);
 	struct conn_key key = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
 	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
-	if (!st)
-		return 0;
-	expect_send(pid_tgid, ssl, st);
-	if (st->flags & CONN_HS_DONE)
+	if (!st || (st->flags & CONN_HS_DONE))
 		return 0;
 	if (func == CT_FUNC_GNUTLS_HANDSHAKE) {
 		if (ret == GNUTLS_E_AGAIN_ || ret == GNUTLS_E_INTERRUPTED_)
@@ -1517,15 +1597,18 @@ int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	case CT_NR_writev:
 	case CT_NR_sendto:
 	case CT_NR_sendmsg:
-	case CT_NR_sendmmsg:
-		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), true);
+	case CT_NR_sendmmsg: {
+		int fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		bind_by_ciphertext(pid_tgid, id, regs, fd);
+		on_socket_io(pid_tgid, fd);
 		break;
+	}
 	case CT_NR_read:
 	case CT_NR_readv:
 	case CT_NR_recvfrom:
 	case CT_NR_recvmsg:
 	case CT_NR_recvmmsg:
-		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), false);
+		on_socket_io(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs));
 		break;
 	case CT_NR_close:
 		tcp_end_fd(pid_tgid, (int)PT_REGS_PARM1_CORE_SYSCALL(regs), CT_TCP_END_CLOSE);
@@ -1737,8 +1820,6 @@ int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_delete_elem(&active_io, &pid_tgid);
 	bpf_map_delete_elem(&active_hs, &pid_tgid);
 	bpf_map_delete_elem(&pending_syscalls, &pid_tgid);
-	bpf_map_delete_elem(&pending_send, &pid_tgid);
-	bpf_map_delete_elem(&last_recvs, &pid_tgid);
 	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */

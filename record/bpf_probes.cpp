@@ -194,6 +194,10 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         case locate::Role::SslClear:
             plan = {p.probe_entry_SSL_clear, nullptr};
             break;
+        case locate::Role::BioWrite:
+        case locate::Role::BioWriteEx:  // (bio, data, len, ...): the same first arguments
+            plan = {p.probe_entry_BIO_write, nullptr};
+            break;
         case locate::Role::GnutlsRecordSend:
             plan = {p.probe_entry_gnutls_record_send, p.probe_return_SSL_io};
             break;

@@ -157,9 +157,9 @@ int run_main(int argc, char** argv) {
                    "Also probe this file before the command starts (saves the hold at its first "
                    "exec or dlopen); repeatable");
     app.add_flag("--no-system-libs", no_system_libs,
-                 "Do not probe the system's libssl.so.*, libgnutls.so.* and the node, bun, deno "
-                 "and claude found in PATH before the target starts them (they are then probed "
-                 "during a hold when first executed or loaded)");
+                 "Do not probe the system's libssl.so.*, libcrypto.so.*, libgnutls.so.* and the "
+                 "node, bun, deno and claude found in PATH before the target starts them (they "
+                 "are then probed during a hold when first executed or loaded)");
     app.add_option("--ring-size", ring, "BPF ring buffer size (power of two, at most 1G)")
         ->default_str("64M");
     app.add_option("--payload-cap", cap,

@@ -1119,6 +1119,9 @@ class Recording {
         std::vector<std::string> unseen = unseen_.report_lines();
         for (const auto& line : unseen)
             note("warning", "unseen traffic: " + line);  // with the reason, for ct-analyze
+        std::vector<std::string> socketless = unseen_.socketless_lines();
+        for (const auto& line : socketless)
+            note("warning", "unknown socket: " + line);
         counters_ = probes_->counters();
         update_stats_from_counters();
         if (launcher_ && !child_status_) {
@@ -1142,7 +1145,8 @@ class Recording {
         stats_.frames = ws.segments;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, output_path_, elapsed, unseen).c_str(), stderr);
+            std::fputs(format_summary(stats_, o_.output, elapsed, unseen, socketless).c_str(),
+                       stderr);
         if (capture_dir_ && !o_.quiet) {
             say(
                 fmt::format("{} capture(s) of series {} in {}/ this run; {} process(es) joined "

@@ -38,7 +38,8 @@ void StatusLine::clear() {
 }
 
 std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s,
-                           const std::vector<std::string>& unseen) {
+                           const std::vector<std::string>& unseen,
+                           const std::vector<std::string>& socketless) {
     std::string out = fmt::format(
         "ct-record: wrote {} ({}, {} frames) in {:.1f} s\n"
         "  events {}, plaintext {} sent + {} received, {} TLS connections, {} processes\n",
@@ -70,6 +71,11 @@ std::string format_summary(const RecordingStats& s, const std::string& path, dou
     if (!unseen.empty()) {
         out += "  UNSEEN: TCP traffic of the traced processes that no probe could read:\n";
         for (const auto& line : unseen)
+            out += fmt::format("    {}\n", line);
+    }
+    if (!socketless.empty()) {
+        out += "  UNKNOWN SOCKET: TLS connections recorded without their addresses and ports:\n";
+        for (const auto& line : socketless)
             out += fmt::format("    {}\n", line);
     }
     bool lost = s.lost_events || s.lost_bytes || s.truncated_calls || s.malformed_events;

@@ -45,8 +45,10 @@ class StatusLine {
     double last_s_ = -1;
 };
 
-// `unseen`: one line per process whose TCP connections no probe could read.
+// `unseen`: one line per process whose TCP connections no probe could read;
+// `socketless`: one per process with TLS connections whose socket is unknown.
 std::string format_summary(const RecordingStats& s, const std::string& path, double elapsed_s,
-                           const std::vector<std::string>& unseen = {});
+                           const std::vector<std::string>& unseen = {},
+                           const std::vector<std::string>& socketless = {});
 
 }  // namespace ct::record

@@ -317,7 +317,9 @@ std::vector<std::string> system_tls_libraries() {
         std::error_code ec;
         for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
             std::string name = entry.path().filename().string();
-            if (name.rfind("libssl.so", 0) != 0 && name.rfind("libgnutls.so", 0) != 0)
+            // libcrypto: BIO_write, which ties connections to their sockets.
+            if (name.rfind("libssl.so", 0) != 0 && name.rfind("libgnutls.so", 0) != 0 &&
+                name.rfind("libcrypto.so", 0) != 0)
                 continue;
             struct stat st {};
             if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode))

@@ -115,6 +115,11 @@ void UnseenTraffic::on_event(std::span<const std::uint8_t> event) {
                 tls_gens_[h->pid].insert(ev.conn_gen);
             break;
         }
+        case CT_EVENT_DATA: {
+            auto ev = *abi::read_struct<ct_data_event>(event);
+            data_gens_[h->pid].insert(ev.conn_gen);
+            break;
+        }
         case CT_EVENT_SOCKET: {
             auto ev = *abi::read_struct<ct_socket_event>(event);
             if (ev.ssl != 0)
@@ -200,8 +205,7 @@ std::vector<std::string> UnseenTraffic::report_lines() const {
             "received)",
             pid, exe, list.size(), list.size() == 1 ? "" : "s", peer_text, why, human_bytes(sent),
             human_bytes(received));
-        // Memory-BIO libraries (node, Bun) are tied to their sockets by inference;
-        // a TLS connection left without one may be among these.
+        // A TLS connection whose socket was never found may be among these.
         std::size_t without_socket = 0;
         if (auto it = tls_gens_.find(pid); it != tls_gens_.end()) {
             for (auto gen : it->second)
@@ -213,6 +217,25 @@ std::vector<std::string> UnseenTraffic::report_lines() const {
                 without_socket, without_socket == 1 ? "" : "s");
         }
         out.push_back(std::move(line));
+    }
+    return out;
+}
+
+std::vector<std::string> UnseenTraffic::socketless_lines() const {
+    std::vector<std::string> out;
+    for (const auto& [pid, gens] : data_gens_) {
+        std::size_t n = 0;
+        for (auto gen : gens)
+            n += gens_with_socket_.contains(gen) ? 0 : 1;
+        if (n == 0)
+            continue;
+        auto exe_it = exe_.find(pid);
+        out.push_back(fmt::format(
+            "pid {} {}: {} of {} TLS connection{} with data have no known socket (none of their "
+            "ciphertext was seen going out, and no I/O inside their TLS calls): their addresses "
+            "and ports are unknown",
+            pid, exe_it != exe_.end() ? exe_it->second : std::string("(unknown program)"), n,
+            gens.size(), gens.size() == 1 ? "" : "s"));
     }
     return out;
 }

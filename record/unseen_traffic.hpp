@@ -40,6 +40,10 @@ class UnseenTraffic {
     std::size_t unseen_connections() const;
     // One line per process: "pid P EXE: N connection(s) to PEER that no probe could read (...)".
     std::vector<std::string> report_lines() const;
+    // One line per process with TLS connections that moved plaintext but were never tied to
+    // a socket: "pid P EXE: N TLS connection(s) ...". Their addresses and ports are not in
+    // the capture (unknown, rather than guessed).
+    std::vector<std::string> socketless_lines() const;
 
   private:
     std::map<std::uint32_t, std::string> exe_;
@@ -49,6 +53,7 @@ class UnseenTraffic {
     std::map<std::uint32_t, std::vector<ct_tcp_event>> unseen_;  // by pid
     std::map<std::uint32_t, std::set<std::uint64_t>> tls_gens_;  // CONN OPEN per pid
     std::set<std::uint64_t> gens_with_socket_;
+    std::map<std::uint32_t, std::set<std::uint64_t>> data_gens_;  // DATA per pid
 };
 
 }  // namespace ct::record

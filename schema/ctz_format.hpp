@@ -34,7 +34,8 @@ inline constexpr std::uint16_t kFormatMajor = 1;
 inline constexpr std::uint16_t kFormatMinor = 6;  // 1.1: TCP events, accept sockets; 1.2: trailer
                                                   // lost_events = last_seq - events; 1.3: hold;
                                                   // 1.4: GnuTLS func values; 1.5: Go's;
-                                                  // 1.6: --watch series (first_seq, rotation)
+                                                  // 1.6: --watch series (first_seq, rotation),
+                                                  // SOCKET origins 7 and 8, no more 3 and 4
 
 inline constexpr std::uint32_t kZstdFrameMagic = 0xFD2FB528;
 inline constexpr std::uint32_t kSkippableMagic = 0x184D2A5C;  // one of zstd's 0x184D2A5?

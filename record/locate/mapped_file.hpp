@@ -5,10 +5,13 @@
 
 #include <sys/types.h>
 
+#include <string.h>  // memmem
+
 #include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "util/error.hpp"
 #include "util/unique_fd.hpp"
@@ -60,6 +63,29 @@ void scan_in_chunks(const MappedFile& file, std::span<const uint8_t> bytes, size
         const size_t length = std::min(bytes.size() - start, owned + overlap);
         fn(bytes.subspan(start, length), start, owned);
         file.release(bytes.subspan(start, owned));
+    }
+}
+
+inline std::span<const uint8_t> text_bytes(std::string_view text) {
+    return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+// Calls fn(at) for each occurrence of `needle` in `piece` (one piece of scan_in_chunks)
+// that starts in its first `owned` bytes, so that overlapping pieces report it once.
+template <typename Fn>
+void for_each_match(std::span<const uint8_t> piece, size_t owned, std::span<const uint8_t> needle,
+                    Fn&& fn) {
+    const uint8_t* p = piece.data();
+    const uint8_t* end = piece.data() + piece.size();
+    while (p < end) {
+        const void* hit = memmem(p, static_cast<size_t>(end - p), needle.data(), needle.size());
+        if (hit == nullptr)
+            return;
+        const auto at = static_cast<size_t>(static_cast<const uint8_t*>(hit) - piece.data());
+        if (at >= owned)
+            return;
+        fn(at);
+        p = static_cast<const uint8_t*>(hit) + 1;
     }
 }
 

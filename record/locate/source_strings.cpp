@@ -69,20 +69,8 @@ void scan_segment_for(const ElfImage& image, const LoadSegment& segment, std::st
     const auto data = image.segment_bytes(segment);
     scan_in_chunks(image.file(), data, kScanChunk, needle.size() + kMaxCrateVersionLength + 2,
                    [&](std::span<const uint8_t> piece, size_t start, size_t owned) {
-                       const uint8_t* p = piece.data();
-                       const uint8_t* end = piece.data() + piece.size();
-                       while (p < end) {
-                           const void* hit = memmem(p, static_cast<size_t>(end - p), needle.data(),
-                                                    needle.size());
-                           if (hit == nullptr)
-                               break;
-                           const auto at =
-                               static_cast<size_t>(static_cast<const uint8_t*>(hit) - piece.data());
-                           if (at >= owned)
-                               break;
-                           on_match(data, start + at);
-                           p = static_cast<const uint8_t*>(hit) + 1;
-                       }
+                       for_each_match(piece, owned, text_bytes(needle),
+                                      [&](size_t at) { on_match(data, start + at); });
                    });
 }
 

@@ -38,7 +38,8 @@ void scan_table(const ElfImage& image, SymbolTable which, Scan& scan,
     auto ok = image.for_each_symbol(which, [&](const SymbolEntry& sym) {
         // Cheap reject first: almost every symbol fails here.
         if (sym.name.size() < 5 ||
-            (sym.name.compare(0, 4, "SSL_") != 0 && sym.name.compare(0, 7, "gnutls_") != 0))
+            (sym.name.compare(0, 4, "SSL_") != 0 && sym.name.compare(0, 7, "gnutls_") != 0 &&
+             sym.name.compare(0, 9, "BIO_write") != 0))
             return;
         const std::string_view base = sym.name.substr(0, sym.name.find('@'));
         const std::optional<Role> role = role_from_symbol(base);
@@ -57,8 +58,10 @@ void scan_table(const ElfImage& image, SymbolTable which, Scan& scan,
             stored += fmt::format("{}{}", hidden ? "@" : "@@", sym.version);
         }
         if (sym.type == STT_GNU_IFUNC) {
-            // The symbol's address is a resolver, not the function.
-            scan.problems.push_back(fmt::format("{} {} is an IFUNC resolver", table, stored));
+            // The symbol's address is a resolver, not the function. (BIO_write only helps
+            // to find sockets: without it, nothing is refused.)
+            if (!is_bio_role(*role))
+                scan.problems.push_back(fmt::format("{} {} is an IFUNC resolver", table, stored));
             return;
         }
         if (sym.type != STT_FUNC || sym.value == 0)
@@ -76,8 +79,9 @@ bool has_any_gnutls(const Scan& scan) {
 }
 
 bool has_any_openssl(const Scan& scan) {
-    return std::any_of(scan.candidates.begin(), scan.candidates.end(),
-                       [](const auto& c) { return !is_gnutls_role(c.first); });
+    return std::any_of(scan.candidates.begin(), scan.candidates.end(), [](const auto& c) {
+        return !is_gnutls_role(c.first) && !is_bio_role(c.first);
+    });
 }
 
 // Every role of each API the binary defines some of.
@@ -144,18 +148,21 @@ SymbolLookup locate_by_symbols(const ElfImage& image) {
         std::set<uint64_t> addresses;
         for (const auto& c : candidates)
             addresses.insert(c.value);
+        // A BIO_write that cannot be hooked costs socket attribution, not the plaintext:
+        // it is left out, never a reason to refuse the binary.
+        auto& problems = is_bio_role(role) ? result.evidence : refusals;
         if (addresses.size() != 1) {
             std::string list;
             for (const auto& c : candidates)
                 list += (list.empty() ? "" : "; ") + describe(c);
-            refusals.push_back(fmt::format("{}: {} different addresses ({})", role_symbol(role),
+            problems.push_back(fmt::format("{}: {} different addresses ({})", role_symbol(role),
                                            addresses.size(), list));
             continue;
         }
         const Candidate& chosen = candidates.front();
         const LoadSegment* segment = image.segment_of(chosen.value);
         if (segment == nullptr || !segment->executable) {
-            refusals.push_back(fmt::format("{}: {:#x} is not inside an executable PT_LOAD",
+            problems.push_back(fmt::format("{}: {:#x} is not inside an executable PT_LOAD",
                                            role_symbol(role), chosen.value));
             continue;
         }

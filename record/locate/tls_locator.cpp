@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "locate/boringssl/stripped_boringssl_locator.hpp"
@@ -69,6 +70,10 @@ const char* role_symbol(Role role) {
             return "ssl_write_internal";
         case Role::SslWriteInternalFlags:
             return "ssl_write_internal+flags";
+        case Role::BioWrite:
+            return "BIO_write";
+        case Role::BioWriteEx:
+            return "BIO_write_ex";
     }
     return "?";
 }
@@ -82,11 +87,19 @@ std::optional<Role> role_from_symbol(std::string_view symbol) {
         if (symbol == role_symbol(role))
             return role;
     }
+    for (Role role : kBioRoles) {
+        if (symbol == role_symbol(role))
+            return role;
+    }
     return std::nullopt;
 }
 
 bool is_gnutls_role(Role role) {
     return role >= Role::GnutlsRecordSend && role <= Role::GnutlsDeinit;
+}
+
+bool is_bio_role(Role role) {
+    return role == Role::BioWrite || role == Role::BioWriteEx;
 }
 
 const char* flavor_name(Flavor flavor) {
@@ -178,6 +191,75 @@ class ResultCache {
 
 }  // namespace
 
+namespace {
+
+// Steps 2 to 5: binaries whose TLS functions have no symbols.
+BinaryReport locate_without_symbols(const ElfImage& image, BinaryReport report,
+                                    const LocatorOptions& options) {
+    // 2. A cached structural analysis of this very build.
+    ResultCache cache(image, options);
+    if (auto cached = cache.load(report))
+        return std::move(*cached);
+
+    // 3. No symbols: TLS code still leaves its source paths behind.
+    const TlsSourceStrings strings = find_tls_source_strings(image);
+    for (const auto& crate : strings.rustls_crates) {
+        report.unprobed_tls.push_back(crate);
+        report.evidence.push_back(fmt::format(
+            "{} crate paths in panic locations: rustls is linked in; ct has no probes for it, "
+            "connections made through it are not recorded",
+            crate));
+    }
+    if (!strings.boringssl_ssl_lib.empty()) {
+        report.flavor = Flavor::BoringSslStripped;
+        report.how_found = "boringssl-structure";
+        auto result = boringssl::locate_stripped_boringssl(image, strings.boringssl_ssl_lib);
+        for (auto& line : result.evidence) {
+            report.evidence.push_back(std::move(line));
+        }
+        report.targets = std::move(result.targets);
+        report.refusal = std::move(result.refusal);
+        cache.store(report);
+        return report;
+    }
+    // 4. Go: crypto/tls from the pclntab, which even stripped Go executables keep.
+    if (auto go_tls = go::locate_go_tls(image); go_tls.is_go) {
+        for (auto& line : go_tls.evidence)
+            report.evidence.push_back(std::move(line));
+        report.go_version = go_tls.version;
+        if (go_tls.has_tls) {
+            report.flavor = Flavor::GoCryptoTls;
+            report.how_found = "go-pclntab";
+            report.targets = std::move(go_tls.targets);
+            report.refusal = std::move(go_tls.refusal);
+            cache.store(report);
+            return report;
+        }
+    }
+    if (!strings.openssl_ssl_lib.empty()) {
+        report.flavor = Flavor::OpenSslStripped;
+        report.how_found = "openssl-structure";
+        auto result = openssl::locate_stripped_openssl(image, strings.openssl_ssl_lib);
+        for (auto& line : result.evidence)
+            report.evidence.push_back(std::move(line));
+        report.targets = std::move(result.targets);
+        report.refusal = std::move(result.refusal);
+        cache.store(report);
+        return report;
+    }
+    if (!strings.rustls_crates.empty()) {
+        report.how_found = "rustls-strings";
+        cache.store(report);
+        return report;
+    }
+    report.how_found = "none";
+    report.evidence.emplace_back(
+        "no SSL_* or gnutls_record_* symbols and no ssl/ssl_lib.c(c) source path");
+    return report;
+}
+
+}  // namespace
+
 Expected<BinaryReport> locate_tls_functions(const std::string& path,
                                             const LocatorOptions& options) {
     auto image = ElfImage::open(path);
@@ -195,7 +277,10 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
     SymbolLookup symbols = locate_by_symbols(*image);
     for (auto& line : symbols.evidence)
         report.evidence.push_back(std::move(line));
-    if (symbols.defines_tls) {
+    // BIO_write alone (libcrypto, or a binary whose SSL_* are hidden) names no TLS
+    // function: the search goes on, and its BIO_write probes join whatever it finds.
+    const bool bio_only = symbols.defines_tls && !symbols.openssl && !symbols.gnutls;
+    if (symbols.defines_tls && !bio_only) {
         report.flavor =
             symbols.gnutls && !symbols.openssl ? Flavor::GnutlsSymbols : Flavor::OpenSslSymbols;
         report.how_found = symbols.how_found;
@@ -203,67 +288,20 @@ Expected<BinaryReport> locate_tls_functions(const std::string& path,
         report.refusal = std::move(symbols.refusal);
         return report;
     }
-
-    // 2. A cached structural analysis of this very build.
-    ResultCache cache(*image, options);
-    if (auto cached = cache.load(report))
-        return std::move(*cached);
-
-    // 3. No symbols: TLS code still leaves its source paths behind.
-    const TlsSourceStrings strings = find_tls_source_strings(*image);
-    for (const auto& crate : strings.rustls_crates) {
-        report.unprobed_tls.push_back(crate);
-        report.evidence.push_back(fmt::format(
-            "{} crate paths in panic locations: rustls is linked in; ct has no probes for it, "
-            "connections made through it are not recorded",
-            crate));
-    }
-    if (!strings.boringssl_ssl_lib.empty()) {
-        report.flavor = Flavor::BoringSslStripped;
-        report.how_found = "boringssl-structure";
-        auto result = boringssl::locate_stripped_boringssl(*image, strings.boringssl_ssl_lib);
-        for (auto& line : result.evidence) {
-            report.evidence.push_back(std::move(line));
+    BinaryReport out = locate_without_symbols(*image, std::move(report), options);
+    if (bio_only && !symbols.refusal && !out.refusal && !symbols.targets.empty()) {
+        if (out.flavor == Flavor::None) {
+            out.flavor = Flavor::OpenSslSymbols;
+            out.how_found = symbols.how_found;
+        } else {
+            out.how_found += "+" + symbols.how_found;
         }
-        report.targets = std::move(result.targets);
-        report.refusal = std::move(result.refusal);
-        cache.store(report);
-        return report;
+        for (auto& target : symbols.targets)
+            out.targets.push_back(std::move(target));
+        std::sort(out.targets.begin(), out.targets.end(),
+                  [](const Target& a, const Target& b) { return a.role < b.role; });
     }
-    // 4. Go: crypto/tls from the pclntab, which even stripped Go executables keep.
-    if (auto go_tls = go::locate_go_tls(*image); go_tls.is_go) {
-        for (auto& line : go_tls.evidence)
-            report.evidence.push_back(std::move(line));
-        report.go_version = go_tls.version;
-        if (go_tls.has_tls) {
-            report.flavor = Flavor::GoCryptoTls;
-            report.how_found = "go-pclntab";
-            report.targets = std::move(go_tls.targets);
-            report.refusal = std::move(go_tls.refusal);
-            cache.store(report);
-            return report;
-        }
-    }
-    if (!strings.openssl_ssl_lib.empty()) {
-        report.flavor = Flavor::OpenSslStripped;
-        report.how_found = "openssl-structure";
-        auto result = openssl::locate_stripped_openssl(*image, strings.openssl_ssl_lib);
-        for (auto& line : result.evidence)
-            report.evidence.push_back(std::move(line));
-        report.targets = std::move(result.targets);
-        report.refusal = std::move(result.refusal);
-        cache.store(report);
-        return report;
-    }
-    if (!strings.rustls_crates.empty()) {
-        report.how_found = "rustls-strings";
-        cache.store(report);
-        return report;
-    }
-    report.how_found = "none";
-    report.evidence.emplace_back(
-        "no SSL_* or gnutls_record_* symbols and no ssl/ssl_lib.c(c) source path");
-    return report;
+    return out;
 }
 
 }  // namespace ct::locate

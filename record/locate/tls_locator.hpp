@@ -49,6 +49,10 @@ enum class Role : uint8_t {
     SslReadInternal = 23,         // ssl_read_internal(ssl, buf, num, readbytes): SSL_read_ex's ABI
     SslWriteInternal = 24,        // ssl_write_internal(ssl, buf, num, written), OpenSSL 3.0-3.2
     SslWriteInternalFlags = 25,   // ssl_write_internal(ssl, buf, num, flags, written), 3.3+
+    // OpenSSL's BIO_write/BIO_write_ex (libcrypto, or node with OpenSSL linked in): the
+    // ciphertext a TLS call hands to its BIO, which ties a connection to its socket.
+    BioWrite = 26,
+    BioWriteEx = 27,
 };
 // The exported API roles of OpenSSL (OpenSSL, BoringSSL, node), looked up by symbol name.
 inline constexpr Role kAllRoles[] = {Role::SslWrite,  Role::SslWriteEx,     Role::SslRead,
@@ -61,8 +65,11 @@ inline constexpr Role kGnutlsRoles[] = {
     Role::GnutlsRecordSend,          Role::GnutlsRecordSend2, Role::GnutlsRecordSendRange,
     Role::GnutlsRecordSendEarlyData, Role::GnutlsRecordRecv,  Role::GnutlsRecordRecvSeq,
     Role::GnutlsRecordRecvEarlyData, Role::GnutlsHandshake,   Role::GnutlsDeinit};
-inline constexpr Role kLastRole = Role::SslWriteInternalFlags;
+// Found by symbol next to the API roles, or alone (libcrypto.so); never required.
+inline constexpr Role kBioRoles[] = {Role::BioWrite, Role::BioWriteEx};
+inline constexpr Role kLastRole = Role::BioWriteEx;
 bool is_gnutls_role(Role role);
+bool is_bio_role(Role role);
 
 // The roles found by symbol; the Go and stripped-OpenSSL roles are never looked up by
 // name this way. "SSL_write", "SSL_read_ex", "gnutls_record_send", ...,

@@ -79,6 +79,9 @@ SocketInfo socket_info(const ct_socket_event& ev) {
         case CT_SOCKET_FROM_CONTINUED:
             s.origin = "continued";
             break;
+        case CT_SOCKET_FROM_CIPHERTEXT:
+            s.origin = "ciphertext";
+            break;
         default:
             s.origin = "unknown";
             break;

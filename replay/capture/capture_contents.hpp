@@ -46,9 +46,12 @@ struct SocketInfo {
     std::uint16_t local_port = 0;
     std::string remote_addr;
     std::uint16_t remote_port = 0;
-    // How the socket was tied to the connection: "in-call" (I/O inside a TLS call,
-    // certain), "next-send"/"last-recv" (nearest I/O on the thread, for memory-BIO
-    // libraries such as node and Bun), or "connect".
+    // How the socket was tied to the connection: "in-call" (I/O inside a TLS call),
+    // "ciphertext" (a send that began with the bytes the connection's TLS library
+    // passed to BIO_write: node and other memory-BIO users), "connect", "accept",
+    // "go-conn" (the *tls.Conn's netFD), "continued" (carried over from the previous
+    // file of a --watch series), "next-send"/"last-recv" (timing guesses of writers
+    // before format 1.6), or "unknown".
     std::string origin;
 };
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <span>
 
@@ -17,6 +17,7 @@ constexpr const char* kLibSsl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 constexpr const char* kNode = "/usr/bin/node";
 constexpr const char* kLibc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 constexpr const char* kLibGnutls = "/usr/lib/x86_64-linux-gnu/libgnutls.so.30";
+constexpr const char* kLibCrypto = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3";
 
 LocatorOptions no_cache() {
     LocatorOptions options;
@@ -67,8 +68,21 @@ TEST(SymbolLocator, LibSslEveryRoleAtReadelfOffsets) {
     expect_matches_readelf(kLibSsl);
 }
 
+std::vector<Role> api_and_bio_roles() {
+    std::vector<Role> roles(std::begin(kAllRoles), std::end(kAllRoles));
+    roles.insert(roles.end(), std::begin(kBioRoles), std::end(kBioRoles));
+    return roles;
+}
+
+// node exports the OpenSSL linked into it: the API and BIO_write (sockets by ciphertext).
 TEST(SymbolLocator, NodeEveryRoleAtReadelfOffsets) {
-    expect_matches_readelf(kNode);
+    expect_matches_readelf(kNode, api_and_bio_roles());
+}
+
+// libcrypto has no SSL_* but BIO_write, which libssl's record layer calls: found alone,
+// without a refusal for the missing SSL_write/SSL_read.
+TEST(SymbolLocator, LibCryptoHasBioWriteOnly) {
+    expect_matches_readelf(kLibCrypto, kBioRoles);
 }
 
 // GnuTLS exports its API: every plaintext entry point, the handshake and deinit.
@@ -90,42 +104,71 @@ TEST(SymbolLocator, GnutlsClientsOnlyImportIt) {
     }
 }
 
-TEST(SymbolLocator, NodeIsQuick) {
-    if (!test::kTimingIsMeaningful)
-        GTEST_SKIP() << "timing is meaningless under sanitizers";
-    if (!std::filesystem::exists(kNode))
-        GTEST_SKIP() << kNode << " is not installed";
-    ASSERT_TRUE(locate_tls_functions(kNode, no_cache()));  // warm the page cache
-    // The best of a few runs: a busy machine only ever makes a run slower.
-    auto best = std::chrono::steady_clock::duration::max();
-    for (int i = 0; i < 3; ++i) {
-        const auto start = std::chrono::steady_clock::now();
-        auto report = locate_tls_functions(kNode, no_cache());
-        best = std::min(best, std::chrono::steady_clock::now() - start);
-        ASSERT_TRUE(report);
-    }
-    EXPECT_LT(best, std::chrono::milliseconds(100));
+// The faults one locate_tls_functions(path) call takes, after a first call has brought
+// the file into the page cache and the allocator up to its working size.
+long locate_faults(const std::string& path) {
+    EXPECT_TRUE(locate_tls_functions(path, no_cache()));
+    const long before = test::thread_page_faults();
+    auto report = locate_tls_functions(path, no_cache());
+    const long faults = test::thread_page_faults() - before;
+    EXPECT_TRUE(report);
+    return faults;
 }
 
-// The recorder calls the locator on every library of every process.
-TEST(SymbolLocator, BinariesWithoutTlsAreRejectedWellUnderAMillisecond) {
-    for (const char* path : {kLibc, "/bin/ls", "/usr/lib/x86_64-linux-gnu/libm.so.6"}) {
+// node (about 100 MB) is located from .dynsym, .dynstr and .gnu.version (about 7 MB):
+// no fallback to .symtab, no scan of .rodata or .text. Measured as the share of the file
+// the call reads (page faults against reading the whole file once, in the same run):
+// about 8% here (115 of 1506); reading .symtab and .strtab as well would be about 18%,
+// scanning .rodata over 50%.
+TEST(SymbolLocator, NodeIsLocatedFromItsDynamicSymbols) {
+    if (!test::kTimingIsMeaningful)
+        GTEST_SKIP() << "sanitizers fault in shadow memory on every allocation";
+    if (!std::filesystem::exists(kNode))
+        GTEST_SKIP() << kNode << " is not installed";
+    const long whole = test::faults_to_read_whole_file(kNode);
+    const long located = locate_faults(kNode);
+    ASSERT_GT(whole, 0);
+    std::printf("node: %ld page faults to locate, %ld to read the whole file\n", located, whole);
+    EXPECT_LT(located * 100, whole * 15)
+        << located << " faults to locate, " << whole << " to read the whole file";
+}
+
+// The recorder calls the locator on every library of every process: a file without TLS
+// code costs its symbol table and a pass over its read-only data for source-path strings
+// (two searches), never an analysis of its code. Measured against a floor taken in the
+// same run: one search of the whole file (mapped afresh) for a string it does not hold.
+// CPU time of this thread, summed over 20 calls of each, so waiting for a busy CPU counts
+// in neither. Here: python3.11 0.9, libc 1.0, libm 1.5, ls 2.1-2.5 (a 140 KB file: opening
+// and parsing it dominate); a structural analysis costs hundreds of whole-file searches.
+TEST(SymbolLocator, BinariesWithoutTlsCostAFewSearchesOfTheFile) {
+    for (const char* path :
+         {kLibc, "/bin/ls", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/usr/bin/python3.11"}) {
+        if (!std::filesystem::exists(path))
+            continue;
         auto first = locate_tls_functions(path, no_cache());
         ASSERT_TRUE(first) << first.error().what();
         EXPECT_EQ(first->flavor, Flavor::None) << path;
         EXPECT_TRUE(first->targets.empty());
         EXPECT_FALSE(first->refusal);
         EXPECT_EQ(first->how_found, "none");
-        auto best = std::chrono::steady_clock::duration::max();
+        if (!test::kTimingIsMeaningful)
+            continue;                   // sanitizers instrument the locator, not libc's memmem
+        test::search_whole_file(path);  // the same pages in memory for both
+        std::int64_t located = 0, searched = 0;
         for (int i = 0; i < 20; ++i) {
-            const auto start = std::chrono::steady_clock::now();
-            auto report = locate_tls_functions(path, no_cache());
-            best = std::min(best, std::chrono::steady_clock::now() - start);
-            ASSERT_TRUE(report);
+            std::int64_t t0 = test::thread_cpu_ns();
+            ASSERT_TRUE(locate_tls_functions(path, no_cache()));
+            std::int64_t t1 = test::thread_cpu_ns();
+            test::search_whole_file(path);
+            std::int64_t t2 = test::thread_cpu_ns();
+            located += t1 - t0;
+            searched += t2 - t1;
         }
-        if (test::kTimingIsMeaningful) {
-            EXPECT_LT(best, std::chrono::microseconds(1000)) << path;
-        }
+        std::printf("%s: locate %.0f us, one search of the file %.0f us (ratio %.2f)\n", path,
+                    static_cast<double>(located) / 20e3, static_cast<double>(searched) / 20e3,
+                    static_cast<double>(located) / static_cast<double>(searched));
+        EXPECT_LT(located, 4 * searched) << path << ": " << located << " ns of CPU to reject, "
+                                         << searched << " to search the whole file";
     }
 }
 
@@ -189,6 +232,11 @@ TEST(Roles, SymbolNamesRoundTrip) {
     for (Role role : kGnutlsRoles) {
         EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
         EXPECT_TRUE(is_gnutls_role(role));
+    }
+    for (Role role : kBioRoles) {
+        EXPECT_EQ(role_from_symbol(role_symbol(role)), role);
+        EXPECT_TRUE(is_bio_role(role));
+        EXPECT_FALSE(is_gnutls_role(role));
     }
     EXPECT_STREQ(role_symbol(Role::GnutlsRecordRecvSeq), "gnutls_record_recv_seq");
     EXPECT_STREQ(role_symbol(Role::SslWrite), "SSL_write");

@@ -1,12 +1,19 @@
 #include "test_support.hpp"
 
+#include "locate/mapped_file.hpp"
+
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -14,6 +21,51 @@
 #include <stdexcept>
 
 namespace ct::locate::test {
+
+long thread_page_faults() {
+    struct rusage usage {};
+    if (::getrusage(RUSAGE_THREAD, &usage) != 0)
+        throw std::runtime_error("getrusage failed");
+    return usage.ru_minflt + usage.ru_majflt;
+}
+
+std::int64_t thread_cpu_ns() {
+    struct timespec ts {};
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        throw std::runtime_error("clock_gettime failed");
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+namespace {
+
+// A fresh mapping of `path`, as the locator maps the files it reads.
+MappedFile map_file(const std::string& path) {
+    auto file = MappedFile::open(path);
+    if (!file)
+        throw std::runtime_error(file.error().what());
+    return std::move(*file);
+}
+
+}  // namespace
+
+uint64_t search_whole_file(const std::string& path) {
+    const MappedFile file = map_file(path);
+    static constexpr char kAbsent[] = "\x01ct-no-such-string\x02";
+    if (::memmem(file.bytes().data(), file.size(), kAbsent, sizeof kAbsent - 1) != nullptr)
+        throw std::runtime_error("the absent string is in " + path);
+    return file.size();
+}
+
+long faults_to_read_whole_file(const std::string& path) {
+    const MappedFile file = map_file(path);
+    const long before = thread_page_faults();
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    volatile uint8_t sink = 0;
+    for (size_t at = 0; at < file.size(); at += page)
+        sink = sink + file.bytes()[at];
+    return thread_page_faults() - before;
+}
+
 namespace {
 
 uint64_t hex(const std::string& text) {

@@ -18,6 +18,25 @@ inline constexpr bool kTimingIsMeaningful = false;
 inline constexpr bool kTimingIsMeaningful = true;
 #endif
 
+// Page faults (minor + major) the calling thread has taken so far. Touching a file
+// mapping faults its pages in (a few at a time: the kernel maps the neighbours of a
+// faulting page that are in the page cache), so the faults taken during a call count
+// how much of a mapped file it read, however busy the machine is.
+long thread_page_faults();
+
+// The faults taken by reading every page of `path` once through a fresh private
+// mapping, as the locator maps files: the cost of reading the whole file, in the same
+// units as thread_page_faults().
+long faults_to_read_whole_file(const std::string& path);
+
+// CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID, ns): time spent
+// waiting for the CPU on a busy machine is not in it.
+std::int64_t thread_cpu_ns();
+
+// Searches every byte of `path` once for a string it does not hold, through a fresh
+// mapping (what a scan of the whole file costs); returns the bytes searched.
+uint64_t search_whole_file(const std::string& path);
+
 // Runs a shell command; returns its standard output (exit status must be 0).
 std::string run_command(const std::string& command);
 

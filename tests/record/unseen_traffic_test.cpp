@@ -119,6 +119,45 @@ TEST(UnseenTraffic, TlsConnectionsWithoutSocketAreMentioned) {
         << lines[0];
 }
 
+// A TLS connection that moved plaintext but was never tied to a socket is reported as
+// such (its addresses are unknown, not guessed); one with a SOCKET event is not.
+TEST(UnseenTraffic, TlsConnectionsWithDataButNoSocketAreListed) {
+    UnseenTraffic u;
+    u.note_exe(7, "/usr/bin/node");
+    for (std::uint64_t gen : {1, 2, 3}) {
+        ct_data_event d{};
+        d.hdr.type = CT_EVENT_DATA;
+        d.hdr.size = sizeof d;
+        d.hdr.pid = 7;
+        d.conn_gen = gen;
+        u.on_event(bytes_of(d));
+    }
+    EXPECT_EQ(u.socketless_lines().size(), 1u);
+    ct_socket_event sock{};
+    sock.hdr.type = CT_EVENT_SOCKET;
+    sock.hdr.size = sizeof sock;
+    sock.hdr.pid = 7;
+    sock.ssl = 0x1000;
+    sock.origin = CT_SOCKET_FROM_CIPHERTEXT;
+    for (std::uint64_t gen : {1, 3}) {
+        sock.conn_gen = gen;
+        u.on_event(bytes_of(sock));
+    }
+    auto lines = u.socketless_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("pid 7 /usr/bin/node: 1 of 3 TLS connections with data have no "
+                            "known socket"),
+              std::string::npos)
+        << lines[0];
+    sock.conn_gen = 2;
+    u.on_event(bytes_of(sock));
+    EXPECT_TRUE(u.socketless_lines().empty());
+    RecordingStats s;
+    std::string summary = format_summary(s, "x.ctz", 1.0, {}, lines);
+    EXPECT_NE(summary.find("UNKNOWN SOCKET"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("    " + lines[0] + "\n"), std::string::npos) << summary;
+}
+
 TEST(UnseenTraffic, LateProbesAreGivenAsTheReason) {
     UnseenTraffic u;
     u.note_exe(9, "/nonexistent/agent");

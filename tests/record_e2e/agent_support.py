@@ -122,21 +122,16 @@ class MockLlm:
 class AgentChecks:
     """Mixin for unittest.TestCase: the recording against the mock's log."""
 
-    def check_capture_equals_mock(self, mock, path, by_content=False):
-        """Every connection the mock logged was captured byte-exact; returns the
-        LLM exchanges in call order. by_content: find each by its bytes instead of
-        its client port (see test_sdks.py)."""
+    def check_capture_equals_mock(self, mock, path):
+        """Every connection the mock logged was captured byte-exact, under the client
+        port the mock saw; returns the LLM exchanges in call order."""
         cap = Capture(path, os.path.dirname(path))
         exchanges = []
         to_mock = [k for k in cap.connections if k["remote_port"] == mock.port]
         logged = mock.settled()
         self.assertEqual(len(to_mock), len(logged))
         for c in logged:
-            if by_content:
-                matches = [k for k in to_mock if k["write"] == mock.read(c["recv_file"])
-                           and k["read"] == mock.read(c["sent_file"])]
-            else:
-                matches = [k for k in to_mock if k["local_port"] == c["peer_port"]]
+            matches = [k for k in to_mock if k["local_port"] == c["peer_port"]]
             self.assertEqual(len(matches), 1, f"no captured connection for port {c['peer_port']}")
             k = matches[0]
             self.assertEqual(k["write"], mock.read(c["recv_file"]), "request bytes differ")

@@ -112,6 +112,19 @@ class Capture:
     def with_data(self):
         return [c for c in self.connections if c["write"] or c["read"]]
 
+    def socket_origins(self):
+        """The SOCKET events that tie a TLS connection to a socket, from `ct-dump`:
+        {gen: [(origin number, local port), ...]} in file order."""
+        out = {}
+        dump = subprocess.run([CT_DUMP, self.path], check=True, capture_output=True,
+                              text=True).stdout
+        for line in dump.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if " socket gen=" in line and fields.get("gen", "0") != "0":
+                out.setdefault(int(fields["gen"]), []).append(
+                    (int(fields["origin"]), int(fields["lport"])))
+        return out
+
 
 class RecordTest(unittest.TestCase):
     maxDiff = 2000

@@ -32,6 +32,25 @@ s.close()
 print(len(got))
 """
 
+# Looks at the answer with MSG_PEEK (recvfrom and recvmsg) before reading it, and throws
+# 100 bytes of it away with MSG_TRUNC (consumed, not copied).
+PEEKING_CLIENT = r"""
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"x" * 1000)
+peeked = 0
+while peeked < 3000:
+    peeked = len(s.recv(65536, socket.MSG_PEEK))
+assert len(s.recvmsg(65536, 0, socket.MSG_PEEK)[0]) == 3000
+assert len(s.recv(100, socket.MSG_TRUNC)) == 100
+got = 100
+while got < 3000:
+    assert len(s.recv(10, socket.MSG_PEEK)) > 0
+    got += len(s.recv(700))
+s.close()
+print(got)
+"""
+
 FORKED_CLIENT = r"""
 import os, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -143,6 +162,16 @@ class UnseenTraffic(RecordTest):
         self.assertEqual(q.returncode, 0, q.stderr)
         return imp.stdout, json.loads(q.stdout)
 
+    def record_python_with_plain_server(self, script):
+        """Records the python `script` (argv: a PlainTcpServer's port) against a fresh
+        PlainTcpServer; returns (server, Capture, ct-record's completed process)."""
+        server = PlainTcpServer()
+        try:
+            cap, proc = self.record([PYTHON, "-c", script, str(server.port)])
+        finally:
+            server.stop()
+        return server, cap, proc
+
     def assert_unseen(self, stderr, exe_pattern, peer, why=None):
         """ct-record's summary names the connection and does not say "nothing lost"."""
         pattern = (r"pid \d+ " + exe_pattern + r": 1 connection " + re.escape(peer) +
@@ -153,11 +182,7 @@ class UnseenTraffic(RecordTest):
         self.assertNotIn("nothing lost", stderr)
 
     def test_python_raw_tcp_socket(self):
-        server = PlainTcpServer()
-        try:
-            cap, proc = self.record([PYTHON, "-c", RAW_CLIENT, str(server.port)])
-        finally:
-            server.stop()
+        server, cap, proc = self.record_python_with_plain_server(RAW_CLIENT)
         peer = f"to 127.0.0.1:{server.port}"
         self.assert_unseen(proc.stderr, r"/usr/bin/python3[.\d]*", peer,
                            "plain TCP, or TLS in a library ct does not probe")
@@ -172,12 +197,15 @@ class UnseenTraffic(RecordTest):
         self.assertRegex(summary, r"pid \d+ /usr/bin/python3[.\d]*: connect to 127\.0\.0\.1:" +
                          str(server.port) + r"  sent 1000 B  received 2\.9 KiB")
 
+    def test_peeked_bytes_count_once(self):
+        server, cap, proc = self.record_python_with_plain_server(PEEKING_CLIENT)
+        self.assertEqual(proc.stdout.split(), ["3000"])
+        self.assertIn("1000 B sent, 2.9 KiB received", proc.stderr)
+        _, rows = self.analyze(cap.path)
+        self.assertEqual([(r["bytes_sent"], r["bytes_received"]) for r in rows], [(1000, 3000)])
+
     def test_child_using_its_parents_socket(self):
-        server = PlainTcpServer()
-        try:
-            cap, proc = self.record([PYTHON, "-c", FORKED_CLIENT, str(server.port)])
-        finally:
-            server.stop()
+        server, cap, proc = self.record_python_with_plain_server(FORKED_CLIENT)
         child = int(proc.stdout.split()[-1])
         peer = f"to 127.0.0.1:{server.port}"
         self.assertRegex(proc.stderr, rf"pid {child} /usr/bin/python3[.\d]*: 1 connection " +
@@ -298,18 +326,17 @@ class UnseenTraffic(RecordTest):
         self.assertIn("Unseen TCP traffic (connections no TLS probe could read):\n  (none)",
                       summary)
 
-    def test_connection_still_open_when_recording_stops(self):
+    def record_plain_client_with_p(self, script, open_before=False):
+        """Runs the python `script` (argv: a PlainTcpServer's port, a path P) and records
+        it with `ct-record -p`, once P.open exists if `open_before`; then creates P.go
+        and stops recording when the client has created P. Its one connection must be
+        reported unseen. Returns (ct-record's stderr, capture path, server port)."""
         server = PlainTcpServer()
         ready = os.path.join(self.tmp, "sent")
-        client = subprocess.Popen([PYTHON, "-c",
-                                   "import socket, sys, time\n"
-                                   "while not __import__('os').path.exists(sys.argv[2] + '.go'):\n"
-                                   "    time.sleep(0.02)\n"
-                                   "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
-                                   "s.sendall(b'a' * 777)\n"
-                                   "open(sys.argv[2], 'w').close()\n"
-                                   "time.sleep(600)\n", str(server.port), ready])
+        client = subprocess.Popen([PYTHON, "-c", script, str(server.port), ready])
         try:
+            if open_before:
+                self.assertTrue(wait_for(lambda: os.path.exists(ready + ".open"), timeout=30))
             rec, path = self.record_pid(client.pid, extra=("--wait",))
             open(ready + ".go", "w").close()
             self.assertTrue(wait_for(lambda: os.path.exists(ready), timeout=30))
@@ -320,45 +347,42 @@ class UnseenTraffic(RecordTest):
             client.wait()
             server.stop()
         self.assert_unseen(stderr, r"/usr/bin/python3[.\d]*", f"to 127.0.0.1:{server.port}")
+        return stderr, path, server.port
+
+    def test_connection_still_open_when_recording_stops(self):
+        stderr, path, _ = self.record_plain_client_with_p(
+            "import socket, sys, time\n"
+            "while not __import__('os').path.exists(sys.argv[2] + '.go'):\n"
+            "    time.sleep(0.02)\n"
+            "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+            "s.sendall(b'a' * 777)\n"
+            "open(sys.argv[2], 'w').close()\n"
+            "time.sleep(600)\n")
         self.assertIn("777 B sent", stderr)
         _, rows = self.analyze(path)
         self.assertEqual([(r["end_reason"], r["bytes_sent"], r["unseen"]) for r in rows],
                          [("open-at-end", 777, 1)], rows)
 
     def test_connection_open_before_recording_with_p(self):
-        server = PlainTcpServer()
-        ready = os.path.join(self.tmp, "sent")
-        client = subprocess.Popen([PYTHON, "-c",
-                                   "import os, socket, sys, time\n"
-                                   "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
-                                   "s.sendall(b'b' * 100)\n"
-                                   "open(sys.argv[2] + '.open', 'w').close()\n"
-                                   "while not os.path.exists(sys.argv[2] + '.go'):\n"
-                                   "    time.sleep(0.02)\n"
-                                   "s.sendall(b'a' * 900)\n"
-                                   "open(sys.argv[2], 'w').close()\n"
-                                   "time.sleep(600)\n", str(server.port), ready])
-        try:
-            # The connection must be open (and its first 100 B sent) before recording.
-            self.assertTrue(wait_for(lambda: os.path.exists(ready + ".open"), timeout=30))
-            rec, path = self.record_pid(client.pid, extra=("--wait",))
-            open(ready + ".go", "w").close()
-            self.assertTrue(wait_for(lambda: os.path.exists(ready), timeout=30))
-            self.assertEqual(terminate(rec), 0)
-            stderr = rec.stderr.read()
-        finally:
-            client.kill()
-            client.wait()
-            server.stop()
-        self.assert_unseen(stderr, r"/usr/bin/python3[.\d]*", f"to 127.0.0.1:{server.port}")
+        # The connection is open (and its first 100 B sent) before recording starts.
+        stderr, path, port = self.record_plain_client_with_p(
+            "import os, socket, sys, time\n"
+            "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+            "s.sendall(b'b' * 100)\n"
+            "open(sys.argv[2] + '.open', 'w').close()\n"
+            "while not os.path.exists(sys.argv[2] + '.go'):\n"
+            "    time.sleep(0.02)\n"
+            "s.sendall(b'a' * 900)\n"
+            "open(sys.argv[2], 'w').close()\n"
+            "time.sleep(600)\n", open_before=True)
         self.assertIn("900 B sent", stderr)  # what it sent while recorded
         _, rows = self.analyze(path)
         self.assertEqual([(r["origin"], r["end_reason"], r["bytes_sent"], r["unseen"],
                            r["remote_port"]) for r in rows],
-                         [("already-open", "open-at-end", 900, 1, server.port)], rows)
+                         [("already-open", "open-at-end", 900, 1, port)], rows)
 
     def test_probed_python_and_node_have_nothing_unseen(self):
-        # node's sockets are tied to its TLS connections by inference (memory BIOs).
+        # node's sockets are found by their ciphertext (memory BIOs, docs/recorder.md).
         s = self.server
         for name, command in (("python.ctz", [PYTHON, "-c", PYTHON_REQUESTS, s.cert, str(s.port)]),
                               ("node.ctz", ["/usr/bin/node", "-e", NODE_REQUESTS, s.cert,

@@ -22,37 +22,12 @@ constexpr size_t kMinErrorFunctionVotes = 3;
 // (and would make the analysis slow).
 constexpr size_t kMaxPathLoads = 4096;
 
-// The instruction-set specific half of the analysis.
-Expected<std::unique_ptr<CodeAnalyzer>> analyzer_for(const ElfImage& image) {
-    switch (image.machine()) {
-        case EM_X86_64: {
-            auto analyzer = X86_64Analyzer::create(image);
-            if (!analyzer)
-                return std::unexpected(analyzer.error());
-            return std::unique_ptr<CodeAnalyzer>(std::move(*analyzer));
-        }
-        default:
-            return fail(
-                fmt::format("ELF machine {} is not supported yet (x86-64 only)", image.machine()));
-    }
-}
-
-StructuralResult refuse(StructuralResult result, std::string why) {
-    result.targets.clear();
-    result.refusal = std::move(why);
-    return result;
-}
-
 }  // namespace
 
 StructuralResult locate_stripped_boringssl(const ElfImage& image,
                                            const std::vector<SourcePathString>& ssl_lib_paths) {
-    StructuralResult result;
-    for (const auto& path : ssl_lib_paths) {
-        result.evidence.push_back(
-            fmt::format("BoringSSL source path \"{}\" at vaddr {:#x}", path.text, path.vaddr));
-    }
-    auto analyzer = analyzer_for(image);
+    StructuralResult result = start_structural_result("BoringSSL", ssl_lib_paths);
+    auto analyzer = make_code_analyzer(image);
     if (!analyzer)
         return refuse(std::move(result), analyzer.error().message);
     CodeAnalyzer& code = **analyzer;

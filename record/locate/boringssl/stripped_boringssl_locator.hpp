@@ -3,21 +3,13 @@
 // a Bun executable. Anchors on the ssl/ssl_lib.cc __FILE__ string; see docs/locator.md.
 #pragma once
 
-#include <optional>
-#include <string>
 #include <vector>
 
 #include "locate/elf_image.hpp"
 #include "locate/source_strings.hpp"
-#include "locate/tls_locator.hpp"
+#include "locate/structural_result.hpp"
 
 namespace ct::locate::boringssl {
-
-struct StructuralResult {
-    std::vector<Target> targets;
-    std::optional<std::string> refusal;
-    std::vector<std::string> evidence;
-};
 
 StructuralResult locate_stripped_boringssl(const ElfImage& image,
                                            const std::vector<SourcePathString>& ssl_lib_paths);

@@ -50,6 +50,17 @@ struct SortedWindows {
 
 }  // namespace
 
+Expected<std::unique_ptr<CodeAnalyzer>> make_code_analyzer(const ElfImage& image) {
+    if (image.machine() != EM_X86_64) {
+        return fail(
+            fmt::format("ELF machine {} is not supported yet (x86-64 only)", image.machine()));
+    }
+    auto analyzer = X86_64Analyzer::create(image);
+    if (!analyzer)
+        return std::unexpected(analyzer.error());
+    return std::unique_ptr<CodeAnalyzer>(std::move(*analyzer));
+}
+
 Expected<std::unique_ptr<X86_64Analyzer>> X86_64Analyzer::create(const ElfImage& image) {
     auto capstone = CapstoneHandle::open(CS_ARCH_X86, CS_MODE_64);
     if (!capstone)
@@ -106,19 +117,9 @@ std::vector<AddressLoad> X86_64Analyzer::find_address_loads(uint64_t target_va) 
             [&](std::span<const uint8_t> piece, size_t start, size_t owned) {
                 // Absolute form (non-PIE code): the address as a 32-bit immediate.
                 if (fits_imm32) {
-                    const uint8_t* p = piece.data();
-                    const uint8_t* end = piece.data() + piece.size();
-                    while (p < end) {
-                        const void* hit = memmem(p, static_cast<size_t>(end - p), imm, sizeof imm);
-                        if (hit == nullptr)
-                            break;
-                        const auto at =
-                            static_cast<size_t>(static_cast<const uint8_t*>(hit) - piece.data());
-                        if (at >= owned)
-                            break;
-                        imm_hits.push_back(segment.vaddr + start + at);
-                        p = static_cast<const uint8_t*>(hit) + 1;
-                    }
+                    for_each_match(
+                        piece, owned, std::span<const uint8_t>(imm, sizeof imm),
+                        [&](size_t at) { imm_hits.push_back(segment.vaddr + start + at); });
                 }
                 // PC-relative form: REX.W 8D /r with a RIP-relative disp32. Indexes are
                 // into the whole segment: the REX byte may sit in the previous piece.

@@ -46,4 +46,7 @@ class X86_64Analyzer final : public CodeAnalyzer {
     std::optional<uint64_t> error_function_;
 };
 
+// The analyzer for the image's instruction set (x86-64 only, so far).
+Expected<std::unique_ptr<CodeAnalyzer>> make_code_analyzer(const ElfImage& image);
+
 }  // namespace ct::locate::boringssl

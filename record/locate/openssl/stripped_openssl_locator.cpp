@@ -47,12 +47,6 @@ constexpr uint32_t kErrLibSsl = 20;
 // ssl_write_internal (for SSL_write_ex2) together with the check that rejects flags.
 constexpr uint32_t kSslRUnsupportedWriteFlags = 412;
 
-StructuralResult refuse(StructuralResult result, std::string why) {
-    result.targets.clear();
-    result.refusal = std::move(why);
-    return result;
-}
-
 // The C identifier at `va` (NUL-terminated, in the file), or empty.
 std::string identifier_at(const ElfImage& image, uint64_t va) {
     const auto bytes = image.bytes_at(va, kMaxFunctionName + 1);
@@ -110,31 +104,20 @@ std::vector<std::string> find_openssl_version_texts(const ElfImage& image) {
         scan_in_chunks(
             image.file(), data, kScanChunk, 80,
             [&](std::span<const uint8_t> piece, size_t start, size_t owned) {
-                const uint8_t* p = piece.data();
-                const uint8_t* end = piece.data() + piece.size();
-                while (p < end) {
-                    const void* hit =
-                        memmem(p, static_cast<size_t>(end - p), needle.data(), needle.size());
-                    if (hit == nullptr)
-                        break;
-                    const auto at =
-                        static_cast<size_t>(static_cast<const uint8_t*>(hit) - piece.data());
-                    if (at >= owned)
-                        break;
-                    p = static_cast<const uint8_t*>(hit) + 1;
+                for_each_match(piece, owned, text_bytes(needle), [&](size_t at) {
                     const size_t begin = start + at;
                     // A whole string: NUL before, printable text, NUL within 64 bytes.
                     if (begin > 0 && data[begin - 1] != 0)
-                        continue;
+                        return;
                     size_t e = begin;
                     while (e < data.size() && e - begin < 64 && data[e] >= 0x20 && data[e] < 0x7f)
                         ++e;
                     if (e >= data.size() || data[e] != 0)
-                        continue;
+                        return;
                     std::string text(reinterpret_cast<const char*>(data.data() + begin), e - begin);
                     if (std::find(out.begin(), out.end(), text) == out.end())
                         out.push_back(std::move(text));
-                }
+                });
             });
     }
     return out;
@@ -142,20 +125,10 @@ std::vector<std::string> find_openssl_version_texts(const ElfImage& image) {
 
 StructuralResult locate_stripped_openssl(const ElfImage& image,
                                          const std::vector<SourcePathString>& ssl_lib_paths) {
-    StructuralResult result;
-    for (const auto& path : ssl_lib_paths) {
-        result.evidence.push_back(
-            fmt::format("OpenSSL source path \"{}\" at vaddr {:#x}", path.text, path.vaddr));
-    }
-    if (image.machine() != EM_X86_64) {
-        return refuse(std::move(result),
-                      fmt::format("stripped OpenSSL: ELF machine {} is not supported yet (x86-64 "
-                                  "only)",
-                                  image.machine()));
-    }
-    auto created = boringssl::X86_64Analyzer::create(image);
+    StructuralResult result = start_structural_result("OpenSSL", ssl_lib_paths);
+    auto created = boringssl::make_code_analyzer(image);
     if (!created)
-        return refuse(std::move(result), created.error().message);
+        return refuse(std::move(result), "stripped OpenSSL: " + created.error().message);
     CodeAnalyzer& code = **created;
 
     // 1. Instructions that load the path: candidate ERR_set_debug(file, line, func) sites.

@@ -5,21 +5,14 @@
 // __FILE__ and __func__ to ERR_set_debug; see docs/locator.md.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "locate/elf_image.hpp"
 #include "locate/source_strings.hpp"
-#include "locate/tls_locator.hpp"
+#include "locate/structural_result.hpp"
 
 namespace ct::locate::openssl {
-
-struct StructuralResult {
-    std::vector<Target> targets;
-    std::optional<std::string> refusal;
-    std::vector<std::string> evidence;
-};
 
 StructuralResult locate_stripped_openssl(const ElfImage& image,
                                          const std::vector<SourcePathString>& ssl_lib_paths);
