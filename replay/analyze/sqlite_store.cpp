@@ -33,6 +33,7 @@ struct SqliteStore::Statements {
     Statement probe;
     Statement tcp_connection;
     Statement connection;
+    Statement connection_update;
     Statement gap;
     Statement raw;
     Statement request;
@@ -202,6 +203,13 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::create(sqlite::Database& db)
              " start_ns, end_ns, handshake_ns, closed, bytes_sent, bytes_received, gap_bytes_sent,"
              " gap_bytes_received, gaps, undecoded_bytes_sent, undecoded_bytes_received)"
              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(prep(st->connection_update,
+                "UPDATE connections SET capture_id = ?, process_id = ?, pid = ?, comm = ?,"
+                " conn_gen = ?, ssl_ptr = ?, tls_library = ?, protocol = ?, local_addr = ?,"
+                " local_port = ?, remote_addr = ?, remote_port = ?, host = ?, start_ns = ?,"
+                " end_ns = ?, handshake_ns = ?, closed = ?, bytes_sent = ?, bytes_received = ?,"
+                " gap_bytes_sent = ?, gap_bytes_received = ?, gaps = ?, undecoded_bytes_sent = ?,"
+                " undecoded_bytes_received = ? WHERE id = ?"));
     CT_TRY(prep(
         st->gap,
         "INSERT INTO stream_gaps (connection_id, direction, stream_pos, length, reason, time_ns)"
@@ -275,6 +283,10 @@ struct SqliteStore::Run {
     // The connection being inserted, and llm_blobs.id per distinct part of it.
     const PreparedConnection* connection = nullptr;
     std::vector<std::optional<std::int64_t>> part_ids;
+    // The connection begun and not ended (begin_connection), and the
+    // http_requests.seq of its next request.
+    std::int64_t open_connection_id = 0;
+    std::int64_t open_seq = 0;
 
     std::optional<std::int64_t> rt(std::uint64_t mono) const {
         return realtime(contents.header, mono);
@@ -492,17 +504,11 @@ struct SqliteStore::Run {
         return {};
     }
 
-    Expected<void> insert_connection(const replay::Connection& c,
-                                     const PreparedConnection& prepared) {
-        const DecodedConnection& dc = prepared.dc;
-        connection = &prepared;
-        part_ids.assign(prepared.parts.size(), std::nullopt);
-        std::string host;
-        for (const auto& r : dc.requests) {
-            host = std::string(request_host(r.message));
-            if (!host.empty())
-                break;
-        }
+    // The connections row: inserted, or (update_id) set again to the values an
+    // insert of the whole connection would have given.
+    Expected<std::int64_t> connection_row(const replay::Connection& c, const DecodedConnection& dc,
+                                          std::string_view protocol, std::string_view host,
+                                          std::optional<std::int64_t> update_id) {
         std::optional<std::int64_t> process_id;
         if (auto it = process_ids.find(c.pid); it != process_ids.end())
             process_id = it->second;
@@ -524,17 +530,37 @@ struct SqliteStore::Run {
         std::int64_t gaps = static_cast<std::int64_t>(dc.views[kWrite].gaps().size() +
                                                       dc.views[kRead].gaps().size());
         std::string tls = tls_library_for(contents, c.pid);
-        CT_TRY(st.connection.execute(
-            capture_id, process_id, c.pid, c.comm, c.conn_gen, c.ssl,
-            tls.empty() ? std::optional<std::string_view>() : std::string_view(tls), dc.protocol,
-            local_addr, local_port, remote_addr, remote_port,
-            host.empty() ? std::optional<std::string_view>() : std::string_view(host),
-            rt(c.first_monotonic_ns), rt(c.last_monotonic_ns), handshake, c.closed,
-            dc.views[kWrite].end_pos(), dc.views[kRead].end_pos(), dc.views[kWrite].gap_bytes(),
-            dc.views[kRead].gap_bytes(), gaps, dc.skipped_bytes[kWrite], dc.skipped_bytes[kRead]));
-        const std::int64_t connection_id = db.last_insert_rowid();
+        auto with_values = [&](auto&& execute) {
+            return execute(capture_id, process_id, c.pid, c.comm, c.conn_gen, c.ssl,
+                           tls.empty() ? std::optional<std::string_view>() : std::string_view(tls),
+                           protocol, local_addr, local_port, remote_addr, remote_port,
+                           host.empty() ? std::optional<std::string_view>() : host,
+                           rt(c.first_monotonic_ns), rt(c.last_monotonic_ns), handshake, c.closed,
+                           dc.views[kWrite].end_pos(), dc.views[kRead].end_pos(),
+                           dc.views[kWrite].gap_bytes(), dc.views[kRead].gap_bytes(), gaps,
+                           dc.skipped_bytes[kWrite], dc.skipped_bytes[kRead]);
+        };
+        if (update_id) {
+            CT_TRY(with_values(
+                [&](const auto&... v) { return st.connection_update.execute(v..., *update_id); }));
+            return *update_id;
+        }
+        CT_TRY(with_values([&](const auto&... v) { return st.connection.execute(v...); }));
         ++result.connections;
+        return db.last_insert_rowid();
+    }
 
+    static std::string first_host(const DecodedConnection& dc) {
+        for (const auto& r : dc.requests) {
+            std::string host(request_host(r.message));
+            if (!host.empty())
+                return host;
+        }
+        return {};
+    }
+
+    // The gaps and raw stretches of a connection.
+    Expected<void> insert_gaps_and_raw(std::int64_t connection_id, const DecodedConnection& dc) {
         for (int dir : {kWrite, kRead}) {
             for (const auto* g : dc.views[dir].gaps()) {
                 std::uint64_t t =
@@ -547,8 +573,48 @@ struct SqliteStore::Run {
             CT_TRY(st.raw.execute(connection_id, direction_name(raw.direction), raw.pos, raw.reason,
                                   rt(raw.monotonic_ns), raw.bytes.size(), Blob{raw.bytes}));
         }
+        return {};
+    }
 
+    Expected<void> insert_connection(const replay::Connection& c,
+                                     const PreparedConnection& prepared) {
+        const DecodedConnection& dc = prepared.dc;
+        auto connection_id = connection_row(c, dc, dc.protocol, first_host(dc), std::nullopt);
+        if (!connection_id)
+            return std::unexpected(connection_id.error());
+        CT_TRY(insert_gaps_and_raw(*connection_id, dc));
         std::int64_t seq = 0;
+        return insert_exchanges(*connection_id, prepared, seq);
+    }
+
+    // A connection written as it is read: the row first (set again at the end).
+    Expected<void> begin_connection(const replay::Connection& c) {
+        auto connection_id = connection_row(c, DecodedConnection{}, {}, {}, std::nullopt);
+        if (!connection_id)
+            return std::unexpected(connection_id.error());
+        open_connection_id = *connection_id;
+        open_seq = 0;
+        return {};
+    }
+
+    Expected<void> end_connection(const replay::Connection& c, const PreparedConnection& rest,
+                                  const StreamedPart& streamed) {
+        const std::int64_t connection_id = open_connection_id;
+        std::string host = streamed.host.empty() ? first_host(rest.dc) : streamed.host;
+        CT_TRY(connection_row(c, rest.dc, streamed.protocol, host, connection_id));
+        CT_TRY(insert_gaps_and_raw(connection_id, rest.dc));
+        CT_TRY(insert_exchanges(connection_id, rest, open_seq));
+        open_connection_id = 0;
+        return {};
+    }
+
+    // The exchanges of `prepared` (all of a connection, or the next of one
+    // written as it is read), numbered on from `seq`.
+    Expected<void> insert_exchanges(std::int64_t connection_id, const PreparedConnection& prepared,
+                                    std::int64_t& seq) {
+        const DecodedConnection& dc = prepared.dc;
+        connection = &prepared;
+        part_ids.assign(prepared.parts.size(), std::nullopt);
         for (std::size_t x = 0; x < dc.exchanges.size(); ++x) {
             const auto& pairing = dc.exchanges[x];
             std::optional<std::int64_t> request_id;
@@ -718,7 +784,7 @@ Expected<std::optional<StoredCapture>> SqliteStore::find_capture(std::string_vie
 
 Expected<std::int64_t> SqliteStore::write_capture(const replay::CaptureContents& contents,
                                                   const std::string& file, ImportResult& result) {
-    run_ = std::make_unique<Run>(Run{db_, *st_, contents, 0, {}, result, {}, nullptr, {}});
+    run_ = std::make_unique<Run>(Run{db_, *st_, contents, 0, {}, result, {}, nullptr, {}, 0, 0});
     CT_TRY(run_->write_capture(file));
     return run_->capture_id;
 }
@@ -726,6 +792,20 @@ Expected<std::int64_t> SqliteStore::write_capture(const replay::CaptureContents&
 Expected<void> SqliteStore::write_connection(const replay::Connection& connection,
                                              const PreparedConnection& prepared) {
     return run_->insert_connection(connection, prepared);
+}
+
+Expected<void> SqliteStore::begin_connection(const replay::Connection& connection) {
+    return run_->begin_connection(connection);
+}
+
+Expected<void> SqliteStore::write_exchanges(const PreparedConnection& prepared) {
+    return run_->insert_exchanges(run_->open_connection_id, prepared, run_->open_seq);
+}
+
+Expected<void> SqliteStore::end_connection(const replay::Connection& connection,
+                                           const PreparedConnection& rest,
+                                           const StreamedPart& streamed) {
+    return run_->end_connection(connection, rest, streamed);
 }
 
 Expected<void> SqliteStore::finish_capture(std::uint64_t lost_bytes) {
