@@ -2,10 +2,10 @@
 # Peak memory of ct-analyze on captures of ONE connection at two plaintext sizes
 # (SMALL and 10 x SMALL MiB) in the same run, and their ratio: a ratio near 1
 # means the memory does not grow with the connection's plaintext. Cases:
-#   keepalive  one keep-alive connection of 64 KiB exchanges (SMALL x 16 of them)
+#   keepalive  one keep-alive connection of 1 MiB exchanges (SMALL of them)
 #   sse        one SSE response of SMALL MiB (chunked, text/event-stream)
 #   body       one response body of SMALL MiB (Content-Length)
-#   h2         one HTTP/2 connection of 64 KiB streams (SMALL x 16 of them)
+#   h2         one HTTP/2 connection of 1 MiB streams (SMALL of them)
 # Bodies are kept up to MAX_BODY bytes each (--max-body-size; default 4096, so
 # that the database, and SQLite's page cache with it, stay small).
 #   tools/analyze-bench/single_connection.sh BUILD_DIR [SMALL_MIB] [MAX_BODY] [CASE...]
@@ -26,7 +26,8 @@ printf '%-10s %10s %12s %12s %12s %7s\n' case plaintext peak_rss held_now exch_s
 for c in $cases; do
   rss=()
   for mib in "$small" $((small * 10)); do
-    exchanges=$((mib * 16))
+    rm -f "$work/c.ctz"
+    exchanges=$mib
     case $c in
       keepalive) "$gen" "$work/c.ctz" "$mib" 1 "$exchanges" > /dev/null ;;
       sse) "$gen" "$work/c.ctz" "$mib" 1 1 sse > /dev/null ;;
