@@ -16,13 +16,13 @@ std::string_view chars(const replay::DirectionStream& s) {
 }
 
 // When to parse again after a message was cut by the end of what came so far:
-// once its size is there if the head told it, else once the bytes have doubled
-// (so that parsing a long message again and again stays linear).
+// once its bytes have doubled (so that parsing a long message again and again
+// stays linear), or once all of it is there if the head told its size.
 std::size_t next_try(std::size_t have, std::optional<std::uint64_t> frame_size) {
-    if (frame_size && *frame_size > have)
-        return static_cast<std::size_t>(
-            std::min<std::uint64_t>(*frame_size, std::numeric_limits<std::size_t>::max()));
-    return std::max<std::size_t>(2 * have, 512);
+    const std::size_t doubled = std::max<std::size_t>(2 * have, 512);
+    if (frame_size && *frame_size > have && *frame_size < doubled)
+        return static_cast<std::size_t>(*frame_size);
+    return doubled;
 }
 
 }  // namespace
@@ -47,6 +47,7 @@ void ExchangeStreamer::reset() {
     retry_at_ = {};
     request_.reset();
     request_size_ = 0;
+    skip_.reset();
     held_ = 0;
 }
 
@@ -57,6 +58,19 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
         reset();
         active_ = true;
         gen_ = connection.conn_gen;
+    }
+    if (skip_ && direction == kRead) {
+        const bool backwards = segment.monotonic_ns < last_ns_[kRead];
+        last_ns_[kRead] = std::max(last_ns_[kRead], segment.monotonic_ns);
+        if (backwards || mode_ == Mode::Hold) {
+            unskip();  // and the bytes are kept below
+        } else if (segment.pos + segment.len < skip_->end) {
+            skip_->last = segment;
+            skip_->upto = segment.pos + segment.len;
+            return {};
+        } else {
+            return end_skip(connection, segment, bytes);
+        }
     }
     replay::DirectionStream& w = window_[direction];
     if (w.segments.empty() && w.data.empty())
@@ -120,7 +134,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             request_size_ = r.consumed;
             retry_at_[kWrite] = 0;
         }
-        if (in.data.size() < retry_at_[kRead] || in.data.empty())
+        if (skip_ || in.data.size() < retry_at_[kRead] || in.data.empty())
             return {};
         http1::ParseContext context;
         context.base_pos = in.begin_pos;
@@ -129,6 +143,18 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
         http1::Message response;
         const ParseResult r =
             http1::parse_frame(http1::MessageKind::Response, chars(in), context, response);
+        if (r.state == ParseState::NeedsMoreData && response.head_parsed &&
+            response.framing == http1::BodyFraming::ContentLength && r.frame_size &&
+            response.body.size() >= limits_.max_body && !response.is_interim()) {
+            // A body past the limit: the rest of it is counted, not held.
+            if (StreamView(out).monotonic_at(request_->stream_pos) >
+                StreamView(in).monotonic_at(response.stream_pos)) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            start_skip(std::move(response), *r.frame_size);
+            return {};
+        }
         if (r.state == ParseState::NeedsMoreData) {
             retry_at_[kRead] = next_try(in.data.size(), r.frame_size);
             return {};
@@ -146,6 +172,20 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             mode_ = Mode::Hold;
             break;
         }
+        if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
+            return c;
+        drop(kWrite, request_size_);
+        drop(kRead, r.consumed);
+        retry_at_ = {};
+    }
+    return {};
+}
+
+// Decodes, prepares and writes the exchange of request_ and `response`.
+Expected<void> ExchangeStreamer::commit(const replay::Connection& connection,
+                                        const StreamView& out_view, const StreamView& in_view,
+                                        http1::Message response) {
+    {
         DecodedConnection dc;
         dc.requests.push_back(
             finish_http1_message(out_view, std::move(*request_), limits_, budget_));
@@ -173,11 +213,104 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
         if (auto w = store_.write_exchanges(*prepared); !w)
             return w;
         ++exchanges_streamed_;
-        drop(kWrite, request_size_);
-        drop(kRead, r.consumed);
-        retry_at_ = {};
     }
     return {};
+}
+
+void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_size) {
+    replay::DirectionStream& in = window_[kRead];
+    Skip k;
+    k.end = in.begin_pos + frame_size;
+    k.kept_end = in.begin_pos + response.head_size + response.body.size();
+    k.upto = in.end_pos;
+    k.last = in.segments.back();
+    k.response = std::move(response);
+    // The window keeps the head and the body as far as it is kept.
+    const std::uint64_t keep = k.kept_end - in.begin_pos;
+    held_ -= in.data.size() - keep;
+    in.data.resize(static_cast<std::size_t>(keep));
+    while (!in.segments.empty() && in.segments.back().pos >= k.kept_end)
+        in.segments.pop_back();
+    if (!in.segments.empty() && in.segments.back().pos + in.segments.back().len > k.kept_end)
+        in.segments.back().len = k.kept_end - in.segments.back().pos;
+    in.end_pos = k.kept_end;
+    skip_ = std::move(k);
+}
+
+// The bytes skipped put back (as zeros: they are past the body limit, so no
+// decoder reads them), for the whole decoder.
+void ExchangeStreamer::unskip() {
+    replay::DirectionStream& in = window_[kRead];
+    Skip k = std::move(*skip_);
+    skip_.reset();
+    if (k.upto > k.kept_end) {
+        replay::StreamSegment last = k.last;
+        if (last.pos < k.kept_end) {
+            const std::uint64_t cut = k.kept_end - last.pos;
+            last.pos += cut;
+            last.len -= cut;
+            last.chunk_offset += cut;
+        }
+        if (last.pos > k.kept_end) {
+            // Positions inside it are never asked the time of: the last one's will do.
+            replay::StreamSegment middle = last;
+            middle.pos = k.kept_end;
+            middle.len = last.pos - k.kept_end;
+            middle.data_offset = in.data.size();
+            in.segments.push_back(middle);
+        }
+        last.data_offset = in.data.size() + (last.pos - k.kept_end);
+        in.segments.push_back(last);
+        in.data.resize(in.data.size() + static_cast<std::size_t>(k.upto - k.kept_end), 0);
+        held_ += k.upto - k.kept_end;
+        held_high_water_ = std::max(held_high_water_, held_);
+        in.end_pos = k.upto;
+    }
+    mode_ = Mode::Hold;
+}
+
+// The message skipped through ends inside `segment`: its exchange is written,
+// and what follows the message starts the window again.
+Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
+                                          const replay::StreamSegment& segment,
+                                          std::span<const std::uint8_t> bytes) {
+    replay::DirectionStream& in = window_[kRead];
+    const std::uint64_t end = skip_->end;
+    const std::uint64_t head = end - segment.pos;
+    replay::StreamSegment last = segment;
+    last.len = head;
+    skip_->last = last;
+    skip_->upto = end;
+    // Times from the window and the message's last segment (its bytes unread).
+    last.data_offset = in.data.size();
+    in.segments.push_back(last);
+    in.data.resize(in.data.size() + static_cast<std::size_t>(head), 0);
+    in.end_pos = end;
+    http1::Message response = std::move(skip_->response);
+    skip_.reset();
+    // What a parse of the whole message gives.
+    response.body_omitted = response.content_length.value_or(0) - response.body.size();
+    response.complete = true;
+    const StreamView out_view(window_[kWrite]);
+    const StreamView in_view(in);
+    if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
+        return c;
+    drop(kWrite, request_size_);
+    held_ -= in.data.size() - head;
+    replay::DirectionStream next;
+    next.begin_pos = end;
+    next.end_pos = end;
+    next.monotonic_before = segment.monotonic_ns;
+    in = std::move(next);
+    retry_at_ = {};
+    if (bytes.size() > head) {
+        replay::StreamSegment tail = segment;
+        tail.pos = end;
+        tail.len = segment.len - head;
+        tail.chunk_offset += head;
+        return data(connection, kRead, tail, bytes.subspan(static_cast<std::size_t>(head)));
+    }
+    return pump(connection);
 }
 
 void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
@@ -213,6 +346,8 @@ void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
 Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
     const replay::Connection& connection, std::uint64_t& lost_bytes) {
     lost_bytes = connection.streams[0].gap_bytes + connection.streams[1].gap_bytes;
+    if (skip_)
+        unskip();
     // The tapped bytes left, then what the capture kept after them.
     replay::Connection whole;
     whole.conn_gen = connection.conn_gen;

@@ -3,6 +3,10 @@
 // HTTP/1.x exchange (a request and the response that answers it) is decoded,
 // prepared and written as soon as both are complete, and its bytes are dropped.
 //
+// A response body of known length past --max-body-size is not held either: once
+// the part that is kept has come, the rest is counted as it comes, and the
+// exchange is written when the message ends.
+//
 // It only takes the exchanges whose decoding cannot depend on what follows:
 // both messages parsed whole from a clean start, in stream order without gaps,
 // the response no 1xx, no switch of protocol (CONNECT, Upgrade), times that do
@@ -59,6 +63,24 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     void reset();
     Expected<void> pump(const replay::Connection& connection);
     void drop(int direction, std::uint64_t bytes);
+    Expected<void> commit(const replay::Connection& connection, const StreamView& out_view,
+                          const StreamView& in_view, http1::Message response);
+    void start_skip(http1::Message response, std::uint64_t frame_size);
+    void unskip();
+    Expected<void> end_skip(const replay::Connection& connection,
+                            const replay::StreamSegment& segment,
+                            std::span<const std::uint8_t> bytes);
+
+    // A response whose Content-Length body goes past the body limit: the bytes
+    // past what is kept are counted, not held, until the message ends.
+    struct Skip {
+        http1::Message response;     // as parsed once the kept part was there
+        std::uint64_t end = 0;       // stream position where the message ends
+        std::uint64_t kept_end = 0;  // the window holds the bytes before it
+        std::uint64_t upto = 0;      // the bytes before it have come
+        replay::StreamSegment last;  // the segment of the last byte come
+    };
+    std::optional<Skip> skip_;
 
     CaptureStore& store_;
     HeaderPolicy policy_;

@@ -160,12 +160,35 @@ void write_long(const std::string& path, int variant) {
             cap.vanish(g, CT_DIR_READ, 300);
             regular_exchanges(cap, g, 4);
             break;
+        case 8:  // bodies past the body limit (limits 1), one with a gap inside
+            for (int i = 0; i < 3; ++i) {
+                cap.write(g, "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n");
+                cap.read(g,
+                         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         "Content-Length: 6000\r\n\r\n");
+                std::string body;
+                while (body.size() < 6000)
+                    body += "data: {\"n\":1}\n\n";
+                body.resize(6000);
+                send_in_pieces(cap, g, CT_DIR_READ, std::string_view(body).substr(0, 3000), 700);
+                if (i == 1)
+                    cap.lose(g, CT_DIR_READ, 500, CT_LOSS_RING_FULL);
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               std::string_view(body).substr(i == 1 ? 3500 : 3000), 900);
+            }
+            regular_exchanges(cap, g, 3);
+            break;
+        case 9:  // the capture ends inside a body past the limit
+            cap.write(g, "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n");
+            cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n");
+            send_in_pieces(cap, g, CT_DIR_READ, std::string(5000, 'x'), 600);
+            break;
     }
     auto s = cap.open_connection(7, 0x20);
     cap.write(s, "GET /short HTTP/1.1\r\nHost: s.example\r\n\r\n");
     cap.read(s, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nshort");
     cap.close(s);
-    if (variant != 4)
+    if (variant != 4 && variant != 9)
         cap.close(g);
     cap.exit(7, 0);
     cap.finish();
@@ -246,7 +269,7 @@ std::vector<CaptureLimits> limit_sets() {
 
 TEST(ExchangeStreaming, LongConnectionsGiveTheRowsOfAWholeLoad) {
     testing::TempDir dir;
-    for (int variant = 0; variant <= 7; ++variant) {
+    for (int variant = 0; variant <= 9; ++variant) {
         const std::string path = dir.file(fmt::format("long{}.ctz", variant));
         write_long(path, variant);
         int i = 0;
