@@ -192,15 +192,21 @@ Expected<CaptureImport> import_capture_file(CaptureStore& store,
     std::string absolute = std::filesystem::absolute(capture_path, ec).string();
     auto result = importer.import(
         contents, ec ? capture_path : absolute, capture->connection_count(),
-        [&](const Importer::ConnectionSink& sink) {
-            return capture->for_each_connection([&](replay::Connection&& c) {
-                return sink(std::make_shared<const replay::Connection>(std::move(c)));
-            });
+        [&](const Importer::ConnectionSink& sink, replay::ConnectionTap* tap) {
+            return capture->for_each_connection(
+                [&](replay::Connection&& c) {
+                    return sink(std::make_shared<const replay::Connection>(std::move(c)));
+                },
+                tap);
         });
     if (!result)
         return std::unexpected(result.error());
-    return CaptureImport{*result, contents.summary.ended_cleanly(), contents.summary.bad_frames,
-                         capture->held_high_water()};
+    return CaptureImport{*result,
+                         contents.summary.ended_cleanly(),
+                         contents.summary.bad_frames,
+                         capture->held_high_water(),
+                         importer.streamed_high_water(),
+                         importer.exchanges_streamed()};
 }
 
 }  // namespace ct::analyze

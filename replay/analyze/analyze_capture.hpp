@@ -23,6 +23,10 @@ struct CaptureImport {
     // The most captured plaintext bytes the reading held at once: those of the
     // connections open at that point of the file (StreamedCapture).
     std::uint64_t held_plaintext_high_water = 0;
+    // The most plaintext of the connection being read that its decoding held at
+    // once (ExchangeStreamer), and the exchanges written while they were read.
+    std::uint64_t streamed_high_water = 0;
+    std::uint64_t exchanges_streamed = 0;
 };
 
 // progress(phase, done, total): phase "read" counts file bytes, "decode" connections.

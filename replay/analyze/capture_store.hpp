@@ -28,6 +28,12 @@ struct ImportResult {
     std::uint64_t llm_calls = 0;
 };
 
+// What the exchanges of a connection written as it is read decided for its row.
+struct StreamedPart {
+    std::string protocol;  // "http/1.1" or "http/1.0", from its first request
+    std::string host;      // the first request Host that is not empty
+};
+
 // A capture already stored, by UUID.
 struct StoredCapture {
     std::int64_t id = 0;
@@ -53,6 +59,16 @@ class CaptureStore {
     // calls, in the order the import hands them over.
     virtual Expected<void> write_connection(const replay::Connection& connection,
                                             const PreparedConnection& prepared) = 0;
+    // A connection written as it is read (ExchangeStreamer): its row with what is
+    // known at first, then its exchanges as they complete, numbered on, then
+    // the rest of it (gaps, raw stretches, the exchanges left), which sets the
+    // row again to what write_connection() of the whole connection gives. No
+    // other connection is written in between.
+    virtual Expected<void> begin_connection(const replay::Connection& connection) = 0;
+    virtual Expected<void> write_exchanges(const PreparedConnection& prepared) = 0;
+    virtual Expected<void> end_connection(const replay::Connection& connection,
+                                          const PreparedConnection& rest,
+                                          const StreamedPart& streamed) = 0;
     // What only the whole capture knows (the bytes its gaps lost), then keeps it all.
     virtual Expected<void> finish_capture(std::uint64_t lost_bytes) = 0;
     virtual void rollback() = 0;

@@ -198,8 +198,14 @@ DecodedBody decode_message_body(Message& message, std::size_t limit) {
     return body;
 }
 
+DecodedMessage finish_http1_message(const StreamView& view, http1::Message message,
+                                    const DecodeLimits& limits, GrowthBudget& budget) {
+    return finish_message(view, std::move(message), Limits{limits, budget});
+}
+
 DecodedConnection decode_connection(const replay::Connection& connection,
-                                    const DecodeLimits& limits, GrowthBudget* budget) {
+                                    const DecodeLimits& limits, GrowthBudget* budget,
+                                    bool continued) {
     DecodedConnection dc;
     dc.source = &connection;
     GrowthBudget own_budget(limits.max_growth);
@@ -209,11 +215,11 @@ DecodedConnection decode_connection(const replay::Connection& connection,
     const StreamView& out_view = dc.views[kWrite];
     const StreamView& in_view = dc.views[kRead];
 
-    if (out_view.runs().empty() && in_view.runs().empty()) {
+    if (out_view.runs().empty() && in_view.runs().empty() && !continued) {
         dc.protocol = "none";
         return dc;
     }
-    if (!out_view.runs().empty() && out_view.runs().front().pos == 0 &&
+    if (!continued && !out_view.runs().empty() && out_view.runs().front().pos == 0 &&
         http1::is_http2_preface(out_view.runs().front().bytes)) {
         dc.protocol = "http2";
         http2::DecodedStreams h2 =
@@ -238,9 +244,9 @@ DecodedConnection decode_connection(const replay::Connection& connection,
     }
 
     http1::StreamDecoder requests(MessageKind::Request, out_view, connection.closed,
-                                  limits.max_body);
+                                  limits.max_body, connection.streams[kWrite].begin_pos);
     http1::StreamDecoder responses(MessageKind::Response, in_view, connection.closed,
-                                   limits.max_body);
+                                   limits.max_body, connection.streams[kRead].begin_pos);
     std::vector<Message> req_messages;
     std::vector<Message> resp_messages;
     bool requests_paused = false;
@@ -293,14 +299,17 @@ DecodedConnection decode_connection(const replay::Connection& connection,
     dc.skipped_bytes = {requests.skipped_bytes(), responses.skipped_bytes()};
     dc.resyncs = {requests.resyncs(), responses.resyncs()};
 
-    if (req_messages.empty() && resp_messages.empty()) {
+    if (continued) {
+        // protocol: the caller's, from the first exchange it decoded
+    } else if (req_messages.empty() && resp_messages.empty()) {
         dc.protocol = "unknown";
         add_raw(dc, kWrite, 0, "unrecognised");
         add_raw(dc, kRead, 0, "unrecognised");
         return dc;
+    } else {
+        const Message& first = req_messages.empty() ? resp_messages.front() : req_messages.front();
+        dc.protocol = first.version_minor == 0 ? "http/1.0" : "http/1.1";
     }
-    const Message& first = req_messages.empty() ? resp_messages.front() : req_messages.front();
-    dc.protocol = first.version_minor == 0 ? "http/1.0" : "http/1.1";
 
     dc.exchanges = http1::stitch(req_messages, resp_messages);
     dc.requests.reserve(req_messages.size());

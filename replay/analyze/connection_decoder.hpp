@@ -63,9 +63,19 @@ struct DecodedConnection {
 
 // `budget`: the decoding growth still allowed in the capture, shared between its
 // connections; without one, the connection gets limits.max_growth of its own.
+// `continued`: the connection's earlier exchanges were decoded already (an
+// ExchangeStreamer took them), so each stream starts at its begin_pos at a
+// message start, and the connection is HTTP/1.x; `protocol` is then left empty
+// and a connection with no message left gets no "unrecognised" raw stretch.
 DecodedConnection decode_connection(const replay::Connection& connection,
-                                    const DecodeLimits& limits = {},
-                                    GrowthBudget* budget = nullptr);
+                                    const DecodeLimits& limits = {}, GrowthBudget* budget = nullptr,
+                                    bool continued = false);
+
+// One HTTP/1.x message parsed from `view`'s bytes: timed, its body decoded within
+// the limits, its SSE events or JSON array elements timed (as decode_connection
+// does with each message).
+DecodedMessage finish_http1_message(const StreamView& view, http1::Message message,
+                                    const DecodeLimits& limits, GrowthBudget& budget);
 
 // Undoes Content-Encoding for a message body (requests and responses alike). An
 // unencoded body is moved out of `message` rather than copied.

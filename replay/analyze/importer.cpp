@@ -3,6 +3,7 @@
 #include <deque>
 #include <future>
 
+#include "exchange_streamer.hpp"
 #include "prepared_connection.hpp"
 #include "sqlite_store.hpp"
 
@@ -33,7 +34,8 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
 Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
                                         const std::string& file) {
     return import(contents, file, contents.connections.size(),
-                  [&contents](const ConnectionSink& sink) -> Expected<void> {
+                  [&contents](const ConnectionSink& sink,
+                              replay::ConnectionTap*) -> Expected<void> {
                       for (const auto& c : contents.connections) {
                           // Not owned: `contents` keeps it.
                           if (auto r = sink(std::shared_ptr<const replay::Connection>(
@@ -122,7 +124,31 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
             options_.progress(++written, connection_count);
         return {};
     };
+    // Before a connection written as it is read writes its first row, the
+    // connections before it are written.
+    auto write_all = [&]() -> Expected<void> {
+        while (!ahead.empty()) {
+            if (auto r = write_front(); !r)
+                return r;
+        }
+        return {};
+    };
+    ExchangeStreamer streamer(*store_, policy, limits, growth, write_all);
     auto sink = [&](std::shared_ptr<const replay::Connection> c) -> Expected<void> {
+        if (streamer.tapped(*c)) {
+            std::uint64_t gap_bytes = 0;
+            auto whole = streamer.finish(*c, gap_bytes);
+            if (!whole)
+                return std::unexpected(whole.error());
+            if (!*whole) {
+                // Written exchange by exchange, the rest just now.
+                lost_bytes += gap_bytes;
+                if (options_.progress)
+                    options_.progress(++written, connection_count);
+                return {};
+            }
+            c = std::make_shared<const replay::Connection>(std::move(**whole));
+        }
         const replay::Connection* raw = c.get();
         ahead.push_back(Ahead{std::move(c), std::async(
                                                 std::launch::async,
@@ -137,8 +163,10 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
             return write_front();
         return {};
     };
-    if (auto r = source(sink); !r)
+    if (auto r = source(sink, &streamer); !r)
         return std::unexpected(r.error());
+    streamed_high_water_ = streamer.held_high_water();
+    exchanges_streamed_ = streamer.exchanges_streamed();
     while (!ahead.empty()) {
         if (auto r = write_front(); !r)
             return std::unexpected(r.error());

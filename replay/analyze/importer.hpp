@@ -45,14 +45,25 @@ class Importer {
     // order of CaptureContents::connections, and stops at the first failure it
     // returns. `contents` holds the rest of the capture (its connections unused).
     // The importer keeps a connection only until it is written.
+    // With a `tap` (given to the source), the connection next in order is decoded
+    // and written exchange by exchange while it is read (ExchangeStreamer), so
+    // one long connection is not held whole either.
     using ConnectionSink = std::function<Expected<void>(std::shared_ptr<const replay::Connection>)>;
-    using ConnectionSource = std::function<Expected<void>(const ConnectionSink&)>;
+    using ConnectionSource =
+        std::function<Expected<void>(const ConnectionSink&, replay::ConnectionTap* tap)>;
     Expected<ImportResult> import(const replay::CaptureContents& contents, const std::string& file,
                                   std::size_t connection_count, const ConnectionSource& source);
+
+    // Of the last import: the most tapped bytes the ExchangeStreamer held at
+    // once, and the exchanges it wrote as they came.
+    std::uint64_t streamed_high_water() const { return streamed_high_water_; }
+    std::uint64_t exchanges_streamed() const { return exchanges_streamed_; }
 
   private:
     std::unique_ptr<CaptureStore> owned_;
     CaptureStore* store_;
+    std::uint64_t streamed_high_water_ = 0;
+    std::uint64_t exchanges_streamed_ = 0;
     const SecretFingerprinter* fingerprinter_;
     ImportOptions options_;
 };

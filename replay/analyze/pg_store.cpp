@@ -279,6 +279,10 @@ struct BlobSurvey {
     Expected<void> insert_rows(Table, std::size_t, F&&) {
         return {};
     }
+    template <typename... Args>
+    Expected<void> update(Table, std::int64_t, const Args&...) {
+        return {};
+    }
     Expected<rows::StoredBlob> intern_blob(const std::string& digest, const char* kind,
                                            std::string_view text);
 };
@@ -312,6 +316,37 @@ class PgStore::Writer {
         return last_id_;
     }
     std::int64_t last_id() const { return last_id_; }
+
+    // Sets a row again (a connection written as it is read): the rows buffered
+    // go out first, the row among them, then one UPDATE of every column but id.
+    template <typename... Args>
+    Expected<void> update(Table table, std::int64_t id, const Args&... args) {
+        const auto t = static_cast<std::size_t>(table);
+        CT_TRY(flush());
+        std::vector<pg::Param> params{param(args)...};
+        std::string_view columns = kTableInfo[t].columns;
+        columns.remove_prefix(columns.find(',') + 1);  // not the id
+        std::string set;
+        std::size_t n = 0;
+        while (!columns.empty()) {
+            std::size_t comma = columns.find(',');
+            std::string_view column = columns.substr(0, comma);
+            while (column.starts_with(' '))
+                column.remove_prefix(1);
+            set += fmt::format("{}{} = ${}", n ? ", " : "", column, n + 1);
+            ++n;
+            columns =
+                comma == std::string_view::npos ? std::string_view() : columns.substr(comma + 1);
+        }
+        if (n != params.size() || kTableInfo[t].adds_capture)
+            return fail(
+                fmt::format("{}: {} values for {} columns", kTableInfo[t].name, params.size(), n));
+        params.push_back(param(id));
+        CT_TRY(main_.exec(
+            fmt::format("UPDATE {} SET {} WHERE id = ${}", kTableInfo[t].name, set, n + 1),
+            params));
+        return {};
+    }
 
     template <typename... Args>
     Expected<std::optional<std::int64_t>> insert_capture(const Args&... args) {
@@ -543,7 +578,7 @@ Expected<rows::StoredBlob> BlobSurvey::intern_blob(const std::string& digest, co
 
 struct PgStore::Run {
     Run(Writer& writer, const replay::CaptureContents& contents, ImportResult& result)
-        : rows{writer, contents, 0, {}, result, {}, nullptr, {}} {}
+        : rows{writer, contents, 0, {}, result, {}, nullptr, {}, 0, 0} {}
     rows::RowRun<Writer> rows;
 };
 
@@ -597,21 +632,61 @@ Expected<std::optional<std::int64_t>> PgStore::write_capture(
     return std::optional<std::int64_t>(run_->rows.capture_id);
 }
 
+// Stores, in one round trip, the blobs that `write` (a RowRun call) will intern
+// and that are not stored yet: `write` run first on a RowRun that writes nothing.
+template <typename F>
+Expected<void> PgStore::store_blobs_of(const PreparedConnection& prepared, F&& write) {
+    CT_TRY(writer_->prefetch_blobs(prepared.parts));
+    if (prepared.parts.empty())
+        return {};
+    BlobSurvey survey{*writer_, {}, {}, 0};
+    ImportResult scratch;
+    rows::RowRun<BlobSurvey> dry{survey, run_->rows.contents, 0, {}, scratch, {}, nullptr, {}, 0,
+                                 0};
+    CT_TRY(write(dry));
+    return writer_->store_new_blobs(survey.wanted);
+}
+
 Expected<void> PgStore::write_connection(const replay::Connection& connection,
                                          const PreparedConnection& prepared) {
-    CT_TRY(writer_->prefetch_blobs(prepared.parts));
-    if (!prepared.parts.empty()) {
-        BlobSurvey survey{*writer_, {}, {}, 0};
-        ImportResult scratch;
-        rows::RowRun<BlobSurvey> dry{survey, run_->rows.contents, 0, {}, scratch, {}, nullptr, {}};
-        CT_TRY(dry.insert_connection(connection, prepared));
-        CT_TRY(writer_->store_new_blobs(survey.wanted));
-    }
+    CT_TRY(store_blobs_of(prepared,
+                          [&](auto& dry) { return dry.insert_connection(connection, prepared); }));
     CT_TRY(run_->rows.insert_connection(connection, prepared));
-    // Bounded memory: rows go out once a few MiB are waiting.
+    return flush_if_big();
+}
+
+// Bounded memory: rows go out once a few MiB are waiting.
+Expected<void> PgStore::flush_if_big() {
     if (writer_->buffered_bytes() > (8u << 20))
         return writer_->flush();
     return {};
+}
+
+Expected<void> PgStore::begin_connection(const replay::Connection& connection) {
+    return run_->rows.begin_connection(connection);
+}
+
+Expected<void> PgStore::write_exchanges(const PreparedConnection& prepared) {
+    CT_TRY(store_blobs_of(prepared, [&](auto& dry) {
+        std::int64_t seq = run_->rows.open_seq;
+        return dry.insert_exchanges(0, prepared, seq);
+    }));
+    CT_TRY(run_->rows.write_exchanges(prepared));
+    return flush_if_big();
+}
+
+// The connection row, buffered at begin_connection(), goes out with the rows
+// before it and is then set again (Writer::update); ids were reserved as a
+// whole-connection import reserves them, so the rows are the same.
+Expected<void> PgStore::end_connection(const replay::Connection& connection,
+                                       const PreparedConnection& rest,
+                                       const StreamedPart& streamed) {
+    CT_TRY(store_blobs_of(rest, [&](auto& dry) {
+        std::int64_t seq = run_->rows.open_seq;
+        return dry.insert_exchanges(0, rest, seq);
+    }));
+    CT_TRY(run_->rows.end_connection(connection, rest, streamed));
+    return flush_if_big();
 }
 
 Expected<void> PgStore::finish_capture(std::uint64_t lost_bytes) {

@@ -38,6 +38,11 @@ class PgStore final : public CaptureStore {
                                                         ImportResult& result) override;
     Expected<void> write_connection(const replay::Connection& connection,
                                     const PreparedConnection& prepared) override;
+    Expected<void> begin_connection(const replay::Connection& connection) override;
+    Expected<void> write_exchanges(const PreparedConnection& prepared) override;
+    Expected<void> end_connection(const replay::Connection& connection,
+                                  const PreparedConnection& rest,
+                                  const StreamedPart& streamed) override;
     Expected<void> finish_capture(std::uint64_t lost_bytes) override;
     void rollback() override;
     // Are both connections still up? (A store whose server went away is replaced.)
@@ -51,6 +56,9 @@ class PgStore final : public CaptureStore {
   private:
     struct Run;
     PgStore(pg::Connection main, pg::Connection blobs);
+    template <typename F>
+    Expected<void> store_blobs_of(const PreparedConnection& prepared, F&& write);
+    Expected<void> flush_if_big();
 
     pg::Connection main_;
     pg::Connection blobs_;

@@ -132,8 +132,13 @@ std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection&
                                                        HeaderPolicy policy,
                                                        const DecodeLimits& limits,
                                                        GrowthBudget* budget) {
+    return prepare_decoded(decode_connection(c, limits, budget), policy);
+}
+
+std::unique_ptr<PreparedConnection> prepare_decoded(DecodedConnection decoded,
+                                                    HeaderPolicy policy) {
     auto p = std::make_unique<PreparedConnection>();
-    p->dc = decode_connection(c, limits, budget);
+    p->dc = std::move(decoded);
     const DecodedConnection& dc = p->dc;
     p->requests.reserve(dc.requests.size());
     for (const auto& r : dc.requests)

@@ -62,6 +62,9 @@ std::unique_ptr<PreparedConnection> prepare_connection(const replay::Connection&
                                                        const DecodeLimits& limits = {},
                                                        GrowthBudget* budget = nullptr);
 
+// The same for a connection (or some of its exchanges) decoded already.
+std::unique_ptr<PreparedConnection> prepare_decoded(DecodedConnection decoded, HeaderPolicy policy);
+
 // A header list as JSON pairs, secret values fingerprinted unless kept.
 std::string headers_json(const std::vector<http1::Header>& headers, HeaderPolicy policy);
 

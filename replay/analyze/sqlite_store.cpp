@@ -34,6 +34,7 @@ struct SqliteStore::Statements {
     Statement probe;
     Statement tcp_connection;
     Statement connection;
+    Statement connection_update;
     Statement gap;
     Statement raw;
     Statement request;
@@ -103,6 +104,13 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::create(sqlite::Database& db)
              " start_ns, end_ns, handshake_ns, closed, bytes_sent, bytes_received, gap_bytes_sent,"
              " gap_bytes_received, gaps, undecoded_bytes_sent, undecoded_bytes_received)"
              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    CT_TRY(prep(st->connection_update,
+                "UPDATE connections SET capture_id = ?, process_id = ?, pid = ?, comm = ?,"
+                " conn_gen = ?, ssl_ptr = ?, tls_library = ?, protocol = ?, local_addr = ?,"
+                " local_port = ?, remote_addr = ?, remote_port = ?, host = ?, start_ns = ?,"
+                " end_ns = ?, handshake_ns = ?, closed = ?, bytes_sent = ?, bytes_received = ?,"
+                " gap_bytes_sent = ?, gap_bytes_received = ?, gaps = ?, undecoded_bytes_sent = ?,"
+                " undecoded_bytes_received = ? WHERE id = ?"));
     CT_TRY(prep(
         st->gap,
         "INSERT INTO stream_gaps (connection_id, direction, stream_pos, length, reason, time_ns)"
@@ -175,6 +183,14 @@ class SqliteWriter {
         return db_.last_insert_rowid();
     }
     std::int64_t last_id() const { return db_.last_insert_rowid(); }
+
+    // Only connections are set again (a connection written as it is read).
+    template <typename... Args>
+    Expected<void> update(rows::Table table, std::int64_t id, const Args&... args) {
+        if (table != rows::Table::connections)
+            std::abort();
+        return st_.connection_update.execute(args..., id);
+    }
 
     template <typename... Args>
     Expected<std::optional<std::int64_t>> insert_capture(const Args&... args) {
@@ -258,7 +274,7 @@ class SqliteWriter {
 struct SqliteStore::Run {
     Run(sqlite::Database& db, Statements& st, const replay::CaptureContents& contents,
         ImportResult& result)
-        : writer(db, st), rows{writer, contents, 0, {}, result, {}, nullptr, {}} {}
+        : writer(db, st), rows{writer, contents, 0, {}, result, {}, nullptr, {}, 0, 0} {}
     SqliteWriter writer;
     rows::RowRun<SqliteWriter> rows;
 };
@@ -304,6 +320,20 @@ Expected<std::optional<std::int64_t>> SqliteStore::write_capture(
 Expected<void> SqliteStore::write_connection(const replay::Connection& connection,
                                              const PreparedConnection& prepared) {
     return run_->rows.insert_connection(connection, prepared);
+}
+
+Expected<void> SqliteStore::begin_connection(const replay::Connection& connection) {
+    return run_->rows.begin_connection(connection);
+}
+
+Expected<void> SqliteStore::write_exchanges(const PreparedConnection& prepared) {
+    return run_->rows.write_exchanges(prepared);
+}
+
+Expected<void> SqliteStore::end_connection(const replay::Connection& connection,
+                                           const PreparedConnection& rest,
+                                           const StreamedPart& streamed) {
+    return run_->rows.end_connection(connection, rest, streamed);
 }
 
 Expected<void> SqliteStore::finish_capture(std::uint64_t lost_bytes) {

@@ -24,6 +24,11 @@ class SqliteStore final : public CaptureStore {
                                                         ImportResult& result) override;
     Expected<void> write_connection(const replay::Connection& connection,
                                     const PreparedConnection& prepared) override;
+    Expected<void> begin_connection(const replay::Connection& connection) override;
+    Expected<void> write_exchanges(const PreparedConnection& prepared) override;
+    Expected<void> end_connection(const replay::Connection& connection,
+                                  const PreparedConnection& rest,
+                                  const StreamedPart& streamed) override;
     Expected<void> finish_capture(std::uint64_t lost_bytes) override;
     void rollback() override;
 

@@ -8,6 +8,8 @@
 //                                  the captures row; nullopt when its UUID is stored
 //   Expected<void> insert_rows(Table, n, f)  n rows; f(emit, i) calls emit(values...)
 //   Expected<StoredBlob> intern_blob(sha256, kind, text)  llm_blobs, once per content
+//   Expected<void> update(Table, id, values...)  sets a row again (only connections,
+//                                  for a connection written as it is read)
 //
 // Values are std::int64_t (or any integer), std::string_view (TEXT), sqlite::Blob
 // (BLOB / bytea) or std::optional of those (NULL when empty).
@@ -188,6 +190,10 @@ struct RowRun {
     // The connection being inserted, and llm_blobs.id per distinct part of it.
     const PreparedConnection* connection = nullptr;
     std::vector<std::optional<std::int64_t>> part_ids;
+    // The connection begun and not ended (begin_connection), and the
+    // http_requests.seq of its next request.
+    std::int64_t open_connection_id = 0;
+    std::int64_t open_seq = 0;
 
     std::optional<std::int64_t> rt(std::uint64_t mono) const {
         return realtime(contents.header, mono);
@@ -400,17 +406,11 @@ struct RowRun {
         return {};
     }
 
-    Expected<void> insert_connection(const replay::Connection& c,
-                                     const PreparedConnection& prepared) {
-        const DecodedConnection& dc = prepared.dc;
-        connection = &prepared;
-        part_ids.assign(prepared.parts.size(), std::nullopt);
-        std::string host;
-        for (const auto& r : dc.requests) {
-            host = std::string(request_host(r.message));
-            if (!host.empty())
-                break;
-        }
+    // The connections row: inserted, or (update_id) set again to the values an
+    // insert of the whole connection would have given.
+    Expected<std::int64_t> connection_row(const replay::Connection& c, const DecodedConnection& dc,
+                                          std::string_view protocol, std::string_view host,
+                                          std::optional<std::int64_t> update_id) {
         std::optional<std::int64_t> process_id;
         if (auto it = process_ids.find(c.pid); it != process_ids.end())
             process_id = it->second;
@@ -432,17 +432,38 @@ struct RowRun {
         std::int64_t gaps = static_cast<std::int64_t>(dc.views[kWrite].gaps().size() +
                                                       dc.views[kRead].gaps().size());
         std::string tls = tls_library_for(contents, c.pid);
-        CT_ROWS_TRY(w.insert(
-            Table::connections, capture_id, process_id, c.pid, c.comm, c.conn_gen, c.ssl,
-            tls.empty() ? std::optional<std::string_view>() : std::string_view(tls), dc.protocol,
-            local_addr, local_port, remote_addr, remote_port,
-            host.empty() ? std::optional<std::string_view>() : std::string_view(host),
-            rt(c.first_monotonic_ns), rt(c.last_monotonic_ns), handshake, c.closed,
-            dc.views[kWrite].end_pos(), dc.views[kRead].end_pos(), dc.views[kWrite].gap_bytes(),
-            dc.views[kRead].gap_bytes(), gaps, dc.skipped_bytes[kWrite], dc.skipped_bytes[kRead]));
-        const std::int64_t connection_id = w.last_id();
+        auto with_values = [&](auto&& write) {
+            return write(capture_id, process_id, c.pid, c.comm, c.conn_gen, c.ssl,
+                         tls.empty() ? std::optional<std::string_view>() : std::string_view(tls),
+                         protocol, local_addr, local_port, remote_addr, remote_port,
+                         host.empty() ? std::optional<std::string_view>() : host,
+                         rt(c.first_monotonic_ns), rt(c.last_monotonic_ns), handshake, c.closed,
+                         dc.views[kWrite].end_pos(), dc.views[kRead].end_pos(),
+                         dc.views[kWrite].gap_bytes(), dc.views[kRead].gap_bytes(), gaps,
+                         dc.skipped_bytes[kWrite], dc.skipped_bytes[kRead]);
+        };
+        if (update_id) {
+            CT_ROWS_TRY(with_values(
+                [&](const auto&... v) { return w.update(Table::connections, *update_id, v...); }));
+            return *update_id;
+        }
+        CT_ROWS_TRY(
+            with_values([&](const auto&... v) { return w.insert(Table::connections, v...); }));
         ++result.connections;
+        return w.last_id();
+    }
 
+    static std::string first_host(const DecodedConnection& dc) {
+        for (const auto& r : dc.requests) {
+            std::string host(request_host(r.message));
+            if (!host.empty())
+                return host;
+        }
+        return {};
+    }
+
+    // The gaps and raw stretches of a connection.
+    Expected<void> insert_gaps_and_raw(std::int64_t connection_id, const DecodedConnection& dc) {
         for (int dir : {kWrite, kRead}) {
             for (const auto* g : dc.views[dir].gaps()) {
                 std::uint64_t t =
@@ -456,8 +477,56 @@ struct RowRun {
                                  raw.pos, raw.reason, rt(raw.monotonic_ns), raw.bytes.size(),
                                  Blob{raw.bytes}));
         }
+        return {};
+    }
 
+    Expected<void> insert_connection(const replay::Connection& c,
+                                     const PreparedConnection& prepared) {
+        const DecodedConnection& dc = prepared.dc;
+        auto connection_id = connection_row(c, dc, dc.protocol, first_host(dc), std::nullopt);
+        if (!connection_id)
+            return std::unexpected(connection_id.error());
+        CT_ROWS_TRY(insert_gaps_and_raw(*connection_id, dc));
         std::int64_t seq = 0;
+        return insert_exchanges(*connection_id, prepared, seq);
+    }
+
+    // A connection written as it is read (CaptureStore::begin_connection): the
+    // row first, with what is known before its exchanges; end_connection() sets
+    // it again.
+    Expected<void> begin_connection(const replay::Connection& c) {
+        const DecodedConnection nothing_yet;
+        auto connection_id = connection_row(c, nothing_yet, {}, {}, std::nullopt);
+        if (!connection_id)
+            return std::unexpected(connection_id.error());
+        open_connection_id = *connection_id;
+        open_seq = 0;
+        return {};
+    }
+
+    // The next exchanges of the connection begun.
+    Expected<void> write_exchanges(const PreparedConnection& prepared) {
+        return insert_exchanges(open_connection_id, prepared, open_seq);
+    }
+
+    Expected<void> end_connection(const replay::Connection& c, const PreparedConnection& rest,
+                                  const StreamedPart& streamed) {
+        const std::int64_t connection_id = open_connection_id;
+        std::string host = streamed.host.empty() ? first_host(rest.dc) : streamed.host;
+        CT_ROWS_TRY(connection_row(c, rest.dc, streamed.protocol, host, connection_id));
+        CT_ROWS_TRY(insert_gaps_and_raw(connection_id, rest.dc));
+        CT_ROWS_TRY(insert_exchanges(connection_id, rest, open_seq));
+        open_connection_id = 0;
+        return {};
+    }
+
+    // The exchanges of `prepared` (all of a connection, or the next of one
+    // written as it is read), numbered on from `seq`.
+    Expected<void> insert_exchanges(std::int64_t connection_id, const PreparedConnection& prepared,
+                                    std::int64_t& seq) {
+        const DecodedConnection& dc = prepared.dc;
+        connection = &prepared;
+        part_ids.assign(prepared.parts.size(), std::nullopt);
         for (std::size_t x = 0; x < dc.exchanges.size(); ++x) {
             const auto& pairing = dc.exchanges[x];
             std::optional<std::int64_t> request_id;

@@ -121,6 +121,10 @@ struct DirectionBuild {
     std::vector<Piece> pieces;
     std::vector<Loss> losses;
     std::uint64_t known_end = 0;  // from close events and losses
+    // Bytes before this position went to a ConnectionTap; `tapping` while the
+    // next ones in stream order go there too.
+    std::uint64_t tapped_end = 0;
+    bool tapping = false;
 };
 
 struct ConnectionBuild {
@@ -182,6 +186,8 @@ void add_gap(DirectionStream& out, std::uint64_t from, std::uint64_t to,
 
 DirectionStream assemble(DirectionBuild& d) {
     DirectionStream out;
+    const std::uint64_t base = d.tapped_end;  // the stream starts there
+    out.begin_pos = base;
     std::stable_sort(d.pieces.begin(), d.pieces.end(), [](const Piece& a, const Piece& b) {
         return a.pos != b.pos ? a.pos < b.pos : a.seq < b.seq;
     });
@@ -189,7 +195,7 @@ DirectionStream assemble(DirectionBuild& d) {
     // In stream order, without overlaps, and in arrival order: the bytes are the
     // stream's data as they are (the usual case); otherwise they are copied in order.
     bool in_place = true;
-    std::uint64_t end_so_far = 0;
+    std::uint64_t end_so_far = base;
     std::size_t next_offset = 0;
     for (const auto& p : d.pieces) {
         if (p.pos < end_so_far || p.offset != next_offset) {
@@ -207,7 +213,7 @@ DirectionStream assemble(DirectionBuild& d) {
             total += p.len;
         out.data.reserve(total);
     }
-    std::uint64_t cur = 0;
+    std::uint64_t cur = base;
     for (const auto& p : d.pieces) {
         if (p.pos > cur)
             add_gap(out, cur, p.pos, d.losses);
@@ -268,6 +274,26 @@ class ContentsBuilder {
     void skip_sequence_numbers() { count_sequence_numbers_ = false; }
     std::uint64_t held_bytes() const { return held_now_; }
 
+    // Hands the bytes of connection `gen` to `tap` from now on, as far as they
+    // come in stream order: those kept so far first, if they are in order from
+    // position 0. Stops tapping the connection tapped before, if any.
+    Expected<void> tap(ConnectionTap* tap, std::optional<std::uint64_t> gen) {
+        if (tapped_) {
+            for (auto& d : tapped_->dirs)
+                d.tapping = false;
+            tapped_ = nullptr;
+        }
+        tap_ = tap;
+        if (!tap || !gen)
+            return {};
+        tap_gen_ = *gen;
+        auto it = conns_.find(*gen);
+        if (it == conns_.end())
+            return {};  // not seen yet: conn() starts tapping it when it is
+        return start_tap(it->second);
+    }
+    Expected<void> tap_status() const { return tap_status_; }
+
     void add(const Record& r) {
         add_record(r);
         ++records_;
@@ -291,6 +317,8 @@ class ContentsBuilder {
         if (it == conns_.end())
             return std::nullopt;
         ConnectionBuild& cb = it->second;
+        if (&cb == tapped_)
+            tapped_ = nullptr;
         for (int d = 0; d < 2; ++d) {
             held_now_ -= cb.dirs[d].bytes.size();
             cb.conn.streams[d] = assemble(cb.dirs[d]);
@@ -380,6 +408,69 @@ class ContentsBuilder {
             h.get();
     }
 
+    Expected<void> start_tap(ConnectionBuild& cb) {
+        tapped_ = &cb;
+        for (int dir = 0; dir < 2; ++dir) {
+            auto& d = cb.dirs[dir];
+            // Only bytes kept in stream order from position 0 can go to the tap.
+            bool in_order = d.tapped_end == 0;
+            std::uint64_t end = 0;
+            for (const auto& p : d.pieces) {
+                if (!in_order || p.pos != end) {
+                    in_order = false;
+                    break;
+                }
+                end += p.len;
+            }
+            if (!in_order)
+                continue;
+            d.tapping = true;
+            for (const auto& p : d.pieces) {
+                StreamSegment s = segment_of(p.pos, p.len, p.monotonic_ns, p.call_start_ns, p.tid,
+                                             p.seq, p.func, p.call_len, p.chunk_offset);
+                if (!feed(cb, dir, s, std::span(d.bytes).subspan(p.offset, p.len)))
+                    return tap_status_;
+            }
+            held_now_ -= d.bytes.size();
+            d.bytes = {};
+            d.pieces = {};
+        }
+        return {};
+    }
+
+    static StreamSegment segment_of(std::uint64_t pos, std::uint64_t len,
+                                    std::uint64_t monotonic_ns, std::uint64_t call_start_ns,
+                                    std::uint32_t tid, std::uint64_t seq, std::uint8_t func,
+                                    std::uint64_t call_len, std::uint64_t chunk_offset) {
+        StreamSegment s;
+        s.pos = pos;
+        s.len = len;
+        s.monotonic_ns = monotonic_ns;
+        s.call_start_ns = call_start_ns;
+        s.tid = tid;
+        s.seq = seq;
+        s.func = func;
+        s.call_len = call_len;
+        s.chunk_offset = chunk_offset;
+        return s;
+    }
+
+    // Hands bytes to the tap; false (and the tap stopped) if it failed.
+    bool feed(ConnectionBuild& cb, int dir, const StreamSegment& s,
+              std::span<const std::uint8_t> bytes) {
+        auto r = tap_->data(cb.conn, dir, s, bytes);
+        cb.dirs[dir].tapped_end = s.pos + s.len;
+        if (!r) {
+            tap_status_ = std::unexpected(r.error());
+            for (auto& d : cb.dirs)
+                d.tapping = false;
+            tap_ = nullptr;
+            tapped_ = nullptr;
+            return false;
+        }
+        return true;
+    }
+
     // Takes `bytes` of the bookkeeping budget (connections, processes, pieces,
     // losses, notes ...); false, and the record counted as left out, when it is
     // used up: no stream of small events can make memory grow without bound either.
@@ -400,6 +491,11 @@ class ContentsBuilder {
             return nullptr;
         auto [it, inserted] = conns_.try_emplace(gen);
         it->second.last_record = records_;
+        if (inserted && tap_ && tap_gen_ == gen && keep_bytes_) {
+            tapped_ = &it->second;
+            for (auto& d : tapped_->dirs)
+                d.tapping = true;
+        }
         auto& c = it->second.conn;
         if (inserted) {
             c.conn_gen = gen;
@@ -499,7 +595,13 @@ class ContentsBuilder {
         }
         if (!payload.empty() && charge(sizeof(Piece))) {
             held_budget_ -= payload.size();
-            if (keep_bytes_) {
+            if (d.tapping && ev.stream_pos == d.tapped_end && d.pieces.empty()) {
+                feed(*cb, ev.direction,
+                     segment_of(ev.stream_pos, payload.size(), ev.hdr.ts_ns, ev.call_start_ns,
+                                ev.hdr.tid, ev.hdr.seq, ev.func, ev.call_len, ev.chunk_offset),
+                     payload);
+            } else if (keep_bytes_) {
+                d.tapping = false;  // out of order: kept from here on
                 d.pieces.push_back(Piece{ev.stream_pos, ev.hdr.seq, ev.hdr.ts_ns, ev.call_start_ns,
                                          ev.call_len, ev.chunk_offset, ev.hdr.tid, ev.func,
                                          d.bytes.size(), payload.size()});
@@ -748,6 +850,10 @@ class ContentsBuilder {
     std::map<std::uint32_t, ProcessInfo> processes_;
     std::map<std::uint64_t, ConnectionBuild> conns_;
     std::vector<std::uint64_t> seqs_;
+    ConnectionTap* tap_ = nullptr;
+    std::uint64_t tap_gen_ = 0;
+    ConnectionBuild* tapped_ = nullptr;
+    Expected<void> tap_status_;
 };
 
 }  // namespace
@@ -867,7 +973,7 @@ void StreamedCapture::index() {
     std::sort(completions_.begin(), completions_.end());
 }
 
-Expected<void> StreamedCapture::for_each_connection(const Visit& visit) {
+Expected<void> StreamedCapture::for_each_connection(const Visit& visit, ConnectionTap* tap) {
     ContentsBuilder builder(header_, options_.max_held_bytes);
     builder.skip_sequence_numbers();
     std::unordered_map<std::uint64_t, std::size_t> position;  // generation -> index in order_
@@ -915,16 +1021,38 @@ Expected<void> StreamedCapture::for_each_connection(const Visit& visit) {
             status = visit(std::move(*c));
         }
     };
+    // The tap takes the bytes of the connection next in order.
+    std::optional<std::uint64_t> tapped;
+    auto retap = [&] {
+        if (!tap || !status)
+            return;
+        while (next < order_.size() && handed[next])
+            ++next;
+        std::optional<std::uint64_t> head;
+        if (next < order_.size())
+            head = order_[next];
+        if (head == tapped)
+            return;
+        tapped = head;
+        if (auto r = builder.tap(tap, head); !r)
+            status = r;
+    };
+    retap();
     read_(
         [&](const Record& r) {
             if (!status || builder.records_added() >= records_)
                 return;
             builder.add(r);
+            if (auto t = builder.tap_status(); !t) {
+                status = t;
+                return;
+            }
             note_held();
             const std::uint64_t index = builder.records_added() - 1;
             while (completed < completions_.size() && completions_[completed].first <= index)
                 take(completions_[completed++].second);
             hand_over();
+            retap();
         },
         {});
     // A file that shrank since open(): whatever is left, in order.

@@ -106,7 +106,13 @@ struct StreamSegment {
 
 struct DirectionStream {
     std::vector<std::uint8_t> data;       // captured bytes, gaps left out
-    std::vector<StreamSegment> segments;  // ordered by pos, contiguous from pos 0
+    std::vector<StreamSegment> segments;  // ordered by pos, contiguous from begin_pos
+    // Where `segments` start: 0, unless the bytes before went to a ConnectionTap
+    // while the capture was read (StreamedCapture::for_each_connection).
+    std::uint64_t begin_pos = 0;
+    // Then: when the last byte before begin_pos was carried (0 if none), the
+    // time of a position past every captured byte when none is left after it.
+    std::uint64_t monotonic_before = 0;
     std::uint64_t end_pos = 0;            // total bytes that flowed, captured or not
     std::uint64_t gap_bytes = 0;
 
@@ -203,6 +209,22 @@ struct LoadOptions {
 // a capture at all; damage is reported in `summary`.
 Expected<CaptureContents> load_capture(const std::string& path, const LoadOptions& options = {});
 
+// Takes the bytes of the connection that is next to be handed over while the
+// capture is read (StreamedCapture::for_each_connection), so that they need not
+// be held until the connection's last record: in stream order, each direction's
+// from position 0, for as long as they arrive in that order (a DATA event that
+// does not start where the previous one of its direction ended stops the tap
+// for that direction; from there on the bytes are kept as usual).
+class ConnectionTap {
+  public:
+    virtual ~ConnectionTap() = default;
+    // `connection` as known so far (its streams empty); `segment` tells where the
+    // bytes sit and when they were carried (its data_offset means nothing).
+    virtual Expected<void> data(const Connection& connection, int direction,
+                                const StreamSegment& segment,
+                                std::span<const std::uint8_t> bytes) = 0;
+};
+
 // A capture read twice instead of held whole. open() reads it once for everything
 // but the plaintext, and learns where each connection's last record is;
 // for_each_connection() reads it again and hands over each connection, exactly
@@ -223,8 +245,12 @@ class StreamedCapture {
     // visit(connection) for each connection, in order (see above). After a visit fails, no
     // other is made and the failure is returned. A file that grew since open()
     // is read as far as it was then.
+    // With a `tap`, the bytes of the connection next in order go to it as they
+    // are read while they come in stream order (see ConnectionTap); that
+    // connection is handed over later with each stream's begin_pos where the
+    // tapped bytes ended, and without them.
     using Visit = std::function<Expected<void>(Connection&&)>;
-    Expected<void> for_each_connection(const Visit& visit);
+    Expected<void> for_each_connection(const Visit& visit, ConnectionTap* tap = nullptr);
 
     // The most captured bytes for_each_connection() held at once (not counting
     // what a visit keeps).

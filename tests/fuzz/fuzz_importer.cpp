@@ -1,5 +1,6 @@
 // libFuzzer target: the importer on an in-memory database, from records as the
-// reader delivers them (stream assembly, every decoder, every insert), then the
+// reader delivers them (stream assembly, the connection being read decoded
+// exchange by exchange, every decoder, every insert), then the
 // HAR and OTLP exports of what was imported (they must always be valid JSON).
 #include <memory>
 
@@ -30,7 +31,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto records = ct::fuzz::records_from({data, size});
     ct::replay::LoadOptions load;
     load.max_held_bytes = 1u << 16;
-    auto contents = ct::replay::build_contents(ct::fuzz::fuzz_header(runs++), records, {}, load);
+    // As ct-analyze reads a capture: connection by connection, the one being read
+    // decoded exchange by exchange (ExchangeStreamer).
+    auto capture =
+        ct::replay::StreamedCapture::from_records(ct::fuzz::fuzz_header(runs++), records, {}, load);
     static const auto fingerprinter = ct::analyze::SecretFingerprinter::with_key("fuzz-key");
     ct::analyze::ImportOptions options;
     options.decode.max_body = 16384;  // small, so that fuzzed inputs reach the cuts
@@ -38,7 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto importer = ct::analyze::Importer::create(*db, &fingerprinter, options);
     if (!importer)
         __builtin_trap();
-    auto result = (*importer)->import(contents, "fuzz.ctz");
+    auto result = (*importer)->import(
+        capture.contents(), "fuzz.ctz", capture.connection_count(),
+        [&](const ct::analyze::Importer::ConnectionSink& sink, ct::replay::ConnectionTap* tap) {
+            return capture.for_each_connection(
+                [&](ct::replay::Connection&& c) {
+                    return sink(std::make_shared<const ct::replay::Connection>(std::move(c)));
+                },
+                tap);
+        });
     if (!result || result->already_present)
         __builtin_trap();
     ct::analyze::exports::ExportScope scope{{result->capture_id}, {}};

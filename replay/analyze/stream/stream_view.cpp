@@ -4,7 +4,8 @@
 
 namespace ct::analyze {
 
-StreamView::StreamView(const replay::DirectionStream& stream) : end_pos_(stream.end_pos) {
+StreamView::StreamView(const replay::DirectionStream& stream)
+    : end_pos_(stream.end_pos), monotonic_before_(stream.monotonic_before) {
     const char* base = reinterpret_cast<const char*>(stream.data.data());
     for (const auto& seg : stream.segments) {
         if (seg.is_gap) {
@@ -33,7 +34,8 @@ StreamView::StreamView(const replay::DirectionStream& stream) : end_pos_(stream.
 
 std::uint64_t StreamView::monotonic_at(std::uint64_t pos) const {
     if (timed_.empty())
-        return 0;
+        return monotonic_before_;  // bytes before begin_pos, if any, were the last
+
     auto it = std::upper_bound(
         timed_.begin(), timed_.end(), pos,
         [](std::uint64_t p, const replay::StreamSegment* s) { return p < s->pos; });

@@ -40,6 +40,7 @@ class StreamView {
     std::vector<const replay::StreamSegment*> gaps_;
     std::uint64_t end_pos_ = 0;
     std::uint64_t gap_bytes_ = 0;
+    std::uint64_t monotonic_before_ = 0;  // DirectionStream::monotonic_before
 };
 
 }  // namespace ct::analyze

@@ -19,9 +19,12 @@ class StreamDecoder {
     // `closed`: the connection ended inside the capture, so a body that runs until
     // close is complete when the stream ends.
     // `body_limit`: body bytes kept per message at most (Message::body_limit).
+    // `start`: where a message starts (a stream whose earlier messages were
+    // decoded already, see ExchangeStreamer).
     StreamDecoder(MessageKind kind, const StreamView& view, bool closed,
-                  std::size_t body_limit = std::numeric_limits<std::size_t>::max())
-        : kind_(kind), view_(&view), closed_(closed), body_limit_(body_limit) {}
+                  std::size_t body_limit = std::numeric_limits<std::size_t>::max(),
+                  std::uint64_t start = 0)
+        : kind_(kind), view_(&view), closed_(closed), body_limit_(body_limit), pos_(start) {}
 
     // The next message, or nullopt when the stream holds no more. For responses,
     // `request_method` is the method of the request being answered.

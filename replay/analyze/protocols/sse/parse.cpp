@@ -152,8 +152,28 @@ std::optional<std::size_t> find_frame_boundary(std::string_view view) {
     }
 }
 
+namespace {
+
+// About how many events `body` holds (its blank lines after LF; CR-only streams
+// are not counted), so that the event list is allocated once: growing it by
+// doubling would hold up to three times the events' size at its peak.
+std::size_t estimated_events(std::string_view body) {
+    std::size_t n = 0;
+    for (std::size_t at = body.find('\n'); at != std::string_view::npos;
+         at = body.find('\n', at + 1)) {
+        if (at + 1 < body.size() &&
+            (body[at + 1] == '\n' ||
+             (body[at + 1] == '\r' && at + 2 < body.size() && body[at + 2] == '\n')))
+            ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
 DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t>& gaps) {
     DecodedEvents result;
+    result.events.reserve(estimated_events(body));
     StreamState state;
     std::size_t segment_start = 0;
     std::size_t gap_index = 0;

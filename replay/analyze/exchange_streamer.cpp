@@ -1,0 +1,395 @@
+#include "exchange_streamer.hpp"
+
+#include <algorithm>
+
+#include "protocols/http1/parse.hpp"
+#include "stream/stream_view.hpp"
+
+namespace ct::analyze {
+
+namespace {
+
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+std::string_view chars(const replay::DirectionStream& s) {
+    return {reinterpret_cast<const char*>(s.data.data()), s.data.size()};
+}
+
+// When to parse again after a message was cut by the end of what came so far:
+// once its bytes have doubled (so that parsing a long message again and again
+// stays linear), or once all of it is there if the head told its size.
+std::size_t next_try(std::size_t have, std::optional<std::uint64_t> frame_size) {
+    const std::size_t doubled = std::max<std::size_t>(2 * have, 512);
+    if (frame_size && *frame_size > have && *frame_size < doubled)
+        return static_cast<std::size_t>(*frame_size);
+    return doubled;
+}
+
+}  // namespace
+
+ExchangeStreamer::ExchangeStreamer(CaptureStore& store, HeaderPolicy policy,
+                                   const DecodeLimits& limits, GrowthBudget& budget,
+                                   std::function<Expected<void>()> before_first_write)
+    : store_(store),
+      policy_(policy),
+      limits_(limits),
+      budget_(budget),
+      before_first_write_(std::move(before_first_write)) {}
+
+void ExchangeStreamer::reset() {
+    active_ = false;
+    gen_ = 0;
+    mode_ = Mode::Probe;
+    begun_ = false;
+    part_ = {};
+    window_ = {};
+    last_ns_ = {};
+    retry_at_ = {};
+    request_.reset();
+    request_size_ = 0;
+    skip_.reset();
+    held_ = 0;
+}
+
+Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int direction,
+                                      const replay::StreamSegment& segment,
+                                      std::span<const std::uint8_t> bytes) {
+    if (!active_ || connection.conn_gen != gen_) {
+        reset();
+        active_ = true;
+        gen_ = connection.conn_gen;
+    }
+    if (skip_ && direction == kRead) {
+        const bool backwards = segment.monotonic_ns < last_ns_[kRead];
+        last_ns_[kRead] = std::max(last_ns_[kRead], segment.monotonic_ns);
+        if (backwards || mode_ == Mode::Hold) {
+            unskip();  // and the bytes are kept below
+        } else if (segment.pos + segment.len < skip_->end) {
+            skip_->last = segment;
+            skip_->upto = segment.pos + segment.len;
+            return {};
+        } else {
+            return end_skip(connection, segment, bytes);
+        }
+    }
+    replay::DirectionStream& w = window_[direction];
+    if (w.segments.empty() && w.data.empty())
+        w.begin_pos = segment.pos;
+    replay::StreamSegment s = segment;
+    s.data_offset = w.data.size();
+    w.data.insert(w.data.end(), bytes.begin(), bytes.end());
+    w.segments.push_back(s);
+    w.end_pos = s.pos + s.len;
+    held_ += bytes.size();
+    held_high_water_ = std::max(held_high_water_, held_);
+    // Times that go backwards could pair messages differently (the stitcher
+    // pairs by time): leave the rest to the whole decoder.
+    if (s.monotonic_ns < last_ns_[direction])
+        mode_ = Mode::Hold;
+    last_ns_[direction] = std::max(last_ns_[direction], s.monotonic_ns);
+    if (mode_ == Mode::Hold)
+        return {};
+    return pump(connection);
+}
+
+Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
+    replay::DirectionStream& out = window_[kWrite];
+    replay::DirectionStream& in = window_[kRead];
+    while (mode_ != Mode::Hold) {
+        if (mode_ == Mode::Probe) {
+            // decode_connection takes a stream that starts with the HTTP/2 preface
+            // as HTTP/2.
+            std::string_view start = chars(out);
+            if (out.begin_pos != 0 || in.begin_pos != 0) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            if (start.size() < kHttp2Preface.size() && kHttp2Preface.starts_with(start))
+                return {};
+            if (http1::is_http2_preface(start)) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            mode_ = Mode::Stream;
+        }
+        if (!request_) {
+            if (out.data.size() < retry_at_[kWrite] || out.data.empty())
+                return {};
+            http1::ParseContext context;
+            context.base_pos = out.begin_pos;
+            context.body_limit = limits_.max_body;
+            http1::Message m;
+            const ParseResult r =
+                http1::parse_frame(http1::MessageKind::Request, chars(out), context, m);
+            if (r.state == ParseState::NeedsMoreData) {
+                retry_at_[kWrite] = next_try(out.data.size(), r.frame_size);
+                return {};
+            }
+            if (r.state == ParseState::Invalid || http1::iequals(m.method, "CONNECT") ||
+                m.find("Upgrade") != nullptr) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            request_ = std::move(m);
+            request_size_ = r.consumed;
+            retry_at_[kWrite] = 0;
+        }
+        if (skip_ || in.data.size() < retry_at_[kRead] || in.data.empty())
+            return {};
+        http1::ParseContext context;
+        context.base_pos = in.begin_pos;
+        context.request_method = request_->method;
+        context.body_limit = limits_.max_body;
+        http1::Message response;
+        const ParseResult r =
+            http1::parse_frame(http1::MessageKind::Response, chars(in), context, response);
+        if (r.state == ParseState::NeedsMoreData && response.head_parsed &&
+            response.framing == http1::BodyFraming::ContentLength && r.frame_size &&
+            response.body.size() >= limits_.max_body && !response.is_interim()) {
+            // A body past the limit: the rest of it is counted, not held.
+            if (StreamView(out).monotonic_at(request_->stream_pos) >
+                StreamView(in).monotonic_at(response.stream_pos)) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            start_skip(std::move(response), *r.frame_size);
+            return {};
+        }
+        if (r.state == ParseState::NeedsMoreData) {
+            retry_at_[kRead] = next_try(in.data.size(), r.frame_size);
+            return {};
+        }
+        if (r.state == ParseState::Invalid || response.is_interim() ||
+            response.framing == http1::BodyFraming::Tunnel) {
+            mode_ = Mode::Hold;
+            break;
+        }
+        const StreamView out_view(out);
+        const StreamView in_view(in);
+        // The stitcher pairs a response with a request that started before it.
+        if (out_view.monotonic_at(request_->stream_pos) >
+            in_view.monotonic_at(response.stream_pos)) {
+            mode_ = Mode::Hold;
+            break;
+        }
+        if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
+            return c;
+        drop(kWrite, request_size_);
+        drop(kRead, r.consumed);
+        retry_at_ = {};
+    }
+    return {};
+}
+
+// Decodes, prepares and writes the exchange of request_ and `response`.
+Expected<void> ExchangeStreamer::commit(const replay::Connection& connection,
+                                        const StreamView& out_view, const StreamView& in_view,
+                                        http1::Message response) {
+    {
+        DecodedConnection dc;
+        dc.requests.push_back(
+            finish_http1_message(out_view, std::move(*request_), limits_, budget_));
+        dc.responses.push_back(
+            finish_http1_message(in_view, std::move(response), limits_, budget_));
+        request_.reset();
+        http1::Pairing pairing;
+        pairing.request = 0;
+        pairing.response = 0;
+        dc.exchanges.push_back(std::move(pairing));
+        const http1::Message& q = dc.requests.front().message;
+        if (!begun_) {
+            if (auto before = before_first_write_(); !before)
+                return before;
+            if (auto b = store_.begin_connection(connection); !b)
+                return b;
+            begun_ = true;
+            part_.protocol = q.version_minor == 0 ? "http/1.0" : "http/1.1";
+        }
+        if (part_.host.empty()) {
+            std::string_view host = q.value_of("Host");
+            part_.host = host.empty() ? q.value_of(":authority") : host;
+        }
+        auto prepared = prepare_decoded(std::move(dc), policy_);
+        if (auto w = store_.write_exchanges(*prepared); !w)
+            return w;
+        ++exchanges_streamed_;
+    }
+    return {};
+}
+
+void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_size) {
+    replay::DirectionStream& in = window_[kRead];
+    Skip k;
+    k.end = in.begin_pos + frame_size;
+    k.kept_end = in.begin_pos + response.head_size + response.body.size();
+    k.upto = in.end_pos;
+    k.last = in.segments.back();
+    k.response = std::move(response);
+    // The window keeps the head and the body as far as it is kept.
+    const std::uint64_t keep = k.kept_end - in.begin_pos;
+    held_ -= in.data.size() - keep;
+    in.data.resize(static_cast<std::size_t>(keep));
+    while (!in.segments.empty() && in.segments.back().pos >= k.kept_end)
+        in.segments.pop_back();
+    if (!in.segments.empty() && in.segments.back().pos + in.segments.back().len > k.kept_end)
+        in.segments.back().len = k.kept_end - in.segments.back().pos;
+    in.end_pos = k.kept_end;
+    skip_ = std::move(k);
+}
+
+// The bytes skipped put back (as zeros: they are past the body limit, so no
+// decoder reads them), for the whole decoder.
+void ExchangeStreamer::unskip() {
+    replay::DirectionStream& in = window_[kRead];
+    Skip k = std::move(*skip_);
+    skip_.reset();
+    if (k.upto > k.kept_end) {
+        replay::StreamSegment last = k.last;
+        if (last.pos < k.kept_end) {
+            const std::uint64_t cut = k.kept_end - last.pos;
+            last.pos += cut;
+            last.len -= cut;
+            last.chunk_offset += cut;
+        }
+        if (last.pos > k.kept_end) {
+            // Positions inside it are never asked the time of: the last one's will do.
+            replay::StreamSegment middle = last;
+            middle.pos = k.kept_end;
+            middle.len = last.pos - k.kept_end;
+            middle.data_offset = in.data.size();
+            in.segments.push_back(middle);
+        }
+        last.data_offset = in.data.size() + (last.pos - k.kept_end);
+        in.segments.push_back(last);
+        in.data.resize(in.data.size() + static_cast<std::size_t>(k.upto - k.kept_end), 0);
+        held_ += k.upto - k.kept_end;
+        held_high_water_ = std::max(held_high_water_, held_);
+        in.end_pos = k.upto;
+    }
+    mode_ = Mode::Hold;
+}
+
+// The message skipped through ends inside `segment`: its exchange is written,
+// and what follows the message starts the window again.
+Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
+                                          const replay::StreamSegment& segment,
+                                          std::span<const std::uint8_t> bytes) {
+    replay::DirectionStream& in = window_[kRead];
+    const std::uint64_t end = skip_->end;
+    const std::uint64_t head = end - segment.pos;
+    replay::StreamSegment last = segment;
+    last.len = head;
+    skip_->last = last;
+    skip_->upto = end;
+    // Times from the window and the message's last segment (its bytes unread).
+    last.data_offset = in.data.size();
+    in.segments.push_back(last);
+    in.data.resize(in.data.size() + static_cast<std::size_t>(head), 0);
+    in.end_pos = end;
+    http1::Message response = std::move(skip_->response);
+    skip_.reset();
+    // What a parse of the whole message gives.
+    response.body_omitted = response.content_length.value_or(0) - response.body.size();
+    response.complete = true;
+    const StreamView out_view(window_[kWrite]);
+    const StreamView in_view(in);
+    if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
+        return c;
+    drop(kWrite, request_size_);
+    held_ -= in.data.size() - head;
+    replay::DirectionStream next;
+    next.begin_pos = end;
+    next.end_pos = end;
+    next.monotonic_before = segment.monotonic_ns;
+    in = std::move(next);
+    retry_at_ = {};
+    if (bytes.size() > head) {
+        replay::StreamSegment tail = segment;
+        tail.pos = end;
+        tail.len = segment.len - head;
+        tail.chunk_offset += head;
+        return data(connection, kRead, tail, bytes.subspan(static_cast<std::size_t>(head)));
+    }
+    return pump(connection);
+}
+
+void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
+    replay::DirectionStream& w = window_[direction];
+    const std::uint64_t begin = w.begin_pos + bytes;
+    w.data.erase(w.data.begin(), w.data.begin() + static_cast<std::ptrdiff_t>(bytes));
+    auto first =
+        std::find_if(w.segments.begin(), w.segments.end(),
+                     [&](const replay::StreamSegment& s) { return s.pos + s.len > begin; });
+    if (bytes > 0) {
+        // The segment of the last byte dropped: its time stands for the stream's
+        // end when nothing is left after it (StreamView::monotonic_at).
+        auto last = first != w.segments.end() && first->pos < begin ? first : first - 1;
+        w.monotonic_before = last->monotonic_ns;
+    }
+    w.segments.erase(w.segments.begin(), first);
+    if (!w.segments.empty() && w.segments.front().pos < begin) {
+        replay::StreamSegment& s = w.segments.front();
+        const std::uint64_t cut = begin - s.pos;
+        s.pos += cut;
+        s.len -= cut;
+        s.chunk_offset += cut;
+    }
+    for (auto& s : w.segments)
+        s.data_offset = s.pos - begin;
+    w.begin_pos = begin;
+    held_ -= bytes;
+    // A vector keeps its capacity: give it back once it is mostly unused.
+    if (w.data.capacity() > (1u << 20) && w.data.size() < w.data.capacity() / 4)
+        w.data.shrink_to_fit();
+}
+
+Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
+    const replay::Connection& connection, std::uint64_t& lost_bytes) {
+    lost_bytes = connection.streams[0].gap_bytes + connection.streams[1].gap_bytes;
+    if (skip_)
+        unskip();
+    // The tapped bytes left, then what the capture kept after them.
+    replay::Connection whole;
+    whole.conn_gen = connection.conn_gen;
+    whole.pid = connection.pid;
+    whole.ssl = connection.ssl;
+    whole.comm = connection.comm;
+    whole.first_monotonic_ns = connection.first_monotonic_ns;
+    whole.last_monotonic_ns = connection.last_monotonic_ns;
+    whole.handshake_start_ns = connection.handshake_start_ns;
+    whole.handshake_done_ns = connection.handshake_done_ns;
+    whole.closed = connection.closed;
+    whole.from_start = connection.from_start;
+    whole.socket = connection.socket;
+    for (int d = 0; d < 2; ++d) {
+        replay::DirectionStream& w = window_[d];
+        const replay::DirectionStream& rest = connection.streams[d];
+        replay::DirectionStream& out = whole.streams[d];
+        const std::uint64_t shift = w.data.size();
+        // The tapped bytes end where the capture's kept ones begin.
+        out.begin_pos = w.begin_pos;
+        out.data = std::move(w.data);
+        out.data.insert(out.data.end(), rest.data.begin(), rest.data.end());
+        out.segments = std::move(w.segments);
+        out.segments.reserve(out.segments.size() + rest.segments.size());
+        for (replay::StreamSegment s : rest.segments) {
+            if (!s.is_gap)
+                s.data_offset += shift;
+            out.segments.push_back(s);
+        }
+        out.end_pos = std::max(rest.end_pos, w.end_pos);
+        out.gap_bytes = rest.gap_bytes;
+        out.monotonic_before = w.monotonic_before;
+    }
+    const bool begun = begun_;
+    StreamedPart part = std::move(part_);
+    reset();
+    if (!begun)
+        return std::optional<replay::Connection>(std::move(whole));
+    auto rest = prepare_decoded(decode_connection(whole, limits_, &budget_, true), policy_);
+    if (auto r = store_.end_connection(whole, *rest, part); !r)
+        return std::unexpected(r.error());
+    return std::optional<replay::Connection>();
+}
+
+}  // namespace ct::analyze

@@ -1,0 +1,108 @@
+// Decodes the connection being read while its bytes come in (a ConnectionTap of
+// StreamedCapture), so that one long connection is not held whole: each
+// HTTP/1.x exchange (a request and the response that answers it) is decoded,
+// prepared and written as soon as both are complete, and its bytes are dropped.
+//
+// A response body of known length past --max-body-size is not held either: once
+// the part that is kept has come, the rest is counted as it comes, and the
+// exchange is written when the message ends.
+//
+// It only takes the exchanges whose decoding cannot depend on what follows:
+// both messages parsed whole from a clean start, in stream order without gaps,
+// the response no 1xx, no switch of protocol (CONNECT, Upgrade), times that do
+// not go backwards. At the first thing that is not so (an HTTP/2 preface, a gap,
+// bytes out of order, damage that needs a resynchronisation, a body that runs
+// until close ...), it stops and holds the rest of the connection, which is
+// decoded as before once the connection's last record is read (decode_connection
+// `continued` from where the exchanges taken ended). The rows are those the
+// whole connection gives.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "capture/capture_contents.hpp"
+#include "capture_store.hpp"
+#include "connection_decoder.hpp"
+#include "content_decoding.hpp"
+#include "prepared_connection.hpp"
+
+namespace ct::analyze {
+
+class ExchangeStreamer final : public replay::ConnectionTap {
+  public:
+    // `before_first_write`: called before the first row of a connection is
+    // written (the connections before it must be written by then).
+    ExchangeStreamer(CaptureStore& store, HeaderPolicy policy, const DecodeLimits& limits,
+                     GrowthBudget& budget, std::function<Expected<void>()> before_first_write);
+
+    Expected<void> data(const replay::Connection& connection, int direction,
+                        const replay::StreamSegment& segment,
+                        std::span<const std::uint8_t> bytes) override;
+
+    // True if `connection` (handed over by StreamedCapture) is the one tapped.
+    bool tapped(const replay::Connection& connection) const {
+        return active_ && connection.conn_gen == gen_;
+    }
+    // The tapped connection, handed over: its tapped bytes not taken by an
+    // exchange are put back in front of its streams. If none of its
+    // exchanges were written yet, it is returned so for the usual path;
+    // otherwise the rest of it is decoded and written here and nullopt returned.
+    // `lost_bytes` gets the bytes its gaps lost.
+    Expected<std::optional<replay::Connection>> finish(const replay::Connection& connection,
+                                                       std::uint64_t& lost_bytes);
+
+    // The most tapped bytes held at once, and the exchanges written as they came.
+    std::uint64_t held_high_water() const { return held_high_water_; }
+    std::uint64_t exchanges_streamed() const { return exchanges_streamed_; }
+
+  private:
+    enum class Mode { Probe, Stream, Hold };
+    void reset();
+    Expected<void> pump(const replay::Connection& connection);
+    void drop(int direction, std::uint64_t bytes);
+    Expected<void> commit(const replay::Connection& connection, const StreamView& out_view,
+                          const StreamView& in_view, http1::Message response);
+    void start_skip(http1::Message response, std::uint64_t frame_size);
+    void unskip();
+    Expected<void> end_skip(const replay::Connection& connection,
+                            const replay::StreamSegment& segment,
+                            std::span<const std::uint8_t> bytes);
+
+    // A response whose Content-Length body goes past the body limit: the bytes
+    // past what is kept are counted, not held, until the message ends.
+    struct Skip {
+        http1::Message response;     // as parsed once the kept part was there
+        std::uint64_t end = 0;       // stream position where the message ends
+        std::uint64_t kept_end = 0;  // the window holds the bytes before it
+        std::uint64_t upto = 0;      // the bytes before it have come
+        replay::StreamSegment last;  // the segment of the last byte come
+    };
+    std::optional<Skip> skip_;
+
+    CaptureStore& store_;
+    HeaderPolicy policy_;
+    const DecodeLimits& limits_;
+    GrowthBudget& budget_;
+    std::function<Expected<void>()> before_first_write_;
+
+    bool active_ = false;
+    std::uint64_t gen_ = 0;
+    Mode mode_ = Mode::Probe;
+    bool begun_ = false;  // the connection's row is written
+    StreamedPart part_;
+    // The tapped bytes not yet taken by an exchange: data from begin_pos, segments
+    // with data_offset into it, end_pos where the tapped bytes end.
+    std::array<replay::DirectionStream, 2> window_;
+    std::array<std::uint64_t, 2> last_ns_{};
+    std::array<std::size_t, 2> retry_at_{};  // parse again once the window holds this much
+    std::optional<http1::Message> request_;  // parsed, waiting for its response
+    std::size_t request_size_ = 0;
+    std::uint64_t held_ = 0;
+    std::uint64_t held_high_water_ = 0;
+    std::uint64_t exchanges_streamed_ = 0;
+};
+
+}  // namespace ct::analyze

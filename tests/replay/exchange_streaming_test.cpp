@@ -1,0 +1,436 @@
+// ct-analyze decodes the connection being read exchange by exchange
+// (ExchangeStreamer): one long connection is not held whole, and the database
+// is, row for row, the one a whole load of the capture gives (the reference
+// path: load_capture, then each connection decoded whole).
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "analyze_capture.hpp"
+#include "capture/capture_contents.hpp"
+#include "capture/capture_reader.hpp"
+#include "db_dump.hpp"
+#include "export_session.hpp"
+#include "importer.hpp"
+#include "llm_fixtures.hpp"
+#include "synthetic_capture.hpp"
+#include "test_files.hpp"
+
+namespace ct::analyze {
+namespace {
+
+constexpr std::size_t kKiB = 1024;
+
+std::string gzip_of(const std::string& in) {
+    z_stream z{};
+    deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&z, in.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
+// Sends `bytes` in calls of at most `piece` bytes.
+void send_in_pieces(testing::SyntheticCapture& cap, std::uint64_t g, int direction,
+                    std::string_view bytes, std::size_t piece) {
+    for (std::size_t off = 0; off < bytes.size(); off += piece) {
+        cap.call(g, direction, bytes.substr(off, piece));
+        cap.advance_ns(1000);
+    }
+}
+
+std::string anthropic_sse() {
+    std::string sse = testing::sse_response_head();
+    for (const auto& e : testing::anthropic_stream_events())
+        sse += testing::chunk(e);
+    return sse + "0\r\n\r\n";
+}
+
+// The exchanges of a long keep-alive connection, of every kind the streamer
+// takes: Content-Length and chunked bodies, gzip, LLM calls streamed as SSE,
+// HEAD, 204, 304, requests and responses cut into many calls.
+void regular_exchanges(testing::SyntheticCapture& cap, std::uint64_t g, int n) {
+    const std::string gz = gzip_of(std::string(5000, 'z') + "end");
+    for (int i = 0; i < n; ++i) {
+        switch (i % 6) {
+            case 0:
+                send_in_pieces(
+                    cap, g, CT_DIR_WRITE,
+                    testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody),
+                    100);
+                send_in_pieces(cap, g, CT_DIR_READ, anthropic_sse(), 64);
+                break;
+            case 1:
+                cap.write(g, fmt::format("GET /item/{} HTTP/1.1\r\nHost: a.example\r\n\r\n", i));
+                cap.read(g, fmt::format("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                        "Content-Length: {}\r\n\r\n{}",
+                                        10 + i, std::string(10 + i, 'b')));
+                break;
+            case 2:
+                cap.write(g, "GET /gz HTTP/1.1\r\nHost: gz.example\r\n\r\n");
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                               "Content-Encoding: gzip\r\nContent-Length: " +
+                                   std::to_string(gz.size()) + "\r\n\r\n" + gz,
+                               7);
+                break;
+            case 3:
+                cap.write(g, "HEAD /h HTTP/1.1\r\nHost: a.example\r\n\r\n");
+                cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+                break;
+            case 4:
+                cap.write(g,
+                          "POST /p HTTP/1.1\r\nHost: b.example\r\nTransfer-Encoding: chunked\r\n"
+                          "\r\n5\r\nhello\r\n0\r\n\r\n");
+                cap.read(g, "HTTP/1.1 204 No Content\r\n\r\n");
+                break;
+            case 5:
+                cap.write(g, "GET /c HTTP/1.1\r\nHost: a.example\r\n\r\n");
+                cap.read(g, "HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n");
+                break;
+        }
+        cap.advance_ns(1'000'000);
+    }
+}
+
+// Long connections, regular for a while and then something the streamer leaves
+// to the whole decoder, each with a short connection after it.
+void write_long(const std::string& path, int variant) {
+    testing::SyntheticCapture cap(path);
+    cap.process(7, 1, "/usr/bin/node", {"node", "agent.js"});
+    auto g = cap.open_connection(7, 0x10);
+    cap.socket(g, 5, "10.0.0.1", 443, 40001);
+    regular_exchanges(cap, g, 13);
+    switch (variant) {
+        case 0:  // nothing irregular
+            break;
+        case 1:  // a lost stretch inside a body, then more exchanges
+            cap.write(g, "POST /up HTTP/1.1\r\nHost: up.example\r\nContent-Length: 3000\r\n\r\n");
+            cap.write(g, std::string(1000, 'p'));
+            cap.lose(g, CT_DIR_WRITE, 1000, CT_LOSS_RING_FULL);
+            cap.write(g, std::string(1000, 'q'));
+            cap.read(g, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+            regular_exchanges(cap, g, 7);
+            break;
+        case 2:  // pipelined requests, a 100-continue, then more
+            cap.write(g,
+                      "GET /one HTTP/1.1\r\nHost: p.example\r\n\r\n"
+                      "GET /two HTTP/1.1\r\nHost: p.example\r\n\r\n");
+            cap.read(g,
+                     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo");
+            cap.write(g,
+                      "POST /big HTTP/1.1\r\nHost: p.example\r\nExpect: 100-continue\r\n"
+                      "Content-Length: 4\r\n\r\n");
+            cap.read(g, "HTTP/1.1 100 Continue\r\n\r\n");
+            cap.write(g, "data");
+            cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            regular_exchanges(cap, g, 5);
+            break;
+        case 3:  // a switch to WebSocket
+            cap.write(g,
+                      "GET /ws HTTP/1.1\r\nHost: w.example\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\n\r\n");
+            cap.read(g, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi");
+            cap.write(g, "\x81\x82masks");
+            break;
+        case 4:  // the capture ends inside a response, and a request is unanswered
+            cap.write(g, "GET /cut HTTP/1.1\r\nHost: a.example\r\n\r\n");
+            cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+            break;
+        case 5:  // garbage, then exchanges again (a resynchronisation)
+            cap.write(g, "\x01\x02 not a request\r\n\r\n");
+            regular_exchanges(cap, g, 4);
+            break;
+        case 6:  // an HTTP/1.0 answer that runs until close
+            cap.write(g, "GET /old HTTP/1.0\r\nHost: a.example\r\n\r\n");
+            cap.read(g, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close");
+            break;
+        case 7:  // bytes lost without a LOSS event (a sequence gap), then more
+            cap.vanish(g, CT_DIR_READ, 300);
+            regular_exchanges(cap, g, 4);
+            break;
+        case 8:  // bodies past the body limit (limits 1), one with a gap inside
+            for (int i = 0; i < 3; ++i) {
+                cap.write(g, "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n");
+                cap.read(g,
+                         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         "Content-Length: 6000\r\n\r\n");
+                std::string body;
+                while (body.size() < 6000)
+                    body += "data: {\"n\":1}\n\n";
+                body.resize(6000);
+                send_in_pieces(cap, g, CT_DIR_READ, std::string_view(body).substr(0, 3000), 700);
+                if (i == 1)
+                    cap.lose(g, CT_DIR_READ, 500, CT_LOSS_RING_FULL);
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               std::string_view(body).substr(i == 1 ? 3500 : 3000), 900);
+            }
+            regular_exchanges(cap, g, 3);
+            break;
+        case 9:  // the capture ends inside a body past the limit
+            cap.write(g, "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n");
+            cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n");
+            send_in_pieces(cap, g, CT_DIR_READ, std::string(5000, 'x'), 600);
+            break;
+    }
+    auto s = cap.open_connection(7, 0x20);
+    cap.write(s, "GET /short HTTP/1.1\r\nHost: s.example\r\n\r\n");
+    cap.read(s, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nshort");
+    cap.close(s);
+    if (variant != 4 && variant != 9)
+        cap.close(g);
+    cap.exit(7, 0);
+    cap.finish();
+}
+
+// Two long connections that take turns, short ones in between, and one that
+// starts with a response (no request to pair it with).
+void write_interleaved(const std::string& path) {
+    testing::SyntheticCapture cap(path);
+    cap.process(7, 1, "/usr/bin/node", {"node"});
+    auto a = cap.open_connection(7, 0xa);
+    auto b = cap.open_connection(7, 0xb);
+    for (int round = 0; round < 6; ++round) {
+        regular_exchanges(cap, a, 2);
+        regular_exchanges(cap, b, 3);
+        auto s = cap.open_connection(7, 0x100 + static_cast<std::uint64_t>(round));
+        cap.read(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno");
+        cap.write(s, "GET /late HTTP/1.1\r\nHost: s.example\r\n\r\n");
+        cap.close(s);
+    }
+    cap.close(b);
+    cap.close(a);
+    cap.finish();
+}
+
+struct Compared {
+    std::size_t rows = 0;
+    std::uint64_t streamed = 0;  // exchanges the streamer wrote
+};
+
+// Imports `path` both ways and compares every row.
+Compared compare_imports(const std::string& path, const CaptureLimits& limits) {
+    Compared out;
+    auto streamed_db = open_session_database(":memory:");
+    auto whole_db = open_session_database(":memory:");
+    EXPECT_TRUE(streamed_db && whole_db);
+    if (!streamed_db || !whole_db)
+        return out;
+    auto streamed = import_capture_file(*streamed_db, path, true, {}, limits);
+    EXPECT_TRUE(streamed) << streamed.error().what();
+    if (!streamed)
+        return out;
+    out.streamed = streamed->exchanges_streamed;
+
+    replay::LoadOptions load;
+    load.max_held_bytes = limits.max_held_bytes;
+    auto contents = replay::load_capture(path, load);
+    EXPECT_TRUE(contents);
+    if (!contents)
+        return out;
+    ImportOptions options;
+    options.keep_secrets = true;
+    options.decode = limits.decode;
+    auto importer = Importer::create(*whole_db, nullptr, options);
+    EXPECT_TRUE(importer);
+    auto whole = (*importer)->import(*contents, std::filesystem::absolute(path).string());
+    EXPECT_TRUE(whole) << whole.error().what();
+    if (!whole)
+        return out;
+    EXPECT_EQ((*importer)->exchanges_streamed(), 0u);  // the reference path takes none
+
+    auto a = dump(*streamed_db);
+    auto b = dump(*whole_db);
+    EXPECT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        EXPECT_EQ(a[i], b[i]) << "row " << i;
+    out.rows = a.size();
+    return out;
+}
+
+std::vector<CaptureLimits> limit_sets() {
+    std::vector<CaptureLimits> out(4);
+    out[1].decode.max_body = 1000;      // bodies cut while parsing and after decoding
+    out[2].max_held_bytes = 20 * kKiB;  // the over-limit cut
+    out[3].decode.max_growth = 3000;    // the capture's decoding budget runs out
+    return out;
+}
+
+TEST(ExchangeStreaming, LongConnectionsGiveTheRowsOfAWholeLoad) {
+    testing::TempDir dir;
+    for (int variant = 0; variant <= 9; ++variant) {
+        const std::string path = dir.file(fmt::format("long{}.ctz", variant));
+        write_long(path, variant);
+        int i = 0;
+        for (const auto& limits : limit_sets()) {
+            SCOPED_TRACE(fmt::format("variant {}, limits {}", variant, i));
+            Compared c = compare_imports(path, limits);
+            // The regular exchanges before the irregular part went one by one, but
+            // for the last few, whose bytes were all there only at the end (with
+            // limits 2 the reading itself cuts the connection early).
+            if (i != 2) {
+                EXPECT_GT(c.rows, 100u);
+                EXPECT_GE(c.streamed, 10u);
+            }
+            ++i;
+        }
+    }
+}
+
+TEST(ExchangeStreaming, InterleavedConnectionsGiveTheRowsOfAWholeLoad) {
+    testing::TempDir dir;
+    write_interleaved(dir.file("interleaved.ctz"));
+    int i = 0;
+    for (const auto& limits : limit_sets()) {
+        SCOPED_TRACE(fmt::format("limits {}", i));
+        Compared c = compare_imports(dir.file("interleaved.ctz"), limits);
+        if (i++ != 2) {
+            EXPECT_GT(c.rows, 100u);
+        }
+    }
+    // The first connection is read exchange by exchange; the second waits for it.
+    Compared c = compare_imports(dir.file("interleaved.ctz"), {});
+    EXPECT_GE(c.streamed, 12u);
+}
+
+// HTTP/2 and the export test's capture (HTTP/1.1 and HTTP/2, gzip, binary bodies,
+// SSE, an unanswered request ...), and the hostile captures.
+TEST(ExchangeStreaming, OtherCapturesGiveTheRowsOfAWholeLoad) {
+    testing::TempDir dir;
+    std::vector<std::string> captures;
+    testing::write_export_session(dir.file("export.ctz"));
+    captures.push_back(dir.file("export.ctz"));
+    for (const auto& entry :
+         std::filesystem::directory_iterator(std::filesystem::path(CT_FIXTURES_DIR) / "hostile")) {
+        if (entry.path().extension() == ".ctz")
+            captures.push_back(entry.path().string());
+    }
+    ASSERT_GE(captures.size(), 5u);
+    for (const auto& path : captures) {
+        for (const auto& limits : limit_sets()) {
+            SCOPED_TRACE(path);
+            compare_imports(path, limits);
+        }
+    }
+}
+
+// The records of a capture in random orders (events after a close, positions out
+// of order, times that go backwards): the streamed import still gives the rows
+// of a whole load of the same records.
+TEST(ExchangeStreaming, RecordsInAnyOrderGiveTheRowsOfAWholeLoad) {
+    testing::TempDir dir;
+    write_long(dir.file("long.ctz"), 2);
+    auto reader = replay::CaptureReader::open(dir.file("long.ctz"));
+    ASSERT_TRUE(reader);
+    std::vector<std::vector<std::uint8_t>> bodies;
+    std::vector<ctz::RecordType> types;
+    auto summary = reader->for_each_record([&](const replay::Record& r) {
+        bodies.emplace_back(r.body.begin(), r.body.end());
+        types.push_back(r.type);
+    });
+    std::uint64_t state = 0x9e3779b97f4a7c15ull;
+    auto random = [&](std::size_t n) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return static_cast<std::size_t>(state % n);
+    };
+    std::uint64_t streamed_total = 0;
+    for (int round = 0; round < 24; ++round) {
+        std::vector<std::size_t> order(bodies.size());
+        for (std::size_t i = 0; i < order.size(); ++i)
+            order[i] = i;
+        // Round 0 as written; then a few records moved, then all shuffled.
+        if (round > 0 && round < 16) {
+            for (int k = 0; k < round; ++k)
+                std::swap(order[random(order.size())], order[random(order.size())]);
+        } else if (round >= 16) {
+            for (std::size_t i = order.size() - 1; i > 0; --i)
+                std::swap(order[i], order[random(i + 1)]);
+        }
+        std::vector<replay::Record> records;
+        for (std::size_t i : order)
+            records.push_back(replay::Record{types[i], bodies[i]});
+        SCOPED_TRACE(fmt::format("round {}", round));
+
+        auto streamed_db = open_session_database(":memory:");
+        auto whole_db = open_session_database(":memory:");
+        ASSERT_TRUE(streamed_db && whole_db);
+        ImportOptions options;
+        options.keep_secrets = true;
+        auto streamed_importer = Importer::create(*streamed_db, nullptr, options);
+        auto whole_importer = Importer::create(*whole_db, nullptr, options);
+        ASSERT_TRUE(streamed_importer && whole_importer);
+        auto capture = replay::StreamedCapture::from_records(reader->header(), records, summary);
+        auto a_result =
+            (*streamed_importer)
+                ->import(capture.contents(), "x.ctz", capture.connection_count(),
+                         [&](const Importer::ConnectionSink& sink, replay::ConnectionTap* tap) {
+                             return capture.for_each_connection(
+                                 [&](replay::Connection&& c) {
+                                     return sink(
+                                         std::make_shared<const replay::Connection>(std::move(c)));
+                                 },
+                                 tap);
+                         });
+        ASSERT_TRUE(a_result);
+        streamed_total += (*streamed_importer)->exchanges_streamed();
+        auto contents = replay::build_contents(reader->header(), records, summary);
+        ASSERT_TRUE((*whole_importer)->import(contents, "x.ctz"));
+        auto a = dump(*streamed_db);
+        auto b = dump(*whole_db);
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t i = 0; i < a.size(); ++i)
+            EXPECT_EQ(a[i], b[i]) << "row " << i;
+    }
+    EXPECT_GT(streamed_total, 13u);
+}
+
+// One keep-alive connection with 10 times more exchanges holds no more of its
+// plaintext at once: about one exchange.
+TEST(ExchangeStreaming, ALongConnectionIsNotHeldWhole) {
+    testing::TempDir dir;
+    std::uint64_t held[2] = {};
+    std::uint64_t plaintext[2] = {};
+    int i = 0;
+    for (int exchanges : {60, 600}) {
+        const std::string path = dir.file(fmt::format("x{}.ctz", exchanges));
+        {
+            testing::SyntheticCapture cap(path);
+            auto g = cap.open_connection(7, 0x10);
+            regular_exchanges(cap, g, exchanges);
+            cap.close(g);
+            cap.finish();
+        }
+        auto db = open_session_database(":memory:");
+        ASSERT_TRUE(db);
+        auto r = import_capture_file(*db, path, false);
+        ASSERT_TRUE(r) << r.error().what();
+        // All but the last few (whose bytes were all there only at the end).
+        EXPECT_GE(r->exchanges_streamed, static_cast<std::uint64_t>(exchanges - 6));
+        held[i] = r->held_plaintext_high_water + r->streamed_high_water;
+        auto st = db->prepare("SELECT bytes_sent + bytes_received FROM connections");
+        ASSERT_TRUE(st && st->step());
+        plaintext[i] = static_cast<std::uint64_t>(st->column_int64(0));
+        ++i;
+    }
+    EXPECT_GT(plaintext[1], 9 * plaintext[0]);
+    // About the biggest exchange (at most twice it while a message is incomplete).
+    EXPECT_LT(held[0], plaintext[0] / 4);
+    EXPECT_LT(held[1], plaintext[1] / 40);
+    EXPECT_LT(held[1], 3 * held[0] / 2);
+}
+
+}  // namespace
+}  // namespace ct::analyze
