@@ -28,8 +28,9 @@ namespace ct::locate {
 
 // Bump whenever the analysis could give a different answer for the same binary, or
 // the numbers of Role or Flavor (written in cache files) change. 3: GnuTLS, Go and
-// stripped-OpenSSL roles numbered together.
-inline constexpr int kLocatorVersion = 3;
+// stripped-OpenSSL roles numbered together; 4: BIO_write/BIO_write_ex roles (a cache
+// written before them would leave node's connections without the ciphertext match).
+inline constexpr int kLocatorVersion = 4;
 
 // The build-id, or for a binary without one a fingerprint of its size, headers and
 // samples of its contents ("nobuildid-<hex>").
