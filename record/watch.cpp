@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "util/argv.hpp"
+
 namespace ct::record {
 
 namespace {
@@ -30,20 +32,6 @@ constexpr const char* kPartSuffix = ".ctz.part";
 std::string basename_of(const std::string& path) {
     auto slash = path.rfind('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-bool ends_with(const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-std::string join_argv(const std::vector<std::string>& argv) {
-    std::string out;
-    for (const auto& a : argv) {
-        if (!out.empty())
-            out += ' ';
-        out += a;
-    }
-    return out;
 }
 
 std::uint64_t now_realtime_ms() {
@@ -213,7 +201,7 @@ Expected<CaptureDirectory> CaptureDirectory::open(const std::string& dir, Limits
     if (DIR* dp = ::opendir(d.dir_.c_str())) {
         while (dirent* e = ::readdir(dp)) {
             std::string name = e->d_name;
-            if (name.rfind(kPrefix, 0) != 0 || !ends_with(name, kPartSuffix))
+            if (name.rfind(kPrefix, 0) != 0 || !name.ends_with(kPartSuffix))
                 continue;
             std::string final_name = name.substr(0, name.size() - 5);  // drop ".part"
             if (::renameat(d.dir_fd_.get(), name.c_str(), d.dir_fd_.get(), final_name.c_str()) == 0)
@@ -260,7 +248,7 @@ std::vector<std::string> CaptureDirectory::enforce_limits(const std::string& kee
             std::string name = e->d_name;
             if (name.rfind(kPrefix, 0) != 0)
                 continue;
-            bool done = ends_with(name, kSuffix), part = ends_with(name, kPartSuffix);
+            bool done = name.ends_with(kSuffix), part = name.ends_with(kPartSuffix);
             if (!done && !part)
                 continue;
             struct stat st {};

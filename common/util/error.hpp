@@ -35,3 +35,12 @@ inline std::unexpected<Error> fail_errno(std::string message) {
 }
 
 }  // namespace ct
+
+// Inside a function returning Expected<...>: returns the error of `expr` (an
+// Expected) if it holds one, and goes on otherwise.
+#define CT_TRY(expr)                                       \
+    do {                                                   \
+        if (auto ct_try_result = (expr); !ct_try_result) { \
+            return std::unexpected(ct_try_result.error()); \
+        }                                                  \
+    } while (false)

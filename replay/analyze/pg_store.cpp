@@ -23,13 +23,6 @@ using sqlite::Blob;
 
 namespace {
 
-#define CT_TRY(expr)                                       \
-    do {                                                   \
-        if (auto ct_try_result = (expr); !ct_try_result) { \
-            return std::unexpected(ct_try_result.error()); \
-        }                                                  \
-    } while (false)
-
 struct TableInfo {
     const char* name;
     const char* id;       // the id column the importer reserves, or nullptr

@@ -49,17 +49,6 @@ struct SqliteStore::Statements {
     MultiRowInsert call_messages;
 };
 
-namespace {
-
-#define CT_TRY(expr)                                       \
-    do {                                                   \
-        if (auto ct_try_result = (expr); !ct_try_result) { \
-            return std::unexpected(ct_try_result.error()); \
-        }                                                  \
-    } while (false)
-
-}  // namespace
-
 Expected<std::unique_ptr<SqliteStore>> SqliteStore::create(sqlite::Database& db) {
     auto st = std::make_unique<Statements>();
     auto prep = [&](Statement& target, std::string_view sql) -> Expected<void> {

@@ -34,6 +34,7 @@
 #include "llm/llm_call.hpp"
 #include "prepared_connection.hpp"
 #include "sqlite/statement.hpp"
+#include "util/argv.hpp"
 
 namespace ct::analyze::rows {
 
@@ -68,28 +69,11 @@ struct StoredBlob {
     bool inserted = false;  // this import stored it (it was not there before)
 };
 
-#define CT_ROWS_TRY(expr)                                  \
-    do {                                                   \
-        if (auto ct_try_result = (expr); !ct_try_result) { \
-            return std::unexpected(ct_try_result.error()); \
-        }                                                  \
-    } while (false)
-
 inline std::optional<std::int64_t> realtime(const replay::CaptureHeader& header,
                                             std::uint64_t mono) {
     if (mono == 0)
         return std::nullopt;
     return header.to_realtime(mono);
-}
-
-inline std::string join_argv(const std::vector<std::string>& argv) {
-    std::string out;
-    for (const auto& a : argv) {
-        if (!out.empty())
-            out += ' ';
-        out += a;
-    }
-    return out;
 }
 
 inline std::string json_array(const std::vector<std::string>& items) {
@@ -202,8 +186,8 @@ struct RowRun {
     Expected<void> index_text(const char* kind, std::int64_t ref_id, std::string_view text) {
         if (text.empty())
             return {};
-        CT_ROWS_TRY(w.insert(Table::search_documents, capture_id, kind, ref_id));
-        CT_ROWS_TRY(w.insert(Table::search_index, w.last_id(), text));
+        CT_TRY(w.insert(Table::search_documents, capture_id, kind, ref_id));
+        CT_TRY(w.insert(Table::search_index, w.last_id(), text));
         return {};
     }
 
@@ -230,7 +214,7 @@ struct RowRun {
         const std::int64_t existing = stored->id;
         // Request frames hold the system prompt and tools, indexed on their own.
         if (stored->inserted && kind != std::string_view("request_frame")) {
-            CT_ROWS_TRY(
+            CT_TRY(
                 index_text(kind == std::string_view("message") ? "llm_message" : "llm_request_part",
                            existing, json));
         }
@@ -263,20 +247,20 @@ struct RowRun {
             error = d.body.decode_error;
         std::string_view host = request_host(m);
         std::string_view content_type = m.value_of("Content-Type");
-        CT_ROWS_TRY(
-            w.insert(Table::http_requests, capture_id, connection_id, seq, rt(m.start_monotonic_ns),
-                     rt(m.end_monotonic_ns), m.method, pm.target, path_of(m.target), m.version(),
-                     host.empty() ? std::optional<std::string_view>() : host, pm.headers_json,
-                     content_type.empty() ? std::optional<std::string_view>() : content_type,
-                     d.body.encoding.empty() ? std::optional<std::string_view>()
-                                             : std::string_view(d.body.encoding),
-                     body, d.body.bytes.size(), d.body.encoded_size, prefix, suffix,
-                     http1::framing_name(m.framing), pm.trailers_json, error, m.stream_pos,
-                     m.wire_size, m.gap_bytes, m.after_resync, m.complete));
+        CT_TRY(w.insert(Table::http_requests, capture_id, connection_id, seq,
+                        rt(m.start_monotonic_ns), rt(m.end_monotonic_ns), m.method, pm.target,
+                        path_of(m.target), m.version(),
+                        host.empty() ? std::optional<std::string_view>() : host, pm.headers_json,
+                        content_type.empty() ? std::optional<std::string_view>() : content_type,
+                        d.body.encoding.empty() ? std::optional<std::string_view>()
+                                                : std::string_view(d.body.encoding),
+                        body, d.body.bytes.size(), d.body.encoded_size, prefix, suffix,
+                        http1::framing_name(m.framing), pm.trailers_json, error, m.stream_pos,
+                        m.wire_size, m.gap_bytes, m.after_resync, m.complete));
         std::int64_t id = w.last_id();
         ++result.requests;
         if (index_body && is_textual(content_type, d.body.bytes)) {
-            CT_ROWS_TRY(index_text("request_body", id, d.body.bytes));
+            CT_TRY(index_text("request_body", id, d.body.bytes));
         }
         return id;
     }
@@ -290,33 +274,31 @@ struct RowRun {
         if (!d.body.decode_ok)
             error = d.body.decode_error;
         std::string_view content_type = m.value_of("Content-Type");
-        CT_ROWS_TRY(
-            w.insert(Table::http_responses, capture_id, connection_id, request_id, m.is_interim(),
-                     rt(m.start_monotonic_ns), rt(m.end_monotonic_ns), m.status, m.reason,
-                     m.version(), pm.headers_json,
-                     content_type.empty() ? std::optional<std::string_view>() : content_type,
-                     d.body.encoding.empty() ? std::optional<std::string_view>()
-                                             : std::string_view(d.body.encoding),
-                     Blob{d.body.bytes}, d.body.encoded_size, d.body.bytes.size(),
-                     http1::framing_name(m.framing), pm.trailers_json, error, m.stream_pos,
-                     m.wire_size, m.gap_bytes, m.after_resync, m.complete));
+        CT_TRY(w.insert(Table::http_responses, capture_id, connection_id, request_id,
+                        m.is_interim(), rt(m.start_monotonic_ns), rt(m.end_monotonic_ns), m.status,
+                        m.reason, m.version(), pm.headers_json,
+                        content_type.empty() ? std::optional<std::string_view>() : content_type,
+                        d.body.encoding.empty() ? std::optional<std::string_view>()
+                                                : std::string_view(d.body.encoding),
+                        Blob{d.body.bytes}, d.body.encoded_size, d.body.bytes.size(),
+                        http1::framing_name(m.framing), pm.trailers_json, error, m.stream_pos,
+                        m.wire_size, m.gap_bytes, m.after_resync, m.complete));
         std::int64_t id = w.last_id();
         ++result.responses;
         const auto& events = d.sse.events;
-        CT_ROWS_TRY(
-            w.insert_rows(Table::sse_events, events.size(), [&](auto&& emit, std::size_t i) {
-                const auto& e = events[i];
-                std::optional<std::string_view> event_id;
-                if (!e.last_event_id.empty())
-                    event_id = e.last_event_id;
-                std::optional<std::int64_t> retry;
-                if (e.retry_ms)
-                    retry = static_cast<std::int64_t>(*e.retry_ms);
-                emit(id, i, rt(d.sse_monotonic_ns[i]), e.type, e.data, event_id, retry);
-            }));
+        CT_TRY(w.insert_rows(Table::sse_events, events.size(), [&](auto&& emit, std::size_t i) {
+            const auto& e = events[i];
+            std::optional<std::string_view> event_id;
+            if (!e.last_event_id.empty())
+                event_id = e.last_event_id;
+            std::optional<std::int64_t> retry;
+            if (e.retry_ms)
+                retry = static_cast<std::int64_t>(*e.retry_ms);
+            emit(id, i, rt(d.sse_monotonic_ns[i]), e.type, e.data, event_id, retry);
+        }));
         result.sse_events += events.size();
         if (index_body && is_textual(content_type, d.body.bytes)) {
-            CT_ROWS_TRY(index_text("response_body", id, d.body.bytes));
+            CT_TRY(index_text("response_body", id, d.body.bytes));
         }
         return id;
     }
@@ -363,17 +345,17 @@ struct RowRun {
                 return std::unexpected(id.error());
             tools_id = *id;
         }
-        CT_ROWS_TRY(w.insert(
-            Table::llm_calls, capture_id, request_id, response_id, call.provider, call.api,
-            opt(call.model), opt(call.response_model), call.streamed, call.max_tokens, system_id,
-            call.message_count, tools_id, call.tool_count, opt(call.response_id),
-            opt(call.stop_reason), call.usage.input_tokens, call.usage.output_tokens,
-            call.usage.cache_creation_input_tokens, call.usage.cache_read_input_tokens,
-            call.usage.reasoning_tokens, rt(q.start_monotonic_ns), first, end, ttft, duration,
-            opt(call.text), opt(call.thinking), pc.tool_calls_json, opt(call.content_json),
-            call.events, opt(call.error), complete,
-            pc.conversation_key ? std::optional<Blob>(Blob{*pc.conversation_key})
-                                : std::optional<Blob>()));
+        CT_TRY(w.insert(Table::llm_calls, capture_id, request_id, response_id, call.provider,
+                        call.api, opt(call.model), opt(call.response_model), call.streamed,
+                        call.max_tokens, system_id, call.message_count, tools_id, call.tool_count,
+                        opt(call.response_id), opt(call.stop_reason), call.usage.input_tokens,
+                        call.usage.output_tokens, call.usage.cache_creation_input_tokens,
+                        call.usage.cache_read_input_tokens, call.usage.reasoning_tokens,
+                        rt(q.start_monotonic_ns), first, end, ttft, duration, opt(call.text),
+                        opt(call.thinking), pc.tool_calls_json, opt(call.content_json), call.events,
+                        opt(call.error), complete,
+                        pc.conversation_key ? std::optional<Blob>(Blob{*pc.conversation_key})
+                                            : std::optional<Blob>()));
         std::int64_t id = w.last_id();
         ++result.llm_calls;
         // Blobs first: their inserts (and search indexing) happen in message order,
@@ -385,7 +367,7 @@ struct RowRun {
                 return std::unexpected(blob_id.error());
             message_blob_ids[i] = *blob_id;
         }
-        CT_ROWS_TRY(w.insert_rows(
+        CT_TRY(w.insert_rows(
             Table::llm_call_messages, call.messages.size(), [&](auto&& emit, std::size_t i) {
                 // The bytes between this message and the previous one (usually ",").
                 std::optional<Blob> sep;
@@ -399,10 +381,10 @@ struct RowRun {
             }));
         for (std::size_t i = 0; i < call.tool_calls.size(); ++i) {
             const auto& t = call.tool_calls[i];
-            CT_ROWS_TRY(w.insert(Table::llm_tool_calls, id, i, t.id, t.name, t.input_json,
-                                 t.input_valid, t.input_raw));
+            CT_TRY(w.insert(Table::llm_tool_calls, id, i, t.id, t.name, t.input_json, t.input_valid,
+                            t.input_raw));
         }
-        CT_ROWS_TRY(index_text("llm_response", id, pc.search_text));
+        CT_TRY(index_text("llm_response", id, pc.search_text));
         return {};
     }
 
@@ -443,12 +425,11 @@ struct RowRun {
                          dc.skipped_bytes[kWrite], dc.skipped_bytes[kRead]);
         };
         if (update_id) {
-            CT_ROWS_TRY(with_values(
+            CT_TRY(with_values(
                 [&](const auto&... v) { return w.update(Table::connections, *update_id, v...); }));
             return *update_id;
         }
-        CT_ROWS_TRY(
-            with_values([&](const auto&... v) { return w.insert(Table::connections, v...); }));
+        CT_TRY(with_values([&](const auto&... v) { return w.insert(Table::connections, v...); }));
         ++result.connections;
         return w.last_id();
     }
@@ -468,14 +449,14 @@ struct RowRun {
             for (const auto* g : dc.views[dir].gaps()) {
                 std::uint64_t t =
                     g->monotonic_ns ? g->monotonic_ns : dc.views[dir].monotonic_at(g->pos);
-                CT_ROWS_TRY(w.insert(Table::stream_gaps, connection_id, direction_name(dir), g->pos,
-                                     g->len, gap_reason(g->gap_reason), rt(t)));
+                CT_TRY(w.insert(Table::stream_gaps, connection_id, direction_name(dir), g->pos,
+                                g->len, gap_reason(g->gap_reason), rt(t)));
             }
         }
         for (const auto& raw : dc.raw) {
-            CT_ROWS_TRY(w.insert(Table::raw_streams, connection_id, direction_name(raw.direction),
-                                 raw.pos, raw.reason, rt(raw.monotonic_ns), raw.bytes.size(),
-                                 Blob{raw.bytes}));
+            CT_TRY(w.insert(Table::raw_streams, connection_id, direction_name(raw.direction),
+                            raw.pos, raw.reason, rt(raw.monotonic_ns), raw.bytes.size(),
+                            Blob{raw.bytes}));
         }
         return {};
     }
@@ -486,7 +467,7 @@ struct RowRun {
         auto connection_id = connection_row(c, dc, dc.protocol, first_host(dc), std::nullopt);
         if (!connection_id)
             return std::unexpected(connection_id.error());
-        CT_ROWS_TRY(insert_gaps_and_raw(*connection_id, dc));
+        CT_TRY(insert_gaps_and_raw(*connection_id, dc));
         std::int64_t seq = 0;
         return insert_exchanges(*connection_id, prepared, seq);
     }
@@ -513,9 +494,9 @@ struct RowRun {
                                   const StreamedPart& streamed) {
         const std::int64_t connection_id = open_connection_id;
         std::string host = streamed.host.empty() ? first_host(rest.dc) : streamed.host;
-        CT_ROWS_TRY(connection_row(c, rest.dc, streamed.protocol, host, connection_id));
-        CT_ROWS_TRY(insert_gaps_and_raw(connection_id, rest.dc));
-        CT_ROWS_TRY(insert_exchanges(connection_id, rest, open_seq));
+        CT_TRY(connection_row(c, rest.dc, streamed.protocol, host, connection_id));
+        CT_TRY(insert_gaps_and_raw(connection_id, rest.dc));
+        CT_TRY(insert_exchanges(connection_id, rest, open_seq));
         open_connection_id = 0;
         return {};
     }
@@ -561,7 +542,7 @@ struct RowRun {
                 response_id = *id;
             }
             if (call && request_id)
-                CT_ROWS_TRY(insert_llm_call(*request_id, response_id, *request, response, *call));
+                CT_TRY(insert_llm_call(*request_id, response_id, *request, response, *call));
         }
         return {};
     }
@@ -604,21 +585,20 @@ struct RowRun {
         capture_id = **inserted;
 
         for (const auto& d : s.damage)
-            CT_ROWS_TRY(
-                w.insert(Table::capture_damage, capture_id, d.file_offset, d.length, d.what));
+            CT_TRY(w.insert(Table::capture_damage, capture_id, d.file_offset, d.length, d.what));
         for (const auto& n : contents.notes) {
-            CT_ROWS_TRY(w.insert(Table::notes, capture_id, rt(n.monotonic_ns), n.level, "recorder",
-                                 n.message));
+            CT_TRY(w.insert(Table::notes, capture_id, rt(n.monotonic_ns), n.level, "recorder",
+                            n.message));
         }
         if (contents.impossible_positions) {
-            CT_ROWS_TRY(w.insert(
+            CT_TRY(w.insert(
                 Table::notes, capture_id, end, "warning", "analyzer",
                 fmt::format("{} event(s) named stream positions past 2^62, which no connection "
                             "reaches; they were ignored (counted in malformed_events)",
                             contents.impossible_positions)));
         }
         if (contents.over_limit_bytes || contents.over_limit_records) {
-            CT_ROWS_TRY(w.insert(
+            CT_TRY(w.insert(
                 Table::notes, capture_id, end, "warning", "analyzer",
                 fmt::format("the capture holds more than the analyzer imports of one capture "
                             "({} bytes, --max-plaintext): {} captured bytes were left out "
@@ -627,23 +607,23 @@ struct RowRun {
                             contents.over_limit_records)));
         }
         if (!s.ended_cleanly()) {
-            CT_ROWS_TRY(w.insert(Table::notes, capture_id, end, "warning", "analyzer",
-                                 s.truncated_tail
-                                     ? "the capture did not end cleanly: its tail is truncated"
-                                     : "the capture did not end cleanly: no trailer"));
+            CT_TRY(w.insert(Table::notes, capture_id, end, "warning", "analyzer",
+                            s.truncated_tail
+                                ? "the capture did not end cleanly: its tail is truncated"
+                                : "the capture did not end cleanly: no trailer"));
         }
         for (const auto& p : contents.processes) {
             std::optional<std::int64_t> exit_status_p;
             if (p.exit_status)
                 exit_status_p = *p.exit_status;
-            CT_ROWS_TRY(w.insert(Table::processes, capture_id, p.pid, p.ppid, p.exe,
-                                 join_argv(p.cmdline), json_array(p.cmdline), p.cwd, p.comm,
-                                 rt(p.start_monotonic_ns), rt(p.exit_monotonic_ns), exit_status_p));
+            CT_TRY(w.insert(Table::processes, capture_id, p.pid, p.ppid, p.exe,
+                            join_argv(p.cmdline), json_array(p.cmdline), p.cwd, p.comm,
+                            rt(p.start_monotonic_ns), rt(p.exit_monotonic_ns), exit_status_p));
             process_ids[p.pid] = w.last_id();
         }
         for (const auto& p : contents.probes) {
-            CT_ROWS_TRY(w.insert(Table::probes, capture_id, p.binary_path, p.build_id, p.function,
-                                 p.file_offset, p.how_found, p.kind, p.attached, p.error, p.pid));
+            CT_TRY(w.insert(Table::probes, capture_id, p.binary_path, p.build_id, p.function,
+                            p.file_offset, p.how_found, p.kind, p.attached, p.error, p.pid));
         }
         {
             std::map<std::uint32_t, std::string_view> exes;
@@ -659,19 +639,16 @@ struct RowRun {
                 std::optional<std::int64_t> tls_gen;
                 if (t.tls_seen)
                     tls_gen = static_cast<std::int64_t>(t.conn_gen);
-                CT_ROWS_TRY(w.insert(Table::tcp_connections, capture_id, process_id, t.pid, exe,
-                                     t.fd, t.origin,
-                                     std::string_view(t.family == AF_INET6 ? "ipv6" : "ipv4"),
-                                     t.local_addr, t.local_port, t.remote_addr, t.remote_port,
-                                     t.connect_ret, rt(t.open_monotonic_ns), rt(t.end_monotonic_ns),
-                                     t.end_reason, t.bytes_sent, t.bytes_received, t.send_calls,
-                                     t.recv_calls, t.tls_seen, tls_gen, t.inherited, t.unseen()));
+                CT_TRY(w.insert(Table::tcp_connections, capture_id, process_id, t.pid, exe, t.fd,
+                                t.origin, std::string_view(t.family == AF_INET6 ? "ipv6" : "ipv4"),
+                                t.local_addr, t.local_port, t.remote_addr, t.remote_port,
+                                t.connect_ret, rt(t.open_monotonic_ns), rt(t.end_monotonic_ns),
+                                t.end_reason, t.bytes_sent, t.bytes_received, t.send_calls,
+                                t.recv_calls, t.tls_seen, tls_gen, t.inherited, t.unseen()));
             }
         }
         return true;
     }
 };
-
-#undef CT_ROWS_TRY
 
 }  // namespace ct::analyze::rows
