@@ -112,23 +112,30 @@ Expected<ProcessSnapshot> read_process(pid_t pid) {
     return s;
 }
 
-std::vector<pid_t> list_descendants(pid_t root) {
+std::vector<pid_t> list_pids() {
     struct DirCloser {
         void operator()(DIR* d) const { ::closedir(d); }
     };
     std::unique_ptr<DIR, DirCloser> proc(::opendir("/proc"));
+    std::vector<pid_t> pids;
     if (!proc)
-        return {};
-    std::multimap<pid_t, pid_t> children;  // ppid -> pid
+        return pids;
     while (dirent* e = ::readdir(proc.get())) {
         char* end = nullptr;
         long pid = std::strtol(e->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0)
-            continue;
+        if (*end == '\0' && pid > 0)
+            pids.push_back(static_cast<pid_t>(pid));
+    }
+    return pids;
+}
+
+std::vector<pid_t> list_descendants(pid_t root) {
+    std::multimap<pid_t, pid_t> children;  // ppid -> pid
+    for (pid_t pid : list_pids()) {
         StatFields stat;
         if (!parse_stat(read_small_file(fmt::format("/proc/{}/stat", pid)), stat))
             continue;
-        children.emplace(stat.ppid, static_cast<pid_t>(pid));
+        children.emplace(stat.ppid, pid);
     }
     std::vector<pid_t> out;
     std::vector<pid_t> todo = {root};

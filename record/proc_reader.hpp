@@ -26,6 +26,9 @@ struct ProcessSnapshot {
 
 Expected<ProcessSnapshot> read_process(pid_t pid);
 
+// Every process /proc lists now (empty if /proc cannot be read).
+std::vector<pid_t> list_pids();
+
 // pid's children, grandchildren, ... as /proc shows them now (pid itself excluded).
 std::vector<pid_t> list_descendants(pid_t pid);
 

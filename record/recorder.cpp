@@ -290,17 +290,9 @@ class Recording {
         };
         // Exec tracking is live now; two passes catch what started during the first.
         for (int pass = 0; pass < 2; ++pass) {
-            DIR* dp = ::opendir("/proc");
-            if (!dp)
-                return fail_errno("cannot read /proc");
-            std::vector<pid_t> pids;
-            while (dirent* e = ::readdir(dp)) {
-                char* end = nullptr;
-                long pid = std::strtol(e->d_name, &end, 10);
-                if (end && *end == 0 && pid > 0)
-                    pids.push_back(static_cast<pid_t>(pid));
-            }
-            ::closedir(dp);
+            const std::vector<pid_t> pids = list_pids();
+            if (pids.empty())
+                return fail("cannot read /proc");
             for (pid_t pid : pids) {
                 if (pid == self || ancestors.contains(pid) || live_.contains(pid))
                     continue;
@@ -319,15 +311,7 @@ class Recording {
                 }
             }
         }
-        for (pid_t pid : live_) {
-            for (const auto& [key, st] : open_tcp_connections(pid, monotonic_now_ns()))
-                probes_->track_tcp(key, st);
-            if (auto snap = read_process(pid)) {
-                unseen_.note_exe(pid, snap->exe);
-                pending_records_.push_back({process_record(*snap, "scan")});
-            }
-        }
-        processes_seen_ = live_.size();
+        note_scanned_processes();
         return {};
     }
 
@@ -374,8 +358,14 @@ class Recording {
                 }
             }
         }
+        note_scanned_processes();
+        return {};
+    }
+
+    // The processes found already running (by -p or a --watch rule): their connections
+    // open before the recording are tracked from now on, and each gets a PROCESS record.
+    void note_scanned_processes() {
         for (pid_t pid : live_) {
-            // Connections open before the recording: tracked from now on.
             for (const auto& [key, st] : open_tcp_connections(pid, monotonic_now_ns()))
                 probes_->track_tcp(key, st);
             if (auto snap = read_process(pid)) {
@@ -384,7 +374,6 @@ class Recording {
             }
         }
         processes_seen_ = live_.size();
-        return {};
     }
 
     Expected<void> attach_initial() {
