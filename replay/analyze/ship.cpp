@@ -321,13 +321,17 @@ Expected<FileLook> look_at_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd)
         return fail_errno("cannot open " + path);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
-        return fail_errno("cannot stat " + path);
     FileLook look;
     look.writer = writer_state(fd.get());
     if (look.writer == FileLook::Writer::Open)
         return look;  // nothing else counts while it is written
+    // After the writer check: a writer that closed just before it has written
+    // everything this stat sees, so the key stored with the import is the file's
+    // final one (a stat from before could name half a copy, and the file would be
+    // imported again as changed).
+    struct stat& st = look.st;
+    if (::fstat(fd.get(), &st) != 0)
+        return fail_errno("cannot stat " + path);
     auto reader = replay::CaptureReader::open(path);
     if (reader) {
         look.header_ok = true;
@@ -336,8 +340,7 @@ Expected<FileLook> look_at_file(const std::string& path) {
         // Renamed or deleted since our open (a recorder renaming `x.ctz.part` to
         // `x.ctz` as it closes it): not a bad file, the new name comes next.
         struct stat now {};
-        if (::lstat(path.c_str(), &now) != 0 || now.st_dev != st.st_dev ||
-            now.st_ino != st.st_ino)
+        if (::lstat(path.c_str(), &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino)
             return fail("gone while being looked at: " + path, ENOENT);
         look.header_error = reader.error().what();
         // The header is written at once, but a copy may be under way.
@@ -425,7 +428,7 @@ class Shipper {
             if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
                 continue;
             seen.insert(path);
-            const FileKey key = key_of(st);
+            FileKey key = key_of(st);
             if (auto it = done_.find(path); it != done_.end() && it->second == key)
                 continue;
             // Another watcher, or this one before a restart, may have shipped it.
@@ -447,6 +450,16 @@ class Shipper {
             if (look->writer == FileLook::Writer::Open) {
                 ++waiting_;  // still being written: its close (inotify) brings us back
                 continue;
+            }
+            if (key_of(look->st) != key) {
+                // Written between our lstat and the look: the look's stat is the
+                // file's state now; it may be what was shipped already.
+                st = look->st;
+                key = key_of(st);
+                if (*shipped && key_of(**shipped) == key) {
+                    done_[path] = key;
+                    continue;
+                }
             }
             if (!look->header_ok && !look->maybe_incomplete) {
                 fail_file(path, st, look->header_error, {});

@@ -5,6 +5,7 @@
 // idempotent by capture UUID.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -62,6 +63,9 @@ struct FileLook {
     std::string header_error;
     std::string uuid;
     bool clean_trailer = false;  // the file ends with a capture trailer
+    // The file's stat, taken after the writer check: what the look describes. A
+    // stat from before the check can name a copy still under way.
+    struct stat st {};
 };
 Expected<FileLook> look_at_file(const std::string& path);
 

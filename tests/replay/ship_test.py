@@ -227,6 +227,38 @@ class Ship(unittest.TestCase):
         self.assertEqual(self.shipped_rows(), before)
         self.assert_same_as_plain_import()
 
+    def test_each_file_is_looked_at_once_while_copies_land(self):
+        """Files written in many small pieces right under the watcher's nose: a scan
+        that stats a file mid-copy and looks at it just after the copy closed must
+        store the file's final state, or the next scan takes it for a changed file
+        and imports it a second time (seen as 154 imports of 150 files)."""
+        with open(fixture(WHOLE[0]), "rb") as f:
+            data = f.read()
+        step = max(1, len(data) // 200)
+        names = [f"copy-{i:03}.ctz" for i in range(120)]
+        w = Watcher(self.dir, self.db, "--settle", "3600")
+        try:
+            for name in names:
+                with open(os.path.join(self.dir, name), "wb") as out:
+                    for k in range(0, len(data), step):
+                        out.write(data[k:k + step])
+                        out.flush()
+                time.sleep(0.02)  # pacing: the watcher scans between files
+            wait_rows(self.db, "SELECT count(*) FROM shipped_files", len(names))
+            # Every close has been seen once the last file is in: a scan after it
+            # finds nothing new. Wait for that scan's quiet by one more file.
+            shutil.copy(fixture(WHOLE[1]), self.dir)
+            wait_rows(self.db, "SELECT count(*) FROM shipped_files", len(names) + 1)
+        finally:
+            rc = w.stop()
+        self.assertEqual(rc, 0, "\n".join(w.lines))
+        for name in names:
+            self.assertEqual(w.count(lambda l, n=name: l.endswith(f"/{n}: importing")), 1,
+                             "\n".join(l for l in w.lines if name in l))
+        outcomes = [o for o, _, _ in self.shipped().values()]
+        self.assertEqual(outcomes.count("imported"), 2)
+        self.assertEqual(outcomes.count("already_present"), len(names) - 1)
+
     def shipped_rows(self):
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
             return c.execute("SELECT * FROM shipped_files ORDER BY path").fetchall()
