@@ -229,17 +229,31 @@ DecodedConnection decode_connection(const replay::Connection& connection,
             add_raw(dc, kRead, 0, "http2");
             return dc;
         }
-        for (auto& m : h2.requests)
-            time_message(out_view, m);
-        for (auto& m : h2.responses)
-            time_message(in_view, m);
         dc.exchanges = std::move(h2.pairings);
-        dc.requests.reserve(h2.requests.size());
-        for (auto& m : h2.requests)
-            dc.requests.push_back(finish_message(out_view, std::move(m), growth_budget));
-        dc.responses.reserve(h2.responses.size());
-        for (auto& m : h2.responses)
-            dc.responses.push_back(finish_message(in_view, std::move(m), growth_budget));
+        // Exchange by exchange, the request and then its responses (the order in
+        // which the HTTP/2 streamer finishes them, so that the capture's growth
+        // budget goes the same way); the responses no exchange holds last.
+        dc.requests.resize(h2.requests.size());
+        dc.responses.resize(h2.responses.size());
+        std::size_t responses_done = 0;
+        for (const auto& p : dc.exchanges) {
+            if (p.request) {
+                dc.requests[*p.request] =
+                    finish_message(out_view, std::move(h2.requests[*p.request]), growth_budget);
+            }
+            for (std::size_t i : p.interim) {
+                dc.responses[i] =
+                    finish_message(in_view, std::move(h2.responses[i]), growth_budget);
+                ++responses_done;
+            }
+            if (p.response) {
+                dc.responses[*p.response] =
+                    finish_message(in_view, std::move(h2.responses[*p.response]), growth_budget);
+                ++responses_done;
+            }
+        }
+        for (std::size_t i = responses_done; i < h2.responses.size(); ++i)
+            dc.responses[i] = finish_message(in_view, std::move(h2.responses[i]), growth_budget);
         return dc;
     }
 

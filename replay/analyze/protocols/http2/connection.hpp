@@ -2,14 +2,27 @@
 // messages per stream, header blocks decompressed with nghttp2's HPACK
 // inflater. After a gap the direction's framing and HPACK state are lost, so
 // decoding of that direction stops there and open streams stay incomplete.
+//
+// Decoder takes each direction's bytes as they come (in stream order from
+// position 0) and hands over an exchange once nothing that follows can change
+// it; decode_connection() feeds it whole connections.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocols/http1/stitcher.hpp"
 #include "protocols/http1/types.hpp"
 #include "stream/stream_view.hpp"
+
+struct nghttp2_hd_inflater;
 
 namespace ct::analyze::http2 {
 
@@ -21,7 +34,150 @@ struct DecodedStreams {
 };
 
 // `body_limit`: body bytes kept per message at most (Message::body_limit).
+// requests are in the order their header blocks ended; responses in pairing
+// order (each exchange's interim responses, then its final one), then the
+// final responses no request asked for (by stream id), then the interim
+// responses of streams with neither.
 DecodedStreams decode_connection(const StreamView& client, const StreamView& server, bool closed,
                                  std::size_t body_limit = std::numeric_limits<std::size_t>::max());
+
+// Stream ids, kept as ranges (ids of one side step by 2).
+class StreamIdSet {
+  public:
+    bool contains(std::uint32_t id) const;
+    void insert(std::uint32_t id);
+
+  private:
+    std::array<std::map<std::uint32_t, std::uint32_t>, 2> ranges_;  // by parity: first -> last
+};
+
+struct InflaterDeleter {
+    void operator()(nghttp2_hd_inflater* p) const;
+};
+
+// One direction decoded as its bytes come. A header block on a stream this side
+// already ended (END_STREAM or RST_STREAM) starts no message (RFC 9113 5.1:
+// such a stream is closed), so a message, once its stream ended, never changes.
+class DirectionDecoder {
+  public:
+    DirectionDecoder(http1::MessageKind kind, std::size_t body_limit);
+
+    // The direction's next bytes (its first run goes on).
+    void feed(std::string_view bytes);
+    // The first run ended: nothing more is decoded once what waits is.
+    void end(bool cut);
+    // What the peer announced as SETTINGS_HEADER_TABLE_SIZE so far (the most),
+    // and whether it can still grow: a header block whose table size update
+    // needs more waits for it (the whole connection's most decides).
+    void peer_announced(std::uint32_t size, bool final);
+
+    std::uint32_t announced() const { return announced_; }
+    bool announcements_final() const { return !walking_; }
+    // No message of this direction changes any more, and none starts.
+    bool stopped() const { return damaged_ || (ended_ && !stall_); }
+    bool damaged() const { return damaged_; }
+    bool ended_stream(std::uint32_t stream) const { return ended_streams_.contains(stream); }
+    bool open(std::uint32_t stream) const { return open_.count(stream) != 0; }
+    bool any_message() const { return next_index_ > 0; }
+    std::uint64_t end_pos() const { return buf_pos_ + buf_.size(); }
+    std::size_t buffered() const { return buf_.size(); }
+    // Stream positions before this are needed by no message that may still be taken.
+    std::uint64_t oldest_needed() const;
+
+    // Messages not taken yet, by index (the order their header blocks ended).
+    std::map<std::size_t, http1::Message>& messages() { return messages_; }
+    // Final (non-1xx) message per stream, and its interim ones, not taken yet.
+    std::map<std::uint32_t, std::size_t>& finals() { return finals_; }
+    std::map<std::uint32_t, std::vector<std::size_t>>& interims() { return interims_; }
+
+  private:
+    struct Block {
+        std::string bytes;
+        std::uint32_t stream = 0;
+        bool end_stream = false;
+        bool is_push = false;
+        std::uint64_t start = 0;
+        std::uint64_t end = 0;
+    };
+    void process(std::string_view view);
+    void walk(std::string_view view);
+    void decode_frames(std::string_view view);
+    std::size_t done_bytes(std::size_t size) const;
+    void advance(std::size_t done);
+    void compact();
+    // false: stop here (damage, or a stall).
+    bool decode_frame(std::string_view frame_bytes, std::uint64_t frame_pos);
+    bool end_block(Block block);
+    void on_header_block(std::uint32_t stream, std::vector<http1::Header> headers, bool end_stream,
+                         std::uint64_t start_pos, std::uint64_t end_pos);
+    void on_data(std::uint32_t stream, std::string_view data, std::uint64_t data_pos,
+                 bool end_stream, std::uint64_t end_pos);
+    void close(std::map<std::uint32_t, std::size_t>::iterator it);
+
+    http1::MessageKind kind_;
+    std::size_t body_limit_;
+    std::unique_ptr<nghttp2_hd_inflater, InflaterDeleter> inflater_;
+
+    // Bytes from buf_pos_ not decoded yet (decoded_ of them are) or not walked.
+    std::string buf_;
+    std::uint64_t buf_pos_ = 0;
+    std::size_t decoded_ = 0;  // in buf_
+    std::size_t walked_ = 0;   // in buf_
+    bool preface_ = false;     // requests: the preface is passed
+    bool walking_ = true;      // frames are walked for SETTINGS (until framing fails)
+    std::optional<std::uint64_t> invalid_at_;  // framing fails there
+    std::uint32_t announced_ = 4096;
+    bool ended_ = false;
+    bool cut_ = false;
+    bool damaged_ = false;
+
+    std::uint32_t peer_announced_ = 4096;
+    bool peer_final_ = false;
+    std::optional<Block> stall_;  // a header block that waits for the peer's announcement
+    std::uint64_t stall_need_ = 0;
+
+    std::optional<Block> block_;  // being assembled from HEADERS + CONTINUATION
+
+    std::map<std::size_t, http1::Message> messages_;
+    std::size_t next_index_ = 0;
+    std::map<std::uint32_t, std::size_t> open_;  // stream -> final message in progress
+    std::map<std::uint32_t, std::size_t> finals_;
+    std::map<std::uint32_t, std::vector<std::size_t>> interims_;
+    StreamIdSet ended_streams_;
+};
+
+// One exchange: a request and its responses (either side may be missing).
+struct Exchange {
+    std::optional<http1::Message> request;
+    std::vector<http1::Message> interim;
+    std::optional<http1::Message> response;
+};
+
+// Both directions of a connection, decoded as their bytes come (direction 0:
+// the client's, from its preface on; 1: the server's).
+class Decoder {
+  public:
+    explicit Decoder(std::size_t body_limit = std::numeric_limits<std::size_t>::max());
+    void feed(int direction, std::string_view bytes);
+    // The direction's first run ended (`cut`: more was captured or flowed after it).
+    void end(int direction, bool cut);
+    // The exchanges nothing that follows can change, in request order: a request
+    // whose stream ended on both sides (or whose sides stopped decoding). Once
+    // both directions ended, every exchange left, then the final responses no
+    // request asked for (by stream id); `orphans` gets the interim responses of
+    // streams with neither.
+    std::vector<Exchange> take_settled(std::vector<http1::Message>* orphans = nullptr);
+
+    bool any_message() const { return dirs_[0].any_message() || dirs_[1].any_message(); }
+    bool damaged() const { return dirs_[0].damaged() || dirs_[1].damaged(); }
+    std::uint64_t end_pos(int direction) const { return dirs_[direction].end_pos(); }
+    std::uint64_t oldest_needed(int direction) const { return dirs_[direction].oldest_needed(); }
+    std::size_t buffered() const { return dirs_[0].buffered() + dirs_[1].buffered(); }
+
+  private:
+    void exchange_announcements();
+    std::array<DirectionDecoder, 2> dirs_;
+    std::array<bool, 2> ended_{};
+};
 
 }  // namespace ct::analyze::http2
