@@ -49,6 +49,8 @@ void ExchangeStreamer::reset() {
     request_size_ = 0;
     skip_.reset();
     held_ = 0;
+    http2_.reset();
+    http2_dropped_ = false;
 }
 
 Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int direction,
@@ -59,6 +61,8 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
         active_ = true;
         gen_ = connection.conn_gen;
     }
+    if (mode_ == Mode::Http2)
+        return http2_data(connection, direction, segment, bytes);
     if (skip_ && direction == kRead) {
         const bool backwards = segment.monotonic_ns < last_ns_[kRead];
         last_ns_[kRead] = std::max(last_ns_[kRead], segment.monotonic_ns);
@@ -106,10 +110,8 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             }
             if (start.size() < kHttp2Preface.size() && kHttp2Preface.starts_with(start))
                 return {};
-            if (http1::is_http2_preface(start)) {
-                mode_ = Mode::Hold;
-                break;
-            }
+            if (http1::is_http2_preface(start))
+                return start_http2(connection);
             mode_ = Mode::Stream;
         }
         if (!request_) {
@@ -178,6 +180,58 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
         drop(kRead, r.consumed);
         retry_at_ = {};
     }
+    return {};
+}
+
+// The window so far goes to a new Http2Streamer, direction by direction.
+Expected<void> ExchangeStreamer::start_http2(const replay::Connection& connection) {
+    mode_ = Mode::Http2;
+    http2_ = std::make_unique<Http2Streamer>(store_, policy_, limits_, budget_, before_first_write_,
+                                             exchanges_streamed_);
+    for (int d = 0; d < 2; ++d) {
+        const replay::DirectionStream& w = window_[d];
+        for (const auto& s : w.segments) {
+            if (auto r = http2_->data(connection, d, s, w.bytes(s)); !r)
+                return r;
+        }
+    }
+    return http2_data(connection, kWrite, {}, {});
+}
+
+// Mode::Http2: the window keeps the bytes until a message was decoded (until
+// then, the whole decoder may keep the connection as raw bytes); after that,
+// only where the tapped bytes end and when the last of them came.
+Expected<void> ExchangeStreamer::http2_data(const replay::Connection& connection, int direction,
+                                            const replay::StreamSegment& segment,
+                                            std::span<const std::uint8_t> bytes) {
+    if (segment.len > 0) {
+        replay::DirectionStream& w = window_[direction];
+        if (!http2_dropped_) {
+            replay::StreamSegment s = segment;
+            s.data_offset = w.data.size();
+            w.data.insert(w.data.end(), bytes.begin(), bytes.end());
+            w.segments.push_back(s);
+            held_ += bytes.size();
+        } else {
+            w.begin_pos = segment.pos + segment.len;
+            w.monotonic_before = segment.monotonic_ns;
+        }
+        w.end_pos = segment.pos + segment.len;
+        if (auto r = http2_->data(connection, direction, segment, bytes); !r)
+            return r;
+    }
+    if (!http2_dropped_ && http2_->any_message()) {
+        for (auto& w : window_) {
+            if (!w.segments.empty())
+                w.monotonic_before = w.segments.back().monotonic_ns;
+            w.begin_pos = w.end_pos;
+            held_ -= w.data.size();
+            w.data = {};
+            w.segments = {};
+        }
+        http2_dropped_ = true;
+    }
+    held_high_water_ = std::max(held_high_water_, held_ + http2_->held());
     return {};
 }
 
@@ -380,6 +434,14 @@ Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
         out.end_pos = std::max(rest.end_pos, w.end_pos);
         out.gap_bytes = rest.gap_bytes;
         out.monotonic_before = w.monotonic_before;
+    }
+    if (mode_ == Mode::Http2 && http2_dropped_) {
+        // The tapped bytes are gone: the streamer decodes and writes the rest.
+        auto r = http2_->finish(whole);
+        reset();
+        if (!r)
+            return std::unexpected(r.error());
+        return std::optional<replay::Connection>();
     }
     const bool begun = begun_;
     StreamedPart part = std::move(part_);

@@ -7,10 +7,13 @@
 // the part that is kept has come, the rest is counted as it comes, and the
 // exchange is written when the message ends.
 //
+// A connection that starts with the HTTP/2 preface goes to an Http2Streamer,
+// which decodes its streams as they come (http2_streamer.hpp).
+//
 // It only takes the exchanges whose decoding cannot depend on what follows:
 // both messages parsed whole from a clean start, in stream order without gaps,
 // the response no 1xx, no switch of protocol (CONNECT, Upgrade), times that do
-// not go backwards. At the first thing that is not so (an HTTP/2 preface, a gap,
+// not go backwards. At the first thing that is not so (a gap,
 // bytes out of order, damage that needs a resynchronisation, a body that runs
 // until close ...), it stops and holds the rest of the connection, which is
 // decoded as before once the connection's last record is read (decode_connection
@@ -21,12 +24,14 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "capture/capture_contents.hpp"
 #include "capture_store.hpp"
 #include "connection_decoder.hpp"
 #include "content_decoding.hpp"
+#include "http2_streamer.hpp"
 #include "prepared_connection.hpp"
 
 namespace ct::analyze {
@@ -59,8 +64,12 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     std::uint64_t exchanges_streamed() const { return exchanges_streamed_; }
 
   private:
-    enum class Mode { Probe, Stream, Hold };
+    enum class Mode { Probe, Stream, Hold, Http2 };
     void reset();
+    Expected<void> start_http2(const replay::Connection& connection);
+    Expected<void> http2_data(const replay::Connection& connection, int direction,
+                              const replay::StreamSegment& segment,
+                              std::span<const std::uint8_t> bytes);
     Expected<void> pump(const replay::Connection& connection);
     void drop(int direction, std::uint64_t bytes);
     Expected<void> commit(const replay::Connection& connection, const StreamView& out_view,
@@ -102,6 +111,10 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     std::size_t request_size_ = 0;
     std::uint64_t held_ = 0;
     std::uint64_t held_high_water_ = 0;
+    // Mode::Http2: the streamer, and whether the window was let go (once a
+    // message was decoded, the connection cannot end up as raw bytes).
+    std::unique_ptr<Http2Streamer> http2_;
+    bool http2_dropped_ = false;
     std::uint64_t exchanges_streamed_ = 0;
 };
 

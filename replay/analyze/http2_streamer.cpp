@@ -1,0 +1,157 @@
+#include "http2_streamer.hpp"
+
+#include <algorithm>
+
+#include "stream/stream_view.hpp"
+
+namespace ct::analyze {
+
+Http2Streamer::Http2Streamer(CaptureStore& store, HeaderPolicy policy, const DecodeLimits& limits,
+                             GrowthBudget& budget,
+                             const std::function<Expected<void>()>& before_first_write,
+                             std::uint64_t& exchanges_streamed)
+    : store_(store),
+      policy_(policy),
+      limits_(limits),
+      budget_(budget),
+      before_first_write_(before_first_write),
+      exchanges_streamed_(exchanges_streamed),
+      decoder_(limits.max_body) {}
+
+void Http2Streamer::time(int direction, const replay::StreamSegment& segment) {
+    if (segment.len == 0)
+        return;
+    times_[direction].push_back(Timed{segment.pos, segment.len, segment.monotonic_ns});
+}
+
+Expected<void> Http2Streamer::data(const replay::Connection& connection, int direction,
+                                   const replay::StreamSegment& segment,
+                                   std::span<const std::uint8_t> bytes) {
+    time(direction, segment);
+    decoder_.feed(direction,
+                  std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    std::vector<http2::Exchange> settled = decoder_.take_settled();
+    if (settled.empty()) {
+        prune();
+        return {};
+    }
+    const std::size_t n = settled.size();
+    DecodedConnection dc = finish_exchanges(std::move(settled));
+    if (auto b = begin(connection); !b)
+        return b;
+    auto prepared = prepare_decoded(std::move(dc), policy_);
+    if (auto w = store_.write_exchanges(*prepared); !w)
+        return w;
+    exchanges_streamed_ += n;
+    prune();
+    return {};
+}
+
+Expected<void> Http2Streamer::begin(const replay::Connection& connection) {
+    if (begun_)
+        return {};
+    if (auto before = before_first_write_(); !before)
+        return before;
+    if (auto b = store_.begin_connection(connection); !b)
+        return b;
+    begun_ = true;
+    part_.protocol = "http2";
+    return {};
+}
+
+// A message's times come from the segments its bytes span: a view of those
+// answers monotonic_at() for its positions as the whole stream's view does.
+DecodedMessage Http2Streamer::finish_message(int direction, http1::Message message) {
+    const std::uint64_t lo = message.stream_pos;
+    const std::uint64_t hi = message.stream_pos + std::max<std::uint64_t>(message.wire_size, 1);
+    replay::DirectionStream stream;
+    const auto& times = times_[direction];
+    auto it = std::partition_point(times.begin(), times.end(),
+                                   [&](const Timed& t) { return t.pos + t.len <= lo; });
+    std::uint64_t longest = 0;
+    for (; it != times.end() && it->pos < hi; ++it) {
+        replay::StreamSegment s;
+        s.pos = std::max(it->pos, lo);
+        s.len = std::min(it->pos + it->len, hi) - s.pos;
+        s.monotonic_ns = it->monotonic_ns;
+        s.data_offset = 0;
+        longest = std::max(longest, s.len);
+        stream.segments.push_back(s);
+    }
+    // The bytes are not read, only their times: one buffer stands for all.
+    stream.data.resize(static_cast<std::size_t>(longest));
+    stream.end_pos = std::max(hi, decoder_.end_pos(direction));
+    const StreamView view(stream);
+    return finish_http1_message(view, std::move(message), limits_, budget_);
+}
+
+// As decode_connection does for the whole connection: exchange by exchange,
+// the request and then its responses.
+DecodedConnection Http2Streamer::finish_exchanges(std::vector<http2::Exchange> exchanges) {
+    DecodedConnection dc;
+    for (auto& x : exchanges) {
+        http1::Pairing p;
+        if (x.request) {
+            p.request = dc.requests.size();
+            dc.requests.push_back(finish_message(kWrite, std::move(*x.request)));
+            if (part_.host.empty()) {
+                const http1::Message& q = dc.requests.back().message;
+                std::string_view host = q.value_of("Host");
+                part_.host = host.empty() ? q.value_of(":authority") : host;
+            }
+        }
+        for (auto& m : x.interim) {
+            p.interim.push_back(dc.responses.size());
+            dc.responses.push_back(finish_message(kRead, std::move(m)));
+        }
+        if (x.response) {
+            p.response = dc.responses.size();
+            dc.responses.push_back(finish_message(kRead, std::move(*x.response)));
+        }
+        dc.exchanges.push_back(std::move(p));
+    }
+    return dc;
+}
+
+void Http2Streamer::prune() {
+    for (int d = 0; d < 2; ++d) {
+        const std::uint64_t oldest = decoder_.oldest_needed(d);
+        auto& times = times_[d];
+        while (!times.empty() && times.front().pos + times.front().len <= oldest)
+            times.pop_front();
+        if (times.empty())
+            times.shrink_to_fit();
+    }
+}
+
+Expected<void> Http2Streamer::finish(const replay::Connection& whole) {
+    for (int d = 0; d < 2; ++d) {
+        const replay::DirectionStream& stream = whole.streams[d];
+        const StreamView view(stream);
+        const auto& runs = view.runs();
+        const std::uint64_t tapped_end = decoder_.end_pos(d);
+        bool cut = tapped_end < view.end_pos();
+        // The whole stream's first run goes on where the tapped bytes ended.
+        if (!runs.empty() && runs.front().pos == tapped_end) {
+            for (const auto& s : stream.segments) {
+                if (!s.is_gap && s.pos >= runs.front().pos && s.pos < runs.front().end())
+                    time(d, s);
+            }
+            decoder_.feed(d, runs.front().bytes);
+            cut = runs.size() > 1 || runs.front().end() < view.end_pos();
+        }
+        decoder_.end(d, cut);
+    }
+    std::vector<http2::Exchange> rest = decoder_.take_settled();
+    DecodedConnection dc = finish_exchanges(std::move(rest));
+    dc.source = &whole;
+    dc.protocol = "http2";
+    dc.views[kWrite] = StreamView(whole.streams[kWrite]);
+    dc.views[kRead] = StreamView(whole.streams[kRead]);
+    if (auto b = begin(whole); !b)
+        return b;
+    auto prepared = prepare_decoded(std::move(dc), policy_);
+    return store_.end_connection(whole, *prepared, part_);
+}
+
+}  // namespace ct::analyze
