@@ -16,6 +16,7 @@
 #include "capture/capture_reader.hpp"
 #include "db_dump.hpp"
 #include "export_session.hpp"
+#include "import_compare.hpp"
 #include "importer.hpp"
 #include "llm_fixtures.hpp"
 #include "synthetic_capture.hpp"
@@ -23,8 +24,6 @@
 
 namespace ct::analyze {
 namespace {
-
-constexpr std::size_t kKiB = 1024;
 
 std::string gzip_of(const std::string& in) {
     z_stream z{};
@@ -212,59 +211,6 @@ void write_interleaved(const std::string& path) {
     cap.close(b);
     cap.close(a);
     cap.finish();
-}
-
-struct Compared {
-    std::size_t rows = 0;
-    std::uint64_t streamed = 0;  // exchanges the streamer wrote
-};
-
-// Imports `path` both ways and compares every row.
-Compared compare_imports(const std::string& path, const CaptureLimits& limits) {
-    Compared out;
-    auto streamed_db = open_session_database(":memory:");
-    auto whole_db = open_session_database(":memory:");
-    EXPECT_TRUE(streamed_db && whole_db);
-    if (!streamed_db || !whole_db)
-        return out;
-    auto streamed = import_capture_file(*streamed_db, path, true, {}, limits);
-    EXPECT_TRUE(streamed) << streamed.error().what();
-    if (!streamed)
-        return out;
-    out.streamed = streamed->exchanges_streamed;
-
-    replay::LoadOptions load;
-    load.max_held_bytes = limits.max_held_bytes;
-    auto contents = replay::load_capture(path, load);
-    EXPECT_TRUE(contents);
-    if (!contents)
-        return out;
-    ImportOptions options;
-    options.keep_secrets = true;
-    options.decode = limits.decode;
-    auto importer = Importer::create(*whole_db, nullptr, options);
-    EXPECT_TRUE(importer);
-    auto whole = (*importer)->import(*contents, std::filesystem::absolute(path).string());
-    EXPECT_TRUE(whole) << whole.error().what();
-    if (!whole)
-        return out;
-    EXPECT_EQ((*importer)->exchanges_streamed(), 0u);  // the reference path takes none
-
-    auto a = dump(*streamed_db);
-    auto b = dump(*whole_db);
-    EXPECT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-        EXPECT_EQ(a[i], b[i]) << "row " << i;
-    out.rows = a.size();
-    return out;
-}
-
-std::vector<CaptureLimits> limit_sets() {
-    std::vector<CaptureLimits> out(4);
-    out[1].decode.max_body = 1000;      // bodies cut while parsing and after decoding
-    out[2].max_held_bytes = 20 * kKiB;  // the over-limit cut
-    out[3].decode.max_growth = 3000;    // the capture's decoding budget runs out
-    return out;
 }
 
 TEST(ExchangeStreaming, LongConnectionsGiveTheRowsOfAWholeLoad) {
