@@ -1,7 +1,10 @@
 // libFuzzer target: the HTTP/2 decoder (frames, HPACK, streams) through the
-// connection decoder: the client side starts with the connection preface.
+// connection decoder: the client side starts with the connection preface. The
+// same bytes fed in pieces (as ct-analyze's streamed import feeds them) must
+// give the same exchanges.
 #include "connection_decoder.hpp"
 #include "fuzz_support.hpp"
+#include "http2_feed.hpp"
 #include "protocols/http2/frames.hpp"
 
 using namespace ct::analyze;
@@ -28,5 +31,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (m.body.bytes.size() > limits.max_body)
             __builtin_trap();
     }
+    // Piece sizes from the input's own bytes.
+    std::size_t at = 0;
+    auto piece = [&](int) -> std::size_t {
+        if (in.empty())
+            return 1;
+        return 1 + static_cast<unsigned char>(in[at++ % in.size()]) % 97;
+    };
+    const StreamView client(conn.streams[0]);
+    const StreamView server(conn.streams[1]);
+    if (ct::fuzz::whole_exchanges(client, server, limits.max_body) !=
+        ct::fuzz::fed_exchanges(client, server, limits.max_body, piece))
+        __builtin_trap();
     return 0;
 }

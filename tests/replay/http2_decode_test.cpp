@@ -7,6 +7,7 @@
 #include <random>
 
 #include "connection_decoder.hpp"
+#include "http2_feed.hpp"
 #include "llm/llm_call.hpp"
 #include "llm_fixtures.hpp"
 #include "protocols/http2/frames.hpp"
@@ -172,6 +173,146 @@ TEST(Http2Decode, BodyPastTheLimitIsCut) {
     EXPECT_NE(r.body.decode_error.find("the first 4096 of its 6000 captured bytes were kept"),
               std::string::npos)
         << r.body.decode_error;
+}
+
+// The decoder fed in pieces, the directions taking turns and the exchanges taken
+// as soon as they are settled (as the streamed import does), gives the
+// exchanges of the whole decode: streams interleaved, reset, reused, answered
+// with 1xx, trailers, table size updates announced late or never, frames cut
+// anywhere, random frames among them.
+TEST(Http2Decode, FedInPiecesGivesTheWholeDecode) {
+    using namespace http2;
+    std::mt19937 rng(7);
+    int with_exchanges = 0;
+    for (int round = 0; round < 400; ++round) {
+        Deflater client, server;
+        std::string out = std::string(kClientPreface) + frame(kSettings, 0, 0, "");
+        std::string in;
+        const bool big_table = round % 5 == 0;
+        if (big_table) {
+            // The client's encoder uses 16 KiB of table, which the server
+            // announces late (at its 12th frame, if that is a case 8) or never.
+            nghttp2_hd_deflate_del(client.raw);
+            nghttp2_hd_deflate_new(&client.raw, 16384);
+            nghttp2_hd_deflate_change_table_size(client.raw, 16384);
+            if (round % 10 == 0)
+                in += frame(kSettings, 0, 0, std::string("\x00\x01\x00\x00\x20\x00", 6));
+        }
+        for (int k = 0; k < 24; ++k) {
+            const auto stream = static_cast<std::uint32_t>(1 + 2 * (rng() % 5));
+            const bool end = rng() % 3 == 0;
+            switch (rng() % 9) {
+                case 0:
+                case 1:
+                    out += frame(kHeaders, kEndHeaders | (end ? kEndStream : 0), stream,
+                                 client.block({{":method", "POST"},
+                                               {":path", "/p" + std::to_string(rng() % 3)},
+                                               {":authority", "h"}}));
+                    break;
+                case 2:
+                    out += frame(kData, end ? kEndStream : 0, stream, std::string(rng() % 50, 'q'));
+                    break;
+                case 3:
+                    in += frame(kHeaders, kEndHeaders | (end ? kEndStream : 0), stream,
+                                server.block({{":status", rng() % 4 == 0 ? "103" : "200"},
+                                              {"content-type", "text/event-stream"}}));
+                    break;
+                case 4:
+                case 5:
+                    in += frame(kData, end ? kEndStream : 0, stream,
+                                "data: " + std::to_string(rng() % 1000) + "\n\n");
+                    break;
+                case 6:
+                    (rng() % 2 ? out : in) +=
+                        frame(kRstStream, 0, stream, std::string("\0\0\0\x08", 4));
+                    break;
+                case 7: {
+                    std::string payload(rng() % 20, '\0');
+                    for (char& c : payload)
+                        c = static_cast<char>(rng());
+                    if (rng() % 8 == 0)
+                        (rng() % 2 ? out : in) +=
+                            frame(static_cast<std::uint8_t>(rng() % 11),
+                                  static_cast<std::uint8_t>(rng()), stream, payload);
+                    break;
+                }
+                case 8:
+                    if (big_table && k == 12)
+                        in += frame(kSettings, 0, 0, std::string("\x00\x01\x00\x00\x40\x00", 6));
+                    else
+                        in += frame(kPing, 0, 0, std::string(8, 'p'));
+                    break;
+            }
+        }
+        std::vector<std::size_t> out_cuts, in_cuts;
+        for (int c = 0; c < 6; ++c) {
+            out_cuts.push_back(rng() % (out.size() + 1));
+            in_cuts.push_back(rng() % (in.size() + 1));
+        }
+        std::sort(out_cuts.begin(), out_cuts.end());
+        std::sort(in_cuts.begin(), in_cuts.end());
+        testing::StreamBuilder sent, received;
+        std::size_t prev = 0;
+        for (std::size_t c : out_cuts) {
+            sent.data(out.substr(prev, c - prev));
+            prev = c;
+        }
+        sent.data(out.substr(prev));
+        prev = 0;
+        for (std::size_t c : in_cuts) {
+            received.data(in.substr(prev, c - prev));
+            prev = c;
+        }
+        if (round % 7 == 0)
+            received.gap(30);  // the server's first run ends early
+        received.data(in.substr(prev));
+        auto conn = testing::make_connection(sent.stream(), received.stream());
+        const StreamView client_view(conn.streams[0]);
+        const StreamView server_view(conn.streams[1]);
+        const std::size_t body_limit = round % 3 == 0 ? 40 : 1u << 20;
+        auto whole = ct::fuzz::whole_exchanges(client_view, server_view, body_limit);
+        auto fed = ct::fuzz::fed_exchanges(client_view, server_view, body_limit,
+                                           [&](int) { return 1 + rng() % 60; });
+        ASSERT_EQ(whole, fed) << "round " << round;
+        with_exchanges += whole.size() > 2;
+    }
+    EXPECT_GT(with_exchanges, 200);
+}
+
+// A header block's table size update may use what its peer announced anywhere in
+// the connection (SETTINGS_HEADER_TABLE_SIZE, the most), and no more: fed in
+// pieces, the block waits for the announcement.
+TEST(Http2Decode, TableSizeUpdateNeedsThePeersAnnouncement) {
+    using namespace http2;
+    for (bool announced : {true, false}) {
+        Deflater client, server;
+        nghttp2_hd_deflate_del(client.raw);
+        nghttp2_hd_deflate_new(&client.raw, 16384);
+        nghttp2_hd_deflate_change_table_size(client.raw, 16384);
+        std::string out =
+            std::string(kClientPreface) + frame(kSettings, 0, 0, "") +
+            frame(kHeaders, kEndHeaders | kEndStream, 1,
+                  client.block({{":method", "GET"}, {":path", "/a"}, {":authority", "h"}}));
+        std::string in =
+            frame(kHeaders, kEndHeaders | kEndStream, 1, server.block({{":status", "200"}})) +
+            frame(kSettings, 0, 0,
+                  std::string(announced ? "\x00\x01\x00\x00\x40\x00" : "\x00\x01\x00\x00\x3f\xff",
+                              6));
+        auto conn =
+            testing::make_connection(testing::cut_stream(out, {}), testing::cut_stream(in, {}));
+        const StreamView client_view(conn.streams[0]);
+        const StreamView server_view(conn.streams[1]);
+        auto h2 = decode_connection(client_view, server_view, true);
+        EXPECT_EQ(h2.requests.size(), announced ? 1u : 0u);
+        EXPECT_EQ(h2.damaged, !announced);
+        auto whole = ct::fuzz::whole_exchanges(client_view, server_view, 1u << 20);
+        // The client's block first: it waits for the server's SETTINGS.
+        auto fed = ct::fuzz::fed_exchanges(client_view, server_view, 1u << 20,
+                                           [](int d) { return d == 0 ? 1u << 20 : 1u; });
+        EXPECT_EQ(whole, fed);
+        ASSERT_EQ(whole.size(), 1u);
+        EXPECT_EQ(whole[0].starts_with("-"), !announced);
+    }
 }
 
 TEST(Http2Decode, HostileFramesNeverCrash) {
