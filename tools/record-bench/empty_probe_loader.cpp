@@ -4,7 +4,8 @@
 //
 //   record-bench-empty-probe [LIBSSL [FUNCTION...]]
 //     default /usr/lib/x86_64-linux-gnu/libssl.so.3 and SSL_write, SSL_read,
-//     SSL_write_ex, SSL_read_ex; for libgnutls, name its functions.
+//     SSL_write_ex, SSL_read_ex; for libgnutls, name its functions. FUNCTION:entry
+//     attaches the entry program only (as ct-record does on BIO_write).
 //   record-bench-empty-probe --go BINARY
 //
 // --go: a Go executable; the empty entry program goes on every place ct-record probes in
@@ -18,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -75,8 +77,14 @@ int main(int argc, char** argv) {
         lib.clear();
         functions.clear();
     }
-    for (const std::string& fn : functions) {
+    for (std::string fn : functions) {
+        constexpr std::string_view kEntryOnly = ":entry";
+        const bool entry_only = fn.ends_with(kEntryOnly);
+        if (entry_only)
+            fn.resize(fn.size() - kEntryOnly.size());
         for (bool ret : {false, true}) {
+            if (ret && entry_only)
+                continue;
             LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn.c_str());
             bpf_program* prog = ret ? skel->progs.empty_return : skel->progs.empty_entry;
             LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, lib.c_str(), 0, &opts));
