@@ -87,13 +87,19 @@ def children_of_me():
     return out
 
 
+# Process names (comm) of the recorder: ct-record, and the binary --ct-record names (its
+# detach child keeps that name, e.g. a copy of a baseline build under another name).
+RECORDER_COMMS = {"ct-record"}
+
+
 def reap_orphaned_recorders(timeout=30.0):
     """ct-record hands the detach of its probes to a child that outlives it. We are a
     subreaper, so that child becomes ours: wait for it, so that no probe is left
     attached when the next mode is measured. Returns the seconds waited."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        pending = [pid for pid, comm in children_of_me() if comm.startswith("ct-record")]
+        pending = [pid for pid, comm in children_of_me()
+                   if any(comm.startswith(name) for name in RECORDER_COMMS)]
         if not pending:
             break
         for pid in pending:
@@ -1271,6 +1277,7 @@ def main():
     cfg.ct_extra = list(a.ct_arg)
     cfg.build = os.path.abspath(a.build)
     cfg.ct_record = a.ct_record or os.path.join(cfg.build, "record", "ct-record")
+    RECORDER_COMMS.add(os.path.basename(cfg.ct_record)[:15])  # TASK_COMM_LEN - 1
     cfg.rounds = a.rounds or (3 if a.quick else 15)
     cfg.pairs_small = 2000 if a.quick else 5000
     cfg.pairs_big = 40 if a.quick else 100
