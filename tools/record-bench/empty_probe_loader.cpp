@@ -5,7 +5,8 @@
 //   record-bench-empty-probe [LIBSSL [FUNCTION...]]
 //     default /usr/lib/x86_64-linux-gnu/libssl.so.3 and SSL_write, SSL_read,
 //     SSL_write_ex, SSL_read_ex; for libgnutls, name its functions. FUNCTION:entry
-//     attaches the entry program only (as ct-record does on BIO_write).
+//     attaches the entry program only (as ct-record does on BIO_write); FUNCTION+OFFSET
+//     attaches it OFFSET bytes into the function (an instruction boundary).
 //   record-bench-empty-probe --go BINARY
 //
 // --go: a Go executable; the empty entry program goes on every place ct-record probes in
@@ -82,12 +83,18 @@ int main(int argc, char** argv) {
         const bool entry_only = fn.ends_with(kEntryOnly);
         if (entry_only)
             fn.resize(fn.size() - kEntryOnly.size());
+        // FUNCTION+OFFSET: OFFSET bytes into the function (entry only).
+        std::size_t offset = 0;
+        if (const auto plus = fn.find('+'); plus != std::string::npos) {
+            offset = std::stoul(fn.substr(plus + 1), nullptr, 0);
+            fn.resize(plus);
+        }
         for (bool ret : {false, true}) {
-            if (ret && entry_only)
+            if (ret && (entry_only || offset != 0))
                 continue;
             LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = fn.c_str());
             bpf_program* prog = ret ? skel->progs.empty_return : skel->progs.empty_entry;
-            LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, lib.c_str(), 0, &opts));
+            LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, lib.c_str(), offset, &opts));
             if (!link) {
                 std::cerr << "record-bench-empty-probe: cannot attach to " << fn << " in " << lib
                           << ": " << std::strerror(errno) << "\n";
