@@ -512,7 +512,11 @@ def report_watch(cfg, wc):
 # ---- 11. BIO_write: what its probe costs, untraced and traced ---------------------------------
 
 SSL_IO = ("SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex")
-BIO_IO = ("BIO_write:entry", "BIO_write_ex:entry")
+# Empty probes where ct-record puts its BIO_write probes (the first instruction the kernel
+# emulates, locate/probe_placement.hpp), and on the functions' first instruction (where
+# ct-record put them before; usually copied out of line and single-stepped).
+BIO_IO = ("BIO_write:emulated", "BIO_write_ex:emulated")
+BIO_IO_AT_ENTRY = ("BIO_write:entry", "BIO_write_ex:entry")
 
 
 def private_openssl(cfg, name):
@@ -566,11 +570,11 @@ def bio_cost_a(cfg, res, shared_ssl, shared_crypto, bio_calls, pairs):
     # (a) the untraced process u shares its libraries with t, the process ct-record records.
     u = Workload(cfg, os.path.dirname(shared_ssl))
     t = Workload(cfg, os.path.dirname(shared_ssl))
-    modes = ["none", "empty", "ct"]
+    modes = ["none", "empty_entry", "empty", "ct"]
     try:
         for rnd in range(cfg.rounds):
             got = {}
-            for mode in modes[rnd % 3:] + modes[:rnd % 3]:
+            for mode in modes[rnd % 4:] + modes[:rnd % 4]:
                 def measure():
                     u.cmd("bio %d 100" % max(bio_calls // 20, 2))
                     n = bio_calls * (20 if mode == "none" else 1)
@@ -580,9 +584,9 @@ def bio_cost_a(cfg, res, shared_ssl, shared_crypto, bio_calls, pairs):
                     return (float(b["ns_per_call"]), float(b["cpu_ns_per_call"])), r
                 if mode == "none":
                     got[mode] = measure()
-                elif mode == "empty":
-                    with EmptyProbe(cfg, shared_crypto, BIO_IO), EmptyProbe(cfg, shared_ssl,
-                                                                            SSL_IO):
+                elif mode.startswith("empty"):
+                    bio = BIO_IO if mode == "empty" else BIO_IO_AT_ENTRY
+                    with EmptyProbe(cfg, shared_crypto, bio), EmptyProbe(cfg, shared_ssl, SSL_IO):
                         got[mode] = measure()
                 else:
                     out = os.path.join(cfg.work, "bio-a.ctz")
@@ -597,9 +601,10 @@ def bio_cost_a(cfg, res, shared_ssl, shared_crypto, bio_calls, pairs):
                 for mode in modes:
                     add(key, mode, got[mode][i][0])
                     add(key + "_cpu", mode, got[mode][i][1])
-            log("    round %d (a) untraced: BIO_write %s / %s / %s us, TLS pair %s / %s / %s us "
-                "(none / empty / ct-record)"
-                % (rnd + 1, *(us(got[m][0][0]) for m in modes), *(us(got[m][1][0]) for m in modes)))
+            log("    round %d (a) untraced: BIO_write %s us, TLS pair %s us (none / empty, BIO_write "
+                "probe on the entry / empty / ct-record)"
+                % (rnd + 1, " / ".join(us(got[m][0][0]) for m in modes),
+                   " / ".join(us(got[m][1][0]) for m in modes)))
     finally:
         u.close()
         t.close()
@@ -703,23 +708,34 @@ def report_bio(cfg, bc):
     p("    libcrypto its target maps, for every process mapping that file. us per call,")
     p("    median [min-max] of %d rounds; ratios are per round." % cfg.rounds)
     p("  (a) A process that is NOT traced, sharing libssl/libcrypto with the process ct-record -p")
-    p("      records: 'empty' = empty uprobe on BIO_write(_ex) + empty uprobe+uretprobe on")
-    p("      SSL_write/SSL_read(_ex), the traps ct-record's probes take on these paths.")
+    p("      records: 'empty' = empty uprobe on BIO_write(_ex) where ct-record puts its probe")
+    p("      (the first instruction the kernel emulates) + empty uprobe+uretprobe on")
+    p("      SSL_write/SSL_read(_ex): the traps ct-record's probes take on these paths; 'empty,")
+    p("      entry' = the same with the BIO_write probes on the functions' first instruction.")
     a = bc["a"]
-    rows = [("call", "none", "empty probes", "ct-record", "empty/none", "ct/empty",
-             "ct/empty thread CPU")]
+    rows = [("call", "none", "empty, entry", "empty", "ct-record", "empty/none",
+             "entry/empty", "ct/empty", "ct/empty CPU")]
     for key, name in (("bio", "BIO_write(100 B), memory BIO"),
                       ("tls", "SSL_write+SSL_read 100 B, BIO pair")):
         v, c = a[key], a[key + "_cpu"]
-        rows.append((name, spread(v["none"], us), spread(v["empty"], us), spread(v["ct"], us),
-                     spread(ratios(v, "empty", "none"), x2), spread(ratios(v, "ct", "empty"), x2),
-                     spread(ratios(c, "ct", "empty"), x2)))
+        rows.append((name, spread(v["none"], us), spread(v["empty_entry"], us),
+                     spread(v["empty"], us), spread(v["ct"], us),
+                     spread(ratios(v, "empty", "none"), x2),
+                     spread(ratios(v, "empty_entry", "empty"), x2),
+                     spread(ratios(v, "ct", "empty"), x2), spread(ratios(c, "ct", "empty"), x2)))
+    p(table(rows, "      "))
+    rows = [("thread CPU", "none", "empty, entry", "empty", "ct-record")]
+    for key, name in (("bio_cpu", "BIO_write(100 B)"), ("tls_cpu", "TLS pair 100 B")):
+        v = a[key]
+        rows.append((name, spread(v["none"], us), spread(v["empty_entry"], us),
+                     spread(v["empty"], us), spread(v["ct"], us)))
     p(table(rows, "      "))
     p("      ct-record's BIO_write program in this process: %.0f ns per run (bpf_stats)."
       % med(bc["bpf"].get("untraced", [])))
     p("  (b) The traced process (ct-record -p): per pair over a BIO pair (the connection has no")
     p("      socket) and per SSL_write(100 B) over TCP loopback to a sink (socket found).")
-    p("      'empty SSL' = part 1's floor; '+BIO' adds an empty uprobe on BIO_write(_ex);")
+    p("      'empty SSL' = part 1's floor; '+BIO' adds an empty uprobe on BIO_write(_ex) where")
+    p("      ct-record puts its own;")
     p("      'ct no BIO' = ct-record with CT_BENCH_NO_BIO_WRITE=1 (no BIO_write probe).")
     b = bc["b"]
     rows = [("call", "none", "empty SSL", "empty SSL+BIO", "ct no BIO", "ct-record",
