@@ -75,6 +75,10 @@ struct io_frame {
 	__u64 start_ns;
 	__u32 func;     /* enum ct_func */
 	__u32 nested;   /* library-internal calls below this frame still open */
+	/* Its connection's ciphertext went through BIO_write and its socket is known: BIO_write
+	 * inside this call has nothing left to learn and returns before the `conns` lookup. */
+	__u32 bio_done;
+	__u32 pad;
 };
 
 struct io_stack {
@@ -742,14 +746,23 @@ static __always_inline void learn_fd_for(__u64 pid_tgid, __u64 ssl, int fd, __u8
 	tcp_mark_tls(pid_tgid, fd, ssl, st->gen);
 }
 
-/* The TLS call this thread is inside, if any. */
-static __always_inline __u64 current_ssl(__u64 pid_tgid)
+/* The TLS call this thread is inside, if any; *frame is its frame (NULL in a handshake). */
+static __always_inline __u64 current_call(__u64 pid_tgid, struct io_frame **frame)
 {
 	struct io_stack *io = bpf_map_lookup_elem(&active_io, &pid_tgid);
-	if (io && io->top > 0)
-		return io->frames[(io->top - 1) & (IO_STACK_DEPTH - 1)].ssl;
+	if (io && io->top > 0) {
+		*frame = &io->frames[(io->top - 1) & (IO_STACK_DEPTH - 1)];
+		return (*frame)->ssl;
+	}
+	*frame = NULL;
 	struct hs_call *hs = bpf_map_lookup_elem(&active_hs, &pid_tgid);
 	return hs ? hs->ssl : 0;
+}
+
+static __always_inline __u64 current_ssl(__u64 pid_tgid)
+{
+	struct io_frame *frame;
+	return current_call(pid_tgid, &frame);
 }
 
 /* Socket I/O by a traced thread inside a TLS call: with a socket BIO (OpenSSL's, or a
@@ -778,16 +791,24 @@ static __always_inline int bio_write_entry(struct pt_regs *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
-	__u64 ssl = current_ssl(pid_tgid);
+	struct io_frame *frame;
+	__u64 ssl = current_call(pid_tgid, &frame);
 	if (!ssl)
 		return 0; /* not inside a TLS call: not a connection's records */
+	if (frame && frame->bio_done)
+		return 0;
 	struct conn_key ck = {.tgid = pid_tgid >> 32, .pad = 0, .ssl = ssl};
 	struct conn_state *st = bpf_map_lookup_elem(&conns, &ck);
 	if (!st)
 		return 0;
 	st->flags |= CONN_CIPHER_KEYED;
+	if (st->fd >= 0) {
+		if (frame)
+			frame->bio_done = 1; /* the call's next records (one per 16 KiB) stop above */
+		return 0;
+	}
 	__s64 len = (__s64)(int)PT_REGS_PARM3(ctx);
-	if (st->fd >= 0 || len < CIPHER_KEY_LEN)
+	if (len < CIPHER_KEY_LEN)
 		return 0;
 	struct cipher_key k = {.tgid = pid_tgid >> 32, .pad = 0};
 	if (bpf_probe_read_user(k.bytes, sizeof(k.bytes), (const void *)PT_REGS_PARM2(ctx)) != 0)
@@ -914,8 +935,12 @@ static __always_inline int io_entry(struct pt_regs *ctx, __u32 func, __u64 len_p
 	f->start_ns = bpf_ktime_get_ns();
 	f->func = func;
 	f->nested = 0;
+	f->bio_done = 0;
+	f->pad = 0;
 	stack->top = top + 1;
-	conn_get(pid_tgid, ssl, func); /* syscalls and BIO_write inside find it */
+	struct conn_state *st = conn_get(pid_tgid, ssl, func); /* syscalls and BIO_write find it */
+	if (st && (st->flags & CONN_CIPHER_KEYED) && st->fd >= 0)
+		f->bio_done = 1;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -20,6 +21,7 @@
 
 #include "capture_header.hpp"
 #include "ct_record.skel.h"
+#include "locate/probe_placement.hpp"
 #include "util/unique_fd.hpp"
 
 namespace ct::record {
@@ -73,6 +75,27 @@ std::string load_error_hint(int err) {
         default:
             return std::strerror(err);
     }
+}
+
+// emulated_entry_delta() of the code at `file_offset` of `path` (x86-64 only; 0 elsewhere
+// or if the file cannot be read).
+std::uint64_t entry_delta_in_file(const std::string& path, std::uint64_t file_offset,
+                                  unsigned arg_mask) {
+#if defined(__x86_64__)
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    std::array<std::uint8_t, 96> code{};
+    ssize_t n =
+        fd ? ::pread(fd.get(), code.data(), code.size(), static_cast<off_t>(file_offset)) : -1;
+    if (n <= 0)
+        return 0;
+    return locate::emulated_entry_delta(std::span(code.data(), static_cast<std::size_t>(n)),
+                                        arg_mask);
+#else
+    (void)path;
+    (void)file_offset;
+    (void)arg_mask;
+    return 0;
+#endif
 }
 
 }  // namespace
@@ -158,6 +181,7 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         bpf_program* entry = nullptr;
         bpf_program* ret = nullptr;
         bool at_return_instruction = false;  // `entry` is placed on a RET instruction
+        unsigned moved_entry_args = 0;       // see below
     } plan;
     auto& p = skel_->progs;
     switch (target.role) {
@@ -196,7 +220,12 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
             break;
         case locate::Role::BioWrite:
         case locate::Role::BioWriteEx:  // (bio, data, len, ...): the same first arguments
-            plan = {p.probe_entry_BIO_write, nullptr};
+            // CT_BENCH_NO_BIO_WRITE: record-bench's measure of what this probe costs (the
+            // sockets of connections are then found by I/O inside their TLS calls only).
+            if (std::getenv("CT_BENCH_NO_BIO_WRITE") != nullptr)
+                return {};
+            // It reads data and len (arguments 2 and 3).
+            plan = {p.probe_entry_BIO_write, nullptr, false, 0b110};
             break;
         case locate::Role::GnutlsRecordSend:
             plan = {p.probe_entry_gnutls_record_send, p.probe_return_SSL_io};
@@ -245,6 +274,14 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         default:
             return {};  // located but not needed for recording
     }
+    // An entry-only probe that reads only argument registers goes on the first instruction
+    // the kernel emulates, if the arguments are still intact there (emulated_entry_delta):
+    // a probe on an instruction the kernel single-steps out of line costs a second
+    // exception, and BIO_write is hit once per TLS record by every process that maps its
+    // file, traced or not.
+    std::uint64_t entry_offset = target.file_offset;
+    if (plan.moved_entry_args != 0 && !plan.ret && !plan.at_return_instruction)
+        entry_offset += entry_delta_in_file(binary_path, target.file_offset, plan.moved_entry_args);
     std::vector<AttachedProbe> out;
     // Return probe first: a call entered between the two attaches would otherwise push
     // a frame that no return ever pops, and every later call on that SSL* in that
@@ -256,8 +293,10 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         AttachedProbe a;
         a.function = locate::role_symbol(target.role);
         a.kind = retprobe || plan.at_return_instruction ? "return" : "entry";
+        a.entry_delta = retprobe ? 0 : entry_offset - target.file_offset;
         if (uprobe_multi_) {
-            auto link = attach_uprobe_multi(prog, binary_path, target.file_offset, retprobe);
+            auto link = attach_uprobe_multi(prog, binary_path,
+                                            retprobe ? target.file_offset : entry_offset, retprobe);
             if (link) {
                 std::lock_guard lock(links_mutex_);
                 multi_links_.push_back(std::move(*link));
@@ -268,7 +307,8 @@ std::vector<AttachedProbe> BpfProbes::attach_function(const std::string& binary_
         } else {
             LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
             bpf_link* link = bpf_program__attach_uprobe_opts(
-                prog, -1, binary_path.c_str(), static_cast<std::size_t>(target.file_offset), &opts);
+                prog, -1, binary_path.c_str(),
+                static_cast<std::size_t>(retprobe ? target.file_offset : entry_offset), &opts);
             if (link) {
                 std::lock_guard lock(links_mutex_);
                 links_.emplace_back(link);

@@ -44,6 +44,9 @@ struct ThrottleRelease {
 struct AttachedProbe {
     std::string function;  // "SSL_write"
     std::string kind;      // "entry" or "return"
+    // An entry probe placed this many bytes into the function, on the first instruction the
+    // kernel emulates (see locate/probe_placement.hpp); 0: on the function's first byte.
+    std::uint64_t entry_delta = 0;
     bool attached = false;
     std::string error;
 };

@@ -1,5 +1,7 @@
 #include "capture_records.hpp"
 
+#include <fmt/format.h>
+
 #include <vector>
 
 namespace ct::record {
@@ -51,15 +53,19 @@ ctz::FieldWriter probe_record(const AttachReport& report, const locate::Target& 
     f.str(F::BinaryPath, report.path)
         .bytes(F::BuildId, hex_to_bytes(report.located.build_id_hex))
         .str(F::Function, probe.function)
-        .u64(F::FileOffset, target.file_offset)
+        .u64(F::FileOffset, target.file_offset + probe.entry_delta)
         .str(F::HowFound, report.located.how_found)
         .str(F::Kind, probe.kind)
         .u64(F::Attached, probe.attached ? 1 : 0)
         .u64(F::Device, report.located.device)
         .u64(F::Inode, report.located.inode)
         .u64(F::Pid, static_cast<std::uint64_t>(report.pid))
-        .u64(F::Address, target.vaddr)
-        .str(F::Evidence, target.evidence);
+        .u64(F::Address, target.vaddr + probe.entry_delta)
+        .str(F::Evidence, probe.entry_delta == 0
+                              ? target.evidence
+                              : fmt::format("{}; probe {:#x} bytes in, on the first instruction "
+                                            "the kernel emulates",
+                                            target.evidence, probe.entry_delta));
     if (!probe.error.empty())
         f.str(F::Error, probe.error);
     return f;

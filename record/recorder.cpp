@@ -483,9 +483,10 @@ class Recording {
             for (const auto& [target, probe] : r.probes) {
                 append(ctz::RecordType::Probe, probe_record(r, target, probe));
                 if (probe.kind == "entry" || target.role == locate::Role::SslNew) {
-                    parts.push_back(
-                        fmt::format("{}@{:#x}{}", probe.function, target.file_offset,
-                                    probe.attached ? "" : " (FAILED: " + probe.error + ")"));
+                    parts.push_back(fmt::format(
+                        "{}@{:#x}{}{}", probe.function, target.file_offset,
+                        probe.entry_delta ? fmt::format("+{:#x}", probe.entry_delta) : "",
+                        probe.attached ? "" : " (FAILED: " + probe.error + ")"));
                 }
                 if (!probe.attached) {
                     note("error", fmt::format("cannot attach {} {} in {}: {}", probe.kind,

@@ -87,13 +87,19 @@ def children_of_me():
     return out
 
 
+# Process names (comm) of the recorder: ct-record, and the binary --ct-record names (its
+# detach child keeps that name, e.g. a copy of a baseline build under another name).
+RECORDER_COMMS = {"ct-record"}
+
+
 def reap_orphaned_recorders(timeout=30.0):
     """ct-record hands the detach of its probes to a child that outlives it. We are a
     subreaper, so that child becomes ours: wait for it, so that no probe is left
     attached when the next mode is measured. Returns the seconds waited."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        pending = [pid for pid, comm in children_of_me() if comm.startswith("ct-record")]
+        pending = [pid for pid, comm in children_of_me()
+                   if any(comm.startswith(name) for name in RECORDER_COMMS)]
         if not pending:
             break
         for pid in pending:
@@ -500,6 +506,267 @@ def report_watch(cfg, wc):
         p("    exec tracepoint (handle_exec) under %s: %.0f ns per run (%d runs)"
           % (label, ns, cnt))
     p("    load average %s" % (wc["load"],))
+    p("")
+
+
+# ---- 11. BIO_write: what its probe costs, untraced and traced ---------------------------------
+
+SSL_IO = ("SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex")
+# Empty probes where ct-record puts its BIO_write probes (the first instruction the kernel
+# emulates, locate/probe_placement.hpp), and on the functions' first instruction (where
+# ct-record put them before; usually copied out of line and single-stepped).
+BIO_IO = ("BIO_write:emulated", "BIO_write_ex:emulated")
+BIO_IO_AT_ENTRY = ("BIO_write:entry", "BIO_write_ex:entry")
+
+
+def private_openssl(cfg, name):
+    """A directory with private copies of libssl.so.3 and libcrypto.so.3 (their own inodes:
+    probes other recordings put on the system's copies do not reach them)."""
+    d = os.path.join(cfg.work, name)
+    os.makedirs(d, exist_ok=True)
+    for lib in (cfg.system_libssl, cfg.system_libcrypto):
+        shutil.copy2(lib, os.path.join(d, os.path.basename(lib)))
+    return d, os.path.join(d, "libssl.so.3"), os.path.join(d, "libcrypto.so.3")
+
+
+def probe_runs(after, before, name):
+    """(runs, ns per run) of BPF program `name` between two bpf_prog_stats() snapshots."""
+    t1, c1 = after.get(name, (0, 0))
+    t0, c0 = before.get(name, (0, 0))
+    return c1 - c0, ((t1 - t0) / (c1 - c0) if c1 > c0 else float("nan"))
+
+
+def bio_cost(cfg):
+    """ct-record probes BIO_write/BIO_write_ex on the libcrypto its target maps, for every
+    process that maps the same file. (a) A process that is not traced, on the same copies
+    as a process ct-record -p records: BIO_write on a memory BIO and TLS pairs, with no
+    probe, under empty probes on the functions ct-record traps on that path, and while
+    ct-record records the other process. (b) The traced process: TLS pairs over a BIO pair
+    (no socket: its connections never find one) and SSL_write over TCP to a sink (the
+    socket is found), under empty probes without and with BIO_write, and under ct-record
+    without (CT_BENCH_NO_BIO_WRITE) and with its BIO_write probe."""
+    log("[11] BIO_write probe: %d rounds" % cfg.rounds)
+    _, shared_ssl, shared_crypto = private_openssl(cfg, "lib-bio-shared")
+    lib_w, w_ssl, w_crypto = private_openssl(cfg, "lib-bio-traced")
+    lib_sink, _, _ = private_openssl(cfg, "lib-bio-sink")
+    bio_calls = 4000 if cfg.quick else 10000
+    pairs = cfg.pairs_small // 2
+    big_pairs = cfg.pairs_big // 2
+    tcp_seconds = 0.5 if cfg.quick else 1.0
+    res = {"a": {}, "b": {}, "bpf": {}}
+    load_start = loadavg()
+    # kernel.bpf_stats_enabled for the whole part, so that every mode pays its accounting.
+    with BpfStats():
+        bio_cost_a(cfg, res, shared_ssl, shared_crypto, bio_calls, pairs)
+        bio_cost_b(cfg, res, lib_w, w_ssl, w_crypto, lib_sink, pairs, big_pairs, tcp_seconds)
+    res["load"] = (load_start, loadavg())
+    return res
+
+
+def bio_cost_a(cfg, res, shared_ssl, shared_crypto, bio_calls, pairs):
+    def add(key, mode, value):
+        res["a"].setdefault(key, {}).setdefault(mode, []).append(value)
+
+    # (a) the untraced process u shares its libraries with t, the process ct-record records.
+    u = Workload(cfg, os.path.dirname(shared_ssl))
+    t = Workload(cfg, os.path.dirname(shared_ssl))
+    modes = ["none", "empty_entry", "empty", "ct"]
+    try:
+        for rnd in range(cfg.rounds):
+            got = {}
+            for mode in modes[rnd % 4:] + modes[:rnd % 4]:
+                def measure():
+                    u.cmd("bio %d 100" % max(bio_calls // 20, 2))
+                    n = bio_calls * (20 if mode == "none" else 1)
+                    b = u.cmd("bio %d 100" % n)
+                    u.run(max(pairs // 20, 2), 100)
+                    r = u.run(pairs * (10 if mode == "none" else 1), 100)
+                    return (float(b["ns_per_call"]), float(b["cpu_ns_per_call"])), r
+                if mode == "none":
+                    got[mode] = measure()
+                elif mode.startswith("empty"):
+                    bio = BIO_IO if mode == "empty" else BIO_IO_AT_ENTRY
+                    with EmptyProbe(cfg, shared_crypto, bio), EmptyProbe(cfg, shared_ssl, SSL_IO):
+                        got[mode] = measure()
+                else:
+                    out = os.path.join(cfg.work, "bio-a.ctz")
+                    with CtRecord(cfg, t.pid, out, ["--no-system-libs"] + cfg.ct_extra) as ct:
+                        before = bpf_prog_stats(ct.pid)
+                        got[mode] = measure()
+                        after = bpf_prog_stats(ct.pid)
+                    res["bpf"].setdefault("untraced", []).append(
+                        probe_runs(after, before, "probe_entry_BIO_write")[1])
+                    os.unlink(out)
+            for i, key in ((0, "bio"), (1, "tls")):
+                for mode in modes:
+                    add(key, mode, got[mode][i][0])
+                    add(key + "_cpu", mode, got[mode][i][1])
+            log("    round %d (a) untraced: BIO_write %s us, TLS pair %s us (none / empty, BIO_write "
+                "probe on the entry / empty / ct-record)"
+                % (rnd + 1, " / ".join(us(got[m][0][0]) for m in modes),
+                   " / ".join(us(got[m][1][0]) for m in modes)))
+    finally:
+        u.close()
+        t.close()
+
+
+
+def bio_cost_b(cfg, res, lib_w, w_ssl, w_crypto, lib_sink, pairs, big_pairs, tcp_seconds):
+    def add(key, mode, value):
+        res["b"].setdefault(key, {}).setdefault(mode, []).append(value)
+
+    def bpf(key, value):
+        res["bpf"].setdefault(key, []).append(value)
+
+    # (b) the traced process w.
+    env = dict(os.environ, LD_LIBRARY_PATH=lib_sink)
+    sink = subprocess.Popen([cfg.bin("record-bench-workload"), "--sink"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    port = int(sink.stdout.readline().split()[1])
+    w = Workload(cfg, lib_w)
+    w.cmd("connect %d" % port)
+    modes = ["none", "empty_ssl", "empty_all", "ct_nobio", "ct"]
+    try:
+        for rnd in range(cfg.rounds):
+            got = {}
+            for mode in modes[rnd % 5:] + modes[:rnd % 5]:
+                def measure(snap=lambda phase: None):
+                    w.run(max(pairs // 20, 2), 100)
+                    snap("pair0")
+                    small = w.run(pairs * (10 if mode == "none" else 1), 100)
+                    w.run(2, MIB)
+                    big = w.run(big_pairs, MIB)
+                    snap("pair1")
+                    w.cmd("blast 0.05 100")
+                    snap("tcp0")
+                    b = w.cmd("blast %g 100" % tcp_seconds)
+                    snap("tcp1")
+                    tcp = float(b["seconds"]) * 1e9 / float(b["calls"])
+                    return {"small": small[0], "small_cpu": small[1], "big": big[0],
+                            "big_cpu": big[1], "tcp": tcp}
+                if mode == "none":
+                    got[mode] = measure()
+                elif mode.startswith("empty"):
+                    with EmptyProbe(cfg, w_ssl, SSL_IO):
+                        if mode == "empty_all":
+                            with EmptyProbe(cfg, w_crypto, BIO_IO):
+                                got[mode] = measure()
+                        else:
+                            got[mode] = measure()
+                else:
+                    out = os.path.join(cfg.work, "bio-b.ctz")
+                    ct = CtRecord(cfg, w.pid, out, ["--no-system-libs"] + cfg.ct_extra)
+                    old = os.environ.pop("CT_BENCH_NO_BIO_WRITE", None)
+                    if mode == "ct_nobio":
+                        os.environ["CT_BENCH_NO_BIO_WRITE"] = "1"
+                    snaps = {}
+                    try:
+                        with ct:
+                            m = measure(lambda phase: snaps.__setitem__(phase,
+                                                                        bpf_prog_stats(ct.pid)))
+                    finally:
+                        os.environ.pop("CT_BENCH_NO_BIO_WRITE", None)
+                        if old is not None:
+                            os.environ["CT_BENCH_NO_BIO_WRITE"] = old
+                    got[mode] = m
+                    if mode == "ct":
+                        # The BIO pair's connection never has a socket; the TCP one has
+                        # its socket from its first call under ct-record on.
+                        bpf("traced_nosocket", probe_runs(snaps["pair1"], snaps["pair0"],
+                                                          "probe_entry_BIO_write")[1])
+                        bpf("traced_socket", probe_runs(snaps["tcp1"], snaps["tcp0"],
+                                                        "probe_entry_BIO_write")[1])
+                    c = check_capture(cfg, out)
+                    tr = c["trailer"]
+                    add("lost", mode, tr["lost_events"] if tr else -1)
+                    os.unlink(out)
+            for key in ("small", "small_cpu", "big", "big_cpu", "tcp"):
+                for mode in modes:
+                    add(key, mode, got[mode][key])
+            log("    round %d (b) traced, 100 B pair: %s us; 1 MiB pair: %s us; TCP SSL_write "
+                "100 B: %s us (none / empty SSL / empty SSL+BIO / ct no BIO / ct)"
+                % (rnd + 1, " / ".join(us(got[m]["small"]) for m in modes),
+                   " / ".join(us(got[m]["big"]) for m in modes),
+                   " / ".join(us(got[m]["tcp"]) for m in modes)))
+    finally:
+        try:
+            w.cmd("close")
+        except SystemExit:
+            pass
+        w.close()
+        sink.kill()
+        sink.wait()
+
+
+def ratios(values, num, den):
+    return [a / b for a, b in zip(values[num], values[den])]
+
+
+def report_bio(cfg, bc):
+    p = print
+    p("11. BIO_write: what its probe costs. ct-record probes BIO_write and BIO_write_ex on the")
+    p("    libcrypto its target maps, for every process mapping that file. us per call,")
+    p("    median [min-max] of %d rounds; ratios are per round." % cfg.rounds)
+    p("  (a) A process that is NOT traced, sharing libssl/libcrypto with the process ct-record -p")
+    p("      records: 'empty' = empty uprobe on BIO_write(_ex) where ct-record puts its probe")
+    p("      (the first instruction the kernel emulates) + empty uprobe+uretprobe on")
+    p("      SSL_write/SSL_read(_ex): the traps ct-record's probes take on these paths; 'empty,")
+    p("      entry' = the same with the BIO_write probes on the functions' first instruction.")
+    a = bc["a"]
+    rows = [("call", "none", "empty, entry", "empty", "ct-record", "empty/none",
+             "entry/empty", "ct/empty", "ct/empty CPU")]
+    for key, name in (("bio", "BIO_write(100 B), memory BIO"),
+                      ("tls", "SSL_write+SSL_read 100 B, BIO pair")):
+        v, c = a[key], a[key + "_cpu"]
+        rows.append((name, spread(v["none"], us), spread(v["empty_entry"], us),
+                     spread(v["empty"], us), spread(v["ct"], us),
+                     spread(ratios(v, "empty", "none"), x2),
+                     spread(ratios(v, "empty_entry", "empty"), x2),
+                     spread(ratios(v, "ct", "empty"), x2), spread(ratios(c, "ct", "empty"), x2)))
+    p(table(rows, "      "))
+    rows = [("thread CPU", "none", "empty, entry", "empty", "ct-record")]
+    for key, name in (("bio_cpu", "BIO_write(100 B)"), ("tls_cpu", "TLS pair 100 B")):
+        v = a[key]
+        rows.append((name, spread(v["none"], us), spread(v["empty_entry"], us),
+                     spread(v["empty"], us), spread(v["ct"], us)))
+    p(table(rows, "      "))
+    p("      ct-record's BIO_write program in this process: %.0f ns per run (bpf_stats)."
+      % med(bc["bpf"].get("untraced", [])))
+    p("  (b) The traced process (ct-record -p): per pair over a BIO pair (the connection has no")
+    p("      socket) and per SSL_write(100 B) over TCP loopback to a sink (socket found).")
+    p("      'empty SSL' = part 1's floor; '+BIO' adds an empty uprobe on BIO_write(_ex) where")
+    p("      ct-record puts its own;")
+    p("      'ct no BIO' = ct-record with CT_BENCH_NO_BIO_WRITE=1 (no BIO_write probe).")
+    b = bc["b"]
+    rows = [("call", "none", "empty SSL", "empty SSL+BIO", "ct no BIO", "ct-record",
+             "ct/empty SSL+BIO", "ct/ct no BIO", "+BIO/empty SSL")]
+    for key, name in (("small", "100 B pair (2 calls, 1 record)"),
+                      ("big", "1 MiB pair (1 + 64 calls, 64 records)"),
+                      ("tcp", "SSL_write 100 B over TCP")):
+        v = b[key]
+        rows.append((name, spread(v["none"], us), spread(v["empty_ssl"], us),
+                     spread(v["empty_all"], us), spread(v["ct_nobio"], us), spread(v["ct"], us),
+                     spread(ratios(v, "ct", "empty_all"), x2),
+                     spread(ratios(v, "ct", "ct_nobio"), x2),
+                     spread(ratios(v, "empty_all", "empty_ssl"), x2)))
+    p(table(rows, "      "))
+    rows = [("thread CPU", "none", "empty SSL", "empty SSL+BIO", "ct no BIO", "ct-record",
+             "ct/empty SSL+BIO", "ct/ct no BIO")]
+    for key, name in (("small_cpu", "100 B pair"), ("big_cpu", "1 MiB pair")):
+        v = b[key]
+        rows.append((name, spread(v["none"], us), spread(v["empty_ssl"], us),
+                     spread(v["empty_all"], us), spread(v["ct_nobio"], us), spread(v["ct"], us),
+                     spread(ratios(v, "ct", "empty_all"), x2),
+                     spread(ratios(v, "ct", "ct_nobio"), x2)))
+    p(table(rows, "      "))
+    lost = {m: sum(v) for m, v in b.get("lost", {}).items()}
+    p("      ct-record's BIO_write program (bpf_stats), traced: %.0f ns per run on the BIO pair"
+      % med(bc["bpf"].get("traced_nosocket", [])))
+    p("      (the connection has no socket: 24 bytes read and keyed per record), %.0f ns per run"
+      % med(bc["bpf"].get("traced_socket", [])))
+    p("      over TCP (its socket known). Lost events: %s."
+      % (", ".join("%s %d" % kv for kv in sorted(lost.items())) or "-"))
+    p("    Load average during part 11: %s -> %s." % bc["load"])
     p("")
 
 
@@ -1002,10 +1269,11 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds of the per-call comparison")
     ap.add_argument("--blast-seconds", type=float, help="length of the sustained-write run")
     ap.add_argument("--turns", type=int, help="turns of the agent conversation")
-    ap.add_argument("--only", default="1,2,4,6,7,8,9,10", help="parts to run: 1 (per-call), 2 "
-                    "(sustained: also 3 and 5), 4 (capture size), 6 (launch latency), 7 "
+    ap.add_argument("--only", default="1,2,4,6,7,8,9,10,11", help="parts to run: 1 (per-call), "
+                    "2 (sustained: also 3 and 5), 4 (capture size), 6 (launch latency), 7 "
                     "(--lossless), 8 (per-call, GnuTLS), 9 (per-call, Go crypto/tls), 10 "
-                    "(--watch: a process that matches no rule)")
+                    "(--watch: a process that matches no rule), 11 (the BIO_write probe, "
+                    "untraced and traced)")
     ap.add_argument("--system-libssl", action="store_true",
                     help="trace the system libssl instead of a private copy")
     ap.add_argument("--ct-record", help="ct-record binary to measure (default: BUILD/record/"
@@ -1025,6 +1293,7 @@ def main():
     cfg.ct_extra = list(a.ct_arg)
     cfg.build = os.path.abspath(a.build)
     cfg.ct_record = a.ct_record or os.path.join(cfg.build, "record", "ct-record")
+    RECORDER_COMMS.add(os.path.basename(cfg.ct_record)[:15])  # TASK_COMM_LEN - 1
     cfg.rounds = a.rounds or (3 if a.quick else 15)
     cfg.pairs_small = 2000 if a.quick else 5000
     cfg.pairs_big = 40 if a.quick else 100
@@ -1050,6 +1319,10 @@ def main():
         if not m:
             die("the workload does not link libssl.so.3")
         cfg.system_libssl = m.group(1)
+        m = re.search(r"libcrypto\.so\.3 => (\S+)", ldd)
+        if not m:
+            die("the workload does not link libcrypto.so.3")
+        cfg.system_libcrypto = m.group(1)
         if a.system_libssl:
             cfg.lib_traced = cfg.lib_sink = None
             cfg.lib_probed = cfg.system_libssl
@@ -1095,9 +1368,12 @@ def main():
         ll = lossless(cfg) if "7" in parts else None
         go = go_per_call(cfg) if "9" in parts else None
         wc = watch_cost(cfg) if "10" in parts else None
+        bc = bio_cost(cfg) if "11" in parts else None
         report(cfg, pc, su, ag, started, la, ll, gp, go)
         if wc:
             report_watch(cfg, wc)
+        if bc:
+            report_bio(cfg, bc)
     finally:
         if a.keep:
             log("work directory kept: " + cfg.work)

@@ -6,6 +6,8 @@
 //                         pair (no syscalls: only TLS and probe costs count)
 //                         -> "ok ns_per_pair=X cpu_ns_per_pair=C reads_per_pair=Y"
 //                         (C: this thread's CPU time, which excludes waiting for a CPU)
+//     bio N SIZE          N BIO_write(SIZE) calls on a memory BIO (libcrypto, no TLS),
+//                         emptied every 64 calls -> "ok ns_per_call=X cpu_ns_per_call=C"
 //     connect PORT        TLS client connection to 127.0.0.1:PORT -> "ok"
 //     blast SECONDS SIZE  SSL_write(SIZE) on it as fast as possible for SECONDS
 //                         -> "ok calls=N bytes=B seconds=S"
@@ -184,6 +186,31 @@ class MemoryPair {
     std::size_t offset_ = 0;
 };
 
+// BIO_write on a memory BIO: libcrypto's BIO_write outside any TLS call, as a program that
+// uses libcrypto for something else (PEM, base64, digests through BIO chains) calls it.
+struct BioResult {
+    double ns_per_call;
+    double cpu_ns_per_call;
+};
+
+BioResult memory_bio_writes(const std::vector<std::uint8_t>& pattern, std::uint64_t calls,
+                            std::size_t size) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+    if (!bio)
+        die("BIO_new failed");
+    std::uint64_t start = now_ns(), cpu_start = thread_cpu_ns();
+    for (std::uint64_t i = 0; i < calls; ++i) {
+        if (BIO_write(bio.get(), pattern.data(), static_cast<int>(size)) != static_cast<int>(size))
+            die("BIO_write failed");
+        if (i % 64 == 63)
+            (void)BIO_reset(bio.get());
+    }
+    std::uint64_t cpu = thread_cpu_ns() - cpu_start;
+    std::uint64_t elapsed = now_ns() - start;
+    double n = static_cast<double>(calls);
+    return {static_cast<double>(elapsed) / n, static_cast<double>(cpu) / n};
+}
+
 UniqueFd tcp_connect(int port) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
@@ -253,6 +280,16 @@ int command_loop() {
                                  "ok ns_per_pair={:.1f} cpu_ns_per_pair={:.1f} "
                                  "reads_per_pair={:.2f}",
                                  r.ns_per_pair, r.cpu_ns_per_pair, r.reads_per_pair)
+                          << std::endl;
+            } else if (cmd == "bio") {
+                std::uint64_t n = 0;
+                std::size_t size = 0;
+                in >> n >> size;
+                if (n == 0 || size == 0 || size > rb::kMaxCallBytes)
+                    throw std::runtime_error("usage: bio N SIZE (SIZE <= 4 MiB)");
+                auto r = memory_bio_writes(pattern, n, size);
+                std::cout << fmt::format("ok ns_per_call={:.1f} cpu_ns_per_call={:.1f}",
+                                         r.ns_per_call, r.cpu_ns_per_call)
                           << std::endl;
             } else if (cmd == "connect") {
                 int port = 0;
