@@ -5,28 +5,13 @@
 // a request never answered, an OpenAI stream from the child, and HTTP/2.
 #pragma once
 
-#include <zlib.h>
-
 #include <string>
 
+#include "gzip.hpp"
 #include "llm_fixtures.hpp"
 #include "synthetic_capture.hpp"
 
 namespace ct::testing::export_session {
-
-inline std::string gzip(const std::string& in) {
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_FINISH);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-}
 
 // HPACK literal without indexing, name from the static table (RFC 7541, 6.2.2).
 inline std::string hpack_literal(unsigned name_index, const std::string& value) {

@@ -3,13 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <fstream>
 
 #include "analyze_capture.hpp"
 #include "capture/capture_contents.hpp"
+#include "gzip.hpp"
 #include "llm_fixtures.hpp"
 #include "secrets.hpp"
 #include "summary.hpp"
@@ -21,20 +21,7 @@ namespace ct::analyze {
 namespace {
 
 using testing::chunk;
-
-std::string gzip(const std::string& in) {
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_FINISH);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-}
+using testing::gzip;
 
 const std::string kGzipBody =
     R"({"data":[{"id":"claude-sonnet-4-5"},{"id":"claude-haiku-4-5"}],"has_more":false})";
