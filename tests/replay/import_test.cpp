@@ -10,6 +10,7 @@
 #include "analyze_capture.hpp"
 #include "capture/capture_contents.hpp"
 #include "gzip.hpp"
+#include "http2_frames.hpp"
 #include "llm_fixtures.hpp"
 #include "secrets.hpp"
 #include "summary.hpp"
@@ -22,6 +23,8 @@ namespace {
 
 using testing::chunk;
 using testing::gzip;
+using testing::h2_frame;
+using testing::hpack_literal;
 
 const std::string kGzipBody =
     R"({"data":[{"id":"claude-sonnet-4-5"},{"id":"claude-haiku-4-5"}],"has_more":false})";
@@ -453,25 +456,6 @@ TEST(Import, CommandLine) {
 
 namespace ct::analyze {
 namespace {
-
-// HPACK "literal without indexing" of a static-table name (RFC 7541, 6.2.2).
-std::string hpack_literal(std::uint8_t name_index, const std::string& value) {
-    return std::string(1, static_cast<char>(name_index)) +
-           std::string(1, static_cast<char>(value.size())) + value;
-}
-
-std::string h2_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                     const std::string& payload) {
-    std::string f;
-    f += static_cast<char>(payload.size() >> 16);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size());
-    f += static_cast<char>(type);
-    f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0})
-        f += static_cast<char>(stream >> shift);
-    return f + payload;
-}
 
 // What the analyzer keeps must be what the agent really sent and got.
 TEST(Import, ToolInputStreamEndTargetAndHttp2Timeline) {
