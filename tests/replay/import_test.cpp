@@ -15,6 +15,7 @@
 #include "secrets.hpp"
 #include "summary.hpp"
 #include "synthetic_capture.hpp"
+#include "test_db.hpp"
 #include "test_files.hpp"
 #include "timeline.hpp"
 
@@ -98,23 +99,7 @@ void write_session(const std::string& path, bool finish, const std::string& seed
     }
 }
 
-struct Db {
-    sqlite::Database db;
-    std::int64_t count(const std::string& sql) {
-        auto st = db.prepare(sql);
-        EXPECT_TRUE(st) << sql;
-        auto row = st->step();
-        EXPECT_TRUE(row && *row) << sql;
-        return st->column_int64(0);
-    }
-    std::string text(const std::string& sql) {
-        auto st = db.prepare(sql);
-        EXPECT_TRUE(st) << sql;
-        auto row = st->step();
-        EXPECT_TRUE(row && *row) << sql;
-        return std::string(st->column_text(0));
-    }
-};
+using testing::Db;
 
 Db open_db(const std::string& path) {
     auto db = open_session_database(path);
