@@ -357,11 +357,8 @@ class Ship(unittest.TestCase):
         once = subprocess.run([CT_ANALYZE, "--watch", self.dir, "--db", self.db, "--once"],
                               capture_output=True, text=True)
         self.assertEqual(once.returncode, 0, once.stderr)
-        os.environ["CT_SHIP_TEST_STALL"] = "1"
-        try:
-            w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600")
-        finally:
-            del os.environ["CT_SHIP_TEST_STALL"]
+        w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600",
+                    env=dict(os.environ, CT_SHIP_TEST_STALL="1"))
         try:
             shutil.copy(fixture(WHOLE[2]), self.dir)
             w.wait_line(lambda l: WHOLE[2] in l and "stalled inside the import" in l)
@@ -385,11 +382,8 @@ class Ship(unittest.TestCase):
     def test_sigterm_waits_for_the_capture_being_imported(self):
         """SIGTERM while a capture is being imported (the watcher held inside its
         transaction until the signal is pending): the import ends, then the watcher."""
-        os.environ["CT_SHIP_TEST_STALL"] = "signal"
-        try:
-            w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600")
-        finally:
-            del os.environ["CT_SHIP_TEST_STALL"]
+        w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600",
+                    env=dict(os.environ, CT_SHIP_TEST_STALL="signal"))
         try:
             shutil.copy(fixture(WHOLE[2]), self.dir)
             w.wait_line(lambda l: WHOLE[2] in l and "stalled inside the import" in l)
