@@ -245,16 +245,8 @@ std::string responses_wire(std::size_t events) {
 }
 
 replay::Connection responses_connection(const std::string& wire, std::size_t cut) {
-    testing::StreamBuilder out, in;
-    out.data(testing::http_request("/v1/responses", testing::kOpenAiResponsesRequestBody),
-             1'000'000'000);
-    if (cut > 0 && cut < wire.size()) {
-        in.data(wire.substr(0, cut), 2'000'000'000);
-        in.data(wire.substr(cut), 3'000'000'000);
-    } else {
-        in.data(wire, 2'000'000'000);
-    }
-    return testing::make_connection(out.stream(), in.stream());
+    return testing::request_and_response(
+        testing::http_request("/v1/responses", testing::kOpenAiResponsesRequestBody), wire, cut);
 }
 
 void expect_whole_responses_stream(const LlmCall& c, const std::string& where) {

@@ -51,19 +51,9 @@ std::string stream_wire(bool sse) {
 
 // The request, then the response wire read in two pieces cut at `cut` (none if 0).
 replay::Connection stream_connection(bool sse, std::size_t cut) {
-    testing::StreamBuilder out, in;
-    out.data(
+    return testing::request_and_response(
         testing::gemini_request(kStreamPath + (sse ? "?alt=sse" : ""), testing::kGeminiRequestBody),
-        1'000'000'000);
-    const std::string wire = stream_wire(sse);
-    in.time_ = 2'000'000'000;
-    if (cut > 0 && cut < wire.size()) {
-        in.data(wire.substr(0, cut), 2'000'000'000);
-        in.data(wire.substr(cut), 3'000'000'000);
-    } else {
-        in.data(wire, 2'000'000'000);
-    }
-    return testing::make_connection(out.stream(), in.stream());
+        stream_wire(sse), cut);
 }
 
 void expect_whole_stream(const LlmCall& c, const std::string& where) {
