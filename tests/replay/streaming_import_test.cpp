@@ -17,6 +17,7 @@
 #include "llm_fixtures.hpp"
 #include "streaming_capture.hpp"
 #include "synthetic_capture.hpp"
+#include "test_db.hpp"
 #include "test_files.hpp"
 
 namespace ct::analyze {
@@ -43,16 +44,6 @@ void write_sequential(const std::string& path, int connections, std::size_t body
     cap.finish();
 }
 
-std::int64_t count(sqlite::Database& db, const std::string& sql) {
-    auto st = db.prepare(sql);
-    EXPECT_TRUE(st) << sql;
-    if (!st)
-        return -1;
-    auto row = st->step();
-    EXPECT_TRUE(row && *row) << sql;
-    return row && *row ? st->column_int64(0) : -1;
-}
-
 TEST(StreamingImport, PlaintextHeldDoesNotGrowWithTheCapture) {
     testing::TempDir dir;
     constexpr std::size_t kBody = 256 * kKiB;
@@ -67,7 +58,8 @@ TEST(StreamingImport, PlaintextHeldDoesNotGrowWithTheCapture) {
         ASSERT_TRUE(r) << r.error().what();
         // What the reading held and what decoding the connection being read held.
         held[i++] = r->held_plaintext_high_water + r->streamed_high_water;
-        EXPECT_EQ(count(*db, "SELECT count(*) FROM http_responses WHERE decoded_size = 262144"),
+        testing::Db d{std::move(*db)};
+        EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE decoded_size = 262144"),
                   i == 1 ? 4 : 32);
     }
     // Eight times the plaintext, not more held: about one connection's bytes.
