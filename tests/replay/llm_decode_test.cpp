@@ -6,6 +6,7 @@
 #include <set>
 
 #include "connection_decoder.hpp"
+#include "decoded_call.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
 #include "llm_fixtures.hpp"
@@ -16,21 +17,7 @@ namespace {
 
 using testing::chunk;
 
-struct Decoded {
-    DecodedConnection dc;
-    std::optional<LlmCall> call;
-};
-
-// One request, one response made of `pieces` (each one SSL_read, 1 ms apart).
-std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
-    auto d = std::make_unique<Decoded>();
-    d->dc = decode_connection(conn);
-    if (d->dc.requests.empty())
-        return d;
-    const DecodedMessage* response = d->dc.responses.empty() ? nullptr : &d->dc.responses.back();
-    d->call = decode_llm_call(d->dc.requests[0], response);
-    return d;
-}
+using testing::decode;
 
 replay::Connection anthropic_stream_connection(std::size_t split) {
     testing::StreamBuilder out, in;

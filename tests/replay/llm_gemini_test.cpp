@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "connection_decoder.hpp"
+#include "decoded_call.hpp"
 #include "llm/json_scan.hpp"
 #include "llm/llm_call.hpp"
 #include "llm_fixtures.hpp"
@@ -14,20 +15,7 @@ namespace {
 
 using testing::chunk;
 
-struct Decoded {
-    DecodedConnection dc;
-    std::optional<LlmCall> call;
-};
-
-std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
-    auto d = std::make_unique<Decoded>();
-    d->dc = decode_connection(conn);
-    if (d->dc.requests.empty())
-        return d;
-    const DecodedMessage* response = d->dc.responses.empty() ? nullptr : &d->dc.responses.back();
-    d->call = decode_llm_call(d->dc.requests[0], response);
-    return d;
-}
+using testing::decode;
 
 const std::string kStreamPath = "/v1beta/models/gemini-2.5-pro:streamGenerateContent";
 
