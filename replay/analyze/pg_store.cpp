@@ -733,7 +733,6 @@ std::vector<Migration> pg_migrations() {
 
 Expected<int> migrate_pg(pg::Connection& db) {
     const auto migrations = pg_migrations();
-    const int newest = migrations.empty() ? 0 : migrations.back().version;
     CT_TRY(db.exec("BEGIN"));
     struct RollbackUnlessCommitted {
         pg::Connection& db;
@@ -762,22 +761,18 @@ Expected<int> migrate_pg(pg::Connection& db) {
                     " has a captures table but is not a ct database; give another database "
                     "to --db");
     }
-    if (current > newest) {
-        return fail("database schema version " + std::to_string(current) +
-                    " is newer than this ct-analyze understands (" + std::to_string(newest) + ")");
-    }
-    for (const auto& m : migrations) {
-        if (m.version <= current)
-            continue;
+    auto reached = apply_migrations(migrations, current, [&](const Migration& m) -> Expected<int> {
         if (auto r = db.exec(std::string(m.sql)); !r)
             return fail(std::string(m.name) + ": " + r.error().message);
         CT_TRY(db.exec("DELETE FROM ct_schema"));
         CT_TRY(db.exec(fmt::format("INSERT INTO ct_schema (version) VALUES ({})", m.version)));
-        current = m.version;
-    }
+        return m.version;
+    });
+    if (!reached)
+        return reached;
     guard.done = true;
     CT_TRY(db.exec("COMMIT"));
-    return current;
+    return *reached;
 }
 
 Expected<std::string> pg_fingerprint_key(pg::Connection& db) {

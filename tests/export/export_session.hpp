@@ -5,62 +5,17 @@
 // a request never answered, an OpenAI stream from the child, and HTTP/2.
 #pragma once
 
-#include <zlib.h>
-
 #include <string>
 
+#include "gzip.hpp"
+#include "http2_frames.hpp"
 #include "llm_fixtures.hpp"
 #include "synthetic_capture.hpp"
-
-namespace ct::testing::export_session {
-
-inline std::string gzip(const std::string& in) {
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_FINISH);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-}
-
-// HPACK literal without indexing, name from the static table (RFC 7541, 6.2.2).
-inline std::string hpack_literal(unsigned name_index, const std::string& value) {
-    std::string out;
-    if (name_index < 15) {
-        out += static_cast<char>(name_index);
-    } else {
-        out += '\x0f';
-        out += static_cast<char>(name_index - 15);
-    }
-    out += static_cast<char>(value.size());  // < 127, no Huffman
-    return out + value;
-}
-
-inline std::string h2_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                            const std::string& payload) {
-    std::string f;
-    f += static_cast<char>(payload.size() >> 16);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size());
-    f += static_cast<char>(type);
-    f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0})
-        f += static_cast<char>(stream >> shift);
-    return f + payload;
-}
-
-}  // namespace ct::testing::export_session
 
 namespace ct::testing {
 
 inline void write_export_session(const std::string& path) {
     using ct::testing::chunk;
-    using namespace export_session;
     ct::testing::SyntheticOptions options;
     options.uuid_seed = "export-test";
     options.target_cmdline = {"/usr/bin/agent", "--task", "list files"};

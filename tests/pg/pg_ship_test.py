@@ -14,8 +14,8 @@ PostgreSQL 15 database (a throw-away cluster, pg_cluster.py).
 2. kill -9 of a watcher held inside an import's transaction (CT_SHIP_TEST_STALL):
    nothing of that capture is visible; the restarted watcher (--once) stores
    it once, the same as a plain import; a further --once imports nothing.
-3. A database at schema version 6 (before shipped_files) is brought to 7 by the
-   watcher.
+3. A database at schema version 6 (before shipped_files) is brought to the
+   newest version (that of schema/sql) by the watcher.
 4. The server restarts under a running watcher: the next capture (its file
    name not UTF-8) is imported on new connections, nothing is recorded as
    failed, and a later --once finds both files shipped.
@@ -29,13 +29,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import pg_cluster  # noqa: E402
+from ship_watcher import Watcher  # noqa: E402
 
 CT, GEN_REPORT = sys.argv[1:3]
+SCHEMA = os.path.join(HERE, "..", "..", "schema", "sql")
+# The newest schema version: the highest NNN of schema/sql and schema/sql/postgresql.
+NEWEST = str(max(int(name.split("_")[0]) for d in (SCHEMA, os.path.join(SCHEMA, "postgresql"))
+                 for name in os.listdir(d) if name.endswith(".sql")))
 failures = []
 
 
@@ -43,47 +49,6 @@ def check(cond, what):
     if not cond:
         failures.append(what)
         print("FAIL:", what, flush=True)
-
-
-class Watcher:
-    """ct-analyze --watch in the background; its stderr lines are collected."""
-
-    def __init__(self, directory, db, *extra, env=None):
-        self.proc = subprocess.Popen([CT, "--watch", directory, "--db", db, *extra],
-                                     stderr=subprocess.PIPE, text=True, errors="replace",
-                                     env=env)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait_line(self, predicate):
-        with self.cond:
-            while not any(predicate(l) for l in self.lines):
-                if self.proc.poll() is not None and not self.reader.is_alive():
-                    raise AssertionError("watcher exited %s:\n%s" % (self.proc.returncode,
-                                                                    "\n".join(self.lines)))
-                self.cond.wait(1)
-
-    def count(self, text):
-        with self.cond:
-            return sum(1 for l in self.lines if text in l)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rc = self.proc.wait()
-        self.reader.join()
-        self.proc.stderr.close()
-        return rc
 
 
 def wait_count(pg, db, sql, expect, watchers):
@@ -181,10 +146,10 @@ def main():
             fleet = pg.url("fleet")
 
             print("1. four hosts and a second watcher of h1's directory, at once", flush=True)
-            watchers = [Watcher(os.path.join(work, h), fleet, "--host", h, "--settle", "3600")
-                        for h in hosts]
-            watchers.append(Watcher(os.path.join(work, "h1"), fleet, "--host", "h1",
-                                    "--settle", "3600"))
+            watchers = [Watcher(CT, os.path.join(work, h), fleet, "--host", h, "--settle", "3600",
+                                ready=False) for h in hosts]
+            watchers.append(Watcher(CT, os.path.join(work, "h1"), fleet, "--host", "h1",
+                                    "--settle", "3600", ready=False))
             try:
                 for w in watchers:
                     w.wait_line(lambda l: "watching" in l)
@@ -208,8 +173,8 @@ def main():
             check(pg.psql("fleet", "SELECT count(*) FROM shipped_files s JOIN captures c "
                                    "ON c.id = s.capture_id AND c.uuid = s.capture_uuid").strip()
                   == str(len(files)), "shipped_files rows do not point at their captures")
-            check(pg.psql("fleet", "SELECT max(version) FROM ct_schema").strip() == "7",
-                  "schema version is not 7")
+            check(pg.psql("fleet", "SELECT max(version) FROM ct_schema").strip() == NEWEST,
+                  f"schema version is not {NEWEST}")
             order = pg.psql("fleet", "SELECT file FROM captures ORDER BY id").split()
             plain_import(pg, "plain", "fleet", order)
             rows = compare(pg, "fleet", "plain", "fleet")
@@ -224,8 +189,8 @@ def main():
             path = os.path.join(kdir, "k-long.ctz")
             subprocess.run([GEN_REPORT, path, "long", "40"], check=True, stdout=subprocess.DEVNULL,
                            env=dict(os.environ, CT_SYNTHETIC_UUID_SEED="kill-ship"))
-            w = Watcher(kdir, kill, "--settle", "3600",
-                        env=dict(os.environ, CT_SHIP_TEST_STALL="1"))
+            w = Watcher(CT, kdir, kill, "--settle", "3600",
+                        env=dict(os.environ, CT_SHIP_TEST_STALL="1"), ready=False)
             try:
                 w.wait_line(lambda l: "stalled inside the import" in l)
                 check(pg.psql("kill", "SELECT count(*) FROM captures").strip() == "0",
@@ -254,7 +219,7 @@ def main():
                                 capture_output=True, text=True)
             check(v7.returncode == 0 and "already in the database" in v7.stderr,
                   f"--once on version 6: {v7.returncode} {v7.stderr}")
-            check(pg.psql("kill", "SELECT max(version) FROM ct_schema").strip() == "7" and
+            check(pg.psql("kill", "SELECT max(version) FROM ct_schema").strip() == NEWEST and
                   pg.psql("kill", "SELECT outcome FROM shipped_files").strip() == "already_present",
                   "version 6 database not migrated")
 
@@ -268,7 +233,8 @@ def main():
                 subprocess.run([GEN_REPORT, os.path.join(staging, name), "long", "10"], check=True,
                                stdout=subprocess.DEVNULL,
                                env=dict(os.environ, CT_SYNTHETIC_UUID_SEED=seed))
-            w = Watcher(rdir, pg.url("restart"), "--settle", "3600", "--rescan", "3600")
+            w = Watcher(CT, rdir, pg.url("restart"), "--settle", "3600", "--rescan", "3600",
+                        ready=False)
             try:
                 w.wait_line(lambda l: "watching" in l)
                 os.rename(os.path.join(staging, "r1.ctz"), os.path.join(rdir, "r1.ctz"))

@@ -331,6 +331,12 @@ def main():
                          "v_tool_calls", "v_llm_conversations", "v_unseen_connections"]:
                 check(same_answer(sql(lite, f"SELECT * FROM {view}"), sql(url, f"SELECT * FROM {view}")),
                       f"{view} differs")
+            # A conversation's first message is its first user message, not the system
+            # message (Chat Completions) or instructions sent before it.
+            firsts = sql(url, "SELECT first_message FROM v_llm_conversations")
+            firsts = sorted(r["first_message"] or "" for r in firsts or [])
+            check("Weather in Paris?" in firsts and "And in Lyon?" in firsts and
+                  "You are a weather bot." not in firsts, f"first messages: {firsts}")
             # Request bodies come back byte for byte.
             q = "SELECT request_id, hex(body) AS b FROM http_request_bodies"
             qp = "SELECT request_id, upper(encode(body, 'hex')) AS b FROM http_request_bodies"

@@ -86,6 +86,9 @@ class QwenCode(AgentChecks, unittest.TestCase):
             self.assertGreater(row["ttft_ns"], 0)
             self.assertEqual(row["complete"], 1)
         self.check_one_conversation(db, rows, exchanges)
+        # Its first message is the prompt, not the system message sent before it.
+        self.assertEqual(self.sql(db, "SELECT first_message FROM v_llm_conversations"),
+                         [{"first_message": "list the files in this directory"}])
         self.assertIn(exchanges[1]["llm"]["text"], proc.stdout)
 
 

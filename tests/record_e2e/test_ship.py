@@ -14,10 +14,12 @@ import os
 import signal
 import sqlite3
 import subprocess
-import threading
-import time
+import sys
 
 from harness import CT_RECORD, PYTHON, Capture, LogServer, RecordTest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ship_watcher import Watcher, wait_rows  # noqa: E402
 
 CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
 
@@ -34,50 +36,6 @@ conn.request("GET", "/bytes/100000")
 conn.getresponse().read()
 conn.close()
 '''
-
-
-class Watcher:
-    def __init__(self, directory, db, env=None):
-        self.proc = subprocess.Popen([CT_ANALYZE, "--watch", directory, "--db", db,
-                                      "--settle", "3600"], stderr=subprocess.PIPE, text=True,
-                                     env=env)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.wait_line(lambda l: "watching" in l)
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-
-    def wait_line(self, predicate):
-        with self.cond:
-            while not any(predicate(l) for l in self.lines):
-                if self.proc.poll() is not None:
-                    raise AssertionError("watcher exited:\n" + "\n".join(self.lines))
-                self.cond.wait(1)
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        rc = self.proc.wait()
-        self.reader.join()
-        self.proc.stderr.close()
-        return rc
-
-
-def wait_rows(db, sql, expect):
-    while True:
-        if os.path.exists(db):
-            try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-                    if c.execute(sql).fetchone()[0] == expect:
-                        return
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.05)
 
 
 class ShipE2E(RecordTest):
@@ -146,7 +104,7 @@ class ShipE2E(RecordTest):
             self.assertGreater(exchanges, 0)
 
     def test_recorded_captures_are_shipped_byte_exact(self):
-        watcher = Watcher(self.watched, self.db)
+        watcher = Watcher(CT_ANALYZE, self.watched, self.db, "--settle", "3600")
         os.makedirs(os.path.join(self.tmp, "second"))
         second = LogServer(os.path.join(self.tmp, "second"))
         try:
@@ -174,7 +132,8 @@ class ShipE2E(RecordTest):
     def test_kill_9_mid_import_leaves_one_copy(self):
         # CT_SHIP_TEST_STALL holds the watcher inside the import's transaction, once
         # the first connection is written: the kill lands mid-import for certain.
-        watcher = Watcher(self.watched, self.db, env=dict(os.environ, CT_SHIP_TEST_STALL="1"))
+        watcher = Watcher(CT_ANALYZE, self.watched, self.db, "--settle", "3600",
+                          env=dict(os.environ, CT_SHIP_TEST_STALL="1"))
         try:
             big = self.record_into("big.ctz", [
                 "curl", "-sS", "--cacert", self.server.cert, "-o", "/dev/null",
@@ -187,7 +146,7 @@ class ShipE2E(RecordTest):
         small = self.record_into("small.ctz", [
             "curl", "-sS", "--cacert", self.server.cert, "-o", "/dev/null", "-d", "y" * 100,
             self.server.url + "/echo"], self.server)
-        watcher = Watcher(self.watched, self.db)
+        watcher = Watcher(CT_ANALYZE, self.watched, self.db, "--settle", "3600")
         try:
             wait_rows(self.db, "SELECT count(*) FROM shipped_files", 2)
         finally:

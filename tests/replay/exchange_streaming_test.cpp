@@ -19,25 +19,16 @@
 #include "import_compare.hpp"
 #include "importer.hpp"
 #include "llm_fixtures.hpp"
+#include "streaming_capture.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
 
 namespace ct::analyze {
 namespace {
 
-std::string gzip_of(const std::string& in) {
-    z_stream z{};
-    deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&z, in.size()), '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_FINISH);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
-}
+using testing::anthropic_sse;
+using testing::gzip_of;
+using testing::kKiB;
 
 // Sends `bytes` in calls of at most `piece` bytes.
 void send_in_pieces(testing::SyntheticCapture& cap, std::uint64_t g, int direction,
@@ -46,13 +37,6 @@ void send_in_pieces(testing::SyntheticCapture& cap, std::uint64_t g, int directi
         cap.call(g, direction, bytes.substr(off, piece));
         cap.advance_ns(1000);
     }
-}
-
-std::string anthropic_sse() {
-    std::string sse = testing::sse_response_head();
-    for (const auto& e : testing::anthropic_stream_events())
-        sse += testing::chunk(e);
-    return sse + "0\r\n\r\n";
 }
 
 // The exchanges of a long keep-alive connection, of every kind the streamer

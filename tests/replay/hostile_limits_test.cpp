@@ -18,6 +18,7 @@
 #include "capture/capture_contents.hpp"
 #include "capture/capture_reader.hpp"
 #include "synthetic_capture.hpp"
+#include "test_db.hpp"
 #include "test_files.hpp"
 #include "timeline.hpp"
 
@@ -28,16 +29,7 @@ std::string fixture(const std::string& name) {
     return std::string(CT_FIXTURES_DIR) + "/hostile/" + name;
 }
 
-struct Db {
-    sqlite::Database db;
-    std::int64_t count(const std::string& sql) {
-        auto st = db.prepare(sql);
-        EXPECT_TRUE(st) << sql;
-        auto row = st->step();
-        EXPECT_TRUE(row && *row) << sql;
-        return st->column_int64(0);
-    }
-};
+using testing::Db;
 
 Db memory_db() {
     auto db = open_session_database(":memory:");

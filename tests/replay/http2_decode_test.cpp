@@ -8,6 +8,7 @@
 
 #include "connection_decoder.hpp"
 #include "http2_feed.hpp"
+#include "http2_frames.hpp"
 #include "llm/llm_call.hpp"
 #include "llm_fixtures.hpp"
 #include "protocols/http2/frames.hpp"
@@ -38,18 +39,7 @@ struct Deflater {
     nghttp2_hd_deflater* raw = nullptr;
 };
 
-std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                  const std::string& payload) {
-    std::string f;
-    f += static_cast<char>(payload.size() >> 16);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size());
-    f += static_cast<char>(type);
-    f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0})
-        f += static_cast<char>(stream >> shift);
-    return f + payload;
-}
+constexpr auto frame = &testing::h2_frame;
 
 TEST(Http2Decode, StreamsWithSseHeadersSplitAndPadding) {
     using namespace http2;

@@ -3,17 +3,19 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <fstream>
 
 #include "analyze_capture.hpp"
 #include "capture/capture_contents.hpp"
+#include "gzip.hpp"
+#include "http2_frames.hpp"
 #include "llm_fixtures.hpp"
 #include "secrets.hpp"
 #include "summary.hpp"
 #include "synthetic_capture.hpp"
+#include "test_db.hpp"
 #include "test_files.hpp"
 #include "timeline.hpp"
 
@@ -21,20 +23,9 @@ namespace ct::analyze {
 namespace {
 
 using testing::chunk;
-
-std::string gzip(const std::string& in) {
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_FINISH);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-}
+using testing::gzip;
+using testing::h2_frame;
+using testing::hpack_literal;
 
 const std::string kGzipBody =
     R"({"data":[{"id":"claude-sonnet-4-5"},{"id":"claude-haiku-4-5"}],"has_more":false})";
@@ -108,23 +99,7 @@ void write_session(const std::string& path, bool finish, const std::string& seed
     }
 }
 
-struct Db {
-    sqlite::Database db;
-    std::int64_t count(const std::string& sql) {
-        auto st = db.prepare(sql);
-        EXPECT_TRUE(st) << sql;
-        auto row = st->step();
-        EXPECT_TRUE(row && *row) << sql;
-        return st->column_int64(0);
-    }
-    std::string text(const std::string& sql) {
-        auto st = db.prepare(sql);
-        EXPECT_TRUE(st) << sql;
-        auto row = st->step();
-        EXPECT_TRUE(row && *row) << sql;
-        return std::string(st->column_text(0));
-    }
-};
+using testing::Db;
 
 Db open_db(const std::string& path) {
     auto db = open_session_database(path);
@@ -466,25 +441,6 @@ TEST(Import, CommandLine) {
 
 namespace ct::analyze {
 namespace {
-
-// HPACK "literal without indexing" of a static-table name (RFC 7541, 6.2.2).
-std::string hpack_literal(std::uint8_t name_index, const std::string& value) {
-    return std::string(1, static_cast<char>(name_index)) +
-           std::string(1, static_cast<char>(value.size())) + value;
-}
-
-std::string h2_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                     const std::string& payload) {
-    std::string f;
-    f += static_cast<char>(payload.size() >> 16);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size());
-    f += static_cast<char>(type);
-    f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0})
-        f += static_cast<char>(stream >> shift);
-    return f + payload;
-}
 
 // What the analyzer keeps must be what the agent really sent and got.
 TEST(Import, ToolInputStreamEndTargetAndHttp2Timeline) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "connection_decoder.hpp"
+#include "decoded_call.hpp"
 #include "llm/json_util.hpp"
 #include "llm/llm_call.hpp"
 #include "llm_fixtures.hpp"
@@ -16,21 +17,7 @@ namespace {
 
 using testing::chunk;
 
-struct Decoded {
-    DecodedConnection dc;
-    std::optional<LlmCall> call;
-};
-
-// One request, one response made of `pieces` (each one SSL_read, 1 ms apart).
-std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
-    auto d = std::make_unique<Decoded>();
-    d->dc = decode_connection(conn);
-    if (d->dc.requests.empty())
-        return d;
-    const DecodedMessage* response = d->dc.responses.empty() ? nullptr : &d->dc.responses.back();
-    d->call = decode_llm_call(d->dc.requests[0], response);
-    return d;
-}
+using testing::decode;
 
 replay::Connection anthropic_stream_connection(std::size_t split) {
     testing::StreamBuilder out, in;
@@ -245,16 +232,8 @@ std::string responses_wire(std::size_t events) {
 }
 
 replay::Connection responses_connection(const std::string& wire, std::size_t cut) {
-    testing::StreamBuilder out, in;
-    out.data(testing::http_request("/v1/responses", testing::kOpenAiResponsesRequestBody),
-             1'000'000'000);
-    if (cut > 0 && cut < wire.size()) {
-        in.data(wire.substr(0, cut), 2'000'000'000);
-        in.data(wire.substr(cut), 3'000'000'000);
-    } else {
-        in.data(wire, 2'000'000'000);
-    }
-    return testing::make_connection(out.stream(), in.stream());
+    return testing::request_and_response(
+        testing::http_request("/v1/responses", testing::kOpenAiResponsesRequestBody), wire, cut);
 }
 
 void expect_whole_responses_stream(const LlmCall& c, const std::string& where) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "connection_decoder.hpp"
+#include "decoded_call.hpp"
 #include "llm/json_scan.hpp"
 #include "llm/llm_call.hpp"
 #include "llm_fixtures.hpp"
@@ -14,20 +15,7 @@ namespace {
 
 using testing::chunk;
 
-struct Decoded {
-    DecodedConnection dc;
-    std::optional<LlmCall> call;
-};
-
-std::unique_ptr<Decoded> decode(const replay::Connection& conn) {
-    auto d = std::make_unique<Decoded>();
-    d->dc = decode_connection(conn);
-    if (d->dc.requests.empty())
-        return d;
-    const DecodedMessage* response = d->dc.responses.empty() ? nullptr : &d->dc.responses.back();
-    d->call = decode_llm_call(d->dc.requests[0], response);
-    return d;
-}
+using testing::decode;
 
 const std::string kStreamPath = "/v1beta/models/gemini-2.5-pro:streamGenerateContent";
 
@@ -51,19 +39,9 @@ std::string stream_wire(bool sse) {
 
 // The request, then the response wire read in two pieces cut at `cut` (none if 0).
 replay::Connection stream_connection(bool sse, std::size_t cut) {
-    testing::StreamBuilder out, in;
-    out.data(
+    return testing::request_and_response(
         testing::gemini_request(kStreamPath + (sse ? "?alt=sse" : ""), testing::kGeminiRequestBody),
-        1'000'000'000);
-    const std::string wire = stream_wire(sse);
-    in.time_ = 2'000'000'000;
-    if (cut > 0 && cut < wire.size()) {
-        in.data(wire.substr(0, cut), 2'000'000'000);
-        in.data(wire.substr(cut), 3'000'000'000);
-    } else {
-        in.data(wire, 2'000'000'000);
-    }
-    return testing::make_connection(out.stream(), in.stream());
+        stream_wire(sse), cut);
 }
 
 void expect_whole_stream(const LlmCall& c, const std::string& where) {

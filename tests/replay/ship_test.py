@@ -18,9 +18,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ship_watcher import Watcher, wait_rows  # noqa: E402
 
 CT_ANALYZE, FIXTURES = (os.path.abspath(a) for a in sys.argv[1:3])
 del sys.argv[1:3]
@@ -61,60 +63,6 @@ def dump(db_path):
             rows = c.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY {order}").fetchall()
             out[t] = (cols, rows)
     return out
-
-
-class Watcher:
-    """ct-analyze --watch in the background; its stderr lines are collected."""
-
-    def __init__(self, directory, db, *extra):
-        self.proc = subprocess.Popen([CT_ANALYZE, "--watch", directory, "--db", db, *extra],
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.wait_line(lambda l: "watching" in l)
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait_line(self, predicate, count=1):
-        with self.cond:
-            while sum(1 for l in self.lines if predicate(l)) < count:
-                if self.proc.poll() is not None and not self.reader.is_alive():
-                    raise AssertionError("watcher exited %s:\n%s" % (self.proc.returncode,
-                                                                    "\n".join(self.lines)))
-                self.cond.wait(1)
-
-    def count(self, predicate):
-        with self.cond:
-            return sum(1 for l in self.lines if predicate(l))
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rc = self.proc.wait()
-        self.reader.join()
-        self.proc.stderr.close()
-        return rc
-
-
-def wait_rows(db, sql, expect):
-    """Waits until `sql` (one number) gives `expect` in the watcher's database."""
-    while True:
-        if os.path.exists(db):
-            try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-                    if c.execute(sql).fetchone()[0] == expect:
-                        return
-            except sqlite3.OperationalError:
-                pass  # not migrated yet
-        time.sleep(0.05)
 
 
 def write_slowly(source, path, pieces=8, final=None, before_close=None):
@@ -197,7 +145,7 @@ class Ship(unittest.TestCase):
             f.write(b"\0" * 100)
 
     def test_watch_imports_what_a_plain_import_does(self):
-        w = Watcher(self.dir, self.db, "--settle", "3600")
+        w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600")
         try:
             self.populate(watcher_settles=True)
             wait_rows(self.db, "SELECT count(*) FROM shipped_files", 5)
@@ -236,7 +184,7 @@ class Ship(unittest.TestCase):
             data = f.read()
         step = max(1, len(data) // 200)
         names = [f"copy-{i:03}.ctz" for i in range(120)]
-        w = Watcher(self.dir, self.db, "--settle", "3600")
+        w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600")
         try:
             for name in names:
                 with open(os.path.join(self.dir, name), "wb") as out:
@@ -382,8 +330,8 @@ class Ship(unittest.TestCase):
         """Two watchers of one directory into one database: each capture once."""
         staging = os.path.join(self.tmp, "staging")
         os.mkdir(staging)
-        a = Watcher(self.dir, self.db, "--settle", "3600")
-        b = Watcher(self.dir, self.db, "--settle", "3600")
+        a = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600")
+        b = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600")
         try:
             names = WHOLE + [DAMAGED]
             for name in names:
@@ -409,11 +357,8 @@ class Ship(unittest.TestCase):
         once = subprocess.run([CT_ANALYZE, "--watch", self.dir, "--db", self.db, "--once"],
                               capture_output=True, text=True)
         self.assertEqual(once.returncode, 0, once.stderr)
-        os.environ["CT_SHIP_TEST_STALL"] = "1"
-        try:
-            w = Watcher(self.dir, self.db, "--settle", "3600")
-        finally:
-            del os.environ["CT_SHIP_TEST_STALL"]
+        w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600",
+                    env=dict(os.environ, CT_SHIP_TEST_STALL="1"))
         try:
             shutil.copy(fixture(WHOLE[2]), self.dir)
             w.wait_line(lambda l: WHOLE[2] in l and "stalled inside the import" in l)
@@ -437,11 +382,8 @@ class Ship(unittest.TestCase):
     def test_sigterm_waits_for_the_capture_being_imported(self):
         """SIGTERM while a capture is being imported (the watcher held inside its
         transaction until the signal is pending): the import ends, then the watcher."""
-        os.environ["CT_SHIP_TEST_STALL"] = "signal"
-        try:
-            w = Watcher(self.dir, self.db, "--settle", "3600")
-        finally:
-            del os.environ["CT_SHIP_TEST_STALL"]
+        w = Watcher(CT_ANALYZE, self.dir, self.db, "--settle", "3600",
+                    env=dict(os.environ, CT_SHIP_TEST_STALL="signal"))
         try:
             shutil.copy(fixture(WHOLE[2]), self.dir)
             w.wait_line(lambda l: WHOLE[2] in l and "stalled inside the import" in l)

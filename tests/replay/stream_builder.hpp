@@ -80,4 +80,19 @@ inline replay::Connection make_connection(replay::DirectionStream sent,
     return c;
 }
 
+// One request (sent at 1 s) and its response, read in two pieces cut at `cut`
+// (at 2 s and 3 s), or whole at 2 s when `cut` is 0 or past its end.
+inline replay::Connection request_and_response(std::string_view request, std::string_view response,
+                                               std::size_t cut) {
+    StreamBuilder out, in;
+    out.data(request, 1'000'000'000);
+    if (cut > 0 && cut < response.size()) {
+        in.data(response.substr(0, cut), 2'000'000'000);
+        in.data(response.substr(cut), 3'000'000'000);
+    } else {
+        in.data(response, 2'000'000'000);
+    }
+    return make_connection(out.stream(), in.stream());
+}
+
 }  // namespace ct::testing

@@ -2,7 +2,6 @@
 // plaintext it holds does not grow with the capture, and the database is the one
 // a whole load of the capture gives.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <fmt/format.h>
 
@@ -16,27 +15,16 @@
 #include "db_dump.hpp"
 #include "importer.hpp"
 #include "llm_fixtures.hpp"
+#include "streaming_capture.hpp"
 #include "synthetic_capture.hpp"
+#include "test_db.hpp"
 #include "test_files.hpp"
 
 namespace ct::analyze {
 namespace {
 
-constexpr std::size_t kKiB = 1024;
-
-std::string gzip_of(const std::string& in) {
-    z_stream z{};
-    deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&z, in.size()), '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_FINISH);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
-}
+using testing::gzip_of;
+using testing::kKiB;
 
 // `connections` connections one after the other, each one request answered by
 // `body` bytes: the same shape at any size.
@@ -56,16 +44,6 @@ void write_sequential(const std::string& path, int connections, std::size_t body
     cap.finish();
 }
 
-std::int64_t count(sqlite::Database& db, const std::string& sql) {
-    auto st = db.prepare(sql);
-    EXPECT_TRUE(st) << sql;
-    if (!st)
-        return -1;
-    auto row = st->step();
-    EXPECT_TRUE(row && *row) << sql;
-    return row && *row ? st->column_int64(0) : -1;
-}
-
 TEST(StreamingImport, PlaintextHeldDoesNotGrowWithTheCapture) {
     testing::TempDir dir;
     constexpr std::size_t kBody = 256 * kKiB;
@@ -80,7 +58,8 @@ TEST(StreamingImport, PlaintextHeldDoesNotGrowWithTheCapture) {
         ASSERT_TRUE(r) << r.error().what();
         // What the reading held and what decoding the connection being read held.
         held[i++] = r->held_plaintext_high_water + r->streamed_high_water;
-        EXPECT_EQ(count(*db, "SELECT count(*) FROM http_responses WHERE decoded_size = 262144"),
+        testing::Db d{std::move(*db)};
+        EXPECT_EQ(d.count("SELECT count(*) FROM http_responses WHERE decoded_size = 262144"),
                   i == 1 ? 4 : 32);
     }
     // Eight times the plaintext, not more held: about one connection's bytes.
@@ -153,10 +132,7 @@ void write_mixed(const std::string& path) {
     cap.socket(a, 5, "10.0.0.1", 443, 40001);
     cap.write(a, testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody));
     cap.write(b, "GET /gz HTTP/1.1\r\nHost: gz.example\r\n\r\n");
-    std::string sse = testing::sse_response_head();
-    for (const auto& e : testing::anthropic_stream_events())
-        sse += testing::chunk(e);
-    sse += "0\r\n\r\n";
+    const std::string sse = testing::anthropic_sse();
     cap.read(a, sse.substr(0, sse.size() / 2));
     const std::string gz = gzip_of(std::string(20000, 'z') + "end");
     cap.read(b,

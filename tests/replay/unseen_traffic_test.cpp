@@ -8,6 +8,7 @@
 #include "capture/capture_contents.hpp"
 #include "summary.hpp"
 #include "synthetic_capture.hpp"
+#include "test_db.hpp"
 #include "test_files.hpp"
 #include "timeline.hpp"
 
@@ -63,16 +64,7 @@ void write_capture(const std::string& path) {
     cap.finish();
 }
 
-struct Db {
-    sqlite::Database db;
-    std::int64_t count(const std::string& sql) {
-        auto st = db.prepare(sql);
-        EXPECT_TRUE(st) << sql;
-        auto row = st->step();
-        EXPECT_TRUE(row && *row) << sql;
-        return st->column_int64(0);
-    }
-};
+using testing::Db;
 
 TEST(UnseenTraffic, LoadedFromTcpEvents) {
     testing::TempDir dir;

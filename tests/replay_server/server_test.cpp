@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
-#include <zlib.h>
 
 #include <signal.h>
 #include <spawn.h>
@@ -22,6 +21,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "gzip.hpp"
 #include "protocols/http1/parse.hpp"
 #include "server/http_server.hpp"
 #include "server/recording.hpp"
@@ -35,19 +35,7 @@ namespace {
 
 namespace http1 = analyze::http1;
 
-std::string gzip(const std::string& in) {
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_FINISH);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
-}
+using testing::gzip;
 
 const std::string kAsk =
     R"({"model":"claude-x","stream":true,"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"hi"}]})";

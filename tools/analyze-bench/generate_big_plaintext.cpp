@@ -12,23 +12,12 @@
 #include <cstring>
 #include <string>
 
+#include "http2_frames.hpp"
 #include "synthetic_capture.hpp"
 
 namespace {
 
-std::string h2_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                     std::string_view payload) {
-    std::string f;
-    f += static_cast<char>(payload.size() >> 16);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size());
-    f += static_cast<char>(type);
-    f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0})
-        f += static_cast<char>(stream >> shift);
-    f += payload;
-    return f;
-}
+using ct::testing::h2_frame;
 
 // One HTTP/2 connection: `exchanges` GET streams, one after the other, each
 // answered by `per_exchange` bytes of `line`s in DATA frames.

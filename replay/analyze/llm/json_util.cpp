@@ -98,4 +98,21 @@ std::string compact_json(std::string_view valid_json) {
     return out;
 }
 
+std::string content_text(const Json& content) {
+    if (content.is_string())
+        return content.get<std::string>();
+    std::string out;
+    if (content.is_array()) {
+        for (const auto& part : content) {
+            std::string text = string_member(part, "text");
+            if (text.empty())
+                continue;
+            if (!out.empty())
+                out += "\n";
+            out += text;
+        }
+    }
+    return out;
+}
+
 }  // namespace ct::analyze::llm

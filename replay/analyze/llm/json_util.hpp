@@ -28,5 +28,8 @@ std::string dump(const Json& value);
 // and strings their exact bytes (dump() of a parsed document sorts keys and
 // re-escapes). Only for text that parse_json accepted.
 std::string compact_json(std::string_view valid_json);
+// The text of a message's content (or of a system prompt): a string, or the
+// "text" of each of a list of parts that has one, a line each.
+std::string content_text(const Json& content);
 
 }  // namespace ct::analyze::llm

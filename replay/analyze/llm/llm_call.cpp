@@ -47,21 +47,7 @@ std::string with_input_member(std::string object, const ToolCall& call) {
 std::string system_text(std::string_view system_json) {
     if (system_json.empty())
         return {};
-    Json system = parse_json(system_json);
-    if (system.is_string())
-        return system.get<std::string>();
-    std::string out;
-    if (system.is_array()) {
-        for (const auto& block : system) {
-            std::string text = string_member(block, "text");
-            if (text.empty())
-                continue;
-            if (!out.empty())
-                out += "\n";
-            out += text;
-        }
-    }
-    return out;
+    return content_text(parse_json(system_json));
 }
 
 std::string tool_calls_json(const std::vector<ToolCall>& calls) {

@@ -50,24 +50,6 @@ void read_error(const Json& body, LlmCall& call) {
         call.error += ": " + message;
 }
 
-// Text of a message's content: a string or a list of parts with "text".
-std::string content_text(const Json& content) {
-    if (content.is_string())
-        return content.get<std::string>();
-    std::string out;
-    if (content.is_array()) {
-        for (const auto& part : content) {
-            std::string text = string_member(part, "text");
-            if (text.empty())
-                continue;
-            if (!out.empty())
-                out += "\n";
-            out += text;
-        }
-    }
-    return out;
-}
-
 struct PendingToolCall {
     std::string id;
     std::string name;

@@ -1,0 +1,141 @@
+// v_llm_conversations.first_message is the conversation's first user message,
+// whatever the API: not a system or developer message sent among the messages
+// (Chat Completions, Responses API), nor an assistant or model turn that opens
+// the conversation (Anthropic, Gemini).
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyze_capture.hpp"
+#include "llm_fixtures.hpp"
+#include "synthetic_capture.hpp"
+#include "test_files.hpp"
+
+namespace ct::analyze {
+namespace {
+
+std::string post(const std::string& host, const std::string& path, const std::string& body) {
+    return "POST " + path + " HTTP/1.1\r\nHost: " + host +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+}
+
+// Imports a capture of `requests` (each on a connection of its own, in this
+// order) and returns first_message of each conversation, in the order they began.
+std::vector<std::optional<std::string>> first_messages(const std::vector<std::string>& requests) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c.ctz");
+    {
+        testing::SyntheticCapture cap(path);
+        std::uint64_t ssl = 0x100;
+        for (const auto& r : requests) {
+            auto g = cap.open_connection(7, ssl++);
+            cap.write(g, r);
+            cap.close(g);
+            cap.advance_ns(1'000'000);
+        }
+        cap.finish();
+    }
+    std::vector<std::optional<std::string>> out;
+    auto db = open_session_database(dir.file("db.sqlite"));
+    EXPECT_TRUE(db) << db.error().what();
+    if (!db)
+        return out;
+    auto imported = import_capture_file(*db, path, false);
+    EXPECT_TRUE(imported) << imported.error().what();
+    if (!imported)
+        return out;
+    EXPECT_EQ(static_cast<std::size_t>(imported->result.llm_calls), requests.size());
+    auto st = db->prepare("SELECT first_message FROM v_llm_conversations ORDER BY start_utc");
+    EXPECT_TRUE(st);
+    if (!st)
+        return out;
+    while (true) {
+        auto row = st->step();
+        EXPECT_TRUE(row);
+        if (!row || !*row)
+            break;
+        if (st->column_is_null(0))
+            out.emplace_back(std::nullopt);
+        else
+            out.emplace_back(std::string(st->column_text(0)));
+    }
+    return out;
+}
+
+using Texts = std::vector<std::optional<std::string>>;
+
+TEST(ConversationView, AnthropicFirstUserMessageAfterAnAssistantGreeting) {
+    // The system prompt travels apart ("system"); a client may open with the
+    // assistant's greeting. The user's message: its last text block (reminders first).
+    const std::string first =
+        R"({"model":"claude-sonnet-4-5","max_tokens":100,"system":"You are terse.","messages":[)"
+        R"({"role":"assistant","content":"Hello! What shall we build?"},)"
+        R"({"role":"user","content":[{"type":"text","text":"<system-reminder>cwd /w</system-reminder>"},)"
+        R"({"type":"text","text":"Fix the build"}]}]})";
+    const std::string second =
+        R"({"model":"claude-sonnet-4-5","max_tokens":100,"system":"You are terse.","messages":[)"
+        R"({"role":"assistant","content":"Hello! What shall we build?"},)"
+        R"({"role":"user","content":[{"type":"text","text":"<system-reminder>cwd /w</system-reminder>"},)"
+        R"({"type":"text","text":"Fix the build"}]},{"role":"assistant","content":"Done."},)"
+        R"({"role":"user","content":"Thanks"}]})";
+    EXPECT_EQ(first_messages({testing::http_request("/v1/messages", first),
+                              testing::http_request("/v1/messages", second)}),
+              (Texts{"Fix the build"}));
+}
+
+TEST(ConversationView, OpenAiChatSkipsTheSystemMessage) {
+    // qwen-code: the system prompt is the first of the messages.
+    const std::string head =
+        R"({"model":"qwen3-coder-plus","stream":false,"messages":[)"
+        R"({"role":"system","content":"You are Qwen Code, an interactive CLI agent."},)"
+        R"({"role":"user","content":[{"type":"text","text":"<env>linux</env>"},)"
+        R"({"type":"text","text":"Fix the build"}]})";
+    const std::string more =
+        R"(,{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
+        R"("function":{"name":"ls","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"a"})";
+    EXPECT_EQ(first_messages({post("api.example", "/v1/chat/completions", head + "]}"),
+                              post("api.example", "/v1/chat/completions", head + more + "]}")}),
+              (Texts{"Fix the build"}));
+}
+
+TEST(ConversationView, ResponsesSkipsDeveloperItemsAndUnquotesAStringInput) {
+    // Codex: "instructions", then developer items, then the user's message.
+    const std::string codex =
+        R"({"model":"gpt-5-codex","instructions":"You are Codex.","input":[)"
+        R"({"type":"message","role":"developer","content":[{"type":"input_text",)"
+        R"("text":"<permissions instructions>workspace-write</permissions instructions>"}]},)"
+        R"({"type":"message","role":"system","content":"Be brief."},)"
+        R"({"type":"message","role":"user","content":[{"type":"input_text","text":"Fix the build"}]}]})";
+    const std::string plain = R"({"model":"gpt-5","input":"Say hi"})";
+    EXPECT_EQ(first_messages({post("api.openai.com", "/v1/responses", codex),
+                              post("api.openai.com", "/v1/responses", plain)}),
+              (Texts{"Fix the build", "Say hi"}));
+}
+
+TEST(ConversationView, GeminiSkipsAnOpeningModelTurn) {
+    // systemInstruction travels apart; a history may open with a model turn. A
+    // content without a role is the user's.
+    const std::string opened =
+        R"({"systemInstruction":{"parts":[{"text":"You are terse."}]},"contents":[)"
+        R"({"role":"model","parts":[{"text":"Hello! How can I help?"}]},)"
+        R"({"role":"user","parts":[{"text":"<session context>"},{"text":"Fix the build"}]}]})";
+    const std::string roleless = R"({"contents":[{"parts":[{"text":"Say hi"}]}]})";
+    const std::string path = "/v1beta/models/gemini-2.5-pro:generateContent";
+    EXPECT_EQ(first_messages(
+                  {testing::gemini_request(path, opened), testing::gemini_request(path, roleless)}),
+              (Texts{"Fix the build", "Say hi"}));
+}
+
+// A conversation whose first call holds no user message has none to show.
+TEST(ConversationView, NoUserMessageGivesNull) {
+    const std::string body =
+        R"({"model":"gpt-4o","messages":[{"role":"system","content":"You are a bot."}]})";
+    EXPECT_EQ(first_messages({post("api.example", "/v1/chat/completions", body)}),
+              (Texts{std::nullopt}));
+}
+
+}  // namespace
+}  // namespace ct::analyze
