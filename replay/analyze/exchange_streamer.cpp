@@ -64,6 +64,28 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
         last_ns_[kRead] = std::max(last_ns_[kRead], segment.monotonic_ns);
         if (backwards || mode_ == Mode::Hold) {
             unskip();  // and the bytes are kept below
+        } else if (skip_->chunks) {
+            http1::ChunkCounter& chunks = *skip_->chunks;
+            const std::size_t n =
+                chunks.feed({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+            if (chunks.state() == http1::ChunkCounter::State::Done) {
+                skip_->end = segment.pos + n;
+                return end_skip(connection, segment, bytes);
+            }
+            skip_->last = segment;
+            skip_->last.len = n;
+            skip_->upto = segment.pos + n;
+            if (chunks.state() != http1::ChunkCounter::State::Invalid)
+                return {};
+            // Not chunked framing after all: the whole decoder takes over.
+            unskip();
+            if (n == bytes.size())
+                return {};
+            replay::StreamSegment tail = segment;
+            tail.pos += n;
+            tail.len -= n;
+            tail.chunk_offset += n;
+            return data(connection, kRead, tail, bytes.subspan(n));
         } else if (segment.pos + segment.len < skip_->end) {
             skip_->last = segment;
             skip_->upto = segment.pos + segment.len;
@@ -155,6 +177,18 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             start_skip(std::move(response), *r.frame_size);
             return {};
         }
+        if (r.state == ParseState::NeedsMoreData && response.head_parsed &&
+            response.framing == http1::BodyFraming::Chunked &&
+            response.body.size() >= limits_.max_body && !response.is_interim()) {
+            // The same for a chunked body (a long SSE stream).
+            if (StreamView(out).monotonic_at(request_->stream_pos) >
+                StreamView(in).monotonic_at(response.stream_pos)) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            start_skip(std::move(response), 0);
+            return {};
+        }
         if (r.state == ParseState::NeedsMoreData) {
             retry_at_[kRead] = next_try(in.data.size(), r.frame_size);
             return {};
@@ -220,8 +254,20 @@ Expected<void> ExchangeStreamer::commit(const replay::Connection& connection,
 void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_size) {
     replay::DirectionStream& in = window_[kRead];
     Skip k;
-    k.end = in.begin_pos + frame_size;
-    k.kept_end = in.begin_pos + response.head_size + response.body.size();
+    if (response.framing == http1::BodyFraming::Chunked) {
+        // The framing followed from the body's start: the kept part ends where
+        // the counter has seen max_body bytes of data, and it goes on from there.
+        const std::uint64_t body_start = response.stream_pos + response.head_size;
+        const std::string_view body = chars(in).substr(body_start - in.begin_pos);
+        k.chunks.emplace();
+        const std::size_t kept = k.chunks->feed(body, limits_.max_body);
+        k.chunks->mark();
+        k.chunks->feed(body.substr(kept));
+        k.kept_end = body_start + kept;
+    } else {
+        k.end = in.begin_pos + frame_size;
+        k.kept_end = in.begin_pos + response.head_size + response.body.size();
+    }
     k.upto = in.end_pos;
     k.last = in.segments.back();
     k.response = std::move(response);
@@ -237,8 +283,9 @@ void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_s
     skip_ = std::move(k);
 }
 
-// The bytes skipped put back (as zeros: they are past the body limit, so no
-// decoder reads them), for the whole decoder.
+// The bytes skipped put back for the whole decoder: as zeros (they are past the
+// body limit, so no decoder reads them), but for a chunked body's framing,
+// which is made again so that it parses as the skipped bytes did.
 void ExchangeStreamer::unskip() {
     replay::DirectionStream& in = window_[kRead];
     Skip k = std::move(*skip_);
@@ -261,7 +308,12 @@ void ExchangeStreamer::unskip() {
         }
         last.data_offset = in.data.size() + (last.pos - k.kept_end);
         in.segments.push_back(last);
-        in.data.resize(in.data.size() + static_cast<std::size_t>(k.upto - k.kept_end), 0);
+        if (k.chunks) {
+            // Framing that parses as the skipped bytes did (data as zeros).
+            k.chunks->synthesize_since_mark(in.data);
+        } else {
+            in.data.resize(in.data.size() + static_cast<std::size_t>(k.upto - k.kept_end), 0);
+        }
         held_ += k.upto - k.kept_end;
         held_high_water_ = std::max(held_high_water_, held_);
         in.end_pos = k.upto;
@@ -287,9 +339,17 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
     in.data.resize(in.data.size() + static_cast<std::size_t>(head), 0);
     in.end_pos = end;
     http1::Message response = std::move(skip_->response);
-    skip_.reset();
     // What a parse of the whole message gives.
-    response.body_omitted = response.content_length.value_or(0) - response.body.size();
+    if (skip_->chunks) {
+        response.body_omitted = skip_->chunks->data_bytes() - response.body.size();
+        response.trailers = skip_->chunks->trailers();
+        response.wire_size = end - response.stream_pos;
+        // (an empty piece where the window ended at a chunk's data start)
+        std::erase_if(response.body_pieces, [](const http1::BodyPiece& p) { return p.len == 0; });
+    } else {
+        response.body_omitted = response.content_length.value_or(0) - response.body.size();
+    }
+    skip_.reset();
     response.complete = true;
     const StreamView out_view(window_[kWrite]);
     const StreamView in_view(in);
@@ -311,6 +371,52 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
         return data(connection, kRead, tail, bytes.subspan(static_cast<std::size_t>(head)));
     }
     return pump(connection);
+}
+
+// The capture ended inside a chunked body being skipped through: its exchange
+// is written as the whole decoder gives it (the message incomplete, its wire
+// size up to the last byte captured).
+Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& connection) {
+    replay::DirectionStream& in = window_[kRead];
+    const Skip& k = *skip_;
+    http1::Message response = std::move(skip_->response);
+    response.body_omitted = k.chunks->data_bytes() - response.body.size();
+    response.wire_size = k.upto - response.stream_pos;
+    response.complete = false;
+    response.trailers.clear();
+    std::erase_if(response.body_pieces, [](const http1::BodyPiece& p) { return p.len == 0; });
+    if (k.chunks->at_data_start())
+        response.body_pieces.push_back({response.body.size(), k.upto, 0});
+    // Times from the window and the last segment come (its bytes unread).
+    std::uint64_t added = 0;
+    if (k.upto > k.kept_end) {
+        replay::StreamSegment last = k.last;
+        if (last.pos < k.kept_end) {
+            const std::uint64_t cut = k.kept_end - last.pos;
+            last.pos += cut;
+            last.len -= cut;
+            last.chunk_offset += cut;
+        }
+        last.data_offset = in.data.size();
+        in.segments.push_back(last);
+        added = last.len;
+        in.data.resize(in.data.size() + static_cast<std::size_t>(added), 0);
+        in.end_pos = k.upto;
+    }
+    const StreamView out_view(window_[kWrite]);
+    const StreamView in_view(in);
+    if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
+        return c;
+    drop(kWrite, request_size_);
+    held_ -= in.data.size() - added;
+    replay::DirectionStream next;
+    next.begin_pos = k.upto;
+    next.end_pos = k.upto;
+    next.monotonic_before = k.last.monotonic_ns;
+    in = std::move(next);
+    retry_at_ = {};
+    skip_.reset();
+    return {};
 }
 
 void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
@@ -346,6 +452,15 @@ void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
 Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
     const replay::Connection& connection, std::uint64_t& lost_bytes) {
     lost_bytes = connection.streams[0].gap_bytes + connection.streams[1].gap_bytes;
+    if (skip_ && skip_->chunks && mode_ != Mode::Hold) {
+        // The capture ends inside a chunked body, or the connection goes on
+        // after a gap.
+        const replay::DirectionStream& rest = connection.streams[kRead];
+        if (rest.segments.empty() && rest.gap_bytes == 0 && rest.end_pos <= skip_->upto) {
+            if (auto c = end_cut_chunked(connection); !c)
+                return std::unexpected(c.error());
+        }
+    }
     if (skip_)
         unskip();
     // The tapped bytes left, then what the capture kept after them.

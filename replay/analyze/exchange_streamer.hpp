@@ -3,9 +3,10 @@
 // HTTP/1.x exchange (a request and the response that answers it) is decoded,
 // prepared and written as soon as both are complete, and its bytes are dropped.
 //
-// A response body of known length past --max-body-size is not held either: once
-// the part that is kept has come, the rest is counted as it comes, and the
-// exchange is written when the message ends.
+// A response body past --max-body-size is not held either, of known length or
+// chunked (a long SSE stream): once the part that is kept has come, the rest is
+// counted as it comes (the chunk framing followed by a ChunkCounter), and the
+// exchange is written when the message ends, or when the capture ends inside it.
 //
 // It only takes the exchanges whose decoding cannot depend on what follows:
 // both messages parsed whole from a clean start, in stream order without gaps,
@@ -28,6 +29,7 @@
 #include "connection_decoder.hpp"
 #include "content_decoding.hpp"
 #include "prepared_connection.hpp"
+#include "protocols/http1/chunk_counter.hpp"
 
 namespace ct::analyze {
 
@@ -70,15 +72,18 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     Expected<void> end_skip(const replay::Connection& connection,
                             const replay::StreamSegment& segment,
                             std::span<const std::uint8_t> bytes);
+    Expected<void> end_cut_chunked(const replay::Connection& connection);
 
-    // A response whose Content-Length body goes past the body limit: the bytes
-    // past what is kept are counted, not held, until the message ends.
+    // A response whose body goes past the body limit: the bytes past what is
+    // kept are counted, not held, until the message ends.
     struct Skip {
         http1::Message response;     // as parsed once the kept part was there
-        std::uint64_t end = 0;       // stream position where the message ends
+        std::uint64_t end = 0;       // stream position where the message ends (chunked: once known)
         std::uint64_t kept_end = 0;  // the window holds the bytes before it
         std::uint64_t upto = 0;      // the bytes before it have come
         replay::StreamSegment last;  // the segment of the last byte come
+        // A chunked body: its framing from the body's start, marked at kept_end.
+        std::optional<http1::ChunkCounter> chunks;
     };
     std::optional<Skip> skip_;
 
