@@ -45,6 +45,7 @@ void ExchangeStreamer::reset() {
     window_ = {};
     last_ns_ = {};
     retry_at_ = {};
+    watch_ = {};
     request_.reset();
     request_size_ = 0;
     skip_.reset();
@@ -135,7 +136,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             mode_ = Mode::Stream;
         }
         if (!request_) {
-            if (out.data.size() < retry_at_[kWrite] || out.data.empty())
+            if (!ready(kWrite))
                 return {};
             http1::ParseContext context;
             context.base_pos = out.begin_pos;
@@ -144,7 +145,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             const ParseResult r =
                 http1::parse_frame(http1::MessageKind::Request, chars(out), context, m);
             if (r.state == ParseState::NeedsMoreData) {
-                retry_at_[kWrite] = next_try(out.data.size(), r.frame_size);
+                cut(kWrite, r, m);
                 return {};
             }
             if (r.state == ParseState::Invalid || http1::iequals(m.method, "CONNECT") ||
@@ -155,8 +156,9 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             request_ = std::move(m);
             request_size_ = r.consumed;
             retry_at_[kWrite] = 0;
+            watch_[kWrite].reset();
         }
-        if (skip_ || in.data.size() < retry_at_[kRead] || in.data.empty())
+        if (skip_ || !ready(kRead))
             return {};
         http1::ParseContext context;
         context.base_pos = in.begin_pos;
@@ -190,7 +192,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             return {};
         }
         if (r.state == ParseState::NeedsMoreData) {
-            retry_at_[kRead] = next_try(in.data.size(), r.frame_size);
+            cut(kRead, r, response);
             return {};
         }
         if (r.state == ParseState::Invalid || response.is_interim() ||
@@ -211,6 +213,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
         drop(kWrite, request_size_);
         drop(kRead, r.consumed);
         retry_at_ = {};
+        watch_ = {};
     }
     return {};
 }
@@ -253,6 +256,7 @@ Expected<void> ExchangeStreamer::commit(const replay::Connection& connection,
 
 void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_size) {
     replay::DirectionStream& in = window_[kRead];
+    watch_[kRead].reset();
     Skip k;
     if (response.framing == http1::BodyFraming::Chunked) {
         // The framing followed from the body's start: the kept part ends where
@@ -363,6 +367,7 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
     next.monotonic_before = segment.monotonic_ns;
     in = std::move(next);
     retry_at_ = {};
+    watch_ = {};
     if (bytes.size() > head) {
         replay::StreamSegment tail = segment;
         tail.pos = end;
@@ -415,8 +420,38 @@ Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& conne
     next.monotonic_before = k.last.monotonic_ns;
     in = std::move(next);
     retry_at_ = {};
+    watch_ = {};
     skip_.reset();
     return {};
+}
+
+// True if the message at the front of the window is worth parsing again.
+bool ExchangeStreamer::ready(int direction) {
+    const replay::DirectionStream& w = window_[direction];
+    if (w.data.empty())
+        return false;
+    if (!watch_[direction])
+        return w.data.size() >= retry_at_[direction];
+    ChunkWatch& cw = *watch_[direction];
+    if (w.data.size() > cw.fed)
+        cw.fed += cw.chunks.feed(chars(w).substr(cw.fed));
+    using State = http1::ChunkCounter::State;
+    return cw.chunks.state() == State::Done || cw.chunks.state() == State::Invalid ||
+           (direction == kRead && cw.chunks.data_bytes() >= limits_.max_body);
+}
+
+// The message at the front of the window was cut by its end: when to parse again.
+void ExchangeStreamer::cut(int direction, const ParseResult& result, const http1::Message& m) {
+    const replay::DirectionStream& w = window_[direction];
+    if (m.head_parsed && m.framing == http1::BodyFraming::Chunked) {
+        if (!watch_[direction]) {
+            ChunkWatch cw;
+            cw.fed = static_cast<std::size_t>(m.stream_pos - w.begin_pos + m.head_size);
+            watch_[direction] = std::move(cw);
+        }
+        return;
+    }
+    retry_at_[direction] = next_try(w.data.size(), result.frame_size);
 }
 
 void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {

@@ -65,6 +65,8 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     void reset();
     Expected<void> pump(const replay::Connection& connection);
     void drop(int direction, std::uint64_t bytes);
+    bool ready(int direction);
+    void cut(int direction, const ParseResult& result, const http1::Message& m);
     Expected<void> commit(const replay::Connection& connection, const StreamView& out_view,
                           const StreamView& in_view, http1::Message response);
     void start_skip(http1::Message response, std::uint64_t frame_size);
@@ -103,6 +105,14 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     std::array<replay::DirectionStream, 2> window_;
     std::array<std::uint64_t, 2> last_ns_{};
     std::array<std::size_t, 2> retry_at_{};  // parse again once the window holds this much
+    // A chunked message cut by the end of the window: its framing followed as
+    // its bytes come, so that it is parsed again once it is whole (or once its
+    // kept part has come), not only when the window has doubled.
+    struct ChunkWatch {
+        http1::ChunkCounter chunks;
+        std::size_t fed = 0;  // window offset up to which the counter has seen
+    };
+    std::array<std::optional<ChunkWatch>, 2> watch_;
     std::optional<http1::Message> request_;  // parsed, waiting for its response
     std::size_t request_size_ = 0;
     std::uint64_t held_ = 0;

@@ -528,5 +528,58 @@ TEST(ExchangeStreaming, ALongConnectionIsNotHeldWhole) {
     EXPECT_LT(held[1], 3 * held[0] / 2);
 }
 
+// A keep-alive connection of chunked exchanges (chunked requests, SSE streams
+// past the body limit, cut into calls at odd places): each exchange is written
+// as soon as its response ends, the last one too, and the bytes held do not grow
+// with the connection nor with the length of a stream.
+TEST(ExchangeStreaming, ChunkedExchangesAreWrittenAsTheirMessagesEnd) {
+    testing::TempDir dir;
+    std::uint64_t held[2] = {};
+    std::uint64_t plaintext[2] = {};
+    int i = 0;
+    for (int exchanges : {20, 200}) {
+        const std::string path = dir.file(fmt::format("c{}.ctz", exchanges));
+        {
+            testing::SyntheticCapture cap(path);
+            auto g = cap.open_connection(7, 0x10);
+            for (int x = 0; x < exchanges; ++x) {
+                if (x % 2) {
+                    sse_request(cap, g);
+                } else {
+                    send_in_pieces(cap, g, CT_DIR_WRITE,
+                                   "POST /up HTTP/1.1\r\nHost: u.example\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n" +
+                                       long_sse_body(x, 10),
+                                   211);
+                }
+                // The streams grow with the connection: the last is 10 times longer.
+                const std::size_t padding = static_cast<std::size_t>(20 + x * 4);
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               testing::sse_response_head() + long_sse_body(x, padding),
+                               97 + static_cast<std::size_t>(x % 5) * 400);
+            }
+            cap.close(g);
+            cap.finish();
+        }
+        auto db = open_session_database(":memory:");
+        ASSERT_TRUE(db);
+        CaptureLimits limits;
+        limits.decode.max_body = 1000;
+        auto r = import_capture_file(*db, path, false, {}, limits);
+        ASSERT_TRUE(r) << r.error().what();
+        EXPECT_EQ(r->exchanges_streamed, static_cast<std::uint64_t>(exchanges));
+        held[i] = r->held_plaintext_high_water + r->streamed_high_water;
+        auto st = db->prepare("SELECT bytes_sent + bytes_received FROM connections");
+        ASSERT_TRUE(st && st->step());
+        plaintext[i] = static_cast<std::uint64_t>(st->column_int64(0));
+        auto events = db->prepare("SELECT count(*) FROM sse_events");
+        ASSERT_TRUE(events && events->step());
+        EXPECT_GT(events->column_int64(0), exchanges / 2 * 10);
+        ++i;
+    }
+    EXPECT_GT(plaintext[1], 30 * plaintext[0]);
+    EXPECT_LT(held[1], 3 * held[0] / 2);
+}
+
 }  // namespace
 }  // namespace ct::analyze
