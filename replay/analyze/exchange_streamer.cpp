@@ -49,6 +49,9 @@ void ExchangeStreamer::reset() {
     request_.reset();
     request_size_ = 0;
     skip_.reset();
+    request_window_ = {};
+    request_window_held_ = 0;
+    request_skipped_.reset();
     held_ = 0;
 }
 
@@ -60,9 +63,9 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
         active_ = true;
         gen_ = connection.conn_gen;
     }
-    if (skip_ && direction == kRead) {
-        const bool backwards = segment.monotonic_ns < last_ns_[kRead];
-        last_ns_[kRead] = std::max(last_ns_[kRead], segment.monotonic_ns);
+    if (skip_ && direction == skip_->direction) {
+        const bool backwards = segment.monotonic_ns < last_ns_[direction];
+        last_ns_[direction] = std::max(last_ns_[direction], segment.monotonic_ns);
         if (backwards || mode_ == Mode::Hold) {
             unskip();  // and the bytes are kept below
         } else if (skip_->chunks) {
@@ -86,7 +89,7 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
             tail.pos += n;
             tail.len -= n;
             tail.chunk_offset += n;
-            return data(connection, kRead, tail, bytes.subspan(n));
+            return data(connection, direction, tail, bytes.subspan(n));
         } else if (segment.pos + segment.len < skip_->end) {
             skip_->last = segment;
             skip_->upto = segment.pos + segment.len;
@@ -144,6 +147,15 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             http1::Message m;
             const ParseResult r =
                 http1::parse_frame(http1::MessageKind::Request, chars(out), context, m);
+            if (r.state == ParseState::NeedsMoreData && m.head_parsed &&
+                m.body.size() >= limits_.max_body && !http1::iequals(m.method, "CONNECT") &&
+                m.find("Upgrade") == nullptr &&
+                ((m.framing == http1::BodyFraming::ContentLength && r.frame_size) ||
+                 m.framing == http1::BodyFraming::Chunked)) {
+                // A request body past the limit: the rest of it is counted, not held.
+                start_skip(kWrite, std::move(m), r.frame_size.value_or(0));
+                return {};
+            }
             if (r.state == ParseState::NeedsMoreData) {
                 cut(kWrite, r, m);
                 return {};
@@ -171,24 +183,24 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             response.framing == http1::BodyFraming::ContentLength && r.frame_size &&
             response.body.size() >= limits_.max_body && !response.is_interim()) {
             // A body past the limit: the rest of it is counted, not held.
-            if (StreamView(out).monotonic_at(request_->stream_pos) >
+            if (request_view().monotonic_at(request_->stream_pos) >
                 StreamView(in).monotonic_at(response.stream_pos)) {
                 mode_ = Mode::Hold;
                 break;
             }
-            start_skip(std::move(response), *r.frame_size);
+            start_skip(kRead, std::move(response), *r.frame_size);
             return {};
         }
         if (r.state == ParseState::NeedsMoreData && response.head_parsed &&
             response.framing == http1::BodyFraming::Chunked &&
             response.body.size() >= limits_.max_body && !response.is_interim()) {
             // The same for a chunked body (a long SSE stream).
-            if (StreamView(out).monotonic_at(request_->stream_pos) >
+            if (request_view().monotonic_at(request_->stream_pos) >
                 StreamView(in).monotonic_at(response.stream_pos)) {
                 mode_ = Mode::Hold;
                 break;
             }
-            start_skip(std::move(response), 0);
+            start_skip(kRead, std::move(response), 0);
             return {};
         }
         if (r.state == ParseState::NeedsMoreData) {
@@ -200,7 +212,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             mode_ = Mode::Hold;
             break;
         }
-        const StreamView out_view(out);
+        const StreamView out_view = request_view();
         const StreamView in_view(in);
         // The stitcher pairs a response with a request that started before it.
         if (out_view.monotonic_at(request_->stream_pos) >
@@ -250,14 +262,21 @@ Expected<void> ExchangeStreamer::commit(const replay::Connection& connection,
         if (auto w = store_.write_exchanges(*prepared); !w)
             return w;
         ++exchanges_streamed_;
+        if (request_skipped_) {
+            held_ -= request_window_held_;
+            request_window_ = {};
+            request_skipped_.reset();
+        }
     }
     return {};
 }
 
-void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_size) {
-    replay::DirectionStream& in = window_[kRead];
-    watch_[kRead].reset();
+void ExchangeStreamer::start_skip(int direction, http1::Message response,
+                                  std::uint64_t frame_size) {
+    replay::DirectionStream& in = window_[direction];
+    watch_[direction].reset();
     Skip k;
+    k.direction = direction;
     if (response.framing == http1::BodyFraming::Chunked) {
         // The framing followed from the body's start: the kept part ends where
         // the counter has seen max_body bytes of data, and it goes on from there.
@@ -270,7 +289,7 @@ void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_s
         k.kept_end = body_start + kept;
     } else {
         k.end = in.begin_pos + frame_size;
-        k.kept_end = in.begin_pos + response.head_size + response.body.size();
+        k.kept_end = response.stream_pos + response.head_size + response.body.size();
     }
     k.upto = in.end_pos;
     k.last = in.segments.back();
@@ -291,9 +310,13 @@ void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_s
 // body limit, so no decoder reads them), but for a chunked body's framing,
 // which is made again so that it parses as the skipped bytes did.
 void ExchangeStreamer::unskip() {
-    replay::DirectionStream& in = window_[kRead];
     Skip k = std::move(*skip_);
     skip_.reset();
+    put_back(window_[k.direction], k);
+    mode_ = Mode::Hold;
+}
+
+void ExchangeStreamer::put_back(replay::DirectionStream& in, Skip& k) {
     if (k.upto > k.kept_end) {
         replay::StreamSegment last = k.last;
         if (last.pos < k.kept_end) {
@@ -322,7 +345,6 @@ void ExchangeStreamer::unskip() {
         held_high_water_ = std::max(held_high_water_, held_);
         in.end_pos = k.upto;
     }
-    mode_ = Mode::Hold;
 }
 
 // The message skipped through ends inside `segment`: its exchange is written,
@@ -330,7 +352,8 @@ void ExchangeStreamer::unskip() {
 Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
                                           const replay::StreamSegment& segment,
                                           std::span<const std::uint8_t> bytes) {
-    replay::DirectionStream& in = window_[kRead];
+    const int direction = skip_->direction;
+    replay::DirectionStream& in = window_[direction];
     const std::uint64_t end = skip_->end;
     const std::uint64_t head = end - segment.pos;
     replay::StreamSegment last = segment;
@@ -353,9 +376,37 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
     } else {
         response.body_omitted = response.content_length.value_or(0) - response.body.size();
     }
-    skip_.reset();
     response.complete = true;
-    const StreamView out_view(window_[kWrite]);
+    if (direction == kWrite) {
+        // A whole request: its window (the kept part, and its last segment for
+        // its times) is set aside until its response has come; the write window
+        // starts again after it.
+        Skip k = std::move(*skip_);
+        skip_.reset();
+        k.response = {};
+        request_window_ = std::move(in);
+        request_window_held_ = request_window_.data.size() - head;
+        request_skipped_ = std::move(k);
+        request_ = std::move(response);
+        request_size_ = 0;
+        replay::DirectionStream next;
+        next.begin_pos = end;
+        next.end_pos = end;
+        next.monotonic_before = segment.monotonic_ns;
+        in = std::move(next);
+        retry_at_[kWrite] = 0;
+        watch_[kWrite].reset();
+        if (bytes.size() > head) {
+            replay::StreamSegment tail = segment;
+            tail.pos = end;
+            tail.len = segment.len - head;
+            tail.chunk_offset += head;
+            return data(connection, kWrite, tail, bytes.subspan(static_cast<std::size_t>(head)));
+        }
+        return pump(connection);
+    }
+    skip_.reset();
+    const StreamView out_view = request_view();
     const StreamView in_view(in);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
@@ -408,7 +459,7 @@ Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& conne
         in.data.resize(in.data.size() + static_cast<std::size_t>(added), 0);
         in.end_pos = k.upto;
     }
-    const StreamView out_view(window_[kWrite]);
+    const StreamView out_view = request_view();
     const StreamView in_view(in);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
@@ -425,6 +476,11 @@ Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& conne
     return {};
 }
 
+// The bytes of request_ (set aside if it was skipped through).
+StreamView ExchangeStreamer::request_view() const {
+    return StreamView(request_skipped_ ? request_window_ : window_[kWrite]);
+}
+
 // True if the message at the front of the window is worth parsing again.
 bool ExchangeStreamer::ready(int direction) {
     const replay::DirectionStream& w = window_[direction];
@@ -437,7 +493,7 @@ bool ExchangeStreamer::ready(int direction) {
         cw.fed += cw.chunks.feed(chars(w).substr(cw.fed));
     using State = http1::ChunkCounter::State;
     return cw.chunks.state() == State::Done || cw.chunks.state() == State::Invalid ||
-           (direction == kRead && cw.chunks.data_bytes() >= limits_.max_body);
+           cw.chunks.data_bytes() >= limits_.max_body;
 }
 
 // The message at the front of the window was cut by its end: when to parse again.
@@ -487,7 +543,7 @@ void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
 Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
     const replay::Connection& connection, std::uint64_t& lost_bytes) {
     lost_bytes = connection.streams[0].gap_bytes + connection.streams[1].gap_bytes;
-    if (skip_ && skip_->chunks && mode_ != Mode::Hold) {
+    if (skip_ && skip_->chunks && skip_->direction == kRead && mode_ != Mode::Hold) {
         // The capture ends inside a chunked body, or the connection goes on
         // after a gap.
         const replay::DirectionStream& rest = connection.streams[kRead];
@@ -498,6 +554,26 @@ Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
     }
     if (skip_)
         unskip();
+    if (request_skipped_) {
+        // A request skipped through whose response did not come whole: its bytes
+        // go back in front of the write window, for the whole decoder.
+        replay::DirectionStream w = std::move(request_window_);
+        Skip& k = *request_skipped_;
+        w.data.resize(w.data.size() - static_cast<std::size_t>(k.last.len));
+        w.segments.pop_back();
+        w.end_pos = k.kept_end;
+        put_back(w, k);
+        const replay::DirectionStream& after = window_[kWrite];
+        const std::uint64_t shift = w.data.size();
+        w.data.insert(w.data.end(), after.data.begin(), after.data.end());
+        for (replay::StreamSegment s : after.segments) {
+            s.data_offset += shift;
+            w.segments.push_back(s);
+        }
+        w.end_pos = std::max(w.end_pos, after.end_pos);
+        window_[kWrite] = std::move(w);
+        request_skipped_.reset();
+    }
     // The tapped bytes left, then what the capture kept after them.
     replay::Connection whole;
     whole.conn_gen = connection.conn_gen;

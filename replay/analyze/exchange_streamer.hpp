@@ -69,16 +69,17 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     void cut(int direction, const ParseResult& result, const http1::Message& m);
     Expected<void> commit(const replay::Connection& connection, const StreamView& out_view,
                           const StreamView& in_view, http1::Message response);
-    void start_skip(http1::Message response, std::uint64_t frame_size);
+    void start_skip(int direction, http1::Message message, std::uint64_t frame_size);
     void unskip();
     Expected<void> end_skip(const replay::Connection& connection,
                             const replay::StreamSegment& segment,
                             std::span<const std::uint8_t> bytes);
     Expected<void> end_cut_chunked(const replay::Connection& connection);
 
-    // A response whose body goes past the body limit: the bytes past what is
+    // A message whose body goes past the body limit: the bytes past what is
     // kept are counted, not held, until the message ends.
     struct Skip {
+        int direction = kRead;       // a response, or (kWrite) a request
         http1::Message response;     // as parsed once the kept part was there
         std::uint64_t end = 0;       // stream position where the message ends (chunked: once known)
         std::uint64_t kept_end = 0;  // the window holds the bytes before it
@@ -88,6 +89,13 @@ class ExchangeStreamer final : public replay::ConnectionTap {
         std::optional<http1::ChunkCounter> chunks;
     };
     std::optional<Skip> skip_;
+    void put_back(replay::DirectionStream& w, Skip& k);
+    StreamView request_view() const;
+    // A request skipped through, waiting for its response: its window (the
+    // kept part and its last segment), and the skip (to put its bytes back).
+    replay::DirectionStream request_window_;
+    std::uint64_t request_window_held_ = 0;
+    std::optional<Skip> request_skipped_;
 
     CaptureStore& store_;
     HeaderPolicy policy_;

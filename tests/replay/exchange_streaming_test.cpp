@@ -279,12 +279,52 @@ void write_long(const std::string& path, int variant) {
                            testing::sse_response_head() + long_sse_body(2, 100), 1500);
             regular_exchanges(cap, g, 3);
             break;
+        case 16:  // requests past the limit (Content-Length, chunked), answered by
+                  // a stream the capture ends inside, or cut before the response
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\nContent-Length: 5000\r\n\r\n" +
+                               std::string(5000, 'u'),
+                           613);
+            cap.read(g, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+            regular_exchanges(cap, g, 2);
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n" +
+                               long_sse_body(1, 100) + "GET /after HTTP/1.1\r\nHost: a\r\n\r\n",
+                           555);
+            send_in_pieces(cap, g, CT_DIR_READ,
+                           std::string_view(testing::sse_response_head() + long_sse_body(0, 100))
+                               .substr(0, 3000),
+                           700);
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\nContent-Length: 5000\r\n\r\n" +
+                               std::string(5000, 'w'),
+                           1024);
+            cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\ncut short");
+            break;
+        case 17:  // the capture ends inside a chunked request past the limit
+            regular_exchanges(cap, g, 1);
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n" +
+                               long_sse_body(2, 100).substr(0, 4100),
+                           300);
+            break;
+        case 18:  // a gap inside a request past the limit, then exchanges again
+            cap.write(g, "POST /up HTTP/1.1\r\nHost: u.example\r\nContent-Length: 5000\r\n\r\n");
+            send_in_pieces(cap, g, CT_DIR_WRITE, std::string(2000, 'u'), 700);
+            cap.lose(g, CT_DIR_WRITE, 1000, CT_LOSS_RING_FULL);
+            send_in_pieces(cap, g, CT_DIR_WRITE, std::string(2000, 'v'), 700);
+            cap.read(g, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+            regular_exchanges(cap, g, 3);
+            break;
     }
     auto s = cap.open_connection(7, 0x20);
     cap.write(s, "GET /short HTTP/1.1\r\nHost: s.example\r\n\r\n");
     cap.read(s, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nshort");
     cap.close(s);
-    if (variant != 4 && variant != 9 && variant != 12 && variant != 14)
+    if (variant != 4 && variant != 9 && variant != 12 && variant != 14 && variant != 16 &&
+        variant != 17)
         cap.close(g);
     cap.exit(7, 0);
     cap.finish();
@@ -365,7 +405,7 @@ std::vector<CaptureLimits> limit_sets() {
 
 TEST(ExchangeStreaming, LongConnectionsGiveTheRowsOfAWholeLoad) {
     testing::TempDir dir;
-    for (int variant = 0; variant <= 15; ++variant) {
+    for (int variant = 0; variant <= 18; ++variant) {
         const std::string path = dir.file(fmt::format("long{}.ctz", variant));
         write_long(path, variant);
         int i = 0;
