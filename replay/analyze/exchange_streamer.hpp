@@ -3,10 +3,12 @@
 // HTTP/1.x exchange (a request and the response that answers it) is decoded,
 // prepared and written as soon as both are complete, and its bytes are dropped.
 //
-// A response body past --max-body-size is not held either, of known length or
-// chunked (a long SSE stream): once the part that is kept has come, the rest is
-// counted as it comes (the chunk framing followed by a ChunkCounter), and the
-// exchange is written when the message ends, or when the capture ends inside it.
+// A body past --max-body-size is not held either, of a request or a response,
+// of known length or chunked (a long SSE stream): once the part that is kept
+// has come, the rest is counted as it comes (the chunk framing followed by a
+// ChunkCounter), and the exchange is written when the response ends, or when the
+// capture ends inside a chunked one. A chunked message cut by the end of what
+// came so far is watched the same way, so that it is parsed again once whole.
 //
 // It only takes the exchanges whose decoding cannot depend on what follows:
 // both messages parsed whole from a clean start, in stream order without gaps,
