@@ -45,9 +45,13 @@ void ExchangeStreamer::reset() {
     window_ = {};
     last_ns_ = {};
     retry_at_ = {};
+    watch_ = {};
     request_.reset();
     request_size_ = 0;
     skip_.reset();
+    request_window_ = {};
+    request_window_held_ = 0;
+    request_skipped_.reset();
     held_ = 0;
     http2_.reset();
     http2_dropped_ = false;
@@ -63,11 +67,33 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
     }
     if (mode_ == Mode::Http2)
         return http2_data(connection, direction, segment, bytes);
-    if (skip_ && direction == kRead) {
-        const bool backwards = segment.monotonic_ns < last_ns_[kRead];
-        last_ns_[kRead] = std::max(last_ns_[kRead], segment.monotonic_ns);
+    if (skip_ && direction == skip_->direction) {
+        const bool backwards = segment.monotonic_ns < last_ns_[direction];
+        last_ns_[direction] = std::max(last_ns_[direction], segment.monotonic_ns);
         if (backwards || mode_ == Mode::Hold) {
             unskip();  // and the bytes are kept below
+        } else if (skip_->chunks) {
+            http1::ChunkCounter& chunks = *skip_->chunks;
+            const std::size_t n =
+                chunks.feed({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+            if (chunks.state() == http1::ChunkCounter::State::Done) {
+                skip_->end = segment.pos + n;
+                return end_skip(connection, segment, bytes);
+            }
+            skip_->last = segment;
+            skip_->last.len = n;
+            skip_->upto = segment.pos + n;
+            if (chunks.state() != http1::ChunkCounter::State::Invalid)
+                return {};
+            // Not chunked framing after all: the whole decoder takes over.
+            unskip();
+            if (n == bytes.size())
+                return {};
+            replay::StreamSegment tail = segment;
+            tail.pos += n;
+            tail.len -= n;
+            tail.chunk_offset += n;
+            return data(connection, direction, tail, bytes.subspan(n));
         } else if (segment.pos + segment.len < skip_->end) {
             skip_->last = segment;
             skip_->upto = segment.pos + segment.len;
@@ -115,7 +141,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             mode_ = Mode::Stream;
         }
         if (!request_) {
-            if (out.data.size() < retry_at_[kWrite] || out.data.empty())
+            if (!ready(kWrite))
                 return {};
             http1::ParseContext context;
             context.base_pos = out.begin_pos;
@@ -123,8 +149,17 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             http1::Message m;
             const ParseResult r =
                 http1::parse_frame(http1::MessageKind::Request, chars(out), context, m);
+            if (r.state == ParseState::NeedsMoreData && m.head_parsed &&
+                m.body.size() >= limits_.max_body && !http1::iequals(m.method, "CONNECT") &&
+                m.find("Upgrade") == nullptr &&
+                ((m.framing == http1::BodyFraming::ContentLength && r.frame_size) ||
+                 m.framing == http1::BodyFraming::Chunked)) {
+                // A request body past the limit: the rest of it is counted, not held.
+                start_skip(kWrite, std::move(m), r.frame_size.value_or(0));
+                return {};
+            }
             if (r.state == ParseState::NeedsMoreData) {
-                retry_at_[kWrite] = next_try(out.data.size(), r.frame_size);
+                cut(kWrite, r, m);
                 return {};
             }
             if (r.state == ParseState::Invalid || http1::iequals(m.method, "CONNECT") ||
@@ -135,8 +170,9 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             request_ = std::move(m);
             request_size_ = r.consumed;
             retry_at_[kWrite] = 0;
+            watch_[kWrite].reset();
         }
-        if (skip_ || in.data.size() < retry_at_[kRead] || in.data.empty())
+        if (skip_ || !ready(kRead))
             return {};
         http1::ParseContext context;
         context.base_pos = in.begin_pos;
@@ -149,16 +185,28 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             response.framing == http1::BodyFraming::ContentLength && r.frame_size &&
             response.body.size() >= limits_.max_body && !response.is_interim()) {
             // A body past the limit: the rest of it is counted, not held.
-            if (StreamView(out).monotonic_at(request_->stream_pos) >
+            if (request_view().monotonic_at(request_->stream_pos) >
                 StreamView(in).monotonic_at(response.stream_pos)) {
                 mode_ = Mode::Hold;
                 break;
             }
-            start_skip(std::move(response), *r.frame_size);
+            start_skip(kRead, std::move(response), *r.frame_size);
+            return {};
+        }
+        if (r.state == ParseState::NeedsMoreData && response.head_parsed &&
+            response.framing == http1::BodyFraming::Chunked &&
+            response.body.size() >= limits_.max_body && !response.is_interim()) {
+            // The same for a chunked body (a long SSE stream).
+            if (request_view().monotonic_at(request_->stream_pos) >
+                StreamView(in).monotonic_at(response.stream_pos)) {
+                mode_ = Mode::Hold;
+                break;
+            }
+            start_skip(kRead, std::move(response), 0);
             return {};
         }
         if (r.state == ParseState::NeedsMoreData) {
-            retry_at_[kRead] = next_try(in.data.size(), r.frame_size);
+            cut(kRead, r, response);
             return {};
         }
         if (r.state == ParseState::Invalid || response.is_interim() ||
@@ -166,7 +214,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             mode_ = Mode::Hold;
             break;
         }
-        const StreamView out_view(out);
+        const StreamView out_view = request_view();
         const StreamView in_view(in);
         // The stitcher pairs a response with a request that started before it.
         if (out_view.monotonic_at(request_->stream_pos) >
@@ -179,6 +227,7 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
         drop(kWrite, request_size_);
         drop(kRead, r.consumed);
         retry_at_ = {};
+        watch_ = {};
     }
     return {};
 }
@@ -267,15 +316,35 @@ Expected<void> ExchangeStreamer::commit(const replay::Connection& connection,
         if (auto w = store_.write_exchanges(*prepared); !w)
             return w;
         ++exchanges_streamed_;
+        if (request_skipped_) {
+            held_ -= request_window_held_;
+            request_window_ = {};
+            request_skipped_.reset();
+        }
     }
     return {};
 }
 
-void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_size) {
-    replay::DirectionStream& in = window_[kRead];
+void ExchangeStreamer::start_skip(int direction, http1::Message response,
+                                  std::uint64_t frame_size) {
+    replay::DirectionStream& in = window_[direction];
+    watch_[direction].reset();
     Skip k;
-    k.end = in.begin_pos + frame_size;
-    k.kept_end = in.begin_pos + response.head_size + response.body.size();
+    k.direction = direction;
+    if (response.framing == http1::BodyFraming::Chunked) {
+        // The framing followed from the body's start: the kept part ends where
+        // the counter has seen max_body bytes of data, and it goes on from there.
+        const std::uint64_t body_start = response.stream_pos + response.head_size;
+        const std::string_view body = chars(in).substr(body_start - in.begin_pos);
+        k.chunks.emplace();
+        const std::size_t kept = k.chunks->feed(body, limits_.max_body);
+        k.chunks->mark();
+        k.chunks->feed(body.substr(kept));
+        k.kept_end = body_start + kept;
+    } else {
+        k.end = in.begin_pos + frame_size;
+        k.kept_end = response.stream_pos + response.head_size + response.body.size();
+    }
     k.upto = in.end_pos;
     k.last = in.segments.back();
     k.response = std::move(response);
@@ -291,12 +360,17 @@ void ExchangeStreamer::start_skip(http1::Message response, std::uint64_t frame_s
     skip_ = std::move(k);
 }
 
-// The bytes skipped put back (as zeros: they are past the body limit, so no
-// decoder reads them), for the whole decoder.
+// The bytes skipped put back for the whole decoder: as zeros (they are past the
+// body limit, so no decoder reads them), but for a chunked body's framing,
+// which is made again so that it parses as the skipped bytes did.
 void ExchangeStreamer::unskip() {
-    replay::DirectionStream& in = window_[kRead];
     Skip k = std::move(*skip_);
     skip_.reset();
+    put_back(window_[k.direction], k);
+    mode_ = Mode::Hold;
+}
+
+void ExchangeStreamer::put_back(replay::DirectionStream& in, Skip& k) {
     if (k.upto > k.kept_end) {
         replay::StreamSegment last = k.last;
         if (last.pos < k.kept_end) {
@@ -315,12 +389,16 @@ void ExchangeStreamer::unskip() {
         }
         last.data_offset = in.data.size() + (last.pos - k.kept_end);
         in.segments.push_back(last);
-        in.data.resize(in.data.size() + static_cast<std::size_t>(k.upto - k.kept_end), 0);
+        if (k.chunks) {
+            // Framing that parses as the skipped bytes did (data as zeros).
+            k.chunks->synthesize_since_mark(in.data);
+        } else {
+            in.data.resize(in.data.size() + static_cast<std::size_t>(k.upto - k.kept_end), 0);
+        }
         held_ += k.upto - k.kept_end;
         held_high_water_ = std::max(held_high_water_, held_);
         in.end_pos = k.upto;
     }
-    mode_ = Mode::Hold;
 }
 
 // The message skipped through ends inside `segment`: its exchange is written,
@@ -328,7 +406,8 @@ void ExchangeStreamer::unskip() {
 Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
                                           const replay::StreamSegment& segment,
                                           std::span<const std::uint8_t> bytes) {
-    replay::DirectionStream& in = window_[kRead];
+    const int direction = skip_->direction;
+    replay::DirectionStream& in = window_[direction];
     const std::uint64_t end = skip_->end;
     const std::uint64_t head = end - segment.pos;
     replay::StreamSegment last = segment;
@@ -341,11 +420,47 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
     in.data.resize(in.data.size() + static_cast<std::size_t>(head), 0);
     in.end_pos = end;
     http1::Message response = std::move(skip_->response);
-    skip_.reset();
     // What a parse of the whole message gives.
-    response.body_omitted = response.content_length.value_or(0) - response.body.size();
+    if (skip_->chunks) {
+        response.body_omitted = skip_->chunks->data_bytes() - response.body.size();
+        response.trailers = skip_->chunks->trailers();
+        response.wire_size = end - response.stream_pos;
+        // (an empty piece where the window ended at a chunk's data start)
+        std::erase_if(response.body_pieces, [](const http1::BodyPiece& p) { return p.len == 0; });
+    } else {
+        response.body_omitted = response.content_length.value_or(0) - response.body.size();
+    }
     response.complete = true;
-    const StreamView out_view(window_[kWrite]);
+    if (direction == kWrite) {
+        // A whole request: its window (the kept part, and its last segment for
+        // its times) is set aside until its response has come; the write window
+        // starts again after it.
+        Skip k = std::move(*skip_);
+        skip_.reset();
+        k.response = {};
+        request_window_ = std::move(in);
+        request_window_held_ = request_window_.data.size() - head;
+        request_skipped_ = std::move(k);
+        request_ = std::move(response);
+        request_size_ = 0;
+        replay::DirectionStream next;
+        next.begin_pos = end;
+        next.end_pos = end;
+        next.monotonic_before = segment.monotonic_ns;
+        in = std::move(next);
+        retry_at_[kWrite] = 0;
+        watch_[kWrite].reset();
+        if (bytes.size() > head) {
+            replay::StreamSegment tail = segment;
+            tail.pos = end;
+            tail.len = segment.len - head;
+            tail.chunk_offset += head;
+            return data(connection, kWrite, tail, bytes.subspan(static_cast<std::size_t>(head)));
+        }
+        return pump(connection);
+    }
+    skip_.reset();
+    const StreamView out_view = request_view();
     const StreamView in_view(in);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
@@ -357,6 +472,7 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
     next.monotonic_before = segment.monotonic_ns;
     in = std::move(next);
     retry_at_ = {};
+    watch_ = {};
     if (bytes.size() > head) {
         replay::StreamSegment tail = segment;
         tail.pos = end;
@@ -365,6 +481,87 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
         return data(connection, kRead, tail, bytes.subspan(static_cast<std::size_t>(head)));
     }
     return pump(connection);
+}
+
+// The capture ended inside a chunked body being skipped through: its exchange
+// is written as the whole decoder gives it (the message incomplete, its wire
+// size up to the last byte captured).
+Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& connection) {
+    replay::DirectionStream& in = window_[kRead];
+    const Skip& k = *skip_;
+    http1::Message response = std::move(skip_->response);
+    response.body_omitted = k.chunks->data_bytes() - response.body.size();
+    response.wire_size = k.upto - response.stream_pos;
+    response.complete = false;
+    response.trailers.clear();
+    std::erase_if(response.body_pieces, [](const http1::BodyPiece& p) { return p.len == 0; });
+    if (k.chunks->at_data_start())
+        response.body_pieces.push_back({response.body.size(), k.upto, 0});
+    // Times from the window and the last segment come (its bytes unread).
+    std::uint64_t added = 0;
+    if (k.upto > k.kept_end) {
+        replay::StreamSegment last = k.last;
+        if (last.pos < k.kept_end) {
+            const std::uint64_t cut = k.kept_end - last.pos;
+            last.pos += cut;
+            last.len -= cut;
+            last.chunk_offset += cut;
+        }
+        last.data_offset = in.data.size();
+        in.segments.push_back(last);
+        added = last.len;
+        in.data.resize(in.data.size() + static_cast<std::size_t>(added), 0);
+        in.end_pos = k.upto;
+    }
+    const StreamView out_view = request_view();
+    const StreamView in_view(in);
+    if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
+        return c;
+    drop(kWrite, request_size_);
+    held_ -= in.data.size() - added;
+    replay::DirectionStream next;
+    next.begin_pos = k.upto;
+    next.end_pos = k.upto;
+    next.monotonic_before = k.last.monotonic_ns;
+    in = std::move(next);
+    retry_at_ = {};
+    watch_ = {};
+    skip_.reset();
+    return {};
+}
+
+// The bytes of request_ (set aside if it was skipped through).
+StreamView ExchangeStreamer::request_view() const {
+    return StreamView(request_skipped_ ? request_window_ : window_[kWrite]);
+}
+
+// True if the message at the front of the window is worth parsing again.
+bool ExchangeStreamer::ready(int direction) {
+    const replay::DirectionStream& w = window_[direction];
+    if (w.data.empty())
+        return false;
+    if (!watch_[direction])
+        return w.data.size() >= retry_at_[direction];
+    ChunkWatch& cw = *watch_[direction];
+    if (w.data.size() > cw.fed)
+        cw.fed += cw.chunks.feed(chars(w).substr(cw.fed));
+    using State = http1::ChunkCounter::State;
+    return cw.chunks.state() == State::Done || cw.chunks.state() == State::Invalid ||
+           cw.chunks.data_bytes() >= limits_.max_body;
+}
+
+// The message at the front of the window was cut by its end: when to parse again.
+void ExchangeStreamer::cut(int direction, const ParseResult& result, const http1::Message& m) {
+    const replay::DirectionStream& w = window_[direction];
+    if (m.head_parsed && m.framing == http1::BodyFraming::Chunked) {
+        if (!watch_[direction]) {
+            ChunkWatch cw;
+            cw.fed = static_cast<std::size_t>(m.stream_pos - w.begin_pos + m.head_size);
+            watch_[direction] = std::move(cw);
+        }
+        return;
+    }
+    retry_at_[direction] = next_try(w.data.size(), result.frame_size);
 }
 
 void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
@@ -400,8 +597,37 @@ void ExchangeStreamer::drop(int direction, std::uint64_t bytes) {
 Expected<std::optional<replay::Connection>> ExchangeStreamer::finish(
     const replay::Connection& connection, std::uint64_t& lost_bytes) {
     lost_bytes = connection.streams[0].gap_bytes + connection.streams[1].gap_bytes;
+    if (skip_ && skip_->chunks && skip_->direction == kRead && mode_ != Mode::Hold) {
+        // The capture ends inside a chunked body, or the connection goes on
+        // after a gap.
+        const replay::DirectionStream& rest = connection.streams[kRead];
+        if (rest.segments.empty() && rest.gap_bytes == 0 && rest.end_pos <= skip_->upto) {
+            if (auto c = end_cut_chunked(connection); !c)
+                return std::unexpected(c.error());
+        }
+    }
     if (skip_)
         unskip();
+    if (request_skipped_) {
+        // A request skipped through whose response did not come whole: its bytes
+        // go back in front of the write window, for the whole decoder.
+        replay::DirectionStream w = std::move(request_window_);
+        Skip& k = *request_skipped_;
+        w.data.resize(w.data.size() - static_cast<std::size_t>(k.last.len));
+        w.segments.pop_back();
+        w.end_pos = k.kept_end;
+        put_back(w, k);
+        const replay::DirectionStream& after = window_[kWrite];
+        const std::uint64_t shift = w.data.size();
+        w.data.insert(w.data.end(), after.data.begin(), after.data.end());
+        for (replay::StreamSegment s : after.segments) {
+            s.data_offset += shift;
+            w.segments.push_back(s);
+        }
+        w.end_pos = std::max(w.end_pos, after.end_pos);
+        window_[kWrite] = std::move(w);
+        request_skipped_.reset();
+    }
     // The tapped bytes left, then what the capture kept after them.
     replay::Connection whole;
     whole.conn_gen = connection.conn_gen;

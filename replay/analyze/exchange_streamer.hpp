@@ -3,9 +3,12 @@
 // HTTP/1.x exchange (a request and the response that answers it) is decoded,
 // prepared and written as soon as both are complete, and its bytes are dropped.
 //
-// A response body of known length past --max-body-size is not held either: once
-// the part that is kept has come, the rest is counted as it comes, and the
-// exchange is written when the message ends.
+// A body past --max-body-size is not held either, of a request or a response,
+// of known length or chunked (a long SSE stream): once the part that is kept
+// has come, the rest is counted as it comes (the chunk framing followed by a
+// ChunkCounter), and the exchange is written when the response ends, or when the
+// capture ends inside a chunked one. A chunked message cut by the end of what
+// came so far is watched the same way, so that it is parsed again once whole.
 //
 // A connection that starts with the HTTP/2 preface goes to an Http2Streamer,
 // which decodes its streams as they come (http2_streamer.hpp).
@@ -33,6 +36,7 @@
 #include "content_decoding.hpp"
 #include "http2_streamer.hpp"
 #include "prepared_connection.hpp"
+#include "protocols/http1/chunk_counter.hpp"
 
 namespace ct::analyze {
 
@@ -72,24 +76,37 @@ class ExchangeStreamer final : public replay::ConnectionTap {
                               std::span<const std::uint8_t> bytes);
     Expected<void> pump(const replay::Connection& connection);
     void drop(int direction, std::uint64_t bytes);
+    bool ready(int direction);
+    void cut(int direction, const ParseResult& result, const http1::Message& m);
     Expected<void> commit(const replay::Connection& connection, const StreamView& out_view,
                           const StreamView& in_view, http1::Message response);
-    void start_skip(http1::Message response, std::uint64_t frame_size);
+    void start_skip(int direction, http1::Message message, std::uint64_t frame_size);
     void unskip();
     Expected<void> end_skip(const replay::Connection& connection,
                             const replay::StreamSegment& segment,
                             std::span<const std::uint8_t> bytes);
+    Expected<void> end_cut_chunked(const replay::Connection& connection);
 
-    // A response whose Content-Length body goes past the body limit: the bytes
-    // past what is kept are counted, not held, until the message ends.
+    // A message whose body goes past the body limit: the bytes past what is
+    // kept are counted, not held, until the message ends.
     struct Skip {
+        int direction = kRead;       // a response, or (kWrite) a request
         http1::Message response;     // as parsed once the kept part was there
-        std::uint64_t end = 0;       // stream position where the message ends
+        std::uint64_t end = 0;       // stream position where the message ends (chunked: once known)
         std::uint64_t kept_end = 0;  // the window holds the bytes before it
         std::uint64_t upto = 0;      // the bytes before it have come
         replay::StreamSegment last;  // the segment of the last byte come
+        // A chunked body: its framing from the body's start, marked at kept_end.
+        std::optional<http1::ChunkCounter> chunks;
     };
     std::optional<Skip> skip_;
+    void put_back(replay::DirectionStream& w, Skip& k);
+    StreamView request_view() const;
+    // A request skipped through, waiting for its response: its window (the
+    // kept part and its last segment), and the skip (to put its bytes back).
+    replay::DirectionStream request_window_;
+    std::uint64_t request_window_held_ = 0;
+    std::optional<Skip> request_skipped_;
 
     CaptureStore& store_;
     HeaderPolicy policy_;
@@ -107,6 +124,14 @@ class ExchangeStreamer final : public replay::ConnectionTap {
     std::array<replay::DirectionStream, 2> window_;
     std::array<std::uint64_t, 2> last_ns_{};
     std::array<std::size_t, 2> retry_at_{};  // parse again once the window holds this much
+    // A chunked message cut by the end of the window: its framing followed as
+    // its bytes come, so that it is parsed again once it is whole (or once its
+    // kept part has come), not only when the window has doubled.
+    struct ChunkWatch {
+        http1::ChunkCounter chunks;
+        std::size_t fed = 0;  // window offset up to which the counter has seen
+    };
+    std::array<std::optional<ChunkWatch>, 2> watch_;
     std::optional<http1::Message> request_;  // parsed, waiting for its response
     std::size_t request_size_ = 0;
     std::uint64_t held_ = 0;

@@ -51,7 +51,7 @@ std::string printable(std::string_view s, std::size_t max) {
 }
 
 // The text an SSE event adds (token deltas of the known LLM streams), else its data.
-std::string event_text(const sse::Event& e) {
+std::string event_text(const sse::EventView& e) {
     llm::Json j = llm::parse_json(e.data);
     if (!j.is_discarded() && j.is_object()) {
         if (const llm::Json* delta = llm::member(j, "delta")) {
@@ -72,7 +72,7 @@ std::string event_text(const sse::Event& e) {
             }
         }
     }
-    return e.data;
+    return std::string(e.data);
 }
 
 }  // namespace

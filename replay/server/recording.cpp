@@ -30,7 +30,7 @@ bool is_framing_header(std::string_view name) {
                        [&](std::string_view d) { return iequals(d, name); });
 }
 
-std::vector<BodyChunk> sse_chunks(std::string body, std::span<const analyze::sse::Event> events,
+std::vector<BodyChunk> sse_chunks(std::string body, std::span<const analyze::sse::EventView> events,
                                   std::span<const std::uint64_t> times, std::uint64_t start_ns) {
     std::vector<BodyChunk> chunks;
     std::uint64_t prev_t = start_ns;

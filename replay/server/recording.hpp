@@ -56,7 +56,7 @@ struct Recording {
 // before it: `times[i]` is when event i arrived (events without a time follow at
 // once), the first wait counts from `start_ns`. What follows the last event is one
 // more piece.
-std::vector<BodyChunk> sse_chunks(std::string body, std::span<const analyze::sse::Event> events,
+std::vector<BodyChunk> sse_chunks(std::string body, std::span<const analyze::sse::EventView> events,
                                   std::span<const std::uint64_t> times, std::uint64_t start_ns);
 
 // Reads the capture and keeps every exchange that has a request and a complete final response.

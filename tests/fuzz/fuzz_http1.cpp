@@ -1,7 +1,10 @@
 // libFuzzer target: the HTTP/1.x parser, directly on the input and through the
-// connection decoder (streams cut into calls with gaps, bodies decoded, SSE).
+// connection decoder (streams cut into calls with gaps, bodies decoded, SSE),
+// and ChunkCounter against parse_chunks (the same verdicts, in pieces, and the
+// bytes it gives back parse as the real ones).
 #include "connection_decoder.hpp"
 #include "fuzz_support.hpp"
+#include "protocols/http1/chunk_counter.hpp"
 #include "protocols/http1/parse.hpp"
 
 using namespace ct::analyze;
@@ -23,6 +26,42 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         http1::Message m;
         std::optional<std::uint64_t> end;
         (void)http1::parse_chunks(in, pos, 0, m, &end);
+    }
+    {
+        http1::ChunkCounter counter;
+        const std::uint64_t mark_at = size % 97;
+        std::size_t at = 0;
+        at += counter.feed(in, mark_at);
+        counter.mark();
+        const std::size_t marked = at;
+        const std::size_t piece = 1 + size % 13;
+        using State = http1::ChunkCounter::State;
+        while (at < in.size() && counter.state() != State::Done &&
+               counter.state() != State::Invalid)
+            at += counter.feed(in.substr(at, piece));
+        http1::Message m;
+        std::size_t pos = 0;
+        const ParseState whole = http1::parse_chunks(in.substr(0, at), pos, 0, m, nullptr);
+        const bool agree = counter.state() == State::Done      ? whole == ParseState::Success
+                           : counter.state() == State::Invalid ? whole == ParseState::Invalid
+                                                               : whole == ParseState::NeedsMoreData;
+        if (!agree || counter.consumed() != at)
+            __builtin_trap();
+        if (counter.state() != State::Done && counter.data_bytes() >= mark_at) {
+            std::vector<std::uint8_t> fill;
+            if (!counter.synthesize_since_mark(fill) || fill.size() != at - marked)
+                __builtin_trap();
+            std::string replaced(in.substr(0, marked));
+            replaced.append(fill.begin(), fill.end());
+            replaced.append(in.substr(at));
+            http1::Message a, b;
+            std::size_t pa = 0, pb = 0;
+            const ParseState sa = http1::parse_chunks(in, pa, 0, a, nullptr);
+            const ParseState sb = http1::parse_chunks(replaced, pb, 0, b, nullptr);
+            if (sa != sb || a.body.size() + a.body_omitted != b.body.size() + b.body_omitted ||
+                (sa == ParseState::Success && pa != pb))
+                __builtin_trap();
+        }
     }
     DecodeLimits limits;
     limits.max_body = 4096;  // small, so that fuzzed inputs reach the cuts

@@ -86,6 +86,46 @@ void regular_exchanges(testing::SyntheticCapture& cap, std::uint64_t g, int n) {
     }
 }
 
+// A long SSE stream (an Anthropic stream with `ping`s and padding events
+// between its events, so it goes past the body limit of limits 1), its chunks
+// framed in every way parse_chunks takes: CRLF or LF, extensions, leading
+// zeros, chunks of one byte, and trailers.
+std::string long_sse_body(int seed, std::size_t padding_events) {
+    std::string events;
+    auto anthropic = testing::anthropic_stream_events();
+    for (std::size_t i = 0; i < anthropic.size(); ++i) {
+        events += anthropic[i];
+        if (i == 2) {
+            for (std::size_t k = 0; k < padding_events; ++k)
+                events += fmt::format("event: ping\ndata: {{\"type\":\"ping\",\"n\":{}}}\n\n", k);
+        }
+    }
+    std::string body;
+    std::size_t at = 0;
+    std::size_t k = 0;
+    while (at < events.size()) {
+        const std::size_t size = std::min<std::size_t>(
+            events.size() - at,
+            k % 7 == 3 ? 1 : 37 + (k * 131 + static_cast<std::size_t>(seed)) % 900);
+        std::string line = fmt::format("{:x}", size);
+        if (k % 5 == 1)
+            line = "00" + line;
+        if (k % 4 == 2)
+            line += ";ext=\"v\"";
+        const char* eol = (k + static_cast<std::size_t>(seed)) % 3 == 0 ? "\n" : "\r\n";
+        body += line + eol + events.substr(at, size) + eol;
+        at += size;
+        ++k;
+    }
+    return body + (seed % 2 ? "0\r\nX-Checksum: 42\r\n\r\n" : "0\r\n\r\n");
+}
+
+void sse_request(testing::SyntheticCapture& cap, std::uint64_t g) {
+    send_in_pieces(cap, g, CT_DIR_WRITE,
+                   testing::http_request("/v1/messages", testing::kAnthropicStreamRequestBody),
+                   333);
+}
+
 // Long connections, regular for a while and then something the streamer leaves
 // to the whole decoder, each with a short connection after it.
 void write_long(const std::string& path, int variant) {
@@ -166,12 +206,108 @@ void write_long(const std::string& path, int variant) {
             cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n");
             send_in_pieces(cap, g, CT_DIR_READ, std::string(5000, 'x'), 600);
             break;
+        case 10:  // long SSE streams past the limit, cut into calls at odd places
+            for (int i = 0; i < 4; ++i) {
+                sse_request(cap, g);
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               testing::sse_response_head() + long_sse_body(i, 60 + 40 * i),
+                               i == 3 ? 1 : 97 + 211 * static_cast<std::size_t>(i));
+            }
+            regular_exchanges(cap, g, 3);
+            break;
+        case 11:  // a gap inside a long SSE stream, then more exchanges
+            for (int i = 0; i < 3; ++i) {
+                sse_request(cap, g);
+                const std::string sse = testing::sse_response_head() + long_sse_body(i, 150);
+                const std::size_t cut = 2500 + 1000 * static_cast<std::size_t>(i);
+                send_in_pieces(cap, g, CT_DIR_READ, std::string_view(sse).substr(0, cut), 313);
+                if (i == 1)
+                    cap.lose(g, CT_DIR_READ, 400, CT_LOSS_RING_FULL);
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               std::string_view(sse).substr(cut + (i == 1 ? 400 : 0)), 401);
+            }
+            regular_exchanges(cap, g, 3);
+            break;
+        case 12:  // the capture ends inside a long SSE stream, a request unanswered
+            sse_request(cap, g);
+            {
+                const std::string sse = testing::sse_response_head() + long_sse_body(1, 200);
+                send_in_pieces(cap, g, CT_DIR_READ, std::string_view(sse).substr(0, 7000), 171);
+            }
+            cap.write(g, "GET /next HTTP/1.1\r\nHost: a.example\r\n\r\n");
+            break;
+        case 13:  // chunk framing that turns bad past the limit, then exchanges again
+            sse_request(cap, g);
+            {
+                std::string sse = testing::sse_response_head() + long_sse_body(0, 150);
+                sse[sse.size() - 5] = 'q';  // the last chunk's size line
+                send_in_pieces(cap, g, CT_DIR_READ, sse, 509);
+            }
+            regular_exchanges(cap, g, 4);
+            break;
+        case 14:  // the capture ends right after a chunk-size line, past the limit
+            sse_request(cap, g);
+            cap.read(g, testing::sse_response_head());
+            for (int i = 0; i < 30; ++i)
+                cap.read(g, testing::chunk("data: " + std::string(90, 'a') + "\n\n"));
+            cap.read(g, "4f\r\n");
+            break;
+        case 15:  // a chunked request past the limit, answered by an SSE stream
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /upload HTTP/1.1\r\nHost: u.example\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n" +
+                               long_sse_body(3, 100),
+                           777);
+            send_in_pieces(cap, g, CT_DIR_READ,
+                           testing::sse_response_head() + long_sse_body(2, 100), 1500);
+            regular_exchanges(cap, g, 3);
+            break;
+        case 16:  // requests past the limit (Content-Length, chunked), answered by
+                  // a stream the capture ends inside, or cut before the response
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\nContent-Length: 5000\r\n\r\n" +
+                               std::string(5000, 'u'),
+                           613);
+            cap.read(g, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+            regular_exchanges(cap, g, 2);
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n" +
+                               long_sse_body(1, 100) + "GET /after HTTP/1.1\r\nHost: a\r\n\r\n",
+                           555);
+            send_in_pieces(cap, g, CT_DIR_READ,
+                           std::string_view(testing::sse_response_head() + long_sse_body(0, 100))
+                               .substr(0, 3000),
+                           700);
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\nContent-Length: 5000\r\n\r\n" +
+                               std::string(5000, 'w'),
+                           1024);
+            cap.read(g, "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\ncut short");
+            break;
+        case 17:  // the capture ends inside a chunked request past the limit
+            regular_exchanges(cap, g, 1);
+            send_in_pieces(cap, g, CT_DIR_WRITE,
+                           "POST /up HTTP/1.1\r\nHost: u.example\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n" +
+                               long_sse_body(2, 100).substr(0, 4100),
+                           300);
+            break;
+        case 18:  // a gap inside a request past the limit, then exchanges again
+            cap.write(g, "POST /up HTTP/1.1\r\nHost: u.example\r\nContent-Length: 5000\r\n\r\n");
+            send_in_pieces(cap, g, CT_DIR_WRITE, std::string(2000, 'u'), 700);
+            cap.lose(g, CT_DIR_WRITE, 1000, CT_LOSS_RING_FULL);
+            send_in_pieces(cap, g, CT_DIR_WRITE, std::string(2000, 'v'), 700);
+            cap.read(g, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+            regular_exchanges(cap, g, 3);
+            break;
     }
     auto s = cap.open_connection(7, 0x20);
     cap.write(s, "GET /short HTTP/1.1\r\nHost: s.example\r\n\r\n");
     cap.read(s, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nshort");
     cap.close(s);
-    if (variant != 4 && variant != 9)
+    if (variant != 4 && variant != 9 && variant != 12 && variant != 14 && variant != 16 &&
+        variant != 17)
         cap.close(g);
     cap.exit(7, 0);
     cap.finish();
@@ -199,7 +335,7 @@ void write_interleaved(const std::string& path) {
 
 TEST(ExchangeStreaming, LongConnectionsGiveTheRowsOfAWholeLoad) {
     testing::TempDir dir;
-    for (int variant = 0; variant <= 9; ++variant) {
+    for (int variant = 0; variant <= 18; ++variant) {
         const std::string path = dir.file(fmt::format("long{}.ctz", variant));
         write_long(path, variant);
         int i = 0;
@@ -359,6 +495,59 @@ TEST(ExchangeStreaming, ALongConnectionIsNotHeldWhole) {
     // About the biggest exchange (at most twice it while a message is incomplete).
     EXPECT_LT(held[0], plaintext[0] / 4);
     EXPECT_LT(held[1], plaintext[1] / 40);
+    EXPECT_LT(held[1], 3 * held[0] / 2);
+}
+
+// A keep-alive connection of chunked exchanges (chunked requests, SSE streams
+// past the body limit, cut into calls at odd places): each exchange is written
+// as soon as its response ends, the last one too, and the bytes held do not grow
+// with the connection nor with the length of a stream.
+TEST(ExchangeStreaming, ChunkedExchangesAreWrittenAsTheirMessagesEnd) {
+    testing::TempDir dir;
+    std::uint64_t held[2] = {};
+    std::uint64_t plaintext[2] = {};
+    int i = 0;
+    for (int exchanges : {20, 200}) {
+        const std::string path = dir.file(fmt::format("c{}.ctz", exchanges));
+        {
+            testing::SyntheticCapture cap(path);
+            auto g = cap.open_connection(7, 0x10);
+            for (int x = 0; x < exchanges; ++x) {
+                if (x % 2) {
+                    sse_request(cap, g);
+                } else {
+                    send_in_pieces(cap, g, CT_DIR_WRITE,
+                                   "POST /up HTTP/1.1\r\nHost: u.example\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n" +
+                                       long_sse_body(x, 10),
+                                   211);
+                }
+                // The streams grow with the connection: the last is 10 times longer.
+                const std::size_t padding = static_cast<std::size_t>(20 + x * 4);
+                send_in_pieces(cap, g, CT_DIR_READ,
+                               testing::sse_response_head() + long_sse_body(x, padding),
+                               97 + static_cast<std::size_t>(x % 5) * 400);
+            }
+            cap.close(g);
+            cap.finish();
+        }
+        auto db = open_session_database(":memory:");
+        ASSERT_TRUE(db);
+        CaptureLimits limits;
+        limits.decode.max_body = 1000;
+        auto r = import_capture_file(*db, path, false, {}, limits);
+        ASSERT_TRUE(r) << r.error().what();
+        EXPECT_EQ(r->exchanges_streamed, static_cast<std::uint64_t>(exchanges));
+        held[i] = r->held_plaintext_high_water + r->streamed_high_water;
+        auto st = db->prepare("SELECT bytes_sent + bytes_received FROM connections");
+        ASSERT_TRUE(st && st->step());
+        plaintext[i] = static_cast<std::uint64_t>(st->column_int64(0));
+        auto events = db->prepare("SELECT count(*) FROM sse_events");
+        ASSERT_TRUE(events && events->step());
+        EXPECT_GT(events->column_int64(0), exchanges / 2 * 10);
+        ++i;
+    }
+    EXPECT_GT(plaintext[1], 30 * plaintext[0]);
     EXPECT_LT(held[1], 3 * held[0] / 2);
 }
 

@@ -134,7 +134,7 @@ TEST(LlmDecode, GapInsideAStreamLosesOnlyWhatItTouches) {
             EXPECT_EQ(r.message.gap_bytes, gap) << g;
             std::set<std::string> got;
             for (const auto& e : r.sse.events)
-                got.insert(e.data);
+                got.emplace(e.data);
             // Every event the gap did not touch survives, except possibly the first one
             // after the gap (decoding resumes at the next event boundary it can see).
             bool first_after = true;

@@ -113,7 +113,7 @@ TEST(SseParse, GapDropsOnlyTheEventItTouches) {
     DecodedEvents d = decode_body(holed, {start4});
     std::vector<std::string> data;
     for (const auto& e : d.events)
-        data.push_back(e.data);
+        data.emplace_back(e.data);
     EXPECT_EQ(data, (std::vector<std::string>{"0", "1", "2", "3", "5", "6", "7", "8", "9"}));
     EXPECT_GE(d.dropped, 1u);
 }
@@ -137,6 +137,46 @@ TEST(SseParse, RandomBytesNeverCrash) {
             EXPECT_LE(e.data.size(), s.size());
         }
     }
+}
+
+// A long stream's events keep each data once and their type and last event id
+// only when they change; the views stay valid when the decoded events are moved
+// or copied, and the arena fits in the body.
+TEST(SseParse, DecodedEventsHoldTheirTextOnce) {
+    std::string body;
+    std::size_t data_bytes = 0;
+    for (int i = 0; i < 20000; ++i) {
+        const std::string data = "{\"n\":" + std::to_string(i) + "}";
+        data_bytes += data.size();
+        body += (i % 1000 == 0 ? "id: batch-" + std::to_string(i / 1000) + "\n" : "") +
+                (i % 2 ? "event: content_block_delta\n" : "") + "data: " + data + "\n\n";
+    }
+    DecodedEvents decoded = decode_body(body);
+    ASSERT_EQ(decoded.events.size(), 20000u);
+    // The data, one "content_block_delta" per run of odd events (every other
+    // event is a "message": no run), and 20 ids.
+    std::size_t ids = 0;
+    for (int b = 0; b < 20; ++b)
+        ids += ("batch-" + std::to_string(b)).size();
+    EXPECT_EQ(decoded.text->size(),
+              data_bytes + 10000 * std::string_view("content_block_delta").size() + ids);
+    EXPECT_LE(decoded.text->size(), body.size());
+    const DecodedEvents copy = decoded;
+    const DecodedEvents moved = std::move(decoded);
+    for (const DecodedEvents* d : {&copy, &moved}) {
+        EXPECT_EQ(d->events[7].type, "content_block_delta");
+        EXPECT_EQ(d->events[8].type, "message");
+        EXPECT_EQ(d->events[1234].data, "{\"n\":1234}");
+        EXPECT_EQ(d->events[1234].last_event_id, "batch-1");
+        EXPECT_TRUE(d->events[1000].has_id);
+        EXPECT_FALSE(d->events[1001].has_id);
+    }
+
+    // Same type in a row: stored once.
+    std::string same;
+    for (int i = 0; i < 1000; ++i)
+        same += "event: ping\ndata: x\n\n";
+    EXPECT_EQ(decode_body(same).text->size(), 4u + 1000u);
 }
 
 }  // namespace

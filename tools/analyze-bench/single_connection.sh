@@ -4,6 +4,7 @@
 # means the memory does not grow with the connection's plaintext. Cases:
 #   keepalive  one keep-alive connection of 1 MiB exchanges (SMALL of them)
 #   sse        one SSE response of SMALL MiB (chunked, text/event-stream)
+#   ssekeep    one keep-alive connection of 1 MiB SSE responses (SMALL of them)
 #   body       one response body of SMALL MiB (Content-Length)
 #   h2         one HTTP/2 connection of 1 MiB streams (SMALL of them)
 # Bodies are kept up to MAX_BODY bytes each (--max-body-size; default 4096, so
@@ -31,6 +32,7 @@ for c in $cases; do
     case $c in
       keepalive) "$gen" "$work/c.ctz" "$mib" 1 "$exchanges" > /dev/null ;;
       sse) "$gen" "$work/c.ctz" "$mib" 1 1 sse > /dev/null ;;
+      ssekeep) "$gen" "$work/c.ctz" "$mib" 1 "$exchanges" sse > /dev/null ;;
       body) "$gen" "$work/c.ctz" "$mib" 1 1 > /dev/null ;;
       h2) "$gen" "$work/c.ctz" "$mib" 1 "$exchanges" h2 > /dev/null ;;
       *) echo "unknown case $c" >&2; exit 2 ;;

@@ -145,7 +145,7 @@ void decode_stream(const DecodedMessage& response, LlmCall& call) {
         Json j = parse_json(event.data);
         if (j.is_discarded()) {
             if (call.error.empty())
-                call.error = "unparsable event data: " + event.type;
+                call.error = "unparsable event data: " + std::string(event.type);
             continue;
         }
         std::string type = string_member(j, "type");

@@ -171,9 +171,49 @@ std::size_t estimated_events(std::string_view body) {
 
 }  // namespace
 
+std::string_view TextArena::add(std::string_view s) {
+    if (s.empty())
+        return {};
+    if (capacity_ - used_ < s.size()) {
+        capacity_ = std::max({next_block_, s.size(), std::size_t{4096}});
+        next_block_ = std::max<std::size_t>(capacity_ / 4, 4096);  // (expected: none)
+        // Left uninitialised: pages not written take no memory.
+        blocks_.push_back(std::unique_ptr<char[]>(new char[capacity_]));
+        used_ = 0;
+    }
+    char* at = blocks_.back().get() + used_;
+    std::copy(s.begin(), s.end(), at);
+    used_ += s.size();
+    stored_ += s.size();
+    return {at, s.size()};
+}
+
 DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t>& gaps) {
     DecodedEvents result;
     result.events.reserve(estimated_events(body));
+    // The events' strings come from distinct lines of the body, so they fit in
+    // its size (types and ids are stored again only when they change).
+    auto text = std::make_shared<TextArena>(body.size());
+    auto keep = [&](Event&& event) {
+        EventView v;
+        const EventView* prev = result.events.empty() ? nullptr : &result.events.back();
+        if (event.type == "message")
+            v.type = "message";
+        else if (prev && prev->type == event.type)
+            v.type = prev->type;
+        else
+            v.type = text->add(event.type);
+        v.data = text->add(event.data);
+        if (prev && prev->last_event_id == event.last_event_id)
+            v.last_event_id = prev->last_event_id;
+        else
+            v.last_event_id = text->add(event.last_event_id);
+        v.retry_ms = event.retry_ms;
+        v.start_offset = event.start_offset;
+        v.end_offset = event.end_offset;
+        v.has_id = event.has_id;
+        result.events.push_back(v);
+    };
     StreamState state;
     std::size_t segment_start = 0;
     std::size_t gap_index = 0;
@@ -215,7 +255,7 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
             if (dispatched) {
                 event.start_offset += segment_start + pos;
                 event.end_offset += segment_start + pos;
-                result.events.push_back(std::move(event));
+                keep(std::move(event));
             }
             pos += r.consumed;
         }
@@ -225,6 +265,7 @@ DecodedEvents decode_body(std::string_view body, const std::vector<std::uint64_t
         segment_start = segment_end;
         ++gap_index;
     }
+    result.text = std::move(text);
     return result;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -21,8 +22,9 @@ ParseResult parse_frame(std::string_view view, bool stream_ended, StreamState& s
 std::optional<std::size_t> find_frame_boundary(std::string_view view);
 
 struct DecodedEvents {
-    std::vector<Event> events;
-    std::size_t dropped = 0;  // events cut by a gap or by the end of the body
+    std::vector<EventView> events;  // views into `text`
+    std::size_t dropped = 0;        // events cut by a gap or by the end of the body
+    std::shared_ptr<const TextArena> text;
 };
 
 // Decodes a whole body; `gaps` are body offsets where bytes are missing (sorted).
