@@ -1068,13 +1068,14 @@ class Recording {
         for (const auto& ev : waiting)
             on_event(ev);
         if (!o_.quiet) {
-            say(
-                fmt::format("{}: closed {} ({} events{}, {:.1f} MiB of plaintext); now {} ({} "
-                            "processes, {} open connections carried over)",
-                            reason, closed, closed_events,
-                            closed_lost ? fmt::format(", {} LOST", closed_lost) : std::string(),
-                            static_cast<double>(closed_bytes) / (1 << 20), names_.part,
-                            live_.size(), carried_connections_));
+            say(fmt::format(
+                "{}: closed {} ({} events{}, {:.1f} MiB of plaintext); now {} ({} "
+                "processes, {} open connections carried over, {} events numbered after the "
+                "cut read while closing)",
+                reason, closed, closed_events,
+                closed_lost ? fmt::format(", {} LOST", closed_lost) : std::string(),
+                static_cast<double>(closed_bytes) / (1 << 20), names_.part, live_.size(),
+                carried_connections_, waiting.size()));
         }
         for (const auto& f : capture_dir_->enforce_limits(names_.part))
             say(fmt::format("removed {} (--keep/--keep-size)", f));

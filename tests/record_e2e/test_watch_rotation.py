@@ -75,7 +75,8 @@ DATA_LEN = re.compile(r" gen=\d+ (?:write|read) pos=\d+ len=(\d+) ")
 
 
 def events_of(path):
-    """(sequence numbers, plaintext bytes in DATA events) of a capture, from ct-dump."""
+    """(sequence numbers in file order, plaintext bytes in DATA events) of a capture,
+    from ct-dump."""
     out = subprocess.run([CT_DUMP, path], check=True, capture_output=True, text=True,
                          errors="replace").stdout
     seqs, data = [], 0
@@ -91,8 +92,8 @@ def events_of(path):
 
 
 class WatchRotationRace(WatchBase):
-    ROTATIONS = 40
-    WORKERS = 3
+    ROTATIONS = 60
+    WORKERS = 4
 
     def test_every_event_in_exactly_one_file(self):
         agent = self.agent_python()
@@ -149,6 +150,7 @@ class WatchRotationRace(WatchBase):
         # Each file alone: its numbers, its trailer.
         seen = {}  # seq -> file index
         caps = []
+        out_of_order = 0  # events that reached the ring after a higher-numbered one
         for index, path in enumerate(files):
             cap = Capture(path, self.tmp)
             caps.append(cap)
@@ -158,6 +160,10 @@ class WatchRotationRace(WatchBase):
             self.assertEqual(s["lost_events"], 0, path)
             self.assertEqual(s["ring_full_events"], 0, path)
             seqs, data = events_of(path)
+            top = -1
+            for q in seqs:
+                out_of_order += q < top
+                top = max(top, q)
             self.assertEqual(len(seqs), s["events"], path)
             self.assertEqual(t["events"], len(seqs), f"{path}: trailer events")
             self.assertEqual(t["data_bytes"], data, f"{path}: trailer data_bytes")
@@ -203,9 +209,13 @@ class WatchRotationRace(WatchBase):
                 self.assertTrue(read == server["sent"], f"port {port}: response bytes differ")
         carried = sum(1 for p in parts.values() if len(p) > 1)
         self.assertGreater(carried, 0)
+        held = sum(int(m) for m in re.findall(r"(\d+) events numbered after the cut read while "
+                                              r"closing", self.read_log()))
         print(f"rotation race: {len(files)} files, {len(seen)} events, {sum(exchanges)} "
               f"exchanges by {self.WORKERS} processes, {expected} connections "
-              f"({carried} spanning files)")
+              f"({carried} spanning files); {out_of_order} events reached the ring after a "
+              f"higher-numbered one; {held} events numbered after a cut were read while the "
+              f"file before it was closed")
 
 
 if __name__ == "__main__":
