@@ -108,6 +108,12 @@ enum ct_watch_match {
 /* hdr.seq of an event that took no sequence number (a --watch candidate exec). */
 #define CT_SEQ_NONE (~0ull)
 
+/* The top bit of the BPF global next_seq is not part of the numbers: it is the epoch
+ * they are taken in. ct-record --watch flips it with one atomic operation to cut the
+ * numbers at a rotation (the numbers taken before are the closing file's), and the
+ * losses of an event are counted under its epoch (counters map entry 0 or 1). */
+#define CT_SEQ_EPOCH_BIT (1ull << 63)
+
 /* Keys of the `held` map are the sequence numbers of the events that reported a hold;
  * a process that --lossless stopped is in it under this bit ORed with its tgid, a key
  * no sequence number reaches. */

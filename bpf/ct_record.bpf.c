@@ -189,9 +189,12 @@ struct {
 	__type(value, __u64); /* the SSL*, 0 if two connections wrote these bytes */
 } cipher_keys SEC(".maps");
 
+/* Entry 0 holds every count, except the ring-full and read-fault counts of events
+ * whose sequence number was taken in epoch 1 (CT_SEQ_EPOCH_BIT), which go to entry 1:
+ * user space then tells which file of a --watch series they belong to. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct ct_counters);
 } counters SEC(".maps");
@@ -273,15 +276,26 @@ static __always_inline struct ct_counters *counters_get(void)
 	return bpf_map_lookup_elem(&counters, &zero);
 }
 
+/* The counters of the losses of an event numbered in `epoch`. */
+static __always_inline struct ct_counters *loss_counters_get(__u32 epoch)
+{
+	__u32 key = epoch ? 1 : 0;
+	return bpf_map_lookup_elem(&counters, &key);
+}
+
 static __always_inline bool is_traced(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
 }
 
-/* Sequence numbers are taken before the reservation, so a failed one leaves a gap. */
-static __always_inline __u64 take_seq(void)
+/* Sequence numbers are taken before the reservation, so a failed one leaves a gap.
+ * The top bit of next_seq is the epoch (CT_SEQ_EPOCH_BIT), which user space flips to
+ * cut the numbers at a rotation; it is not part of the number. */
+static __always_inline __u64 take_seq(__u32 *epoch)
 {
-	return __sync_fetch_and_add(&next_seq, 1);
+	__u64 v = __sync_fetch_and_add(&next_seq, 1);
+	*epoch = v >> 63;
+	return v & ~CT_SEQ_EPOCH_BIT;
 }
 
 static __always_inline void fill_header(struct ct_event_header *h, __u16 type, __u16 size,
@@ -305,9 +319,9 @@ static __always_inline void count_submit(__u64 data_bytes)
 	}
 }
 
-static __always_inline void count_ring_full(__u64 bytes)
+static __always_inline void count_ring_full(__u64 bytes, __u32 epoch)
 {
-	struct ct_counters *c = counters_get();
+	struct ct_counters *c = loss_counters_get(epoch);
 	if (c) {
 		c->ring_full_events++;
 		c->ring_full_bytes += bytes;
@@ -317,12 +331,13 @@ static __always_inline void count_ring_full(__u64 bytes)
 /* Reserves a fixed-size event and fills its header; NULL (counted) if the ring is full. */
 #define RESERVE_EVENT(ptr, TYPE, pid_tgid)                                                        \
 	({                                                                                         \
-		__u64 __seq = take_seq();                                                          \
+		__u32 __epoch;                                                                     \
+		__u64 __seq = take_seq(&__epoch);                                                  \
 		ptr = bpf_ringbuf_reserve(&events, sizeof(*ptr), 0);                               \
 		if (ptr)                                                                           \
 			fill_header(&ptr->hdr, TYPE, sizeof(*ptr), __seq, pid_tgid);              \
 		else                                                                               \
-			count_ring_full(0);                                                        \
+			count_ring_full(0, __epoch);                                               \
 		ptr;                                                                               \
 	})
 
@@ -1148,7 +1163,8 @@ static long emit_chunk(__u32 index, void *data)
 	__u64 n = c->recorded - off;
 	if (n > CT_DATA_CHUNK_MAX)
 		n = CT_DATA_CHUNK_MAX;
-	__u64 seq = take_seq();
+	__u32 epoch;
+	__u64 seq = take_seq(&epoch);
 	int err;
 	if (n <= 256)
 		err = emit_tier_256(c, off, n, seq);
@@ -1161,7 +1177,7 @@ static long emit_chunk(__u32 index, void *data)
 	else
 		err = emit_tier_65536(c, off, n, seq);
 	if (err) {
-		struct ct_counters *cnt = counters_get();
+		struct ct_counters *cnt = loss_counters_get(epoch);
 		if (cnt) {
 			if (err == 1) {
 				cnt->ring_full_events++;
@@ -1789,18 +1805,19 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 		}
 	}
 	__u64 seq;
+	__u32 epoch = 0;
 	if (watch == CT_WATCH_CANDIDATE) {
 		/* Not traced: the event is only a question to user space, never written to
 		 * a capture, so it takes no sequence number (that would count as lost). */
 		seq = CT_SEQ_NONE;
 	} else {
 		tcp_flush_process(pid_tgid, CT_TCP_END_EXEC); /* close-on-exec sockets are gone */
-		seq = take_seq();
+		seq = take_seq(&epoch);
 	}
 	struct ct_exec_event *e =
 		bpf_ringbuf_reserve(&events, sizeof(struct ct_exec_event) + CT_EXEC_ARGS_MAX, 0);
 	if (!e) {
-		count_ring_full(0);
+		count_ring_full(0, epoch);
 		return 0;
 	}
 	fill_header(&e->hdr, CT_EVENT_EXEC, sizeof(*e), seq, pid_tgid);

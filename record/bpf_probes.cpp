@@ -6,6 +6,8 @@
 #include <linux/bpf.h>
 #include <signal.h>
 #include <time.h>
+#include <linux/membarrier.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -500,32 +502,60 @@ bool BpfProbes::is_traced(pid_t pid) const {
     return bpf_map__lookup_elem(skel_->maps.traced, &key, sizeof key, &value, sizeof value, 0) == 0;
 }
 
-ct_counters BpfProbes::counters() const {
+namespace {
+
+void add_counters(ct_counters& sum, const ct_counters& c) {
+    constexpr std::size_t kFields = sizeof(ct_counters) / sizeof(__u64);
+    __u64 src[kFields], dst[kFields];
+    std::memcpy(src, &c, sizeof c);
+    std::memcpy(dst, &sum, sizeof sum);
+    for (std::size_t i = 0; i < kFields; ++i)
+        dst[i] += src[i];
+    std::memcpy(&sum, dst, sizeof sum);
+}
+
+}  // namespace
+
+ct_counters BpfProbes::counters_entry(std::uint32_t key) const {
     std::vector<ct_counters> per_cpu(static_cast<std::size_t>(num_cpus_));
-    __u32 zero = 0;
     ct_counters sum{};
-    if (bpf_map__lookup_elem(skel_->maps.counters, &zero, sizeof zero, per_cpu.data(),
+    if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof key, per_cpu.data(),
                              per_cpu.size() * sizeof(ct_counters), 0) != 0) {
         return sum;
     }
-    constexpr std::size_t kFields = sizeof(ct_counters) / sizeof(__u64);
-    for (const auto& c : per_cpu) {
-        __u64 src[kFields], dst[kFields];
-        std::memcpy(src, &c, sizeof c);
-        std::memcpy(dst, &sum, sizeof sum);
-        for (std::size_t i = 0; i < kFields; ++i)
-            dst[i] += src[i];
-        std::memcpy(&sum, dst, sizeof sum);
-    }
+    for (const auto& c : per_cpu)
+        add_counters(sum, c);
     return sum;
 }
 
+ct_counters BpfProbes::counters() const {
+    ct_counters sum = counters_entry(0);
+    add_counters(sum, counters_entry(1));
+    return sum;
+}
+
+std::uint64_t BpfProbes::lost_bytes_of_epoch(std::uint32_t epoch) const {
+    // Ring-full and read-fault counts are only ever added under their event's epoch.
+    const ct_counters c = counters_entry(epoch ? 1 : 0);
+    return c.ring_full_bytes + c.read_fault_bytes;
+}
+
 std::uint64_t BpfProbes::next_seq() const {
-    return skel_->bss->next_seq;
+    return __atomic_load_n(&skel_->bss->next_seq, __ATOMIC_SEQ_CST) & ~CT_SEQ_EPOCH_BIT;
 }
 
 std::uint64_t BpfProbes::take_seq() {
-    return __atomic_fetch_add(&skel_->bss->next_seq, 1, __ATOMIC_SEQ_CST);
+    return __atomic_fetch_add(&skel_->bss->next_seq, 1, __ATOMIC_SEQ_CST) & ~CT_SEQ_EPOCH_BIT;
+}
+
+std::uint64_t BpfProbes::cut_seq() {
+    return __atomic_fetch_xor(&skel_->bss->next_seq, CT_SEQ_EPOCH_BIT, __ATOMIC_SEQ_CST) &
+           ~CT_SEQ_EPOCH_BIT;
+}
+
+std::uint32_t BpfProbes::seq_epoch() const {
+    return static_cast<std::uint32_t>(__atomic_load_n(&skel_->bss->next_seq, __ATOMIC_SEQ_CST) >>
+                                      63);
 }
 
 void BpfProbes::track_tcp(const ct_tcp_key& key, const ct_tcp_state& state) {
@@ -580,9 +610,47 @@ int BpfProbes::on_ring_event(void* ctx, void* data, std::size_t size) {
 
 Expected<void> BpfProbes::open_ring(EventHandler handler) {
     handler_ = std::move(handler);
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_event, this, nullptr));
+    const int fd = bpf_map__fd(skel_->maps.events);
+    ring_.reset(ring_buffer__new(fd, on_ring_event, this, nullptr));
     if (!ring_)
         return fail_errno("cannot open the BPF ring buffer");
+    // The kernel's layout of a ring buffer map: the consumer page, then the producer page,
+    // each starting with its position; read-only mappings of them are always allowed.
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    for (auto [mapping, offset] : {std::pair{&consumer_page_, 0}, std::pair{&producer_page_, 1}}) {
+        void* addr =
+            ::mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(offset * page));
+        if (addr == MAP_FAILED)
+            return fail_errno("cannot map the BPF ring buffer's positions");
+        mapping->addr = addr;
+        mapping->size = page;
+    }
+    return {};
+}
+
+BpfProbes::PageMapping::~PageMapping() {
+    if (addr)
+        ::munmap(addr, size);
+}
+
+std::uint64_t BpfProbes::PageMapping::load() const {
+    return __atomic_load_n(static_cast<const unsigned long*>(addr), __ATOMIC_ACQUIRE);
+}
+
+std::uint64_t BpfProbes::ring_producer_pos() const {
+    return producer_page_.load();
+}
+
+std::uint64_t BpfProbes::ring_consumer_pos() const {
+    return consumer_page_.load();
+}
+
+Expected<void> BpfProbes::wait_for_running_programs() const {
+    // MEMBARRIER_CMD_GLOBAL is synchronize_rcu() in the kernel. On a single CPU the
+    // kernel skips it; a program preempted there could still be running (the recorder
+    // then finds its event late, and says so).
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+        return fail_errno("membarrier(MEMBARRIER_CMD_GLOBAL)");
     return {};
 }
 

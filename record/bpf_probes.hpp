@@ -92,13 +92,22 @@ class BpfProbes {
     void untrace_pid(pid_t pid);
     bool is_traced(pid_t pid) const;
 
-    // Sum of the per-CPU counters.
+    // Sum of the per-CPU counters (of both epochs).
     ct_counters counters() const;
+    // ring_full_bytes + read_fault_bytes of the events numbered in `epoch` (0 or 1), since
+    // the start: every lost byte is counted under the epoch of its event's number.
+    std::uint64_t lost_bytes_of_epoch(std::uint32_t epoch) const;
     // Sequence numbers handed out so far (the next one to be used).
     std::uint64_t next_seq() const;
     // Takes the next sequence number as the BPF side does, for an event that
     // ct-record writes itself.
     std::uint64_t take_seq();
+    // Cuts the numbers (a --watch rotation): flips the epoch (CT_SEQ_EPOCH_BIT) and returns
+    // the first number of the new epoch. In one atomic operation, so every number below
+    // it was taken in the old epoch and every later one in the new.
+    std::uint64_t cut_seq();
+    // The epoch numbers are taken in now (0 or 1).
+    std::uint32_t seq_epoch() const;
     // Tracks a TCP connection found in /proc (unless the BPF side tracks that fd already).
     void track_tcp(const ct_tcp_key& key, const ct_tcp_state& state);
     // The TCP connections still tracked (open), removed from the map.
@@ -109,6 +118,17 @@ class BpfProbes {
     int ring_epoll_fd() const;
     // Reads every event available now. Returns events consumed or an error.
     Expected<int> consume();
+    // Ring positions in bytes since the ring was created: how far BPF has reserved
+    // (committed or not), and how far this process has consumed. While the handler
+    // runs, the consumer position is the start of the event it is given.
+    std::uint64_t ring_producer_pos() const;
+    std::uint64_t ring_consumer_pos() const;
+    // Returns once every BPF program that was running when it was called has returned:
+    // an RCU grace period (membarrier MEMBARRIER_CMD_GLOBAL), since the programs run
+    // under rcu_read_lock. Then every sequence number taken before the call is either
+    // an event committed to the ring, below ring_producer_pos(), or a failed
+    // reservation. An error where the kernel has no such barrier (nohz_full).
+    Expected<void> wait_for_running_programs() const;
 
     // The exec/dlopen hold (see hold_watchdog.hpp). A file marked known no longer
     // stops the processes that execute or map it.
@@ -123,6 +143,7 @@ class BpfProbes {
 
   private:
     static int on_ring_event(void* ctx, void* data, std::size_t size);
+    ct_counters counters_entry(std::uint32_t key) const;
     static bool kernel_has_uprobe_multi();
     std::expected<UniqueFd, int> attach_uprobe_multi(bpf_program* prog, const std::string& path,
                                                      std::uint64_t offset, bool retprobe);
@@ -143,6 +164,18 @@ class BpfProbes {
         void operator()(ring_buffer* rb) const;
     };
     std::unique_ptr<ring_buffer, RingDeleter> ring_;
+    // Read-only mappings of the ring's consumer and producer pages (libbpf 1.1 has no
+    // accessor for the positions).
+    struct PageMapping {
+        void* addr = nullptr;
+        std::size_t size = 0;
+        PageMapping() = default;
+        PageMapping(const PageMapping&) = delete;
+        PageMapping& operator=(const PageMapping&) = delete;
+        ~PageMapping();
+        std::uint64_t load() const;
+    };
+    PageMapping consumer_page_, producer_page_;
     EventHandler handler_;
     int num_cpus_ = 1;
 };

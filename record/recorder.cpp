@@ -11,6 +11,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +49,9 @@ constexpr int kRecorderNice = -10;
 constexpr std::uint64_t kDrainSliceNs = 20'000'000;
 constexpr std::uint64_t kCountersEveryNs = 1'000'000'000;
 constexpr std::uint64_t kClockEveryNs = 60'000'000'000;
+// How long a rotation waits for events reserved before its cut to be submitted (a BPF
+// program runs for microseconds; this only bounds a wait that should never be long).
+constexpr std::uint64_t kCutWaitNs = 2'000'000'000;
 
 void say(const std::string& line) {
     std::fprintf(stderr, "ct-record: %s\n", line.c_str());
@@ -538,6 +542,12 @@ class Recording {
             on_watch_candidate(ev, h);
             return 0;
         }
+        if (cut_seq_ && h.seq >= *cut_seq_) {
+            // A rotation is closing the current file: this event is numbered after the
+            // cut, so it is the next file's, written there once that file is open.
+            next_file_events_.emplace_back(ev.begin(), ev.end());
+            return monotonic_now_ns() >= consume_until_ns_ ? kTimeToTick : 0;
+        }
         if (!failed_) {
             if (auto ok = writer_->append(ctz::RecordType::Event, ev); !ok) {
                 on_write_failure(ok.error());
@@ -545,10 +555,10 @@ class Recording {
             }
             ++events_in_file_;
             ++events_written_;
-            if (events_in_file_ == 1 || h.seq > max_seq_in_file_)
-                max_seq_in_file_ = h.seq;
+            if (h.seq < first_seq_)
+                ++late_events_in_file_;  // the previous file counted it as lost
             if (h.type == CT_EVENT_LOSS)
-                ++loss_events_in_file_;
+                ++loss_events_written_;
         }
         ++stats_.events;
         unseen_.on_event(ev);
@@ -854,7 +864,7 @@ class Recording {
         // reservation or read fault, unless its LOSS event (same number) got through.
         std::uint64_t failed =
             counters_.ring_full_events + counters_.read_fault_events + stats_.malformed_events;
-        stats_.lost_events = failed > loss_events_in_file_ ? failed - loss_events_in_file_ : 0;
+        stats_.lost_events = failed > loss_events_written_ ? failed - loss_events_written_ : 0;
         stats_.lost_bytes = counters_.ring_full_bytes + counters_.read_fault_bytes;
         stats_.truncated_calls = counters_.truncated_calls;
         stats_.untracked_tcp = counters_.tcp_map_full;
@@ -922,9 +932,9 @@ class Recording {
 
     // Writes the current file's trailer (its final COUNTERS are in already) and, with
     // --watch, gives it its final name. False if the file could not be closed cleanly.
-    // `last_seq`: where the file's sequence numbers end (default: every number handed out).
-    bool close_file(const std::string& reason, std::uint64_t end_mono,
-                    std::optional<std::uint64_t> file_last_seq = std::nullopt) {
+    // `last_seq`: where the file's sequence numbers end (capture-format.md 3.7: the
+    // rotation's cut; at the end, every number handed out).
+    bool close_file(const std::string& reason, std::uint64_t end_mono, std::uint64_t last_seq) {
         if (failed_)
             return false;
         if (auto ok = writer_->drain(); !ok) {
@@ -932,11 +942,18 @@ class Recording {
             return false;
         }
         auto ws = writer_->stats();
-        // The file's sequence numbers are first_seq_ .. last_seq - 1 (capture-format.md 4,
-        // rule 8); a single capture starts at 0.
-        const std::uint64_t last_seq = file_last_seq ? *file_last_seq : probes_->next_seq();
-        closed_last_seq_ = last_seq;
+        // Every count below is this file's own (capture-format.md 2.5.2); its sequence
+        // numbers are first_seq_ .. last_seq - 1 (4, rule 8), a single capture's from 0.
         const std::uint64_t allocated = last_seq > first_seq_ ? last_seq - first_seq_ : 0;
+        const std::uint64_t numbered = events_in_file_ - late_events_in_file_;
+        lost_events_in_file_ = allocated > numbered ? allocated - numbered : 0;
+        // BPF counts each lost byte under the epoch of its event's number, and the files
+        // of a series alternate epochs: what the file's epoch counted since the last file
+        // of that epoch closed. Exact once every program numbered in the file returned
+        // (drain_through_cut()).
+        const std::uint64_t epoch_lost = probes_->lost_bytes_of_epoch(file_epoch_);
+        lost_bytes_in_file_ = epoch_lost - std::min(epoch_lost, lost_bytes_closed_[file_epoch_]);
+        lost_bytes_closed_[file_epoch_] = epoch_lost;
         using F = ctz::TrailerField;
         ctz::FieldWriter t;
         t.str(F::EndReason, reason)
@@ -946,8 +963,8 @@ class Recording {
             .u64(F::Records, ws.records)
             .u64(F::Events, events_in_file_)
             .u64(F::DataBytes, file_data_bytes_)
-            .u64(F::LostEvents, allocated > events_in_file_ ? allocated - events_in_file_ : 0)
-            .u64(F::LostBytes, stats_.lost_bytes - std::min(stats_.lost_bytes, lost_bytes_before_))
+            .u64(F::LostEvents, lost_events_in_file_)
+            .u64(F::LostBytes, lost_bytes_in_file_)
             .u64(F::LastSeq, last_seq);
         if (child_status_)
             t.i64(F::ExitStatus, *child_status_);
@@ -955,6 +972,9 @@ class Recording {
             on_write_failure(ok.error());
             return false;
         }
+        const auto done = writer_->stats();
+        closed_file_bytes_ += done.file_bytes;
+        closed_frames_ += done.segments;
         if (capture_dir_) {
             if (auto ok = capture_dir_->publish(names_); !ok) {
                 on_write_failure(ok.error());
@@ -964,35 +984,70 @@ class Recording {
         return true;
     }
 
+    // Consumes the ring until every event numbered below `cut` is in (or was never
+    // submitted: a failed reservation). BPF numbers an event before reserving its place
+    // in the ring, so events from several CPUs reach the ring out of order: the numbers
+    // below the cut can still be on their way when the cut is taken. Once every program
+    // running at the cut has returned, each of them is in the ring below the producer
+    // position of that moment; reading up to it brings them all in. Events numbered
+    // from the cut on that come out meanwhile are the next file's (on_event keeps them).
+    void drain_through_cut() {
+        // Without it (nohz_full), an event can arrive after its file closed: in the
+        // last file it counts as lost (its number is never seen), after a rotation it
+        // goes into the next file, which says so (note_late_events()).
+        if (auto ok = probes_->wait_for_running_programs();
+            !ok && watch_rules_ && !barrier_warned_) {
+            barrier_warned_ = true;
+            std::string msg = fmt::format(
+                "no barrier for running BPF programs ({}): an event numbered just before a "
+                "rotation can reach the next file (it then says so)",
+                ok.error().what());
+            say(msg);
+            note("warning", msg);
+        }
+        const std::uint64_t until = probes_->ring_producer_pos();
+        const std::uint64_t give_up = monotonic_now_ns() + kCutWaitNs;
+        while (!failed_ && probes_->ring_consumer_pos() < until) {
+            if (consume_ring() || probes_->ring_consumer_pos() >= until)
+                continue;
+            // An event reserved before `until` is not submitted yet (its program started
+            // after the cut, so it is numbered after it; it holds up the ones behind it).
+            if (monotonic_now_ns() >= give_up)
+                break;
+            timespec pause{0, 100'000};
+            ::nanosleep(&pause, nullptr);
+        }
+    }
+
     // --watch: closes the current file cleanly and continues in a new one, which starts
     // with what a reader needs to decode it alone (capture-format.md, "Rotated captures").
     void rotate(const std::string& reason) {
-        // What the ring holds was numbered for this file: it goes in before the trailer.
-        // (An event numbered in the microseconds between its number and its submission
-        // can still reach the next file; it then counts as lost in this one.)
-        for (int slices = 0; consume_ring() && !failed_ && slices < 50; ++slices) {
-        }
+        // The cut: the numbers below it are this file's, the others the next file's,
+        // whichever order their events arrive in (capture-format.md 3.7).
+        const ClockSample next_clock = sample_clocks();
+        const std::uint64_t cut = probes_->cut_seq();  // and a new epoch for the next file
+        cut_seq_ = cut;
+        drain_through_cut();
+        cut_seq_.reset();
         after_events();  // process records and probe reports go in the file they belong to
         for (const auto& line : unseen_.report_lines())
             note("warning", "unseen traffic: " + line);
+        note_late_events();
         counters_ = probes_->counters();
         update_stats_from_counters();
         append(ctz::RecordType::Counters, counters_record(counters_, true));
         const std::string closed = output_path_;
         const std::uint64_t closed_events = events_in_file_, closed_bytes = file_data_bytes_;
-        // The ring was drained: the numbers up to the highest one in the file are this
-        // file's; the process goes on numbering events meanwhile, and those (still in the
-        // ring) are the next file's.
-        std::uint64_t last = std::max(first_seq_, events_in_file_ ? max_seq_in_file_ + 1 : 0);
-        if (!close_file(reason, monotonic_now_ns(), last))
+        if (!close_file(reason, monotonic_now_ns(), cut))
             return;
+        const std::uint64_t closed_lost = lost_events_in_file_;
         unseen_ = UnseenTraffic{};  // each file reports its own unseen connections
         previous_uuid_ = current_uuid_;
         ++series_index_;
-        first_seq_ = closed_last_seq_;  // the numbers of the files do not overlap
-        events_in_file_ = loss_events_in_file_ = file_data_bytes_ = max_seq_in_file_ = 0;
-        lost_bytes_before_ = stats_.lost_bytes;
-        clock_ = sample_clocks();
+        first_seq_ = cut;  // the numbers of the files do not overlap
+        events_in_file_ = late_events_in_file_ = file_data_bytes_ = 0;
+        file_epoch_ ^= 1;
+        clock_ = next_clock;
         file_start_ns_ = clock_.monotonic_ns;
         names_ = capture_dir_->next_names(clock_.realtime_ns, series_name_, series_index_);
         output_path_ = names_.final_path;
@@ -1007,15 +1062,36 @@ class Recording {
             return;
         }
         carry_over();
+        // Then the events numbered after the cut that came out of the ring while the
+        // previous file was being closed, in the order they came.
+        const auto waiting = std::move(next_file_events_);
+        next_file_events_.clear();
+        for (const auto& ev : waiting)
+            on_event(ev);
         if (!o_.quiet) {
             say(fmt::format(
-                "{}: closed {} ({} events, {:.1f} MiB of plaintext); now {} ({} "
-                "processes, {} open connections carried over)",
-                reason, closed, closed_events, static_cast<double>(closed_bytes) / (1 << 20),
-                names_.part, live_.size(), carried_connections_));
+                "{}: closed {} ({} events{}, {:.1f} MiB of plaintext); now {} ({} "
+                "processes, {} open connections carried over, {} events numbered after the "
+                "cut read while closing)",
+                reason, closed, closed_events,
+                closed_lost ? fmt::format(", {} LOST", closed_lost) : std::string(),
+                static_cast<double>(closed_bytes) / (1 << 20), names_.part, live_.size(),
+                carried_connections_, waiting.size()));
         }
         for (const auto& f : capture_dir_->enforce_limits(names_.part))
             say(fmt::format("removed {} (--keep/--keep-size)", f));
+    }
+
+    // Events numbered before the current file began that reached it anyway (only where
+    // the barrier of drain_through_cut() is missing): kept, and said.
+    void note_late_events() {
+        if (late_events_in_file_ == 0)
+            return;
+        note("warning",
+             fmt::format("{} event(s) numbered below this file's first_seq ({}) reached the "
+                         "ring after the previous file closed: they are in this file, and the "
+                         "previous file counts them as lost",
+                         late_events_in_file_, first_seq_));
     }
 
     // An event ct-record writes itself (tid 0), numbered like BPF's.
@@ -1094,8 +1170,9 @@ class Recording {
         consume_ring();
         probes_->untrace_all();  // nothing new from here on
         continue_all_held(probes_->held_map_fd());
-        while (consume_ring() && !failed_) {
-        }  // finite: the ring only holds what was produced before untrace_all
+        // Finite: nothing new is numbered for a traced process from here on. Every event
+        // numbered so far comes in (capture-format.md 4, rule 8: last_seq is exact).
+        drain_through_cut();
         attacher_->wait_for_holds(std::chrono::seconds(2));  // their outcomes go in the capture
         write_open_tcp_connections();
         release_throttled();  // never leave a process stopped behind us
@@ -1112,6 +1189,7 @@ class Recording {
         std::vector<std::string> socketless = unseen_.socketless_lines();
         for (const auto& line : socketless)
             note("warning", "unknown socket: " + line);
+        note_late_events();
         counters_ = probes_->counters();
         update_stats_from_counters();
         if (launcher_ && !child_status_) {
@@ -1125,23 +1203,30 @@ class Recording {
         }
         append(ctz::RecordType::Counters, counters_record(counters_, true));
         std::uint64_t end_mono = monotonic_now_ns();
-        close_file(end_reason_, end_mono);
-        auto ws = writer_->stats();
         // Exact at the end: sequence numbers handed out that no event in the files carries.
         const std::uint64_t last_seq = probes_->next_seq();
+        if (!close_file(end_reason_, end_mono, last_seq)) {
+            const auto ws = writer_->stats();  // what reached the file before the failure
+            closed_file_bytes_ += ws.file_bytes;
+            closed_frames_ += ws.segments;
+        }
         stats_.lost_events = last_seq > events_written_ ? last_seq - events_written_ : 0;
         probes_->release_in_background();
-        stats_.file_bytes = ws.file_bytes;
-        stats_.frames = ws.segments;
+        // The run's totals: with --watch, over every file of the series this run wrote
+        // (each file's own counts are in its trailer and in the rotation messages).
+        stats_.file_bytes = closed_file_bytes_;
+        stats_.frames = closed_frames_;
         double elapsed = static_cast<double>(end_mono - start_ns_) / 1e9;
+        const std::string written =
+            capture_dir_ ? fmt::format("{} capture(s) of series {} into {}/", series_index_ + 1,
+                                       series_name_, capture_dir_->path())
+                         : o_.output;
         if (!o_.quiet || failed_)
-            std::fputs(format_summary(stats_, o_.output, elapsed, unseen, socketless).c_str(),
+            std::fputs(format_summary(stats_, written, elapsed, unseen, socketless).c_str(),
                        stderr);
         if (capture_dir_ && !o_.quiet) {
-            say(
-                fmt::format("{} capture(s) of series {} in {}/ this run; {} process(es) joined "
-                            "by a rule",
-                            series_index_ + 1, series_name_, capture_dir_->path(), watch_matches_));
+            say(fmt::format("{} process(es) joined by a rule; the last file: {}", watch_matches_,
+                            output_path_));
         }
         if (failed_) {
             say(
@@ -1182,7 +1267,10 @@ class Recording {
     ct_counters counters_{};
     std::uint64_t events_written_ = 0;     // events handed to the writers (every file)
     std::uint64_t file_data_bytes_ = 0;    // DATA bytes in the current file
-    std::uint64_t lost_bytes_before_ = 0;  // lost bytes counted when the file began
+    // The epoch of the current file's sequence numbers (BpfProbes::cut_seq()), and per
+    // epoch the lost bytes BPF had counted when the last file of that epoch closed.
+    std::uint32_t file_epoch_ = 0;
+    std::array<std::uint64_t, 2> lost_bytes_closed_{};
     // --watch
     std::optional<WatchRules> watch_rules_;
     std::optional<CaptureDirectory> capture_dir_;
@@ -1195,8 +1283,10 @@ class Recording {
     std::string series_name_;
     std::uint64_t series_index_ = 0;
     std::uint64_t first_seq_ = 0;
-    std::uint64_t closed_last_seq_ = 0;
-    std::uint64_t max_seq_in_file_ = 0;  // highest sequence number in the current file
+    // While a rotation closes a file: the first sequence number of the next one.
+    std::optional<std::uint64_t> cut_seq_;
+    std::vector<std::vector<std::uint8_t>> next_file_events_;  // numbered from cut_seq_ on
+    bool barrier_warned_ = false;
     std::uint64_t file_start_ns_ = 0;
     std::uint64_t watch_matches_ = 0;
     std::uint64_t carried_connections_ = 0;
@@ -1212,7 +1302,14 @@ class Recording {
     std::map<std::uint64_t, TrackedConnection> open_conns_;  // by generation
     std::string output_path_;
     std::uint64_t events_in_file_ = 0;       // events handed to the writer
-    std::uint64_t loss_events_in_file_ = 0;  // ... of which LOSS events
+    std::uint64_t late_events_in_file_ = 0;  // ... of which numbered below first_seq_
+    std::uint64_t loss_events_written_ = 0;  // LOSS events handed to the writers (every file)
+    // The file closed last: its own counts, as its trailer gives them.
+    std::uint64_t lost_events_in_file_ = 0;
+    std::uint64_t lost_bytes_in_file_ = 0;
+    // Every closed file of the run: bytes on disk and segments.
+    std::uint64_t closed_file_bytes_ = 0;
+    std::uint64_t closed_frames_ = 0;
     RecordingStats stats_;
     UnseenTraffic unseen_;
     bool stop_ = false;

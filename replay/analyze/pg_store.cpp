@@ -89,7 +89,8 @@ constexpr const char* kCaptureColumns =
     "machine, boot_id, recorder_cmdline, target_cmdline, target_pid, start_ns, end_ns, "
     "ended_cleanly, end_reason, exit_status, events, lost_events, lost_bytes, "
     "malformed_events, frames, bad_frames, missing_frames, skipped_file_bytes, truncated_tail, "
-    "imported_ns, analyzer_version";
+    "imported_ns, analyzer_version, first_seq, series_uuid, series_index, "
+    "previous_capture_uuid, watch_rules";
 
 // Length of the valid UTF-8 sequence at s[i] as PostgreSQL accepts it (no
 // overlong forms, surrogates, code points past U+10FFFF or NUL), else 0.

@@ -66,8 +66,9 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::create(sqlite::Database& db)
         " kernel_release, machine, boot_id, recorder_cmdline, target_cmdline, target_pid,"
         " start_ns, end_ns, ended_cleanly, end_reason, exit_status, events, lost_events,"
         " lost_bytes, malformed_events, frames, bad_frames, missing_frames, skipped_file_bytes,"
-        " truncated_tail, imported_ns, analyzer_version)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+        " truncated_tail, imported_ns, analyzer_version, first_seq, series_uuid, series_index,"
+        " previous_capture_uuid, watch_rules)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(prep(
         st->damage,
         "INSERT INTO capture_damage (capture_id, file_offset, length, what) VALUES (?,?,?,?)"));

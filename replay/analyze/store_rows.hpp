@@ -568,6 +568,8 @@ struct RowRun {
         }
         if (!end)
             end = rt(contents.last_monotonic_ns);
+        // A file of a --watch series (capture-format.md 3.7): its place in the series.
+        const bool series = !h.series_uuid.empty();
         const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
@@ -577,7 +579,16 @@ struct RowRun {
             json_array(h.recorder_cmdline), json_array(h.target_cmdline), h.target_pid, start, end,
             s.ended_cleanly(), end_reason, exit_status, contents.events, contents.lost_events,
             lost_bytes, contents.malformed_events, s.frames, s.bad_frames, s.missing_frames,
-            s.skipped_bytes, s.truncated_tail, now, std::string_view(ct::kVersion));
+            s.skipped_bytes, s.truncated_tail, now, std::string_view(ct::kVersion),
+            static_cast<std::int64_t>(h.first_seq),  // as SQLite stores any u64: the same bits
+            series ? std::optional<std::string_view>(h.series_uuid) : std::nullopt,
+            series ? std::optional<std::int64_t>(static_cast<std::int64_t>(h.series_index))
+                   : std::nullopt,
+            h.previous_capture_uuid.empty()
+                ? std::nullopt
+                : std::optional<std::string_view>(h.previous_capture_uuid),
+            h.watch_rules.empty() ? std::nullopt
+                                  : std::optional<std::string>(json_array(h.watch_rules)));
         if (!inserted)
             return std::unexpected(inserted.error());
         if (!*inserted)

@@ -406,6 +406,7 @@ Expected<CaptureHeader> parse_header_content(std::span<const std::uint8_t> conte
     h.series_index = f.u64(F::SeriesIndex).value_or(0);
     if (const auto* u = f.find(F::PreviousCaptureUuid))
         h.previous_capture_uuid = format_uuid(u->value);
+    h.watch_rules = f.str_list(F::WatchRules);
     if (h.uuid.empty())
         return fail("capture header has no capture UUID");
     return h;

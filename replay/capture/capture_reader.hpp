@@ -39,6 +39,7 @@ struct CaptureHeader {
     std::string series_uuid;  // the recorder run this file belongs to ("" if none)
     std::uint64_t series_index = 0;
     std::string previous_capture_uuid;     // the file this one continues ("" if none)
+    std::vector<std::string> watch_rules;  // the recorder's --watch rules (header field 28)
     std::vector<std::uint8_t> raw_fields;  // the header's `fields` bytes, for fields not named here
 
     ctz::ParsedFields fields() const { return ctz::parse_fields(raw_fields); }

@@ -14,8 +14,8 @@ PostgreSQL 15 database (a throw-away cluster, pg_cluster.py).
 2. kill -9 of a watcher held inside an import's transaction (CT_SHIP_TEST_STALL):
    nothing of that capture is visible; the restarted watcher (--once) stores
    it once, the same as a plain import; a further --once imports nothing.
-3. A database at schema version 6 (before shipped_files) is brought to the
-   newest version (that of schema/sql) by the watcher.
+3. A database at schema version 6 (before shipped_files and the series columns)
+   is brought to the newest version (that of schema/sql) by the watcher.
 4. The server restarts under a running watcher: the next capture (its file
    name not UTF-8) is imported on new connections, nothing is recorded as
    failed, and a later --once finds both files shipped.
@@ -213,13 +213,22 @@ def main():
                   "imported" not in third.stderr,
                   f"a further --once: {third.returncode} {third.stderr}")
 
-            print("3. a version 6 database gets shipped_files", flush=True)
-            pg.psql("kill", "DROP TABLE shipped_files; UPDATE ct_schema SET version = 6")
+            print("3. a version 6 database gets shipped_files and the series columns",
+                  flush=True)
+            # Back to version 6: without 007's table and 008's columns (and the view that
+            # shows two of them, which 008 makes again).
+            pg.psql("kill", "DROP TABLE shipped_files; ALTER TABLE captures "
+                            "DROP COLUMN first_seq, DROP COLUMN series_uuid CASCADE, "
+                            "DROP COLUMN series_index CASCADE, "
+                            "DROP COLUMN previous_capture_uuid, DROP COLUMN watch_rules; "
+                            "UPDATE ct_schema SET version = 6")
             v7 = subprocess.run([CT, "--watch", kdir, "--db", kill, "--once"],
                                 capture_output=True, text=True)
             check(v7.returncode == 0 and "already in the database" in v7.stderr,
                   f"--once on version 6: {v7.returncode} {v7.stderr}")
             check(pg.psql("kill", "SELECT max(version) FROM ct_schema").strip() == NEWEST and
+                  pg.psql("kill", "SELECT c.first_seq, v.series_uuid IS NULL FROM v_captures v "
+                                  "JOIN captures c USING (id)").strip() == "0|t" and
                   pg.psql("kill", "SELECT outcome FROM shipped_files").strip() == "already_present",
                   "version 6 database not migrated")
 

@@ -272,7 +272,10 @@ def main():
     try:
         caps = {}
         for name, argv in [("tool", [GEN_REPORT, "tool"]), ("openai", [GEN_REPORT, "openai"]),
-                           ("long", [GEN_REPORT, "long", "60"]), ("export", [GEN_EXPORT])]:
+                           ("long", [GEN_REPORT, "long", "60"]), ("export", [GEN_EXPORT]),
+                           # Two files of a ct-record --watch series, the second first.
+                           ("series-1", [GEN_REPORT, "series", "1"]),
+                           ("series-0", [GEN_REPORT, "series", "0"])]:
             path = os.path.join(work, name + ".ctz")
             subprocess.run([argv[0], path] + argv[1:], check=True, stdout=subprocess.DEVNULL)
             caps[name] = path
@@ -285,7 +288,8 @@ def main():
             lite = os.path.join(work, "ct.db")
 
             print("1. the same captures on both engines", flush=True)
-            order = ["tool", "openai", "export", "long"] + [k for k in caps if k.startswith("hostile-")]
+            order = ["tool", "openai", "export", "long", "series-1", "series-0"] + \
+                [k for k in caps if k.startswith("hostile-")]
             for name in order:
                 a = run([CT, "--no-progress", "-q", "--keep-secrets", "--db", lite, caps[name]])
                 b = run([CT, "--no-progress", "-q", "--keep-secrets", "--db", url, caps[name]])
@@ -326,6 +330,18 @@ def main():
                     ys = sorted((r["kind"], r["snippet"]) for r in json.loads(y.stdout))
                     check(xs == ys and xs, f"--search {words}: SQLite {xs} PostgreSQL {ys}")
 
+            # A series' files in order (schema version 9), the same on both engines.
+            series = ("SELECT series_index, first_seq, "
+                      "CASE WHEN previous_capture_uuid IS NULL THEN 1 ELSE 0 END AS opens, "
+                      "uuid, previous_capture_uuid, file FROM captures WHERE series_uuid = "
+                      "(SELECT series_uuid FROM captures WHERE file LIKE '%series-1.ctz') "
+                      "ORDER BY series_index")
+            a, b = sql(lite, series), sql(url, series)
+            check(a == b and a is not None and
+                  [(r["series_index"], r["first_seq"], r["opens"]) for r in a] ==
+                  [(0, 0, 1), (1, 1000, 0)] and a[1]["file"].endswith("series-1.ctz") and
+                  a[1]["previous_capture_uuid"] == a[0]["uuid"],
+                  f"a series' files in order: SQLite {a}, PostgreSQL {b}")
             # The views too (all of their rows).
             for view in ["v_captures", "v_connections", "v_http", "v_sse_events", "v_llm_calls",
                          "v_tool_calls", "v_llm_conversations", "v_unseen_connections"]:
@@ -413,8 +429,9 @@ def main():
                    "  AND d.kind NOT IN ('llm_message', 'llm_request_part'))"
                    " FROM captures c ORDER BY c.file")
             x = pg.psql("fleet", per)
+            # (The database of part 1 also has the hostile fixtures and the series files.)
             y = pg.psql("ct", per.replace("FROM captures c", "FROM captures c WHERE c.file NOT LIKE "
-                                                             "'%fixtures%'"))
+                                                             "'%fixtures%' AND c.series_uuid IS NULL"))
             check(x == y, f"concurrent imports differ from sequential ones:\n{x}\n{y}")
             blobs = pg.psql("fleet", "SELECT count(*), count(DISTINCT sha256) FROM llm_blobs").strip()
             a, b = blobs.split("|")

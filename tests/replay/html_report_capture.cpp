@@ -12,6 +12,9 @@
 //                                          conversation with a tool call in every
 //                                          answer, side conversations of 10 calls,
 //                                          a telemetry GET every 25 calls
+//   html-report-capture OUT.ctz series I   file I (0, 1, 2 ...) of a ct-record --watch
+//                                          series (header fields 24-28): one telemetry
+//                                          exchange, its events numbered from 1000 * I
 //   $CT_SYNTHETIC_UUID_SEED, when set, seeds the capture UUID instead of the mode
 #include <fmt/format.h>
 
@@ -404,6 +407,27 @@ void openai_session(const std::string& path) {
     cap.finish();
 }
 
+// File `index` of a --watch series: its place in the series and one exchange.
+void series_file(const std::string& path, int index) {
+    ct::testing::SyntheticOptions options;
+    options.uuid_seed = fmt::format("html-report-series-{}", index);
+    ct::testing::SyntheticSeries series;
+    series.series_seed = "html-report-series";
+    series.index = static_cast<std::uint64_t>(index);
+    series.first_seq = 1000 * static_cast<std::uint64_t>(index);
+    if (index > 0)
+        series.previous_seed = fmt::format("html-report-series-{}", index - 1);
+    series.rules = {"name=claude", "cmdline=agent\\.py"};
+    options.series = series;
+    SyntheticCapture cap(path, options);
+    cap.process(kPid, 1, "/usr/bin/node", {"claude"});
+    auto tel = cap.open_connection(kPid, 0x3000 + static_cast<std::uint64_t>(index), "claude");
+    cap.socket(tel, 6, "34.128.128.0", 443, static_cast<std::uint16_t>(50200 + index));
+    telemetry(cap, tel, index + 1);
+    cap.close(tel);
+    cap.finish("rotated (size)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -420,6 +444,8 @@ int main(int argc, char** argv) {
         openai_session(argv[1]);
     } else if (kind == "long" && argc > 3) {
         long_session(argv[1], std::atoi(argv[3]));
+    } else if (kind == "series" && argc > 3) {
+        series_file(argv[1], std::atoi(argv[3]));
     } else {
         fmt::print(stderr, "unknown kind {}\n", kind);
         return 2;

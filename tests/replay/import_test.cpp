@@ -272,6 +272,55 @@ TEST(Import, SessionToRows) {
     EXPECT_EQ(d.count("SELECT count(*) FROM llm_calls"), 6);
 }
 
+// Header fields 24 to 28 (a ct-record --watch series) go into captures (schema
+// version 9), and the series lists in order whatever order the files came in.
+TEST(Import, SeriesPlaceOfEachFile) {
+    testing::TempDir dir;
+    Db d = open_db(dir.file("db.sqlite"));
+    for (int index : {2, 0, 1}) {
+        testing::SyntheticOptions options;
+        options.uuid_seed = "series-file-" + std::to_string(index);
+        testing::SyntheticSeries series;
+        series.series_seed = "series";
+        series.index = static_cast<std::uint64_t>(index);
+        series.first_seq = 100 * static_cast<std::uint64_t>(index);
+        if (index > 0)
+            series.previous_seed = "series-file-" + std::to_string(index - 1);
+        series.rules = {"name=claude", "user=1000"};
+        options.series = series;
+        const std::string path = dir.file("f" + std::to_string(index) + ".ctz");
+        {
+            testing::SyntheticCapture cap(path, options);
+            auto g = cap.open_connection(100, 0x1000, "claude");
+            cap.write(g, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            cap.vanish(g, CT_DIR_READ, 10);  // a lost event, counted from first_seq
+            cap.close(g);
+            cap.finish();
+        }
+        ASSERT_TRUE(import_capture_file(d.db, path, false));
+    }
+    // A capture outside any series.
+    write_session(dir.file("s.ctz"), true);
+    ASSERT_TRUE(import_capture_file(d.db, dir.file("s.ctz"), false));
+    EXPECT_EQ(d.count("SELECT count(*) FROM captures WHERE series_uuid IS NULL AND series_index "
+                      "IS NULL AND previous_capture_uuid IS NULL AND watch_rules IS NULL AND "
+                      "first_seq = 0"),
+              1);
+    EXPECT_EQ(d.count("SELECT count(DISTINCT series_uuid) FROM captures"), 1);
+    EXPECT_EQ(d.text("SELECT group_concat(f, ' ') FROM (SELECT substr(file, -6) || ':' || "
+                     "series_index || ':' || first_seq || ':' || lost_events AS f FROM captures "
+                     "WHERE series_uuid IS NOT NULL ORDER BY series_index)"),
+              "f0.ctz:0:0:1 f1.ctz:1:100:1 f2.ctz:2:200:1");
+    // Each file names the one before it.
+    EXPECT_EQ(d.count("SELECT count(*) FROM captures c JOIN captures p ON p.uuid = "
+                      "c.previous_capture_uuid AND p.series_index = c.series_index - 1 AND "
+                      "p.series_uuid = c.series_uuid"),
+              2);
+    EXPECT_EQ(d.text("SELECT watch_rules FROM captures WHERE series_index = 1"),
+              R"(["name=claude","user=1000"])");
+    EXPECT_EQ(d.count("SELECT count(*) FROM v_captures WHERE series_uuid IS NOT NULL"), 3);
+}
+
 TEST(Import, KeepSecrets) {
     testing::TempDir dir;
     write_session(dir.file("s.ctz"), true);

@@ -29,16 +29,21 @@ void copy_comm(char (&dst)[N], std::string_view s) {
 
 }  // namespace
 
+std::vector<std::uint8_t> synthetic_uuid(const std::string& seed) {
+    std::vector<std::uint8_t> uuid(16);
+    std::size_t h = std::hash<std::string>{}(seed);
+    for (std::size_t i = 0; i < 16; ++i)
+        uuid[i] = static_cast<std::uint8_t>(h >> ((i % 8) * 8)) ^ static_cast<std::uint8_t>(i);
+    return uuid;
+}
+
 SyntheticCapture::SyntheticCapture(const std::string& path, SyntheticOptions options)
     : options_(std::move(options)) {
     auto w = record::CaptureWriter::create(path, options_.writer);
     if (!w)
         throw std::runtime_error(w.error().what());
     writer_ = std::move(*w);
-    std::vector<std::uint8_t> uuid(16);
-    std::size_t h = std::hash<std::string>{}(options_.uuid_seed);
-    for (std::size_t i = 0; i < 16; ++i)
-        uuid[i] = static_cast<std::uint8_t>(h >> ((i % 8) * 8)) ^ static_cast<std::uint8_t>(i);
+    const std::vector<std::uint8_t> uuid = synthetic_uuid(options_.uuid_seed);
     ctz::FieldWriter f;
     using F = ctz::HeaderField;
     f.u64(F::AbiVersion, CT_ABI_VERSION)
@@ -54,6 +59,15 @@ SyntheticCapture::SyntheticCapture(const std::string& path, SyntheticOptions opt
         .u64(F::PayloadCapBytes, options_.payload_cap);
     if (!options_.target_cmdline.empty())
         f.str_list(F::TargetCmdline, options_.target_cmdline);
+    if (const auto& s = options_.series) {
+        f.u64(F::FirstSeq, s->first_seq)
+            .bytes(F::SeriesUuid, synthetic_uuid(s->series_seed))
+            .u64(F::SeriesIndex, s->index)
+            .str_list(F::WatchRules, s->rules);
+        if (!s->previous_seed.empty())
+            f.bytes(F::PreviousCaptureUuid, synthetic_uuid(s->previous_seed));
+        seq_ = first_seq_ = s->first_seq;
+    }
     check(writer_->write_header(f));
 }
 
@@ -269,7 +283,7 @@ void SyntheticCapture::finish(std::string_view reason) {
         .u64(F::EndMonotonicNs, now_ns_)
         .u64(F::Events, events_)
         .u64(F::DataBytes, data_bytes_)
-        .u64(F::LostEvents, seq_ - events_)         // as ct-record counts them (spec 4, rule 8)
+        .u64(F::LostEvents, seq_ - first_seq_ - events_)  // as ct-record (spec 4, rule 8)
         .u64(F::Records, writer_->stats().records)  // as ct-record: FRAME_BEGIN, SYNC not counted
         .u64(F::LastSeq, seq_);
     check(writer_->finish(f));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,8 +19,21 @@ namespace ct::testing {
 
 std::span<const std::uint8_t> as_bytes(std::string_view s);
 
+// The 16 bytes of the UUID a synthetic capture derives from `seed`.
+std::vector<std::uint8_t> synthetic_uuid(const std::string& seed);
+
+// Header fields 24 to 28: a file of a `ct-record --watch` series (capture-format.md 3.7).
+struct SyntheticSeries {
+    std::string series_seed;      // the series UUID is derived from it
+    std::uint64_t index = 0;      // series_index
+    std::uint64_t first_seq = 0;  // the file's events are numbered from here
+    std::string previous_seed;    // the uuid_seed of the file it continues ("": none)
+    std::vector<std::string> rules = {"name=claude"};
+};
+
 struct SyntheticOptions {
     std::string uuid_seed = "synthetic";  // the capture UUID is derived from it
+    std::optional<SyntheticSeries> series;
     std::uint64_t payload_cap = 16u << 20;
     std::uint32_t chunk_max = CT_DATA_CHUNK_MAX;
     std::vector<std::string> target_cmdline;  // header field 12 when not empty
@@ -99,6 +113,7 @@ class SyntheticCapture {
     std::unique_ptr<record::CaptureWriter> writer_;
     std::map<std::uint64_t, Conn> conns_;
     std::uint64_t seq_ = 0;
+    std::uint64_t first_seq_ = 0;
     std::uint64_t next_gen_ = 1;
     std::uint64_t now_ns_ = 1'000'000'000;
     std::uint64_t events_ = 0;

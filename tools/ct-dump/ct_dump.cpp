@@ -205,12 +205,19 @@ int extract_streams(const std::string& path, const std::string& dir) {
     summary << fmt::format(
         "{{\"ended_cleanly\":{},\"frames\":{},\"bad_frames\":{},\"truncated_tail\":{},"
         "\"events\":{},\"lost_events\":{},\"trailer_lost_events\":{},"
-        "\"ring_full_events\":{},\"connections\":{},\"end_reason\":\"{}\"}}\n",
+        "\"ring_full_events\":{},\"connections\":{},\"end_reason\":\"{}\","
+        "\"first_seq\":{},\"trailer\":{}}}\n",
         s.ended_cleanly() ? "true" : "false", s.frames, s.bad_frames,
         s.truncated_tail ? "true" : "false", contents->events, contents->lost_events,
         s.trailer ? fmt::format("{}", s.trailer->lost_events) : "null",
         contents->counters.ring_full_events, contents->connections.size(),
-        s.trailer ? json_escape(s.trailer->end_reason) : "");
+        s.trailer ? json_escape(s.trailer->end_reason) : "", contents->header.first_seq,
+        s.trailer ? fmt::format("{{\"frames\":{},\"records\":{},\"events\":{},\"data_bytes\":{},"
+                                "\"lost_events\":{},\"lost_bytes\":{},\"last_seq\":{}}}",
+                                s.trailer->frames, s.trailer->records, s.trailer->events,
+                                s.trailer->data_bytes, s.trailer->lost_events,
+                                s.trailer->lost_bytes, s.trailer->last_seq)
+                  : "null");
     return 0;
 }
 

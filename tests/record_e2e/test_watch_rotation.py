@@ -1,0 +1,224 @@
+"""ct-record --watch rotating very often under steady traffic: every event is in
+exactly one file, and each file's trailer counts that file alone.
+
+BPF numbers an event before it reserves the event's place in the ring, so with
+several CPUs the events reach the ring out of order, and an event numbered just
+before a rotation can arrive after it (capture-format.md 3.7). Here three client
+processes (forked from one python, so they run on every CPU) make small exchanges
+without pause against the logging TLS server while the test sends SIGHUP again each
+time the recorder has finished the previous rotation. Then:
+
+- the sequence numbers of all files together are 0 .. N-1, each exactly once;
+  file i holds exactly the numbers from its first_seq up to its trailer's
+  last_seq, which is file i+1's first_seq;
+- each file's trailer: events, data_bytes and frames equal what the file holds,
+  lost_events and lost_bytes 0, and the reader finds no lost event either;
+- every connection, its parts in consecutive files joined, equals the server's log
+  byte for byte;
+- ct-analyze stores each file's place in the series (first_seq, series_uuid,
+  series_index, previous_capture_uuid), and listing the series by series_index
+  gives the files in the order they were written.
+"""
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import unittest
+
+from harness import CT_DUMP, Capture, wait_for
+from test_watch import CT_ANALYZE, WatchBase
+
+# argv: cafile port stopfile workers. Each worker (a process of its own) makes
+# exchanges on one kept-alive connection, and one on a new connection every 8th,
+# until the stop file exists; bodies vary in size. Prints "WORKER k exchanges".
+PYTHON_STEADY = r'''
+import http.client, os, ssl, sys
+cafile, port, stop, workers = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+
+def work(k):
+    ctx = ssl.create_default_context(cafile=cafile)
+    keep = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    i = 0
+    while not os.path.exists(stop):
+        body = f"w{k}-{i:06d}-".encode() * (1 + (i * 37) % 90)
+        keep.request("POST", "/echo", body=body)
+        assert keep.getresponse().read() == body
+        if i % 8 == 0:
+            one = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+            one.request("POST", "/echo", body=body[:100])
+            assert one.getresponse().read() == body[:100]
+            one.close()
+        i += 1
+    keep.close()
+    os.write(1, f"WORKER {k} {i}\n".encode())  # one write: the workers share the pipe
+
+pids = []
+for k in range(workers):
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work(k)
+            code = 0
+        except BaseException as e:
+            print(f"worker {k}: {e!r}", file=sys.stderr, flush=True)
+        os._exit(code)
+    pids.append(pid)
+codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+sys.exit(0 if codes == [0] * workers else 1)
+'''
+
+SEQ = re.compile(r"^\[\d+\] seq=(\d+) t=\d+ pid=\d+ tid=(\d+) ")
+DATA_LEN = re.compile(r" gen=\d+ (?:write|read) pos=\d+ len=(\d+) ")
+
+
+def events_of(path):
+    """(sequence numbers in file order, how many of BPF's events reached the ring after a
+    higher-numbered one of BPF's, plaintext bytes in DATA events) of a capture, from
+    ct-dump. (Events ct-record writes itself, tid 0, are numbered when written.)"""
+    out = subprocess.run([CT_DUMP, path], check=True, capture_output=True, text=True,
+                         errors="replace").stdout
+    seqs, data, late, top = [], 0, 0, -1
+    for line in out.splitlines():
+        m = SEQ.match(line)
+        if not m:
+            continue
+        seq = int(m.group(1))
+        seqs.append(seq)
+        if m.group(2) != "0":
+            late += seq < top
+            top = max(top, seq)
+        d = DATA_LEN.search(line)
+        if d:
+            data += int(d.group(1))
+    return seqs, late, data
+
+
+class WatchRotationRace(WatchBase):
+    ROTATIONS = 60
+    WORKERS = 4
+
+    def test_every_event_in_exactly_one_file(self):
+        agent = self.agent_python()
+        rec = self.start_watcher("--match-exe", agent)
+        stop = os.path.join(self.tmp, "stop")
+        client = subprocess.Popen([agent, "-c", PYTHON_STEADY, self.server.cert,
+                                   str(self.server.port), stop, str(self.WORKERS)],
+                                  stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: client.poll() is None and client.kill())
+        # Traffic flows (a one-shot connection of each worker is logged) before the first
+        # rotation, and goes on through all of them.
+        self.assertGreaterEqual(len(self.server.connection_list(expect=self.WORKERS)),
+                                self.WORKERS)
+        for n in range(1, self.ROTATIONS + 1):
+            rec.send_signal(signal.SIGHUP)
+            self.assertTrue(
+                wait_for(lambda: self.read_log().count("rotated (SIGHUP)") >= n, timeout=120),
+                f"rotation {n} did not happen:\n{self.read_log()[-3000:]}")
+        with open(stop, "w"):
+            pass
+        out, _ = client.communicate(timeout=120)
+        self.assertEqual(client.returncode, 0, out)
+        exchanges = [int(line.split()[2]) for line in out.splitlines()
+                     if line.startswith("WORKER ")]
+        self.assertEqual(len(exchanges), self.WORKERS, out)
+        expected = self.WORKERS + sum((i + 7) // 8 for i in exchanges)
+        logged = self.server.connection_list(expect=expected)
+        self.assertEqual(len(logged), expected)
+        self.stop_watcher(rec)
+        self.assertEqual(self.partial_captures(), [])
+        files = self.finished_captures()
+        self.assertEqual(len(files), self.ROTATIONS + 1, files)
+
+        # The series as ct-analyze stores it: the files in the order they were written.
+        db = os.path.join(self.tmp, "series.db")
+        for path in files:
+            proc = subprocess.run([CT_ANALYZE, "--no-progress", "-q", "--db", db, path],
+                                  capture_output=True, text=True)
+            self.assertEqual(proc.returncode, 0, f"ct-analyze {path}: {proc.stderr}")
+        con = sqlite3.connect(db)
+        rows = con.execute(
+            "SELECT file, uuid, first_seq, series_uuid, series_index, previous_capture_uuid, "
+            "watch_rules, lost_events FROM captures WHERE series_uuid = "
+            "(SELECT series_uuid FROM captures LIMIT 1) ORDER BY series_index").fetchall()
+        con.close()
+        self.assertEqual([os.path.realpath(r[0]) for r in rows],
+                         [os.path.realpath(f) for f in files])
+        self.assertEqual([r[4] for r in rows], list(range(len(files))))
+        self.assertEqual([r[5] for r in rows], [None] + [r[1] for r in rows[:-1]])
+        for r in rows:
+            self.assertEqual(json.loads(r[6]), [f"exe={os.path.realpath(agent)}"])
+        self.assertEqual([r[7] for r in rows], [0] * len(files))
+
+        # Each file alone: its numbers, its trailer.
+        seen = {}  # seq -> file index
+        caps = []
+        out_of_order = 0  # events that reached the ring after a higher-numbered one
+        for index, path in enumerate(files):
+            cap = Capture(path, self.tmp)
+            caps.append(cap)
+            s, t = cap.summary, cap.summary["trailer"]
+            self.assertTrue(s["ended_cleanly"], path)
+            self.assertEqual(s["first_seq"], rows[index][2], path)
+            self.assertEqual(s["lost_events"], 0, path)
+            self.assertEqual(s["ring_full_events"], 0, path)
+            seqs, late, data = events_of(path)
+            out_of_order += late
+            self.assertEqual(len(seqs), s["events"], path)
+            self.assertEqual(t["events"], len(seqs), f"{path}: trailer events")
+            self.assertEqual(t["data_bytes"], data, f"{path}: trailer data_bytes")
+            self.assertEqual(t["frames"], s["frames"], f"{path}: trailer frames")
+            self.assertEqual((t["lost_events"], t["lost_bytes"]), (0, 0), path)
+            for q in seqs:
+                self.assertNotIn(q, seen, f"seq {q} in file {seen.get(q)} and in file {index}")
+                seen[q] = index
+            # Exactly the numbers first_seq .. last_seq - 1.
+            self.assertEqual(sorted(seqs), list(range(s["first_seq"], t["last_seq"])),
+                             f"{path}: numbers outside [first_seq, last_seq) or missing")
+            if index + 1 < len(files):
+                nxt = rows[index + 1][2]
+                self.assertEqual(t["last_seq"], nxt, f"{path}: last_seq is not the next "
+                                                     f"file's first_seq")
+        self.assertEqual(sorted(seen), list(range(len(seen))))
+        self.assertEqual(rows[0][2], 0)
+
+        # Every connection, joined across files, equals the server's log.
+        by_port = {}
+        for port, entry in logged:
+            by_port.setdefault(port, []).append(entry)
+        parts = {}  # gen -> [(file index, connection)]
+        for index, cap in enumerate(caps):
+            for c in self.to_server(cap):
+                if c["write"] or c["read"] or c.get("socket_origin") == "continued":
+                    parts.setdefault(c["gen"], []).append((index, c))
+        joined = {}
+        for gen, pieces in sorted(parts.items()):
+            indexes = [i for i, _ in pieces]
+            self.assertEqual(indexes, list(range(indexes[0], indexes[0] + len(indexes))),
+                             f"connection {gen} skips a file")
+            for _, c in pieces[1:]:
+                self.assertEqual(c["socket_origin"], "continued")
+            joined.setdefault(pieces[0][1]["local_port"], []).append(
+                (b"".join(c["write"] for _, c in pieces), b"".join(c["read"] for _, c in pieces)))
+        self.assertEqual(sorted(joined), sorted(by_port))
+        for port, entries in by_port.items():
+            got = joined[port]
+            self.assertEqual(len(got), len(entries), f"port {port}")
+            for (write, read), server in zip(got, entries):
+                self.assertTrue(write == server["recv"], f"port {port}: request bytes differ")
+                self.assertTrue(read == server["sent"], f"port {port}: response bytes differ")
+        carried = sum(1 for p in parts.values() if len(p) > 1)
+        self.assertGreater(carried, 0)
+        held = sum(int(m) for m in re.findall(r"(\d+) events numbered after the cut read while "
+                                              r"closing", self.read_log()))
+        print(f"rotation race: {len(files)} files, {len(seen)} events, {sum(exchanges)} "
+              f"exchanges by {self.WORKERS} processes, {expected} connections "
+              f"({carried} spanning files); {out_of_order} events reached the ring after a "
+              f"higher-numbered one; {held} events numbered after a cut were read while the "
+              f"file before it was closed")
+
+
+if __name__ == "__main__":
+    unittest.main()
