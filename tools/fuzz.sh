@@ -4,6 +4,7 @@
 # 2000; a count, not a time) from its seed corpus in tests/fuzz/corpus/.
 # New inputs go to BUILD_DIR/tests/fuzz/scratch, never into the repository.
 #   tools/fuzz.sh [BUILD_DIR] [RUNS] [TARGET...]
+# RUNS 0 only builds. tools/fuzz-long.sh runs them for millions of inputs.
 # Needs clang 16 or later with libFuzzer (Debian: clang-16 libclang-rt-16-dev;
 # tools/install-deps.sh installs them).
 set -eu
@@ -30,6 +31,7 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCT_FUZZ_RUNS="$runs" >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$build" -j"${JOBS:-2}" --target $targets
+[ "$runs" -gt 0 ] || exit 0
 
 status=0
 for t in $targets; do

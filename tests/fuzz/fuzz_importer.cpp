@@ -16,17 +16,28 @@ namespace {
 
 std::uint64_t runs = 0;
 std::unique_ptr<ct::analyze::sqlite::Database> db;
+// Kept with its database: its prepared statements serve every import into it.
+std::unique_ptr<ct::analyze::Importer> importer;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     // A fresh database now and then keeps memory flat over a long run.
     if (!db || runs % 256 == 0) {
+        importer.reset();
         db.reset();
         auto opened = ct::analyze::open_session_database(":memory:");
         if (!opened)
             __builtin_trap();
         db = std::make_unique<ct::analyze::sqlite::Database>(std::move(*opened));
+        static const auto fingerprinter = ct::analyze::SecretFingerprinter::with_key("fuzz-key");
+        ct::analyze::ImportOptions options;
+        options.decode.max_body = 16384;  // small, so that fuzzed inputs reach the cuts
+        options.decode.max_growth = 65536;
+        auto created = ct::analyze::Importer::create(*db, &fingerprinter, options);
+        if (!created)
+            __builtin_trap();
+        importer = std::move(*created);
     }
     auto records = ct::fuzz::records_from({data, size});
     ct::replay::LoadOptions load;
@@ -35,14 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // decoded exchange by exchange (ExchangeStreamer).
     auto capture =
         ct::replay::StreamedCapture::from_records(ct::fuzz::fuzz_header(runs++), records, {}, load);
-    static const auto fingerprinter = ct::analyze::SecretFingerprinter::with_key("fuzz-key");
-    ct::analyze::ImportOptions options;
-    options.decode.max_body = 16384;  // small, so that fuzzed inputs reach the cuts
-    options.decode.max_growth = 65536;
-    auto importer = ct::analyze::Importer::create(*db, &fingerprinter, options);
-    if (!importer)
-        __builtin_trap();
-    auto result = (*importer)->import(
+    auto result = importer->import(
         capture.contents(), "fuzz.ctz", capture.connection_count(),
         [&](const ct::analyze::Importer::ConnectionSink& sink, ct::replay::ConnectionTap* tap) {
             return capture.for_each_connection(
