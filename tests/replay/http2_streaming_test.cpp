@@ -4,7 +4,6 @@
 // capture gives.
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
-#include <zlib.h>
 
 #include <fmt/format.h>
 
@@ -15,8 +14,10 @@
 #include <vector>
 
 #include "capture/capture_reader.hpp"
+#include "http2_frames.hpp"
 #include "import_compare.hpp"
 #include "llm_fixtures.hpp"
+#include "streaming_capture.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
 
@@ -29,32 +30,8 @@ constexpr std::uint8_t kData = 0, kHeaders = 1, kRstStream = 3, kSettings = 4, k
                        kPing = 6, kGoaway = 7, kWindowUpdate = 8, kContinuation = 9;
 constexpr std::uint8_t kEndStream = 1, kAck = 1, kEndHeaders = 4, kPadded = 8;
 
-std::string gzip_of(const std::string& in) {
-    z_stream z{};
-    deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&z, in.size()), '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_FINISH);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
-}
-
-std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                  std::string_view payload) {
-    std::string f;
-    f += static_cast<char>(payload.size() >> 16);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size());
-    f += static_cast<char>(type);
-    f += static_cast<char>(flags);
-    for (int shift : {24, 16, 8, 0})
-        f += static_cast<char>(stream >> shift);
-    return f + std::string(payload);
-}
+using testing::gzip_of;
+using testing::h2_frame;
 
 std::string setting(std::uint16_t id, std::uint32_t value) {
     std::string s;
@@ -120,14 +97,14 @@ class H2Connection {
             std::string block = (s.direction == CT_DIR_WRITE ? client_ : server_).block(s.headers);
             std::string prefix = s.type == kPushPromise ? s.payload : "";
             if (s.split && block.size() > 3) {
-                bytes = frame(s.type, static_cast<std::uint8_t>(s.flags & ~kEndHeaders), s.stream,
-                              prefix + block.substr(0, 3)) +
-                        frame(kContinuation, kEndHeaders, s.stream, block.substr(3));
+                bytes = h2_frame(s.type, static_cast<std::uint8_t>(s.flags & ~kEndHeaders),
+                                 s.stream, prefix + block.substr(0, 3)) +
+                        h2_frame(kContinuation, kEndHeaders, s.stream, block.substr(3));
             } else {
-                bytes = frame(s.type, s.flags | kEndHeaders, s.stream, prefix + block);
+                bytes = h2_frame(s.type, s.flags | kEndHeaders, s.stream, prefix + block);
             }
         } else {
-            bytes = frame(s.type, s.flags, s.stream, s.payload);
+            bytes = h2_frame(s.type, s.flags, s.stream, s.payload);
         }
         raw(s.direction, bytes);
     }
@@ -141,9 +118,11 @@ class H2Connection {
     }
     void start() {
         raw(CT_DIR_WRITE, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
-                              frame(kSettings, 0, 0, setting(2, 0) + setting(4, 1 << 20)));
-        raw(CT_DIR_READ, frame(kSettings, 0, 0, setting(3, 100)) + frame(kSettings, kAck, 0, ""));
-        raw(CT_DIR_WRITE, frame(kSettings, kAck, 0, "") + frame(kWindowUpdate, 0, 0, "\0\0\x10\0"));
+                              h2_frame(kSettings, 0, 0, setting(2, 0) + setting(4, 1 << 20)));
+        raw(CT_DIR_READ,
+            h2_frame(kSettings, 0, 0, setting(3, 100)) + h2_frame(kSettings, kAck, 0, ""));
+        raw(CT_DIR_WRITE,
+            h2_frame(kSettings, kAck, 0, "") + h2_frame(kWindowUpdate, 0, 0, "\0\0\x10\0"));
     }
     std::size_t frames_sent() const { return frames_sent_; }
 
@@ -334,12 +313,12 @@ void write_h2(const std::string& path, int variant) {
         // The client's encoder uses a table of 64 KiB before the server's SETTINGS
         // saying so was read (8), or the server never says so (9).
         h2.raw(CT_DIR_WRITE,
-               std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + frame(kSettings, 0, 0, ""));
+               std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + h2_frame(kSettings, 0, 0, ""));
         h2.client().change_table_size(65536);
         std::uint32_t next = exchanges(h2, 1, 1, 1, rng);
         h2.send(headers(CT_DIR_WRITE, next, request_headers("GET", "/early"), true));
-        h2.raw(CT_DIR_READ,
-               frame(kSettings, 0, 0, setting(1, variant == 8 ? 65536 : 2048) + setting(3, 100)));
+        h2.raw(CT_DIR_READ, h2_frame(kSettings, 0, 0,
+                                     setting(1, variant == 8 ? 65536 : 2048) + setting(3, 100)));
         h2.send(headers(CT_DIR_READ, next, {{":status", "200"}}, true));
         exchanges(h2, next + 2, 8, 2, rng);
     } else {
@@ -368,9 +347,9 @@ void write_h2(const std::string& path, int variant) {
             break;
         }
         case 3:  // GOAWAY, a stream past it left unanswered
-            h2.raw(CT_DIR_READ, frame(kGoaway, 0, 0, std::string("\0\0\0\x1b\0\0\0\0", 8)));
+            h2.raw(CT_DIR_READ, h2_frame(kGoaway, 0, 0, std::string("\0\0\0\x1b\0\0\0\0", 8)));
             h2.send(headers(CT_DIR_WRITE, next, request_headers("GET", "/after-goaway"), true));
-            h2.raw(CT_DIR_WRITE, frame(kGoaway, 0, 0, std::string("\0\0\0\0\0\0\0\0", 8)));
+            h2.raw(CT_DIR_WRITE, h2_frame(kGoaway, 0, 0, std::string("\0\0\0\0\0\0\0\0", 8)));
             break;
         case 4:  // a lost stretch in the server's bytes mid-response, then more streams
             h2.send(headers(CT_DIR_WRITE, next, request_headers("GET", "/gap"), true));
@@ -402,7 +381,7 @@ void write_h2(const std::string& path, int variant) {
             push.payload = std::string("\0\0\0\x02", 4);
             push.headers = request_headers("GET", "/pushed");
             h2.send(push);
-            h2.raw(CT_DIR_WRITE, frame(kPing, 0, 0, std::string(8, 'p')));
+            h2.raw(CT_DIR_WRITE, h2_frame(kPing, 0, 0, std::string(8, 'p')));
             h2.send(data(CT_DIR_READ, next + 300, "nobody", true));
             next = exchanges(h2, next, 4, 2, rng);
             break;
