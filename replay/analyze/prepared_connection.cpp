@@ -17,34 +17,25 @@ std::string sha256(std::string_view bytes) {
     return digest;
 }
 
-// Removes prompt-cache markers, which clients move from message to message.
-void strip_cache_control(llm::Json& j) {
-    if (j.is_object()) {
-        j.erase("cache_control");
-        for (auto& item : j.items())
-            strip_cache_control(item.value());
-    } else if (j.is_array()) {
-        for (auto& value : j)
-            strip_cache_control(value);
-    }
-}
-
-// Calls of one conversation share their first message: its SHA-256, ignoring
-// cache markers, groups them (llm_calls.conversation_key).
+// The SHA-256 of the conversation's opening user turn (llm::conversation_opening):
+// every call of a conversation resends it, calls of other conversations of the
+// same agent (same system prompt) do not. One message is hashed alone, as the key
+// was the first message's digest before: an Anthropic or Gemini conversation
+// opened by one user message keeps the key older imports gave it. Several are
+// hashed length-prefixed, so no two lists give the same bytes.
 std::optional<std::string> conversation_key(const llm::LlmCall& call) {
-    if (call.messages.empty() || !call.in_conversation)
+    std::vector<std::string> opening = llm::conversation_opening(call);
+    if (opening.empty())
         return std::nullopt;
-    // Always in canonical form (sorted keys, compact), so that a message with a
-    // marker and the same one without give the same key.
-    std::string_view first = call.messages.front();
-    std::string canonical;
-    llm::Json j = llm::parse_json(first);
-    if (!j.is_discarded()) {
-        strip_cache_control(j);
-        canonical = llm::dump(j);
-        first = canonical;
+    if (opening.size() == 1)
+        return sha256(opening.front());
+    std::string bytes;
+    for (const auto& m : opening) {
+        bytes += std::to_string(m.size());
+        bytes += ':';
+        bytes += m;
     }
-    return sha256(first);
+    return sha256(bytes);
 }
 
 std::string search_text(const llm::LlmCall& call) {

@@ -1,7 +1,8 @@
 // v_llm_conversations.first_message is the conversation's first user message,
 // whatever the API: not a system or developer message sent among the messages
 // (Chat Completions, Responses API), nor an assistant or model turn that opens
-// the conversation (Anthropic, Gemini).
+// the conversation (Anthropic, Gemini). Sessions of one agent, which share a
+// system prompt, are conversations of their own.
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -23,8 +24,9 @@ std::string post(const std::string& host, const std::string& path, const std::st
 }
 
 // Imports a capture of `requests` (each on a connection of its own, in this
-// order) and returns first_message of each conversation, in the order they began.
-std::vector<std::optional<std::string>> first_messages(const std::vector<std::string>& requests) {
+// order) and returns column 0 of `query`'s rows (NULL as nullopt).
+std::vector<std::optional<std::string>> imported_rows(const std::vector<std::string>& requests,
+                                                      const std::string& query) {
     testing::TempDir dir;
     const std::string path = dir.file("c.ctz");
     {
@@ -48,7 +50,7 @@ std::vector<std::optional<std::string>> first_messages(const std::vector<std::st
     if (!imported)
         return out;
     EXPECT_EQ(static_cast<std::size_t>(imported->result.llm_calls), requests.size());
-    auto st = db->prepare("SELECT first_message FROM v_llm_conversations ORDER BY start_utc");
+    auto st = db->prepare(query);
     EXPECT_TRUE(st);
     if (!st)
         return out;
@@ -63,6 +65,12 @@ std::vector<std::optional<std::string>> first_messages(const std::vector<std::st
             out.emplace_back(std::string(st->column_text(0)));
     }
     return out;
+}
+
+// first_message of each conversation, in the order they began.
+std::vector<std::optional<std::string>> first_messages(const std::vector<std::string>& requests) {
+    return imported_rows(requests,
+                         "SELECT first_message FROM v_llm_conversations ORDER BY start_utc");
 }
 
 using Texts = std::vector<std::optional<std::string>>;
@@ -127,6 +135,55 @@ TEST(ConversationView, GeminiSkipsAnOpeningModelTurn) {
     EXPECT_EQ(first_messages(
                   {testing::gemini_request(path, opened), testing::gemini_request(path, roleless)}),
               (Texts{"Fix the build", "Say hi"}));
+}
+
+// Two Codex sessions started in one directory: the same instructions, developer
+// item and opening user items (AGENTS.md, the environment), then different asks;
+// each session's second call adds reasoning, a function call and its output.
+// Two conversations of two calls each, not one of four.
+TEST(ConversationView, CodexSessionsSharingTheirPromptsAreTwoConversations) {
+    auto call = [](const std::string& ask, bool second) {
+        std::string body =
+            R"({"model":"gpt-5-codex","instructions":"You are Codex.","input":[)"
+            R"({"type":"message","role":"developer","content":[{"type":"input_text",)"
+            R"("text":"<permissions instructions>workspace-write</permissions instructions>"}]},)"
+            R"({"type":"message","role":"user","content":[{"type":"input_text","text":"# AGENTS.md for /w"}]},)"
+            R"({"type":"message","role":"user","content":[{"type":"input_text",)"
+            R"("text":"<environment_context><cwd>/w</cwd></environment_context>"}]},)"
+            R"({"type":"message","role":"user","content":[{"type":"input_text","text":")" +
+            ask + R"("}]})";
+        if (second)
+            body +=
+                R"(,{"type":"reasoning","summary":[]},{"type":"function_call","name":"shell",)"
+                R"("arguments":"{}","call_id":"c1"},{"type":"function_call_output","call_id":"c1","output":"a"})";
+        return post("api.openai.com", "/v1/responses", body + "]}");
+    };
+    // Interleaved, as two terminals would send them.
+    EXPECT_EQ(imported_rows({call("Fix the build", false), call("Write the docs", false),
+                             call("Fix the build", true), call("Write the docs", true)},
+                            "SELECT calls || ' ' || max_messages FROM v_llm_conversations "
+                            "ORDER BY start_utc"),
+              (Texts{"2 7", "2 7"}));
+}
+
+// The same for two qwen-code sessions: one system message, different asks.
+TEST(ConversationView, ChatSessionsSharingTheSystemMessageAreTwoConversations) {
+    auto call = [](const std::string& ask, bool second) {
+        std::string body =
+            R"({"model":"qwen3-coder-plus","messages":[{"role":"system","content":"You are Qwen Code."},)"
+            R"({"role":"user","content":")" +
+            ask + R"("})";
+        if (second)
+            body +=
+                R"(,{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
+                R"("function":{"name":"ls","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"a"})";
+        return post("api.example", "/v1/chat/completions", body + "]}");
+    };
+    EXPECT_EQ(imported_rows({call("Fix the build", false), call("Write the docs", false),
+                             call("Fix the build", true), call("Write the docs", true)},
+                            "SELECT first_message || ': ' || calls FROM v_llm_conversations "
+                            "ORDER BY start_utc"),
+              (Texts{"Fix the build: 2", "Write the docs: 2"}));
 }
 
 // A conversation whose first call holds no user message has none to show.

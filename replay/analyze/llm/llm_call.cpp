@@ -1,5 +1,6 @@
 #include "llm/llm_call.hpp"
 
+#include "llm/json_scan.hpp"
 #include "llm/json_util.hpp"
 
 namespace ct::analyze::llm {
@@ -18,7 +19,71 @@ bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+enum class Speaker { kUser, kInstructions, kOther };
+
+// Whose a message is, by the rule of v_llm_conversations.first_message: a role
+// "user", or neither a role nor an item type (a plain string input, a Gemini
+// content without a role); text that is not a JSON object counts as the user's.
+Speaker speaker_of(std::string_view message) {
+    auto members = object_members(message);
+    if (!members)
+        return Speaker::kUser;
+    std::optional<std::string_view> role, type;
+    for (const auto& [key, value] : *members) {
+        if (key == "role" && !role)
+            role = value;
+        else if (key == "type" && !type)
+            type = value;
+    }
+    if (!role)
+        return type ? Speaker::kOther : Speaker::kUser;
+    if (role->empty() || role->front() != '"')
+        return Speaker::kOther;
+    std::string name = json_string_value(*role);
+    if (name == "user")
+        return Speaker::kUser;
+    return name == "system" || name == "developer" ? Speaker::kInstructions : Speaker::kOther;
+}
+
+// Removes prompt-cache markers, which clients move from message to message.
+void strip_cache_control(Json& j) {
+    if (j.is_object()) {
+        j.erase("cache_control");
+        for (auto& item : j.items())
+            strip_cache_control(item.value());
+    } else if (j.is_array()) {
+        for (auto& value : j)
+            strip_cache_control(value);
+    }
+}
+
+// A message with and without a cache marker, or with its members in another
+// order, give the same text; text that does not parse is kept as it is.
+std::string canonical_message(std::string_view message) {
+    Json j = parse_json(message);
+    if (j.is_discarded())
+        return std::string(message);
+    strip_cache_control(j);
+    return dump(j);
+}
+
 }  // namespace
+
+std::vector<std::string> conversation_opening(const LlmCall& call) {
+    std::vector<std::string> out;
+    if (call.messages.empty() || !call.in_conversation)
+        return out;
+    for (std::string_view m : call.messages) {
+        const Speaker s = speaker_of(m);
+        if (s == Speaker::kUser)
+            out.push_back(canonical_message(m));
+        else if (s == Speaker::kOther && !out.empty())
+            break;  // the first answer (or tool output) ends the opening turn
+    }
+    if (out.empty())
+        out.push_back(canonical_message(call.messages.front()));
+    return out;
+}
 
 ToolCall make_tool_call(std::string id, std::string name, std::string arguments) {
     ToolCall call{std::move(id), std::move(name), {}, true, std::move(arguments)};

@@ -66,6 +66,19 @@ struct LlmCall {
 // Plain text of a system prompt given as a JSON string or a list of text blocks.
 std::string system_text(std::string_view system_json);
 
+// What names the call's conversation (llm_calls.conversation_key hashes it): the
+// messages of its opening user turn, each in canonical form (sorted keys,
+// compact, `cache_control` markers removed, as clients move them from message to
+// message). The opening user turn is the first user message and the user
+// messages after it up to the first assistant, model or tool message, or
+// Responses item other than a message; system and developer messages are passed
+// over, so that the calls of one agent, which share a system prompt, are not one
+// conversation. A user message is one with role "user", or with neither a role
+// nor an item type (a plain string input, a Gemini content without a role), as
+// in v_llm_conversations.first_message. Without a user message: the first
+// message. Empty without messages and outside a conversation (countTokens).
+std::vector<std::string> conversation_opening(const LlmCall& call);
+
 // nullopt unless the request is an LLM API call this analyzer knows.
 std::optional<LlmCall> decode_llm_call(const DecodedMessage& request,
                                        const DecodedMessage* response);
