@@ -27,7 +27,7 @@ runs=${2:-10000000}
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] && shift
 # Fast targets first.
-targets=${*:-"fuzz_ship_tail fuzz_go_pclntab fuzz_sse fuzz_http1 fuzz_http2 fuzz_llm_anthropic fuzz_llm_openai fuzz_llm_gemini fuzz_stream_assembly fuzz_capture_reader fuzz_locator fuzz_importer"}
+targets=${*:-"fuzz_ship_tail fuzz_go_pclntab fuzz_sse fuzz_http1 fuzz_http2 fuzz_llm_anthropic fuzz_llm_openai fuzz_llm_gemini fuzz_stream_assembly fuzz_capture_reader fuzz_locator fuzz_importer fuzz_export"}
 work=${FUZZ_WORK:-$build/fuzz-long}
 niceness=${FUZZ_NICE:-10}
 
