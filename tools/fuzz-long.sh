@@ -12,6 +12,10 @@
 #                  limit); the run stops there and the next invocation resumes it
 #   FUZZ_MAX_LEN   -max_len for every target (default: per target, below)
 #   FUZZ_NICE      niceness of the fuzzers (default 10)
+# Each run of a target appends a line to WORK_DIR/<target>/history: when it
+# started (UTC), the commit of the source tree it was built from (with "-dirty"
+# for local changes), the inputs it executed and its CPU seconds, so that a
+# count made over several sessions says which code it was made on.
 # Prints per target: executions done, exec/s of this session (and per second of
 # the fuzzer's CPU time, which a busy machine does not change), crashes, timeouts,
 # OOMs and leaks found (their inputs in WORK_DIR/<target>/artifacts/) and the
@@ -23,7 +27,7 @@ runs=${2:-10000000}
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] && shift
 # Fast targets first.
-targets=${*:-"fuzz_ship_tail fuzz_go_pclntab fuzz_sse fuzz_http1 fuzz_http2 fuzz_llm_anthropic fuzz_llm_openai fuzz_llm_gemini fuzz_stream_assembly fuzz_capture_reader fuzz_locator fuzz_importer"}
+targets=${*:-"fuzz_ship_tail fuzz_go_pclntab fuzz_sse fuzz_http1 fuzz_http2 fuzz_llm_anthropic fuzz_llm_openai fuzz_llm_gemini fuzz_stream_assembly fuzz_capture_reader fuzz_locator fuzz_importer fuzz_export"}
 work=${FUZZ_WORK:-$build/fuzz-long}
 niceness=${FUZZ_NICE:-10}
 
@@ -57,6 +61,7 @@ count_files() {  # count_files DIR [PATTERN]
     find "$1" -maxdepth 1 -type f -name "${2:-*}" 2>/dev/null | wc -l
 }
 
+commit=$(git -C "$src" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 status=0
 for t in $targets; do
     dir=$work/$t
@@ -65,6 +70,7 @@ for t in $targets; do
     left=$((runs - done_runs))
     rate="- exec/s"
     if [ "$left" -gt 0 ] && [ "$(count_files "$dir/artifacts")" -eq 0 ]; then
+        started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
         log=$dir/session-$(date -u +%Y%m%dT%H%M%SZ).log
         set -- -runs="$left" -max_len="$(max_len_of "$t")" -timeout=10 -rss_limit_mb=1024 \
             -print_final_stats=1 -artifact_prefix="$dir/artifacts/"
@@ -93,6 +99,7 @@ for t in $targets; do
             print s }' "$dir/cpu")
         cpu_rate=$(awk -v e="${executed:-0}" -v s="$cpu" 'BEGIN { if (s > 0) printf "%d", e / s; else print "-" }')
         rate="$rate exec/s ($cpu_rate per CPU second, ${cpu} s CPU)"
+        echo "$started $commit ${executed:-0} $cpu" >>"$dir/history"
     fi
     crashes=$(($(count_files "$dir/artifacts" 'crash-*') + $(count_files "$dir/artifacts" 'deadly-*')))
     timeouts=$(count_files "$dir/artifacts" 'timeout-*')

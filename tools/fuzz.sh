@@ -13,7 +13,7 @@ build=${1:-$src/build-fuzz}
 runs=${2:-2000}
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] && shift
-targets=${*:-"fuzz_capture_reader fuzz_stream_assembly fuzz_http1 fuzz_http2 fuzz_sse fuzz_llm_anthropic fuzz_llm_openai fuzz_llm_gemini fuzz_importer fuzz_go_pclntab fuzz_locator fuzz_ship_tail"}
+targets=${*:-"fuzz_capture_reader fuzz_stream_assembly fuzz_http1 fuzz_http2 fuzz_sse fuzz_llm_anthropic fuzz_llm_openai fuzz_llm_gemini fuzz_importer fuzz_export fuzz_go_pclntab fuzz_locator fuzz_ship_tail"}
 
 # CT_FUZZ_CXX picks the compiler; clang 14 (Debian's default clang) cannot
 # compile libstdc++ 12's <expected>, so 16 or later.

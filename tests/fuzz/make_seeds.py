@@ -246,7 +246,7 @@ def main():
         b'[{"error":{"code":429,"message":"busy","status":"RESOURCE_EXHAUSTED"}}]')
 
     # Records for stream assembly and the importer.
-    for target in ("fuzz_stream_assembly", "fuzz_importer"):
+    for target in ("fuzz_stream_assembly", "fuzz_importer", "fuzz_export"):
         e = Events()
         evs = [e.conn(1, 1), e.data(1, 0, http_request(b"/v1/messages", ANTHROPIC_REQUEST))]
         resp = sse_response(ANTHROPIC_SSE)
