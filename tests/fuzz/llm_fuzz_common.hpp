@@ -53,6 +53,7 @@ inline LlmExchange llm_exchange(std::string_view in, std::string_view target) {
 inline void use_call(const analyze::llm::LlmCall& call) {
     (void)analyze::llm::tool_calls_json(call.tool_calls);
     (void)analyze::llm::system_text(call.system_json);
+    (void)analyze::llm::conversation_opening(call);  // the conversation key's input
     for (std::string_view m : call.messages) {
         if (m.empty())
             __builtin_trap();
