@@ -85,20 +85,24 @@ TEST(Http2Decode, StreamsWithSseHeadersSplitAndPadding) {
     EXPECT_EQ(dc.protocol, "http2");
     ASSERT_EQ(dc.requests.size(), 2u);
     ASSERT_EQ(dc.responses.size(), 2u);
-    EXPECT_EQ(dc.requests[0].message.method, "POST");
-    EXPECT_EQ(dc.requests[0].message.version(), "HTTP/2");
-    EXPECT_EQ(dc.requests[0].body.bytes, body);
-    EXPECT_TRUE(dc.requests[0].message.complete);
+    // Exchanges in the order they completed: stream 3's first.
     ASSERT_EQ(dc.exchanges.size(), 2u);
-    ASSERT_TRUE(dc.exchanges[0].response);
-    const DecodedMessage& stream1 = dc.responses[*dc.exchanges[0].response];
+    ASSERT_TRUE(dc.exchanges[0].request && dc.exchanges[1].request);
+    EXPECT_EQ(dc.requests[*dc.exchanges[0].request].message.method, "GET");
+    const DecodedMessage& post = dc.requests[*dc.exchanges[1].request];
+    EXPECT_EQ(post.message.method, "POST");
+    EXPECT_EQ(post.message.version(), "HTTP/2");
+    EXPECT_EQ(post.body.bytes, body);
+    EXPECT_TRUE(post.message.complete);
+    ASSERT_TRUE(dc.exchanges[1].response);
+    const DecodedMessage& stream1 = dc.responses[*dc.exchanges[1].response];
     EXPECT_EQ(stream1.message.status, 200);
     EXPECT_TRUE(stream1.message.complete);
     ASSERT_EQ(stream1.sse.events.size(), events.size());
     // Each event has the time of the read that carried its DATA frame.
     EXPECT_EQ(stream1.sse_monotonic_ns[2], 2'003'000'000u);
-    EXPECT_EQ(dc.responses[*dc.exchanges[1].response].body.bytes, "{\"data\":[]}");
-    auto call = llm::decode_llm_call(dc.requests[0], &stream1);
+    EXPECT_EQ(dc.responses[*dc.exchanges[0].response].body.bytes, "{\"data\":[]}");
+    auto call = llm::decode_llm_call(post, &stream1);
     ASSERT_TRUE(call);
     EXPECT_EQ(call->text, "Let me check.");
     EXPECT_EQ(call->usage.output_tokens, 57);
