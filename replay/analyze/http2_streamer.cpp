@@ -165,9 +165,48 @@ void Http2Streamer::prune() {
         auto& times = times_[d];
         while (!times.empty() && times.front().pos + times.front().len <= oldest)
             times.pop_front();
+        if (times.size() > 2 * compacted_[d] + 64)
+            compact(d);
         if (times.empty())
             times.shrink_to_fit();
     }
+}
+
+// Keeps only the times a message still open can ask for (finish_message): of
+// its first byte, its last one so far, its body pieces, and of the bytes not
+// decoded yet. A stream left open long thus holds the times of its own frames,
+// not of everything that came since. Done when the times doubled since the
+// last time, so that it costs a constant per time kept.
+void Http2Streamer::compact(int d) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> needed;  // [from, to)
+    for (const auto& [index, m] : decoder_.direction(d).messages()) {
+        needed.emplace_back(m.stream_pos, m.stream_pos + 1);
+        const std::uint64_t last = m.stream_pos + (m.wire_size ? m.wire_size - 1 : 0);
+        needed.emplace_back(last, last + 1);
+        for (const auto& p : m.body_pieces) {
+            if (p.len > 0)
+                needed.emplace_back(p.stream_pos, p.stream_pos + p.len);
+        }
+    }
+    std::sort(needed.begin(), needed.end());
+    const std::uint64_t frontier = decoder_.direction(d).frontier();
+    auto& times = times_[d];
+    std::deque<Timed> kept;
+    auto n = needed.begin();
+    for (const Timed& t : times) {
+        const std::uint64_t end = t.pos + t.len;
+        while (n != needed.end() && n->second <= t.pos)
+            ++n;
+        // Ranges are sorted by start; one that starts before `end` and ends after
+        // t.pos overlaps (those ending before t.pos were passed).
+        bool keep = end > frontier;
+        for (auto k = n; !keep && k != needed.end() && k->first < end; ++k)
+            keep = k->second > t.pos;
+        if (keep)
+            kept.push_back(t);
+    }
+    times = std::move(kept);
+    compacted_[d] = times.size();
 }
 
 Expected<void> Http2Streamer::finish(const replay::Connection& whole) {

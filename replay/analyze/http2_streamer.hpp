@@ -75,6 +75,7 @@ class Http2Streamer {
     DecodedConnection finish_exchanges(std::vector<http2::Exchange> exchanges);
     Expected<void> begin(const replay::Connection& connection);
     void prune();
+    void compact(int direction);
     struct Waiting {
         int direction = 0;
         std::uint64_t key = 0;
@@ -102,6 +103,7 @@ class Http2Streamer {
     std::array<std::uint64_t, 2> seen_key_{};  // running maximum of sequence numbers
     std::array<bool, 2> seen_any_{};
     std::uint64_t held_high_water_ = 0;
+    std::array<std::size_t, 2> compacted_{};  // times kept by the last compact()
     StreamedPart part_;
 };
 

@@ -360,12 +360,17 @@ void DirectionDecoder::end(bool cut) {
         damaged_ = true;
 }
 
-std::uint64_t DirectionDecoder::oldest_needed() const {
+std::uint64_t DirectionDecoder::frontier() const {
     std::uint64_t oldest = buf_pos_;
     if (block_)
         oldest = std::min(oldest, block_->start);
     if (stall_)
         oldest = std::min(oldest, stall_->start);
+    return oldest;
+}
+
+std::uint64_t DirectionDecoder::oldest_needed() const {
+    std::uint64_t oldest = frontier();
     if (!messages_.empty())
         oldest = std::min(oldest, messages_.begin()->second.stream_pos);
     return oldest;

@@ -124,6 +124,8 @@ class DirectionDecoder {
     std::size_t buffered() const { return buf_.size(); }
     // Stream positions before this are needed by no message that may still be taken.
     std::uint64_t oldest_needed() const;
+    // Stream positions before this are decoded, the messages not taken aside.
+    std::uint64_t frontier() const;
 
     // Messages not taken yet, by index (the order their header blocks ended).
     std::map<std::size_t, http1::Message>& messages() { return messages_; }
@@ -236,6 +238,7 @@ class Decoder {
     std::size_t buffered() const { return dirs_[0].buffered() + dirs_[1].buffered(); }
     // Bytes of the messages held (not handed over yet).
     std::uint64_t held_bytes() const { return dirs_[0].held_bytes() + dirs_[1].held_bytes(); }
+    const DirectionDecoder& direction(int d) const { return dirs_[d]; }
 
   private:
     void exchange_announcements();
