@@ -62,8 +62,8 @@ Expected<void> Http2Streamer::pump(const replay::Connection& connection, bool al
         waiting_[d].pop_front();
         waiting_bytes_ -= w.bytes.size();
         time(d, w.segment);
-        decoder_.feed(d, std::string_view(reinterpret_cast<const char*>(w.bytes.data()),
-                                          w.bytes.size()));
+        decoder_.feed(
+            d, std::string_view(reinterpret_cast<const char*>(w.bytes.data()), w.bytes.size()));
         held_high_water_ = std::max(held_high_water_, held());
         if (auto r = write_settled(connection); !r)
             return r;
@@ -237,8 +237,8 @@ Expected<void> Http2Streamer::finish(const replay::Connection& whole) {
                 w.segment = *s;
                 w.segment.pos = from;
                 w.segment.len = end - from;
-                const auto* p = reinterpret_cast<const std::uint8_t*>(run.bytes.data()) +
-                                (from - run.pos);
+                const auto* p =
+                    reinterpret_cast<const std::uint8_t*>(run.bytes.data()) + (from - run.pos);
                 w.bytes.assign(p, p + (end - from));
                 waiting_bytes_ += w.bytes.size();
                 waiting_[d].push_back(std::move(w));

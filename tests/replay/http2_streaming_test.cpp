@@ -561,7 +561,6 @@ TEST(Http2Streaming, ALongConnectionIsNotHeldWhole) {
     EXPECT_LT(held[1], 3 * held[0] / 2);
 }
 
-
 struct Held {
     std::uint64_t held = 0;       // high water of the bytes held while importing
     std::uint64_t plaintext = 0;  // the connection's bytes

@@ -394,8 +394,8 @@ void DirectionDecoder::end_stream(std::uint32_t stream) {
 std::uint64_t DirectionDecoder::held_bytes() const {
     std::uint64_t n = 0;
     for (const auto& [index, m] : messages_) {
-        n += sizeof(Message) + m.method.size() + m.target.size() + m.reason.size() +
-             m.body.size() + m.body_pieces.size() * sizeof(http1::BodyPiece) +
+        n += sizeof(Message) + m.method.size() + m.target.size() + m.reason.size() + m.body.size() +
+             m.body_pieces.size() * sizeof(http1::BodyPiece) +
              m.body_gaps.size() * sizeof(std::uint64_t);
         for (const auto* hs : {&m.headers, &m.trailers}) {
             for (const auto& h : *hs)
@@ -699,9 +699,10 @@ std::vector<OrderedPiece> ordered_pieces(const StreamView& client, const StreamV
             if (end <= fed)
                 continue;
             const std::uint64_t from = std::max(s->pos, fed);
-            pieces[d].push_back(OrderedPiece{
-                d, key, run.bytes.substr(static_cast<std::size_t>(from - run.pos),
-                                         static_cast<std::size_t>(end - from))});
+            pieces[d].push_back(
+                OrderedPiece{d, key,
+                             run.bytes.substr(static_cast<std::size_t>(from - run.pos),
+                                              static_cast<std::size_t>(end - from))});
             fed = end;
         }
     }
