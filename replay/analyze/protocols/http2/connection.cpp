@@ -555,7 +555,10 @@ void Decoder::settle(int first) {
         }
         if (!victim)
             break;
+        const std::size_t before = dirs_[0].messages().size() + dirs_[1].messages().size();
         cut_stream(*victim);
+        if (dirs_[0].messages().size() + dirs_[1].messages().size() == before)
+            break;  // cannot happen (each message is its stream's); never loop
     }
 }
 
