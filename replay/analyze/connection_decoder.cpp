@@ -223,7 +223,8 @@ DecodedConnection decode_connection(const replay::Connection& connection,
         http1::is_http2_preface(out_view.runs().front().bytes)) {
         dc.protocol = "http2";
         http2::DecodedStreams h2 =
-            http2::decode_connection(out_view, in_view, connection.closed, limits.max_body);
+            http2::decode_connection(out_view, in_view, connection.closed, limits.max_body,
+                                     http2::import_bounds(limits.max_body));
         if (h2.requests.empty() && h2.responses.empty()) {
             add_raw(dc, kWrite, 0, "http2");
             add_raw(dc, kRead, 0, "http2");

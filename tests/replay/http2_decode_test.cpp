@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
+#include <limits>
 #include <memory>
 #include <random>
 
@@ -85,24 +86,91 @@ TEST(Http2Decode, StreamsWithSseHeadersSplitAndPadding) {
     EXPECT_EQ(dc.protocol, "http2");
     ASSERT_EQ(dc.requests.size(), 2u);
     ASSERT_EQ(dc.responses.size(), 2u);
-    EXPECT_EQ(dc.requests[0].message.method, "POST");
-    EXPECT_EQ(dc.requests[0].message.version(), "HTTP/2");
-    EXPECT_EQ(dc.requests[0].body.bytes, body);
-    EXPECT_TRUE(dc.requests[0].message.complete);
+    // Exchanges in the order they completed: stream 3's first.
     ASSERT_EQ(dc.exchanges.size(), 2u);
-    ASSERT_TRUE(dc.exchanges[0].response);
-    const DecodedMessage& stream1 = dc.responses[*dc.exchanges[0].response];
+    ASSERT_TRUE(dc.exchanges[0].request && dc.exchanges[1].request);
+    EXPECT_EQ(dc.requests[*dc.exchanges[0].request].message.method, "GET");
+    const DecodedMessage& post = dc.requests[*dc.exchanges[1].request];
+    EXPECT_EQ(post.message.method, "POST");
+    EXPECT_EQ(post.message.version(), "HTTP/2");
+    EXPECT_EQ(post.body.bytes, body);
+    EXPECT_TRUE(post.message.complete);
+    ASSERT_TRUE(dc.exchanges[1].response);
+    const DecodedMessage& stream1 = dc.responses[*dc.exchanges[1].response];
     EXPECT_EQ(stream1.message.status, 200);
     EXPECT_TRUE(stream1.message.complete);
     ASSERT_EQ(stream1.sse.events.size(), events.size());
     // Each event has the time of the read that carried its DATA frame.
     EXPECT_EQ(stream1.sse_monotonic_ns[2], 2'003'000'000u);
-    EXPECT_EQ(dc.responses[*dc.exchanges[1].response].body.bytes, "{\"data\":[]}");
-    auto call = llm::decode_llm_call(dc.requests[0], &stream1);
+    EXPECT_EQ(dc.responses[*dc.exchanges[0].response].body.bytes, "{\"data\":[]}");
+    auto call = llm::decode_llm_call(post, &stream1);
     ASSERT_TRUE(call);
     EXPECT_EQ(call->text, "Let me check.");
     EXPECT_EQ(call->usage.output_tokens, 57);
     ASSERT_EQ(call->tool_calls.size(), 1u);
+}
+
+// In import order (a Decoder with HoldBounds): a RST_STREAM of the client ends
+// the stream on the server's side too (RFC 9113 5.1), so the exchange goes at
+// once although the server said nothing more, and exchanges go in the order
+// they complete; what the server sends on the reset stream later is ignored.
+TEST(Http2Decode, ResetEndsTheStreamOnBothSidesInImportOrder) {
+    using namespace http2;
+    Deflater client, server;
+    Decoder decoder(std::numeric_limits<std::size_t>::max(), HoldBounds{});
+    auto request = [&](std::uint32_t stream) {
+        return frame(kHeaders, kEndHeaders | kEndStream, stream,
+                     client.block({{":method", "GET"},
+                                   {":path", "/" + std::to_string(stream)},
+                                   {":scheme", "https"},
+                                   {":authority", "a.example"}}));
+    };
+    // Encoded in order (HPACK state).
+    std::string out = std::string(kClientPreface) + frame(kSettings, 0, 0, "") + request(1);
+    out += request(3);
+    decoder.feed(0, out);
+    decoder.feed(1, frame(kSettings, 0, 0, "") +
+                        frame(kHeaders, kEndHeaders, 1, server.block({{":status", "200"}})) +
+                        frame(kData, 0, 1, "part"));
+    EXPECT_TRUE(decoder.take_settled().empty());
+    decoder.feed(0, frame(kRstStream, 0, 1, std::string("\0\0\0\x08", 4)));
+    auto settled = decoder.take_settled();
+    ASSERT_EQ(settled.size(), 1u);
+    ASSERT_TRUE(settled[0].request && settled[0].response);
+    EXPECT_EQ(settled[0].request->stream_id, 1u);
+    EXPECT_TRUE(settled[0].request->complete);
+    EXPECT_FALSE(settled[0].response->complete);
+    EXPECT_EQ(settled[0].response->body, "part");
+    // Still in flight: ignored. Stream 3 completes next.
+    decoder.feed(1, frame(kData, kEndStream, 1, "late") +
+                        frame(kHeaders, kEndHeaders | kEndStream, 3,
+                              server.block({{":status", "204"}})));
+    settled = decoder.take_settled();
+    ASSERT_EQ(settled.size(), 1u);
+    ASSERT_TRUE(settled[0].response);
+    EXPECT_EQ(settled[0].response->status, 204);
+    EXPECT_TRUE(settled[0].response->complete);
+    decoder.end(0, false);
+    decoder.end(1, false);
+    EXPECT_TRUE(decoder.take_settled().empty());
+    EXPECT_EQ(decoder.held_bytes(), 0u);
+}
+
+// Without bounds (the fuzz differential's mode) a client's RST_STREAM does not
+// end the server's side: the exchange waits for it.
+TEST(Http2Decode, WithoutBoundsTheResetWaitsForTheOtherSide) {
+    using namespace http2;
+    Deflater client, server;
+    Decoder decoder;
+    decoder.feed(0, std::string(kClientPreface) + frame(kSettings, 0, 0, "") +
+                        frame(kHeaders, kEndHeaders | kEndStream, 1,
+                              client.block({{":method", "GET"},
+                                            {":path", "/"},
+                                            {":scheme", "https"},
+                                            {":authority", "a.example"}})) +
+                        frame(kRstStream, 0, 1, std::string("\0\0\0\x08", 4)));
+    decoder.feed(1, frame(kSettings, 0, 0, ""));
+    EXPECT_TRUE(decoder.take_settled().empty());
 }
 
 TEST(Http2Decode, GapStopsTheDirectionAndMarksOpenStreams) {

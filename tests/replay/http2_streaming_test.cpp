@@ -561,5 +561,123 @@ TEST(Http2Streaming, ALongConnectionIsNotHeldWhole) {
     EXPECT_LT(held[1], 3 * held[0] / 2);
 }
 
+struct Held {
+    std::uint64_t held = 0;       // high water of the bytes held while importing
+    std::uint64_t plaintext = 0;  // the connection's bytes
+    std::uint64_t streamed = 0;   // exchanges written before the connection's end
+    std::uint64_t requests = 0;
+    std::uint64_t incomplete = 0;  // messages with complete = 0, requests without response
+};
+
+Held import_held(const std::string& path) {
+    Held out;
+    auto db = open_session_database(":memory:");
+    EXPECT_TRUE(db);
+    if (!db)
+        return out;
+    auto r = import_capture_file(*db, path, false);
+    EXPECT_TRUE(r) << r.error().what();
+    if (!r)
+        return out;
+    out.held = r->held_plaintext_high_water + r->streamed_high_water;
+    out.streamed = r->exchanges_streamed;
+    auto st = db->prepare(
+        "SELECT (SELECT bytes_sent + bytes_received FROM connections WHERE protocol = 'http2'),"
+        " (SELECT count(*) FROM http_requests),"
+        " (SELECT count(*) FROM http_requests WHERE complete = 0) +"
+        " (SELECT count(*) FROM http_responses WHERE complete = 0) +"
+        " (SELECT count(*) FROM http_requests q"
+        "  WHERE NOT EXISTS (SELECT 1 FROM http_responses WHERE request_id = q.id))");
+    EXPECT_TRUE(st && st->step());
+    out.plaintext = static_cast<std::uint64_t>(st->column_int64(0));
+    out.requests = static_cast<std::uint64_t>(st->column_int64(1));
+    out.incomplete = static_cast<std::uint64_t>(st->column_int64(2));
+    return out;
+}
+
+// A stream that never ends early in a connection (the client reset it and the
+// server says nothing more, the server never answers it, or the client never
+// ends its request) holds none of the exchanges that complete after it: they
+// are written as they complete, and what is held does not grow with the
+// connection. Both import paths give the same rows.
+TEST(Http2Streaming, AStreamLeftOpenHoldsNoExchangeBehindIt) {
+    testing::TempDir dir;
+    for (int kind = 0; kind < 3; ++kind) {
+        Held held[2];
+        int i = 0;
+        for (int streams : {60, 600}) {
+            SCOPED_TRACE(fmt::format("kind {}, {} streams", kind, streams));
+            const std::string path = dir.file(fmt::format("open-{}-{}.ctz", kind, streams));
+            {
+                testing::SyntheticCapture cap(path);
+                auto g = cap.open_connection(7, 0x10);
+                H2Connection h2(cap, g);
+                h2.start();
+                h2.send(headers(CT_DIR_WRITE, 1, request_headers("POST", "/stuck"), false));
+                h2.send(data(CT_DIR_WRITE, 1, std::string(2000, 's'), kind != 2));
+                if (kind == 0) {
+                    h2.send(headers(CT_DIR_READ, 1, {{":status", "200"}}, false));
+                    h2.send(data(CT_DIR_READ, 1, "partial", false));
+                    h2.send(rst(CT_DIR_WRITE, 1));
+                }
+                std::mt19937 rng(9);
+                exchanges(h2, 3, streams, 3, rng);
+                cap.close(g);
+                cap.finish();
+            }
+            held[i] = import_held(path);
+            EXPECT_EQ(held[i].requests, static_cast<std::uint64_t>(streams + 1));
+            EXPECT_GE(held[i].incomplete, 1u);  // the stream left open
+            EXPECT_LE(held[i].incomplete, 2u);
+            // All but the last few: before, none went before the connection's end.
+            EXPECT_GE(held[i].streamed, static_cast<std::uint64_t>(streams - 3));
+            for (const auto& limits : {limit_sets()[0], limit_sets()[1]})
+                compare_imports(path, limits);
+            ++i;
+        }
+        EXPECT_GT(held[1].plaintext, 9 * held[0].plaintext);
+        EXPECT_LT(held[1].held, held[1].plaintext / 40);
+        EXPECT_LT(held[1].held, 3 * held[0].held / 2);
+    }
+}
+
+// A hostile client opens thousands of streams and ends none (the server says
+// nothing): the oldest open exchange is cut past the bounds (written
+// incomplete), so what is held stays the same with four times the streams;
+// both import paths give the same rows.
+TEST(Http2Streaming, ThousandsOfOpenStreamsStayBounded) {
+    testing::TempDir dir;
+    Held held[2];
+    int i = 0;
+    for (int streams : {1000, 4000}) {
+        SCOPED_TRACE(fmt::format("{} streams", streams));
+        const std::string path = dir.file(fmt::format("many-{}.ctz", streams));
+        {
+            testing::SyntheticCapture cap(path);
+            auto g = cap.open_connection(7, 0x10);
+            H2Connection h2(cap, g);
+            h2.start();
+            for (int k = 0; k < streams; ++k) {
+                const auto stream = static_cast<std::uint32_t>(1 + 2 * k);
+                h2.send(headers(CT_DIR_WRITE, stream,
+                                request_headers("POST", fmt::format("/open/{}", k)), false));
+                h2.send(data(CT_DIR_WRITE, stream, std::string(300, 'o'), false));
+            }
+            cap.close(g);
+            cap.finish();
+        }
+        held[i] = import_held(path);
+        EXPECT_EQ(held[i].requests, static_cast<std::uint64_t>(streams));
+        EXPECT_EQ(held[i].incomplete, static_cast<std::uint64_t>(2 * streams));
+        // Those cut went as they were cut.
+        EXPECT_GE(held[i].streamed, static_cast<std::uint64_t>(streams - 300));
+        compare_imports(path, limit_sets()[0]);
+        ++i;
+    }
+    EXPECT_GT(held[1].plaintext, 3 * held[0].plaintext);
+    EXPECT_LT(held[1].held, held[1].plaintext / 2);
+    EXPECT_LT(held[1].held, 5 * held[0].held / 4);
+}
+
 }  // namespace
 }  // namespace ct::analyze

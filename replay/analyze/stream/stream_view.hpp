@@ -25,6 +25,8 @@ class StreamView {
     std::uint64_t end_pos() const { return end_pos_; }
     std::uint64_t gap_bytes() const { return gap_bytes_; }
     const std::vector<const replay::StreamSegment*>& gaps() const { return gaps_; }
+    // The data segments, by position.
+    const std::vector<const replay::StreamSegment*>& segments() const { return timed_; }
 
     // CLOCK_MONOTONIC ns of the call that carried the byte at `pos` (for a gap, the
     // nearest captured byte); 0 if the stream is empty.

@@ -2,6 +2,8 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
+#include <iterator>
 #include <limits>
 
 #include "protocols/http2/frames.hpp"
@@ -108,8 +110,8 @@ void StreamIdSet::insert(std::uint32_t id) {
     }
 }
 
-DirectionDecoder::DirectionDecoder(MessageKind kind, std::size_t body_limit)
-    : kind_(kind), body_limit_(body_limit) {
+DirectionDecoder::DirectionDecoder(MessageKind kind, std::size_t body_limit, bool events)
+    : kind_(kind), body_limit_(body_limit), track_events_(events) {
     nghttp2_hd_inflater* raw = nullptr;
     if (nghttp2_hd_inflate_new(&raw) != 0) {
         damaged_ = true;
@@ -284,6 +286,8 @@ bool DirectionDecoder::decode_frame(std::string_view frame_bytes, std::uint64_t 
             if (auto it = open_.find(f.stream_id); it != open_.end())
                 open_.erase(it);
             ended_streams_.insert(f.stream_id);
+            if (track_events_)
+                events_.emplace_back(f.stream_id, true);
             break;
         default:
             break;  // SETTINGS, PING, GOAWAY, WINDOW_UPDATE, PRIORITY, extensions
@@ -356,12 +360,17 @@ void DirectionDecoder::end(bool cut) {
         damaged_ = true;
 }
 
-std::uint64_t DirectionDecoder::oldest_needed() const {
+std::uint64_t DirectionDecoder::frontier() const {
     std::uint64_t oldest = buf_pos_;
     if (block_)
         oldest = std::min(oldest, block_->start);
     if (stall_)
         oldest = std::min(oldest, stall_->start);
+    return oldest;
+}
+
+std::uint64_t DirectionDecoder::oldest_needed() const {
+    std::uint64_t oldest = frontier();
     if (!messages_.empty())
         oldest = std::min(oldest, messages_.begin()->second.stream_pos);
     return oldest;
@@ -371,7 +380,29 @@ void DirectionDecoder::close(std::map<std::uint32_t, std::size_t>::iterator it) 
     if (auto m = messages_.find(it->second); m != messages_.end())
         m->second.complete = true;
     ended_streams_.insert(it->first);
+    if (track_events_)
+        events_.emplace_back(it->first, false);
     open_.erase(it);
+}
+
+void DirectionDecoder::end_stream(std::uint32_t stream) {
+    if (auto it = open_.find(stream); it != open_.end())
+        open_.erase(it);
+    ended_streams_.insert(stream);
+}
+
+std::uint64_t DirectionDecoder::held_bytes() const {
+    std::uint64_t n = 0;
+    for (const auto& [index, m] : messages_) {
+        n += sizeof(Message) + m.method.size() + m.target.size() + m.reason.size() + m.body.size() +
+             m.body_pieces.size() * sizeof(http1::BodyPiece) +
+             m.body_gaps.size() * sizeof(std::uint64_t);
+        for (const auto* hs : {&m.headers, &m.trailers}) {
+            for (const auto& h : *hs)
+                n += sizeof(Header) + h.name.size() + h.value.size();
+        }
+    }
+    return n;
 }
 
 void DirectionDecoder::on_header_block(std::uint32_t stream, std::vector<Header> headers,
@@ -451,9 +482,18 @@ void DirectionDecoder::on_data(std::uint32_t stream, std::string_view data, std:
         close(it);
 }
 
-Decoder::Decoder(std::size_t body_limit)
-    : dirs_{DirectionDecoder(MessageKind::Request, body_limit),
-            DirectionDecoder(MessageKind::Response, body_limit)} {}
+HoldBounds import_bounds(std::size_t body_limit) {
+    HoldBounds b;
+    const std::uint64_t limit = std::min<std::uint64_t>(body_limit, std::uint64_t{1} << 40);
+    b.max_bytes = std::max(b.max_bytes, 2 * limit + (std::uint64_t{8} << 20));
+    b.max_span = std::max(b.max_span, 2 * b.max_bytes);
+    return b;
+}
+
+Decoder::Decoder(std::size_t body_limit, std::optional<HoldBounds> bounds)
+    : bounds_(bounds),
+      dirs_{DirectionDecoder(MessageKind::Request, body_limit, bounds.has_value()),
+            DirectionDecoder(MessageKind::Response, body_limit, bounds.has_value())} {}
 
 void Decoder::exchange_announcements() {
     // Each side's HPACK encoder may use the table size its peer announced.
@@ -464,18 +504,139 @@ void Decoder::exchange_announcements() {
 void Decoder::feed(int direction, std::string_view bytes) {
     dirs_[direction].feed(bytes);
     exchange_announcements();
+    if (bounds_)
+        settle(direction);
 }
 
 void Decoder::end(int direction, bool cut) {
     dirs_[direction].end(cut);
     ended_[direction] = true;
     exchange_announcements();
+    if (bounds_)
+        settle(direction);
+}
+
+// Import order: the streams that ended since, in the order their frames came
+// (those of the direction just fed first); a RST_STREAM ends its stream on the
+// other side too. An exchange is handed over once its stream ended on both
+// sides (or a side stopped decoding), the final response of a stream no
+// request opened once the server ended it.
+void Decoder::settle(int first) {
+    for (int d : {first, 1 - first}) {
+        for (auto [stream, reset] : dirs_[d].take_events()) {
+            if (reset)
+                dirs_[1 - d].end_stream(stream);
+            take_stream(stream, false);
+        }
+    }
+    DirectionDecoder& client = dirs_[0];
+    DirectionDecoder& server = dirs_[1];
+    if (client.stopped() || server.stopped()) {
+        std::vector<std::uint32_t> streams;
+        for (const auto& [index, m] : client.messages())
+            streams.push_back(m.stream_id);
+        for (std::uint32_t stream : streams)
+            take_stream(stream, false);
+    }
+    while (over_bounds()) {
+        // The oldest exchange still open: by its request, else by the server's
+        // oldest message; or the one that holds the oldest bytes of a direction
+        // past the span.
+        std::optional<std::uint32_t> victim;
+        for (int d = 0; d < 2 && !victim; ++d) {
+            auto& messages = dirs_[d].messages();
+            if (!messages.empty() &&
+                dirs_[d].end_pos() - messages.begin()->second.stream_pos > bounds_->max_span)
+                victim = messages.begin()->second.stream_id;
+        }
+        for (int d = 0; d < 2 && !victim; ++d) {
+            if (!dirs_[d].messages().empty())
+                victim = dirs_[d].messages().begin()->second.stream_id;
+        }
+        if (!victim)
+            break;
+        const std::size_t before = dirs_[0].messages().size() + dirs_[1].messages().size();
+        cut_stream(*victim);
+        if (dirs_[0].messages().size() + dirs_[1].messages().size() == before)
+            break;  // cannot happen (each message is its stream's); never loop
+    }
+}
+
+bool Decoder::over_bounds() const {
+    std::size_t count = 0;
+    std::uint64_t bytes = 0;
+    for (const auto& d : dirs_) {
+        const auto& messages = d.messages();
+        count += messages.size();
+        if (!messages.empty() &&
+            d.end_pos() - messages.begin()->second.stream_pos > bounds_->max_span)
+            return true;
+        bytes += d.held_bytes();
+    }
+    return count > bounds_->max_messages || bytes > bounds_->max_bytes;
+}
+
+void Decoder::cut_stream(std::uint32_t stream) {
+    dirs_[0].end_stream(stream);
+    dirs_[1].end_stream(stream);
+    take_stream(stream, true);
+}
+
+// Hands over the exchange of `stream` if it is settled (or `force`d): its
+// request with its responses, or, without a request, its final response once
+// the server ended the stream (`force`: its interim responses are dropped).
+void Decoder::take_stream(std::uint32_t stream, bool force) {
+    DirectionDecoder& client = dirs_[0];
+    DirectionDecoder& server = dirs_[1];
+    auto& requests = client.messages();
+    auto request = requests.end();
+    for (auto it = requests.begin(); it != requests.end(); ++it) {
+        if (it->second.stream_id == stream) {
+            request = it;
+            break;
+        }
+    }
+    const bool request_done = client.stopped() || !client.open(stream);
+    const bool response_done = server.stopped() || server.ended_stream(stream);
+    if (!force && (!request_done || !response_done))
+        return;
+    auto& messages = server.messages();
+    Exchange x;
+    if (request != requests.end()) {
+        x.request = std::move(request->second);
+        requests.erase(request);
+        if (auto it = server.interims().find(stream); it != server.interims().end()) {
+            for (std::size_t i : it->second) {
+                x.interim.push_back(std::move(messages.at(i)));
+                messages.erase(i);
+            }
+            server.interims().erase(it);
+        }
+    } else if (force) {
+        if (auto it = server.interims().find(stream); it != server.interims().end()) {
+            for (std::size_t i : it->second)
+                messages.erase(i);
+            server.interims().erase(it);
+        }
+    } else if (server.stopped()) {
+        return;  // left for the end (the final responses no request asked for)
+    }
+    if (auto it = server.finals().find(stream); it != server.finals().end()) {
+        x.response = std::move(messages.at(it->second));
+        messages.erase(it->second);
+        server.finals().erase(it);
+    }
+    if (x.request || x.response)
+        settled_.push_back(std::move(x));
 }
 
 std::vector<Exchange> Decoder::take_settled(std::vector<Message>* orphans) {
     DirectionDecoder& client = dirs_[0];
     DirectionDecoder& server = dirs_[1];
-    std::vector<Exchange> out;
+    std::vector<Exchange> out = std::move(settled_);
+    settled_.clear();
+    if (bounds_ && !(ended_[0] && ended_[1]))
+        return out;
     auto take_responses = [&](std::uint32_t stream, Exchange& x, bool with_interim) {
         auto& messages = server.messages();
         if (auto it = server.interims().find(stream);
@@ -523,17 +684,55 @@ std::vector<Exchange> Decoder::take_settled(std::vector<Message>* orphans) {
     return out;
 }
 
+std::vector<OrderedPiece> ordered_pieces(const StreamView& client, const StreamView& server) {
+    std::array<std::vector<OrderedPiece>, 2> pieces;
+    for (int d = 0; d < 2; ++d) {
+        const StreamView& view = d == 0 ? client : server;
+        const auto& runs = view.runs();
+        if (runs.empty() || runs.front().pos != 0)
+            continue;
+        const ByteRun& run = runs.front();
+        std::uint64_t fed = 0;
+        std::uint64_t key = 0;
+        for (const replay::StreamSegment* s : view.segments()) {
+            if (s->pos >= run.end())
+                break;
+            key = std::max(key, s->seq);
+            const std::uint64_t end = std::min(s->pos + s->len, run.end());
+            if (end <= fed)
+                continue;
+            const std::uint64_t from = std::max(s->pos, fed);
+            pieces[d].push_back(
+                OrderedPiece{d, key,
+                             run.bytes.substr(static_cast<std::size_t>(from - run.pos),
+                                              static_cast<std::size_t>(end - from))});
+            fed = end;
+        }
+    }
+    std::vector<OrderedPiece> out;
+    out.reserve(pieces[0].size() + pieces[1].size());
+    std::merge(pieces[0].begin(), pieces[0].end(), pieces[1].begin(), pieces[1].end(),
+               std::back_inserter(out), [](const OrderedPiece& a, const OrderedPiece& b) {
+                   return a.key != b.key ? a.key < b.key : a.direction < b.direction;
+               });
+    return out;
+}
+
 DecodedStreams decode_connection(const StreamView& client, const StreamView& server, bool closed,
-                                 std::size_t body_limit) {
+                                 std::size_t body_limit, std::optional<HoldBounds> bounds) {
     (void)closed;  // streams end with END_STREAM, not with the connection
-    Decoder decoder(body_limit);
+    Decoder decoder(body_limit, bounds);
+    if (bounds) {
+        for (const OrderedPiece& p : ordered_pieces(client, server))
+            decoder.feed(p.direction, p.bytes);
+    }
     for (int d = 0; d < 2; ++d) {
         const StreamView& view = d == 0 ? client : server;
         const auto& runs = view.runs();
         // Only the first run: after a gap, frame boundaries and HPACK state are gone.
         bool cut = false;
         if (!runs.empty()) {
-            if (runs.front().pos == 0)
+            if (runs.front().pos == 0 && !bounds)
                 decoder.feed(d, runs.front().bytes);
             cut = runs.front().pos != 0 || runs.size() > 1 || runs.front().end() < view.end_pos();
         }
