@@ -1,7 +1,9 @@
 // libFuzzer target: the HTTP/2 decoder (frames, HPACK, streams) through the
 // connection decoder: the client side starts with the connection preface. The
-// same bytes fed in pieces (as ct-analyze's streamed import feeds them) must
-// give the same exchanges.
+// same bytes fed in pieces must give the same exchanges (the decoder without
+// bounds), and the import's bounded mode, with bounds small enough for fuzzed
+// inputs to pass them, keeps every body within the limit and pairs only
+// messages it decoded.
 #include "connection_decoder.hpp"
 #include "fuzz_support.hpp"
 #include "http2_feed.hpp"
@@ -30,6 +32,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& m : dc.responses) {
         if (m.body.bytes.size() > limits.max_body)
             __builtin_trap();
+    }
+    // Bounds a few messages and KiB wide, from the input's last byte.
+    const unsigned char last = in.empty() ? 0 : static_cast<unsigned char>(in.back());
+    http2::HoldBounds tight{1u + last % 8u, 512u + 256u * (last % 16u), 4096};
+    auto bounded = http2::decode_connection(StreamView(conn.streams[0]), StreamView(conn.streams[1]),
+                                            conn.closed, limits.max_body, tight);
+    for (const auto* list : {&bounded.requests, &bounded.responses})
+        for (const auto& m : *list)
+            if (m.body.size() > limits.max_body)
+                __builtin_trap();
+    for (const auto& p : bounded.pairings) {
+        if ((p.request && *p.request >= bounded.requests.size()) ||
+            (p.response && *p.response >= bounded.responses.size()))
+            __builtin_trap();
+        for (std::size_t i : p.interim)
+            if (i >= bounded.responses.size())
+                __builtin_trap();
     }
     // Piece sizes from the input's own bytes.
     std::size_t at = 0;
