@@ -215,17 +215,23 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             break;
         }
         const StreamView out_view = request_view();
-        const StreamView in_view(in);
         // The stitcher pairs a response with a request that started before it.
         if (out_view.monotonic_at(request_->stream_pos) >
-            in_view.monotonic_at(response.stream_pos)) {
+            StreamView(in).monotonic_at(response.stream_pos)) {
             mode_ = Mode::Hold;
             break;
         }
+        // The response is parsed (its body copied out): its bytes are let go
+        // before it is decoded and written, which takes only their times.
+        replay::DirectionStream times;
+        times.segments = in.segments;
+        times.end_pos = in.end_pos;
+        times.monotonic_before = in.monotonic_before;
+        drop(kRead, r.consumed);
+        const StreamView in_view = StreamView::timing_only(times);
         if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
             return c;
         drop(kWrite, request_size_);
-        drop(kRead, r.consumed);
         retry_at_ = {};
         watch_ = {};
     }
