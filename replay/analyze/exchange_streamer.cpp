@@ -25,6 +25,15 @@ std::size_t next_try(std::size_t have, std::optional<std::uint64_t> frame_size) 
     return doubled;
 }
 
+// `s` from `offset` bytes into it on.
+replay::StreamSegment segment_from(const replay::StreamSegment& s, std::size_t offset) {
+    replay::StreamSegment tail = s;
+    tail.pos += offset;
+    tail.len -= offset;
+    tail.chunk_offset += offset;
+    return tail;
+}
+
 }  // namespace
 
 ExchangeStreamer::ExchangeStreamer(CaptureStore& store, HeaderPolicy policy,
@@ -89,11 +98,7 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
             unskip();
             if (n == bytes.size())
                 return {};
-            replay::StreamSegment tail = segment;
-            tail.pos += n;
-            tail.len -= n;
-            tail.chunk_offset += n;
-            return data(connection, direction, tail, bytes.subspan(n));
+            return data(connection, direction, segment_from(segment, n), bytes.subspan(n));
         } else if (segment.pos + segment.len < skip_->end) {
             skip_->last = segment;
             skip_->upto = segment.pos + segment.len;
@@ -449,21 +454,10 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
         request_skipped_ = std::move(k);
         request_ = std::move(response);
         request_size_ = 0;
-        replay::DirectionStream next;
-        next.begin_pos = end;
-        next.end_pos = end;
-        next.monotonic_before = segment.monotonic_ns;
-        in = std::move(next);
+        restart_window(kWrite, end, segment.monotonic_ns);
         retry_at_[kWrite] = 0;
         watch_[kWrite].reset();
-        if (bytes.size() > head) {
-            replay::StreamSegment tail = segment;
-            tail.pos = end;
-            tail.len = segment.len - head;
-            tail.chunk_offset += head;
-            return data(connection, kWrite, tail, bytes.subspan(static_cast<std::size_t>(head)));
-        }
-        return pump(connection);
+        return go_on_after(connection, kWrite, segment, bytes, head);
     }
     skip_.reset();
     const StreamView out_view = request_view();
@@ -472,19 +466,33 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
         return c;
     drop(kWrite, request_size_);
     held_ -= in.data.size() - head;
+    restart_window(kRead, end, segment.monotonic_ns);
+    retry_at_ = {};
+    watch_ = {};
+    return go_on_after(connection, kRead, segment, bytes, head);
+}
+
+// The window of `direction` starts again, empty, at `end`, where a message
+// taken ended (the last of its bytes came at `monotonic_ns`).
+void ExchangeStreamer::restart_window(int direction, std::uint64_t end,
+                                      std::uint64_t monotonic_ns) {
     replay::DirectionStream next;
     next.begin_pos = end;
     next.end_pos = end;
-    next.monotonic_before = segment.monotonic_ns;
-    in = std::move(next);
-    retry_at_ = {};
-    watch_ = {};
+    next.monotonic_before = monotonic_ns;
+    window_[direction] = std::move(next);
+}
+
+// After a message taken ended `head` bytes into `segment`: the bytes of the
+// segment after it come as new data; if there are none, the windows are looked
+// at again.
+Expected<void> ExchangeStreamer::go_on_after(const replay::Connection& connection, int direction,
+                                             const replay::StreamSegment& segment,
+                                             std::span<const std::uint8_t> bytes,
+                                             std::uint64_t head) {
     if (bytes.size() > head) {
-        replay::StreamSegment tail = segment;
-        tail.pos = end;
-        tail.len = segment.len - head;
-        tail.chunk_offset += head;
-        return data(connection, kRead, tail, bytes.subspan(static_cast<std::size_t>(head)));
+        const auto n = static_cast<std::size_t>(head);
+        return data(connection, direction, segment_from(segment, n), bytes.subspan(n));
     }
     return pump(connection);
 }
@@ -525,11 +533,7 @@ Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& conne
         return c;
     drop(kWrite, request_size_);
     held_ -= in.data.size() - added;
-    replay::DirectionStream next;
-    next.begin_pos = k.upto;
-    next.end_pos = k.upto;
-    next.monotonic_before = k.last.monotonic_ns;
-    in = std::move(next);
+    restart_window(kRead, k.upto, k.last.monotonic_ns);
     retry_at_ = {};
     watch_ = {};
     skip_.reset();
