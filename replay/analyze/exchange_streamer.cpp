@@ -461,12 +461,12 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
     }
     skip_.reset();
     const StreamView out_view = request_view();
-    const StreamView in_view(in);
+    held_ -= in.data.size() - head;
+    const replay::DirectionStream times = let_go(kRead, end, segment.monotonic_ns);
+    const StreamView in_view = StreamView::timing_only(times);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
     drop(kWrite, request_size_);
-    held_ -= in.data.size() - head;
-    restart_window(kRead, end, segment.monotonic_ns);
     retry_at_ = {};
     watch_ = {};
     return go_on_after(connection, kRead, segment, bytes, head);
@@ -481,6 +481,22 @@ void ExchangeStreamer::restart_window(int direction, std::uint64_t end,
     next.end_pos = end;
     next.monotonic_before = monotonic_ns;
     window_[direction] = std::move(next);
+}
+
+// The window of `direction` holds a message parsed whole (its body copied
+// out) and nothing after it: its bytes are let go before the exchange is
+// decoded and written, which needs only their times. Returns the window
+// without its bytes; the window starts again at `end`.
+replay::DirectionStream ExchangeStreamer::let_go(int direction, std::uint64_t end,
+                                                 std::uint64_t monotonic_ns) {
+    replay::DirectionStream& w = window_[direction];
+    replay::DirectionStream times;
+    times.begin_pos = w.begin_pos;
+    times.end_pos = w.end_pos;
+    times.monotonic_before = w.monotonic_before;
+    times.segments = std::move(w.segments);
+    restart_window(direction, end, monotonic_ns);
+    return times;
 }
 
 // After a message taken ended `head` bytes into `segment`: the bytes of the
@@ -528,15 +544,15 @@ Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& conne
         in.end_pos = k.upto;
     }
     const StreamView out_view = request_view();
-    const StreamView in_view(in);
+    held_ -= in.data.size() - added;
+    const replay::DirectionStream times = let_go(kRead, k.upto, k.last.monotonic_ns);
+    skip_.reset();
+    const StreamView in_view = StreamView::timing_only(times);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
     drop(kWrite, request_size_);
-    held_ -= in.data.size() - added;
-    restart_window(kRead, k.upto, k.last.monotonic_ns);
     retry_at_ = {};
     watch_ = {};
-    skip_.reset();
     return {};
 }
 
