@@ -25,6 +25,15 @@ std::size_t next_try(std::size_t have, std::optional<std::uint64_t> frame_size) 
     return doubled;
 }
 
+// `s` from `offset` bytes into it on.
+replay::StreamSegment segment_from(const replay::StreamSegment& s, std::size_t offset) {
+    replay::StreamSegment tail = s;
+    tail.pos += offset;
+    tail.len -= offset;
+    tail.chunk_offset += offset;
+    return tail;
+}
+
 }  // namespace
 
 ExchangeStreamer::ExchangeStreamer(CaptureStore& store, HeaderPolicy policy,
@@ -89,11 +98,7 @@ Expected<void> ExchangeStreamer::data(const replay::Connection& connection, int 
             unskip();
             if (n == bytes.size())
                 return {};
-            replay::StreamSegment tail = segment;
-            tail.pos += n;
-            tail.len -= n;
-            tail.chunk_offset += n;
-            return data(connection, direction, tail, bytes.subspan(n));
+            return data(connection, direction, segment_from(segment, n), bytes.subspan(n));
         } else if (segment.pos + segment.len < skip_->end) {
             skip_->last = segment;
             skip_->upto = segment.pos + segment.len;
@@ -215,17 +220,23 @@ Expected<void> ExchangeStreamer::pump(const replay::Connection& connection) {
             break;
         }
         const StreamView out_view = request_view();
-        const StreamView in_view(in);
         // The stitcher pairs a response with a request that started before it.
         if (out_view.monotonic_at(request_->stream_pos) >
-            in_view.monotonic_at(response.stream_pos)) {
+            StreamView(in).monotonic_at(response.stream_pos)) {
             mode_ = Mode::Hold;
             break;
         }
+        // The response is parsed (its body copied out): its bytes are let go
+        // before it is decoded and written, which takes only their times.
+        replay::DirectionStream times;
+        times.segments = in.segments;
+        times.end_pos = in.end_pos;
+        times.monotonic_before = in.monotonic_before;
+        drop(kRead, r.consumed);
+        const StreamView in_view = StreamView::timing_only(times);
         if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
             return c;
         drop(kWrite, request_size_);
-        drop(kRead, r.consumed);
         retry_at_ = {};
         watch_ = {};
     }
@@ -443,42 +454,61 @@ Expected<void> ExchangeStreamer::end_skip(const replay::Connection& connection,
         request_skipped_ = std::move(k);
         request_ = std::move(response);
         request_size_ = 0;
-        replay::DirectionStream next;
-        next.begin_pos = end;
-        next.end_pos = end;
-        next.monotonic_before = segment.monotonic_ns;
-        in = std::move(next);
+        restart_window(kWrite, end, segment.monotonic_ns);
         retry_at_[kWrite] = 0;
         watch_[kWrite].reset();
-        if (bytes.size() > head) {
-            replay::StreamSegment tail = segment;
-            tail.pos = end;
-            tail.len = segment.len - head;
-            tail.chunk_offset += head;
-            return data(connection, kWrite, tail, bytes.subspan(static_cast<std::size_t>(head)));
-        }
-        return pump(connection);
+        return go_on_after(connection, kWrite, segment, bytes, head);
     }
     skip_.reset();
     const StreamView out_view = request_view();
-    const StreamView in_view(in);
+    held_ -= in.data.size() - head;
+    const replay::DirectionStream times = let_go(kRead, end, segment.monotonic_ns);
+    const StreamView in_view = StreamView::timing_only(times);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
     drop(kWrite, request_size_);
-    held_ -= in.data.size() - head;
+    retry_at_ = {};
+    watch_ = {};
+    return go_on_after(connection, kRead, segment, bytes, head);
+}
+
+// The window of `direction` starts again, empty, at `end`, where a message
+// taken ended (the last of its bytes came at `monotonic_ns`).
+void ExchangeStreamer::restart_window(int direction, std::uint64_t end,
+                                      std::uint64_t monotonic_ns) {
     replay::DirectionStream next;
     next.begin_pos = end;
     next.end_pos = end;
-    next.monotonic_before = segment.monotonic_ns;
-    in = std::move(next);
-    retry_at_ = {};
-    watch_ = {};
+    next.monotonic_before = monotonic_ns;
+    window_[direction] = std::move(next);
+}
+
+// The window of `direction` holds a message parsed whole (its body copied
+// out) and nothing after it: its bytes are let go before the exchange is
+// decoded and written, which needs only their times. Returns the window
+// without its bytes; the window starts again at `end`.
+replay::DirectionStream ExchangeStreamer::let_go(int direction, std::uint64_t end,
+                                                 std::uint64_t monotonic_ns) {
+    replay::DirectionStream& w = window_[direction];
+    replay::DirectionStream times;
+    times.begin_pos = w.begin_pos;
+    times.end_pos = w.end_pos;
+    times.monotonic_before = w.monotonic_before;
+    times.segments = std::move(w.segments);
+    restart_window(direction, end, monotonic_ns);
+    return times;
+}
+
+// After a message taken ended `head` bytes into `segment`: the bytes of the
+// segment after it come as new data; if there are none, the windows are looked
+// at again.
+Expected<void> ExchangeStreamer::go_on_after(const replay::Connection& connection, int direction,
+                                             const replay::StreamSegment& segment,
+                                             std::span<const std::uint8_t> bytes,
+                                             std::uint64_t head) {
     if (bytes.size() > head) {
-        replay::StreamSegment tail = segment;
-        tail.pos = end;
-        tail.len = segment.len - head;
-        tail.chunk_offset += head;
-        return data(connection, kRead, tail, bytes.subspan(static_cast<std::size_t>(head)));
+        const auto n = static_cast<std::size_t>(head);
+        return data(connection, direction, segment_from(segment, n), bytes.subspan(n));
     }
     return pump(connection);
 }
@@ -514,19 +544,15 @@ Expected<void> ExchangeStreamer::end_cut_chunked(const replay::Connection& conne
         in.end_pos = k.upto;
     }
     const StreamView out_view = request_view();
-    const StreamView in_view(in);
+    held_ -= in.data.size() - added;
+    const replay::DirectionStream times = let_go(kRead, k.upto, k.last.monotonic_ns);
+    skip_.reset();
+    const StreamView in_view = StreamView::timing_only(times);
     if (auto c = commit(connection, out_view, in_view, std::move(response)); !c)
         return c;
     drop(kWrite, request_size_);
-    held_ -= in.data.size() - added;
-    replay::DirectionStream next;
-    next.begin_pos = k.upto;
-    next.end_pos = k.upto;
-    next.monotonic_before = k.last.monotonic_ns;
-    in = std::move(next);
     retry_at_ = {};
     watch_ = {};
-    skip_.reset();
     return {};
 }
 

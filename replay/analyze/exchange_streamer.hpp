@@ -86,6 +86,11 @@ class ExchangeStreamer final : public replay::ConnectionTap {
                             const replay::StreamSegment& segment,
                             std::span<const std::uint8_t> bytes);
     Expected<void> end_cut_chunked(const replay::Connection& connection);
+    void restart_window(int direction, std::uint64_t end, std::uint64_t monotonic_ns);
+    replay::DirectionStream let_go(int direction, std::uint64_t end, std::uint64_t monotonic_ns);
+    Expected<void> go_on_after(const replay::Connection& connection, int direction,
+                               const replay::StreamSegment& segment,
+                               std::span<const std::uint8_t> bytes, std::uint64_t head);
 
     // A message whose body goes past the body limit: the bytes past what is
     // kept are counted, not held, until the message ends.

@@ -187,6 +187,9 @@ void append_field(std::string& out, const std::string& s) {
 void append_field(std::string& out, const char* s) {
     append_text(out, s, true);
 }
+void append_field(std::string& out, sqlite::TerminatedText t) {
+    append_text(out, t.text, true);
+}
 void append_field(std::string& out, Blob b) {
     out += "\\\\x";
     append_hex(out, b.bytes);
@@ -228,6 +231,9 @@ pg::Param param(const std::string& s) {
 }
 pg::Param param(const char* s) {
     return param(std::string_view(s));
+}
+[[maybe_unused]] pg::Param param(sqlite::TerminatedText t) {
+    return param(t.text);
 }
 pg::Param param(Blob b) {
     return {std::string(b.bytes), true};

@@ -183,13 +183,18 @@ struct RowRun {
         return realtime(contents.header, mono);
     }
 
-    Expected<void> index_text(const char* kind, std::int64_t ref_id, std::string_view text) {
-        if (text.empty())
+    // `text`: a std::string_view, or a sqlite::TerminatedText (all of a string,
+    // which SQLite's full-text index then takes without a copy of it).
+    template <typename Text>
+    Expected<void> index_text(const char* kind, std::int64_t ref_id, const Text& text) {
+        if (std::string_view(text_of(text)).empty())
             return {};
         CT_TRY(w.insert(Table::search_documents, capture_id, kind, ref_id));
         CT_TRY(w.insert(Table::search_index, w.last_id(), text));
         return {};
     }
+    static std::string_view text_of(std::string_view text) { return text; }
+    static std::string_view text_of(sqlite::TerminatedText text) { return text.text; }
 
     // Stores a request part once per distinct content (by SHA-256) and indexes
     // it for full-text search the first time it is seen. A part's first use on
@@ -260,7 +265,7 @@ struct RowRun {
         std::int64_t id = w.last_id();
         ++result.requests;
         if (index_body && is_textual(content_type, d.body.bytes)) {
-            CT_TRY(index_text("request_body", id, d.body.bytes));
+            CT_TRY(index_text("request_body", id, sqlite::TerminatedText(d.body.bytes)));
         }
         return id;
     }
@@ -298,7 +303,7 @@ struct RowRun {
         }));
         result.sse_events += events.size();
         if (index_body && is_textual(content_type, d.body.bytes)) {
-            CT_TRY(index_text("response_body", id, d.body.bytes));
+            CT_TRY(index_text("response_body", id, sqlite::TerminatedText(d.body.bytes)));
         }
         return id;
     }
@@ -384,7 +389,7 @@ struct RowRun {
             CT_TRY(w.insert(Table::llm_tool_calls, id, i, t.id, t.name, t.input_json, t.input_valid,
                             t.input_raw));
         }
-        CT_TRY(index_text("llm_response", id, pc.search_text));
+        CT_TRY(index_text("llm_response", id, sqlite::TerminatedText(pc.search_text)));
         return {};
     }
 

@@ -11,6 +11,10 @@
 # that the database, and SQLite's page cache with it, stay small).
 #   tools/analyze-bench/single_connection.sh BUILD_DIR [SMALL_MIB] [MAX_BODY] [CASE...]
 # With CT_BENCH_MAX_RATIO set, exits 1 if a case's ratio is above it.
+# With CT_BENCH_MAX_SLOPE set, exits 1 if a case's peak RSS grew by more than
+# that many MiB per MiB of plaintext added (from SMALL to 10 x SMALL): with
+# MAX_BODY above the bodies, they are held whole, and this bounds how many
+# copies of them the import holds at once.
 set -euo pipefail
 build=${1:?usage: single_connection.sh BUILD_DIR [SMALL_MIB] [MAX_BODY] [CASE...]}
 small=${2:-16}
@@ -46,7 +50,15 @@ for c in $cases; do
     rss+=("$peak")
   done
   ratio=$(awk -v a="${rss[0]}" -v b="${rss[1]}" 'BEGIN { printf "%.2f", b / a }')
+  slope=$(awk -v a="${rss[0]}" -v b="${rss[1]}" -v s="$small" \
+    'BEGIN { printf "%.2f", (b - a) / (9 * s) }')
   printf '%-10s %50s %7s\n' "$c" "peak RSS ratio (10x plaintext):" "$ratio"
+  printf '%-10s %50s %7s\n' "$c" "peak RSS MiB per plaintext MiB added:" "$slope"
+  if [ -n "${CT_BENCH_MAX_SLOPE:-}" ] &&
+     awk -v r="$slope" -v m="$CT_BENCH_MAX_SLOPE" 'BEGIN { exit !(r > m) }'; then
+    echo "FAIL: $c: peak RSS grew ${slope} MiB per MiB of plaintext (bound $CT_BENCH_MAX_SLOPE)"
+    status=1
+  fi
   if [ -n "${CT_BENCH_MAX_RATIO:-}" ] &&
      awk -v r="$ratio" -v m="$CT_BENCH_MAX_RATIO" 'BEGIN { exit !(r > m) }'; then
     echo "FAIL: $c: peak RSS grew ${ratio}x with 10x the plaintext (bound $CT_BENCH_MAX_RATIO)"

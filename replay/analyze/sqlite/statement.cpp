@@ -1,5 +1,8 @@
 #include "sqlite/statement.hpp"
 
+#include <cstring>
+#include <limits>
+
 namespace ct::analyze::sqlite {
 
 void Statement::bind(int index, std::nullptr_t) {
@@ -17,6 +20,18 @@ void Statement::bind(int index, double value) {
 void Statement::bind(int index, std::string_view text) {
     sqlite3_bind_text64(stmt_.get(), index, text.data() ? text.data() : "", text.size(),
                         SQLITE_STATIC, SQLITE_UTF8);
+}
+
+void Statement::bind(int index, TerminatedText text) {
+    // Bound with its length untold, SQLite knows it terminated; it then takes its
+    // length from the NUL, so only text without a NUL inside goes that way.
+    const std::string_view t = text.text;
+    if (t.size() < static_cast<std::size_t>(std::numeric_limits<int>::max()) &&
+        std::memchr(t.data(), 0, t.size()) == nullptr) {
+        sqlite3_bind_text(stmt_.get(), index, t.data(), -1, SQLITE_STATIC);
+        return;
+    }
+    bind(index, t);
 }
 
 void Statement::bind(int index, Blob blob) {

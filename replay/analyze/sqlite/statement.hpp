@@ -20,6 +20,14 @@ struct Blob {
     std::string_view bytes;
 };
 
+// TEXT that is all of a std::string, so that a NUL follows its last byte: SQLite
+// can then hand it as it is to a reader that asks for a terminated string (FTS5
+// does), where it would otherwise copy it whole to add the NUL.
+struct TerminatedText {
+    explicit TerminatedText(const std::string& s) : text(s) {}
+    std::string_view text;
+};
+
 class Statement {
   public:
     Statement() = default;
@@ -31,6 +39,7 @@ class Statement {
     void bind(int index, std::int64_t value);
     void bind(int index, std::string_view text);
     void bind(int index, Blob blob);
+    void bind(int index, TerminatedText text);
     void bind(int index, double value);
     template <typename T>
     requires std::is_integral_v<T>

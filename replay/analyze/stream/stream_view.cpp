@@ -32,6 +32,22 @@ StreamView::StreamView(const replay::DirectionStream& stream)
         end_pos_ = std::max(end_pos_, runs_.back().end());
 }
 
+StreamView StreamView::timing_only(const replay::DirectionStream& stream) {
+    StreamView v;
+    v.end_pos_ = stream.end_pos;
+    v.monotonic_before_ = stream.monotonic_before;
+    for (const auto& seg : stream.segments) {
+        if (seg.is_gap) {
+            v.gaps_.push_back(&seg);
+            v.gap_bytes_ += seg.len;
+        } else if (seg.len > 0) {
+            v.timed_.push_back(&seg);
+            v.end_pos_ = std::max(v.end_pos_, seg.pos + seg.len);
+        }
+    }
+    return v;
+}
+
 std::uint64_t StreamView::monotonic_at(std::uint64_t pos) const {
     if (timed_.empty())
         return monotonic_before_;  // bytes before begin_pos, if any, were the last

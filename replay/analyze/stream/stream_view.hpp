@@ -20,6 +20,10 @@ class StreamView {
   public:
     StreamView() = default;
     explicit StreamView(const replay::DirectionStream& stream);
+    // Times only: the stream's segments without its bytes (`stream.data` may be
+    // empty, its bytes gone); monotonic_at() and end_pos() answer as a view of
+    // the stream with its bytes did, runs() is empty.
+    static StreamView timing_only(const replay::DirectionStream& stream);
 
     const std::vector<ByteRun>& runs() const { return runs_; }
     std::uint64_t end_pos() const { return end_pos_; }
