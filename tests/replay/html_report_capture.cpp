@@ -452,9 +452,10 @@ void codex_session(const std::string& path) {
             body +=
                 R"(,{"type":"reasoning","summary":[]},{"type":"function_call","name":"shell","arguments":"{}","call_id":"c1"},{"type":"function_call_output","call_id":"c1","output":"a"})";
         body += "]}";
-        return fmt::format("POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\ncontent-type: "
-                           "application/json\r\ncontent-length: {}\r\n\r\n{}",
-                           body.size(), body);
+        return fmt::format(
+            "POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\ncontent-type: "
+            "application/json\r\ncontent-length: {}\r\n\r\n{}",
+            body.size(), body);
     };
     std::uint64_t ssl = 0x4000;
     std::uint16_t port = 53000;
