@@ -5,7 +5,7 @@ temporary directory, pg_cluster.py) against SQLite, on the same captures.
   pg_store_test.py CT_ANALYZE HTML_REPORT_CAPTURE EXPORT_TEST_CAPTURE README FIXTURES_DIR
 
 1. The same captures (LLM calls, SSE, HTTP/2, gaps, unseen TCP, OpenAI, a long
-   session, hostile fixtures) imported into SQLite and into PostgreSQL give the
+   session, Codex sessions, hostile fixtures) imported into SQLite and into PostgreSQL give the
    same rows in every table. Normalised, and only this: ids are compared by rank
    (PostgreSQL reserves them from sequences in blocks: unique, not dense),
    captures.imported_ns (the time of the import) is left out, jsonb columns are
@@ -273,6 +273,7 @@ def main():
         caps = {}
         for name, argv in [("tool", [GEN_REPORT, "tool"]), ("openai", [GEN_REPORT, "openai"]),
                            ("long", [GEN_REPORT, "long", "60"]), ("export", [GEN_EXPORT]),
+                           ("codex", [GEN_REPORT, "codex"]),
                            # Two files of a ct-record --watch series, the second first.
                            ("series-1", [GEN_REPORT, "series", "1"]),
                            ("series-0", [GEN_REPORT, "series", "0"])]:
@@ -288,7 +289,7 @@ def main():
             lite = os.path.join(work, "ct.db")
 
             print("1. the same captures on both engines", flush=True)
-            order = ["tool", "openai", "export", "long", "series-1", "series-0"] + \
+            order = ["tool", "openai", "export", "long", "codex", "series-1", "series-0"] + \
                 [k for k in caps if k.startswith("hostile-")]
             for name in order:
                 a = run([CT, "--no-progress", "-q", "--keep-secrets", "--db", lite, caps[name]])
@@ -353,6 +354,46 @@ def main():
             firsts = sorted(r["first_message"] or "" for r in firsts or [])
             check("Weather in Paris?" in firsts and "And in Lyon?" in firsts and
                   "You are a weather bot." not in firsts, f"first messages: {firsts}")
+            # Codex (schema version 10): the prompt after the AGENTS.md and
+            # <environment_context> user messages of the opening turn.
+            codex = ("SELECT first_message, calls FROM v_llm_conversations WHERE capture_id = "
+                     "(SELECT id FROM captures WHERE file LIKE '%codex.ctz') ORDER BY start_utc")
+            want = [{"first_message": "Fix the build", "calls": 2},
+                    {"first_message": "Write the docs", "calls": 2}]
+            a, b = sql(lite, codex), sql(url, codex)
+            check(a == want and b == want, f"Codex prompts: SQLite {a}, PostgreSQL {b}")
+
+            # A database of schema version 9 (the view of 008) is brought to the
+            # newest by the next import, on both engines, and then shows the prompt.
+            schema_dir = os.path.join(os.path.dirname(os.path.abspath(README)), "schema", "sql")
+            with open(os.path.join(schema_dir, "008_first_user_message.sql")) as f:
+                lite_v8 = f.read()
+            with open(os.path.join(schema_dir, "postgresql", "008_first_user_message.sql")) as f:
+                pg_v8 = f.read()
+            con = sqlite3.connect(lite)
+            con.executescript(lite_v8 + "\nPRAGMA user_version = 9;")
+            con.close()
+            pg.psql("ct", pg_v8 + "\nUPDATE ct_schema SET version = 9;")
+            # (Read without ct-analyze, which would migrate.)
+            old = "# AGENTS.md for /w|2\n# AGENTS.md for /w|2"
+            con = sqlite3.connect(lite)
+            a = "\n".join(f"{m}|{n}" for m, n in con.execute(codex).fetchall())
+            con.close()
+            b = pg.psql("ct", codex).strip()
+            check(a == old and b == old, f"Codex at version 9: SQLite {a!r}, PostgreSQL {b!r}")
+            for db in (lite, url):
+                r = run([CT, "--no-progress", "-q", "--keep-secrets", "--db", db, caps["codex"]])
+                check(r.returncode == 0, f"re-import into a version 9 database: {r.stderr}")
+            newest = str(max(int(f[:3]) for d in (schema_dir, os.path.join(schema_dir, "postgresql"))
+                             for f in os.listdir(d) if f[:3].isdigit()))
+            v = sqlite3.connect(lite).execute("PRAGMA user_version").fetchone()[0]
+            check(str(v) == newest and pg.psql("ct", "SELECT max(version) FROM ct_schema").strip() ==
+                  newest, f"version 9 not migrated to {newest}: SQLite {v}")
+            a, b = sql(lite, codex), sql(url, codex)
+            check(a == want and b == want, f"Codex after migrating: SQLite {a}, PostgreSQL {b}")
+            check(same_answer(sql(lite, "SELECT * FROM v_llm_conversations"),
+                              sql(url, "SELECT * FROM v_llm_conversations")),
+                  "v_llm_conversations differs after migrating from version 9")
             # Request bodies come back byte for byte.
             q = "SELECT request_id, hex(body) AS b FROM http_request_bodies"
             qp = "SELECT request_id, upper(encode(body, 'hex')) AS b FROM http_request_bodies"
@@ -429,9 +470,11 @@ def main():
                    "  AND d.kind NOT IN ('llm_message', 'llm_request_part'))"
                    " FROM captures c ORDER BY c.file")
             x = pg.psql("fleet", per)
-            # (The database of part 1 also has the hostile fixtures and the series files.)
+            # (The database of part 1 also has the hostile fixtures, the series files
+            # and the Codex sessions.)
             y = pg.psql("ct", per.replace("FROM captures c", "FROM captures c WHERE c.file NOT LIKE "
-                                                             "'%fixtures%' AND c.series_uuid IS NULL"))
+                                                             "'%fixtures%' AND c.series_uuid IS NULL "
+                                                             "AND c.file NOT LIKE '%codex.ctz'"))
             check(x == y, f"concurrent imports differ from sequential ones:\n{x}\n{y}")
             blobs = pg.psql("fleet", "SELECT count(*), count(DISTINCT sha256) FROM llm_blobs").strip()
             a, b = blobs.split("|")
@@ -440,7 +483,8 @@ def main():
                        " WHERE kind IN ('llm_message', 'llm_request_part')")
             x = pg.psql("fleet", indexed)
             y = pg.psql("ct", indexed.replace("WHERE", "WHERE capture_id IN (SELECT id FROM captures"
-                                                        " WHERE file NOT LIKE '%fixtures%') AND"))
+                                                        " WHERE file NOT LIKE '%fixtures%'"
+                                                        " AND file NOT LIKE '%codex.ctz') AND"))
             check(x == y and x.split("|")[0] == x.split("|")[1].strip(),
                   f"LLM blobs indexed: {x} concurrently, {y} in turn")
 

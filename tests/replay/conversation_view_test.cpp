@@ -1,16 +1,21 @@
-// v_llm_conversations.first_message is the conversation's first user message,
-// whatever the API: not a system or developer message sent among the messages
-// (Chat Completions, Responses API), nor an assistant or model turn that opens
-// the conversation (Anthropic, Gemini). Sessions of one agent, which share a
-// system prompt, are conversations of their own.
+// v_llm_conversations.first_message is the conversation's prompt, whatever the
+// API: the last user message of its opening user turn (Codex sends AGENTS.md and
+// its environment as user messages before the user's words), not a system or
+// developer message sent among the messages (Chat Completions, Responses API),
+// nor an assistant or model turn that opens the conversation (Anthropic,
+// Gemini). Sessions of one agent, which share a system prompt, are
+// conversations of their own. A database of schema version 9 shows the prompt
+// once migrated.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "analyze_capture.hpp"
 #include "llm_fixtures.hpp"
+#include "sqlite/migrations.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
 
@@ -184,6 +189,103 @@ TEST(ConversationView, ChatSessionsSharingTheSystemMessageAreTwoConversations) {
                             "SELECT first_message || ': ' || calls FROM v_llm_conversations "
                             "ORDER BY start_utc"),
               (Texts{"Fix the build: 2", "Write the docs: 2"}));
+}
+
+// A Codex session's opening turn: AGENTS.md and the environment, sent as user
+// messages, then the user's ask, which is what first_message shows.
+std::string codex_opening(const std::string& ask) {
+    return post(
+        "api.openai.com", "/v1/responses",
+        R"({"model":"gpt-5-codex","instructions":"You are Codex.","input":[)"
+        R"({"type":"message","role":"developer","content":[{"type":"input_text",)"
+        R"("text":"<permissions instructions>workspace-write</permissions instructions>"}]},)"
+        R"({"type":"message","role":"user","content":[{"type":"input_text","text":"# AGENTS.md for /w"}]},)"
+        R"({"type":"message","role":"user","content":[{"type":"input_text",)"
+        R"("text":"<environment_context><cwd>/w</cwd></environment_context>"}]},)"
+        R"({"type":"message","role":"user","content":[{"type":"input_text","text":")" +
+            ask + R"("}]}]})");
+}
+
+TEST(ConversationView, CodexShowsThePromptAfterItsSetupMessages) {
+    EXPECT_EQ(first_messages({codex_opening("Fix the build"), codex_opening("Write the docs")}),
+              (Texts{"Fix the build", "Write the docs"}));
+}
+
+// The opening turn ends at the first answer: later user messages, and user
+// messages sent after a tool output, are not the prompt; a system message
+// inside the turn does not end it. One user message: that message.
+TEST(ConversationView, ThePromptIsTheLastUserMessageOfTheOpeningTurnOnly) {
+    const std::string chat =
+        R"({"model":"gpt-4o","messages":[{"role":"user","content":"<context>repo /w</context>"},)"
+        R"({"role":"system","content":"Be brief."},{"role":"user","content":"Fix the build"},)"
+        R"({"role":"assistant","content":"Done."},{"role":"user","content":"Thanks"}]})";
+    const std::string single =
+        R"({"model":"gpt-4o","messages":[{"role":"system","content":"You are a bot."},)"
+        R"({"role":"user","content":"Say hi"},{"role":"assistant","content":"Hi"},)"
+        R"({"role":"user","content":"Again"}]})";
+    const std::string responses =
+        R"({"model":"gpt-5","input":[{"type":"message","role":"user","content":[{"type":"input_text",)"
+        R"("text":"Weather in Lyon?"}]},{"type":"function_call_output","call_id":"c0","output":"21 C"},)"
+        R"({"type":"message","role":"user","content":[{"type":"input_text","text":"And Paris?"}]}]})";
+    EXPECT_EQ(first_messages({post("api.example", "/v1/chat/completions", chat),
+                              post("api.example", "/v1/chat/completions", single),
+                              post("api.openai.com", "/v1/responses", responses)}),
+              (Texts{"Fix the build", "Say hi", "Weather in Lyon?"}));
+}
+
+// A database of schema version 9 (its view showed the opening turn's first user
+// message, AGENTS.md for Codex) shows the prompt once migrated to version 10.
+TEST(ConversationView, MigratingFromVersion9ShowsThePrompt) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c.ctz");
+    {
+        testing::SyntheticCapture cap(path);
+        std::uint64_t ssl = 0x100;
+        for (const auto& r :
+             {codex_opening("Fix the build"),
+              post("api.example", "/v1/chat/completions",
+                   R"({"model":"gpt-4o","messages":[{"role":"user","content":"Say hi"}]})")}) {
+            auto g = cap.open_connection(7, ssl++);
+            cap.write(g, r);
+            cap.close(g);
+            cap.advance_ns(1'000'000);
+        }
+        cap.finish();
+    }
+    auto db = open_session_database(dir.file("db.sqlite"));
+    ASSERT_TRUE(db) << db.error().what();
+    auto imported = import_capture_file(*db, path, false);
+    ASSERT_TRUE(imported) << imported.error().what();
+    auto firsts = [&] {
+        std::vector<std::string> out;
+        auto st = db->prepare(
+            "SELECT coalesce(first_message, 'NULL') FROM v_llm_conversations "
+            "ORDER BY start_utc");
+        EXPECT_TRUE(st);
+        if (!st)
+            return out;
+        while (true) {
+            auto row = st->step();
+            EXPECT_TRUE(row);
+            if (!row || !*row)
+                break;
+            out.emplace_back(st->column_text(0));
+        }
+        return out;
+    };
+    EXPECT_EQ(firsts(), (std::vector<std::string>{"Fix the build", "Say hi"}));
+    // Back to version 9: its view is 008's (009 left it alone).
+    const auto& all = schema_migrations();
+    auto v8 =
+        std::find_if(all.begin(), all.end(), [](const Migration& m) { return m.version == 8; });
+    ASSERT_NE(v8, all.end());
+    ASSERT_TRUE(db->exec(std::string(v8->sql)));
+    ASSERT_TRUE(db->exec("PRAGMA user_version = 9"));
+    EXPECT_EQ(firsts(), (std::vector<std::string>{"# AGENTS.md for /w", "Say hi"}));
+    auto v = migrate(*db);
+    ASSERT_TRUE(v) << v.error().what();
+    EXPECT_EQ(*v, schema_migrations().back().version);
+    EXPECT_EQ(firsts(), (std::vector<std::string>{"Fix the build", "Say hi"}));
 }
 
 // A conversation whose first call holds no user message has none to show.

@@ -15,6 +15,10 @@
 //   html-report-capture OUT.ctz series I   file I (0, 1, 2 ...) of a ct-record --watch
 //                                          series (header fields 24-28): one telemetry
 //                                          exchange, its events numbered from 1000 * I
+//   html-report-capture OUT.ctz codex      two Codex sessions (Responses API) whose
+//                                          opening turns send AGENTS.md and the
+//                                          environment as user messages before the
+//                                          asks "Fix the build" / "Write the docs"
 //   $CT_SYNTHETIC_UUID_SEED, when set, seeds the capture UUID instead of the mode
 #include <fmt/format.h>
 
@@ -428,6 +432,45 @@ void series_file(const std::string& path, int index) {
     cap.finish("rotated (size)");
 }
 
+// Two Codex sessions in one directory: the same instructions, developer item and
+// setup user items (AGENTS.md, <environment_context>), different asks; each
+// session's second call adds reasoning, a function call and its output.
+void codex_session(const std::string& path) {
+    ct::testing::SyntheticOptions options;
+    options.uuid_seed = uuid_seed("html-report-codex");
+    SyntheticCapture cap(path, options);
+    cap.process(kPid, 1, "/usr/bin/codex", {"codex"});
+    auto call = [](std::string_view ask, bool second) {
+        std::string body = fmt::format(
+            R"({{"model":"gpt-5-codex","instructions":"You are Codex.","input":[)"
+            R"({{"type":"message","role":"developer","content":[{{"type":"input_text","text":"<permissions instructions>workspace-write</permissions instructions>"}}]}},)"
+            R"({{"type":"message","role":"user","content":[{{"type":"input_text","text":"# AGENTS.md for /w"}}]}},)"
+            R"({{"type":"message","role":"user","content":[{{"type":"input_text","text":"<environment_context><cwd>/w</cwd></environment_context>"}}]}},)"
+            R"({{"type":"message","role":"user","content":[{{"type":"input_text","text":"{}"}}]}})",
+            ask);
+        if (second)
+            body +=
+                R"(,{"type":"reasoning","summary":[]},{"type":"function_call","name":"shell","arguments":"{}","call_id":"c1"},{"type":"function_call_output","call_id":"c1","output":"a"})";
+        body += "]}";
+        return fmt::format(
+            "POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\ncontent-type: "
+            "application/json\r\ncontent-length: {}\r\n\r\n{}",
+            body.size(), body);
+    };
+    std::uint64_t ssl = 0x4000;
+    std::uint16_t port = 53000;
+    for (bool second : {false, true}) {
+        for (std::string_view ask : {"Fix the build", "Write the docs"}) {
+            auto g = cap.open_connection(kPid, ssl++, "codex");
+            cap.socket(g, static_cast<int>(5 + ssl % 16), "162.159.140.245", 443, port++);
+            cap.write(g, call(ask, second));
+            cap.close(g);
+            cap.advance_ns(1'000'000);
+        }
+    }
+    cap.finish();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -444,6 +487,8 @@ int main(int argc, char** argv) {
         openai_session(argv[1]);
     } else if (kind == "long" && argc > 3) {
         long_session(argv[1], std::atoi(argv[3]));
+    } else if (kind == "codex") {
+        codex_session(argv[1]);
     } else if (kind == "series" && argc > 3) {
         series_file(argv[1], std::atoi(argv[3]));
     } else {
