@@ -9,6 +9,8 @@ captures (no root needed).
   figures, TTFT and stop reasons, timeline bars (LLM and other HTTP, TTFT marks,
   the unseen connection, the gap, the warning) are in the DOM; secrets are not
   in the file. Screenshot: OUT_DIR/html_report_tool.png.
+- Two Codex sessions: each conversation is titled by its prompt, not by the
+  AGENTS.md text Codex sends as a user message before it.
 - A 500-call session: the load time is measured and printed (not asserted);
   what is asserted is what keeps it fast: the DOM stays small (calls render 50
   at a time, bodies only when opened, the timeline only its visible rows).
@@ -264,6 +266,17 @@ class HtmlReport(unittest.TestCase):
                        "21 C in Lyon.", "get_forecast", "stop completed"):
             self.assertIn(needle, text.replace("\n", " "))
         self.assertEqual(b.problems(), [])
+
+    def test_codex_titles_are_the_prompts(self):
+        # Codex sends AGENTS.md and its environment as user messages before the
+        # prompt: a conversation is titled by the prompt, as first_message.
+        _, report = make_report(self.tmp, "codex", "codex")
+        b = self.browser
+        b.open(report)
+        self.assertEqual(b.problems(), [])
+        titles = b.js("[...document.querySelectorAll('.conversation .title')]"
+                      ".map(e => e.textContent)")
+        self.assertEqual(sorted(titles), ["Fix the build", "Write the docs"])
 
     def test_hostile_captures(self):
         # Captures with impossible times and stream positions still give a page that

@@ -493,6 +493,13 @@
       // The first user message (Chat Completions puts the system prompt first).
       let at = 0;
       while (at + 1 < first.msgs.length && roleOf((blob(first.msgs[at]) || {}).json) !== 'user') at++;
+      // The last user message of the opening turn, as v_llm_conversations.first_message:
+      // Codex sends its AGENTS.md and environment as user messages before the prompt.
+      for (let i = at + 1; i < first.msgs.length; i++) {
+        const r = roleOf((blob(first.msgs[i]) || {}).json);
+        if (r === 'user') at = i;
+        else if (r !== 'system' && r !== 'developer') break;
+      }
       const m = (blob(first.msgs[at]) || {}).json;
       if (m && Array.isArray(m.content)) {
         const texts = m.content.filter((b) => b && (b.type === 'text' || b.type === 'input_text')).map((b) => b.text);
