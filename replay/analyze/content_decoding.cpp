@@ -14,12 +14,23 @@ namespace {
 
 constexpr std::size_t kOutChunk = 64 * 1024;
 
-DecodedContent failure(std::string body, std::string error) {
+DecodedContent over_limit(std::string body, std::size_t limit) {
+    body.resize(limit);
+    return DecodedContent{std::move(body), false, "decoded body over the size limit", true};
+}
+
+// A decoder's output buffer holds at most `limit` + 1 bytes: the byte past the
+// limit tells that the body is over it, whatever the decoder does next.
+DecodedContent failure(std::string body, std::string error, std::size_t limit) {
+    if (body.size() > limit)
+        return over_limit(std::move(body), limit);
     return DecodedContent{std::move(body), false, std::move(error), false};
 }
 
-DecodedContent over_limit(std::string body) {
-    return DecodedContent{std::move(body), false, "decoded body over the size limit", true};
+// Room for the next call of a decoder: a chunk, and never past `limit` + 1 in all
+// (`have` <= `limit` here, as every loop returns once the output is over the limit).
+std::size_t next_room(std::size_t have, std::size_t limit) {
+    return std::min(kOutChunk, limit - have) + 1;
 }
 
 // zlib: gzip (possibly several members), zlib-wrapped or raw deflate.
@@ -29,28 +40,27 @@ DecodedContent inflate_body(std::string_view in, int window_bits, std::size_t li
     while (offset < in.size()) {
         z_stream zs{};
         if (inflateInit2(&zs, window_bits) != Z_OK)
-            return failure(std::move(out), "inflateInit2 failed");
+            return failure(std::move(out), "inflateInit2 failed", limit);
         auto end = [](z_stream* s) { inflateEnd(s); };
         std::unique_ptr<z_stream, decltype(end)> guard(&zs, end);
         zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + offset));
         zs.avail_in = static_cast<uInt>(std::min<std::size_t>(in.size() - offset, 1u << 30));
         int rc = Z_OK;
         while (rc != Z_STREAM_END) {
-            std::size_t old = out.size();
-            out.resize(old + kOutChunk);
+            const std::size_t old = out.size();
+            const std::size_t room = next_room(old, limit);
+            out.resize(old + room);
             zs.next_out = reinterpret_cast<Bytef*>(out.data() + old);
-            zs.avail_out = static_cast<uInt>(kOutChunk);
+            zs.avail_out = static_cast<uInt>(room);
             rc = inflate(&zs, Z_NO_FLUSH);
-            out.resize(old + kOutChunk - zs.avail_out);
+            out.resize(old + room - zs.avail_out);
+            if (out.size() > limit)
+                return over_limit(std::move(out), limit);
             if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
-                return failure(std::move(out), "truncated compressed body");
+                return failure(std::move(out), "truncated compressed body", limit);
             }
             if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-                return failure(std::move(out), zs.msg ? zs.msg : "corrupt compressed body");
-            }
-            if (out.size() > limit) {
-                out.resize(limit);
-                return over_limit(std::move(out));
+                return failure(std::move(out), zs.msg ? zs.msg : "corrupt compressed body", limit);
             }
         }
         offset = in.size() - zs.avail_in;
@@ -68,31 +78,31 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
     std::unique_ptr<BrotliDecoderState, decltype(destroy)> state(
         BrotliDecoderCreateInstance(nullptr, nullptr, nullptr), destroy);
     if (!state)
-        return failure({}, "brotli: out of memory");
+        return failure({}, "brotli: out of memory", limit);
     std::string out;
     std::size_t avail_in = in.size();
     const auto* next_in = reinterpret_cast<const std::uint8_t*>(in.data());
     while (true) {
-        std::size_t old = out.size();
-        out.resize(old + kOutChunk);
-        std::size_t avail_out = kOutChunk;
+        const std::size_t old = out.size();
+        const std::size_t room = next_room(old, limit);
+        out.resize(old + room);
+        std::size_t avail_out = room;
         auto* next_out = reinterpret_cast<std::uint8_t*>(out.data() + old);
         BrotliDecoderResult rc = BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in,
                                                                &avail_out, &next_out, nullptr);
-        out.resize(old + kOutChunk - avail_out);
+        out.resize(old + room - avail_out);
+        if (out.size() > limit)
+            return over_limit(std::move(out), limit);
         if (rc == BROTLI_DECODER_RESULT_SUCCESS)
             return DecodedContent{std::move(out), true, {}, false};
         if (rc == BROTLI_DECODER_RESULT_ERROR) {
             return failure(std::move(out),
                            std::string("brotli: ") +
-                               BrotliDecoderErrorString(BrotliDecoderGetErrorCode(state.get())));
+                               BrotliDecoderErrorString(BrotliDecoderGetErrorCode(state.get())),
+                           limit);
         }
         if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) {
-            return failure(std::move(out), "truncated compressed body");
-        }
-        if (out.size() > limit) {
-            out.resize(limit);
-            return over_limit(std::move(out));
+            return failure(std::move(out), "truncated compressed body", limit);
         }
     }
 }
@@ -100,42 +110,42 @@ DecodedContent brotli_body(std::string_view in, std::size_t limit) {
 DecodedContent zstd_body(std::string_view in, std::size_t limit) {
     std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
     if (!ctx)
-        return failure({}, "zstd: out of memory");
+        return failure({}, "zstd: out of memory", limit);
     // Cap the window so hostile frame headers cannot ask for huge buffers.
     ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 27);
     std::string out;
     ZSTD_inBuffer input{in.data(), in.size(), 0};
     std::size_t last_rc = 0;
     while (input.pos < input.size) {
-        std::size_t old = out.size();
-        out.resize(old + kOutChunk);
-        ZSTD_outBuffer output{out.data() + old, kOutChunk, 0};
+        const std::size_t old = out.size();
+        const std::size_t room = next_room(old, limit);
+        out.resize(old + room);
+        ZSTD_outBuffer output{out.data() + old, room, 0};
         last_rc = ZSTD_decompressStream(ctx.get(), &output, &input);
         out.resize(old + output.pos);
+        if (out.size() > limit)
+            return over_limit(std::move(out), limit);
         if (ZSTD_isError(last_rc)) {
-            return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc));
-        }
-        if (out.size() > limit) {
-            out.resize(limit);
-            return over_limit(std::move(out));
+            return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc),
+                           limit);
         }
     }
     // Flush what the decoder still holds.
     while (last_rc != 0) {
-        std::size_t old = out.size();
-        out.resize(old + kOutChunk);
-        ZSTD_outBuffer output{out.data() + old, kOutChunk, 0};
+        const std::size_t old = out.size();
+        const std::size_t room = next_room(old, limit);
+        out.resize(old + room);
+        ZSTD_outBuffer output{out.data() + old, room, 0};
         last_rc = ZSTD_decompressStream(ctx.get(), &output, &input);
         out.resize(old + output.pos);
+        if (out.size() > limit)
+            return over_limit(std::move(out), limit);
         if (ZSTD_isError(last_rc)) {
-            return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc));
+            return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc),
+                           limit);
         }
         if (output.pos == 0)
-            return failure(std::move(out), "truncated compressed body");
-        if (out.size() > limit) {
-            out.resize(limit);
-            return over_limit(std::move(out));
-        }
+            return failure(std::move(out), "truncated compressed body", limit);
     }
     return DecodedContent{std::move(out), true, {}, false};
 }
@@ -160,7 +170,9 @@ DecodedContent decode_one(std::string_view coding, std::string_view body, std::s
         return brotli_body(body, limit);
     if (iequals(coding, "zstd"))
         return zstd_body(body, limit);
-    return failure(std::string(body), "unknown content coding: " + std::string(coding));
+    // Kept as it came, whatever its size: the caller knows the encoded body's size.
+    return DecodedContent{std::string(body), false,
+                          "unknown content coding: " + std::string(coding), false};
 }
 
 DecodedContent decode_content(std::string_view encodings, std::string_view body,

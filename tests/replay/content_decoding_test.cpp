@@ -94,6 +94,44 @@ TEST(ContentDecoding, BombIsCut) {
     EXPECT_EQ(d.body.size(), 1u << 20);
 }
 
+// A body whose decodable start is over the limit and whose rest is cut off or
+// damaged: the decoder's error must not let it keep more than the limit (the
+// decoders stopped at the error before they looked at the limit; found by
+// fuzz_http1).
+TEST(ContentDecoding, DamagedTailPastTheLimitIsStillCut) {
+    // 1 MiB of random words: many zstd blocks and brotli meta-blocks, so that half
+    // of the encoded body decodes to far more than the limit.
+    std::mt19937 rng(7);
+    std::string text;
+    while (text.size() < (1u << 20)) {
+        for (int i = 2 + static_cast<int>(rng() % 8); i > 0; --i)
+            text += static_cast<char>('a' + rng() % 26);
+        text += ' ';
+    }
+    constexpr std::size_t kLimit = 4096;
+    for (const char* coding : {"gzip", "deflate", "br", "zstd"}) {
+        const std::string c = coding;
+        const std::string enc = c == "gzip"      ? zlib_encode(text, 31)
+                                : c == "deflate" ? zlib_encode(text, 15)
+                                : c == "br"      ? brotli_encode(text)
+                                                 : zstd_encode(text);
+        // Damaged from 3/4 on, and damaged early (within zlib's first 64 KiB of output).
+        std::string late = enc, early = enc;
+        for (std::size_t i = enc.size() * 3 / 4; i < enc.size(); ++i)
+            late[i] = static_cast<char>(0xff);
+        for (std::size_t i = 8000; i < 8100; ++i)
+            early[i] = static_cast<char>(0xff);
+        for (const std::string& input : {enc.substr(0, enc.size() / 2), late, early}) {
+            DecodedContent d = decode_content(coding, input, kLimit);
+            EXPECT_FALSE(d.ok) << coding;
+            EXPECT_LE(d.body.size(), kLimit) << coding;
+            // Cut at the limit, or stopped by the damage before it.
+            EXPECT_TRUE(d.over_limit || d.body.size() < kLimit) << coding << ": " << d.error;
+            EXPECT_EQ(text.substr(0, d.body.size()), d.body) << coding;
+        }
+    }
+}
+
 TEST(ContentDecoding, UnknownAndGarbage) {
     EXPECT_FALSE(decode_content("compress", "abc").ok);
     std::mt19937 rng(5);
