@@ -33,18 +33,18 @@ Expected<std::unique_ptr<Importer>> Importer::create(sqlite::Database& db,
 
 Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
                                         const std::string& file) {
-    return import(contents, file, contents.connections.size(),
-                  [&contents](const ConnectionSink& sink,
-                              replay::ConnectionTap*) -> Expected<void> {
-                      for (const auto& c : contents.connections) {
-                          // Not owned: `contents` keeps it.
-                          if (auto r = sink(std::shared_ptr<const replay::Connection>(
-                                  std::shared_ptr<void>(), &c));
-                              !r)
-                              return r;
-                      }
-                      return {};
-                  });
+    return import(
+        contents, file, contents.connections.size(),
+        [&contents](const ConnectionSink& sink, replay::ConnectionTap*) -> Expected<void> {
+            for (const auto& c : contents.connections) {
+                // Not owned: `contents` keeps it.
+                if (auto r = sink(
+                        std::shared_ptr<const replay::Connection>(std::shared_ptr<void>(), &c));
+                    !r)
+                    return r;
+            }
+            return {};
+        });
 }
 
 Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
@@ -150,8 +150,9 @@ Expected<ImportResult> Importer::import(const replay::CaptureContents& contents,
             c = std::make_shared<const replay::Connection>(std::move(**whole));
         }
         const replay::Connection* raw = c.get();
+        const auto launch = options_.decode_ahead ? std::launch::async : std::launch::deferred;
         ahead.push_back(Ahead{std::move(c), std::async(
-                                                std::launch::async,
+                                                launch,
                                                 [raw, &limits, &growth, policy](Done old) {
                                                     old = {};
                                                     return prepare_connection(*raw, policy, limits,

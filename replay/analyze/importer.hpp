@@ -21,6 +21,10 @@ struct ImportOptions {
     bool keep_secrets = false;  // store secret header values verbatim
     DecodeLimits decode;        // against compression bombs
     std::function<void(std::size_t done, std::size_t total)> progress;  // connections decoded
+    // Connections are decoded on worker threads a few ahead of the writes; false
+    // decodes each on the writing thread when its turn comes (the same rows: the
+    // fuzz targets, where a thread per connection costs more than the decoding).
+    bool decode_ahead = true;
 };
 
 class Importer {
