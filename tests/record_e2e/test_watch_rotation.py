@@ -18,6 +18,12 @@ time the recorder has finished the previous rotation. Then:
 - ct-analyze stores each file's place in the series (first_seq, series_uuid,
   series_index, previous_capture_uuid), and listing the series by series_index
   gives the files in the order they were written.
+
+WatchRotationRingFull does the same through a 16 KiB ring that the larger bodies
+overflow: each file's lost events are the numbers it lacks (trailer, reader and
+ct-record's message agree), ct-record's run total is the files' sum, the bytes
+the server saw and no file holds are exactly the trailers' lost_bytes, and the
+DATA and LOSS events cover each stream without overlap.
 """
 import json
 import os
@@ -30,19 +36,21 @@ import unittest
 from harness import CT_DUMP, Capture, wait_for
 from test_watch import CT_ANALYZE, WatchBase
 
-# argv: cafile port stopfile workers. Each worker (a process of its own) makes
-# exchanges on one kept-alive connection, and one on a new connection every 8th,
-# until the stop file exists; bodies vary in size. Prints "WORKER k exchanges".
+# argv: cafile port stopfile workers [scale]. Each worker (a process of its own)
+# makes exchanges on one kept-alive connection, and one on a new connection every
+# 8th, until the stop file exists; bodies vary in size (15 bytes to 1.3 KiB, times
+# scale). Prints "WORKER k exchanges".
 PYTHON_STEADY = r'''
 import http.client, os, ssl, sys
 cafile, port, stop, workers = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+scale = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 
 def work(k):
     ctx = ssl.create_default_context(cafile=cafile)
     keep = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
     i = 0
     while not os.path.exists(stop):
-        body = f"w{k}-{i:06d}-".encode() * (1 + (i * 37) % 90)
+        body = f"w{k}-{i:06d}-".encode() * (1 + (i * 37) % 90) * scale
         keep.request("POST", "/echo", body=body)
         assert keep.getresponse().read() == body
         if i % 8 == 0:
@@ -72,6 +80,32 @@ sys.exit(0 if codes == [0] * workers else 1)
 
 SEQ = re.compile(r"^\[\d+\] seq=(\d+) t=\d+ pid=\d+ tid=(\d+) ")
 DATA_LEN = re.compile(r" gen=\d+ (?:write|read) pos=\d+ len=(\d+) ")
+DATA_RANGE = re.compile(r" gen=(\d+) (write|read) pos=(\d+) len=(\d+) ")
+LOSS_RANGE = re.compile(r" gen=(\d+) dir=(\d) pos=(\d+) lost=(\d+) reason=(\S+)")
+
+
+def ranges_of(path):
+    """The stream ranges a capture's DATA and LOSS events cover, from ct-dump:
+    {(gen, "write"|"read"): [(pos, len, "data"|"loss")]}, and how many LOSS events of
+    each reason it holds."""
+    out = subprocess.run([CT_DUMP, path], check=True, capture_output=True, text=True,
+                         errors="replace").stdout
+    ranges, reasons = {}, {}
+    for line in out.splitlines():
+        if not SEQ.match(line):
+            continue
+        m = DATA_RANGE.search(line)
+        if m:
+            ranges.setdefault((int(m.group(1)), m.group(2)), []).append(
+                (int(m.group(3)), int(m.group(4)), "data"))
+            continue
+        m = LOSS_RANGE.search(line)
+        if m:
+            direction = "write" if m.group(2) == "0" else "read"
+            ranges.setdefault((int(m.group(1)), direction), []).append(
+                (int(m.group(3)), int(m.group(4)), "loss"))
+            reasons[m.group(5)] = reasons.get(m.group(5), 0) + 1
+    return ranges, reasons
 
 
 def events_of(path):
@@ -218,6 +252,142 @@ class WatchRotationRace(WatchBase):
               f"({carried} spanning files); {out_of_order} events reached the ring after a "
               f"higher-numbered one; {held} events numbered after a cut were read while the "
               f"file before it was closed")
+
+
+class WatchRotationRingFull(WatchBase):
+    """Rotations while the ring overflows: every lost event and byte is counted once,
+    in the file its number belongs to, and what no file holds is exactly what the
+    files say they lost."""
+    ROTATIONS = 8
+    WORKERS = 3
+
+    def test_losses_through_rotations_are_counted_per_file(self):
+        agent = self.agent_python()
+        # A 16 KiB ring cannot take the 64 KiB chunks of the largest bodies (up to 62 KiB
+        # at scale 48), so their reservations fail whatever the recorder's speed.
+        rec = self.start_watcher("--match-exe", agent, extra=("--ring-size", "16K"))
+        stop = os.path.join(self.tmp, "stop")
+        client = subprocess.Popen([agent, "-c", PYTHON_STEADY, self.server.cert,
+                                   str(self.server.port), stop, str(self.WORKERS), "48"],
+                                  stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: client.poll() is None and client.kill())
+        seen_connections = self.WORKERS
+        self.assertGreaterEqual(len(self.server.connection_list(expect=seen_connections)),
+                                seen_connections)
+        for n in range(1, self.ROTATIONS + 1):
+            # Traffic in every file: a few more one-shot connections before each rotation.
+            seen_connections += self.WORKERS
+            self.assertGreaterEqual(
+                len(self.server.connection_list(expect=seen_connections)), seen_connections)
+            rec.send_signal(signal.SIGHUP)
+            self.assertTrue(
+                wait_for(lambda: self.read_log().count("rotated (SIGHUP)") >= n, timeout=120),
+                f"rotation {n} did not happen:\n{self.read_log()[-3000:]}")
+        with open(stop, "w"):
+            pass
+        out, _ = client.communicate(timeout=120)
+        self.assertEqual(client.returncode, 0, out)
+        exchanges = [int(line.split()[2]) for line in out.splitlines()
+                     if line.startswith("WORKER ")]
+        expected = self.WORKERS + sum((i + 7) // 8 for i in exchanges)
+        logged = self.server.connection_list(expect=expected)
+        self.assertEqual(len(logged), expected)
+        self.stop_watcher(rec)
+        log = self.read_log()
+        files = self.finished_captures()
+        self.assertEqual(len(files), self.ROTATIONS + 1, files)
+
+        # Sequence numbers: each in at most one file; the numbers a file lacks in
+        # [first_seq, last_seq) are its lost events, for the trailer, the reader and
+        # ct-record's message when it closed the file.
+        closed_lost = [int(m) if m else 0 for m in
+                       re.findall(r"closed \S+ \(\d+ events(?:, (\d+) LOST)?", log)]
+        self.assertEqual(len(closed_lost), self.ROTATIONS, log[-3000:])
+        seen, caps, files_with_loss, total_lost_events = set(), [], 0, 0
+        ranges = {}  # (gen, direction) -> [(pos, len, kind)], all files
+        loss_events, loss_bytes, trailer_lost_bytes = 0, 0, 0
+        for index, path in enumerate(files):
+            cap = Capture(path, self.tmp)
+            caps.append(cap)
+            s, t = cap.summary, cap.summary["trailer"]
+            self.assertTrue(s["ended_cleanly"], path)
+            seqs, _, _ = events_of(path)
+            self.assertEqual(len(set(seqs)), len(seqs), f"{path}: a number twice")
+            self.assertFalse(seen & set(seqs), f"{path}: numbers of an earlier file")
+            seen |= set(seqs)
+            self.assertTrue(all(s["first_seq"] <= q < t["last_seq"] for q in seqs), path)
+            missing = (t["last_seq"] - s["first_seq"]) - len(seqs)
+            self.assertEqual(t["lost_events"], missing, f"{path}: trailer lost_events")
+            self.assertEqual(s["lost_events"], missing, f"{path}: reader's lost events")
+            if index < self.ROTATIONS:
+                self.assertEqual(closed_lost[index], missing, f"{path}: ct-record said")
+            total_lost_events += missing
+            file_ranges, reasons = ranges_of(path)
+            for key, r in file_ranges.items():
+                ranges.setdefault(key, []).extend(r)
+            in_file = sum(n for n in reasons.values())
+            loss_events += in_file
+            loss_bytes += sum(length for r in file_ranges.values()
+                              for _, length, kind in r if kind == "loss")
+            trailer_lost_bytes += t["lost_bytes"]
+            files_with_loss += in_file > 0 or missing > 0
+            self.assertEqual(set(reasons) - {"ring-full", "ring_full"}, set(),
+                             f"{path}: LOSS reasons {reasons}")
+        self.assertGreaterEqual(files_with_loss, min(2, len(files)), "the ring overflowed in fewer than two files")
+        summary = re.search(r"LOST: (\d+) events", log)
+        self.assertEqual(int(summary.group(1)) if summary else 0, total_lost_events,
+                         "ct-record's run summary against the files' trailers")
+
+        # Bytes. What the server received and sent and no file holds is what the
+        # trailers count as lost, exactly.
+        data_bytes = sum(length for r in ranges.values() for _, length, kind in r if kind == "data")
+        server_bytes = sum(len(entry["recv"]) + len(entry["sent"]) for _, entry in logged)
+        self.assertEqual(trailer_lost_bytes, server_bytes - data_bytes,
+                         f"trailers' lost_bytes against the server's {server_bytes} bytes, "
+                         f"{data_bytes} of them in DATA events")
+        # And where: in each direction of each connection, the DATA and LOSS events of
+        # all files cover the server's bytes without overlap, and the DATA bytes are the
+        # server's. What neither covers is a DATA event whose LOSS event was lost too: a
+        # lost event of some file. (A connection whose SOCKET event was lost has no port
+        # to find its server log by; it is left out here.)
+        port_of = {}
+        for cap in caps:
+            for c in self.to_server(cap):
+                port_of[c["gen"]] = c["local_port"]
+        by_port = {}
+        for port, entry in logged:
+            by_port.setdefault(port, []).append(entry)
+        holes = hole_bytes = checked = 0
+        for gen, port in sorted(port_of.items()):
+            if len(by_port.get(port, [])) != 1:
+                continue  # its port was used twice
+            for direction in ("write", "read"):
+                server = by_port[port][0]["recv" if direction == "write" else "sent"]
+                at, data = 0, []
+                for pos, length, kind in sorted(ranges.get((gen, direction), [])):
+                    self.assertGreaterEqual(pos, at,
+                                            f"connection {gen} {direction}: overlap at {pos}")
+                    if pos > at:
+                        holes += 1
+                        hole_bytes += pos - at
+                    if kind == "data":
+                        data.append(server[pos:pos + length])
+                    at = pos + length
+                self.assertLessEqual(at, len(server), f"connection {gen} {direction}: past the end")
+                if at < len(server):
+                    holes += 1
+                    hole_bytes += len(server) - at
+                captured = b"".join(
+                    c[direction] for cap in caps for c in cap.connections if c["gen"] == gen)
+                self.assertTrue(captured == b"".join(data),
+                                f"connection {gen} {direction}: captured bytes differ")
+                checked += 1
+        self.assertGreaterEqual(checked, expected, "fewer than half the streams could be checked")
+        self.assertLessEqual(holes, total_lost_events)
+        self.assertLessEqual(loss_bytes + hole_bytes, trailer_lost_bytes)
+        print(f"ring full through rotations: {len(files)} files, {len(seen)} events kept, "
+              f"{total_lost_events} lost; {loss_events} LOSS events ({loss_bytes} bytes), "
+              f"{holes} uncovered stretches ({hole_bytes} bytes); {checked} streams checked")
 
 
 if __name__ == "__main__":
