@@ -7,11 +7,43 @@
 
 #include "capture/capture_contents.hpp"
 #include "capture/capture_reader.hpp"
+#include "capture/frame_magic.hpp"
 #include "synthetic_capture.hpp"
 #include "test_files.hpp"
 
 namespace ct::testing {
 namespace {
+
+// The search for the next frame after damage finds what a byte-by-byte scan for
+// the magics finds (zstd's 28 B5 2F FD, skippable 5? 2A 4D 18), near misses included.
+TEST(CaptureDamage, FrameMagicSearchMatchesAByteScan) {
+    auto is_magic = [](const std::uint8_t* p) {
+        const std::uint32_t m = ctz::get_u32(p);
+        return m == ctz::kZstdFrameMagic || ctz::is_skippable_magic(m);
+    };
+    const std::uint8_t planted[][4] = {{0x28, 0xB5, 0x2F, 0xFD}, {0x5C, 0x2A, 0x4D, 0x18},
+                                       {0x50, 0x2A, 0x4D, 0x18}, {0x4F, 0x2A, 0x4D, 0x18},
+                                       {0x60, 0x2A, 0x4D, 0x18}, {0x28, 0xB5, 0x2F, 0xFC}};
+    const std::uint8_t common[] = {0x28, 0xB5, 0x2F, 0xFD, 0x2A, 0x4D, 0x18, 0x5C};
+    std::mt19937 rng(11);
+    for (int round = 0; round < 100000; ++round) {
+        std::vector<std::uint8_t> v(rng() % 64);
+        for (auto& b : v)
+            b = rng() % 4 == 0 ? common[rng() % 8] : static_cast<std::uint8_t>(rng());
+        if (!v.empty() && rng() % 2) {
+            const auto& p = planted[rng() % 6];
+            const std::size_t at = rng() % v.size();
+            for (std::size_t k = 0; k < 4 && at + k < v.size(); ++k)
+                v[at + k] = p[k];
+        }
+        std::size_t scan = 0;
+        while (scan + 4 <= v.size() && !is_magic(v.data() + scan))
+            ++scan;
+        if (scan + 4 > v.size())
+            scan = v.size();
+        ASSERT_EQ(replay::find_frame_magic(v), scan) << "round " << round;
+    }
+}
 
 struct Walk {
     replay::ReadSummary summary;
