@@ -115,8 +115,10 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
     ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 27);
     std::string out;
     ZSTD_inBuffer input{in.data(), in.size(), 0};
+    // Until the input is used up and the decoder has flushed what it holds.
     std::size_t last_rc = 0;
-    while (input.pos < input.size) {
+    while (input.pos < input.size || last_rc != 0) {
+        const bool input_left = input.pos < input.size;
         const std::size_t old = out.size();
         const std::size_t room = next_room(old, limit);
         out.resize(old + room);
@@ -129,22 +131,7 @@ DecodedContent zstd_body(std::string_view in, std::size_t limit) {
             return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc),
                            limit);
         }
-    }
-    // Flush what the decoder still holds.
-    while (last_rc != 0) {
-        const std::size_t old = out.size();
-        const std::size_t room = next_room(old, limit);
-        out.resize(old + room);
-        ZSTD_outBuffer output{out.data() + old, room, 0};
-        last_rc = ZSTD_decompressStream(ctx.get(), &output, &input);
-        out.resize(old + output.pos);
-        if (out.size() > limit)
-            return over_limit(std::move(out), limit);
-        if (ZSTD_isError(last_rc)) {
-            return failure(std::move(out), std::string("zstd: ") + ZSTD_getErrorName(last_rc),
-                           limit);
-        }
-        if (output.pos == 0)
+        if (!input_left && output.pos == 0)
             return failure(std::move(out), "truncated compressed body", limit);
     }
     return DecodedContent{std::move(out), true, {}, false};

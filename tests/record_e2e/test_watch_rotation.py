@@ -130,23 +130,29 @@ def events_of(path):
     return seqs, late, data
 
 
-class WatchRotationRace(WatchBase):
+class RotationBase(WatchBase):
     ROTATIONS = 60
     WORKERS = 4
 
-    def test_every_event_in_exactly_one_file(self):
-        agent = self.agent_python()
-        rec = self.start_watcher("--match-exe", agent)
+    def rotate_under_traffic(self, rec, agent, scale=1, traffic_in_every_file=False):
+        """Runs PYTHON_STEADY's workers under `agent` while the watcher `rec` rotates
+        ROTATIONS times on SIGHUP (each after the previous one finished; with
+        `traffic_in_every_file`, each after the server logged WORKERS more connections),
+        then stops them and the watcher. Returns (exchanges per worker, the connections
+        the server logged, the finished captures)."""
         stop = os.path.join(self.tmp, "stop")
         client = subprocess.Popen([agent, "-c", PYTHON_STEADY, self.server.cert,
-                                   str(self.server.port), stop, str(self.WORKERS)],
+                                   str(self.server.port), stop, str(self.WORKERS), str(scale)],
                                   stdout=subprocess.PIPE, text=True)
         self.addCleanup(lambda: client.poll() is None and client.kill())
         # Traffic flows (a one-shot connection of each worker is logged) before the first
         # rotation, and goes on through all of them.
-        self.assertGreaterEqual(len(self.server.connection_list(expect=self.WORKERS)),
-                                self.WORKERS)
+        seen = self.WORKERS
+        self.assertGreaterEqual(len(self.server.connection_list(expect=seen)), seen)
         for n in range(1, self.ROTATIONS + 1):
+            if traffic_in_every_file:
+                seen += self.WORKERS
+                self.assertGreaterEqual(len(self.server.connection_list(expect=seen)), seen)
             rec.send_signal(signal.SIGHUP)
             self.assertTrue(
                 wait_for(lambda: self.read_log().count("rotated (SIGHUP)") >= n, timeout=120),
@@ -165,6 +171,15 @@ class WatchRotationRace(WatchBase):
         self.assertEqual(self.partial_captures(), [])
         files = self.finished_captures()
         self.assertEqual(len(files), self.ROTATIONS + 1, files)
+        return exchanges, logged, files
+
+
+class WatchRotationRace(RotationBase):
+    def test_every_event_in_exactly_one_file(self):
+        agent = self.agent_python()
+        rec = self.start_watcher("--match-exe", agent)
+        exchanges, logged, files = self.rotate_under_traffic(rec, agent)
+        expected = len(logged)
 
         # The series as ct-analyze stores it: the files in the order they were written.
         db = os.path.join(self.tmp, "series.db")
@@ -254,7 +269,7 @@ class WatchRotationRace(WatchBase):
               f"file before it was closed")
 
 
-class WatchRotationRingFull(WatchBase):
+class WatchRotationRingFull(RotationBase):
     """Rotations while the ring overflows: every lost event and byte is counted once,
     in the file its number belongs to, and what no file holds is exactly what the
     files say they lost."""
@@ -266,36 +281,10 @@ class WatchRotationRingFull(WatchBase):
         # A 16 KiB ring cannot take the 64 KiB chunks of the largest bodies (up to 62 KiB
         # at scale 48), so their reservations fail whatever the recorder's speed.
         rec = self.start_watcher("--match-exe", agent, extra=("--ring-size", "16K"))
-        stop = os.path.join(self.tmp, "stop")
-        client = subprocess.Popen([agent, "-c", PYTHON_STEADY, self.server.cert,
-                                   str(self.server.port), stop, str(self.WORKERS), "48"],
-                                  stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: client.poll() is None and client.kill())
-        seen_connections = self.WORKERS
-        self.assertGreaterEqual(len(self.server.connection_list(expect=seen_connections)),
-                                seen_connections)
-        for n in range(1, self.ROTATIONS + 1):
-            # Traffic in every file: a few more one-shot connections before each rotation.
-            seen_connections += self.WORKERS
-            self.assertGreaterEqual(
-                len(self.server.connection_list(expect=seen_connections)), seen_connections)
-            rec.send_signal(signal.SIGHUP)
-            self.assertTrue(
-                wait_for(lambda: self.read_log().count("rotated (SIGHUP)") >= n, timeout=120),
-                f"rotation {n} did not happen:\n{self.read_log()[-3000:]}")
-        with open(stop, "w"):
-            pass
-        out, _ = client.communicate(timeout=120)
-        self.assertEqual(client.returncode, 0, out)
-        exchanges = [int(line.split()[2]) for line in out.splitlines()
-                     if line.startswith("WORKER ")]
-        expected = self.WORKERS + sum((i + 7) // 8 for i in exchanges)
-        logged = self.server.connection_list(expect=expected)
-        self.assertEqual(len(logged), expected)
-        self.stop_watcher(rec)
+        _, logged, files = self.rotate_under_traffic(rec, agent, scale=48,
+                                                     traffic_in_every_file=True)
+        expected = len(logged)
         log = self.read_log()
-        files = self.finished_captures()
-        self.assertEqual(len(files), self.ROTATIONS + 1, files)
 
         # Sequence numbers: each in at most one file; the numbers a file lacks in
         # [first_seq, last_seq) are its lost events, for the trailer, the reader and
