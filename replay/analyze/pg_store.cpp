@@ -76,7 +76,7 @@ constexpr std::array<TableInfo, rows::kTables> kTableInfo{{
      "message_id, stop_reason, input_tokens, output_tokens, cache_creation_input_tokens, "
      "cache_read_input_tokens, reasoning_tokens, start_ns, first_token_ns, end_ns, ttft_ns, "
      "duration_ns, response_text, thinking_text, tool_calls, content, sse_event_count, error, "
-     "complete, conversation_key"},
+     "complete, conversation_key, opening_prompt"},
     {"llm_call_messages", nullptr, "llm_call_id, idx, blob_id, sep, capture_id", true},
     {"llm_tool_calls", "id",
      "id, llm_call_id, idx, tool_use_id, name, input, input_valid, input_raw, capture_id", true},

@@ -86,6 +86,7 @@ PreparedCall prepare_call(llm::LlmCall call, const DecodedMessage& request, Part
     for (std::string_view m : call.messages)
         p.message_parts.push_back(parts.add(m));
     p.conversation_key = conversation_key(call);
+    p.opening_prompt = llm::opening_prompt(call);
     p.tool_calls_json = llm::tool_calls_json(call.tool_calls);
     p.search_text = search_text(call);
     p.call = std::move(call);

@@ -39,6 +39,7 @@ struct PreparedCall {
     std::optional<std::size_t> tools_part;
     std::vector<std::size_t> message_parts;
     std::optional<std::string> conversation_key;  // llm_calls.conversation_key
+    std::optional<std::string> opening_prompt;    // llm_calls.opening_prompt
     std::string tool_calls_json;
     std::string search_text;  // what the llm_response search document holds
 };

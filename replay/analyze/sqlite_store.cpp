@@ -146,8 +146,9 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::create(sqlite::Database& db)
              " tool_count, message_id, stop_reason, input_tokens, output_tokens,"
              " cache_creation_input_tokens, cache_read_input_tokens, reasoning_tokens, start_ns,"
              " first_token_ns, end_ns, ttft_ns, duration_ns, response_text, thinking_text,"
-             " tool_calls, content, sse_event_count, error, complete, conversation_key)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+             " tool_calls, content, sse_event_count, error, complete, conversation_key,"
+             " opening_prompt)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     CT_TRY(
         prep(st->tool_call,
              "INSERT INTO llm_tool_calls (llm_call_id, idx, tool_use_id, name, input, input_valid,"

@@ -360,7 +360,8 @@ struct RowRun {
                         opt(call.thinking), pc.tool_calls_json, opt(call.content_json), call.events,
                         opt(call.error), complete,
                         pc.conversation_key ? std::optional<Blob>(Blob{*pc.conversation_key})
-                                            : std::optional<Blob>()));
+                                            : std::optional<Blob>(),
+                        pc.opening_prompt));
         std::int64_t id = w.last_id();
         ++result.llm_calls;
         // Blobs first: their inserts (and search indexing) happen in message order,

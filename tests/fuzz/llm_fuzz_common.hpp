@@ -54,6 +54,7 @@ inline void use_call(const analyze::llm::LlmCall& call) {
     (void)analyze::llm::tool_calls_json(call.tool_calls);
     (void)analyze::llm::system_text(call.system_json);
     (void)analyze::llm::conversation_opening(call);  // the conversation key's input
+    (void)analyze::llm::opening_prompt(call);        // llm_calls.opening_prompt
     for (std::string_view m : call.messages) {
         if (m.empty())
             __builtin_trap();

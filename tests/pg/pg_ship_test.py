@@ -216,8 +216,12 @@ def main():
             print("3. a version 6 database gets shipped_files and the series columns",
                   flush=True)
             # Back to version 6: without 007's table and 008's columns (and the view that
-            # shows two of them, which 008 makes again).
-            pg.psql("kill", "DROP TABLE shipped_files; ALTER TABLE captures "
+            # shows two of them, which 008 makes again), and 011's column (010's view
+            # first, which does not read it).
+            with open(os.path.join(SCHEMA, "postgresql", "010_opening_prompt.sql")) as f:
+                view_10 = f.read()
+            pg.psql("kill", view_10 + "\nALTER TABLE llm_calls DROP COLUMN opening_prompt; "
+                            "DROP TABLE shipped_files; ALTER TABLE captures "
                             "DROP COLUMN first_seq, DROP COLUMN series_uuid CASCADE, "
                             "DROP COLUMN series_index CASCADE, "
                             "DROP COLUMN previous_capture_uuid, DROP COLUMN watch_rules; "

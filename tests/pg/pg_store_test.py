@@ -363,17 +363,28 @@ def main():
             a, b = sql(lite, codex), sql(url, codex)
             check(a == want and b == want, f"Codex prompts: SQLite {a}, PostgreSQL {b}")
 
-            # A database of schema version 9 (the view of 008) is brought to the
-            # newest by the next import, on both engines, and then shows the prompt.
+            # A database of schema version 9 (the view of 008, no
+            # llm_calls.opening_prompt) is brought to the newest by the next import,
+            # on both engines, and then shows the prompt: 011 fills opening_prompt of
+            # the calls stored before by version 10's rule, which gives what the
+            # importer stores.
+            def prompts(db):  # in id order (ids differ between the engines)
+                rows = sql(db, "SELECT opening_prompt FROM llm_calls ORDER BY id")
+                return [r["opening_prompt"] for r in rows or []]
+            stored = (prompts(lite), prompts(url))
+            check(stored[0] and stored[0] == stored[1] and "Fix the build" in stored[0],
+                  f"opening_prompt as imported: SQLite {stored[0][:8]}, "
+                  f"PostgreSQL {stored[1][:8]}")
             schema_dir = os.path.join(os.path.dirname(os.path.abspath(README)), "schema", "sql")
             with open(os.path.join(schema_dir, "008_first_user_message.sql")) as f:
                 lite_v8 = f.read()
             with open(os.path.join(schema_dir, "postgresql", "008_first_user_message.sql")) as f:
                 pg_v8 = f.read()
             con = sqlite3.connect(lite)
-            con.executescript(lite_v8 + "\nPRAGMA user_version = 9;")
+            drop = "\nALTER TABLE llm_calls DROP COLUMN opening_prompt;"
+            con.executescript(lite_v8 + drop + "\nPRAGMA user_version = 9;")
             con.close()
-            pg.psql("ct", pg_v8 + "\nUPDATE ct_schema SET version = 9;")
+            pg.psql("ct", pg_v8 + drop + "\nUPDATE ct_schema SET version = 9;")
             # (Read without ct-analyze, which would migrate.)
             old = "# AGENTS.md for /w|2\n# AGENTS.md for /w|2"
             con = sqlite3.connect(lite)
@@ -394,6 +405,10 @@ def main():
             check(same_answer(sql(lite, "SELECT * FROM v_llm_conversations"),
                               sql(url, "SELECT * FROM v_llm_conversations")),
                   "v_llm_conversations differs after migrating from version 9")
+            after = (prompts(lite), prompts(url))
+            check(after == stored, "opening_prompt filled by 011 differs from the imported: " +
+                  "; ".join(f"{x!r} / {y!r} / {z!r}" for x, y, z in
+                            zip(after[0], after[1], stored[0]) if not x == y == z))
             # Request bodies come back byte for byte.
             q = "SELECT request_id, hex(body) AS b FROM http_request_bodies"
             qp = "SELECT request_id, upper(encode(body, 'hex')) AS b FROM http_request_bodies"

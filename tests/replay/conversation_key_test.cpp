@@ -23,27 +23,60 @@ std::string post(const std::string& path, const std::string& body) {
            std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-// The key of the one call a request on a connection of its own makes (no
-// response needed), in hex; nullopt when it has none.
-std::optional<std::string> key_of(const std::string& request_wire) {
+// The key (in hex) and opening_prompt of the one call a request on a connection
+// of its own makes (no response needed).
+struct Opening {
+    std::optional<std::string> key;
+    std::optional<std::string> prompt;
+};
+
+Opening opening_of(const std::string& request_wire) {
     testing::StreamBuilder out, in;
     out.data(request_wire, 1'000'000'000);
     auto p = prepare_connection(testing::make_connection(out.stream(), in.stream()), {});
     EXPECT_EQ(p->calls.size(), 1u);
     if (p->calls.size() != 1 || !p->calls[0]) {
         ADD_FAILURE() << "no LLM call";
-        return std::nullopt;
+        return {};
     }
-    const auto& key = p->calls[0]->conversation_key;
-    if (!key)
-        return std::nullopt;
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char c : *key) {
-        hex += kHex[c >> 4];
-        hex += kHex[c & 15];
+    Opening o{std::nullopt, p->calls[0]->opening_prompt};
+    if (const auto& key = p->calls[0]->conversation_key) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        o.key.emplace();
+        for (unsigned char c : *key) {
+            *o.key += kHex[c >> 4];
+            *o.key += kHex[c & 15];
+        }
     }
-    return hex;
+    return o;
+}
+
+std::optional<std::string> key_of(const std::string& request_wire) {
+    return opening_of(request_wire).key;
+}
+
+// One agent's conversations, each call made by make_call(ask, turns): the turns of
+// one ask share a key, and their opening_prompt is the ask, whatever came before
+// it; two asks have two keys. Returns the first ask's key.
+template <typename MakeCall>
+std::optional<std::string> expect_a_key_per_ask(MakeCall make_call, int turns = 3) {
+    std::optional<std::string> first_key;
+    for (const std::string ask : {"Fix the build", "Write the docs"}) {
+        SCOPED_TRACE(ask);
+        const Opening first = opening_of(make_call(ask, 1));
+        EXPECT_TRUE(first.key);
+        EXPECT_EQ(first.prompt, ask);
+        for (int turn = 2; turn <= turns; ++turn) {
+            const Opening later = opening_of(make_call(ask, turn));
+            EXPECT_EQ(later.key, first.key) << "turn " << turn;
+            EXPECT_EQ(later.prompt, ask) << "turn " << turn;
+        }
+        if (first_key)
+            EXPECT_NE(first.key, first_key);
+        else
+            first_key = first.key;
+    }
+    return first_key;
 }
 
 // Anthropic: the system prompt travels apart; a cache marker moves to the last
@@ -77,14 +110,7 @@ std::string claude_call(const std::string& ask, int turns) {
 }
 
 TEST(ConversationKey, AnthropicTurnsShareOneKeyAsksDoNot) {
-    auto a1 = key_of(claude_call("Fix the build", 1));
-    ASSERT_TRUE(a1);
-    EXPECT_EQ(key_of(claude_call("Fix the build", 2)), a1);
-    EXPECT_EQ(key_of(claude_call("Fix the build", 3)), a1);
-    auto b1 = key_of(claude_call("Write the docs", 1));
-    ASSERT_TRUE(b1);
-    EXPECT_NE(*b1, *a1);
-    EXPECT_EQ(key_of(claude_call("Write the docs", 3)), b1);
+    expect_a_key_per_ask(claude_call);
 }
 
 // A conversation opened by one user message keeps the key of earlier imports:
@@ -116,14 +142,8 @@ std::string chat_call(const std::string& ask, int turns,
 }
 
 TEST(ConversationKey, ChatCompletionsSystemMessageIsNotTheKey) {
-    auto a1 = key_of(chat_call("Fix the build", 1));
-    ASSERT_TRUE(a1);
-    EXPECT_EQ(key_of(chat_call("Fix the build", 2)), a1);
-    EXPECT_EQ(key_of(chat_call("Fix the build", 3)), a1);
-    auto b1 = key_of(chat_call("Write the docs", 1));
-    ASSERT_TRUE(b1);
-    EXPECT_NE(*b1, *a1);
-    EXPECT_EQ(key_of(chat_call("Write the docs", 2)), b1);
+    auto a1 = expect_a_key_per_ask(
+        [](const std::string& ask, int turns) { return chat_call(ask, turns); });
     // A system prompt rewritten from call to call (a date in it) does not split one.
     EXPECT_EQ(key_of(chat_call("Fix the build", 2, "You are Qwen Code. Today is Tuesday.")), a1);
     // A "developer" message is an instruction too.
@@ -160,18 +180,13 @@ std::string codex_call(const std::string& ask, int turns) {
 }
 
 TEST(ConversationKey, ResponsesInstructionsAndSharedContextAreNotTheKey) {
-    auto a1 = key_of(codex_call("Fix the build", 1));
-    ASSERT_TRUE(a1);
-    EXPECT_EQ(key_of(codex_call("Fix the build", 2)), a1);
-    EXPECT_EQ(key_of(codex_call("Fix the build", 3)), a1);
-    auto b1 = key_of(codex_call("Write the docs", 1));
-    ASSERT_TRUE(b1);
-    EXPECT_NE(*b1, *a1);
-    EXPECT_EQ(key_of(codex_call("Write the docs", 3)), b1);
+    expect_a_key_per_ask(codex_call);
     // A plain string input is the user's message.
-    EXPECT_NE(
-        key_of(post("/v1/responses", R"({"model":"gpt-5","instructions":"I","input":"Say hi"})")),
-        key_of(post("/v1/responses", R"({"model":"gpt-5","instructions":"I","input":"Say bye"})")));
+    const Opening hi = opening_of(
+        post("/v1/responses", R"({"model":"gpt-5","instructions":"I","input":"Say hi"})"));
+    EXPECT_EQ(hi.prompt, "Say hi");
+    EXPECT_NE(hi.key, key_of(post("/v1/responses",
+                                  R"({"model":"gpt-5","instructions":"I","input":"Say bye"})")));
 }
 
 // Gemini: systemInstruction travels apart; function responses are user turns
@@ -193,14 +208,7 @@ std::string gemini_call(const std::string& ask, int turns) {
 }
 
 TEST(ConversationKey, GeminiTurnsShareOneKeyAsksDoNot) {
-    auto a1 = key_of(gemini_call("Fix the build", 1));
-    ASSERT_TRUE(a1);
-    EXPECT_EQ(key_of(gemini_call("Fix the build", 2)), a1);
-    EXPECT_EQ(key_of(gemini_call("Fix the build", 3)), a1);
-    auto b1 = key_of(gemini_call("Write the docs", 1));
-    ASSERT_TRUE(b1);
-    EXPECT_NE(*b1, *a1);
-    EXPECT_EQ(key_of(gemini_call("Write the docs", 2)), b1);
+    expect_a_key_per_ask(gemini_call);
     // countTokens calls belong to no conversation.
     EXPECT_EQ(
         key_of(testing::gemini_request("/v1beta/models/gemini-2.5-pro:countTokens",
@@ -229,12 +237,32 @@ TEST(ConversationKey, WithoutAUserMessageTheFirstMessage) {
             "/v1/chat/completions",
             R"({"model":"gpt-4o","messages":[{"role":"system","content":")" + system + R"("}]})");
     };
-    auto a = key_of(only("Summarise A"));
-    ASSERT_TRUE(a);
-    EXPECT_EQ(key_of(only("Summarise A")), a);
-    EXPECT_NE(key_of(only("Summarise B")), a);
-    EXPECT_EQ(key_of(post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[]})")),
-              std::nullopt);
+    const Opening a = opening_of(only("Summarise A"));
+    ASSERT_TRUE(a.key);
+    EXPECT_EQ(a.prompt, std::nullopt);  // no user message: no prompt
+    EXPECT_EQ(key_of(only("Summarise A")), a.key);
+    EXPECT_NE(key_of(only("Summarise B")), a.key);
+    const Opening none =
+        opening_of(post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[]})"));
+    EXPECT_EQ(none.key, std::nullopt);
+    EXPECT_EQ(none.prompt, std::nullopt);
+}
+
+// Every call stores its own opening_prompt: at most kOpeningPromptChars characters,
+// cut where SQLite's substr() cuts (a character is a lead byte and its continuation
+// bytes), so that version 11's migration fills older rows alike.
+TEST(ConversationKey, TheOpeningPromptIsCutAtAThousandCharacters) {
+    std::string ask;
+    for (int i = 0; i < 1500; ++i)
+        ask += i % 2 ? "\u00e9" : "a";  // JSON escapes: "é" in the prompt
+    const Opening o = opening_of(
+        post("/v1/chat/completions",
+             R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + ask + R"("}]})"));
+    ASSERT_TRUE(o.prompt);
+    std::string want;
+    for (std::size_t i = 0; i < llm::kOpeningPromptChars; ++i)
+        want += i % 2 ? "\xc3\xa9" : "a";
+    EXPECT_EQ(*o.prompt, want);
 }
 
 }  // namespace

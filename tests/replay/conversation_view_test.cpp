@@ -235,16 +235,36 @@ TEST(ConversationView, ThePromptIsTheLastUserMessageOfTheOpeningTurnOnly) {
 
 // A database of schema version 9 (its view showed the opening turn's first user
 // message, AGENTS.md for Codex) shows the prompt once migrated to version 10.
-TEST(ConversationView, MigratingFromVersion9ShowsThePrompt) {
+// A database of version 9 (before 010's view) or 10 (before 011's column) shows the
+// prompts once migrated: 011 fills llm_calls.opening_prompt of the calls already
+// stored by version 10's rule, which gives what the importer stores.
+TEST(ConversationView, MigratingFromVersion9And10ShowsThePrompt) {
     testing::TempDir dir;
     const std::string path = dir.file("c.ctz");
+    // A prompt longer than the column keeps, in two-byte characters: 011 cuts it
+    // where the importer does.
+    std::string long_ask, long_first;
+    for (int i = 0; i < 1500; ++i)
+        long_ask += i % 2 ? "\u00e9" : "a";
+    for (int i = 0; i < 120; ++i)
+        long_first += i % 2 ? "\xc3\xa9" : "a";
     {
         testing::SyntheticCapture cap(path);
         std::uint64_t ssl = 0x100;
-        for (const auto& r :
-             {codex_opening("Fix the build"),
-              post("api.example", "/v1/chat/completions",
-                   R"({"model":"gpt-4o","messages":[{"role":"user","content":"Say hi"}]})")}) {
+        for (
+            const auto& r :
+            {codex_opening("Fix the build"),
+             post("api.example", "/v1/chat/completions",
+                  R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + long_ask +
+                      R"("}]})"),
+             post("api.example", "/v1/chat/completions",
+                  R"({"model":"gpt-4o","messages":[{"role":"user","content":"Say hi"}]})"),
+             post("api.example", "/v1/chat/completions",
+                  R"({"model":"gpt-4o","messages":[{"role":"system","content":"Be brief."}]})"),
+             post(
+                 "generativelanguage.googleapis.com",
+                 "/v1beta/models/gemini-2.5-pro:generateContent",
+                 R"({"contents":[{"role":"user","parts":[{"text":"setup"},{"text":"Plan it"}]}]})")}) {
             auto g = cap.open_connection(7, ssl++);
             cap.write(g, r);
             cap.close(g);
@@ -256,11 +276,9 @@ TEST(ConversationView, MigratingFromVersion9ShowsThePrompt) {
     ASSERT_TRUE(db) << db.error().what();
     auto imported = import_capture_file(*db, path, false);
     ASSERT_TRUE(imported) << imported.error().what();
-    auto firsts = [&] {
+    auto column = [&](const std::string& sql) {
         std::vector<std::string> out;
-        auto st = db->prepare(
-            "SELECT coalesce(first_message, 'NULL') FROM v_llm_conversations "
-            "ORDER BY start_utc");
+        auto st = db->prepare(sql);
         EXPECT_TRUE(st);
         if (!st)
             return out;
@@ -273,19 +291,39 @@ TEST(ConversationView, MigratingFromVersion9ShowsThePrompt) {
         }
         return out;
     };
-    EXPECT_EQ(firsts(), (std::vector<std::string>{"Fix the build", "Say hi"}));
-    // Back to version 9: its view is 008's (009 left it alone).
+    const std::string firsts =
+        "SELECT coalesce(first_message, 'NULL') FROM v_llm_conversations ORDER BY start_utc";
+    const std::string prompts =
+        "SELECT coalesce(opening_prompt, 'NULL') FROM llm_calls ORDER BY id";
+    const std::vector<std::string> want_firsts = {"Fix the build", long_first, "Say hi", "NULL",
+                                                  "Plan it"};
+    EXPECT_EQ(column(firsts), want_firsts);
+    const std::vector<std::string> stored = column(prompts);
+    EXPECT_EQ(stored.size(), want_firsts.size());
+    EXPECT_EQ(stored[1].size(), 1500u);  // 1,000 characters, 500 of them two bytes long
+    EXPECT_EQ(column("SELECT length(opening_prompt) FROM llm_calls WHERE id = 2"),
+              std::vector<std::string>{"1000"});
     const auto& all = schema_migrations();
-    auto v8 =
-        std::find_if(all.begin(), all.end(), [](const Migration& m) { return m.version == 8; });
-    ASSERT_NE(v8, all.end());
-    ASSERT_TRUE(db->exec(std::string(v8->sql)));
-    ASSERT_TRUE(db->exec("PRAGMA user_version = 9"));
-    EXPECT_EQ(firsts(), (std::vector<std::string>{"# AGENTS.md for /w", "Say hi"}));
-    auto v = migrate(*db);
-    ASSERT_TRUE(v) << v.error().what();
-    EXPECT_EQ(*v, schema_migrations().back().version);
-    EXPECT_EQ(firsts(), (std::vector<std::string>{"Fix the build", "Say hi"}));
+    auto view_of = [&](int version) {
+        auto it = std::find_if(all.begin(), all.end(),
+                               [&](const Migration& m) { return m.version == version; });
+        EXPECT_NE(it, all.end());
+        return it == all.end() ? std::string() : std::string(it->sql);
+    };
+    for (int version : {9, 10}) {
+        SCOPED_TRACE(version);
+        // Back to `version`: its view (008's for 9, as 009 left it alone; 010's for
+        // 10), and no opening_prompt column.
+        ASSERT_TRUE(db->exec(view_of(version == 9 ? 8 : 10)));
+        ASSERT_TRUE(db->exec("ALTER TABLE llm_calls DROP COLUMN opening_prompt"));
+        ASSERT_TRUE(db->exec("PRAGMA user_version = " + std::to_string(version)));
+        EXPECT_EQ(column(firsts)[0], version == 9 ? "# AGENTS.md for /w" : "Fix the build");
+        auto v = migrate(*db);
+        ASSERT_TRUE(v) << v.error().what();
+        EXPECT_EQ(*v, schema_migrations().back().version);
+        EXPECT_EQ(column(firsts), want_firsts);
+        EXPECT_EQ(column(prompts), stored);
+    }
 }
 
 // A conversation whose first call holds no user message has none to show.

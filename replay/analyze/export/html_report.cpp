@@ -316,7 +316,9 @@ Expected<std::string> html_report(sqlite::Database& db, const ReportSelection& s
          "l.content IS NULL THEN l.tool_calls END AS tool_calls, (SELECT json_group_array(t.name) "
          "FROM (SELECT name FROM llm_tool_calls t WHERE t.llm_call_id = l.id ORDER BY t.idx) t) "
          "AS tool_names_json, l.sse_event_count AS sse, l.error, l.complete, "
-         "hex(l.conversation_key) AS conv FROM llm_calls l WHERE " +
+         "hex(l.conversation_key) AS conv, substr(l.opening_prompt, 1, 200) AS prompt FROM "
+         "llm_calls l "
+         "WHERE " +
              calls_where + " ORDER BY coalesce(l.start_ns, 0), l.id"},
     };
     for (const auto& part : parts) {

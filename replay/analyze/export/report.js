@@ -487,28 +487,12 @@
     }
   }
   function conversationTitle(g) {
+    // llm_calls.opening_prompt of the first call, as v_llm_conversations.first_message:
+    // the last user message of the opening turn (Codex sends its AGENTS.md and
+    // environment as user messages before the prompt).
     const first = g.calls[0];
-    let text = '';
-    if (first.msgs.length) {
-      // The first user message (Chat Completions puts the system prompt first).
-      let at = 0;
-      while (at + 1 < first.msgs.length && roleOf((blob(first.msgs[at]) || {}).json) !== 'user') at++;
-      // The last user message of the opening turn, as v_llm_conversations.first_message:
-      // Codex sends its AGENTS.md and environment as user messages before the prompt.
-      for (let i = at + 1; i < first.msgs.length; i++) {
-        const r = roleOf((blob(first.msgs[i]) || {}).json);
-        if (r === 'user') at = i;
-        else if (r !== 'system' && r !== 'developer') break;
-      }
-      const m = (blob(first.msgs[at]) || {}).json;
-      if (m && Array.isArray(m.content)) {
-        const texts = m.content.filter((b) => b && (b.type === 'text' || b.type === 'input_text')).map((b) => b.text);
-        text = texts.length ? texts[texts.length - 1] : contentText(m.content);
-      } else {
-        text = m ? messagePreview(m) : D.blobs[first.msgs[at]] || '';
-      }
-    }
-    return text || '(no messages)';
+    if (first.prompt) return first.prompt;
+    return first.msgs.length ? '(no user message)' : '(no messages)';
   }
   function conversationCard(g, open) {
     const sum = (k) => g.calls.reduce((a, c) => a + (c[k] || 0), 0);

@@ -67,22 +67,104 @@ std::string canonical_message(std::string_view message) {
     return dump(j);
 }
 
+// The messages of the opening user turn: the first user message and the user
+// messages after it up to the first message that is neither the user's nor
+// instructions (system, developer); their indexes in call.messages.
+std::vector<std::size_t> opening_turn(const LlmCall& call) {
+    std::vector<std::size_t> turn;
+    for (std::size_t i = 0; i < call.messages.size(); ++i) {
+        const Speaker s = speaker_of(call.messages[i]);
+        if (s == Speaker::kUser)
+            turn.push_back(i);
+        else if (s == Speaker::kOther && !turn.empty())
+            break;  // the first answer (or tool output) ends the opening turn
+    }
+    return turn;
+}
+
+// A JSON value as text: a string's own text, anything else as JSON.
+std::string value_text(const Json& value) {
+    return value.is_string() ? value.get<std::string>() : dump(value);
+}
+
+// The text of the last element of `list` that `pick` accepts, or nullopt.
+template <typename Pick>
+std::optional<std::string> last_text(const Json& list, Pick pick) {
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+        if (!it->is_object() || !pick(*it))
+            continue;
+        const auto text = it->find("text");
+        if (text == it->end() || text->is_null())
+            return std::nullopt;
+        return value_text(*text);
+    }
+    return std::nullopt;
+}
+
+// The first `chars` characters of `text`, as SQLite's substr(text, 1, chars) cuts.
+std::string first_chars(std::string text, std::size_t chars) {
+    std::size_t at = 0;
+    for (std::size_t n = 0; n < chars && at < text.size(); ++n) {
+        if (static_cast<unsigned char>(text[at++]) >= 0xC0) {
+            while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80)
+                ++at;
+        }
+    }
+    text.resize(at);
+    return text;
+}
+
+// The text of the opening turn's last user message (opening_prompt), uncut.
+std::optional<std::string> prompt_text(std::string_view message) {
+    const Json j = parse_json(message);
+    if (j.is_discarded())
+        return std::string(message);
+    if (j.is_string())
+        return j.get<std::string>();
+    if (j.is_object()) {
+        if (const auto content = j.find("content"); content != j.end()) {
+            if (content->is_string())
+                return content->get<std::string>();
+            if (content->is_array()) {
+                // Agents put reminders first and the user's words last.
+                return last_text(*content, [](const Json& block) {
+                    const auto type = block.find("type");
+                    return type != block.end() && type->is_string() &&
+                           (*type == "text" || *type == "input_text");
+                });
+            }
+        }
+        if (const auto parts = j.find("parts"); parts != j.end() && parts->is_array()) {
+            return last_text(*parts, [](const Json& part) {
+                const auto text = part.find("text");
+                return text != part.end() && text->is_string();
+            });
+        }
+    }
+    return std::string(message);
+}
+
 }  // namespace
 
 std::vector<std::string> conversation_opening(const LlmCall& call) {
     std::vector<std::string> out;
     if (call.messages.empty() || !call.in_conversation)
         return out;
-    for (std::string_view m : call.messages) {
-        const Speaker s = speaker_of(m);
-        if (s == Speaker::kUser)
-            out.push_back(canonical_message(m));
-        else if (s == Speaker::kOther && !out.empty())
-            break;  // the first answer (or tool output) ends the opening turn
-    }
+    for (std::size_t i : opening_turn(call))
+        out.push_back(canonical_message(call.messages[i]));
     if (out.empty())
         out.push_back(canonical_message(call.messages.front()));
     return out;
+}
+
+std::optional<std::string> opening_prompt(const LlmCall& call) {
+    const std::vector<std::size_t> turn = opening_turn(call);
+    if (turn.empty())
+        return std::nullopt;
+    auto text = prompt_text(call.messages[turn.back()]);
+    if (text)
+        *text = first_chars(std::move(*text), kOpeningPromptChars);
+    return text;
 }
 
 ToolCall make_tool_call(std::string id, std::string name, std::string arguments) {

@@ -79,6 +79,21 @@ std::string system_text(std::string_view system_json);
 // message. Empty without messages and outside a conversation (countTokens).
 std::vector<std::string> conversation_opening(const LlmCall& call);
 
+// llm_calls.opening_prompt: the text of the last user message of the opening
+// user turn (conversation_opening), the prompt after the setup messages some
+// agents send as user messages first (Codex: AGENTS.md, <environment_context>).
+// The text is the message's content string, or the text of its last text block
+// (type "text" or "input_text"; agents put reminders first and the user's words
+// last), or of a Gemini content's last part with text; a message that is a JSON
+// string gives that string, and one that is not JSON, or has none of these, its
+// own text. nullopt without a user message, or when the last text block or part
+// chosen has no text. At most kOpeningPromptChars characters are kept (counted as
+// SQLite's substr() counts them: a byte from 0xC0 up with the 0x80-0xBF bytes after
+// it is one character, any other byte one), as every call of a conversation
+// stores its own copy.
+inline constexpr std::size_t kOpeningPromptChars = 1000;
+std::optional<std::string> opening_prompt(const LlmCall& call);
+
 // nullopt unless the request is an LLM API call this analyzer knows.
 std::optional<LlmCall> decode_llm_call(const DecodedMessage& request,
                                        const DecodedMessage* response);
