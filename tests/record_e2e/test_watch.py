@@ -68,13 +68,13 @@ class WatchBase(RecordTest):
             shutil.copy(real_python(), path)
         return path
 
-    def start_watcher(self, *rules, extra=(), log="watch.log"):
+    def start_watcher(self, *rules, extra=(), log="watch.log", env=None):
         log_path = os.path.join(self.tmp, log)
         err = open(log_path, "w")
         self.addCleanup(err.close)
         rec = subprocess.Popen([CT_RECORD, "--watch", "--no-status", *rules, "--output-dir",
                                 self.out, *extra], stdout=subprocess.DEVNULL, stderr=err,
-                               text=True)
+                               text=True, env=None if env is None else {**os.environ, **env})
         self.addCleanup(lambda: rec.poll() is None and rec.kill())
 
         def ready():

@@ -379,5 +379,77 @@ class WatchRotationRingFull(RotationBase):
               f"{holes} uncovered stretches ({hole_bytes} bytes); {checked} streams checked")
 
 
+class WatchRotationLateEvents(RotationBase):
+    """Where no barrier for running BPF programs exists (nohz_full), events numbered
+    below a rotation's cut can reach the ring after their file closed (capture-format.md
+    3.7). CT_RECORD_TEST_LATE_EVENTS makes every rotation close its file without the
+    barrier and without reading the ring first, so that many do: each is written into
+    the next file, which says how many it holds, and counts as lost in its own file
+    only; no byte is lost."""
+    ROTATIONS = 10
+    WORKERS = 3
+
+    def test_late_events_go_into_the_next_file_and_are_said(self):
+        agent = self.agent_python()
+        rec = self.start_watcher("--match-exe", agent, env={"CT_RECORD_TEST_LATE_EVENTS": "1"})
+        _, logged, files = self.rotate_under_traffic(rec, agent, traffic_in_every_file=True)
+        self.assertIn("no barrier for running BPF programs", self.read_log())
+        seen, caps, late_total, lost_total = set(), [], 0, 0
+        for index, path in enumerate(files):
+            cap = Capture(path, self.tmp)
+            caps.append(cap)
+            s, t = cap.summary, cap.summary["trailer"]
+            self.assertTrue(s["ended_cleanly"], path)
+            seqs, _, _ = events_of(path)
+            self.assertFalse(seen & set(seqs), f"{path}: numbers of an earlier file")
+            seen |= set(seqs)
+            own = [q for q in seqs if s["first_seq"] <= q < t["last_seq"]]
+            late = [q for q in seqs if q < s["first_seq"]]
+            self.assertEqual(len(own) + len(late), len(seqs), f"{path}: numbers past last_seq")
+            if index == 0:
+                self.assertEqual(late, [])
+            else:
+                # Only the previous file's numbers, each missing there.
+                previous = caps[index - 1].summary
+                self.assertTrue(all(previous["first_seq"] <= q for q in late), path)
+            # The trailer, the reader and ct-record count what the file lacks of its own
+            # numbers, the late ones included.
+            missing = (t["last_seq"] - s["first_seq"]) - len(own)
+            self.assertEqual(t["lost_events"], missing, f"{path}: trailer lost_events")
+            self.assertEqual(s["lost_events"], missing, f"{path}: reader's lost events")
+            dump = subprocess.run([CT_DUMP, path], check=True, capture_output=True,
+                                  text=True, errors="replace").stdout
+            said = re.search(r"(\d+) event\(s\) numbered below this file's first_seq", dump)
+            self.assertEqual(int(said.group(1)) if said else 0, len(late),
+                             f"{path}: the NOTE on its late events")
+            late_total += len(late)
+            lost_total += missing
+        self.assertGreater(late_total, 0, "no event reached a later file")
+        # Nothing is lost: every number is in some file, and what the files count as
+        # lost is exactly what reached the next one (the last file has no next: it
+        # closes after everything was read).
+        self.assertEqual(sorted(seen), list(range(len(seen))))
+        self.assertEqual(lost_total, late_total)
+        # And every connection, joined across files, is the server's, byte for byte.
+        by_port = {}
+        for port, entry in logged:
+            by_port.setdefault(port, []).append(entry)
+        joined = {}
+        for cap in caps:
+            for c in self.to_server(cap):
+                w, r = joined.get(c["gen"], (b"", b"", c["local_port"]))[:2]
+                joined[c["gen"]] = (w + c["write"], r + c["read"], c["local_port"])
+        checked = 0
+        for gen, (w, r, port) in sorted(joined.items()):
+            if len(by_port.get(port, [])) != 1:
+                continue
+            self.assertTrue(w == by_port[port][0]["recv"], f"connection {gen}: request bytes")
+            self.assertTrue(r == by_port[port][0]["sent"], f"connection {gen}: response bytes")
+            checked += 1
+        self.assertGreaterEqual(checked, len(logged) // 2)
+        print(f"late events: {len(files)} files, {len(seen)} events, {late_total} of them "
+              f"written into the file after their own; {checked} connections byte-exact")
+
+
 if __name__ == "__main__":
     unittest.main()
