@@ -173,6 +173,20 @@ class RotationBase(WatchBase):
         self.assertEqual(len(files), self.ROTATIONS + 1, files)
         return exchanges, logged, files
 
+    def each_file(self, files, seen, caps):
+        """Reads the finished captures in order: yields (index, path, Capture, its sequence
+        numbers) once it checked that the file ended cleanly and holds no number twice
+        nor one of an earlier file (`seen` collects the numbers, `caps` the Captures)."""
+        for index, path in enumerate(files):
+            cap = Capture(path, self.tmp)
+            caps.append(cap)
+            self.assertTrue(cap.summary["ended_cleanly"], path)
+            seqs, _, _ = events_of(path)
+            self.assertEqual(len(set(seqs)), len(seqs), f"{path}: a number twice")
+            self.assertFalse(seen & set(seqs), f"{path}: numbers of an earlier file")
+            seen |= set(seqs)
+            yield index, path, cap, seqs
+
 
 class WatchRotationRace(RotationBase):
     def test_every_event_in_exactly_one_file(self):
@@ -295,15 +309,8 @@ class WatchRotationRingFull(RotationBase):
         seen, caps, files_with_loss, total_lost_events = set(), [], 0, 0
         ranges = {}  # (gen, direction) -> [(pos, len, kind)], all files
         loss_events, loss_bytes, trailer_lost_bytes = 0, 0, 0
-        for index, path in enumerate(files):
-            cap = Capture(path, self.tmp)
-            caps.append(cap)
+        for index, path, cap, seqs in self.each_file(files, seen, caps):
             s, t = cap.summary, cap.summary["trailer"]
-            self.assertTrue(s["ended_cleanly"], path)
-            seqs, _, _ = events_of(path)
-            self.assertEqual(len(set(seqs)), len(seqs), f"{path}: a number twice")
-            self.assertFalse(seen & set(seqs), f"{path}: numbers of an earlier file")
-            seen |= set(seqs)
             self.assertTrue(all(s["first_seq"] <= q < t["last_seq"] for q in seqs), path)
             missing = (t["last_seq"] - s["first_seq"]) - len(seqs)
             self.assertEqual(t["lost_events"], missing, f"{path}: trailer lost_events")
@@ -395,14 +402,8 @@ class WatchRotationLateEvents(RotationBase):
         _, logged, files = self.rotate_under_traffic(rec, agent, traffic_in_every_file=True)
         self.assertIn("no barrier for running BPF programs", self.read_log())
         seen, caps, late_total, lost_total = set(), [], 0, 0
-        for index, path in enumerate(files):
-            cap = Capture(path, self.tmp)
-            caps.append(cap)
+        for index, path, cap, seqs in self.each_file(files, seen, caps):
             s, t = cap.summary, cap.summary["trailer"]
-            self.assertTrue(s["ended_cleanly"], path)
-            seqs, _, _ = events_of(path)
-            self.assertFalse(seen & set(seqs), f"{path}: numbers of an earlier file")
-            seen |= set(seqs)
             own = [q for q in seqs if s["first_seq"] <= q < t["last_seq"]]
             late = [q for q in seqs if q < s["first_seq"]]
             self.assertEqual(len(own) + len(late), len(seqs), f"{path}: numbers past last_seq")
