@@ -17,18 +17,15 @@ Expected<Rows> query(sqlite::Database& db, std::string_view sql, std::int64_t ca
         return std::unexpected(stmt.error());
     stmt->bind(1, capture_id);
     Rows out;
-    while (true) {
-        auto step = stmt->step();
-        if (!step)
-            return std::unexpected(step.error());
-        if (!*step)
-            break;
-        std::vector<std::string> row;
-        for (int i = 0; i < stmt->column_count(); ++i) {
-            row.emplace_back(stmt->column_is_null(i) ? "-" : std::string(stmt->column_text(i)));
-        }
-        out.rows.push_back(std::move(row));
-    }
+    if (auto done = stmt->each_row([&]() {
+            std::vector<std::string> row;
+            for (int i = 0; i < stmt->column_count(); ++i) {
+                row.emplace_back(stmt->column_is_null(i) ? "-" : std::string(stmt->column_text(i)));
+            }
+            out.rows.push_back(std::move(row));
+        });
+        !done)
+        return std::unexpected(done.error());
     return out;
 }
 

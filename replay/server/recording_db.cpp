@@ -26,14 +26,11 @@ Expected<Recording> load_recording_from_db(const std::string& db_path,
     captures->bind(1, capture_uuid);
     captures->bind(2, conversation);
     std::vector<std::pair<std::int64_t, std::string>> found;
-    while (true) {
-        auto row = captures->step();
-        if (!row)
-            return std::unexpected(row.error());
-        if (!*row)
-            break;
-        found.emplace_back(captures->column_int64(0), std::string(captures->column_text(1)));
-    }
+    if (auto done = captures->each_row([&]() {
+            found.emplace_back(captures->column_int64(0), std::string(captures->column_text(1)));
+        });
+        !done)
+        return std::unexpected(done.error());
     if (found.empty() && !conversation.empty())
         return fail("no conversation " + conversation + " in " + db_path +
                     (capture_uuid.empty() ? "" : " (capture " + capture_uuid + ")") +
@@ -70,60 +67,54 @@ Expected<Recording> load_recording_from_db(const std::string& db_path,
     q->bind(1, capture_id);
     q->bind(2, conversation);
     Recording rec;
-    while (true) {
-        auto row = q->step();
-        if (!row)
-            return std::unexpected(row.error());
-        if (!*row)
-            break;
-        RecordedExchange x;
-        x.method = std::string(q->column_text(0));
-        x.target = std::string(q->column_text(1));
-        x.host = std::string(q->column_text(2));
-        x.request_body = std::string(q->column_text(3));
-        const auto request_end = static_cast<std::uint64_t>(q->column_int64(4));
-        if (q->column_int64(5) == 0 || q->column_int64(12) == 0 || q->column_int64(14) == 0) {
-            rec.skipped.push_back(x.method + " " + x.target +
-                                  ": incomplete or undecodable in the database");
-            continue;
-        }
-        const std::int64_t response_id = q->column_int64(6);
-        x.status = static_cast<int>(q->column_int64(7));
-        x.reason = std::string(q->column_text(8));
-        const auto headers = nlohmann::json::parse(q->column_text(9), nullptr, false);
-        if (headers.is_array())
-            for (const auto& h : headers)
-                if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string() &&
-                    !is_framing_header(h[0].get<std::string>()) &&
-                    !analyze::http1::iequals(h[0].get<std::string>(), "Content-Encoding"))
-                    x.headers.push_back({h[0].get<std::string>(), h[1].get<std::string>()});
-        std::string body(q->column_text(10));
-        const auto response_start = static_cast<std::uint64_t>(q->column_int64(11));
-        if (response_start > request_end && request_end)
-            x.response_delay_ns = response_start - request_end;
-        std::string_view type = q->column_text(13);
-        x.sse = analyze::http1::iequals(type.substr(0, type.find(';')), "text/event-stream");
-        if (x.sse) {
-            std::vector<std::uint64_t> times;
-            events->bind(1, response_id);
-            while (true) {
-                auto e = events->step();
-                if (!e)
-                    return std::unexpected(e.error());
-                if (!*e)
-                    break;
-                times.push_back(static_cast<std::uint64_t>(events->column_int64(0)));
+    if (auto done = q->each_row([&]() -> Expected<void> {
+            RecordedExchange x;
+            x.method = std::string(q->column_text(0));
+            x.target = std::string(q->column_text(1));
+            x.host = std::string(q->column_text(2));
+            x.request_body = std::string(q->column_text(3));
+            const auto request_end = static_cast<std::uint64_t>(q->column_int64(4));
+            if (q->column_int64(5) == 0 || q->column_int64(12) == 0 || q->column_int64(14) == 0) {
+                rec.skipped.push_back(x.method + " " + x.target +
+                                      ": incomplete or undecodable in the database");
+                return {};
             }
-            events->reset();
-            // Event boundaries from the analyzer's own SSE parser; times from the database.
-            auto decoded = analyze::sse::decode_body(body);
-            x.sse_events = decoded.events.size();
-            x.chunks = sse_chunks(std::move(body), decoded.events, times, response_start);
-        } else if (!body.empty()) {
-            x.chunks.push_back({0, std::move(body)});
-        }
-        rec.exchanges.push_back(std::move(x));
-    }
+            const std::int64_t response_id = q->column_int64(6);
+            x.status = static_cast<int>(q->column_int64(7));
+            x.reason = std::string(q->column_text(8));
+            const auto headers = nlohmann::json::parse(q->column_text(9), nullptr, false);
+            if (headers.is_array())
+                for (const auto& h : headers)
+                    if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string() &&
+                        !is_framing_header(h[0].get<std::string>()) &&
+                        !analyze::http1::iequals(h[0].get<std::string>(), "Content-Encoding"))
+                        x.headers.push_back({h[0].get<std::string>(), h[1].get<std::string>()});
+            std::string body(q->column_text(10));
+            const auto response_start = static_cast<std::uint64_t>(q->column_int64(11));
+            if (response_start > request_end && request_end)
+                x.response_delay_ns = response_start - request_end;
+            std::string_view type = q->column_text(13);
+            x.sse = analyze::http1::iequals(type.substr(0, type.find(';')), "text/event-stream");
+            if (x.sse) {
+                std::vector<std::uint64_t> times;
+                events->bind(1, response_id);
+                if (auto timed = events->each_row([&]() {
+                        times.push_back(static_cast<std::uint64_t>(events->column_int64(0)));
+                    });
+                    !timed)
+                    return std::unexpected(timed.error());
+                // Event boundaries from the analyzer's own SSE parser; times from the database.
+                auto decoded = analyze::sse::decode_body(body);
+                x.sse_events = decoded.events.size();
+                x.chunks = sse_chunks(std::move(body), decoded.events, times, response_start);
+            } else if (!body.empty()) {
+                x.chunks.push_back({0, std::move(body)});
+            }
+            rec.exchanges.push_back(std::move(x));
+            return {};
+        });
+        !done)
+        return std::unexpected(done.error());
     for (std::size_t i = 0; i < rec.exchanges.size(); ++i)
         rec.exchanges[i].number = i + 1;
     return rec;

@@ -227,15 +227,11 @@ class RequestBodies {
     Expected<void> start_capture(std::int64_t capture_id) {
         call_of_request_.clear();
         calls_.bind(1, capture_id);
-        while (true) {
-            auto row = calls_.step();
-            if (!row)
-                return std::unexpected(row.error());
-            if (!*row)
-                break;
-            call_of_request_.emplace(calls_.column_int64(0), calls_.column_int64(1));
-        }
-        calls_.reset();
+        if (auto done = calls_.each_row([&]() {
+                call_of_request_.emplace(calls_.column_int64(0), calls_.column_int64(1));
+            });
+            !done)
+            return std::unexpected(done.error());
         return {};
     }
 
@@ -249,19 +245,13 @@ class RequestBodies {
             return out;
         if (auto call = call_of_request_.find(request_id); call != call_of_request_.end()) {
             messages_.bind(1, call->second);
-            while (true) {
-                auto row = messages_.step();
-                if (!row) {
-                    messages_.reset();
-                    return std::unexpected(row.error());
-                }
-                if (!*row)
-                    break;
-                if (!messages_.column_is_null(0))
-                    *out += messages_.column_text(0);
-                *out += messages_.column_text(1);
-            }
-            messages_.reset();
+            if (auto done = messages_.each_row([&] {
+                    if (!messages_.column_is_null(0))
+                        *out += messages_.column_text(0);
+                    *out += messages_.column_text(1);
+                });
+                !done)
+                return std::unexpected(done.error());
         }
         if (!s.column_is_null(suffix_col)) {
             auto suffix = blob_text(s.column_int64(suffix_col));
@@ -313,116 +303,116 @@ Expected<HarDocument> build_har(sqlite::Database& db, const ExportScope& scope) 
             return std::unexpected(started.error());
         st->bind(1, capture_id);
         st->bind(2, scope.conversation);
-        while (true) {
-            auto row = st->step();
-            if (!row)
-                return std::unexpected(row.error());
-            if (!*row)
-                break;
-            const auto& s = *st;
-            const std::int64_t request_id = s.column_int64(0);
-            const auto q_start = opt_int(s, 2), q_end = opt_int(s, 3);
-            const std::string method = text(s, 4);
-            const std::string url = url_of(method, text(s, 5), text(s, 7));
-            const auto q_headers = header_pairs(text(s, 8));
-            const std::string q_type = text(s, 9);
-            auto q_body = bodies->body(s, 10, 30, 31, request_id);
-            if (!q_body)
-                return std::unexpected(q_body.error());
-            const bool q_complete = s.column_int64(13) != 0;
-            const std::string remote = text(s, 15);
-            const bool has_response = !s.column_is_null(16);
-            const auto r_start = opt_int(s, 17), r_end = opt_int(s, 18);
+        if (auto done = st->each_row([&]() -> Expected<void> {
+                const auto& s = *st;
+                const std::int64_t request_id = s.column_int64(0);
+                const auto q_start = opt_int(s, 2), q_end = opt_int(s, 3);
+                const std::string method = text(s, 4);
+                const std::string url = url_of(method, text(s, 5), text(s, 7));
+                const auto q_headers = header_pairs(text(s, 8));
+                const std::string q_type = text(s, 9);
+                auto q_body = bodies->body(s, 10, 30, 31, request_id);
+                if (!q_body)
+                    return std::unexpected(q_body.error());
+                const bool q_complete = s.column_int64(13) != 0;
+                const std::string remote = text(s, 15);
+                const bool has_response = !s.column_is_null(16);
+                const auto r_start = opt_int(s, 17), r_end = opt_int(s, 18);
 
-            Json request = {{"method", method},
-                            {"url", url},
-                            {"httpVersion", text(s, 6)},
-                            {"cookies", request_cookies(q_headers)},
-                            {"headers", headers_json(q_headers)},
-                            {"queryString", query_string(url)},
-                            {"headersSize", -1},
-                            {"bodySize", s.column_int64(11)}};
-            if (!q_body->empty() || !q_type.empty()) {
-                Json post = {{"mimeType", q_type}};
-                put_body(post, *q_body);
-                request["postData"] = std::move(post);
-            }
+                Json request = {{"method", method},
+                                {"url", url},
+                                {"httpVersion", text(s, 6)},
+                                {"cookies", request_cookies(q_headers)},
+                                {"headers", headers_json(q_headers)},
+                                {"queryString", query_string(url)},
+                                {"headersSize", -1},
+                                {"bodySize", s.column_int64(11)}};
+                if (!q_body->empty() || !q_type.empty()) {
+                    Json post = {{"mimeType", q_type}};
+                    put_body(post, *q_body);
+                    request["postData"] = std::move(post);
+                }
 
-            Json response;
-            std::vector<std::string> comments;
-            if (!q_complete)
-                comments.push_back(incomplete("request", s.column_int64(14)));
-            if (!s.column_is_null(12))
-                comments.push_back("request body: " + text(s, 12));
-            if (has_response) {
-                const auto r_headers = header_pairs(text(s, 22));
-                const std::string_view r_body = s.column_is_null(24) ? "" : s.column_text(24);
-                const std::string r_type = text(s, 23);
-                Json content = {{"size", static_cast<std::int64_t>(r_body.size())}};
-                const std::int64_t r_encoded = s.column_int64(25);
-                if (!s.column_is_null(29) && r_encoded <= static_cast<std::int64_t>(r_body.size()))
-                    content["compression"] = static_cast<std::int64_t>(r_body.size()) - r_encoded;
-                content["mimeType"] = r_type.empty() ? "x-unknown" : r_type;
-                put_body(content, r_body);
-                response = {{"status", s.column_int64(19)},
-                            {"statusText", text(s, 20)},
-                            {"httpVersion", text(s, 21)},
-                            {"cookies", response_cookies(r_headers)},
-                            {"headers", headers_json(r_headers)},
-                            {"content", std::move(content)},
-                            {"redirectURL", header_value(r_headers, "location")},
-                            {"headersSize", -1},
-                            {"bodySize", r_encoded}};
-                if (s.column_int64(27) == 0)
-                    comments.push_back(incomplete("response", s.column_int64(28)));
-                if (!s.column_is_null(26))
-                    comments.push_back("response body: " + text(s, 26));
-            } else {
-                response = {{"status", 0},
-                            {"statusText", ""},
-                            {"httpVersion", text(s, 6)},
-                            {"cookies", Json::array()},
-                            {"headers", Json::array()},
-                            {"content", {{"size", 0}, {"mimeType", "x-unknown"}}},
-                            {"redirectURL", ""},
-                            {"headersSize", -1},
-                            {"bodySize", -1}};
-                comments.push_back("no response captured");
-            }
+                Json response;
+                std::vector<std::string> comments;
+                if (!q_complete)
+                    comments.push_back(incomplete("request", s.column_int64(14)));
+                if (!s.column_is_null(12))
+                    comments.push_back("request body: " + text(s, 12));
+                if (has_response) {
+                    const auto r_headers = header_pairs(text(s, 22));
+                    const std::string_view r_body = s.column_is_null(24) ? "" : s.column_text(24);
+                    const std::string r_type = text(s, 23);
+                    Json content = {{"size", static_cast<std::int64_t>(r_body.size())}};
+                    const std::int64_t r_encoded = s.column_int64(25);
+                    if (!s.column_is_null(29) &&
+                        r_encoded <= static_cast<std::int64_t>(r_body.size()))
+                        content["compression"] =
+                            static_cast<std::int64_t>(r_body.size()) - r_encoded;
+                    content["mimeType"] = r_type.empty() ? "x-unknown" : r_type;
+                    put_body(content, r_body);
+                    response = {{"status", s.column_int64(19)},
+                                {"statusText", text(s, 20)},
+                                {"httpVersion", text(s, 21)},
+                                {"cookies", response_cookies(r_headers)},
+                                {"headers", headers_json(r_headers)},
+                                {"content", std::move(content)},
+                                {"redirectURL", header_value(r_headers, "location")},
+                                {"headersSize", -1},
+                                {"bodySize", r_encoded}};
+                    if (s.column_int64(27) == 0)
+                        comments.push_back(incomplete("response", s.column_int64(28)));
+                    if (!s.column_is_null(26))
+                        comments.push_back("response body: " + text(s, 26));
+                } else {
+                    response = {{"status", 0},
+                                {"statusText", ""},
+                                {"httpVersion", text(s, 6)},
+                                {"cookies", Json::array()},
+                                {"headers", Json::array()},
+                                {"content", {{"size", 0}, {"mimeType", "x-unknown"}}},
+                                {"redirectURL", ""},
+                                {"headersSize", -1},
+                                {"bodySize", -1}};
+                    comments.push_back("no response captured");
+                }
 
-            // send: the request's first to last byte; wait: until the response's
-            // first byte; receive: to its last. The response may start before the
-            // request ended (HTTP/2, early answers): wait is then 0.
-            const std::int64_t start = q_start.value_or(r_start.value_or(0));
-            const std::int64_t sent = std::max(start, q_end.value_or(start));
-            const std::int64_t first = std::max(sent, r_start.value_or(sent));
-            const std::int64_t last = std::max(first, r_end.value_or(first));
-            Json timings = {{"blocked", -1},
-                            {"dns", -1},
-                            {"connect", -1},
-                            {"ssl", -1},
-                            {"send", ms(sent - start)},
-                            {"wait", ms(first - sent)},
-                            {"receive", ms(last - first)}};
-            Json entry = {{"startedDateTime", iso8601(start)}, {"time", ms(last - start)},
-                          {"request", std::move(request)},     {"response", std::move(response)},
-                          {"cache", Json::object()},           {"timings", std::move(timings)}};
-            if (ip_address(remote))
-                entry["serverIPAddress"] = remote;
-            entry["connection"] = std::to_string(s.column_int64(1));
-            if (!comments.empty()) {
-                std::string c;
-                for (const auto& part : comments)
-                    c += (c.empty() ? "" : "; ") + part;
-                entry["comment"] = c;
-            }
-            entry["_ct_capture"] = uuid;
-            entry["_ct_request_id"] = request_id;
-            if (has_response)
-                entry["_ct_response_id"] = s.column_int64(16);
-            entries.push_back(std::move(entry));
-        }
-        st->reset();
+                // send: the request's first to last byte; wait: until the response's
+                // first byte; receive: to its last. The response may start before the
+                // request ended (HTTP/2, early answers): wait is then 0.
+                const std::int64_t start = q_start.value_or(r_start.value_or(0));
+                const std::int64_t sent = std::max(start, q_end.value_or(start));
+                const std::int64_t first = std::max(sent, r_start.value_or(sent));
+                const std::int64_t last = std::max(first, r_end.value_or(first));
+                Json timings = {{"blocked", -1},
+                                {"dns", -1},
+                                {"connect", -1},
+                                {"ssl", -1},
+                                {"send", ms(sent - start)},
+                                {"wait", ms(first - sent)},
+                                {"receive", ms(last - first)}};
+                Json entry = {
+                    {"startedDateTime", iso8601(start)}, {"time", ms(last - start)},
+                    {"request", std::move(request)},     {"response", std::move(response)},
+                    {"cache", Json::object()},           {"timings", std::move(timings)}};
+                if (ip_address(remote))
+                    entry["serverIPAddress"] = remote;
+                entry["connection"] = std::to_string(s.column_int64(1));
+                if (!comments.empty()) {
+                    std::string c;
+                    for (const auto& part : comments)
+                        c += (c.empty() ? "" : "; ") + part;
+                    entry["comment"] = c;
+                }
+                entry["_ct_capture"] = uuid;
+                entry["_ct_request_id"] = request_id;
+                if (has_response)
+                    entry["_ct_response_id"] = s.column_int64(16);
+                entries.push_back(std::move(entry));
+                return {};
+            });
+            !done)
+            return std::unexpected(done.error());
     }
     HarDocument doc;
     doc.entries = entries.size();

@@ -45,45 +45,42 @@ Expected<Json> rows(sqlite::Database& db, const std::string& sql, std::int64_t t
     for (int i = 0; i < n; ++i)
         names.push_back(stmt->column_name(i));
     Json out = Json::array();
-    while (true) {
-        auto step = stmt->step();
-        if (!step)
-            return std::unexpected(step.error());
-        if (!*step)
-            break;
-        Json row = Json::object();
-        for (int i = 0; i < n; ++i) {
-            const std::string& name = names[static_cast<std::size_t>(i)];
-            switch (stmt->column_type(i)) {
-                case SQLITE_NULL:
-                    break;  // absent keys are null to the script, and smaller
-                case SQLITE_INTEGER: {
-                    std::int64_t v = stmt->column_int64(i);
-                    std::int64_t rel = 0;
-                    // Hostile captures hold any time at all: saturate, never overflow.
-                    if (name.ends_with("_t") && __builtin_sub_overflow(v, t0, &rel))
-                        rel = v < 0 ? INT64_MIN : INT64_MAX;
-                    row[name] = name.ends_with("_t") ? rel : v;
-                    break;
-                }
-                case SQLITE_FLOAT:
-                    row[name] = stmt->column_double(i);
-                    break;
-                default: {
-                    std::string text = capped(stmt->column_text(i));
-                    if (name.ends_with("_json")) {
-                        Json parsed = Json::parse(text, nullptr, false);
-                        if (!parsed.is_discarded()) {
-                            row[name] = std::move(parsed);
-                            break;
-                        }
+    if (auto done = stmt->each_row([&]() {
+            Json row = Json::object();
+            for (int i = 0; i < n; ++i) {
+                const std::string& name = names[static_cast<std::size_t>(i)];
+                switch (stmt->column_type(i)) {
+                    case SQLITE_NULL:
+                        break;  // absent keys are null to the script, and smaller
+                    case SQLITE_INTEGER: {
+                        std::int64_t v = stmt->column_int64(i);
+                        std::int64_t rel = 0;
+                        // Hostile captures hold any time at all: saturate, never overflow.
+                        if (name.ends_with("_t") && __builtin_sub_overflow(v, t0, &rel))
+                            rel = v < 0 ? INT64_MIN : INT64_MAX;
+                        row[name] = name.ends_with("_t") ? rel : v;
+                        break;
                     }
-                    row[name] = std::move(text);
+                    case SQLITE_FLOAT:
+                        row[name] = stmt->column_double(i);
+                        break;
+                    default: {
+                        std::string text = capped(stmt->column_text(i));
+                        if (name.ends_with("_json")) {
+                            Json parsed = Json::parse(text, nullptr, false);
+                            if (!parsed.is_discarded()) {
+                                row[name] = std::move(parsed);
+                                break;
+                            }
+                        }
+                        row[name] = std::move(text);
+                    }
                 }
             }
-        }
-        out.push_back(std::move(row));
-    }
+            out.push_back(std::move(row));
+        });
+        !done)
+        return std::unexpected(done.error());
     return out;
 }
 
@@ -95,14 +92,10 @@ Expected<std::vector<std::pair<std::int64_t, std::string>>> id_text(sqlite::Data
         return std::unexpected(stmt.error());
     stmt->bind(1, bind);
     std::vector<std::pair<std::int64_t, std::string>> out;
-    while (true) {
-        auto step = stmt->step();
-        if (!step)
-            return std::unexpected(step.error());
-        if (!*step)
-            break;
-        out.emplace_back(stmt->column_int64(0), std::string(stmt->column_text(1)));
-    }
+    if (auto done = stmt->each_row(
+            [&]() { out.emplace_back(stmt->column_int64(0), std::string(stmt->column_text(1))); });
+        !done)
+        return std::unexpected(done.error());
     return out;
 }
 
@@ -338,15 +331,12 @@ Expected<std::string> html_report(sqlite::Database& db, const ReportSelection& s
             calls_where + " ORDER BY m.llm_call_id, m.idx");
         if (!st)
             return std::unexpected(st.error());
-        while (true) {
-            auto row = st->step();
-            if (!row)
-                return std::unexpected(row.error());
-            if (!*row)
-                break;
-            messages[st->column_int64(0)].push_back(st->column_int64(1));
-            blob_ids.insert(st->column_int64(1));
-        }
+        if (auto done = st->each_row([&]() {
+                messages[st->column_int64(0)].push_back(st->column_int64(1));
+                blob_ids.insert(st->column_int64(1));
+            });
+            !done)
+            return std::unexpected(done.error());
     }
     // Every call resends the conversation: a call's list is stored as the number of
     // leading messages it shares with the previous call of its conversation ("mp",

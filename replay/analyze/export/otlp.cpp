@@ -171,19 +171,6 @@ struct LlmCall {
     SpanId process_span;
 };
 
-Expected<void> step_rows(sqlite::Statement& st, const std::function<void()>& each) {
-    while (true) {
-        auto row = st.step();
-        if (!row)
-            return std::unexpected(row.error());
-        if (!*row)
-            break;
-        each();
-    }
-    st.reset();
-    return {};
-}
-
 Expected<Json> capture_spans(sqlite::Database& db, std::int64_t capture_id,
                              const std::string& conversation, OtlpDocument& doc) {
     auto cap = db.prepare(
@@ -244,16 +231,14 @@ Expected<Json> capture_spans(sqlite::Database& db, std::int64_t capture_id,
         return std::unexpected(notes.error());
     notes->bind(1, capture_id);
     notes->bind(2, cap_start);
-    if (auto r =
-            step_rows(*notes,
-                      [&] {
-                          root.events.push_back(event("ct.note", notes->column_int64(0),
-                                                      Attributes()
-                                                          .str("ct.note.level", text(*notes, 1))
-                                                          .str("ct.note.source", text(*notes, 2))
-                                                          .str("ct.note.message", text(*notes, 3))
-                                                          .take()));
-                      });
+    if (auto r = notes->each_row([&] {
+            root.events.push_back(event("ct.note", notes->column_int64(0),
+                                        Attributes()
+                                            .str("ct.note.level", text(*notes, 1))
+                                            .str("ct.note.source", text(*notes, 2))
+                                            .str("ct.note.message", text(*notes, 3))
+                                            .take()));
+        });
         !r)
         return std::unexpected(r.error());
 
@@ -265,22 +250,21 @@ Expected<Json> capture_spans(sqlite::Database& db, std::int64_t capture_id,
     if (!pst)
         return std::unexpected(pst.error());
     pst->bind(1, capture_id);
-    if (auto r = step_rows(*pst,
-                           [&] {
-                               Process p;
-                               p.row = pst->column_int64(0);
-                               p.pid = pst->column_int64(1);
-                               p.ppid = opt_int(*pst, 2);
-                               p.exe = text(*pst, 3);
-                               p.cmdline = text(*pst, 4);
-                               p.comm = text(*pst, 5);
-                               p.start = opt_int(*pst, 6);
-                               p.exit = opt_int(*pst, 7);
-                               p.exit_status = opt_int(*pst, 8);
-                               p.wanted = conversation.empty();
-                               p.id = ids.span("process", p.row);
-                               procs.push_back(std::move(p));
-                           });
+    if (auto r = pst->each_row([&] {
+            Process p;
+            p.row = pst->column_int64(0);
+            p.pid = pst->column_int64(1);
+            p.ppid = opt_int(*pst, 2);
+            p.exe = text(*pst, 3);
+            p.cmdline = text(*pst, 4);
+            p.comm = text(*pst, 5);
+            p.start = opt_int(*pst, 6);
+            p.exit = opt_int(*pst, 7);
+            p.exit_status = opt_int(*pst, 8);
+            p.wanted = conversation.empty();
+            p.id = ids.span("process", p.row);
+            procs.push_back(std::move(p));
+        });
         !r)
         return std::unexpected(r.error());
     // The process `pid` that was running at `time`: the latest one started before it.
@@ -319,77 +303,75 @@ Expected<Json> capture_spans(sqlite::Database& db, std::int64_t capture_id,
         return std::unexpected(xst.error());
     xst->bind(1, capture_id);
     xst->bind(2, conversation);
-    if (auto r = step_rows(
-            *xst,
-            [&] {
-                const auto& s = *xst;
-                Exchange x;
-                x.request_id = s.column_int64(0);
-                auto q_start = opt_int(s, 1), q_end = opt_int(s, 2);
-                auto r_start = opt_int(s, 15), r_end = opt_int(s, 16);
-                x.start = q_start.value_or(r_start.value_or(cap_start));
-                x.end = std::max({x.start, q_end.value_or(x.start), r_end.value_or(x.start)});
-                Process* owner = nullptr;
-                if (auto row = opt_int(s, 10))
-                    owner = process_by_row(*row);
-                if (!owner)
-                    owner = process_at(s.column_int64(11), q_start);
-                if (owner)
-                    owner->wanted = true;
-                x.parent = owner ? owner->id : root.id;
-                x.id = ids.span("http", x.request_id);
-                const std::string method = text(s, 3);
-                const std::string authority = text(s, 6);
-                auto [address, port] = split_authority(authority, opt_int(s, 13));
-                x.server_address = address;
-                x.server_port = port;
-                std::string version = text(s, 5);
-                if (version.starts_with("HTTP/"))
-                    version = version.substr(5);
-                Span span;
-                span.id = x.id;
-                span.parent = x.parent;
-                span.name = method;
-                span.kind = kSpanKindClient;
-                span.start = x.start;
-                span.end = x.end;
-                Attributes a;
-                a.str("http.request.method", method)
-                    .str("url.full", url_of(method, text(s, 4), authority))
-                    .str("server.address", address)
-                    .integer("server.port", port)
-                    .str("network.protocol.name", "http")
-                    .str("network.protocol.version", version)
-                    .str_if("network.peer.address", text(s, 12))
-                    .integer("network.peer.port", opt_int(s, 13))
-                    .integer("http.request.body.size", s.column_int64(7))
-                    .str_if("tls.library", text(s, 20))
-                    .integer("ct.http.request_id", x.request_id)
-                    .integer("ct.connection_id", s.column_int64(9));
-                bool complete = s.column_int64(8) != 0;
-                if (!s.column_is_null(14)) {
-                    const std::int64_t status = s.column_int64(17);
-                    a.integer("http.response.status_code", status)
-                        .integer("http.response.body.size", s.column_int64(18))
-                        .integer("ct.http.response_id", s.column_int64(14));
-                    complete = complete && s.column_int64(19) != 0;
-                    if (status >= 400) {
-                        a.str("error.type", std::to_string(status));
-                        span.failed = true;
-                        span.error = "HTTP " + std::to_string(status);
-                    }
-                    if (r_start && q_end && *r_start >= *q_end)
-                        span.events.push_back(event("ct.http.response_start", *r_start));
-                } else {
-                    a.str("error.type", "no_response");
+    if (auto r = xst->each_row([&] {
+            const auto& s = *xst;
+            Exchange x;
+            x.request_id = s.column_int64(0);
+            auto q_start = opt_int(s, 1), q_end = opt_int(s, 2);
+            auto r_start = opt_int(s, 15), r_end = opt_int(s, 16);
+            x.start = q_start.value_or(r_start.value_or(cap_start));
+            x.end = std::max({x.start, q_end.value_or(x.start), r_end.value_or(x.start)});
+            Process* owner = nullptr;
+            if (auto row = opt_int(s, 10))
+                owner = process_by_row(*row);
+            if (!owner)
+                owner = process_at(s.column_int64(11), q_start);
+            if (owner)
+                owner->wanted = true;
+            x.parent = owner ? owner->id : root.id;
+            x.id = ids.span("http", x.request_id);
+            const std::string method = text(s, 3);
+            const std::string authority = text(s, 6);
+            auto [address, port] = split_authority(authority, opt_int(s, 13));
+            x.server_address = address;
+            x.server_port = port;
+            std::string version = text(s, 5);
+            if (version.starts_with("HTTP/"))
+                version = version.substr(5);
+            Span span;
+            span.id = x.id;
+            span.parent = x.parent;
+            span.name = method;
+            span.kind = kSpanKindClient;
+            span.start = x.start;
+            span.end = x.end;
+            Attributes a;
+            a.str("http.request.method", method)
+                .str("url.full", url_of(method, text(s, 4), authority))
+                .str("server.address", address)
+                .integer("server.port", port)
+                .str("network.protocol.name", "http")
+                .str("network.protocol.version", version)
+                .str_if("network.peer.address", text(s, 12))
+                .integer("network.peer.port", opt_int(s, 13))
+                .integer("http.request.body.size", s.column_int64(7))
+                .str_if("tls.library", text(s, 20))
+                .integer("ct.http.request_id", x.request_id)
+                .integer("ct.connection_id", s.column_int64(9));
+            bool complete = s.column_int64(8) != 0;
+            if (!s.column_is_null(14)) {
+                const std::int64_t status = s.column_int64(17);
+                a.integer("http.response.status_code", status)
+                    .integer("http.response.body.size", s.column_int64(18))
+                    .integer("ct.http.response_id", s.column_int64(14));
+                complete = complete && s.column_int64(19) != 0;
+                if (status >= 400) {
+                    a.str("error.type", std::to_string(status));
                     span.failed = true;
-                    span.error = "no response captured";
+                    span.error = "HTTP " + std::to_string(status);
                 }
-                a.boolean("ct.complete", complete);
-                span.attributes = a.take();
-                exchanges[x.request_id] = x;
-                http_spans.push_back(std::move(span));
-            });
+                if (r_start && q_end && *r_start >= *q_end)
+                    span.events.push_back(event("ct.http.response_start", *r_start));
+            } else {
+                a.str("error.type", "no_response");
+                span.failed = true;
+                span.error = "no response captured";
+            }
+            a.boolean("ct.complete", complete);
+            span.attributes = a.take();
+            exchanges[x.request_id] = x;
+            http_spans.push_back(std::move(span));
+        });
         !r)
         return std::unexpected(r.error());
 
@@ -419,105 +401,102 @@ Expected<Json> capture_spans(sqlite::Database& db, std::int64_t capture_id,
     lst->bind(1, capture_id);
     lst->bind(2, conversation);
     Expected<void> inner{};
-    if (auto r = step_rows(
-            *lst,
-            [&] {
-                const auto& s = *lst;
-                LlmCall c;
-                c.id = s.column_int64(0);
-                c.request_id = s.column_int64(1);
-                auto x = exchanges.find(c.request_id);
-                c.start =
-                    opt_int(s, 15).value_or(x != exchanges.end() ? x->second.start : cap_start);
-                c.end = std::max(c.start, opt_int(s, 17).value_or(c.start));
-                c.conversation = text(s, 22);
-                c.message_count = s.column_int64(23);
-                c.process_span = x != exchanges.end() ? x->second.parent : root.id;
-                const std::string provider = text(s, 2);
-                const std::string model = text(s, 4);
-                const std::string stop = text(s, 9);
-                Span span;
-                span.id = ids.span("llm", c.id);
-                span.parent = x != exchanges.end() ? x->second.id : root.id;
-                span.name = model.empty() ? "chat" : "chat " + model;
-                span.kind = kSpanKindClient;
-                span.start = c.start;
-                span.end = c.end;
-                // gen_ai.usage.input_tokens counts every input token, cached or not:
-                // Anthropic reports the cache reads and writes apart from input_tokens.
-                auto input = opt_int(s, 10);
-                auto cache_creation = opt_int(s, 12), cache_read = opt_int(s, 13);
-                if (input && provider == "anthropic")
-                    *input += cache_creation.value_or(0) + cache_read.value_or(0);
-                Attributes a;
-                a.str("gen_ai.operation.name", "chat")
-                    .str("gen_ai.provider.name", provider)
-                    .str("gen_ai.system", provider)
-                    .str_if("gen_ai.request.model", model)
-                    .integer("gen_ai.request.max_tokens", opt_int(s, 7))
-                    .str_if("gen_ai.response.model", text(s, 5))
-                    .str_if("gen_ai.response.id", text(s, 8));
-                if (!stop.empty())
-                    a.strings("gen_ai.response.finish_reasons", {stop});
-                a.integer("gen_ai.usage.input_tokens", input)
-                    .integer("gen_ai.usage.output_tokens", opt_int(s, 11))
-                    .integer("gen_ai.usage.cache_creation.input_tokens", cache_creation)
-                    .integer("gen_ai.usage.cache_read.input_tokens", cache_read)
-                    .str_if("gen_ai.conversation.id", c.conversation);
-                if (x != exchanges.end())
-                    a.str("server.address", x->second.server_address)
-                        .integer("server.port", x->second.server_port);
-                a.str("ct.llm.api", text(s, 3))
-                    .boolean("ct.llm.streamed", s.column_int64(6) != 0)
-                    .integer("ct.llm.provider_input_tokens", opt_int(s, 10))
-                    .integer("ct.llm.reasoning_tokens", opt_int(s, 14))
-                    .integer("ct.llm.ttft_ns", opt_int(s, 18))
-                    .integer("ct.llm.message_count", c.message_count)
-                    .integer("ct.llm.tool_count", s.column_int64(24))
-                    .integer("ct.llm_call_id", c.id)
-                    .boolean("ct.complete", s.column_int64(21) != 0);
-                if (auto first = opt_int(s, 16))
-                    span.events.push_back(event("ct.llm.first_token", *first));
+    if (auto r = lst->each_row([&] {
+            const auto& s = *lst;
+            LlmCall c;
+            c.id = s.column_int64(0);
+            c.request_id = s.column_int64(1);
+            auto x = exchanges.find(c.request_id);
+            c.start = opt_int(s, 15).value_or(x != exchanges.end() ? x->second.start : cap_start);
+            c.end = std::max(c.start, opt_int(s, 17).value_or(c.start));
+            c.conversation = text(s, 22);
+            c.message_count = s.column_int64(23);
+            c.process_span = x != exchanges.end() ? x->second.parent : root.id;
+            const std::string provider = text(s, 2);
+            const std::string model = text(s, 4);
+            const std::string stop = text(s, 9);
+            Span span;
+            span.id = ids.span("llm", c.id);
+            span.parent = x != exchanges.end() ? x->second.id : root.id;
+            span.name = model.empty() ? "chat" : "chat " + model;
+            span.kind = kSpanKindClient;
+            span.start = c.start;
+            span.end = c.end;
+            // gen_ai.usage.input_tokens counts every input token, cached or not:
+            // Anthropic reports the cache reads and writes apart from input_tokens.
+            auto input = opt_int(s, 10);
+            auto cache_creation = opt_int(s, 12), cache_read = opt_int(s, 13);
+            if (input && provider == "anthropic")
+                *input += cache_creation.value_or(0) + cache_read.value_or(0);
+            Attributes a;
+            a.str("gen_ai.operation.name", "chat")
+                .str("gen_ai.provider.name", provider)
+                .str("gen_ai.system", provider)
+                .str_if("gen_ai.request.model", model)
+                .integer("gen_ai.request.max_tokens", opt_int(s, 7))
+                .str_if("gen_ai.response.model", text(s, 5))
+                .str_if("gen_ai.response.id", text(s, 8));
+            if (!stop.empty())
+                a.strings("gen_ai.response.finish_reasons", {stop});
+            a.integer("gen_ai.usage.input_tokens", input)
+                .integer("gen_ai.usage.output_tokens", opt_int(s, 11))
+                .integer("gen_ai.usage.cache_creation.input_tokens", cache_creation)
+                .integer("gen_ai.usage.cache_read.input_tokens", cache_read)
+                .str_if("gen_ai.conversation.id", c.conversation);
+            if (x != exchanges.end())
+                a.str("server.address", x->second.server_address)
+                    .integer("server.port", x->second.server_port);
+            a.str("ct.llm.api", text(s, 3))
+                .boolean("ct.llm.streamed", s.column_int64(6) != 0)
+                .integer("ct.llm.provider_input_tokens", opt_int(s, 10))
+                .integer("ct.llm.reasoning_tokens", opt_int(s, 14))
+                .integer("ct.llm.ttft_ns", opt_int(s, 18))
+                .integer("ct.llm.message_count", c.message_count)
+                .integer("ct.llm.tool_count", s.column_int64(24))
+                .integer("ct.llm_call_id", c.id)
+                .boolean("ct.complete", s.column_int64(21) != 0);
+            if (auto first = opt_int(s, 16))
+                span.events.push_back(event("ct.llm.first_token", *first));
 
-                // The answer as gen_ai.output.messages: text, reasoning and tool calls.
-                Json parts = Json::array();
-                if (auto thinking = text(s, 25); !thinking.empty())
-                    parts.push_back({{"type", "reasoning"}, {"content", thinking}});
-                if (auto answer = text(s, 19); !answer.empty())
-                    parts.push_back({{"type", "text"}, {"content", answer}});
-                tst->bind(1, c.id);
-                auto tr = step_rows(*tst, [&] {
-                    ToolCall t;
-                    t.row = tst->column_int64(0);
-                    t.call_index = static_cast<std::int64_t>(calls.size());
-                    t.id = text(*tst, 2);
-                    t.name = text(*tst, 3);
-                    t.input = text(*tst, 4);
-                    Json part = {{"type", "tool_call"}, {"id", t.id}, {"name", t.name}};
-                    auto args = nlohmann::ordered_json::parse(t.input, nullptr, false);
-                    part["arguments"] = args.is_discarded() ? Json(t.input) : args;
-                    parts.push_back(std::move(part));
-                    tools.push_back(std::move(t));
-                });
-                if (!tr)
-                    inner = tr;
-                if (!parts.empty()) {
-                    Json message = {{"role", "assistant"}, {"parts", std::move(parts)}};
-                    if (!stop.empty())
-                        message["finish_reason"] = stop;
-                    a.str("gen_ai.output.messages",
-                          Json::array({std::move(message)})
-                              .dump(-1, ' ', false, Json::error_handler_t::replace));
-                }
-                if (auto error = text(s, 20); !error.empty()) {
-                    a.str("error.type", "llm_error");
-                    span.failed = true;
-                    span.error = error;
-                }
-                span.attributes = a.take();
-                calls.push_back(c);
-                llm_spans.push_back(std::move(span));
+            // The answer as gen_ai.output.messages: text, reasoning and tool calls.
+            Json parts = Json::array();
+            if (auto thinking = text(s, 25); !thinking.empty())
+                parts.push_back({{"type", "reasoning"}, {"content", thinking}});
+            if (auto answer = text(s, 19); !answer.empty())
+                parts.push_back({{"type", "text"}, {"content", answer}});
+            tst->bind(1, c.id);
+            auto tr = tst->each_row([&] {
+                ToolCall t;
+                t.row = tst->column_int64(0);
+                t.call_index = static_cast<std::int64_t>(calls.size());
+                t.id = text(*tst, 2);
+                t.name = text(*tst, 3);
+                t.input = text(*tst, 4);
+                Json part = {{"type", "tool_call"}, {"id", t.id}, {"name", t.name}};
+                auto args = nlohmann::ordered_json::parse(t.input, nullptr, false);
+                part["arguments"] = args.is_discarded() ? Json(t.input) : args;
+                parts.push_back(std::move(part));
+                tools.push_back(std::move(t));
             });
+            if (!tr)
+                inner = tr;
+            if (!parts.empty()) {
+                Json message = {{"role", "assistant"}, {"parts", std::move(parts)}};
+                if (!stop.empty())
+                    message["finish_reason"] = stop;
+                a.str("gen_ai.output.messages",
+                      Json::array({std::move(message)})
+                          .dump(-1, ' ', false, Json::error_handler_t::replace));
+            }
+            if (auto error = text(s, 20); !error.empty()) {
+                a.str("error.type", "llm_error");
+                span.failed = true;
+                span.error = error;
+            }
+            span.attributes = a.take();
+            calls.push_back(c);
+            llm_spans.push_back(std::move(span));
+        });
         !r)
         return std::unexpected(r.error());
     if (!inner)

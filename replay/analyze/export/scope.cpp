@@ -13,14 +13,8 @@ Expected<std::vector<std::int64_t>> ids(sqlite::Database& db, const std::string&
         return std::unexpected(st.error());
     st->bind(1, arg);
     std::vector<std::int64_t> out;
-    while (true) {
-        auto row = st->step();
-        if (!row)
-            return std::unexpected(row.error());
-        if (!*row)
-            break;
-        out.push_back(st->column_int64(0));
-    }
+    if (auto done = st->each_row([&]() { out.push_back(st->column_int64(0)); }); !done)
+        return std::unexpected(done.error());
     return out;
 }
 

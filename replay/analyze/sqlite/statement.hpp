@@ -67,6 +67,29 @@ class Statement {
     // bind every parameter again before the next step.
     void reset();
 
+    // Steps through every row, calling each() on it (the columns hold the row);
+    // each() returns void, or Expected<void> to stop at its first error. The
+    // statement is reset afterwards (its bindings stay), however it ended.
+    template <typename Each>
+    Expected<void> each_row(Each&& each) {
+        struct ResetAtEnd {
+            Statement& statement;
+            ~ResetAtEnd() { statement.reset(); }
+        } reset_at_end{*this};
+        while (true) {
+            auto row = step();
+            if (!row)
+                return std::unexpected(row.error());
+            if (!*row)
+                return {};
+            if constexpr (std::is_void_v<std::invoke_result_t<Each&>>) {
+                each();
+            } else if (auto done = each(); !done) {
+                return done;
+            }
+        }
+    }
+
     // Binds all arguments, runs the statement to completion and resets it.
     template <typename... Args>
     Expected<void> execute(const Args&... args) {
