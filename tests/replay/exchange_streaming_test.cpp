@@ -397,14 +397,7 @@ TEST(ExchangeStreaming, OtherCapturesGiveTheRowsOfAWholeLoad) {
 TEST(ExchangeStreaming, RecordsInAnyOrderGiveTheRowsOfAWholeLoad) {
     testing::TempDir dir;
     write_long(dir.file("long.ctz"), 2);
-    auto reader = replay::CaptureReader::open(dir.file("long.ctz"));
-    ASSERT_TRUE(reader);
-    std::vector<std::vector<std::uint8_t>> bodies;
-    std::vector<ctz::RecordType> types;
-    auto summary = reader->for_each_record([&](const replay::Record& r) {
-        bodies.emplace_back(r.body.begin(), r.body.end());
-        types.push_back(r.type);
-    });
+    const CaptureRecords records = read_records(dir.file("long.ctz"));
     std::uint64_t state = 0x9e3779b97f4a7c15ull;
     auto random = [&](std::size_t n) {
         state ^= state << 13;
@@ -414,7 +407,7 @@ TEST(ExchangeStreaming, RecordsInAnyOrderGiveTheRowsOfAWholeLoad) {
     };
     std::uint64_t streamed_total = 0;
     for (int round = 0; round < 24; ++round) {
-        std::vector<std::size_t> order(bodies.size());
+        std::vector<std::size_t> order(records.bodies.size());
         for (std::size_t i = 0; i < order.size(); ++i)
             order[i] = i;
         // Round 0 as written; then a few records moved, then all shuffled.
@@ -425,40 +418,8 @@ TEST(ExchangeStreaming, RecordsInAnyOrderGiveTheRowsOfAWholeLoad) {
             for (std::size_t i = order.size() - 1; i > 0; --i)
                 std::swap(order[i], order[random(i + 1)]);
         }
-        std::vector<replay::Record> records;
-        for (std::size_t i : order)
-            records.push_back(replay::Record{types[i], bodies[i]});
         SCOPED_TRACE(fmt::format("round {}", round));
-
-        auto streamed_db = open_session_database(":memory:");
-        auto whole_db = open_session_database(":memory:");
-        ASSERT_TRUE(streamed_db && whole_db);
-        ImportOptions options;
-        options.keep_secrets = true;
-        auto streamed_importer = Importer::create(*streamed_db, nullptr, options);
-        auto whole_importer = Importer::create(*whole_db, nullptr, options);
-        ASSERT_TRUE(streamed_importer && whole_importer);
-        auto capture = replay::StreamedCapture::from_records(reader->header(), records, summary);
-        auto a_result =
-            (*streamed_importer)
-                ->import(capture.contents(), "x.ctz", capture.connection_count(),
-                         [&](const Importer::ConnectionSink& sink, replay::ConnectionTap* tap) {
-                             return capture.for_each_connection(
-                                 [&](replay::Connection&& c) {
-                                     return sink(
-                                         std::make_shared<const replay::Connection>(std::move(c)));
-                                 },
-                                 tap);
-                         });
-        ASSERT_TRUE(a_result);
-        streamed_total += (*streamed_importer)->exchanges_streamed();
-        auto contents = replay::build_contents(reader->header(), records, summary);
-        ASSERT_TRUE((*whole_importer)->import(contents, "x.ctz"));
-        auto a = dump(*streamed_db);
-        auto b = dump(*whole_db);
-        ASSERT_EQ(a.size(), b.size());
-        for (std::size_t i = 0; i < a.size(); ++i)
-            EXPECT_EQ(a[i], b[i]) << "row " << i;
+        streamed_total += compare_imports_in_order(records, order);
     }
     EXPECT_GT(streamed_total, 13u);
 }

@@ -474,52 +474,16 @@ TEST(Http2Streaming, EveryCutGivesTheRowsOfAWholeLoad) {
 TEST(Http2Streaming, RecordsInAnyOrderGiveTheRowsOfAWholeLoad) {
     testing::TempDir dir;
     write_h2(dir.file("h2.ctz"), 1);
-    auto reader = replay::CaptureReader::open(dir.file("h2.ctz"));
-    ASSERT_TRUE(reader);
-    std::vector<std::vector<std::uint8_t>> bodies;
-    std::vector<ctz::RecordType> types;
-    auto summary = reader->for_each_record([&](const replay::Record& r) {
-        bodies.emplace_back(r.body.begin(), r.body.end());
-        types.push_back(r.type);
-    });
+    const CaptureRecords records = read_records(dir.file("h2.ctz"));
     std::mt19937 rng(3);
     for (int round = 0; round < 12; ++round) {
-        std::vector<std::size_t> order(bodies.size());
+        std::vector<std::size_t> order(records.bodies.size());
         for (std::size_t i = 0; i < order.size(); ++i)
             order[i] = i;
         for (int k = 0; k < round * 2; ++k)
             std::swap(order[rng() % order.size()], order[rng() % order.size()]);
-        std::vector<replay::Record> records;
-        for (std::size_t i : order)
-            records.push_back(replay::Record{types[i], bodies[i]});
         SCOPED_TRACE(fmt::format("round {}", round));
-        auto streamed_db = open_session_database(":memory:");
-        auto whole_db = open_session_database(":memory:");
-        ASSERT_TRUE(streamed_db && whole_db);
-        ImportOptions options;
-        options.keep_secrets = true;
-        auto streamed_importer = Importer::create(*streamed_db, nullptr, options);
-        auto whole_importer = Importer::create(*whole_db, nullptr, options);
-        ASSERT_TRUE(streamed_importer && whole_importer);
-        auto capture = replay::StreamedCapture::from_records(reader->header(), records, summary);
-        ASSERT_TRUE(
-            (*streamed_importer)
-                ->import(capture.contents(), "x.ctz", capture.connection_count(),
-                         [&](const Importer::ConnectionSink& sink, replay::ConnectionTap* tap) {
-                             return capture.for_each_connection(
-                                 [&](replay::Connection&& c) {
-                                     return sink(
-                                         std::make_shared<const replay::Connection>(std::move(c)));
-                                 },
-                                 tap);
-                         }));
-        auto contents = replay::build_contents(reader->header(), records, summary);
-        ASSERT_TRUE((*whole_importer)->import(contents, "x.ctz"));
-        auto a = dump(*streamed_db);
-        auto b = dump(*whole_db);
-        ASSERT_EQ(a.size(), b.size());
-        for (std::size_t i = 0; i < a.size(); ++i)
-            EXPECT_EQ(a[i], b[i]) << "row " << i;
+        compare_imports_in_order(records, order);
     }
 }
 

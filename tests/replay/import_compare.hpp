@@ -12,6 +12,7 @@
 
 #include "analyze_capture.hpp"
 #include "capture/capture_contents.hpp"
+#include "capture/capture_reader.hpp"
 #include "db_dump.hpp"
 #include "importer.hpp"
 
@@ -60,6 +61,71 @@ inline Compared compare_imports(const std::string& path, const CaptureLimits& li
         EXPECT_EQ(a[i], b[i]) << "row " << i;
     out.rows = a.size();
     return out;
+}
+
+// A capture's records as the reader delivers them, to import in other orders.
+struct CaptureRecords {
+    replay::CaptureHeader header;
+    std::vector<ctz::RecordType> types;
+    std::vector<std::vector<std::uint8_t>> bodies;
+    replay::ReadSummary summary;
+};
+
+inline CaptureRecords read_records(const std::string& path) {
+    CaptureRecords out;
+    auto reader = replay::CaptureReader::open(path);
+    EXPECT_TRUE(reader);
+    if (!reader)
+        return out;
+    out.header = reader->header();
+    out.summary = reader->for_each_record([&](const replay::Record& r) {
+        out.bodies.emplace_back(r.body.begin(), r.body.end());
+        out.types.push_back(r.type);
+    });
+    return out;
+}
+
+// Imports the records in `order` two ways, streamed (StreamedCapture, the connection
+// being read decoded exchange by exchange) and whole (build_contents), and compares
+// every row; returns the exchanges the streamer wrote.
+inline std::uint64_t compare_imports_in_order(const CaptureRecords& c,
+                                              const std::vector<std::size_t>& order) {
+    std::vector<replay::Record> records;
+    for (std::size_t i : order)
+        records.push_back(replay::Record{c.types[i], c.bodies[i]});
+    auto streamed_db = open_session_database(":memory:");
+    auto whole_db = open_session_database(":memory:");
+    EXPECT_TRUE(streamed_db && whole_db);
+    ImportOptions options;
+    options.keep_secrets = true;
+    auto streamed_importer = streamed_db ? Importer::create(*streamed_db, nullptr, options)
+                                         : std::unexpected(Error{"no database"});
+    auto whole_importer = whole_db ? Importer::create(*whole_db, nullptr, options)
+                                   : std::unexpected(Error{"no database"});
+    EXPECT_TRUE(streamed_importer && whole_importer);
+    if (!streamed_importer || !whole_importer)
+        return 0;
+    auto capture = replay::StreamedCapture::from_records(c.header, records, c.summary);
+    auto streamed =
+        (*streamed_importer)
+            ->import(capture.contents(), "x.ctz", capture.connection_count(),
+                     [&](const Importer::ConnectionSink& sink, replay::ConnectionTap* tap) {
+                         return capture.for_each_connection(
+                             [&](replay::Connection&& conn) {
+                                 return sink(
+                                     std::make_shared<const replay::Connection>(std::move(conn)));
+                             },
+                             tap);
+                     });
+    EXPECT_TRUE(streamed);
+    auto contents = replay::build_contents(c.header, records, c.summary);
+    EXPECT_TRUE((*whole_importer)->import(contents, "x.ctz"));
+    auto a = dump(*streamed_db);
+    auto b = dump(*whole_db);
+    EXPECT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        EXPECT_EQ(a[i], b[i]) << "row " << i;
+    return (*streamed_importer)->exchanges_streamed();
 }
 
 inline std::vector<CaptureLimits> limit_sets() {
