@@ -391,6 +391,31 @@ TEST(ExchangeStreaming, OtherCapturesGiveTheRowsOfAWholeLoad) {
     }
 }
 
+// Connections decoded on the writing thread (ImportOptions::decode_ahead = false,
+// as the import fuzz targets run) give the rows of the decode-ahead workers.
+TEST(ExchangeStreaming, DecodingOnTheWritingThreadGivesTheSameRows) {
+    testing::TempDir dir;
+    write_long(dir.file("long.ctz"), 2);
+    auto contents = replay::load_capture(dir.file("long.ctz"));
+    ASSERT_TRUE(contents);
+    std::vector<std::vector<std::string>> dumps;
+    for (bool ahead : {true, false}) {
+        auto db = open_session_database(":memory:");
+        ASSERT_TRUE(db);
+        ImportOptions options;
+        options.keep_secrets = true;
+        options.decode_ahead = ahead;
+        auto importer = Importer::create(*db, nullptr, options);
+        ASSERT_TRUE(importer);
+        ASSERT_TRUE((*importer)->import(*contents, "x.ctz"));
+        dumps.push_back(dump(*db));
+    }
+    EXPECT_GT(dumps[0].size(), 100u);
+    ASSERT_EQ(dumps[0].size(), dumps[1].size());
+    for (std::size_t i = 0; i < dumps[0].size(); ++i)
+        EXPECT_EQ(dumps[0][i], dumps[1][i]) << "row " << i;
+}
+
 // The records of a capture in random orders (events after a close, positions out
 // of order, times that go backwards): the streamed import still gives the rows
 // of a whole load of the same records.
