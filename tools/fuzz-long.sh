@@ -12,9 +12,12 @@
 #                  limit); the run stops there and the next invocation resumes it
 #   FUZZ_MAX_LEN   -max_len for every target (default: per target, below)
 #   FUZZ_NICE      niceness of the fuzzers (default 10)
+#   FUZZ_RECORD    a file to which each run also appends its line as a row of a
+#                  Markdown table (tests/fuzz/long-runs.md keeps the record)
 # Each run of a target appends a line to WORK_DIR/<target>/history: when it
-# started (UTC), the commit of the source tree it was built from (with "-dirty"
-# for local changes), the inputs it executed and its CPU seconds, so that a
+# started (UTC), the commit of the source tree its binary was built from (as
+# tools/fuzz.sh wrote it beside the binary; with "-dirty" for local changes),
+# the inputs it executed, its CPU seconds and the findings it added, so that a
 # count made over several sessions says which code it was made on.
 # Prints per target: executions done, exec/s of this session (and per second of
 # the fuzzer's CPU time, which a busy machine does not change), crashes, timeouts,
@@ -61,11 +64,11 @@ count_files() {  # count_files DIR [PATTERN]
     find "$1" -maxdepth 1 -type f -name "${2:-*}" 2>/dev/null | wc -l
 }
 
-commit=$(git -C "$src" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 status=0
 for t in $targets; do
     dir=$work/$t
     mkdir -p "$dir/corpus" "$dir/artifacts"
+    commit=$(cat "$build/tests/fuzz/$t.source-commit" 2>/dev/null || echo unknown)
     done_runs=$(cat "$dir/executions" 2>/dev/null || echo 0)
     left=$((runs - done_runs))
     rate="- exec/s"
@@ -99,7 +102,11 @@ for t in $targets; do
             print s }' "$dir/cpu")
         cpu_rate=$(awk -v e="${executed:-0}" -v s="$cpu" 'BEGIN { if (s > 0) printf "%d", e / s; else print "-" }')
         rate="$rate exec/s ($cpu_rate per CPU second, ${cpu} s CPU)"
-        echo "$started $commit ${executed:-0} $cpu" >>"$dir/history"
+        found=$(count_files "$dir/artifacts")
+        echo "$started $commit ${executed:-0} $cpu $found" >>"$dir/history"
+        if [ -n "${FUZZ_RECORD:-}" ]; then
+            echo "| $started | $t | $commit | ${executed:-0} | $cpu | $found |" >>"$FUZZ_RECORD"
+        fi
     fi
     crashes=$(($(count_files "$dir/artifacts" 'crash-*') + $(count_files "$dir/artifacts" 'deadly-*')))
     timeouts=$(count_files "$dir/artifacts" 'timeout-*')

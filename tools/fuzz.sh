@@ -31,6 +31,10 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCT_FUZZ_RUNS="$runs" >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$build" -j"${JOBS:-2}" --target $targets
+# The source each binary was built from (ninja just brought the listed targets up
+# to date with this tree): tools/fuzz-long.sh puts it in its history lines.
+commit=$(git -C "$src" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+for t in $targets; do echo "$commit" >"$build/tests/fuzz/$t.source-commit"; done
 [ "$runs" -gt 0 ] || exit 0
 
 status=0
