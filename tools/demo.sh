@@ -72,7 +72,11 @@ say "which tools did the agent call, and what did it cost? (SQL)"
   FROM llm_tool_calls t JOIN llm_calls l ON l.id = t.llm_call_id GROUP BY t.name"
 
 say "the session as a timeline (first lines)"
-"$build/replay/analyze/ct-analyze" --timeline "$work/demo.ctz" | head -40
+# Into a file, then its start: piped into head, ct-analyze would die of SIGPIPE
+# when head stops reading, and pipefail would end the demo there.
+"$build/replay/analyze/ct-analyze" --timeline "$work/demo.ctz" >"$work/timeline.txt"
+head -n 40 "$work/timeline.txt"
+echo "... all of it: $work/timeline.txt"
 
 say "done: capture $work/demo.ctz, database $work/demo.db"
 echo "try: $build/replay/analyze/ct-analyze --db $work/demo.db --sql 'SELECT * FROM v_llm_calls'"

@@ -1,4 +1,5 @@
-"""tools/demo.sh must not leave its mock LLM server running, however it ends.
+"""tools/demo.sh must not leave its mock LLM server running, however it ends, and
+must run to its end when the timeline it shows is long.
 
 Runs the demo with stand-in ct binaries (CT_DEMO_NO_BUILD=1, CT_BUILD_DIR set to a
 directory of small scripts), so no BPF, build or network is needed; it needs
@@ -92,6 +93,18 @@ class DemoCleanup(unittest.TestCase):
         self.stand_in("replay/analyze/ct-analyze", "exit 0")
         p, port, work = self.run_demo()
         self.assertEqual(p.returncode, 0, p.stderr)
+        self.assert_server_gone(port, work)
+
+    def test_a_long_timeline_does_not_end_the_demo(self):
+        # A timeline of far more than a pipe's 64 KiB: the demo shows its start
+        # and still runs to the end (exit 0), as a real session's does.
+        self.stand_in("record/ct-record", "exit 0")
+        self.stand_in("replay/analyze/ct-analyze",
+                      'case "$1" in --timeline) yes "timeline line" | head -n 100000; exit $? ;; esac\nexit 0')
+        p, port, work = self.run_demo()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.count("timeline line\n"), 40)
+        self.assertIn("== done: capture", p.stdout)
         self.assert_server_gone(port, work)
 
     def test_server_stopped_when_the_demo_fails(self):
