@@ -99,9 +99,11 @@ class MockLlm:
             return json.load(f)["connections"]
 
     def settled(self):
-        """The log once every connection is closed: a client that has exited has
-        closed its sockets, and the server writes the index after it has sent an
-        answer, so a log read as soon as the client exits can lack the last one."""
+        """The log once every connection is closed. The server lists a connection
+        (open) before its TLS handshake and marks it closed only after logging its
+        last exchange, while it logs an exchange after sending the answer: a log
+        read as soon as the client exits can lack the last one, or on a busy
+        machine every one."""
         for _ in range(1200):
             connections = self.connections()
             if all(c["closed"] for c in connections):
@@ -171,7 +173,7 @@ class AgentChecks:
                               "JOIN http_responses r ON r.request_id = q.id "
                               "JOIN connections n ON n.id = q.connection_id "
                               f"WHERE n.remote_port = {int(mock.port)} ORDER BY q.start_ns")
-        logged = [x for c in mock.connections() for x in c["exchanges"]]
+        logged = [x for c in mock.settled() for x in c["exchanges"]]
         self.assertEqual(len(bodies), len(logged))
         for x in logged:
             row = [b for b in bodies if b["target"] == x["target"] and

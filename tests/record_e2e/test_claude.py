@@ -89,7 +89,7 @@ class ClaudeCode(unittest.TestCase):
 
     def check_capture_equals_mock(self, mock, path):
         cap = Capture(path, os.path.dirname(path))
-        logged = {c["peer_port"]: c for c in mock.connections()}
+        logged = {c["peer_port"]: c for c in mock.settled()}
         api_calls = 0
         for port, c in logged.items():
             matches = [k for k in cap.connections if k["local_port"] == port]
@@ -117,7 +117,7 @@ class ClaudeCode(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         rows = json.loads(out.stdout)
         sent = [x["llm"] | {"request_body_length": x["request_body_length"]}
-                for c in mock.connections() for x in c["exchanges"] if x.get("llm")]
+                for c in mock.settled() for x in c["exchanges"] if x.get("llm")]
         sent.sort(key=lambda x: x["call"])
         self.assertEqual(len(rows), expect_calls)
         self.assertEqual(len(rows), len(sent))
@@ -149,7 +149,7 @@ class ClaudeCode(unittest.TestCase):
         self.assertEqual(self.check_capture_equals_mock(mock, path), 2)
         rows = self.check_database(mock, path, 2)
         self.assertEqual(json.loads(rows[0]["tool_calls"])[0]["name"], "Bash")
-        second_request = [x for c in mock.connections() for x in c["exchanges"]
+        second_request = [x for c in mock.settled() for x in c["exchanges"]
                           if x.get("llm", {}).get("call") == 2][0]
         body = mock.read(second_request["request_body_file"])
         self.assertIn(b"tool_result", body)
@@ -225,7 +225,7 @@ class ClaudeCode(unittest.TestCase):
         self.assertIn("boringssl-structure", rec.stderr)
         cap = Capture(path, os.path.dirname(path))
         self.assertEqual(cap.summary["end_reason"], "target exited")
-        exchanges = [(c, x) for c in mock.connections() for x in c["exchanges"]
+        exchanges = [(c, x) for c in mock.settled() for x in c["exchanges"]
                      if x.get("llm")]
         self.assertEqual(len(exchanges), 2)
         conn, second = exchanges[1]

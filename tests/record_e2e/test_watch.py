@@ -365,7 +365,7 @@ class WatchClaude(WatchBase):
             self.assertEqual(cap.summary["lost_events"], 0)
         api_calls = 0
         for mock in mocks:
-            for c in mock.connections():
+            for c in mock.settled():
                 # A connection may span files: its parts, in file order, joined.
                 parts = [k for cap in caps for k in cap.connections
                          if k["remote_port"] == mock.port and k["local_port"] == c["peer_port"]]

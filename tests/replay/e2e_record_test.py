@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 CT_RECORD, CT_ANALYZE, SERVER = (os.path.abspath(a) for a in sys.argv[1:4])
@@ -132,8 +133,15 @@ class RecordAndAnalyze(unittest.TestCase):
         return sqlite3.connect(db)
 
     def server_connections(self):
-        with open(os.path.join(self.logs, "index.json")) as f:
-            return {c["peer_port"]: c for c in json.load(f)["connections"]}
+        """The server's log once every connection it accepted is closed (it logs an
+        exchange after sending the answer, and closes the entry after the last)."""
+        for _ in range(1200):
+            with open(os.path.join(self.logs, "index.json")) as f:
+                connections = json.load(f)["connections"]
+            if all(c["closed"] for c in connections):
+                return {c["peer_port"]: c for c in connections}
+            time.sleep(0.05)
+        raise AssertionError(f"the server's connections never all closed: {connections}")
 
     def log(self, name):
         with open(os.path.join(self.logs, name), "rb") as f:

@@ -69,6 +69,11 @@ class Logger:
                      "sent_file": "conn-%04d.sent" % conn_id,
                      "recv_bytes": 0, "sent_bytes": 0, "exchanges": [], "closed": False}
             self.connections.append(entry)
+        # Listed at once, still open, before the TLS handshake: a reader that waits
+        # for every listed connection to close (settled() in the e2e tests) must
+        # never take an index written before a connection's first answer for the
+        # finished log of a client that has exited.
+        self.save()
         return entry
 
     def append(self, entry, which, data):
