@@ -88,7 +88,9 @@ Useful queries (tables and columns: schema/data-dictionary.md; times are UTC Uni
   WHERE s.tsv @@ (phraseto_tsquery('simple', 'hello.txt') && phraseto_tsquery('simple', 'timeout'));
 
 Default database: $CT_DB, else $XDG_DATA_HOME/ct/sessions.db (~/.local/share/ct/sessions.db).
---sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO are refused always.
+--sql is read-only unless --sql-write; ATTACH, DETACH, VACUUM INTO, load_extension() and the
+PRAGMAs that corrupt the schema or move its files are refused always. The database is opened
+first (a missing one created, an older one upgraded), then queried.
 PostgreSQL (--db postgresql://..., postgres://... or "host=... dbname=..."): imports, --sql
 (one statement, READ ONLY transaction, 60 s statement timeout), --search and --timeline work;
 the import summary is a line of counts; --html, --har and --otlp read SQLite only (refused).
