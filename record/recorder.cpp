@@ -117,8 +117,8 @@ class Recording {
             return ok;
         if (!has_bpf_capabilities()) {
             return fail(
-                "ct-record needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF "
-                "probes; run it with sudo");
+                "needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF probes; run "
+                "it with sudo");
         }
         if (o_.watch) {
             auto rules = WatchRules::resolve(o_.watch_options.rules);
@@ -141,7 +141,7 @@ class Recording {
                                        series_uuid_[2], series_uuid_[3]);
         } else if (o_.pid > 0) {
             if (o_.pid == ::getpid())
-                return fail("ct-record cannot record itself");
+                return fail("-p names ct-record itself, which it cannot record");
             if (!process_alive(o_.pid)) {
                 return fail(fmt::format("no such process: {} (check the PID with ps)", o_.pid));
             }

@@ -142,6 +142,16 @@ class Arguments(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("every process on this machine", p.stderr)
         self.assertIn("--allow-init", p.stderr)
+        # With --allow-init the same command gets past the argument checks, and stops at
+        # its first privileged step or at the output (a directory that does not exist),
+        # before any probe: as root too, nothing is recorded.
+        missing = os.path.join(tmp, "no-such-dir", "x.ctz")
+        p = run("-p", "1", "--allow-init", "-w", missing)
+        self.assertNotEqual(p.returncode, 2, p.stderr)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("every process on this machine", p.stderr)
+        self.assertTrue("needs root" in p.stderr or "no-such-dir" in p.stderr, p.stderr)
+        self.assertFalse(os.path.exists(os.path.dirname(missing)))
 
         for size in ("4G", "2G", "64G"):
             p = run("--ring-size", size, "-w", path, "--", "true")

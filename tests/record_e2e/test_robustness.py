@@ -119,10 +119,22 @@ class Robustness(RecordTest):
         client.stdout.readline()
         return client
 
+    def answered_while_recorded(self, client, since, count=3):
+        """Reads the client's "SENT <i> <time>" lines until `count` requests were sent
+        and answered after `since` (the first one answered after it may have been sent
+        before it, so it does not count)."""
+        answered = []
+        for line in client.stdout:
+            if line.startswith("SENT ") and float(line.split()[2]) > since:
+                answered.append(int(line.split()[1]))
+                if len(answered) > count:
+                    return answered[1:]
+        self.fail("the client stopped before it made requests while recorded")
+
     def test_sigterm_with_pid_ends_cleanly(self):
         client = self.start_streaming_client()
         rec, path = self.record_pid(client.pid)
-        time.sleep(1.0)
+        recorded = self.answered_while_recorded(client, time.time())
         rec.send_signal(signal.SIGTERM)
         rc = rec.wait(timeout=30)
         client.kill()
@@ -133,15 +145,16 @@ class Robustness(RecordTest):
         self.assertTrue(cap.summary["ended_cleanly"])
         self.assertEqual(cap.summary["end_reason"], "stopped by SIGTERM")
         written = b"".join(c["write"] for c in cap.connections)
-        self.assertIn(b"marker-", written,
-                      f"ct-record said:\n{err}\nsummary {cap.summary}\n"
-                      f"connections {[(c['gen'], c['pid'], c['comm'], len(c['write'])) for c in cap.connections]}\n"
-                      f"records:\n{subprocess.run([CT_DUMP, path], capture_output=True, text=True).stdout[-3000:]}")
+        missing = [i for i in recorded if f"marker-{i:06d}".encode() not in written]
+        self.assertEqual(missing, [],
+                         f"ct-record said:\n{err}\nsummary {cap.summary}\n"
+                         f"connections {[(c['gen'], c['pid'], c['comm'], len(c['write'])) for c in cap.connections]}\n"
+                         f"records:\n{subprocess.run([CT_DUMP, path], capture_output=True, text=True).stdout[-3000:]}")
 
     def test_target_killed_mid_stream(self):
         client = self.start_streaming_client()
         rec, path = self.record_pid(client.pid)
-        time.sleep(1.0)
+        self.answered_while_recorded(client, time.time())
         client.kill()
         client.wait()
         self.assertEqual(rec.wait(timeout=30), 0)
@@ -221,8 +234,9 @@ class Robustness(RecordTest):
                                 capture_output=True, text=True, timeout=60,
                                 preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
         self.assertEqual(nobody.returncode, 1)
-        self.assertIn("needs root", nobody.stderr)
+        self.assertIn("ct-record: needs root", nobody.stderr)
         self.assertIn("sudo", nobody.stderr)
+        self.assertNotIn("ct-record: ct-record", nobody.stderr)
 
 
 if __name__ == "__main__":
