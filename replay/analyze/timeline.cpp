@@ -114,9 +114,10 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
         auto add_head = [&](int dir, const DecodedMessage& d) {
             const auto& m = d.message;
             auto hidden = [](std::string_view) { return std::string("<redacted>"); };
-            std::string target = options.keep_secrets
-                                     ? m.target
-                                     : SecretFingerprinter::redact_query(m.target, hidden);
+            auto shown_target = [&](const std::string& t) {
+                return options.keep_secrets ? t : SecretFingerprinter::redact_query(t, hidden);
+            };
+            std::string target = shown_target(m.target);
             std::string text = m.kind == http1::MessageKind::Request
                                    ? fmt::format("    {} {} {}", m.method, target, m.version())
                                    : fmt::format("    {} {} {}", m.version(), m.status, m.reason);
@@ -126,7 +127,8 @@ void print_timeline(const replay::CaptureContents& contents, const TimelineOptio
                 text += fmt::format("   [stream {}", m.stream_id);
                 auto req = request_on_stream.find(m.stream_id);
                 if (m.kind != http1::MessageKind::Request && req != request_on_stream.end())
-                    text += fmt::format(": {} {}", req->second->method, req->second->target);
+                    text += fmt::format(": {} {}", req->second->method,
+                                        shown_target(req->second->target));
                 text += "]";
             }
             if (!m.complete)

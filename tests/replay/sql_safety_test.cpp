@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "http2_frames.hpp"
 #include "query_output.hpp"
 #include "secrets.hpp"
 #include "sqlite/database.hpp"
@@ -326,6 +327,57 @@ TEST_F(SqlSafety, QuerySecretsAreFingerprintedInTheDatabaseAndTimeline) {
     EXPECT_NE(verbatim.output.find("?key=AIzaSyTOPSECRET&alt=json&access_token=ya29.SECRET2"),
               std::string::npos)
         << verbatim.output;
+}
+
+TEST_F(SqlSafety, QuerySecretsInHttp2PathsAndUrlHeadersAreFingerprinted) {
+    const std::string capture = dir_.file("urls.ctz");
+    {
+        testing::SyntheticCapture cap(capture);
+        auto g = cap.open_connection(101, 0x1100, "agent");
+        cap.write(g,
+                  "GET /a HTTP/1.1\r\nHost: x.test\r\n"
+                  "Referer: https://x.test/p?token=REFSECRET&q=1\r\n\r\n");
+        cap.read(g,
+                 "HTTP/1.1 302 Found\r\nLocation: /next?api_key=LOCSECRET&n=2\r\n"
+                 "Content-Length: 0\r\n\r\n");
+        cap.close(g);
+        // HTTP/2: the secret in :path (static table 4) and in a referer (51).
+        auto h = cap.open_connection(101, 0x1200, "agent");
+        const std::uint8_t kHeaders = 1, kSettings = 4, kEndStream = 1, kEndHeaders = 4;
+        const std::string get = "\x82\x87" + testing::hpack_literal(1, "x.test") +
+                                testing::hpack_literal(4, "/v1/files?key=H2SECRET&x=1") +
+                                testing::hpack_literal(51, "https://x.test/?access_token=H2REFSECRET");
+        cap.write(h, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                         testing::h2_frame(kSettings, 0, 0, "") +
+                         testing::h2_frame(kHeaders, kEndStream | kEndHeaders, 1, get));
+        cap.read(h, testing::h2_frame(kSettings, 0, 0, "") +
+                        testing::h2_frame(kHeaders, kEndStream | kEndHeaders, 1, "\x88"));
+        cap.close(h);
+        cap.finish();
+    }
+    const std::string db = dir_.file("urls.db");
+    CliRun imported = run("--no-progress -q --db " + db + " " + capture);
+    ASSERT_EQ(imported.status, 0) << imported.output;
+    CliRun rows = run("--db " + db + " --csv --sql " +
+                      sh("SELECT target || ' ' || headers FROM http_requests UNION ALL "
+                         "SELECT headers FROM http_responses"));
+    ASSERT_EQ(rows.status, 0) << rows.output;
+    CliRun timeline = run("--timeline " + capture);
+    ASSERT_EQ(timeline.status, 0) << timeline.output;
+    for (const char* secret : {"REFSECRET", "LOCSECRET", "H2SECRET", "H2REFSECRET"}) {
+        EXPECT_EQ(rows.output.find(secret), std::string::npos) << secret << "\n" << rows.output;
+        EXPECT_EQ(timeline.output.find(secret), std::string::npos) << secret << "\n"
+                                                                   << timeline.output;
+    }
+    for (const char* kept : {"?token=ct-hmac:", "&q=1", "?api_key=ct-hmac:", "&n=2",
+                             "/v1/files?key=ct-hmac:", "&x=1", "?access_token=ct-hmac:"})
+        EXPECT_NE(rows.output.find(kept), std::string::npos) << kept << "\n" << rows.output;
+    // The HTTP/2 request's path is in its target and in its :path header: both redacted.
+    std::size_t paths = 0;
+    for (auto at = rows.output.find("/v1/files?key=ct-hmac:"); at != std::string::npos;
+         at = rows.output.find("/v1/files?key=ct-hmac:", at + 1))
+        ++paths;
+    EXPECT_EQ(paths, 2u) << rows.output;
 }
 
 }  // namespace
