@@ -2,14 +2,30 @@
 // read, with the appended fields zero, and the argv tail is found at `size`.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "ct_abi.hpp"
 
 namespace ct::testing {
 namespace {
+
+// capture-format.md (3.3 to 3.6) says these fields are signed 32-bit: a failed
+// connect() or handshake returns a negative value, an fd can be -1, and a wait(2)
+// status is an int. A reader that took them unsigned would show 4294967181 for
+// -EINPROGRESS.
+template <typename T>
+constexpr bool kIsI32 = std::is_same_v<T, std::int32_t>;
+static_assert(kIsI32<decltype(ct_conn_event::ret)>);
+static_assert(kIsI32<decltype(ct_socket_event::fd)>);
+static_assert(kIsI32<decltype(ct_socket_event::ret)>);
+static_assert(kIsI32<decltype(ct_exit_event::exit_code)>);
+static_assert(kIsI32<decltype(ct_mmap_exec_event::fd)>);
+static_assert(kIsI32<decltype(ct_tcp_event::fd)>);
+static_assert(kIsI32<decltype(ct_tcp_event::connect_ret)>);
 
 std::vector<std::uint8_t> exec_event(std::size_t fixed_size, std::string_view args) {
     ct_exec_event e{};
