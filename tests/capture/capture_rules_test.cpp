@@ -1,11 +1,16 @@
 // Reading rules of schema/capture-format.md section 4 that the project's own writer
 // never exercises: files are built here byte by byte, the way another writer (or
 // damage) could produce them, and the reader must do what the spec says.
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader
 #include <gtest/gtest.h>
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <cstring>
+#include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "capture/capture_contents.hpp"
@@ -271,6 +276,210 @@ TEST(CaptureRules, TrailerRecordsCountExcludesFrameBeginAndSync) {
     auto contents = replay::load_capture(path);
     ASSERT_TRUE(contents);
     EXPECT_EQ(contents->lost_events, summary.trailer->lost_events);
+}
+
+}  // namespace
+}  // namespace ct::testing
+
+// The reader's limits (capture-format.md 4, rules 3 and 5) and the trailer rules
+// (2.1): each on a file built byte by byte, then the next segment read as usual.
+namespace ct::testing {
+namespace {
+
+constexpr std::size_t kMiB = 1u << 20;
+
+Bytes random_bytes(std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    Bytes out(n);
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+        const std::uint64_t v = rng();
+        std::memcpy(out.data() + i, &v, 8);
+    }
+    return out;
+}
+
+Bytes note_of(const Bytes& payload) {
+    ctz::FieldWriter f;
+    f.str(ctz::NoteField::Level, "info")
+        .str(ctz::NoteField::Message,
+             std::string(reinterpret_cast<const char*>(payload.data()), payload.size()));
+    return f.take();
+}
+
+// FRAME_BEGIN and one NOTE "kept", each a unit: what a damaged segment keeps.
+Bytes kept_units(std::uint64_t index) {
+    Bytes content;
+    put_unit(content, {{ctz::RecordType::FrameBegin, frame_begin(index)}});
+    put_unit(content, {{ctz::RecordType::Note, note_body("kept")}});
+    return content;
+}
+
+Bytes trailer_frame(const std::string& end_reason, std::uint16_t major = ctz::kFormatMajor) {
+    Bytes content;
+    ctz::put_u32(content, ctz::kTagTrailer);
+    ctz::put_u16(content, major);
+    ctz::put_u16(content, ctz::kFormatMinor);
+    ctz::FieldWriter t;
+    t.str(ctz::TrailerField::EndReason, end_reason);
+    append(content, t.bytes());
+    Bytes frame;
+    ctz::put_u32(frame, ctz::kSkippableMagic);
+    ctz::put_u32(frame, static_cast<std::uint32_t>(content.size()));
+    append(frame, content);
+    return frame;
+}
+
+Read read_bytes(const TempDir& dir, const std::string& name, const Bytes& file) {
+    auto path = dir.file(name);
+    write_file(path, file);
+    return read(path);
+}
+
+bool has_damage(const Read& r, std::string_view what) {
+    for (const auto& d : r.summary.damage) {
+        if (d.what.find(what) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+// Rule 3: more than 64 MiB held without a SYNC ends the segment (incompressible,
+// so that rule 5's expansion bound is not what stops it).
+TEST(CaptureLimits, SixtyFourMiBWithoutASyncEndsTheSegment) {
+    TempDir dir;
+    auto file = header_frame(dir, "nosync");
+    Bytes content = kept_units(0);
+    for (int i = 0; i < 5; ++i)
+        ctz::put_record(content, ctz::RecordType::Note, note_of(random_bytes(15 * kMiB, i)));
+    append(file, segment(content));
+    append(file, note_segment(1, "next"));
+    auto r = read_bytes(dir, "nosync.ctz", file);
+    EXPECT_EQ(r.notes, (std::vector<std::string>{"kept", "next0", "next1"}));
+    EXPECT_EQ(r.summary.bad_frames, 1u);
+    EXPECT_EQ(r.summary.frames, 1u);  // the intact one
+}
+
+// Rule 3: a record longer than 16 MiB ends the segment, whatever follows.
+TEST(CaptureLimits, ARecordOverSixteenMiBEndsTheSegment) {
+    TempDir dir;
+    auto file = header_frame(dir, "big");
+    Bytes content = kept_units(0);
+    put_unit(content, {{ctz::RecordType::Note, note_of(random_bytes(16 * kMiB + 8, 9))}});
+    put_unit(content, {{ctz::RecordType::Note, note_body("after")}});
+    append(file, segment(content));
+    append(file, note_segment(1, "next"));
+    auto r = read_bytes(dir, "big.ctz", file);
+    EXPECT_EQ(r.notes, (std::vector<std::string>{"kept", "next0", "next1"}));
+    EXPECT_EQ(r.summary.bad_frames, 1u);
+}
+
+// Rule 5: a segment whose output passes 64 MiB and 2000 times the input read so
+// far is given up there; the units that ended before are kept.
+TEST(CaptureLimits, ASegmentThatExpandsTwoThousandFoldIsGivenUp) {
+    TempDir dir;
+    auto file = header_frame(dir, "bomb");
+    Bytes content = kept_units(0);
+    const Bytes zeros(4 * kMiB, 0);
+    for (int i = 0; i < 24; ++i)  // 96 MiB of valid units that compress to a few KiB
+        put_unit(content, {{ctz::RecordType::Note, note_of(zeros)}});
+    put_unit(content, {{ctz::RecordType::Note, note_body("beyond")}});
+    const auto seg = segment(content);
+    ASSERT_LT(seg.size() * 2000, content.size());
+    append(file, seg);
+    append(file, note_segment(1, "next"));
+    auto r = read_bytes(dir, "bomb.ctz", file);
+    ASSERT_GE(r.notes.size(), 3u);
+    EXPECT_EQ(r.notes.front(), "kept");
+    EXPECT_EQ(std::vector<std::string>(r.notes.end() - 2, r.notes.end()),
+              (std::vector<std::string>{"next0", "next1"}));
+    // Some of the 4 MiB notes, never all of them, and nothing after them.
+    EXPECT_LT(r.notes.size(), 3u + 24u);
+    EXPECT_EQ(std::count(r.notes.begin(), r.notes.end(), "beyond"), 0);
+    EXPECT_TRUE(has_damage(r, "expands implausibly"));
+}
+
+// Rule 5: a segment that asks for a window over 16 MiB is refused; the next is read.
+TEST(CaptureLimits, AWindowOverSixteenMiBIsRefused) {
+    TempDir dir;
+    auto file = header_frame(dir, "window");
+    Bytes content = kept_units(0);
+    // Streamed without a size, so that the frame header keeps the 32 MiB window.
+    ZSTD_CCtx* c = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 25);
+    Bytes seg(ZSTD_compressBound(content.size()) + 64);
+    ZSTD_outBuffer out{seg.data(), seg.size(), 0};
+    ZSTD_inBuffer in{content.data(), content.size(), 0};
+    ASSERT_FALSE(ZSTD_isError(ZSTD_compressStream2(c, &out, &in, ZSTD_e_continue)));
+    ZSTD_inBuffer none{nullptr, 0, 0};
+    ASSERT_EQ(ZSTD_compressStream2(c, &out, &none, ZSTD_e_end), 0u);
+    ZSTD_freeCCtx(c);
+    seg.resize(out.pos);
+    ZSTD_frameHeader fh{};
+    ASSERT_EQ(ZSTD_getFrameHeader(&fh, seg.data(), seg.size()), 0u);
+    ASSERT_GT(fh.windowSize, 16 * kMiB);
+    append(file, seg);
+    append(file, note_segment(1, "next"));
+    auto r = read_bytes(dir, "window.ctz", file);
+    EXPECT_EQ(r.notes, (std::vector<std::string>{"next0", "next1"}));
+    EXPECT_EQ(r.summary.bad_frames, 1u);
+}
+
+// 2.1: a trailer followed by a segment does not count; of several, the last one
+// counts; skippable frames after it are ignored; another major version is damage.
+TEST(CaptureLimits, TrailerRules) {
+    TempDir dir;
+    const auto header = header_frame(dir, "trailers");
+    {
+        auto file = header;
+        append(file, note_segment(0, "a"));
+        append(file, trailer_frame("early"));
+        append(file, note_segment(1, "b"));
+        auto r = read_bytes(dir, "followed.ctz", file);
+        EXPECT_EQ(r.notes, (std::vector<std::string>{"a0", "a1", "b0", "b1"}));
+        EXPECT_FALSE(r.summary.trailer.has_value());
+    }
+    {
+        auto file = header;
+        append(file, note_segment(0, "a"));
+        append(file, trailer_frame("one"));
+        append(file, trailer_frame("two"));
+        auto r = read_bytes(dir, "two.ctz", file);
+        ASSERT_TRUE(r.summary.trailer.has_value());
+        EXPECT_EQ(r.summary.trailer->end_reason, "two");
+        EXPECT_TRUE(r.summary.ended_cleanly());
+    }
+    {
+        auto file = header;
+        append(file, note_segment(0, "a"));
+        append(file, trailer_frame("kept"));
+        Bytes other;  // a skippable frame of nobody's: magic 0x184D2A5F, 4 bytes
+        ctz::put_u32(other, 0x184D2A5Fu);
+        ctz::put_u32(other, 4);
+        ctz::put_u32(other, 0x12345678u);
+        append(file, other);
+        auto r = read_bytes(dir, "skippable.ctz", file);
+        ASSERT_TRUE(r.summary.trailer.has_value());
+        EXPECT_EQ(r.summary.trailer->end_reason, "kept");
+    }
+    {
+        auto file = header;
+        append(file, note_segment(0, "a"));
+        append(file, trailer_frame("garbage follows"));
+        append(file, Bytes(100, 0x55));
+        auto r = read_bytes(dir, "garbage.ctz", file);
+        EXPECT_FALSE(r.summary.trailer.has_value());
+        EXPECT_EQ(r.summary.skipped_bytes, 100u);
+    }
+    {
+        auto file = header;
+        append(file, note_segment(0, "a"));
+        append(file, trailer_frame("future", ctz::kFormatMajor + 1));
+        auto r = read_bytes(dir, "major.ctz", file);
+        EXPECT_EQ(r.notes, (std::vector<std::string>{"a0", "a1"}));
+        EXPECT_FALSE(r.summary.trailer.has_value());
+        EXPECT_TRUE(has_damage(r, "unreadable trailer"));
+    }
 }
 
 }  // namespace

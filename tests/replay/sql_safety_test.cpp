@@ -344,9 +344,10 @@ TEST_F(SqlSafety, QuerySecretsInHttp2PathsAndUrlHeadersAreFingerprinted) {
         // HTTP/2: the secret in :path (static table 4) and in a referer (51).
         auto h = cap.open_connection(101, 0x1200, "agent");
         const std::uint8_t kHeaders = 1, kSettings = 4, kEndStream = 1, kEndHeaders = 4;
-        const std::string get = "\x82\x87" + testing::hpack_literal(1, "x.test") +
-                                testing::hpack_literal(4, "/v1/files?key=H2SECRET&x=1") +
-                                testing::hpack_literal(51, "https://x.test/?access_token=H2REFSECRET");
+        const std::string get =
+            "\x82\x87" + testing::hpack_literal(1, "x.test") +
+            testing::hpack_literal(4, "/v1/files?key=H2SECRET&x=1") +
+            testing::hpack_literal(51, "https://x.test/?access_token=H2REFSECRET");
         cap.write(h, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
                          testing::h2_frame(kSettings, 0, 0, "") +
                          testing::h2_frame(kHeaders, kEndStream | kEndHeaders, 1, get));
