@@ -8,6 +8,7 @@ Usage: demo_cleanup_test.py SOURCE_DIR
 """
 import glob
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,14 +57,22 @@ class DemoCleanup(unittest.TestCase):
             f.write("#!/bin/sh\n" + script + "\n")
         os.chmod(full, 0o755)
 
-    def run_demo(self):
-        """Returns (completed demo, server port, the demo's work directories)."""
+    def run_demo(self, during=None, env_extra=None):
+        """Returns (ended demo, server port, the demo's work directories); `during`,
+        if given, is called with the running demo's Popen."""
         before = set(glob.glob("/tmp/ct-demo-??????"))
-        env = dict(os.environ, CT_DEMO_NO_BUILD="1", CT_BUILD_DIR=self.build)
+        env = dict(os.environ, CT_DEMO_NO_BUILD="1", CT_BUILD_DIR=self.build, **(env_extra or {}))
         # Output to files, not pipes: a leftover server would hold a pipe open.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            p = subprocess.run(["bash", DEMO], env=env, stdout=out, stderr=err, text=True,
-                               timeout=120)
+            p = subprocess.Popen(["bash", DEMO], env=env, stdout=out, stderr=err, text=True)
+            try:
+                if during:
+                    during(p)
+                p.wait(timeout=120)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
             out.seek(0)
             err.seek(0)
             p.stdout, p.stderr = out.read(), err.read()
@@ -113,6 +122,33 @@ class DemoCleanup(unittest.TestCase):
         p, port, work = self.run_demo()
         self.assertNotEqual(p.returncode, 0)
         self.assert_server_gone(port, work)
+
+    def test_server_stopped_when_the_demo_is_killed(self):
+        # `kill PID` (SIGTERM) or a closed terminal (SIGHUP) reaches the demo's shell
+        # while ct-record records; the shell runs its trap once ct-record has ended.
+        for sig, status in ((signal.SIGTERM, 143), (signal.SIGHUP, 143)):
+            with self.subTest(signal=sig.name):
+                flags = tempfile.mkdtemp(prefix="ct-demo-flags-")
+                self.addCleanup(subprocess.run, ["rm", "-rf", flags])
+                recording, go = os.path.join(flags, "recording"), os.path.join(flags, "go")
+                self.stand_in("record/ct-record",
+                              'touch "$CT_TEST_RECORDING"\n'
+                              'while [ ! -e "$CT_TEST_GO" ]; do sleep 0.05; done\nexit 0')
+                self.stand_in("replay/analyze/ct-analyze", "exit 0")
+
+                def interrupt(p):
+                    deadline = time.time() + 60
+                    while not os.path.exists(recording) and p.poll() is None and time.time() < deadline:
+                        time.sleep(0.05)
+                    self.assertTrue(os.path.exists(recording), "the demo never started recording")
+                    p.send_signal(sig)
+                    open(go, "w").close()
+
+                p, port, work = self.run_demo(interrupt, {"CT_TEST_RECORDING": recording,
+                                                          "CT_TEST_GO": go})
+                self.assertEqual(p.returncode, status, p.stderr)
+                self.assertNotIn("== done", p.stdout)
+                self.assert_server_gone(port, work)
 
 
 if __name__ == "__main__":
