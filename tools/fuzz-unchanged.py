@@ -36,27 +36,18 @@ def run(argv, cwd=None):
 
 def compile_units(binary):
     """Absolute paths of the binary's compile units."""
-    out = run(["readelf", "--debug-dump=info", binary])
-    units, in_unit, comp_dir, name = [], False, None, None
-    for line in out.splitlines():
-        if "DW_TAG_compile_unit" in line:
-            if in_unit and name:
-                units.append(os.path.join(comp_dir or "", name))
-            in_unit, comp_dir, name = True, None, None
-        elif "DW_TAG_" in line:  # the unit's own attributes come first
-            if in_unit and name:
-                units.append(os.path.join(comp_dir or "", name))
-            in_unit = False
-        elif in_unit:
+    units, attrs = [], None  # attrs: the attributes of the unit being read
+    for line in run(["readelf", "--debug-dump=info", binary]).splitlines():
+        if "DW_TAG_" in line:  # a unit's own attributes come before its first child
+            attrs = {} if "DW_TAG_compile_unit" in line else None
+            if attrs is not None:
+                units.append(attrs)
+        elif attrs is not None:
             m = re.search(r"DW_AT_(name|comp_dir)\s*:\s*(?:\([^)]*\):\s*)?(.*)$", line)
             if m:
-                if m.group(1) == "name":
-                    name = m.group(2).strip()
-                else:
-                    comp_dir = m.group(2).strip()
-    if in_unit and name:
-        units.append(os.path.join(comp_dir or "", name))
-    return {os.path.normpath(u) for u in units}
+                attrs.setdefault(m.group(1), m.group(2).strip())
+    return {os.path.normpath(os.path.join(u.get("comp_dir", ""), u["name"]))
+            for u in units if "name" in u}
 
 
 def header_deps(build):
