@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import time
+import sys
 import unittest
 
 from harness import PYTHON, SERVERS, Capture, make_cert
+
+sys.path.insert(0, SERVERS)
+import mock_llm_log  # noqa: E402
 
 CT_ANALYZE = os.environ.get("CT_ANALYZE", "ct-analyze")
 CACHE = os.environ.get("CT_TEST_CACHE", "/var/cache/ct-test")
@@ -95,21 +98,11 @@ class MockLlm:
         self.port = int(self.proc.stdout.readline().split()[-1])
 
     def connections(self):
-        with open(os.path.join(self.log_dir, "index.json")) as f:
-            return json.load(f)["connections"]
+        return mock_llm_log.read_index(self.log_dir)
 
     def settled(self):
-        """The log once every connection is closed. The server lists a connection
-        (open) before its TLS handshake and marks it closed only after logging its
-        last exchange, while it logs an exchange after sending the answer: a log
-        read as soon as the client exits can lack the last one, or on a busy
-        machine every one."""
-        for _ in range(1200):
-            connections = self.connections()
-            if all(c["closed"] for c in connections):
-                return connections
-            time.sleep(0.05)
-        raise AssertionError(f"the mock's connections never all closed: {connections}")
+        """The log once every connection is closed (tests/servers/mock_llm_log.py)."""
+        return mock_llm_log.settled(self.log_dir)
 
     def read(self, name):
         with open(os.path.join(self.log_dir, name), "rb") as f:

@@ -14,10 +14,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 CT_RECORD, CT_ANALYZE, SERVER = (os.path.abspath(a) for a in sys.argv[1:4])
+sys.path.insert(0, os.path.dirname(SERVER))
+import mock_llm_log  # noqa: E402  (beside the server)
 del sys.argv[1:4]
 
 STREAM_BODY = json.dumps({"model": "claude-e2e", "max_tokens": 64, "stream": True, "thinking": {"type": "enabled"},
@@ -133,15 +134,8 @@ class RecordAndAnalyze(unittest.TestCase):
         return sqlite3.connect(db)
 
     def server_connections(self):
-        """The server's log once every connection it accepted is closed (it logs an
-        exchange after sending the answer, and closes the entry after the last)."""
-        for _ in range(1200):
-            with open(os.path.join(self.logs, "index.json")) as f:
-                connections = json.load(f)["connections"]
-            if all(c["closed"] for c in connections):
-                return {c["peer_port"]: c for c in connections}
-            time.sleep(0.05)
-        raise AssertionError(f"the server's connections never all closed: {connections}")
+        """The server's log once every connection it accepted is closed, by client port."""
+        return {c["peer_port"]: c for c in mock_llm_log.settled(self.logs)}
 
     def log(self, name):
         with open(os.path.join(self.logs, name), "rb") as f:

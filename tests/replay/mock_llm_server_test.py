@@ -13,6 +13,8 @@ import unittest
 
 SERVER = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(__file__), "..", "servers", "mock_llm_server.py")
+sys.path.insert(0, os.path.dirname(os.path.abspath(SERVER)))
+import mock_llm_log  # noqa: E402  (beside the server)
 
 
 class MockServerTest(unittest.TestCase):
@@ -42,11 +44,7 @@ class MockServerTest(unittest.TestCase):
         return out.stdout
 
     def index(self):
-        try:
-            with open(os.path.join(self.logs, "index.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):  # not written yet, or being rewritten
-            return {"connections": []}
+        return {"connections": mock_llm_log.read_index(self.logs)}
 
     def connection_by_port(self, port, exchanges):
         """The server's log of the connection from `port`, once it holds `exchanges`
