@@ -97,9 +97,6 @@ class MockLlm:
             stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline().split()[-1])
 
-    def connections(self):
-        return mock_llm_log.read_index(self.log_dir)
-
     def settled(self):
         """The log once every connection is closed (tests/servers/mock_llm_log.py)."""
         return mock_llm_log.settled(self.log_dir)
